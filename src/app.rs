@@ -1,0 +1,210 @@
+//! Application state, startup and shutdown. `Application::build(config)` wires every backend
+//! the configuration asks for, binds the listener (port 0 picks a free port), and is what both
+//! the binary and the tests run.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::auth::AuthService;
+use crate::auth::tokens::TokenKeys;
+use crate::config::Config;
+use crate::graphql::{AppSchema, build_introspection_schema, build_schema};
+use crate::infra::blobs::{BlobStore, LocalBlobStore, MediaSigner};
+use crate::infra::db::Db;
+use crate::infra::rate_limit::RateLimiter;
+use crate::infra::redis::Redis;
+use crate::infra::{mail, telemetry};
+use crate::profiles::ProfileService;
+
+/// Shared state of one running application; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+pub struct App {
+    /// The validated configuration.
+    pub config: Config,
+    /// Base URL of links we hand out (emails, media).
+    pub public_url: Url,
+    /// The database pool (PostgreSQL or SQLite).
+    pub db: Db,
+    /// Shared Redis, in scale-out mode.
+    pub redis: Option<Redis>,
+    /// Accounts, sessions and tokens.
+    pub auth: AuthService,
+    /// Profiles and their parts.
+    pub profiles: ProfileService,
+    /// Photo storage.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Signs and checks local `/media` URLs.
+    pub media_signer: MediaSigner,
+    /// Request budgets (in-process or shared through Redis).
+    pub rate_limiter: RateLimiter,
+    /// The GraphQL schema clients use.
+    pub schema: AppSchema,
+    /// Development only: the unlimited schema for introspection-only queries (GraphiQL).
+    pub introspection_schema: Option<AppSchema>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+/// A built application, bound to its port and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    local_addr: SocketAddr,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        config.check()?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("Failed to bind {}", config.listen))?;
+        let local_addr = listener.local_addr()?;
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => Url::parse(&format!("http://{local_addr}"))?,
+        };
+
+        let db = Db::connect(&config.database_url, config.database_max_connections).await?;
+        db.migrate().await?;
+        let redis = match &config.redis_url {
+            Some(url) => Some(Redis::connect(url, &config.redis_prefix).await?),
+            None => None,
+        };
+
+        let secret = config.jwt_secret.expose_secret().as_bytes();
+        let media_signer = MediaSigner::new(secret);
+        let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(
+            &config.media_dir,
+            media_signer.clone(),
+            public_url.clone(),
+        )?);
+        let mailer: Arc<dyn mail::Mailer> = Arc::from(mail::from_config(&config)?);
+        let auth = AuthService::new(
+            crate::auth::store_for(&db),
+            TokenKeys::new(&config.jwt_secret),
+            mailer,
+            blobs.clone(),
+            public_url.clone(),
+        );
+        let rate_limiter = match &redis {
+            Some(redis) => RateLimiter::shared(config.rate_limits, redis.clone()),
+            None => RateLimiter::local(config.rate_limits),
+        };
+        spawn_rate_limit_pruning(rate_limiter.clone());
+
+        let production = config.is_production();
+        let state = AppState(Arc::new(App {
+            public_url,
+            profiles: ProfileService::new(&db),
+            db,
+            redis,
+            auth,
+            blobs,
+            media_signer,
+            rate_limiter,
+            schema: build_schema(production),
+            introspection_schema: (!production).then(build_introspection_schema),
+            metrics: telemetry::prometheus(),
+            config,
+        }));
+        tracing::info!(
+            address = %local_addr,
+            database = state.db.backend_name(),
+            redis = state.redis.is_some(),
+            environment = ?state.config.environment,
+            "PupMatch is listening"
+        );
+        Ok(Application {
+            listener,
+            state,
+            local_addr,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_with_shutdown(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_with_shutdown(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let router = crate::http::router(self.state);
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server error")?;
+        state.db.close().await;
+        tracing::info!("PupMatch stopped");
+        Ok(())
+    }
+}
+
+fn spawn_rate_limit_pruning(limiter: RateLimiter) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.prune();
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

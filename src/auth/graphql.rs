@@ -1,0 +1,182 @@
+//! GraphQL: `me`, and the account mutations (register, login, tokens, passwords, deletion).
+
+use async_graphql::{Context, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::api;
+use super::model::{Email, IssuedTokens, Password, UserRecord};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::graphql::{limit_auth_attempt, require_user};
+use crate::profiles::graphql::{Coordinates, Preferences, Profile};
+
+#[derive(InputObject)]
+pub struct RegisterInput {
+    pub email: String,
+    pub password: String,
+}
+
+pub struct AuthPayload(IssuedTokens);
+
+#[Object]
+impl AuthPayload {
+    /// JWT, 24 h.
+    async fn access_token(&self) -> &str {
+        &self.0.access_token
+    }
+    /// Opaque, 30 days, rotated on every use.
+    async fn refresh_token(&self) -> &str {
+        &self.0.refresh_token
+    }
+    /// Of the access token.
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.expires_at
+    }
+    async fn user(&self) -> Me {
+        Me(self.0.user.clone())
+    }
+}
+
+/// The signed-in account. Only ever returned to its owner.
+pub struct Me(UserRecord);
+
+#[Object]
+impl Me {
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn profile(&self, ctx: &Context<'_>) -> Result<Option<Profile>> {
+        let state = ctx.data::<AppState>()?;
+        let profile = state
+            .profiles
+            .profile_of(self.0.id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(profile.map(Profile))
+    }
+    async fn preferences(&self, ctx: &Context<'_>) -> Result<Option<Preferences>> {
+        let state = ctx.data::<AppState>()?;
+        let prefs = state
+            .profiles
+            .preferences_of(self.0.id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(prefs.map(Preferences::try_from).transpose()?)
+    }
+    async fn location(&self, ctx: &Context<'_>) -> Result<Option<Coordinates>> {
+        let state = ctx.data::<AppState>()?;
+        let location = state
+            .profiles
+            .own_location(self.0.id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(location.map(Coordinates::from))
+    }
+}
+
+#[derive(Default)]
+pub struct AuthQuery;
+
+#[Object]
+impl AuthQuery {
+    /// The signed-in account.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<Me>> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let record = api(state.auth.user(user.user_id).await)?;
+        Ok(Some(Me(record)))
+    }
+}
+
+#[derive(Default)]
+pub struct AuthMutation;
+
+#[Object]
+impl AuthMutation {
+    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
+        limit_auth_attempt(ctx).await?;
+        let email = Email::parse(&input.email)?;
+        let password = Password::parse(&input.password, "password")?;
+        let state = ctx.data::<AppState>()?;
+        Ok(AuthPayload(api(state
+            .auth
+            .register(email, password)
+            .await)?))
+    }
+
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> Result<AuthPayload> {
+        limit_auth_attempt(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        Ok(AuthPayload(api(state.auth.login(&email, &password).await)?))
+    }
+
+    async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
+        let state = ctx.data::<AppState>()?;
+        Ok(AuthPayload(api(state.auth.refresh(&refresh_token).await)?))
+    }
+
+    /// Ends the session the refresh token belongs to. False when the token is unknown.
+    async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
+        let state = ctx.data::<AppState>()?;
+        Ok(api(state.auth.logout(&refresh_token).await)?)
+    }
+
+    /// Always true: never reveals whether the email exists.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        limit_auth_attempt(ctx).await?;
+        let email = Email::parse(&email)?;
+        let state = ctx.data::<AppState>()?;
+        api(state.auth.request_password_reset(&email).await)?;
+        Ok(true)
+    }
+
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> Result<bool> {
+        limit_auth_attempt(ctx).await?;
+        let password = Password::parse(&new_password, "newPassword")?;
+        let state = ctx.data::<AppState>()?;
+        api(state.auth.reset_password(&token, password).await)?;
+        Ok(true)
+    }
+
+    /// Changes the password and signs out every other session.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let password = Password::parse(&new_password, "newPassword")?;
+        let state = ctx.data::<AppState>()?;
+        api(state
+            .auth
+            .change_password(user, &current_password, password)
+            .await)?;
+        Ok(true)
+    }
+
+    /// Deletes the account and everything of it (rows and photos). Password-confirmed.
+    async fn delete_account(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        api(state.auth.delete_account(user, &password).await)?;
+        Ok(true)
+    }
+}

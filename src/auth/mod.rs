@@ -1,0 +1,356 @@
+//! Accounts and sessions: registration, login, rotating refresh tokens, password reset by email,
+//! password change, account deletion, and authentication of access tokens.
+//!
+//! Sessions: every login starts a session, i.e. a family of refresh tokens. Each refresh uses up
+//! the presented token and issues its successor; presenting a used token again means it was
+//! stolen (or the client is confused), so the whole family is revoked. Access tokens name their
+//! session and are refused once it ends.
+
+pub mod graphql;
+pub mod model;
+pub mod password;
+pub mod store;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use url::Url;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult, StoreError};
+use crate::infra::blobs::BlobStore;
+use crate::infra::mail::{Email as OutgoingEmail, Mailer};
+use crate::infra::time;
+use model::{AuthUser, Email, IssuedTokens, Password, UserRecord};
+use store::{AuthStore, NewRefreshToken, NewSession, Rotation};
+use tokens::{Claims, TokenError, TokenKeys};
+
+/// Failures of the auth domain.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown email or wrong password: deliberately one error for both.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("invalid or expired token")]
+    InvalidToken,
+    #[error("this refresh token was already used; the session has been ended for safety")]
+    RefreshTokenReplayed,
+    #[error("the reset link is invalid, expired or already used")]
+    InvalidResetToken,
+    /// A password-confirmed action got the wrong password; names the input field.
+    #[error("the password is incorrect")]
+    WrongPassword { field: &'static str },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::InvalidCredentials
+            | AuthError::InvalidToken
+            | AuthError::RefreshTokenReplayed => ApiError::Unauthenticated(err.to_string()),
+            AuthError::InvalidResetToken => ApiError::bad_input("token", err.to_string()),
+            AuthError::WrongPassword { field } => ApiError::bad_input(field, err.to_string()),
+            AuthError::Store(e) => e.into(),
+            AuthError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+type AuthResult<T> = Result<T, AuthError>;
+
+/// The auth service. Cheap to share behind an `Arc`.
+pub struct AuthService {
+    store: Arc<dyn AuthStore>,
+    keys: TokenKeys,
+    mailer: Arc<dyn Mailer>,
+    blobs: Arc<dyn BlobStore>,
+    /// Base of the link in reset emails.
+    public_url: Url,
+}
+
+impl AuthService {
+    pub fn new(
+        store: Arc<dyn AuthStore>,
+        keys: TokenKeys,
+        mailer: Arc<dyn Mailer>,
+        blobs: Arc<dyn BlobStore>,
+        public_url: Url,
+    ) -> Self {
+        AuthService {
+            store,
+            keys,
+            mailer,
+            blobs,
+            public_url,
+        }
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, email: Email, password: Password) -> AuthResult<IssuedTokens> {
+        let now = time::now();
+        let user = UserRecord {
+            id: Uuid::now_v7(),
+            email: email.as_str().to_string(),
+            password_hash: password::hash(password.expose().to_string()).await?,
+            created_at: now,
+        };
+        let (session, refresh_token) = new_session(user.id, now);
+        self.store.create_user(&user, &session).await?;
+        tracing::info!(user.id = %user.id, "account registered");
+        self.issue(user, session.session_id, refresh_token, now)
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, email: &str, password: &str) -> AuthResult<IssuedTokens> {
+        // A malformed email cannot belong to an account: same answer as an unknown one.
+        let user = match Email::parse(email) {
+            Ok(email) => self.store.user_by_email(email.as_str()).await?,
+            Err(_) => None,
+        };
+        let hash = user.as_ref().map_or_else(
+            || password::decoy_hash().to_string(),
+            |u| u.password_hash.clone(),
+        );
+        let matches = password::verify(password.to_string(), hash).await?;
+        let user = match user {
+            Some(user) if matches => user,
+            _ => return Err(AuthError::InvalidCredentials),
+        };
+        let now = time::now();
+        let (session, refresh_token) = new_session(user.id, now);
+        self.store.create_session(&session).await?;
+        tracing::info!(user.id = %user.id, session.id = %session.session_id, "signed in");
+        self.issue(user, session.session_id, refresh_token, now)
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, refresh_token: &str) -> AuthResult<IssuedTokens> {
+        let now = time::now();
+        let presented = tokens::hash_opaque(refresh_token);
+        let (next_token, next_hash) = tokens::new_opaque_token();
+        let next = NewRefreshToken {
+            id: Uuid::now_v7(),
+            hash: next_hash,
+            created_at: now,
+            expires_at: now + tokens::REFRESH_TOKEN_TTL,
+        };
+        match self
+            .store
+            .rotate_refresh_token(&presented, &next, now)
+            .await?
+        {
+            Rotation::Rotated {
+                user_id,
+                session_id,
+            } => {
+                let user = self
+                    .store
+                    .user_by_id(user_id)
+                    .await?
+                    .ok_or(AuthError::InvalidToken)?;
+                self.issue(user, session_id, next_token, now)
+            }
+            Rotation::Replayed => {
+                tracing::warn!("a rotated refresh token was replayed; its session is revoked");
+                Err(AuthError::RefreshTokenReplayed)
+            }
+            Rotation::Invalid => Err(AuthError::InvalidToken),
+        }
+    }
+
+    /// Ends the session of `refresh_token`. True when it named a session (now ended).
+    pub async fn logout(&self, refresh_token: &str) -> AuthResult<bool> {
+        let presented = tokens::hash_opaque(refresh_token);
+        Ok(self
+            .store
+            .revoke_session_by_token(&presented, time::now())
+            .await?)
+    }
+
+    /// Emails a single-use reset link when the address has an account. Returns at once either
+    /// way (the email is sent in the background), so neither the answer nor its timing reveals
+    /// whether the account exists.
+    #[tracing::instrument(skip_all)]
+    pub async fn request_password_reset(&self, email: &Email) -> AuthResult<()> {
+        let Some(user) = self.store.user_by_email(email.as_str()).await? else {
+            return Ok(());
+        };
+        let now = time::now();
+        let (token, hash) = tokens::new_opaque_token();
+        let record = NewRefreshToken {
+            id: Uuid::now_v7(),
+            hash,
+            created_at: now,
+            expires_at: now + tokens::RESET_TOKEN_TTL,
+        };
+        self.store.create_reset_token(user.id, &record).await?;
+        let mut link = self.public_url.clone();
+        link.set_path("/reset-password");
+        link.set_query(Some(&format!("token={token}")));
+        let message = OutgoingEmail {
+            to: user.email.clone(),
+            subject: "Reset your PupMatch password".into(),
+            body: format!(
+                "Someone (hopefully you) asked to reset the password of your PupMatch account.\n\n\
+                 Open this link within one hour to choose a new password:\n{link}\n\n\
+                 Reset token: {token}\n\n\
+                 If it wasn't you, ignore this email: your password stays as it is.\n"
+            ),
+        };
+        let mailer = self.mailer.clone();
+        let user_id = user.id;
+        tokio::spawn(async move {
+            match mailer.send(message).await {
+                Ok(()) => tracing::info!(user.id = %user_id, "password reset email sent"),
+                Err(err) => {
+                    tracing::error!(user.id = %user_id, error = format!("{err:#}"), "password reset email failed")
+                }
+            }
+        });
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn reset_password(&self, token: &str, new_password: Password) -> AuthResult<()> {
+        let presented = tokens::hash_opaque(token);
+        let hash = password::hash(new_password.expose().to_string()).await?;
+        match self
+            .store
+            .reset_password(&presented, &hash, time::now())
+            .await?
+        {
+            Some(user_id) => {
+                tracing::info!(user.id = %user_id, "password reset; every session ended");
+                Ok(())
+            }
+            None => Err(AuthError::InvalidResetToken),
+        }
+    }
+
+    /// Changes the password and ends every other session of the user.
+    #[tracing::instrument(skip_all, fields(user.id = %user.user_id))]
+    pub async fn change_password(
+        &self,
+        user: AuthUser,
+        current: &str,
+        new_password: Password,
+    ) -> AuthResult<()> {
+        self.confirm_password(user.user_id, current, "currentPassword")
+            .await?;
+        let hash = password::hash(new_password.expose().to_string()).await?;
+        self.store
+            .change_password(user.user_id, &hash, user.session_id, time::now())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the account, every row of it, and every blob it owns.
+    #[tracing::instrument(skip_all, fields(user.id = %user.user_id))]
+    pub async fn delete_account(&self, user: AuthUser, password: &str) -> AuthResult<()> {
+        self.confirm_password(user.user_id, password, "password")
+            .await?;
+        let keys = self.store.delete_user(user.user_id).await?;
+        for key in &keys {
+            // The rows are gone; a blob that fails to delete is an orphan the daily cleanup
+            // job removes, so failing the request here would only confuse the client.
+            if let Err(err) = self.blobs.delete(key).await {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "blob of a deleted account not deleted"
+                );
+            }
+        }
+        tracing::info!(blobs = keys.len(), "account deleted");
+        Ok(())
+    }
+
+    /// Checks an access token's session: it must still be active and belong to `sub`.
+    pub async fn authenticate(&self, claims: &Claims) -> AuthResult<AuthUser> {
+        match self.store.active_session_user(claims.sid).await? {
+            Some(user_id) if user_id == claims.sub => Ok(AuthUser {
+                user_id,
+                session_id: claims.sid,
+            }),
+            _ => Err(AuthError::InvalidToken),
+        }
+    }
+
+    /// Verifies a bearer token's signature and expiry (no database).
+    pub fn verify_token(&self, token: &str) -> Result<Claims, TokenError> {
+        self.keys.verify(token)
+    }
+
+    pub async fn user(&self, user_id: Uuid) -> AuthResult<UserRecord> {
+        self.store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)
+    }
+
+    async fn confirm_password(
+        &self,
+        user_id: Uuid,
+        password: &str,
+        field: &'static str,
+    ) -> AuthResult<()> {
+        let user = self.user(user_id).await?;
+        if password::verify(password.to_string(), user.password_hash).await? {
+            Ok(())
+        } else {
+            Err(AuthError::WrongPassword { field })
+        }
+    }
+
+    fn issue(
+        &self,
+        user: UserRecord,
+        session_id: Uuid,
+        refresh_token: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AuthResult<IssuedTokens> {
+        let (access_token, expires_at) = self.keys.issue(user.id, session_id, now)?;
+        Ok(IssuedTokens {
+            access_token,
+            refresh_token,
+            expires_at,
+            user,
+        })
+    }
+}
+
+/// A new session id with its first refresh token (the token for the client, the row to store).
+fn new_session(user_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> (NewSession, String) {
+    let (token, hash) = tokens::new_opaque_token();
+    let session = NewSession {
+        session_id: Uuid::now_v7(),
+        user_id,
+        token: NewRefreshToken {
+            id: Uuid::now_v7(),
+            hash,
+            created_at: now,
+            expires_at: now + tokens::REFRESH_TOKEN_TTL,
+        },
+    };
+    (session, token)
+}
+
+/// Builds the store for the configured backend.
+pub fn store_for(db: &crate::infra::db::Db) -> Arc<dyn AuthStore> {
+    match db {
+        crate::infra::db::Db::Postgres(pool) => Arc::new(store::PgAuthStore::new(pool.clone())),
+        crate::infra::db::Db::Sqlite(pool) => Arc::new(store::SqliteAuthStore::new(pool.clone())),
+    }
+}
+
+/// Turns `ApiResult` helpers' `AuthError` into the API error (used by resolvers).
+pub fn api<T>(r: AuthResult<T>) -> ApiResult<T> {
+    r.map_err(ApiError::from)
+}

@@ -1,0 +1,106 @@
+//! What the auth service needs from the database. One implementation per backend, side by side.
+//! Every method that writes more than one row runs in one transaction.
+
+mod postgres;
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use postgres::PgAuthStore;
+pub use sqlite::SqliteAuthStore;
+
+use super::model::UserRecord;
+use crate::error::StoreError;
+
+/// A new session with its first refresh token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub token: NewRefreshToken,
+}
+
+/// A refresh token to store (hash only).
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub id: Uuid,
+    pub hash: [u8; 32],
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was current: it is now used, and the successor is stored in the same session.
+    Rotated { user_id: Uuid, session_id: Uuid },
+    /// The token had already been rotated: someone replayed it, so the whole session (token
+    /// family) has been revoked.
+    Replayed,
+    /// Unknown, expired, or its session has ended.
+    Invalid,
+}
+
+#[async_trait]
+pub trait AuthStore: Send + Sync {
+    /// Inserts the account, its default notification preferences and its first session.
+    /// `Conflict` when the email is taken.
+    async fn create_user(&self, user: &UserRecord, session: &NewSession) -> Result<(), StoreError>;
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Starts a session (login) and records the user as active.
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+
+    /// Rotates the refresh token whose hash is `presented`, storing `next` as its successor.
+    async fn rotate_refresh_token(
+        &self,
+        presented: &[u8; 32],
+        next: &NewRefreshToken,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError>;
+
+    /// Ends the session that `presented` belongs to. False when no such token exists.
+    async fn revoke_session_by_token(
+        &self,
+        presented: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The user of an active (not revoked) session.
+    async fn active_session_user(&self, session_id: Uuid) -> Result<Option<Uuid>, StoreError>;
+
+    /// Stores a reset token (hash only).
+    async fn create_reset_token(
+        &self,
+        user_id: Uuid,
+        token: &NewRefreshToken,
+    ) -> Result<(), StoreError>;
+
+    /// Consumes a valid, unused, unexpired reset token: sets the new password hash, marks every
+    /// reset token of the user used, and revokes every session. The user id, or `None` when the
+    /// token is not valid (nothing changes then).
+    async fn reset_password(
+        &self,
+        presented: &[u8; 32],
+        new_password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError>;
+
+    /// Sets a new password hash and revokes every session except `keep_session`.
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        new_password_hash: &str,
+        keep_session: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the account and (by cascade) every row of it. Returns the blob keys its rows
+    /// pointed to, for the caller to delete from object storage after the commit.
+    async fn delete_user(&self, user_id: Uuid) -> Result<Vec<String>, StoreError>;
+}

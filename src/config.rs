@@ -1,0 +1,390 @@
+//! Typed configuration: defaults → optional TOML file → `PUPMATCH_*` environment variables.
+//!
+//! The names are part of the operator contract (DESIGN §3). Raw values are read leniently and then
+//! validated all at once, so a bad deployment gets one clear line per bad value instead of the
+//! first error only.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+/// The JWT secret used when none is configured. Fine on a laptop; refused in production.
+pub const DEV_JWT_SECRET: &str = "pupmatch-development-secret-do-not-use-in-production";
+
+/// `development` (GraphiQL, introspection, dev secret allowed) or `production`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// S3-compatible object storage settings (all of bucket, region and keys, endpoint optional).
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub bucket: String,
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+}
+
+/// Rate limits, in requests per minute (DESIGN §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Per signed-in user, every request.
+    pub user_per_min: u32,
+    /// Per client IP, every request.
+    pub ip_per_min: u32,
+    /// Per client IP, each login / register / password-reset attempt.
+    pub auth_per_min: u32,
+}
+
+/// The validated configuration the application runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub listen: SocketAddr,
+    /// Base of links in emails and of signed media URLs; `None` means `http://<bound address>`.
+    pub public_url: Option<Url>,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so several deployments (or tests) share one Redis.
+    pub redis_prefix: String,
+    pub media_dir: PathBuf,
+    pub s3: Option<S3Config>,
+    pub jwt_secret: SecretString,
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    /// `None`: any origin.
+    pub allowed_origins: Option<Vec<String>>,
+    pub rate_limits: RateLimits,
+    pub fcm_credentials: Option<PathBuf>,
+    pub fcm_endpoint: Option<Url>,
+    pub log: String,
+    pub log_format: LogFormat,
+    /// Maximum connections in the database pool.
+    pub database_max_connections: u32,
+}
+
+/// What the providers deliver, before validation. Every field is optional: absent means default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawConfig {
+    env: Option<String>,
+    listen: Option<String>,
+    public_url: Option<String>,
+    database_url: Option<String>,
+    database_max_connections: Option<u32>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    media_dir: Option<PathBuf>,
+    s3_bucket: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<SecretString>,
+    jwt_secret: Option<SecretString>,
+    smtp_url: Option<SecretString>,
+    mail_from: Option<String>,
+    allowed_origins: Option<String>,
+    rate_limit_user_per_min: Option<u32>,
+    rate_limit_ip_per_min: Option<u32>,
+    rate_limit_auth_per_min: Option<u32>,
+    fcm_credentials: Option<PathBuf>,
+    fcm_endpoint: Option<String>,
+    log: Option<String>,
+    log_format: Option<String>,
+}
+
+/// Every problem found in the configuration, one line each.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Loads from an optional TOML file and the process environment, then validates.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(vec![format!(
+                    "config file {} does not exist",
+                    path.display()
+                )]));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // PUPMATCH_CONFIG names the file itself, and is not a setting.
+        figment = figment.merge(Env::prefixed("PUPMATCH_").ignore(&["config"]));
+        let raw: RawConfig = figment
+            .extract()
+            .map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
+        raw.validate()
+    }
+
+    /// The configuration with every default: embedded mode on 127.0.0.1:8080.
+    pub fn defaults() -> Config {
+        RawConfig::default()
+            .validate()
+            .expect("the defaults are valid by construction")
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    /// Checks rules that span fields, after a caller changed values programmatically.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        check_secret(self.environment, &self.jwt_secret, &mut errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(errors))
+        }
+    }
+}
+
+fn check_secret(env: Environment, secret: &SecretString, errors: &mut Vec<String>) {
+    let s = secret.expose_secret();
+    if s.len() < 32 {
+        errors.push("PUPMATCH_JWT_SECRET must be at least 32 bytes".into());
+    }
+    if env == Environment::Production && s == DEV_JWT_SECRET {
+        errors.push(
+            "PUPMATCH_JWT_SECRET must be set in production (the development secret is refused)"
+                .into(),
+        );
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        let mut errors = Vec::new();
+
+        let environment = match self.env.as_deref().unwrap_or("development") {
+            "development" | "dev" => Environment::Development,
+            "production" | "prod" => Environment::Production,
+            other => {
+                errors.push(format!(
+                    "PUPMATCH_ENV must be `development` or `production`, not `{other}`"
+                ));
+                Environment::Development
+            }
+        };
+
+        let listen = match self.listen.as_deref().unwrap_or("127.0.0.1:8080").parse() {
+            Ok(addr) => addr,
+            Err(_) => {
+                errors.push("PUPMATCH_LISTEN must be an address like 127.0.0.1:8080".into());
+                SocketAddr::from(([127, 0, 0, 1], 8080))
+            }
+        };
+
+        let public_url = match self.public_url.as_deref() {
+            None | Some("") => None,
+            Some(s) => match Url::parse(s) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+                _ => {
+                    errors.push("PUPMATCH_PUBLIC_URL must be an http(s) URL".into());
+                    None
+                }
+            },
+        };
+
+        let database_url = self
+            .database_url
+            .unwrap_or_else(|| "sqlite://./data/pupmatch.db".into());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            errors.push("PUPMATCH_DATABASE_URL must start with sqlite:// or postgres://".into());
+        }
+
+        let redis_url = self.redis_url.filter(|s| !s.is_empty());
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            errors.push("PUPMATCH_REDIS_URL must start with redis:// or rediss://".into());
+        }
+
+        let s3 = match (
+            self.s3_bucket.filter(|s| !s.is_empty()),
+            self.s3_access_key_id,
+            self.s3_secret_access_key,
+        ) {
+            (None, _, _) => None,
+            (Some(bucket), Some(access_key_id), Some(secret_access_key)) => Some(S3Config {
+                bucket,
+                endpoint: self.s3_endpoint.filter(|s| !s.is_empty()),
+                region: self.s3_region.unwrap_or_else(|| "us-east-1".into()),
+                access_key_id,
+                secret_access_key,
+            }),
+            (Some(_), _, _) => {
+                errors.push(
+                    "PUPMATCH_S3_BUCKET needs PUPMATCH_S3_ACCESS_KEY_ID and PUPMATCH_S3_SECRET_ACCESS_KEY"
+                        .into(),
+                );
+                None
+            }
+        };
+
+        let jwt_secret = self
+            .jwt_secret
+            .unwrap_or_else(|| SecretString::from(DEV_JWT_SECRET));
+        check_secret(environment, &jwt_secret, &mut errors);
+
+        let allowed_origins = self.allowed_origins.and_then(|s| {
+            let list: Vec<String> = s
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect();
+            (!list.is_empty()).then_some(list)
+        });
+        if let Some(list) = &allowed_origins {
+            for origin in list {
+                if Url::parse(origin).is_err() {
+                    errors.push(format!(
+                        "PUPMATCH_ALLOWED_ORIGINS: `{origin}` is not an origin like https://app.example"
+                    ));
+                }
+            }
+        }
+
+        let mut limit = |name: &str, value: Option<u32>, default: u32| -> u32 {
+            let v = value.unwrap_or(default);
+            if v == 0 {
+                errors.push(format!("PUPMATCH_{name} must be at least 1"));
+                default
+            } else {
+                v
+            }
+        };
+        let rate_limits = RateLimits {
+            user_per_min: limit("RATE_LIMIT_USER_PER_MIN", self.rate_limit_user_per_min, 100),
+            ip_per_min: limit("RATE_LIMIT_IP_PER_MIN", self.rate_limit_ip_per_min, 1000),
+            auth_per_min: limit("RATE_LIMIT_AUTH_PER_MIN", self.rate_limit_auth_per_min, 10),
+        };
+
+        let fcm_endpoint = match self.fcm_endpoint.as_deref() {
+            None | Some("") => None,
+            Some(s) => match Url::parse(s) {
+                Ok(u) => Some(u),
+                Err(_) => {
+                    errors.push("PUPMATCH_FCM_ENDPOINT must be a URL".into());
+                    None
+                }
+            },
+        };
+
+        let log_format = match self.log_format.as_deref().unwrap_or("pretty") {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                errors.push(format!(
+                    "PUPMATCH_LOG_FORMAT must be `pretty` or `json`, not `{other}`"
+                ));
+                LogFormat::Pretty
+            }
+        };
+
+        let database_max_connections = self.database_max_connections.unwrap_or(20);
+        if database_max_connections == 0 {
+            errors.push("PUPMATCH_DATABASE_MAX_CONNECTIONS must be at least 1".into());
+        }
+
+        let mail_from = self
+            .mail_from
+            .unwrap_or_else(|| "PupMatch <no-reply@pupmatch.local>".into());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            errors.push(
+                "PUPMATCH_MAIL_FROM must be a mailbox like PupMatch <no-reply@example.com>".into(),
+            );
+        }
+
+        if !errors.is_empty() {
+            return Err(ConfigError(errors));
+        }
+        Ok(Config {
+            environment,
+            listen,
+            public_url,
+            database_url,
+            redis_url,
+            redis_prefix: self.redis_prefix.unwrap_or_else(|| "pupmatch:".into()),
+            media_dir: self
+                .media_dir
+                .unwrap_or_else(|| PathBuf::from("./data/media")),
+            s3,
+            jwt_secret,
+            smtp_url: self.smtp_url,
+            mail_from,
+            allowed_origins,
+            rate_limits,
+            fcm_credentials: self.fcm_credentials,
+            fcm_endpoint,
+            log: self.log.unwrap_or_else(|| "info".into()),
+            log_format,
+            database_max_connections,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawConfig {
+        RawConfig::default()
+    }
+
+    #[test]
+    fn defaults_are_embedded_mode_on_8080() {
+        let c = Config::defaults();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://./data/pupmatch.db");
+        assert!(c.redis_url.is_none());
+        assert_eq!(c.rate_limits.auth_per_min, 10);
+    }
+
+    #[test]
+    fn production_refuses_the_dev_secret() {
+        let err = RawConfig {
+            env: Some("production".into()),
+            ..raw()
+        }
+        .validate()
+        .expect_err("must refuse");
+        assert!(err.to_string().contains("PUPMATCH_JWT_SECRET"));
+    }
+
+    #[test]
+    fn every_bad_value_gets_its_own_line() {
+        let err = RawConfig {
+            env: Some("staging".into()),
+            listen: Some("nowhere".into()),
+            log_format: Some("xml".into()),
+            rate_limit_user_per_min: Some(0),
+            jwt_secret: Some(SecretString::from("short")),
+            ..raw()
+        }
+        .validate()
+        .expect_err("must refuse");
+        assert_eq!(err.0.len(), 5, "{err}");
+    }
+}

@@ -1,0 +1,205 @@
+//! The one API-facing error, and the policy for turning failures into responses.
+//!
+//! Policy:
+//! - Every failure a client can cause maps to exactly one code and HTTP status, in
+//!   [`ApiError::code`] and [`ApiError::status`] — the single `match` of the codebase.
+//! - Domain errors (`AuthError`, …) are `thiserror` enums that convert into `ApiError`.
+//! - Anything unexpected becomes [`ApiError::Internal`]: logged once here with its whole cause
+//!   chain and the request id, answered with a generic message. SQL, hashes, stack traces and
+//!   other internal detail never reach a client.
+//! - Unique-constraint violations become CONFLICT through [`StoreError`] (see `on_constraint`).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Failures a client sees, by category (DESIGN §4).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// Invalid input; `field` names the offending input field when there is one.
+    #[error("{message}")]
+    BadUserInput {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many requests, retry in {} s", retry_after_secs(.0))]
+    RateLimited(Duration),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+fn retry_after_secs(d: &Duration) -> u64 {
+    // Round up: telling a client to come back before the limit resets only earns another 429.
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+impl ApiError {
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::BadUserInput {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthenticated() -> Self {
+        ApiError::Unauthenticated("authentication required".into())
+    }
+
+    /// The machine-readable code (GraphQL `extensions.code`, REST `code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::BadUserInput { .. } => "BAD_USER_INPUT",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::RateLimited(_) => "RATE_LIMITED",
+            ApiError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::BadUserInput { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds for the `Retry-After` header, when rate-limited.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited(d) => Some(retry_after_secs(d).max(1)),
+            _ => None,
+        }
+    }
+
+    /// Logs internal errors (once, here) and returns the message a client may see.
+    fn public_message(&self) -> String {
+        if let ApiError::Internal(err) = self {
+            tracing::error!(error = format!("{err:#}"), "internal error");
+        }
+        self.to_string()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        ApiError::Internal(err)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(what) => ApiError::Conflict(what),
+            StoreError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// Gives every error of a GraphQL response its `extensions { code, status }` — the GraphQL half
+/// of the policy above. Resolver errors carry their `ApiError` as the error's source (through
+/// async-graphql's `From<T: Display>`); request-level errors (syntax, validation, depth and
+/// complexity limits) have no source and no path, and are the client's: BAD_USER_INPUT. Any other
+/// resolver error is unexpected: INTERNAL, with its text logged and replaced.
+pub fn annotate_graphql_errors(errors: &mut [async_graphql::ServerError]) {
+    for err in errors.iter_mut() {
+        let api = err.source::<ApiError>().map(|api| {
+            let field = match api {
+                ApiError::BadUserInput { field, .. } => field.clone(),
+                _ => None,
+            };
+            let facts = (api.code(), api.status().as_u16(), field, api.retry_after());
+            (api.public_message(), facts)
+        });
+        let (code, status, field, retry) = match api {
+            Some((message, facts)) => {
+                err.message = message;
+                facts
+            }
+            None if err.path.is_empty() => ("BAD_USER_INPUT", 400, None, None),
+            None => {
+                tracing::error!(error = %err.message, "unexpected resolver error");
+                err.message = "internal server error".into();
+                ("INTERNAL", 500, None, None)
+            }
+        };
+        let ext = err.extensions.get_or_insert_with(Default::default);
+        ext.set("code", code);
+        ext.set("status", status);
+        if let Some(field) = field {
+            ext.set("field", field);
+        }
+        if let Some(secs) = retry {
+            ext.set("retryAfter", secs);
+        }
+    }
+}
+
+/// REST responses: `{"code": "...", "message": "..."}` with the matching status.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = self.public_message();
+        let mut response = (
+            self.status(),
+            Json(json!({ "code": self.code(), "message": message })),
+        )
+            .into_response();
+        if let Some(secs) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// Result of resolvers and services.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// What a store can report beyond "it worked".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write; the text says what already exists.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        StoreError::Other(anyhow::Error::new(err).context("database query failed"))
+    }
+}
+
+/// Maps a unique violation to `StoreError::Conflict(what)` and anything else to `Other`.
+/// Works for both backends (PostgreSQL names the constraint, SQLite only reports the kind).
+pub fn on_constraint(err: sqlx::Error, what: &str) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(what.to_string())
+        }
+        _ => StoreError::from(err),
+    }
+}

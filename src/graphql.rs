@@ -1,0 +1,132 @@
+//! The GraphQL schema: every domain's `XQuery` / `XMutation` merged into one, with the limits of
+//! DESIGN §1 (depth 5, complexity, no introspection or suggestions in production), and the
+//! per-request context resolvers read (who is calling, from where).
+
+use std::net::IpAddr;
+
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+
+use crate::app::AppState;
+use crate::auth::api;
+use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::auth::model::AuthUser;
+use crate::auth::tokens::{Claims, TokenError};
+use crate::error::ApiError;
+use crate::infra::rate_limit::Bucket;
+
+/// Deepest selection nesting a client may send.
+pub const MAX_DEPTH: usize = 5;
+/// Most fields (each counted once, lists by their page size) a client may select in one request.
+pub const MAX_COMPLEXITY: usize = 500;
+
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(AuthQuery);
+
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(AuthMutation);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// The schema clients use. In production, introspection and "did you mean" suggestions are off.
+pub fn build_schema(production: bool) -> AppSchema {
+    let mut builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY);
+    if production {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
+}
+
+/// Development only: the same schema without depth and complexity limits, used for queries that
+/// select nothing but introspection (GraphiQL's introspection query nests deeper than 5).
+pub fn build_introspection_schema() -> AppSchema {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .finish()
+}
+
+/// The schema in SDL, as served.
+pub fn sdl() -> String {
+    build_schema(false).sdl()
+}
+
+/// Whether every root field of every operation is `__schema`, `__type` or `__typename`.
+pub fn is_introspection_only(doc: &ExecutableDocument) -> bool {
+    doc.operations.iter().all(|(_, op)| {
+        op.node.ty == OperationType::Query
+            && op
+                .node
+                .selection_set
+                .node
+                .items
+                .iter()
+                .all(|sel| match &sel.node {
+                    Selection::Field(f) => f.node.name.node.starts_with("__"),
+                    _ => false,
+                })
+    })
+}
+
+/// Per-request facts, inserted by the HTTP layer.
+pub struct RequestContext {
+    pub client_ip: IpAddr,
+    /// The bearer token as verified (signature and expiry), if one was sent.
+    pub credentials: Option<Result<Claims, TokenError>>,
+    /// The session check, done at most once per request.
+    user: tokio::sync::OnceCell<AuthUser>,
+}
+
+impl RequestContext {
+    pub fn new(client_ip: IpAddr, credentials: Option<Result<Claims, TokenError>>) -> Self {
+        RequestContext {
+            client_ip,
+            credentials,
+            user: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+/// The signed-in caller, or UNAUTHENTICATED (missing, invalid, expired or revoked token).
+pub async fn require_user(ctx: &Context<'_>) -> Result<AuthUser, ApiError> {
+    let state = ctx
+        .data::<AppState>()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
+    let request = ctx
+        .data::<RequestContext>()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
+    let claims = match &request.credentials {
+        None => return Err(ApiError::unauthenticated()),
+        Some(Err(_)) => return Err(ApiError::Unauthenticated("invalid or expired token".into())),
+        Some(Ok(claims)) => claims,
+    };
+    request
+        .user
+        .get_or_try_init(|| async { api(state.auth.authenticate(claims).await) })
+        .await
+        .copied()
+}
+
+/// Spends one attempt of the caller's IP on the strict login/register/reset budget. Each aliased
+/// field in one request calls this, so 20 `login`s in one document are 20 attempts.
+pub async fn limit_auth_attempt(ctx: &Context<'_>) -> Result<(), ApiError> {
+    let state = ctx
+        .data::<AppState>()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
+    let request = ctx
+        .data::<RequestContext>()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
+    state
+        .rate_limiter
+        .check(Bucket::Auth, &request.client_ip.to_string())
+        .await
+        .map_err(ApiError::RateLimited)
+}

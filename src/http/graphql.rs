@@ -1,0 +1,87 @@
+//! `POST /graphql`, and GraphiQL on `GET /graphql` in development.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Extension;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::middleware::Credentials;
+use crate::app::AppState;
+use crate::error::{ApiError, annotate_graphql_errors};
+use crate::graphql::{RequestContext, is_introspection_only};
+
+pub async fn graphiql(State(state): State<AppState>) -> Response {
+    if state.config.is_production() {
+        return ApiError::NotFound("GraphiQL is off in production".into()).into_response();
+    }
+    Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
+}
+
+pub async fn graphql(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(Credentials(credentials)): Extension<Credentials>,
+    request: GraphQLRequest,
+) -> Response {
+    let request = request.into_inner();
+    let operation = operation_label(request.operation_name.as_deref());
+    let introspection = !state.config.is_production()
+        && async_graphql::parser::parse_query(&request.query)
+            .is_ok_and(|doc| is_introspection_only(&doc));
+    let schema = match (&state.introspection_schema, introspection) {
+        (Some(unlimited), true) => unlimited,
+        _ => &state.schema,
+    };
+    let request = request
+        .data(state.clone())
+        .data(RequestContext::new(peer.ip(), credentials));
+
+    let start = Instant::now();
+    let mut response = schema.execute(request).await;
+    let elapsed = start.elapsed().as_secs_f64();
+
+    let retry_after = response
+        .errors
+        .iter()
+        .filter_map(|e| e.source::<ApiError>().and_then(ApiError::retry_after))
+        .max();
+    annotate_graphql_errors(&mut response.errors);
+    let outcome = if response.errors.is_empty() {
+        "ok"
+    } else {
+        "error"
+    };
+    metrics::counter!("graphql_operations_total", "operation" => operation.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("graphql_operation_duration_seconds", "operation" => operation)
+        .record(elapsed);
+
+    let mut http = GraphQLResponse::from(response).into_response();
+    if let Some(secs) = retry_after {
+        *http.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        http.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    http
+}
+
+/// The metrics label of an operation: its name when it is a plain identifier of at most 64
+/// characters (client-chosen, so anything else collapses into one label), else `anonymous`.
+fn operation_label(name: Option<&str>) -> String {
+    match name {
+        Some(n)
+            if !n.is_empty()
+                && n.len() <= 64
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            n.to_string()
+        }
+        Some(_) => "invalid".to_string(),
+        None => "anonymous".to_string(),
+    }
+}

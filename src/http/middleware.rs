@@ -1,0 +1,92 @@
+//! Layers: request metrics per route, and bearer-token decoding with rate limits.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::tokens::{Claims, TokenError};
+use crate::error::ApiError;
+use crate::infra::rate_limit::Bucket;
+
+/// The bearer token of a request as verified (signature, algorithm, expiry), if one was sent.
+/// Inserted into the request's extensions for handlers.
+#[derive(Clone, Debug)]
+pub struct Credentials(pub Option<Result<Claims, TokenError>>);
+
+/// Counts requests and their latency per route (the matched pattern, never the raw path).
+pub async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// The bearer token of `Authorization: Bearer <token>`.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Verifies the bearer token (no database) and spends the per-IP and per-user budgets.
+pub async fn authenticate_and_limit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let credentials = bearer(req.headers()).map(|token| state.auth.verify_token(token));
+    let ip = peer.ip().to_string();
+    if let Err(wait) = state.rate_limiter.check(Bucket::Ip, &ip).await {
+        return too_many_requests(req.uri().path(), wait);
+    }
+    if let Some(Ok(claims)) = &credentials
+        && let Err(wait) = state
+            .rate_limiter
+            .check(Bucket::User, &claims.sub.to_string())
+            .await
+    {
+        return too_many_requests(req.uri().path(), wait);
+    }
+    req.extensions_mut().insert(Credentials(credentials));
+    next.run(req).await
+}
+
+/// 429 with `Retry-After`, shaped like the endpoint's normal errors.
+fn too_many_requests(path: &str, wait: Duration) -> Response {
+    let err = ApiError::RateLimited(wait);
+    let secs = err.retry_after().unwrap_or(1);
+    if path == "/graphql" {
+        let body = json!({ "errors": [{
+            "message": err.to_string(),
+            "extensions": { "code": err.code(), "status": 429, "retryAfter": secs },
+        }]});
+        let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        response
+    } else {
+        err.into_response()
+    }
+}

@@ -1,0 +1,92 @@
+//! The HTTP surface: router assembly and the layers every request passes through.
+//!
+//! - [`graphql`]: `POST /graphql` (and GraphiQL on `GET /graphql` in development).
+//! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`media`]: `GET /media/{key}` with a signed, expiring URL.
+//! - [`middleware`]: request metrics, bearer-token decoding and rate limits.
+
+pub mod graphql;
+pub mod health;
+pub mod media;
+pub mod middleware;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Largest GraphQL request body.
+const GRAPHQL_BODY_LIMIT: usize = 256 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/graphql",
+            get(graphql::graphiql)
+                .post(graphql::graphql)
+                .layer(DefaultBodyLimit::max(GRAPHQL_BODY_LIMIT)),
+        )
+        .route("/media/{*key}", get(media::media))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate_and_limit,
+        ));
+
+    let ops = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics));
+
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        let request_id = req
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        // The path only: query strings can hold signatures.
+        tracing::info_span!(
+            "request",
+            request.id = %request_id,
+            http.method = %req.method(),
+            http.path = %req.uri().path(),
+        )
+    });
+
+    api.merge(ops)
+        .layer(axum::middleware::from_fn(middleware::record_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(cors(&state)),
+        )
+        .with_state(state)
+}
+
+fn cors(state: &AppState) -> CorsLayer {
+    let origin = match &state.config.allowed_origins {
+        None => AllowOrigin::any(),
+        Some(list) => AllowOrigin::list(
+            list.iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        ),
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER, REQUEST_ID])
+        .max_age(Duration::from_secs(600))
+}

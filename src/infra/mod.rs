@@ -1,0 +1,17 @@
+//! Cross-cutting backends, each with a real implementation per mode, chosen once at startup.
+//!
+//! - [`blobs`]: object storage (local disk with signed URLs).
+//! - [`db`]: PostgreSQL + PostGIS or SQLite pools and embedded migrations.
+//! - [`redis`]: the optional shared Redis connection (cache L2, pub/sub, shared rate limits).
+//! - [`rate_limit`]: GCRA limits, in-process (governor) or shared through Redis.
+//! - [`mail`]: outgoing email over SMTP, or logged when SMTP is not configured.
+//! - [`time`]: the clock and the fixed-width timestamp format SQLite stores.
+//! - [`telemetry`]: logging and Prometheus metrics.
+
+pub mod blobs;
+pub mod db;
+pub mod mail;
+pub mod rate_limit;
+pub mod redis;
+pub mod telemetry;
+pub mod time;

@@ -1,0 +1,23 @@
+//! PupMatch: the backend of a dating app for dogs and their people.
+//!
+//! A guided tour, from the edge inwards:
+//! - [`app`]: `Application::build(config)` wires everything; `AppState` is what handlers share.
+//! - [`config`]: typed configuration (defaults → TOML → `PUPMATCH_*`), validated at startup.
+//! - [`http`]: the router — GraphQL, media, health and metrics — and its layers.
+//! - [`graphql`]: the merged schema, its limits, and per-request auth helpers.
+//! - [`error`]: the one API error type and the policy mapping failures to codes and statuses.
+//! - Domains, each with its model, service, store (both SQL dialects) and resolvers:
+//!   [`auth`] (accounts, sessions, passwords) and [`profiles`] (dog profiles).
+//! - [`infra`]: database pools and migrations, Redis, rate limiting, mail, blobs, telemetry.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod infra;
+pub mod profiles;
+
+pub use app::{AppState, Application};
+pub use config::Config;

@@ -1,0 +1,52 @@
+//! The `pupmatch` binary: `serve` (default) and `migrate`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pupmatch::infra::{db::Db, telemetry};
+use pupmatch::{Application, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "pupmatch",
+    version,
+    about = "PupMatch backend: dating for dogs and their people"
+)]
+struct Cli {
+    /// Optional TOML configuration file (keys as the PUPMATCH_* variables, without the prefix).
+    #[arg(long, env = "PUPMATCH_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("{err}");
+            std::process::exit(2);
+        }
+    };
+    telemetry::init_logging(&config);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => Application::build(config).await?.run_until_stopped().await,
+        Command::Migrate => {
+            let db = Db::connect(&config.database_url, 1).await?;
+            db.migrate().await.context("migration failed")?;
+            tracing::info!(database = db.backend_name(), "migrations applied");
+            Ok(())
+        }
+    }
+}

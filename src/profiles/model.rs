@@ -1,0 +1,96 @@
+//! Profile types as stored, and the enums shared with the API.
+
+use async_graphql::Enum;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// How energetic a dog is.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityLevel {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DogSize {
+    Small,
+    Medium,
+    Large,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DistanceUnit {
+    Miles,
+    Kilometers,
+}
+
+/// Enums are stored as their GraphQL names (`'LOW'`, `'MILES'`, …), checked by the schema.
+macro_rules! stored_enum {
+    ($ty:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_db(self) -> &'static str {
+                match self { $($ty::$variant => $text),* }
+            }
+            pub fn from_db(s: &str) -> anyhow::Result<Self> {
+                match s {
+                    $($text => Ok($ty::$variant),)*
+                    other => anyhow::bail!("unknown {} in the database: {other}", stringify!($ty)),
+                }
+            }
+        }
+    };
+}
+stored_enum!(ActivityLevel { Low => "LOW", Medium => "MEDIUM", High => "HIGH" });
+stored_enum!(DogSize { Small => "SMALL", Medium => "MEDIUM", Large => "LARGE" });
+stored_enum!(DistanceUnit { Miles => "MILES", Kilometers => "KILOMETERS" });
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProfileRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub age: i32,
+    pub bio: String,
+    pub breed: Option<String>,
+    pub size: Option<String>,
+    pub activity_level: String,
+    pub is_paused: bool,
+    pub photo_count: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PhotoRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub position: i32,
+    pub storage_key: String,
+    pub thumbnail_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PromptRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub position: i32,
+    pub question: String,
+    pub answer: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PreferencesRecord {
+    pub min_age: i32,
+    pub max_age: i32,
+    pub max_distance: f64,
+    pub activity_level: String,
+    pub distance_unit: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LocationRecord {
+    pub latitude: f64,
+    pub longitude: f64,
+}
