@@ -1,1 +1,13 @@
-fn main() {}
+//! The integration suite: the real server over HTTP, on PostgreSQL (+ Redis) and on SQLite.
+
+mod helpers;
+
+mod account_deletion;
+mod auth;
+mod contract;
+mod graphql_limits;
+mod operations;
+mod password_reset;
+mod properties;
+mod rate_limits;
+mod tokens;

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The whole test suite, on both backends: PostgreSQL 15 + PostGIS 3 with Redis (scale-out mode)
+# and SQLite (embedded mode). Installs and starts what is missing first, so it works on a fresh
+# Debian 12 machine (as root, or with sudo). Only loopback addresses are used.
+#
+#   scripts/test.sh                # everything
+#   scripts/test.sh auth::         # only tests whose name matches (nextest filter)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+PG_VERSION=15
+export TEST_PG_URL="${TEST_PG_URL:-postgres://pupmatch_test:pupmatch_test@127.0.0.1:5432/postgres}"
+export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+
+log() { printf '==> %s\n' "$*"; }
+
+# 1. Packages --------------------------------------------------------------------------------
+missing=()
+[ -x "/usr/lib/postgresql/$PG_VERSION/bin/postgres" ] || missing+=("postgresql-$PG_VERSION")
+[ -f "/usr/share/postgresql/$PG_VERSION/extension/postgis.control" ] || missing+=("postgresql-$PG_VERSION-postgis-3")
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. PostgreSQL -------------------------------------------------------------------------------
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  log "starting PostgreSQL $PG_VERSION"
+  if ! pg_lsclusters -h | awk '{print $1" "$2}' | grep -q "^$PG_VERSION main$"; then
+    $SUDO pg_createcluster "$PG_VERSION" main >/dev/null
+  fi
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main start
+  for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
+  pg_isready -h 127.0.0.1 -p 5432
+fi
+# A superuser for the tests (PostGIS needs one to be installed into the template database).
+if ! psql "$TEST_PG_URL" -qtAc 'SELECT 1' >/dev/null 2>&1; then
+  log "creating the pupmatch_test role"
+  $SUDO runuser -u postgres -- psql -qc \
+    "DO \$\$ BEGIN
+       IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pupmatch_test') THEN
+         CREATE ROLE pupmatch_test LOGIN SUPERUSER PASSWORD 'pupmatch_test';
+       END IF;
+     END \$\$;"
+fi
+# Leftovers of interrupted runs: test databases and outdated templates.
+psql "$TEST_PG_URL" -qtAc \
+  "SELECT datname FROM pg_database WHERE datname LIKE 'pupmatch\_test\_%' OR datname LIKE 'pupmatch\_tpl\_%'" |
+  while read -r db; do
+    [ -n "$db" ] && psql "$TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+  done
+
+# 3. Redis ------------------------------------------------------------------------------------
+if ! redis-cli -u "$TEST_REDIS_URL" ping >/dev/null 2>&1; then
+  log "starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /tmp --logfile /tmp/pupmatch-test-redis.log
+  for _ in $(seq 1 40); do redis-cli -u "$TEST_REDIS_URL" ping >/dev/null 2>&1 && break; sleep 0.25; done
+  redis-cli -u "$TEST_REDIS_URL" ping >/dev/null
+fi
+
+# 4. The suite --------------------------------------------------------------------------------
+log "running the test suite (PostgreSQL + Redis, and SQLite)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast "$@"
+else
+  cargo test --no-fail-fast -- "$@"
+fi

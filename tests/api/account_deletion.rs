@@ -1,0 +1,211 @@
+//! `deleteAccount`: password-confirmed; every row and blob of the person goes.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::both_backends;
+use crate::helpers::{Backend, DEFAULT_PASSWORD, TestApp, spawn_app};
+use pupmatch::infra::db::Db;
+
+both_backends!(
+    deleting_an_account_removes_every_row_and_blob,
+    a_wrong_password_deletes_nothing,
+);
+
+/// Tables that hold nothing but the deleted person's data in the story below.
+const PERSONAL_TABLES: &[&str] = &[
+    "profiles",
+    "photos",
+    "prompts",
+    "preferences",
+    "locations",
+    "likes",
+    "passes",
+    "matches",
+    "blocks",
+    "reports",
+    "playgrounds",
+    "playground_favorites",
+    "conversations",
+    "messages",
+    "notifications",
+    "devices",
+    "password_reset_tokens",
+];
+
+fn uuid_lit(app: &TestApp, id: Uuid) -> String {
+    match app.backend {
+        Backend::Postgres => format!("'{id}'"),
+        Backend::Sqlite => format!("X'{}'", id.simple()),
+    }
+}
+
+async fn exec(app: &TestApp, sql: &str) {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match &app.db {
+        Db::Postgres(pool) => {
+            sqlx::query(sql).execute(pool).await.expect("insert");
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query(sql).execute(pool).await.expect("insert");
+        }
+    }
+}
+
+/// Gives `me` a row in every table, several of them involving `other`, plus two photo blobs.
+async fn fill_every_table(app: &TestApp, me: Uuid, other: Uuid) -> Vec<std::path::PathBuf> {
+    let ts = "'2026-01-01T00:00:00.000000Z'";
+    let (u, o) = (uuid_lit(app, me), uuid_lit(app, other));
+    let id = || uuid_lit(app, Uuid::now_v7());
+    let (a, b) = if me < other {
+        (u.clone(), o.clone())
+    } else {
+        (o.clone(), u.clone())
+    };
+    let match_id = id();
+    let conv_id = id();
+    let pg_id = id();
+    let photo_key = format!("photos/{}/a.jpg", me.simple());
+    let thumb_key = format!("photos/{}/a_thumb.jpg", me.simple());
+    let statements = [
+        format!(
+            "INSERT INTO profiles (id, user_id, name, age, bio, activity_level, photo_count, created_at, updated_at) VALUES ({}, {u}, 'Rex', 3, 'Good boy', 'HIGH', 1, {ts}, {ts})",
+            id()
+        ),
+        format!(
+            "INSERT INTO photos (id, user_id, position, storage_key, thumbnail_key, width, height, byte_size, created_at) VALUES ({}, {u}, 0, '{photo_key}', '{thumb_key}', 10, 10, 100, {ts})",
+            id()
+        ),
+        format!(
+            "INSERT INTO prompts (id, user_id, position, question, answer, created_at) VALUES ({}, {u}, 0, 'Favourite toy?', 'The red ball', {ts})",
+            id()
+        ),
+        format!(
+            "INSERT INTO preferences (user_id, min_age, max_age, max_distance, activity_level, distance_unit, updated_at) VALUES ({u}, 1, 10, 25, 'HIGH', 'KILOMETERS', {ts})"
+        ),
+        format!(
+            "INSERT INTO locations (user_id, latitude, longitude, grid_latitude, grid_longitude, updated_at) VALUES ({u}, 52.52, 13.40, 52.52, 13.40, {ts})"
+        ),
+        format!(
+            "INSERT INTO likes (id, user_id, target_id, created_at) VALUES ({}, {u}, {o}, {ts})",
+            id()
+        ),
+        format!(
+            "INSERT INTO likes (id, user_id, target_id, created_at) VALUES ({}, {o}, {u}, {ts})",
+            id()
+        ),
+        format!(
+            "INSERT INTO passes (id, user_id, target_id, created_at) VALUES ({}, {o}, {u}, {ts})",
+            id()
+        ),
+        format!(
+            "INSERT INTO matches (id, user_a, user_b, created_at) VALUES ({match_id}, {a}, {b}, {ts})"
+        ),
+        format!(
+            "INSERT INTO conversations (id, match_id, user_a, user_b, created_at, updated_at) VALUES ({conv_id}, {match_id}, {a}, {b}, {ts}, {ts})"
+        ),
+        format!(
+            "INSERT INTO playgrounds (id, name, name_search, description, latitude, longitude, created_by, created_at) VALUES ({pg_id}, 'Tiergarten', 'tiergarten', '', 52.51, 13.36, {u}, {ts})"
+        ),
+        format!(
+            "INSERT INTO playground_favorites (user_id, playground_id, created_at) VALUES ({u}, {pg_id}, {ts})"
+        ),
+        format!(
+            "INSERT INTO messages (id, conversation_id, sender_id, recipient_id, kind, content, playground_id, client_id, created_at) VALUES ({}, {conv_id}, {o}, {u}, 'PLAYGROUND', 'Meet here?', {pg_id}, 'c1', {ts})",
+            id()
+        ),
+        format!("INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ({o}, {u}, {ts})"),
+        format!(
+            "INSERT INTO reports (id, reporter_id, reported_id, reason, details, created_at) VALUES ({}, {u}, {o}, 'SPAM', 'sells kibble', {ts})",
+            id()
+        ),
+        format!(
+            "INSERT INTO notifications (id, user_id, kind, title, body, created_at) VALUES ({}, {u}, 'MATCH', 'New match', 'You matched', {ts})",
+            id()
+        ),
+        format!(
+            "INSERT INTO devices (id, user_id, token, platform, created_at, last_seen_at) VALUES ({}, {u}, 'fcm-token-1', 'ANDROID', {ts}, {ts})",
+            id()
+        ),
+        format!(
+            "INSERT INTO password_reset_tokens (id, user_id, token_hash, created_at, expires_at) VALUES ({}, {u}, {}, {ts}, {ts})",
+            id(),
+            match app.backend {
+                Backend::Postgres => format!("'\\x{}'", "ab".repeat(32)),
+                Backend::Sqlite => format!("X'{}'", "ab".repeat(32)),
+            }
+        ),
+    ];
+    for sql in &statements {
+        exec(app, sql).await;
+    }
+    let mut blobs = Vec::new();
+    for key in [photo_key, thumb_key] {
+        let path = app.config.media_dir.join(&key);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, b"jpeg bytes").expect("write blob");
+        blobs.push(path);
+    }
+    blobs
+}
+
+async fn deleting_an_account_removes_every_row_and_blob(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = app.new_user().await;
+    let other = app.new_user().await;
+    let blobs = fill_every_table(&app, me.user_id, other.user_id).await;
+    for table in PERSONAL_TABLES {
+        assert!(app.count(table).await > 0, "{table} was filled");
+    }
+
+    let res = app
+        .gql(
+            me.token(),
+            "mutation($p: String!) { deleteAccount(password: $p) }",
+            json!({ "p": DEFAULT_PASSWORD }),
+        )
+        .await;
+    assert_eq!(*res.data("deleteAccount"), json!(true));
+
+    for table in PERSONAL_TABLES {
+        assert_eq!(app.count(table).await, 0, "{table} still has rows");
+    }
+    assert_eq!(app.count("users").await, 1);
+    assert_eq!(app.count("sessions").await, 1);
+    assert_eq!(app.count("refresh_tokens").await, 1);
+    assert_eq!(app.count("notification_preferences").await, 1);
+    for blob in blobs {
+        assert!(!blob.exists(), "{} was not deleted", blob.display());
+    }
+    assert_eq!(app.me(me.token()).await.error_code(), "UNAUTHENTICATED");
+    assert_eq!(
+        app.login(&me.email, DEFAULT_PASSWORD).await.error_code(),
+        "UNAUTHENTICATED"
+    );
+    app.me(other.token()).await.data("me");
+    // The address is free again.
+    app.register(&me.email, DEFAULT_PASSWORD)
+        .await
+        .data("register");
+}
+
+async fn a_wrong_password_deletes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = app.new_user().await;
+    let other = app.new_user().await;
+    let blobs = fill_every_table(&app, me.user_id, other.user_id).await;
+    let res = app
+        .gql(
+            me.token(),
+            "mutation { deleteAccount(password: \"not my password\") }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.error_code(), "BAD_USER_INPUT");
+    assert_eq!(res.body["errors"][0]["extensions"]["field"], "password");
+    for table in PERSONAL_TABLES {
+        assert!(app.count(table).await > 0, "{table} lost rows");
+    }
+    assert!(blobs.iter().all(|b| b.exists()));
+    app.me(me.token()).await.data("me");
+}

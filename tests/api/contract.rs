@@ -1,0 +1,170 @@
+//! The served schema against the API contract (`shared/api/schema.graphql`): every type, field,
+//! argument, default and enum value of the contract that the server implements must be served
+//! exactly as written. `IMPLEMENTED` lists what must be there by now; it grows with each feature.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_graphql::parser::parse_schema;
+use async_graphql::parser::types::{ServiceDocument, TypeKind, TypeSystemDefinition};
+
+/// Types that must be served in full.
+const IMPLEMENTED: &[&str] = &[
+    "AuthPayload",
+    "Me",
+    "RegisterInput",
+    "Profile",
+    "Photo",
+    "Prompt",
+    "Preferences",
+    "Coordinates",
+    "ActivityLevel",
+    "DistanceUnit",
+    "DogSize",
+];
+/// Root fields that must be served.
+const IMPLEMENTED_ROOT_FIELDS: &[(&str, &str)] = &[
+    ("Query", "me"),
+    ("Mutation", "register"),
+    ("Mutation", "login"),
+    ("Mutation", "refreshToken"),
+    ("Mutation", "logout"),
+    ("Mutation", "requestPasswordReset"),
+    ("Mutation", "resetPassword"),
+    ("Mutation", "changePassword"),
+    ("Mutation", "deleteAccount"),
+];
+
+#[derive(Debug, PartialEq)]
+enum Shape {
+    /// Field name → `(args) : type`.
+    Fields(BTreeMap<String, String>),
+    Values(BTreeSet<String>),
+    Scalar,
+}
+
+fn shapes(doc: &ServiceDocument) -> BTreeMap<String, Shape> {
+    let mut out = BTreeMap::new();
+    for def in &doc.definitions {
+        let TypeSystemDefinition::Type(t) = def else {
+            continue;
+        };
+        let t = &t.node;
+        let shape = match &t.kind {
+            TypeKind::Object(o) => Shape::Fields(
+                o.fields
+                    .iter()
+                    .map(|f| {
+                        let f = &f.node;
+                        let args: Vec<String> = f
+                            .arguments
+                            .iter()
+                            .map(|a| {
+                                let a = &a.node;
+                                match &a.default_value {
+                                    Some(d) => {
+                                        format!("{}: {} = {}", a.name.node, a.ty.node, d.node)
+                                    }
+                                    None => format!("{}: {}", a.name.node, a.ty.node),
+                                }
+                            })
+                            .collect();
+                        (
+                            f.name.node.to_string(),
+                            format!("({}): {}", args.join(", "), f.ty.node),
+                        )
+                    })
+                    .collect(),
+            ),
+            TypeKind::InputObject(i) => Shape::Fields(
+                i.fields
+                    .iter()
+                    .map(|f| (f.node.name.node.to_string(), f.node.ty.node.to_string()))
+                    .collect(),
+            ),
+            TypeKind::Enum(e) => Shape::Values(
+                e.values
+                    .iter()
+                    .map(|v| v.node.value.node.to_string())
+                    .collect(),
+            ),
+            TypeKind::Scalar => Shape::Scalar,
+            _ => continue,
+        };
+        out.insert(t.name.node.to_string(), shape);
+    }
+    out
+}
+
+fn contract() -> BTreeMap<String, Shape> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api/schema.graphql");
+    let text = std::fs::read_to_string(path).expect("the contract copy in docs/api");
+    shapes(&parse_schema(text).expect("contract parses"))
+}
+
+fn served() -> BTreeMap<String, Shape> {
+    shapes(&parse_schema(pupmatch::graphql::sdl()).expect("served SDL parses"))
+}
+
+#[test]
+fn the_contract_copy_matches_the_shared_contract() {
+    // docs/api/schema.graphql is the repository's copy of ../shared/api/schema.graphql; when the
+    // shared one is present (it is, on every developer machine and in CI), they must agree.
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/api/schema.graphql");
+    if let Ok(shared) = std::fs::read_to_string(shared) {
+        let ours = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/api/schema.graphql"
+        ))
+        .expect("copy");
+        assert_eq!(ours, shared, "docs/api/schema.graphql is out of date");
+    }
+}
+
+#[test]
+fn implemented_types_are_served_exactly_as_the_contract_says() {
+    let (contract, served) = (contract(), served());
+    for name in IMPLEMENTED {
+        let want = contract
+            .get(*name)
+            .unwrap_or_else(|| panic!("{name} not in contract"));
+        let got = served
+            .get(*name)
+            .unwrap_or_else(|| panic!("{name} not served"));
+        assert_eq!(got, want, "type {name} differs from the contract");
+    }
+    for (root, field) in IMPLEMENTED_ROOT_FIELDS {
+        let (Some(Shape::Fields(want)), Some(Shape::Fields(got))) =
+            (contract.get(*root), served.get(*root))
+        else {
+            panic!("{root} missing");
+        };
+        assert_eq!(
+            got.get(*field),
+            want.get(*field),
+            "{root}.{field} differs from the contract"
+        );
+        assert!(got.contains_key(*field), "{root}.{field} not served");
+    }
+}
+
+#[test]
+fn nothing_served_contradicts_the_contract() {
+    let (contract, served) = (contract(), served());
+    for (name, got) in &served {
+        let Some(want) = contract.get(name) else {
+            continue;
+        };
+        match (want, got) {
+            (Shape::Fields(want), Shape::Fields(got)) => {
+                for (field, sig) in got {
+                    if let Some(want_sig) = want.get(field) {
+                        assert_eq!(sig, want_sig, "{name}.{field} differs from the contract");
+                    }
+                }
+            }
+            (Shape::Values(want), Shape::Values(got)) => assert_eq!(got, want, "enum {name}"),
+            (Shape::Scalar, Shape::Scalar) => {}
+            _ => panic!("{name} is a different kind of type than in the contract"),
+        }
+    }
+}

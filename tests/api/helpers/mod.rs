@@ -1,0 +1,433 @@
+//! Test harness: `spawn_app(Backend)` starts the real application on port 0 with a fresh
+//! database of its own (PostgreSQL: cloned from a migrated template; SQLite: a temp file), and
+//! typed helpers keep each test a short story.
+
+pub mod smtp;
+
+use std::sync::Arc;
+
+use pupmatch::Config;
+use pupmatch::infra::db::Db;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use uuid::Uuid;
+
+/// Which database (and mode) a test runs against. PostgreSQL tests run in scale-out mode with
+/// Redis; SQLite tests run in embedded mode (everything in-process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn name(backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            }
+        )*
+    };
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub const TEST_JWT_SECRET: &str = "integration-test-secret-0123456789abcdefghijklmnop";
+
+/// A database created for one test, removed when the last app using it is dropped.
+pub enum TestDb {
+    Postgres {
+        name: String,
+        url: String,
+    },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/pupmatch.db", dir.path().display());
+                TestDb::Sqlite { _dir: dir, url }
+            }
+            Backend::Postgres => {
+                let name = format!("pupmatch_test_{}", Uuid::new_v4().simple());
+                create_pg_database(&name).await;
+                let base = pg_admin_url();
+                let url = format!(
+                    "{}/{}",
+                    base.rsplit_once('/').expect("url has a path").0,
+                    name
+                );
+                TestDb::Postgres { name, url }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Postgres { url, .. } | TestDb::Sqlite { url, .. } => url,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { name, .. } = self {
+            let name = name.clone();
+            // Drop runs inside the test's runtime: use a thread with a runtime of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        )))
+                        .execute(&mut admin)
+                        .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// The migrations' fingerprint: a changed migration gets a new template.
+fn migrations_fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("migrations folder")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    files.sort();
+    let mut hasher = Sha256::new();
+    for f in files {
+        hasher.update(std::fs::read(&f).expect("migration file"));
+    }
+    hex::encode(&hasher.finalize()[..6])
+}
+
+/// Creates `name` as a copy of a migrated template database, building the template once (under
+/// an advisory lock, so parallel test processes wait for the first one).
+async fn create_pg_database(name: &str) {
+    let template = format!("pupmatch_tpl_{}", migrations_fingerprint());
+    let mut admin = sqlx::PgConnection::connect(&pg_admin_url())
+        .await
+        .expect("PostgreSQL must be running (scripts/test.sh starts it)");
+    sqlx::query("SELECT pg_advisory_lock(72657)")
+        .execute(&mut admin)
+        .await
+        .expect("advisory lock");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&template)
+            .fetch_one(&mut admin)
+            .await
+            .expect("query pg_database");
+    if !exists {
+        let building = format!("{template}_building");
+        exec(
+            &mut admin,
+            &format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"),
+        )
+        .await;
+        exec(&mut admin, &format!("CREATE DATABASE \"{building}\"")).await;
+        let base = pg_admin_url();
+        let url = format!("{}/{}", base.rsplit_once('/').expect("path").0, building);
+        let db = Db::connect(&url, 1).await.expect("connect to template");
+        db.migrate().await.expect("migrate template");
+        db.close().await;
+        exec(
+            &mut admin,
+            &format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""),
+        )
+        .await;
+    }
+    exec(
+        &mut admin,
+        &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
+    )
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock(72657)")
+        .execute(&mut admin)
+        .await
+        .expect("advisory unlock");
+}
+
+async fn exec(conn: &mut sqlx::PgConnection, sql: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The configuration a test app starts from.
+pub fn test_config(backend: Backend, db: &TestDb, media_dir: &std::path::Path) -> Config {
+    let mut config = Config::defaults();
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.database_url = db.url().to_string();
+    config.database_max_connections = 5;
+    config.media_dir = media_dir.to_path_buf();
+    config.jwt_secret = TEST_JWT_SECRET.into();
+    // Generous limits: rate-limit tests set their own.
+    config.rate_limits.user_per_min = 100_000;
+    config.rate_limits.ip_per_min = 100_000;
+    config.rate_limits.auth_per_min = 100_000;
+    if backend == Backend::Postgres {
+        config.redis_url = Some(redis_url());
+        config.redis_prefix = format!("test:{}:", Uuid::new_v4().simple());
+    }
+    config
+}
+
+/// A running application and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub backend: Backend,
+    pub config: Config,
+    pub client: reqwest::Client,
+    /// Direct database access, for assertions about what is (not) stored.
+    pub db: Db,
+    test_db: Arc<TestDb>,
+    media: Arc<tempfile::TempDir>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts an app after `configure` adjusts its configuration.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+    init_test_logging();
+    let test_db = Arc::new(TestDb::create(backend).await);
+    let media = Arc::new(tempfile::tempdir().expect("media dir"));
+    let mut config = test_config(backend, &test_db, media.path());
+    configure(&mut config);
+    start(backend, config, test_db, media).await
+}
+
+impl TestApp {
+    /// A second instance of the same deployment: same database, same Redis namespace.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        start(
+            self.backend,
+            self.config.clone(),
+            self.test_db.clone(),
+            self.media.clone(),
+        )
+        .await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// POSTs a GraphQL request, with a bearer token when given.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> GqlResponse {
+        let mut req = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let body: Value = res.json().await.expect("JSON body");
+        GqlResponse {
+            status,
+            retry_after,
+            body,
+        }
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> GqlResponse {
+        self.gql(
+            None,
+            "mutation($i: RegisterInput!) { register(input: $i) {
+                accessToken refreshToken expiresAt user { id email createdAt } } }",
+            json!({ "i": { "email": email, "password": password } }),
+        )
+        .await
+    }
+
+    /// Registers a fresh account and returns its session.
+    pub async fn new_user(&self) -> Session {
+        let email = format!("owner-{}@example.com", Uuid::new_v4().simple());
+        let res = self.register(&email, DEFAULT_PASSWORD).await;
+        Session::from_payload(res.data("register"), &email)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> GqlResponse {
+        self.gql(
+            None,
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) {
+                accessToken refreshToken expiresAt user { id email } } }",
+            json!({ "e": email, "p": password }),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> GqlResponse {
+        self.gql(
+            None,
+            "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken user { id } } }",
+            json!({ "t": refresh_token }),
+        )
+        .await
+    }
+
+    pub async fn me(&self, token: Option<&str>) -> GqlResponse {
+        self.gql(token, "{ me { id email } }", json!({})).await
+    }
+
+    /// Rows in `table` (a fixed name from the test, never input).
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match &self.db {
+            Db::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await
+                .expect("count"),
+            Db::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await
+                .expect("count"),
+        }
+    }
+}
+
+pub const DEFAULT_PASSWORD: &str = "correct horse battery";
+
+/// A signed-in account.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: Uuid,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl Session {
+    pub fn from_payload(payload: &Value, email: &str) -> Session {
+        Session {
+            user_id: payload["user"]["id"]
+                .as_str()
+                .expect("user id")
+                .parse()
+                .expect("uuid"),
+            email: email.to_string(),
+            access_token: payload["accessToken"].as_str().expect("access").into(),
+            refresh_token: payload["refreshToken"].as_str().expect("refresh").into(),
+        }
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        Some(&self.access_token)
+    }
+}
+
+/// A GraphQL answer with its HTTP status and `Retry-After`.
+#[derive(Debug)]
+pub struct GqlResponse {
+    pub status: u16,
+    pub retry_after: Option<u64>,
+    pub body: Value,
+}
+
+impl GqlResponse {
+    /// `data.<field>`, panicking with the errors when there is none.
+    #[track_caller]
+    pub fn data(&self, field: &str) -> &Value {
+        let v = &self.body["data"][field];
+        assert!(
+            !v.is_null() && self.body["errors"].is_null(),
+            "expected data.{field}, got {}",
+            self.body
+        );
+        v
+    }
+
+    /// The first error's `extensions.code`, panicking when there is no error.
+    #[track_caller]
+    pub fn error_code(&self) -> &str {
+        self.body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected an error, got {}", self.body))
+    }
+
+    pub fn error_message(&self) -> &str {
+        self.body["errors"][0]["message"].as_str().unwrap_or("")
+    }
+
+    pub fn errors(&self) -> &[Value] {
+        self.body["errors"].as_array().map_or(&[], Vec::as_slice)
+    }
+}
+
+async fn start(
+    backend: Backend,
+    config: Config,
+    test_db: Arc<TestDb>,
+    media: Arc<tempfile::TempDir>,
+) -> TestApp {
+    let app = pupmatch::Application::build(config.clone())
+        .await
+        .expect("the application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_with_shutdown(async move {
+        let _ = rx.await;
+    }));
+    let db = Db::connect(test_db.url(), 2).await.expect("test db handle");
+    TestApp {
+        address,
+        backend,
+        config,
+        client: reqwest::Client::new(),
+        db,
+        test_db,
+        media,
+        _shutdown: tx,
+    }
+}
+
+fn init_test_logging() {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("TEST_LOG").unwrap_or_default())
+            .with_test_writer()
+            .try_init();
+    }
+}

@@ -1,0 +1,167 @@
+//! Health, readiness, metrics, request ids, production mode and startup validation.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestDb, spawn_app, spawn_app_with, test_config};
+use pupmatch::config::Environment;
+
+both_backends!(
+    health_and_readiness_answer,
+    metrics_count_requests_per_route_and_operation,
+    every_response_carries_a_request_id,
+    production_mode_hides_the_schema,
+    production_refuses_the_development_secret,
+    media_urls_need_a_valid_signature,
+);
+
+async fn health_and_readiness_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let health = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(health.status(), 200);
+    let ready = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["database"], "ok");
+    let expected_redis = match backend {
+        Backend::Postgres => "ok",
+        Backend::Sqlite => "not configured",
+    };
+    assert_eq!(body["redis"], expected_redis);
+}
+
+async fn metrics_count_requests_per_route_and_operation(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": "query WhoAmI { me { id } }", "operationName": "WhoAmI" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 200);
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains(r#"graphql_operations_total{operation="WhoAmI",outcome="error"}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="/graphql""#), "{text}");
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+async fn every_response_carries_a_request_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("get");
+    let id = res.headers().get("x-request-id").expect("request id");
+    assert!(uuid::Uuid::parse_str(id.to_str().expect("ascii")).is_ok());
+}
+
+async fn production_mode_hides_the_schema(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.environment = Environment::Production).await;
+    let res = app
+        .gql(None, "{ __schema { types { name } } }", json!({}))
+        .await;
+    assert!(
+        res.body["data"]["__schema"].is_null() || !res.errors().is_empty(),
+        "introspection must be off: {}",
+        res.body
+    );
+    let res = app
+        .gql(
+            None,
+            "{ __type(name: \"Me\") { fields { name } } }",
+            json!({}),
+        )
+        .await;
+    assert!(res.body["data"]["__type"].is_null(), "{}", res.body);
+    let res = app.gql(None, "{ mee { id } }", json!({})).await;
+    assert!(
+        !res.error_message().contains("Did you mean"),
+        "{}",
+        res.body
+    );
+    let page = app
+        .client
+        .get(app.url("/graphql"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), 404);
+    // The API itself works.
+    app.new_user().await;
+}
+
+async fn production_refuses_the_development_secret(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let media = tempfile::tempdir().expect("dir");
+    let mut config = test_config(backend, &db, media.path());
+    config.environment = Environment::Production;
+    config.jwt_secret = pupmatch::config::DEV_JWT_SECRET.into();
+    let err = pupmatch::Application::build(config)
+        .await
+        .err()
+        .expect("must refuse to start");
+    assert!(err.to_string().contains("PUPMATCH_JWT_SECRET"), "{err}");
+}
+
+async fn media_urls_need_a_valid_signature(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = "photos/test/pic.jpg";
+    let path = app.config.media_dir.join(key);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, b"\xff\xd8\xff jpeg").expect("write");
+    let signer =
+        pupmatch::infra::blobs::MediaSigner::new(crate::helpers::TEST_JWT_SECRET.as_bytes());
+    let exp = chrono::Utc::now().timestamp() + 60;
+    let sig = signer.sign(key, exp);
+    let ok = app
+        .client
+        .get(app.url(&format!("/media/{key}?exp={exp}&sig={sig}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        ok.bytes().await.expect("bytes").as_ref(),
+        b"\xff\xd8\xff jpeg"
+    );
+    for bad in [
+        format!("/media/{key}"),
+        format!("/media/{key}?exp={}&sig={sig}", exp + 1),
+        format!("/media/photos/test/other.jpg?exp={exp}&sig={sig}"),
+        format!(
+            "/media/{key}?exp={}&sig={}",
+            exp - 120,
+            signer.sign(key, exp - 120)
+        ),
+    ] {
+        let res = app.client.get(app.url(&bad)).send().await.expect("get");
+        assert_eq!(res.status(), 403, "{bad}");
+    }
+}

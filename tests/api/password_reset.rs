@@ -1,0 +1,148 @@
+//! Password reset by email, received by a real SMTP server the test starts.
+
+use std::time::Duration;
+
+use pupmatch::auth::store::NewRefreshToken;
+use pupmatch::auth::tokens::new_opaque_token;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::both_backends;
+use crate::helpers::smtp::SmtpSink;
+use crate::helpers::{Backend, DEFAULT_PASSWORD, GqlResponse, TestApp, spawn_app, spawn_app_with};
+
+both_backends!(
+    a_reset_email_lets_the_owner_choose_a_new_password,
+    an_unknown_email_gets_the_same_answer_and_no_mail,
+    an_expired_reset_token_is_refused,
+    a_bad_reset_request_changes_nothing,
+);
+
+async fn request_reset(app: &TestApp, email: &str) -> GqlResponse {
+    app.gql(
+        None,
+        "mutation($e: String!) { requestPasswordReset(email: $e) }",
+        json!({ "e": email }),
+    )
+    .await
+}
+
+async fn reset(app: &TestApp, token: &str, password: &str) -> GqlResponse {
+    app.gql(
+        None,
+        "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }",
+        json!({ "t": token, "p": password }),
+    )
+    .await
+}
+
+fn token_in(mail: &str) -> String {
+    let line = mail
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Reset token: "))
+        .unwrap_or_else(|| panic!("no token in {mail}"));
+    line.trim().to_string()
+}
+
+async fn a_reset_email_lets_the_owner_choose_a_new_password(backend: Backend) {
+    let mut smtp = SmtpSink::start().await;
+    let url = smtp.url.clone();
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(url.into())).await;
+    let user = app.new_user().await;
+
+    let res = request_reset(&app, &user.email.to_uppercase()).await;
+    assert_eq!(*res.data("requestPasswordReset"), json!(true));
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.to, vec![user.email.clone()]);
+    assert_eq!(mail.from, "no-reply@pupmatch.local");
+    assert!(mail.data.contains("Subject: Reset your PupMatch password"));
+    let token = token_in(&mail.data);
+    assert!(
+        mail.data
+            .contains(&format!("{}/reset-password?token={token}", app.address))
+    );
+    assert_eq!(app.count("password_reset_tokens").await, 1);
+
+    assert_eq!(
+        *reset(&app, &token, "my new password")
+            .await
+            .data("resetPassword"),
+        json!(true)
+    );
+    // Every session ended; only the new password works.
+    assert_eq!(app.me(user.token()).await.error_code(), "UNAUTHENTICATED");
+    assert_eq!(
+        app.refresh(&user.refresh_token).await.error_code(),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        app.login(&user.email, DEFAULT_PASSWORD).await.error_code(),
+        "UNAUTHENTICATED"
+    );
+    app.login(&user.email, "my new password")
+        .await
+        .data("login");
+
+    // Single use.
+    let again = reset(&app, &token, "yet another password").await;
+    assert_eq!(again.error_code(), "BAD_USER_INPUT");
+    assert_eq!(again.body["errors"][0]["extensions"]["field"], "token");
+    app.login(&user.email, "my new password")
+        .await
+        .data("login");
+}
+
+async fn an_unknown_email_gets_the_same_answer_and_no_mail(backend: Backend) {
+    let mut smtp = SmtpSink::start().await;
+    let url = smtp.url.clone();
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(url.into())).await;
+    let res = request_reset(&app, "nobody@example.com").await;
+    assert_eq!(*res.data("requestPasswordReset"), json!(true));
+    assert!(!smtp.receives_within(Duration::from_millis(500)).await);
+    assert_eq!(app.count("password_reset_tokens").await, 0);
+}
+
+async fn an_expired_reset_token_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.new_user().await;
+    let (token, hash) = new_opaque_token();
+    let issued = chrono::Utc::now() - chrono::Duration::hours(2);
+    pupmatch::auth::store_for(&app.db)
+        .create_reset_token(
+            user.user_id,
+            &NewRefreshToken {
+                id: Uuid::now_v7(),
+                hash,
+                created_at: issued,
+                expires_at: issued + chrono::Duration::hours(1),
+            },
+        )
+        .await
+        .expect("stored");
+    let res = reset(&app, &token, "my new password").await;
+    assert_eq!(res.error_code(), "BAD_USER_INPUT");
+    app.login(&user.email, DEFAULT_PASSWORD).await.data("login");
+    app.me(user.token()).await.data("me");
+}
+
+async fn a_bad_reset_request_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.new_user().await;
+    assert_eq!(
+        request_reset(&app, "not-an-email").await.error_code(),
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        reset(&app, "made-up-token", "my new password")
+            .await
+            .error_code(),
+        "BAD_USER_INPUT"
+    );
+    let short = reset(&app, "made-up-token", "short").await;
+    assert_eq!(
+        short.body["errors"][0]["extensions"]["field"],
+        "newPassword"
+    );
+    assert_eq!(app.count("password_reset_tokens").await, 0);
+    app.login(&user.email, DEFAULT_PASSWORD).await.data("login");
+}
