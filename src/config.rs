@@ -374,6 +374,41 @@ mod tests {
     }
 
     #[test]
+    fn a_toml_file_overrides_the_defaults() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("pupmatch.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\nrate_limit_auth_per_min = 7\nallowed_origins = \"https://a.example, https://b.example/\"\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&path)).expect("valid");
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.rate_limits.auth_per_min, 7);
+        assert_eq!(
+            c.allowed_origins,
+            Some(vec![
+                "https://a.example".to_string(),
+                "https://b.example".to_string()
+            ])
+        );
+    }
+
+    #[test]
+    fn a_bad_or_unknown_toml_value_is_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("pupmatch.toml");
+        std::fs::write(&path, "rate_limit_user_per_min = \"lots\"\n").expect("write");
+        let err = Config::load(Some(&path)).expect_err("refused").to_string();
+        assert!(err.contains("rate_limit_user_per_min"), "{err}");
+        std::fs::write(&path, "databse_url = \"sqlite://x.db\"\n").expect("write");
+        let err = Config::load(Some(&path)).expect_err("refused").to_string();
+        assert!(err.contains("databse_url"), "{err}");
+        let missing = Config::load(Some(&dir.path().join("nope.toml"))).expect_err("refused");
+        assert!(missing.to_string().contains("does not exist"));
+    }
+
+    #[test]
     fn every_bad_value_gets_its_own_line() {
         let err = RawConfig {
             env: Some("staging".into()),
