@@ -220,15 +220,10 @@ async fn logout_ends_the_session(backend: Backend) {
 async fn changing_the_password_signs_out_other_sessions(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.new_user().await;
-    let other = app.login(&user.email, DEFAULT_PASSWORD).await;
-    let other = Session::from_payload(other.data("login"), &user.email);
+    let other = app.sign_in(&user.email).await;
 
     let res = app
-        .gql(
-            user.token(),
-            "mutation { changePassword(currentPassword: \"correct horse battery\", newPassword: \"a brand new secret\") }",
-            json!({}),
-        )
+        .change_password(&user, "correct horse battery", "a brand new secret")
         .await;
     assert_eq!(*res.data("changePassword"), json!(true));
     app.me(user.token()).await.data("me");
@@ -250,14 +245,9 @@ async fn changing_the_password_signs_out_other_sessions(backend: Backend) {
 async fn a_wrong_current_password_changes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.new_user().await;
-    let other = app.login(&user.email, DEFAULT_PASSWORD).await;
-    let other = Session::from_payload(other.data("login"), &user.email);
+    let other = app.sign_in(&user.email).await;
     let res = app
-        .gql(
-            user.token(),
-            "mutation { changePassword(currentPassword: \"not my password\", newPassword: \"a brand new secret\") }",
-            json!({}),
-        )
+        .change_password(&user, "not my password", "a brand new secret")
         .await;
     assert_eq!(res.error_code(), "BAD_USER_INPUT");
     assert_eq!(
@@ -265,11 +255,7 @@ async fn a_wrong_current_password_changes_nothing(backend: Backend) {
         "currentPassword"
     );
     let short = app
-        .gql(
-            user.token(),
-            "mutation { changePassword(currentPassword: \"correct horse battery\", newPassword: \"short\") }",
-            json!({}),
-        )
+        .change_password(&user, "correct horse battery", "short")
         .await;
     assert_eq!(short.error_code(), "BAD_USER_INPUT");
     assert_eq!(

@@ -299,6 +299,23 @@ impl TestApp {
         .await
     }
 
+    /// Signs in again: a second session of the same account.
+    pub async fn sign_in(&self, email: &str) -> Session {
+        Session::from_payload(
+            self.login(email, DEFAULT_PASSWORD).await.data("login"),
+            email,
+        )
+    }
+
+    pub async fn change_password(&self, user: &Session, current: &str, new: &str) -> GqlResponse {
+        self.gql(
+            user.token(),
+            "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }",
+            json!({ "c": current, "n": new }),
+        )
+        .await
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> GqlResponse {
         self.gql(
             None,
