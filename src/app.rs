@@ -17,7 +17,8 @@ use crate::auth::AuthService;
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
 use crate::graphql::{AppSchema, build_introspection_schema, build_schema};
-use crate::infra::blobs::{BlobStore, LocalBlobStore, MediaSigner};
+use crate::infra::blobs::{BlobStore, LocalBlobStore, MediaSigner, S3BlobStore};
+use crate::infra::bus::Bus;
 use crate::infra::db::Db;
 use crate::infra::rate_limit::RateLimiter;
 use crate::infra::redis::Redis;
@@ -50,6 +51,8 @@ pub struct App {
     pub profiles: ProfileService,
     /// Photo storage.
     pub blobs: Arc<dyn BlobStore>,
+    /// Publish/subscribe across the deployment.
+    pub bus: Bus,
     /// Signs and checks local `/media` URLs.
     pub media_signer: MediaSigner,
     /// Request budgets (in-process or shared through Redis).
@@ -87,14 +90,21 @@ impl Application {
             Some(url) => Some(Redis::connect(url, &config.redis_prefix).await?),
             None => None,
         };
+        let bus = match &redis {
+            Some(redis) => Bus::redis(redis.clone()).await?,
+            None => Bus::local(),
+        };
 
         let secret = config.jwt_secret.expose_secret().as_bytes();
         let media_signer = MediaSigner::new(secret);
-        let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(
-            &config.media_dir,
-            media_signer.clone(),
-            public_url.clone(),
-        )?);
+        let blobs: Arc<dyn BlobStore> = match &config.s3 {
+            Some(s3) => Arc::new(S3BlobStore::new(s3)?),
+            None => Arc::new(LocalBlobStore::new(
+                &config.media_dir,
+                media_signer.clone(),
+                public_url.clone(),
+            )?),
+        };
         let mailer: Arc<dyn mail::Mailer> = Arc::from(mail::from_config(&config)?);
         let auth = AuthService::new(
             crate::auth::store_for(&db),
@@ -112,7 +122,8 @@ impl Application {
         let production = config.is_production();
         let state = AppState(Arc::new(App {
             public_url,
-            profiles: ProfileService::new(&db),
+            profiles: ProfileService::new(&db, redis.clone(), bus.clone(), blobs.clone()),
+            bus,
             db,
             redis,
             auth,

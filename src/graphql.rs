@@ -14,6 +14,7 @@ use crate::auth::model::AuthUser;
 use crate::auth::tokens::{Claims, TokenError};
 use crate::error::ApiError;
 use crate::infra::rate_limit::Bucket;
+use crate::profiles::graphql::{ProfileMutation, ProfileQuery};
 
 /// Deepest selection nesting a client may send.
 pub const MAX_DEPTH: usize = 5;
@@ -22,11 +23,11 @@ pub const MAX_COMPLEXITY: usize = 500;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(AuthQuery);
+pub struct QueryRoot(AuthQuery, ProfileQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(AuthMutation);
+pub struct MutationRoot(AuthMutation, ProfileMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

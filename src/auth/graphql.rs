@@ -7,9 +7,8 @@ use uuid::Uuid;
 use super::api;
 use super::model::{Email, IssuedTokens, Password, UserRecord};
 use crate::app::AppState;
-use crate::error::ApiError;
 use crate::graphql::{limit_auth_attempt, require_user};
-use crate::profiles::graphql::{Coordinates, Preferences, Profile};
+use crate::profiles::graphql::{Coordinates, Preferences, Profile, load_profile};
 
 #[derive(InputObject)]
 pub struct RegisterInput {
@@ -53,30 +52,16 @@ impl Me {
         self.0.created_at
     }
     async fn profile(&self, ctx: &Context<'_>) -> Result<Option<Profile>> {
-        let state = ctx.data::<AppState>()?;
-        let profile = state
-            .profiles
-            .profile_of(self.0.id)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(profile.map(Profile))
+        load_profile(ctx, self.0.id).await
     }
     async fn preferences(&self, ctx: &Context<'_>) -> Result<Option<Preferences>> {
         let state = ctx.data::<AppState>()?;
-        let prefs = state
-            .profiles
-            .preferences_of(self.0.id)
-            .await
-            .map_err(ApiError::from)?;
+        let prefs = state.profiles.preferences_of(self.0.id).await?;
         Ok(prefs.map(Preferences::try_from).transpose()?)
     }
     async fn location(&self, ctx: &Context<'_>) -> Result<Option<Coordinates>> {
         let state = ctx.data::<AppState>()?;
-        let location = state
-            .profiles
-            .own_location(self.0.id)
-            .await
-            .map_err(ApiError::from)?;
+        let location = state.profiles.own_location(self.0.id).await?;
         Ok(location.map(Coordinates::from))
     }
 }

@@ -10,7 +10,10 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use async_graphql::dataloader::DataLoader;
+
 use super::middleware::Credentials;
+use crate::profiles::loader::{BlockLoader, ProfileLoader};
 use crate::app::AppState;
 use crate::error::{ApiError, annotate_graphql_errors};
 use crate::graphql::{RequestContext, is_introspection_only};
@@ -38,6 +41,8 @@ pub async fn graphql(
         _ => &state.schema,
     };
     let request = request
+        .data(DataLoader::new(ProfileLoader(state.clone()), tokio::spawn))
+        .data(DataLoader::new(BlockLoader(state.clone()), tokio::spawn))
         .data(state.clone())
         .data(RequestContext::new(peer.ip(), credentials));
 

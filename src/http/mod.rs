@@ -3,19 +3,21 @@
 //! - [`graphql`]: `POST /graphql` (and GraphiQL on `GET /graphql` in development).
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`media`]: `GET /media/{key}` with a signed, expiring URL.
+//! - [`photos`]: `POST /v1/photos` and `DELETE /v1/photos/{id}`.
 //! - [`middleware`]: request metrics, bearer-token decoding and rate limits.
 
 pub mod graphql;
 pub mod health;
 pub mod media;
 pub mod middleware;
+pub mod photos;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -24,6 +26,10 @@ use tower_http::trace::TraceLayer;
 use crate::app::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Largest photo upload body: the 10 MB file plus room for the multipart framing. The file
+/// itself is capped at exactly 10 MB while it streams in.
+pub(crate) const PHOTO_BODY_LIMIT: usize = crate::profiles::images::MAX_UPLOAD_BYTES + 64 * 1024;
 
 /// Largest GraphQL request body.
 const GRAPHQL_BODY_LIMIT: usize = 256 * 1024;
@@ -37,6 +43,11 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(GRAPHQL_BODY_LIMIT)),
         )
         .route("/media/{*key}", get(media::media))
+        .route(
+            "/v1/photos",
+            post(photos::upload).layer(DefaultBodyLimit::max(PHOTO_BODY_LIMIT)),
+        )
+        .route("/v1/photos/{id}", delete(photos::delete))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate_and_limit,

@@ -170,3 +170,76 @@ mod tests {
         assert!(!s.verify("k.jpg", 200, &sig, 50), "other expiry");
     }
 }
+
+/// S3-compatible object storage; clients fetch blobs through presigned URLs.
+pub struct S3BlobStore {
+    store: object_store::aws::AmazonS3,
+}
+
+impl S3BlobStore {
+    pub fn new(config: &crate::config::S3Config) -> anyhow::Result<Self> {
+        use secrecy::ExposeSecret;
+        let mut builder = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&config.bucket)
+            .with_region(&config.region)
+            .with_access_key_id(&config.access_key_id)
+            .with_secret_access_key(config.secret_access_key.expose_secret());
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+        }
+        Ok(S3BlobStore {
+            store: builder.build().context("Failed to configure S3 storage")?,
+        })
+    }
+
+    fn path(key: &str) -> anyhow::Result<object_store::path::Path> {
+        anyhow::ensure!(valid_key(key), "invalid blob key");
+        Ok(object_store::path::Path::from(key))
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
+        use object_store::ObjectStoreExt;
+        self.store
+            .put(&Self::path(key)?, bytes.into())
+            .await
+            .context("S3 put failed")?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        use object_store::ObjectStoreExt;
+        match self.store.get(&Self::path(key)?).await {
+            Ok(result) => Ok(Some(result.bytes().await?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e).context("S3 get failed")),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        use object_store::ObjectStoreExt;
+        match self.store.delete(&Self::path(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(anyhow::Error::new(e).context("S3 delete failed")),
+        }
+    }
+
+    async fn url(&self, key: &str) -> anyhow::Result<String> {
+        use object_store::signer::Signer;
+        let url = self
+            .store
+            .signed_url(
+                axum::http::Method::GET,
+                &Self::path(key)?,
+                std::time::Duration::from_secs(u64::try_from(MEDIA_URL_TTL_SECS).unwrap_or(3600)),
+            )
+            .await
+            .context("S3 presign failed")?;
+        Ok(url.to_string())
+    }
+}

@@ -1,5 +1,7 @@
 //! Cross-cutting backends, each with a real implementation per mode, chosen once at startup.
 //!
+//! - [`bus`]: publish/subscribe, in-process or across instances through Redis.
+//! - [`cache`]: the two-tier (L1 moka, L2 Redis) cache with invalidation over the bus.
 //! - [`blobs`]: object storage (local disk with signed URLs).
 //! - [`db`]: PostgreSQL + PostGIS or SQLite pools and embedded migrations.
 //! - [`redis`]: the optional shared Redis connection (cache L2, pub/sub, shared rate limits).
@@ -9,6 +11,8 @@
 //! - [`telemetry`]: logging and Prometheus metrics.
 
 pub mod blobs;
+pub mod bus;
+pub mod cache;
 pub mod db;
 pub mod mail;
 pub mod rate_limit;

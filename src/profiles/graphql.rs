@@ -4,39 +4,48 @@ use async_graphql::{Context, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{InputObject, MaybeUndefined};
+
+use super::input::{self, NewProfile, PreferencesUpdate, PreferencesValue, ProfileChanges};
+use super::loader::{BlockLoader, ProfileLoader};
 use super::model::{
     ActivityLevel, DistanceUnit, DogSize, LocationRecord, PhotoRecord, PreferencesRecord,
-    ProfileRecord, PromptRecord,
+    ProfileView, PromptRecord,
 };
+use crate::graphql::require_user;
 use crate::app::AppState;
 use crate::error::ApiError;
 
 /// A dog's public profile, as other people see it. Never carries coordinates.
-pub struct Profile(pub ProfileRecord);
+pub struct Profile(pub Arc<ProfileView>);
 
 #[Object]
 impl Profile {
     async fn id(&self) -> Uuid {
-        self.0.id
+        self.0.profile.id
     }
     async fn user_id(&self) -> Uuid {
-        self.0.user_id
+        self.0.profile.user_id
     }
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.0.profile.name
     }
     async fn age(&self) -> i32 {
-        self.0.age
+        self.0.profile.age
     }
     async fn bio(&self) -> &str {
-        &self.0.bio
+        &self.0.profile.bio
     }
     async fn breed(&self) -> Option<&str> {
-        self.0.breed.as_deref()
+        self.0.profile.breed.as_deref()
     }
     async fn size(&self) -> Result<Option<DogSize>> {
         Ok(self
             .0
+            .profile
             .size
             .as_deref()
             .map(DogSize::from_db)
@@ -44,40 +53,28 @@ impl Profile {
             .map_err(ApiError::Internal)?)
     }
     async fn activity_level(&self) -> Result<ActivityLevel> {
-        Ok(ActivityLevel::from_db(&self.0.activity_level).map_err(ApiError::Internal)?)
+        Ok(ActivityLevel::from_db(&self.0.profile.activity_level).map_err(ApiError::Internal)?)
     }
     /// In the owner's order.
-    async fn photos(&self, ctx: &Context<'_>) -> Result<Vec<Photo>> {
-        let state = ctx.data::<AppState>()?;
-        let photos = state
-            .profiles
-            .photos_of(self.0.user_id)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(photos.into_iter().map(Photo).collect())
+    async fn photos(&self) -> Vec<Photo> {
+        self.0.photos.iter().cloned().map(Photo).collect()
     }
     /// In the owner's order.
-    async fn prompts(&self, ctx: &Context<'_>) -> Result<Vec<Prompt>> {
-        let state = ctx.data::<AppState>()?;
-        let prompts = state
-            .profiles
-            .prompts_of(self.0.user_id)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(prompts.into_iter().map(Prompt).collect())
+    async fn prompts(&self) -> Vec<Prompt> {
+        self.0.prompts.iter().cloned().map(Prompt).collect()
     }
     /// 2 to 6 photos: only complete, unpaused profiles are discoverable.
     async fn is_complete(&self) -> bool {
-        (2..=6).contains(&self.0.photo_count)
+        (2..=6).contains(&self.0.photos.len())
     }
     async fn is_paused(&self) -> bool {
-        self.0.is_paused
+        self.0.profile.is_paused
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.0.profile.created_at
     }
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.0.profile.updated_at
     }
 }
 
@@ -91,7 +88,8 @@ impl Photo {
     async fn url(&self, ctx: &Context<'_>) -> Result<String> {
         let state = ctx.data::<AppState>()?;
         Ok(state
-            .blobs
+            .profiles
+            .blobs()
             .url(&self.0.storage_key)
             .await
             .map_err(ApiError::Internal)?)
@@ -99,7 +97,8 @@ impl Photo {
     async fn thumbnail_url(&self, ctx: &Context<'_>) -> Result<String> {
         let state = ctx.data::<AppState>()?;
         Ok(state
-            .blobs
+            .profiles
+            .blobs()
             .url(&self.0.thumbnail_key)
             .await
             .map_err(ApiError::Internal)?)
@@ -165,5 +164,198 @@ impl From<LocationRecord> for Coordinates {
             latitude: r.latitude,
             longitude: r.longitude,
         }
+    }
+}
+
+impl From<PreferencesValue> for Preferences {
+    fn from(v: PreferencesValue) -> Self {
+        Preferences {
+            min_age: v.min_age,
+            max_age: v.max_age,
+            max_distance: v.max_distance,
+            activity_level: v.activity_level,
+            distance_unit: v.distance_unit,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct ProfileInput {
+    /// 1..50 chars.
+    pub name: String,
+    /// 0..30 (years).
+    pub age: i32,
+    /// 0..500 chars.
+    pub bio: String,
+    /// 0..60 chars.
+    pub breed: Option<String>,
+    pub size: Option<DogSize>,
+    pub activity_level: ActivityLevel,
+}
+
+impl ProfileInput {
+    fn parse(self) -> Result<NewProfile, ApiError> {
+        Ok(NewProfile {
+            name: input::name(&self.name)?,
+            age: input::age(self.age)?,
+            bio: input::bio(&self.bio)?,
+            breed: self.breed.as_deref().map(input::breed).transpose()?.flatten(),
+            size: self.size,
+            activity_level: self.activity_level,
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct ProfileUpdateInput {
+    pub name: Option<String>,
+    pub age: Option<i32>,
+    pub bio: Option<String>,
+    /// Absent: unchanged; null or empty: cleared.
+    pub breed: MaybeUndefined<String>,
+    pub size: Option<DogSize>,
+    pub activity_level: Option<ActivityLevel>,
+}
+
+impl ProfileUpdateInput {
+    fn parse(self) -> Result<ProfileChanges, ApiError> {
+        Ok(ProfileChanges {
+            name: self.name.as_deref().map(input::name).transpose()?,
+            age: self.age.map(input::age).transpose()?,
+            bio: self.bio.as_deref().map(input::bio).transpose()?,
+            breed: match self.breed {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(b) => Some(input::breed(&b)?),
+            },
+            size: self.size,
+            activity_level: self.activity_level,
+        })
+    }
+}
+
+/// `question` from `promptQuestions`; `answer` 1..300 chars.
+#[derive(InputObject)]
+pub struct PromptInput {
+    pub question: String,
+    pub answer: String,
+}
+
+#[derive(InputObject)]
+pub struct PreferencesInput {
+    pub min_age: Option<i32>,
+    pub max_age: Option<i32>,
+    /// > 0, at most 500 km or 310 mi.
+    pub max_distance: Option<f64>,
+    pub activity_level: Option<ActivityLevel>,
+    pub distance_unit: Option<DistanceUnit>,
+}
+
+/// Loads a profile through the request's batching loader.
+pub async fn load_profile(ctx: &Context<'_>, user_id: Uuid) -> Result<Option<Profile>> {
+    let loader = ctx.data::<DataLoader<ProfileLoader>>()?;
+    let view = loader
+        .load_one(user_id)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading profiles failed: {e}")))?;
+    Ok(view.map(Profile))
+}
+
+#[derive(Default)]
+pub struct ProfileQuery;
+
+#[Object]
+impl ProfileQuery {
+    /// Someone's profile; null when it does not exist or either of you blocked the other.
+    async fn profile(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<Option<Profile>> {
+        let viewer = require_user(ctx).await?;
+        let blocks = ctx.data::<DataLoader<BlockLoader>>()?;
+        let blocked = viewer.user_id != user_id
+            && blocks
+                .load_one((viewer.user_id, user_id))
+                .await
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading blocks failed: {e}")))?
+                .unwrap_or(false);
+        if blocked {
+            return Err(ApiError::NotFound("no such profile".into()).into());
+        }
+        match load_profile(ctx, user_id).await? {
+            Some(p) => Ok(Some(p)),
+            None => Err(ApiError::NotFound("no such profile".into()).into()),
+        }
+    }
+
+    /// The prompt catalogue `setPrompts` accepts.
+    async fn prompt_questions(&self) -> Vec<&'static str> {
+        input::PROMPT_QUESTIONS.to_vec()
+    }
+}
+
+#[derive(Default)]
+pub struct ProfileMutation;
+
+#[Object]
+impl ProfileMutation {
+    async fn create_profile(&self, ctx: &Context<'_>, input: ProfileInput) -> Result<Profile> {
+        let user = require_user(ctx).await?;
+        let input = input.parse()?;
+        let state = ctx.data::<AppState>()?;
+        Ok(Profile(state.profiles.create(user.user_id, input).await?))
+    }
+
+    async fn update_profile(&self, ctx: &Context<'_>, input: ProfileUpdateInput) -> Result<Profile> {
+        let user = require_user(ctx).await?;
+        let changes = input.parse()?;
+        let state = ctx.data::<AppState>()?;
+        Ok(Profile(state.profiles.update(user.user_id, changes).await?))
+    }
+
+    /// 0..3 prompts; replaces all, in order.
+    async fn set_prompts(&self, ctx: &Context<'_>, prompts: Vec<PromptInput>) -> Result<Vec<Prompt>> {
+        let user = require_user(ctx).await?;
+        if prompts.len() > 3 {
+            return Err(ApiError::bad_input("prompts", "at most 3 prompts").into());
+        }
+        let parsed = prompts
+            .iter()
+            .map(|p| Ok((input::prompt_question(&p.question)?.to_string(), input::prompt_answer(&p.answer)?)))
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let state = ctx.data::<AppState>()?;
+        let stored = state.profiles.set_prompts(user.user_id, parsed).await?;
+        Ok(stored.into_iter().map(Prompt).collect())
+    }
+
+    async fn update_preferences(&self, ctx: &Context<'_>, input: PreferencesInput) -> Result<Preferences> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let update = PreferencesUpdate {
+            min_age: input.min_age,
+            max_age: input.max_age,
+            max_distance: input.max_distance,
+            activity_level: input.activity_level,
+            distance_unit: input.distance_unit,
+        };
+        Ok(state.profiles.update_preferences(user.user_id, update).await?.into())
+    }
+
+    async fn pause_profile(&self, ctx: &Context<'_>, paused: bool) -> Result<Profile> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        Ok(Profile(state.profiles.pause(user.user_id, paused).await?))
+    }
+
+    /// Must be a permutation of the current photos.
+    async fn reorder_photos(&self, ctx: &Context<'_>, photo_ids: Vec<Uuid>) -> Result<Vec<Photo>> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let photos = state.profiles.reorder_photos(user.user_id, &photo_ids).await?;
+        Ok(photos.into_iter().map(Photo).collect())
+    }
+
+    async fn delete_photo(&self, ctx: &Context<'_>, photo_id: Uuid) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state.profiles.delete_photo(user.user_id, photo_id).await?;
+        Ok(true)
     }
 }

@@ -1,55 +1,237 @@
-//! Dog profiles: the profile itself, its photos and prompts, discovery preferences and the
-//! owner's location. This part holds the read side that `me` needs; writes come with the
-//! profile features.
+//! Dog profiles: the profile, its photos (2–6, in the owner's order) and prompts (0–3 from a
+//! curated catalogue), discovery preferences, and the owner's own location.
+//!
+//! Reads of whole profiles (profile + photos + prompts) go through the two-tier profile cache
+//! (L1 1 min, L2 5 min) and are batched per request by [`loader::ProfileLoader`], so a list of
+//! profiles costs a constant number of queries. Every write invalidates the owner's entry.
 
 pub mod graphql;
+pub mod images;
+pub mod input;
+pub mod loader;
 pub mod model;
+pub mod photos;
 pub mod store;
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::error::StoreError;
+use crate::error::{ApiError, ApiResult, StoreError};
+use crate::infra::blobs::BlobStore;
+use crate::infra::bus::Bus;
+use crate::infra::cache::TwoTierCache;
 use crate::infra::db::Db;
-use model::{LocationRecord, PhotoRecord, PreferencesRecord, ProfileRecord, PromptRecord};
+use crate::infra::redis::Redis;
+use crate::infra::time;
+use input::{NewProfile, PreferencesUpdate, PreferencesValue, ProfileChanges};
+use model::{
+    ActivityLevel, DistanceUnit, LocationRecord, PreferencesRecord, ProfileRecord, ProfileView,
+    PromptRecord,
+};
 use store::ProfileStore;
 
-/// Reads of profiles and their parts.
+/// Profiles, prompts and preferences. (Photos: see [`photos`].)
 pub struct ProfileService {
     store: Arc<dyn ProfileStore>,
+    cache: Arc<TwoTierCache<Option<ProfileView>>>,
+    blobs: Arc<dyn BlobStore>,
 }
 
 impl ProfileService {
-    pub fn new(db: &Db) -> Self {
+    pub fn new(db: &Db, redis: Option<Redis>, bus: Bus, blobs: Arc<dyn BlobStore>) -> Self {
         let store: Arc<dyn ProfileStore> = match db {
             Db::Postgres(pool) => Arc::new(store::PgProfileStore::new(pool.clone())),
             Db::Sqlite(pool) => Arc::new(store::SqliteProfileStore::new(pool.clone())),
         };
-        ProfileService { store }
+        let cache = TwoTierCache::new(
+            "profile",
+            Duration::from_secs(60),
+            10_000,
+            Duration::from_secs(300),
+            redis,
+            bus,
+        );
+        ProfileService {
+            store,
+            cache,
+            blobs,
+        }
     }
 
-    pub async fn profile_of(&self, user_id: Uuid) -> Result<Option<ProfileRecord>, StoreError> {
-        self.store.profile_by_user(user_id).await
+    pub fn store(&self) -> &Arc<dyn ProfileStore> {
+        &self.store
     }
 
-    pub async fn photos_of(&self, user_id: Uuid) -> Result<Vec<PhotoRecord>, StoreError> {
-        self.store.photos_of(user_id).await
+    /// Whole profiles of these users (absent when a user has none), from the cache when
+    /// possible, else with three queries whatever the number of users.
+    pub async fn views(&self, user_ids: &[Uuid]) -> Result<HashMap<Uuid, Arc<ProfileView>>, StoreError> {
+        let cached = self.cache.get_many(user_ids).await;
+        let mut out: HashMap<Uuid, Arc<ProfileView>> = HashMap::new();
+        let mut missing = Vec::new();
+        for id in user_ids {
+            match cached.get(id) {
+                Some(entry) => {
+                    if let Some(view) = entry.as_ref() {
+                        out.insert(*id, Arc::new(view.clone()));
+                    }
+                }
+                None => missing.push(*id),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let profiles = self.store.profiles_of(&missing).await?;
+        let photos = self.store.photos_of(&missing).await?;
+        let prompts = self.store.prompts_of(&missing).await?;
+        let mut loaded: HashMap<Uuid, ProfileView> = profiles
+            .into_iter()
+            .map(|p| {
+                (
+                    p.user_id,
+                    ProfileView {
+                        profile: p,
+                        photos: Vec::new(),
+                        prompts: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+        for photo in photos {
+            if let Some(v) = loaded.get_mut(&photo.user_id) {
+                v.photos.push(photo);
+            }
+        }
+        for prompt in prompts {
+            if let Some(v) = loaded.get_mut(&prompt.user_id) {
+                v.prompts.push(prompt);
+            }
+        }
+        let mut fill = Vec::with_capacity(missing.len());
+        for id in missing {
+            let view = loaded.remove(&id);
+            if let Some(v) = &view {
+                out.insert(id, Arc::new(v.clone()));
+            }
+            fill.push((id, Arc::new(view)));
+        }
+        self.cache.insert_many(fill).await;
+        Ok(out)
     }
 
-    pub async fn prompts_of(&self, user_id: Uuid) -> Result<Vec<PromptRecord>, StoreError> {
-        self.store.prompts_of(user_id).await
+    pub async fn view(&self, user_id: Uuid) -> Result<Option<Arc<ProfileView>>, StoreError> {
+        Ok(self.views(&[user_id]).await?.remove(&user_id))
     }
 
-    pub async fn preferences_of(
+    /// Drops a user's cached profile everywhere. Call after every committed change.
+    pub async fn invalidate(&self, user_id: Uuid) {
+        self.cache.invalidate(user_id).await;
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %user_id))]
+    pub async fn create(&self, user_id: Uuid, input: NewProfile) -> ApiResult<Arc<ProfileView>> {
+        let now = time::now();
+        let record = ProfileRecord {
+            id: Uuid::now_v7(),
+            user_id,
+            name: input.name,
+            age: input.age,
+            bio: input.bio,
+            breed: input.breed,
+            size: input.size.map(|s| s.as_db().to_string()),
+            activity_level: input.activity_level.as_db().to_string(),
+            is_paused: false,
+            photo_count: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_profile(&record).await?;
+        self.invalidate(user_id).await;
+        self.own_view(user_id).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user.id = %user_id))]
+    pub async fn update(&self, user_id: Uuid, changes: ProfileChanges) -> ApiResult<Arc<ProfileView>> {
+        self.store
+            .update_profile(user_id, &changes, time::now())
+            .await?
+            .ok_or_else(no_profile)?;
+        self.invalidate(user_id).await;
+        self.own_view(user_id).await
+    }
+
+    pub async fn pause(&self, user_id: Uuid, paused: bool) -> ApiResult<Arc<ProfileView>> {
+        self.store
+            .set_paused(user_id, paused, time::now())
+            .await?
+            .ok_or_else(no_profile)?;
+        self.invalidate(user_id).await;
+        self.own_view(user_id).await
+    }
+
+    /// Replaces the prompts (0–3, already validated) in the given order.
+    pub async fn set_prompts(
         &self,
         user_id: Uuid,
-    ) -> Result<Option<PreferencesRecord>, StoreError> {
-        self.store.preferences_of(user_id).await
+        prompts: Vec<(String, String)>,
+    ) -> ApiResult<Vec<PromptRecord>> {
+        if prompts.len() > 3 {
+            return Err(ApiError::bad_input("prompts", "at most 3 prompts"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if !prompts.iter().all(|(q, _)| seen.insert(q.clone())) {
+            return Err(ApiError::bad_input("question", "each question may be answered once"));
+        }
+        if self.store.profiles_of(&[user_id]).await?.is_empty() {
+            return Err(no_profile());
+        }
+        let stored = self
+            .store
+            .replace_prompts(user_id, &prompts, time::now())
+            .await?;
+        self.invalidate(user_id).await;
+        Ok(stored)
+    }
+
+    pub async fn preferences_of(&self, user_id: Uuid) -> ApiResult<Option<PreferencesRecord>> {
+        Ok(self.store.preferences_of(user_id).await?)
+    }
+
+    pub async fn update_preferences(
+        &self,
+        user_id: Uuid,
+        update: PreferencesUpdate,
+    ) -> ApiResult<PreferencesValue> {
+        let current = match self.store.preferences_of(user_id).await? {
+            Some(r) => PreferencesValue {
+                min_age: r.min_age,
+                max_age: r.max_age,
+                max_distance: r.max_distance,
+                activity_level: ActivityLevel::from_db(&r.activity_level)?,
+                distance_unit: DistanceUnit::from_db(&r.distance_unit)?,
+            },
+            None => PreferencesValue::default(),
+        };
+        let next = update.apply(current)?;
+        self.store
+            .upsert_preferences(user_id, &next, time::now())
+            .await?;
+        Ok(next)
     }
 
     /// The owner's own exact location. Never call this for anyone but the owner.
-    pub async fn own_location(&self, user_id: Uuid) -> Result<Option<LocationRecord>, StoreError> {
-        self.store.location_of(user_id).await
+    pub async fn own_location(&self, user_id: Uuid) -> ApiResult<Option<LocationRecord>> {
+        Ok(self.store.location_of(user_id).await?)
     }
+
+    async fn own_view(&self, user_id: Uuid) -> ApiResult<Arc<ProfileView>> {
+        self.view(user_id).await?.ok_or_else(no_profile)
+    }
+}
+
+fn no_profile() -> ApiError {
+    ApiError::NotFound("create a profile first".into())
 }

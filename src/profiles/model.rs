@@ -45,7 +45,7 @@ stored_enum!(ActivityLevel { Low => "LOW", Medium => "MEDIUM", High => "HIGH" })
 stored_enum!(DogSize { Small => "SMALL", Medium => "MEDIUM", Large => "LARGE" });
 stored_enum!(DistanceUnit { Miles => "MILES", Kilometers => "KILOMETERS" });
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct ProfileRecord {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -61,7 +61,7 @@ pub struct ProfileRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct PhotoRecord {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -71,7 +71,7 @@ pub struct PhotoRecord {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct PromptRecord {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -93,4 +93,35 @@ pub struct PreferencesRecord {
 pub struct LocationRecord {
     pub latitude: f64,
     pub longitude: f64,
+}
+
+/// A profile with its photos and prompts, in the owner's order: what the profile cache holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProfileView {
+    pub profile: ProfileRecord,
+    pub photos: Vec<PhotoRecord>,
+    pub prompts: Vec<PromptRecord>,
+}
+
+/// A processed photo to store.
+#[derive(Debug, Clone)]
+pub struct NewPhoto {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub storage_key: String,
+    pub thumbnail_key: String,
+    pub width: i32,
+    pub height: i32,
+    pub byte_size: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The outcome of deleting a photo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhotoDeletion {
+    /// Deleted; the blob keys to remove.
+    Deleted(Vec<String>),
+    NotFound,
+    /// It would take a complete profile (2+ photos) below 2.
+    WouldLeaveTooFew,
 }

@@ -1,13 +1,16 @@
 //! PostgreSQL implementation of [`ProfileStore`].
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::ProfileStore;
-use crate::error::StoreError;
+use super::{MAX_PHOTOS, ProfileStore};
+use crate::error::{StoreError, on_constraint};
+use crate::profiles::input::{PreferencesValue, ProfileChanges};
 use crate::profiles::model::{
-    LocationRecord, PhotoRecord, PreferencesRecord, ProfileRecord, PromptRecord,
+    LocationRecord, NewPhoto, PhotoDeletion, PhotoRecord, PreferencesRecord, ProfileRecord,
+    PromptRecord,
 };
 
 pub struct PgProfileStore {
@@ -20,40 +23,46 @@ impl PgProfileStore {
     }
 }
 
+const PROFILE_COLUMNS: &str = "id, user_id, name, age, bio, breed, size, activity_level, \
+     is_paused, photo_count, created_at, updated_at";
+
 #[async_trait]
 impl ProfileStore for PgProfileStore {
-    async fn profile_by_user(&self, user_id: Uuid) -> Result<Option<ProfileRecord>, StoreError> {
+    async fn profiles_of(&self, user_ids: &[Uuid]) -> Result<Vec<ProfileRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, user_id, name, age, bio, breed, size, activity_level, is_paused,
                     photo_count, created_at, updated_at
-               FROM profiles WHERE user_id = $1",
+               FROM profiles WHERE user_id = ANY($1)",
         )
-        .bind(user_id)
-        .fetch_optional(&self.pool)
+        .bind(user_ids)
+        .fetch_all(&self.pool)
         .await?)
     }
 
-    async fn photos_of(&self, user_id: Uuid) -> Result<Vec<PhotoRecord>, StoreError> {
+    async fn photos_of(&self, user_ids: &[Uuid]) -> Result<Vec<PhotoRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, user_id, position, storage_key, thumbnail_key, created_at
-               FROM photos WHERE user_id = $1 ORDER BY position",
+               FROM photos WHERE user_id = ANY($1) ORDER BY user_id, position",
         )
-        .bind(user_id)
+        .bind(user_ids)
         .fetch_all(&self.pool)
         .await?)
     }
 
-    async fn prompts_of(&self, user_id: Uuid) -> Result<Vec<PromptRecord>, StoreError> {
+    async fn prompts_of(&self, user_ids: &[Uuid]) -> Result<Vec<PromptRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, user_id, position, question, answer
-               FROM prompts WHERE user_id = $1 ORDER BY position",
+               FROM prompts WHERE user_id = ANY($1) ORDER BY user_id, position",
         )
-        .bind(user_id)
+        .bind(user_ids)
         .fetch_all(&self.pool)
         .await?)
     }
 
-    async fn preferences_of(&self, user_id: Uuid) -> Result<Option<PreferencesRecord>, StoreError> {
+    async fn preferences_of(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Option<PreferencesRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT min_age, max_age, max_distance, activity_level, distance_unit
                FROM preferences WHERE user_id = $1",
@@ -71,4 +80,319 @@ impl ProfileStore for PgProfileStore {
                 .await?,
         )
     }
+
+    async fn create_profile(&self, p: &ProfileRecord) -> Result<ProfileRecord, StoreError> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO profiles (id, user_id, name, age, bio, breed, size, activity_level,
+                                   is_paused, photo_count, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false,
+                     (SELECT COUNT(*) FROM photos WHERE user_id = $2), $9, $9)
+             RETURNING {PROFILE_COLUMNS}"
+        )))
+        .bind(p.id)
+        .bind(p.user_id)
+        .bind(&p.name)
+        .bind(p.age)
+        .bind(&p.bio)
+        .bind(&p.breed)
+        .bind(&p.size)
+        .bind(&p.activity_level)
+        .bind(p.created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| on_constraint(e, "this account already has a profile"))
+    }
+
+    async fn update_profile(
+        &self,
+        user_id: Uuid,
+        c: &ProfileChanges,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ProfileRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE profiles SET
+                 name = COALESCE($2, name),
+                 age = COALESCE($3, age),
+                 bio = COALESCE($4, bio),
+                 breed = CASE WHEN $5 THEN $6 ELSE breed END,
+                 size = COALESCE($7, size),
+                 activity_level = COALESCE($8, activity_level),
+                 updated_at = $9
+             WHERE user_id = $1
+             RETURNING {PROFILE_COLUMNS}"
+        )))
+        .bind(user_id)
+        .bind(&c.name)
+        .bind(c.age)
+        .bind(&c.bio)
+        .bind(c.breed.is_some())
+        .bind(c.breed.clone().flatten())
+        .bind(c.size.map(|s| s.as_db()))
+        .bind(c.activity_level.map(|a| a.as_db()))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn set_paused(
+        &self,
+        user_id: Uuid,
+        paused: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ProfileRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE profiles SET is_paused = $2, updated_at = $3 WHERE user_id = $1
+             RETURNING {PROFILE_COLUMNS}"
+        )))
+        .bind(user_id)
+        .bind(paused)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn replace_prompts(
+        &self,
+        user_id: Uuid,
+        prompts: &[(String, String)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PromptRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM prompts WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let mut out = Vec::with_capacity(prompts.len());
+        for (position, (question, answer)) in (0i32..).zip(prompts) {
+            let record = PromptRecord {
+                id: Uuid::now_v7(),
+                user_id,
+                position,
+                question: question.clone(),
+                answer: answer.clone(),
+            };
+            sqlx::query(
+                "INSERT INTO prompts (id, user_id, position, question, answer, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(record.id)
+            .bind(user_id)
+            .bind(position)
+            .bind(question)
+            .bind(answer)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            out.push(record);
+        }
+        sqlx::query("UPDATE profiles SET updated_at = $2 WHERE user_id = $1")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn upsert_preferences(
+        &self,
+        user_id: Uuid,
+        p: &PreferencesValue,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO preferences (user_id, min_age, max_age, max_distance, activity_level,
+                                      distance_unit, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (user_id) DO UPDATE SET
+                 min_age = EXCLUDED.min_age, max_age = EXCLUDED.max_age,
+                 max_distance = EXCLUDED.max_distance, activity_level = EXCLUDED.activity_level,
+                 distance_unit = EXCLUDED.distance_unit, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(user_id)
+        .bind(p.min_age)
+        .bind(p.max_age)
+        .bind(p.max_distance)
+        .bind(p.activity_level.as_db())
+        .bind(p.distance_unit.as_db())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn photo_count(&self, user_id: Uuid) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM photos WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn insert_photo(&self, photo: &NewPhoto) -> Result<PhotoRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Serialise photo changes of one user on their account row.
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+            .bind(photo.user_id)
+            .execute(&mut *tx)
+            .await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM photos WHERE user_id = $1")
+            .bind(photo.user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if count >= MAX_PHOTOS {
+            return Err(StoreError::Conflict(format!(
+                "a profile has at most {MAX_PHOTOS} photos"
+            )));
+        }
+        let record: PhotoRecord = sqlx::query_as(
+            "INSERT INTO photos (id, user_id, position, storage_key, thumbnail_key, width, height,
+                                 byte_size, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             RETURNING id, user_id, position, storage_key, thumbnail_key, created_at",
+        )
+        .bind(photo.id)
+        .bind(photo.user_id)
+        .bind(i32::try_from(count).unwrap_or(0))
+        .bind(&photo.storage_key)
+        .bind(&photo.thumbnail_key)
+        .bind(photo.width)
+        .bind(photo.height)
+        .bind(photo.byte_size)
+        .bind(photo.created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE profiles SET photo_count = $2, updated_at = $3 WHERE user_id = $1")
+            .bind(photo.user_id)
+            .bind(i32::try_from(count + 1).unwrap_or(0))
+            .bind(photo.created_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn delete_photo(
+        &self,
+        user_id: Uuid,
+        photo_id: Uuid,
+    ) -> Result<PhotoDeletion, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let photos: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT id, storage_key, thumbnail_key FROM photos WHERE user_id = $1 ORDER BY position",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some((_, key, thumb)) = photos.iter().find(|(id, ..)| *id == photo_id).cloned() else {
+            return Ok(PhotoDeletion::NotFound);
+        };
+        if photos.len() == 2 {
+            return Ok(PhotoDeletion::WouldLeaveTooFew);
+        }
+        sqlx::query("DELETE FROM photos WHERE id = $1")
+            .bind(photo_id)
+            .execute(&mut *tx)
+            .await?;
+        let rest: Vec<Uuid> = photos
+            .iter()
+            .map(|(id, ..)| *id)
+            .filter(|id| *id != photo_id)
+            .collect();
+        renumber(&mut tx, &rest).await?;
+        sqlx::query("UPDATE profiles SET photo_count = $2, updated_at = now() WHERE user_id = $1")
+            .bind(user_id)
+            .bind(i32::try_from(rest.len()).unwrap_or(0))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(PhotoDeletion::Deleted(vec![key, thumb]))
+    }
+
+    async fn reorder_photos(
+        &self,
+        user_id: Uuid,
+        order: &[Uuid],
+    ) -> Result<Option<Vec<PhotoRecord>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let mut current: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM photos WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut wanted = order.to_vec();
+        current.sort();
+        wanted.sort();
+        if current != wanted {
+            return Ok(None);
+        }
+        renumber(&mut tx, order).await?;
+        sqlx::query("UPDATE profiles SET updated_at = now() WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let photos = sqlx::query_as(
+            "SELECT id, user_id, position, storage_key, thumbnail_key, created_at
+               FROM photos WHERE user_id = $1 ORDER BY position",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(photos))
+    }
+
+    async fn blocked_among(&self, viewer: Uuid, others: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id = ANY($2)
+             UNION
+             SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)",
+        )
+        .bind(viewer)
+        .bind(others)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn blocked_between(&self, a: Uuid, b: Uuid) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM blocks
+                             WHERE (blocker_id = $1 AND blocked_id = $2)
+                                OR (blocker_id = $2 AND blocked_id = $1))",
+        )
+        .bind(a)
+        .bind(b)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}
+
+/// Gives `ids` positions 0, 1, … in this order. The unique (user, position) constraint is
+/// deferred to the commit, so positions may collide in between.
+async fn renumber(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ids: &[Uuid],
+) -> Result<(), StoreError> {
+    sqlx::query("SET CONSTRAINTS photos_user_position_key DEFERRED")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE photos SET position = o.position
+           FROM (SELECT id, (ord - 1)::int AS position
+                   FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, ord)) o
+          WHERE photos.id = o.id",
+    )
+    .bind(ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -1,0 +1,107 @@
+//! Publish/subscribe between the parts of a deployment. In embedded mode it is an in-process
+//! broadcast; with Redis, every message goes through Redis pub/sub and reaches every instance
+//! (the publisher included), so subscribers never need to know which mode they run in.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::broadcast;
+
+use super::redis::Redis;
+
+/// One message on a topic.
+#[derive(Debug, Clone)]
+pub struct BusMessage {
+    pub topic: String,
+    pub payload: String,
+}
+
+#[derive(Clone)]
+pub struct Bus {
+    local: broadcast::Sender<BusMessage>,
+    redis: Option<Redis>,
+}
+
+const LOCAL_CAPACITY: usize = 4096;
+
+impl Bus {
+    /// In-process only.
+    pub fn local() -> Bus {
+        Bus {
+            local: broadcast::channel(LOCAL_CAPACITY).0,
+            redis: None,
+        }
+    }
+
+    /// Through Redis. Returns once the subscription is active, so nothing published after
+    /// this returns is missed.
+    pub async fn redis(redis: Redis) -> anyhow::Result<Bus> {
+        let local = broadcast::channel(LOCAL_CAPACITY).0;
+        let pattern = redis.key("bus:*");
+        let prefix = redis.key("bus:");
+        let mut pubsub = redis.client.get_async_pubsub().await?;
+        pubsub.psubscribe(&pattern).await?;
+        let (client, sender) = (redis.client.clone(), local.clone());
+        tokio::spawn(async move {
+            let mut pubsub = pubsub;
+            loop {
+                {
+                    let mut messages = pubsub.on_message();
+                    while let Some(msg) = messages.next().await {
+                        let Some(topic) = msg.get_channel_name().strip_prefix(&prefix) else {
+                            continue;
+                        };
+                        let Ok(payload) = msg.get_payload::<String>() else {
+                            continue;
+                        };
+                        let _ = sender.send(BusMessage {
+                            topic: topic.to_string(),
+                            payload,
+                        });
+                    }
+                }
+                // The connection dropped: resubscribe with backoff.
+                tracing::warn!("bus subscription lost; reconnecting");
+                let mut delay = Duration::from_millis(100);
+                pubsub = loop {
+                    tokio::time::sleep(delay).await;
+                    if let Ok(mut p) = client.get_async_pubsub().await
+                        && p.psubscribe(&pattern).await.is_ok()
+                    {
+                        break p;
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                };
+            }
+        });
+        Ok(Bus {
+            local,
+            redis: Some(redis),
+        })
+    }
+
+    pub async fn publish(&self, topic: &str, payload: String) -> anyhow::Result<()> {
+        match &self.redis {
+            Some(redis) => {
+                let mut conn = redis.conn.clone();
+                let _: i64 = redis::cmd("PUBLISH")
+                    .arg(redis.key(&format!("bus:{topic}")))
+                    .arg(payload)
+                    .query_async(&mut conn)
+                    .await?;
+            }
+            None => {
+                let _ = self.local.send(BusMessage {
+                    topic: topic.to_string(),
+                    payload,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every message published from now on (receivers filter by topic).
+    pub fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
+        self.local.subscribe()
+    }
+}

@@ -1,0 +1,165 @@
+//! The two-tier cache of the seed's caching strategy: L1 in process (moka, short TTL, size
+//! bound), L2 in Redis (shared, longer TTL) when configured.
+//!
+//! Writes go to the database first, then [`TwoTierCache::invalidate`] deletes the L2 entry and
+//! publishes the key on the bus; every instance (this one included) drops it from L1 when the
+//! message arrives, and this instance also drops it at once. Readers go L1 → L2 → database and
+//! fill both tiers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::bus::Bus;
+use super::redis::Redis;
+
+pub struct TwoTierCache<V> {
+    name: &'static str,
+    l1: moka::future::Cache<uuid::Uuid, Arc<V>>,
+    l2_ttl: Duration,
+    redis: Option<Redis>,
+    bus: Bus,
+}
+
+impl<V> TwoTierCache<V>
+where
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// Also starts the task that applies other instances' invalidations to L1.
+    pub fn new(
+        name: &'static str,
+        l1_ttl: Duration,
+        l1_capacity: u64,
+        l2_ttl: Duration,
+        redis: Option<Redis>,
+        bus: Bus,
+    ) -> Arc<Self> {
+        let cache = Arc::new(TwoTierCache {
+            name,
+            l1: moka::future::Cache::builder()
+                .time_to_live(l1_ttl)
+                .max_capacity(l1_capacity)
+                .build(),
+            l2_ttl,
+            redis,
+            bus,
+        });
+        let weak = Arc::downgrade(&cache);
+        let mut rx = cache.bus.subscribe();
+        let topic = cache.topic();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(msg) if msg.topic == topic => {
+                        let Some(cache) = weak.upgrade() else { break };
+                        if let Ok(key) = msg.payload.parse::<uuid::Uuid>() {
+                            cache.l1.invalidate(&key).await;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        // Missed invalidations: drop all of L1 rather than serve stale data.
+                        let Some(cache) = weak.upgrade() else { break };
+                        cache.l1.invalidate_all();
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        cache
+    }
+
+    fn topic(&self) -> String {
+        format!("cache:{}", self.name)
+    }
+
+    fn l2_key(redis: &Redis, name: &str, key: &uuid::Uuid) -> String {
+        redis.key(&format!("{name}:{key}"))
+    }
+
+    /// Values found in L1 or L2 (L2 hits are copied into L1); misses are absent.
+    pub async fn get_many(&self, keys: &[uuid::Uuid]) -> HashMap<uuid::Uuid, Arc<V>> {
+        let mut found = HashMap::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        for key in keys {
+            match self.l1.get(key).await {
+                Some(v) => {
+                    found.insert(*key, v);
+                }
+                None => missing.push(*key),
+            }
+        }
+        if let (Some(redis), false) = (&self.redis, missing.is_empty()) {
+            let names: Vec<String> = missing
+                .iter()
+                .map(|k| Self::l2_key(redis, self.name, k))
+                .collect();
+            let mut conn = redis.conn.clone();
+            let values: redis::RedisResult<Vec<Option<String>>> =
+                redis::cmd("MGET").arg(&names).query_async(&mut conn).await;
+            match values {
+                Ok(values) => {
+                    for (key, value) in missing.iter().zip(values) {
+                        if let Some(v) = value.and_then(|s| serde_json::from_str::<V>(&s).ok()) {
+                            let v = Arc::new(v);
+                            self.l1.insert(*key, v.clone()).await;
+                            found.insert(*key, v);
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(cache = self.name, error = %err, "L2 read failed"),
+            }
+        }
+        found
+    }
+
+    /// Stores freshly loaded values in both tiers.
+    pub async fn insert_many(&self, values: Vec<(uuid::Uuid, Arc<V>)>) {
+        if values.is_empty() {
+            return;
+        }
+        if let Some(redis) = &self.redis {
+            let mut pipe = redis::pipe();
+            for (key, value) in &values {
+                if let Ok(json) = serde_json::to_string(value.as_ref()) {
+                    pipe.cmd("SET")
+                        .arg(Self::l2_key(redis, self.name, key))
+                        .arg(json)
+                        .arg("PX")
+                        .arg(u64::try_from(self.l2_ttl.as_millis()).unwrap_or(u64::MAX))
+                        .ignore();
+                }
+            }
+            let mut conn = redis.conn.clone();
+            if let Err(err) = pipe.query_async::<()>(&mut conn).await {
+                tracing::warn!(cache = self.name, error = %err, "L2 write failed");
+            }
+        }
+        for (key, value) in values {
+            self.l1.insert(key, value).await;
+        }
+    }
+
+    /// Write-through invalidation: drops `key` from L2, from this L1, and (over the bus) from
+    /// every other instance's L1. Call after the database commit.
+    pub async fn invalidate(&self, key: uuid::Uuid) {
+        if let Some(redis) = &self.redis {
+            let mut conn = redis.conn.clone();
+            let deleted: redis::RedisResult<i64> = redis::cmd("DEL")
+                .arg(Self::l2_key(redis, self.name, &key))
+                .query_async(&mut conn)
+                .await;
+            if let Err(err) = deleted {
+                tracing::error!(cache = self.name, error = %err, "L2 invalidation failed");
+            }
+        }
+        self.l1.invalidate(&key).await;
+        if let Err(err) = self.bus.publish(&self.topic(), key.to_string()).await {
+            tracing::error!(cache = self.name, error = format!("{err:#}"), "L1 invalidation broadcast failed");
+        }
+    }
+}
+

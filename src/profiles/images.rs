@@ -1,0 +1,98 @@
+//! Photo processing: sniff the real type from the bytes, decode with limits (no pixel floods or
+//! decompression bombs), apply the EXIF orientation, then re-encode as JPEG — which drops EXIF,
+//! GPS and every other piece of metadata — plus a thumbnail. CPU-bound: call it from
+//! `spawn_blocking`.
+
+use std::io::Cursor;
+
+use image::codecs::jpeg::JpegEncoder;
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+
+/// Largest upload, in bytes.
+pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+/// Largest side of an accepted image, in pixels.
+pub const MAX_SIDE: u32 = 8000;
+/// Most pixels of an accepted image.
+pub const MAX_PIXELS: u64 = 40_000_000;
+/// Longest side of the stored photo; larger images are scaled down.
+pub const STORED_MAX_SIDE: u32 = 2048;
+/// Longest side of the thumbnail.
+pub const THUMBNAIL_SIDE: u32 = 320;
+const JPEG_QUALITY: u8 = 85;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PhotoError {
+    #[error("the file is not a JPEG, PNG or WebP image")]
+    UnsupportedType,
+    #[error("the image is {width}×{height} pixels; at most {MAX_SIDE} px a side and 40 megapixels are accepted")]
+    TooManyPixels { width: u32, height: u32 },
+    #[error("the image could not be decoded (damaged or truncated)")]
+    Undecodable,
+}
+
+/// A re-encoded photo and its thumbnail.
+pub struct ProcessedPhoto {
+    pub jpeg: Vec<u8>,
+    pub thumbnail: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The format the bytes really are, whatever the file name or Content-Type claim.
+pub fn sniff(bytes: &[u8]) -> Result<ImageFormat, PhotoError> {
+    match infer::get(bytes).map(|t| t.mime_type()) {
+        Some("image/jpeg") => Ok(ImageFormat::Jpeg),
+        Some("image/png") => Ok(ImageFormat::Png),
+        Some("image/webp") => Ok(ImageFormat::WebP),
+        _ => Err(PhotoError::UnsupportedType),
+    }
+}
+
+pub fn process(bytes: &[u8]) -> Result<ProcessedPhoto, PhotoError> {
+    let format = sniff(bytes)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    // Decoded RGBA of the largest accepted image, plus working room.
+    limits.max_alloc = Some(MAX_PIXELS * 4 + 64 * 1024 * 1024);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| decode_error(&e))?;
+    let (width, height) = decoder.dimensions();
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(PhotoError::TooManyPixels { width, height });
+    }
+    let orientation = decoder.orientation().map_err(|e| decode_error(&e))?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(&e))?;
+    img.apply_orientation(orientation);
+
+    let stored = if img.width().max(img.height()) > STORED_MAX_SIDE {
+        img.resize(STORED_MAX_SIDE, STORED_MAX_SIDE, FilterType::Triangle)
+    } else {
+        img
+    };
+    let thumbnail = stored.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
+    Ok(ProcessedPhoto {
+        width: stored.width(),
+        height: stored.height(),
+        jpeg: encode_jpeg(&stored)?,
+        thumbnail: encode_jpeg(&thumbnail)?,
+    })
+}
+
+fn decode_error(err: &image::ImageError) -> PhotoError {
+    match err {
+        image::ImageError::Limits(_) => PhotoError::TooManyPixels { width: 0, height: 0 },
+        _ => PhotoError::Undecodable,
+    }
+}
+
+fn encode_jpeg(img: &DynamicImage) -> Result<Vec<u8>, PhotoError> {
+    let rgb = img.to_rgb8();
+    let mut out = Vec::new();
+    JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
+        .encode_image(&rgb)
+        .map_err(|_| PhotoError::Undecodable)?;
+    Ok(out)
+}
