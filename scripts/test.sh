@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, on both backends: PostgreSQL 15 + PostGIS 3 with Redis (scale-out mode)
-# and SQLite (embedded mode). Installs and starts what is missing first, so it works on a fresh
+# The whole test suite, on both backends: PostgreSQL 15 + PostGIS 3 with Redis and an
+# S3-compatible server (scale-out mode), and SQLite with local disk (embedded mode). Installs and starts what is missing first, so it works on a fresh
 # Debian 12 machine (as root, or with sudo). Only loopback addresses are used.
 #
 #   scripts/test.sh                # everything
@@ -13,6 +13,8 @@ SUDO=""
 PG_VERSION=15
 export TEST_PG_URL="${TEST_PG_URL:-postgres://pupmatch_test:pupmatch_test@127.0.0.1:5432/postgres}"
 export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+export TEST_S3_ENDPOINT="${TEST_S3_ENDPOINT:-http://127.0.0.1:9100}"
+MOTO_VENV="${MOTO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pupmatch-moto}"
 
 log() { printf '==> %s\n' "$*"; }
 
@@ -22,6 +24,8 @@ missing=()
 [ -f "/usr/share/postgresql/$PG_VERSION/extension/postgis.control" ] || missing+=("postgresql-$PG_VERSION-postgis-3")
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   $SUDO apt-get update -qq
@@ -64,7 +68,21 @@ if ! redis-cli -u "$TEST_REDIS_URL" ping >/dev/null 2>&1; then
   redis-cli -u "$TEST_REDIS_URL" ping >/dev/null
 fi
 
-# 4. The suite --------------------------------------------------------------------------------
+# 4. An S3-compatible server (moto's server mode, from PyPI) ---------------------------------
+if ! curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null 2>&1; then
+  if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
+    log "installing moto (S3-compatible test server) into $MOTO_VENV"
+    python3 -m venv "$MOTO_VENV"
+    "$MOTO_VENV/bin/pip" install -q 'moto[server]'
+  fi
+  log "starting moto on $TEST_S3_ENDPOINT"
+  port="${TEST_S3_ENDPOINT##*:}"
+  nohup "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >/tmp/pupmatch-test-moto.log 2>&1 &
+  for _ in $(seq 1 80); do curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null 2>&1 && break; sleep 0.25; done
+  curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null
+fi
+
+# 5. The suite --------------------------------------------------------------------------------
 log "running the test suite (PostgreSQL + Redis, and SQLite)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@"

@@ -13,10 +13,10 @@ use axum::response::{Html, IntoResponse, Response};
 use async_graphql::dataloader::DataLoader;
 
 use super::middleware::Credentials;
-use crate::profiles::loader::{BlockLoader, ProfileLoader};
 use crate::app::AppState;
 use crate::error::{ApiError, annotate_graphql_errors};
 use crate::graphql::{RequestContext, is_introspection_only};
+use crate::profiles::loader::{BlockLoader, ProfileLoader};
 
 pub async fn graphiql(State(state): State<AppState>) -> Response {
     if state.config.is_production() {

@@ -1,10 +1,10 @@
 //! `POST /v1/photos` (multipart field `file`) and `DELETE /v1/photos/{id}`.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use serde_json::json;
 use uuid::Uuid;
 

@@ -140,37 +140,6 @@ impl MediaSigner {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_cannot_escape_the_folder() {
-        assert!(valid_key("photos/abc/0193.jpg"));
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a//b",
-            "a b",
-            "a\\b",
-        ] {
-            assert!(!valid_key(bad), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn signatures_bind_key_and_expiry() {
-        let s = MediaSigner::new(b"secret");
-        let sig = s.sign("k.jpg", 100);
-        assert!(s.verify("k.jpg", 100, &sig, 50));
-        assert!(!s.verify("k.jpg", 100, &sig, 101), "expired");
-        assert!(!s.verify("other.jpg", 100, &sig, 50), "other key");
-        assert!(!s.verify("k.jpg", 200, &sig, 50), "other expiry");
-    }
-}
-
 /// S3-compatible object storage; clients fetch blobs through presigned URLs.
 pub struct S3BlobStore {
     store: object_store::aws::AmazonS3,
@@ -241,5 +210,36 @@ impl BlobStore for S3BlobStore {
             .await
             .context("S3 presign failed")?;
         Ok(url.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_escape_the_folder() {
+        assert!(valid_key("photos/abc/0193.jpg"));
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "a b",
+            "a\\b",
+        ] {
+            assert!(!valid_key(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn signatures_bind_key_and_expiry() {
+        let s = MediaSigner::new(b"secret");
+        let sig = s.sign("k.jpg", 100);
+        assert!(s.verify("k.jpg", 100, &sig, 50));
+        assert!(!s.verify("k.jpg", 100, &sig, 101), "expired");
+        assert!(!s.verify("other.jpg", 100, &sig, 50), "other key");
+        assert!(!s.verify("k.jpg", 200, &sig, 50), "other expiry");
     }
 }

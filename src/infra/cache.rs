@@ -158,8 +158,11 @@ where
         }
         self.l1.invalidate(&key).await;
         if let Err(err) = self.bus.publish(&self.topic(), key.to_string()).await {
-            tracing::error!(cache = self.name, error = format!("{err:#}"), "L1 invalidation broadcast failed");
+            tracing::error!(
+                cache = self.name,
+                error = format!("{err:#}"),
+                "L1 invalidation broadcast failed"
+            );
         }
     }
 }
-

@@ -15,9 +15,9 @@ use super::model::{
     ActivityLevel, DistanceUnit, DogSize, LocationRecord, PhotoRecord, PreferencesRecord,
     ProfileView, PromptRecord,
 };
-use crate::graphql::require_user;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::graphql::require_user;
 
 /// A dog's public profile, as other people see it. Never carries coordinates.
 pub struct Profile(pub Arc<ProfileView>);
@@ -199,7 +199,12 @@ impl ProfileInput {
             name: input::name(&self.name)?,
             age: input::age(self.age)?,
             bio: input::bio(&self.bio)?,
-            breed: self.breed.as_deref().map(input::breed).transpose()?.flatten(),
+            breed: self
+                .breed
+                .as_deref()
+                .map(input::breed)
+                .transpose()?
+                .flatten(),
             size: self.size,
             activity_level: self.activity_level,
         })
@@ -303,7 +308,11 @@ impl ProfileMutation {
         Ok(Profile(state.profiles.create(user.user_id, input).await?))
     }
 
-    async fn update_profile(&self, ctx: &Context<'_>, input: ProfileUpdateInput) -> Result<Profile> {
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: ProfileUpdateInput,
+    ) -> Result<Profile> {
         let user = require_user(ctx).await?;
         let changes = input.parse()?;
         let state = ctx.data::<AppState>()?;
@@ -311,21 +320,34 @@ impl ProfileMutation {
     }
 
     /// 0..3 prompts; replaces all, in order.
-    async fn set_prompts(&self, ctx: &Context<'_>, prompts: Vec<PromptInput>) -> Result<Vec<Prompt>> {
+    async fn set_prompts(
+        &self,
+        ctx: &Context<'_>,
+        prompts: Vec<PromptInput>,
+    ) -> Result<Vec<Prompt>> {
         let user = require_user(ctx).await?;
         if prompts.len() > 3 {
             return Err(ApiError::bad_input("prompts", "at most 3 prompts").into());
         }
         let parsed = prompts
             .iter()
-            .map(|p| Ok((input::prompt_question(&p.question)?.to_string(), input::prompt_answer(&p.answer)?)))
+            .map(|p| {
+                Ok((
+                    input::prompt_question(&p.question)?.to_string(),
+                    input::prompt_answer(&p.answer)?,
+                ))
+            })
             .collect::<Result<Vec<_>, ApiError>>()?;
         let state = ctx.data::<AppState>()?;
         let stored = state.profiles.set_prompts(user.user_id, parsed).await?;
         Ok(stored.into_iter().map(Prompt).collect())
     }
 
-    async fn update_preferences(&self, ctx: &Context<'_>, input: PreferencesInput) -> Result<Preferences> {
+    async fn update_preferences(
+        &self,
+        ctx: &Context<'_>,
+        input: PreferencesInput,
+    ) -> Result<Preferences> {
         let user = require_user(ctx).await?;
         let state = ctx.data::<AppState>()?;
         let update = PreferencesUpdate {
@@ -335,7 +357,11 @@ impl ProfileMutation {
             activity_level: input.activity_level,
             distance_unit: input.distance_unit,
         };
-        Ok(state.profiles.update_preferences(user.user_id, update).await?.into())
+        Ok(state
+            .profiles
+            .update_preferences(user.user_id, update)
+            .await?
+            .into())
     }
 
     async fn pause_profile(&self, ctx: &Context<'_>, paused: bool) -> Result<Profile> {
@@ -348,7 +374,10 @@ impl ProfileMutation {
     async fn reorder_photos(&self, ctx: &Context<'_>, photo_ids: Vec<Uuid>) -> Result<Vec<Photo>> {
         let user = require_user(ctx).await?;
         let state = ctx.data::<AppState>()?;
-        let photos = state.profiles.reorder_photos(user.user_id, &photo_ids).await?;
+        let photos = state
+            .profiles
+            .reorder_photos(user.user_id, &photo_ids)
+            .await?;
         Ok(photos.into_iter().map(Photo).collect())
     }
 

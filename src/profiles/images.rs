@@ -25,7 +25,9 @@ const JPEG_QUALITY: u8 = 85;
 pub enum PhotoError {
     #[error("the file is not a JPEG, PNG or WebP image")]
     UnsupportedType,
-    #[error("the image is {width}×{height} pixels; at most {MAX_SIDE} px a side and 40 megapixels are accepted")]
+    #[error(
+        "the image is {width}×{height} pixels; at most {MAX_SIDE} px a side and 40 megapixels are accepted"
+    )]
     TooManyPixels { width: u32, height: u32 },
     #[error("the image could not be decoded (damaged or truncated)")]
     Undecodable,
@@ -49,8 +51,21 @@ pub fn sniff(bytes: &[u8]) -> Result<ImageFormat, PhotoError> {
     }
 }
 
+/// Whether a JPEG is whole: its end-of-image marker follows the start of scan. (Inside scan
+/// data every 0xFF byte is stuffed, so `FF D9` there can only be the real end marker.) The
+/// decoder would otherwise accept a truncated upload and fill the missing part with grey.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let Some(sos) = bytes.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
+    bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
 pub fn process(bytes: &[u8]) -> Result<ProcessedPhoto, PhotoError> {
     let format = sniff(bytes)?;
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(PhotoError::Undecodable);
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
@@ -83,7 +98,10 @@ pub fn process(bytes: &[u8]) -> Result<ProcessedPhoto, PhotoError> {
 
 fn decode_error(err: &image::ImageError) -> PhotoError {
     match err {
-        image::ImageError::Limits(_) => PhotoError::TooManyPixels { width: 0, height: 0 },
+        image::ImageError::Limits(_) => PhotoError::TooManyPixels {
+            width: 0,
+            height: 0,
+        },
         _ => PhotoError::Undecodable,
     }
 }

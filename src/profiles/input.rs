@@ -41,7 +41,10 @@ pub fn age(raw: i32) -> Result<i32, ApiError> {
     if (0..=30).contains(&raw) {
         Ok(raw)
     } else {
-        Err(ApiError::bad_input("age", "age must be between 0 and 30 years"))
+        Err(ApiError::bad_input(
+            "age",
+            "age must be between 0 and 30 years",
+        ))
     }
 }
 
@@ -154,7 +157,10 @@ impl PreferencesUpdate {
             }
         };
         if !max_distance.is_finite() || max_distance <= 0.0 {
-            return Err(ApiError::bad_input("maxDistance", "maxDistance must be greater than 0"));
+            return Err(ApiError::bad_input(
+                "maxDistance",
+                "maxDistance must be greater than 0",
+            ));
         }
         if max_distance > unit.max_distance() {
             let unit_name = match unit {
@@ -163,20 +169,36 @@ impl PreferencesUpdate {
             };
             return Err(ApiError::bad_input(
                 "maxDistance",
-                format!("maxDistance must be at most {} {unit_name}", unit.max_distance()),
+                format!(
+                    "maxDistance must be at most {} {unit_name}",
+                    unit.max_distance()
+                ),
             ));
         }
         let min_age = self.min_age.unwrap_or(current.min_age);
         let max_age = self.max_age.unwrap_or(current.max_age);
         if !(0..=30).contains(&min_age) {
-            return Err(ApiError::bad_input("minAge", "minAge must be between 0 and 30"));
+            return Err(ApiError::bad_input(
+                "minAge",
+                "minAge must be between 0 and 30",
+            ));
         }
         if !(0..=30).contains(&max_age) {
-            return Err(ApiError::bad_input("maxAge", "maxAge must be between 0 and 30"));
+            return Err(ApiError::bad_input(
+                "maxAge",
+                "maxAge must be between 0 and 30",
+            ));
         }
         if min_age > max_age {
-            let field = if self.min_age.is_some() { "minAge" } else { "maxAge" };
-            return Err(ApiError::bad_input(field, "minAge must not be greater than maxAge"));
+            let field = if self.min_age.is_some() {
+                "minAge"
+            } else {
+                "maxAge"
+            };
+            return Err(ApiError::bad_input(
+                field,
+                "minAge must not be greater than maxAge",
+            ));
         }
         Ok(PreferencesValue {
             min_age,
@@ -236,11 +258,20 @@ mod tests {
 
     #[test]
     fn switching_units_keeps_the_real_distance() {
-        let km = PreferencesValue { max_distance: 16.09344, ..Default::default() };
-        let update = PreferencesUpdate { distance_unit: Some(DistanceUnit::Miles), ..Default::default() };
+        let km = PreferencesValue {
+            max_distance: 16.09344,
+            ..Default::default()
+        };
+        let update = PreferencesUpdate {
+            distance_unit: Some(DistanceUnit::Miles),
+            ..Default::default()
+        };
         let miles = update.apply(km).expect("valid");
         assert_eq!(miles.max_distance, 10.0);
-        let far = PreferencesValue { max_distance: 500.0, ..Default::default() };
+        let far = PreferencesValue {
+            max_distance: 500.0,
+            ..Default::default()
+        };
         assert_eq!(update.apply(far).expect("valid").max_distance, 310.0);
     }
 
@@ -251,12 +282,56 @@ mod tests {
             Err(ApiError::BadUserInput { field, .. }) => field,
             other => panic!("{other:?}"),
         };
-        assert_eq!(field(PreferencesUpdate { min_age: Some(-1), ..Default::default() }).as_deref(), Some("minAge"));
-        assert_eq!(field(PreferencesUpdate { max_age: Some(31), ..Default::default() }).as_deref(), Some("maxAge"));
-        assert_eq!(field(PreferencesUpdate { min_age: Some(10), max_age: Some(5), ..Default::default() }).as_deref(), Some("minAge"));
-        assert_eq!(field(PreferencesUpdate { max_distance: Some(0.0), ..Default::default() }).as_deref(), Some("maxDistance"));
-        assert_eq!(field(PreferencesUpdate { max_distance: Some(f64::NAN), ..Default::default() }).as_deref(), Some("maxDistance"));
-        assert_eq!(field(PreferencesUpdate { max_distance: Some(311.0), distance_unit: Some(DistanceUnit::Miles), ..Default::default() }).as_deref(), Some("maxDistance"));
+        assert_eq!(
+            field(PreferencesUpdate {
+                min_age: Some(-1),
+                ..Default::default()
+            })
+            .as_deref(),
+            Some("minAge")
+        );
+        assert_eq!(
+            field(PreferencesUpdate {
+                max_age: Some(31),
+                ..Default::default()
+            })
+            .as_deref(),
+            Some("maxAge")
+        );
+        assert_eq!(
+            field(PreferencesUpdate {
+                min_age: Some(10),
+                max_age: Some(5),
+                ..Default::default()
+            })
+            .as_deref(),
+            Some("minAge")
+        );
+        assert_eq!(
+            field(PreferencesUpdate {
+                max_distance: Some(0.0),
+                ..Default::default()
+            })
+            .as_deref(),
+            Some("maxDistance")
+        );
+        assert_eq!(
+            field(PreferencesUpdate {
+                max_distance: Some(f64::NAN),
+                ..Default::default()
+            })
+            .as_deref(),
+            Some("maxDistance")
+        );
+        assert_eq!(
+            field(PreferencesUpdate {
+                max_distance: Some(311.0),
+                distance_unit: Some(DistanceUnit::Miles),
+                ..Default::default()
+            })
+            .as_deref(),
+            Some("maxDistance")
+        );
         assert_eq!(PROMPT_QUESTIONS.len(), 20);
     }
 }

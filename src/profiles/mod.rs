@@ -67,7 +67,10 @@ impl ProfileService {
 
     /// Whole profiles of these users (absent when a user has none), from the cache when
     /// possible, else with three queries whatever the number of users.
-    pub async fn views(&self, user_ids: &[Uuid]) -> Result<HashMap<Uuid, Arc<ProfileView>>, StoreError> {
+    pub async fn views(
+        &self,
+        user_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Arc<ProfileView>>, StoreError> {
         let cached = self.cache.get_many(user_ids).await;
         let mut out: HashMap<Uuid, Arc<ProfileView>> = HashMap::new();
         let mut missing = Vec::new();
@@ -154,7 +157,11 @@ impl ProfileService {
     }
 
     #[tracing::instrument(skip_all, fields(user.id = %user_id))]
-    pub async fn update(&self, user_id: Uuid, changes: ProfileChanges) -> ApiResult<Arc<ProfileView>> {
+    pub async fn update(
+        &self,
+        user_id: Uuid,
+        changes: ProfileChanges,
+    ) -> ApiResult<Arc<ProfileView>> {
         self.store
             .update_profile(user_id, &changes, time::now())
             .await?
@@ -183,7 +190,10 @@ impl ProfileService {
         }
         let mut seen = std::collections::HashSet::new();
         if !prompts.iter().all(|(q, _)| seen.insert(q.clone())) {
-            return Err(ApiError::bad_input("question", "each question may be answered once"));
+            return Err(ApiError::bad_input(
+                "question",
+                "each question may be answered once",
+            ));
         }
         if self.store.profiles_of(&[user_id]).await?.is_empty() {
             return Err(no_profile());

@@ -91,7 +91,11 @@ impl ProfileService {
     }
 
     /// Puts the user's photos in the given order, which must name each of them exactly once.
-    pub async fn reorder_photos(&self, user_id: Uuid, order: &[Uuid]) -> ApiResult<Vec<PhotoRecord>> {
+    pub async fn reorder_photos(
+        &self,
+        user_id: Uuid,
+        order: &[Uuid],
+    ) -> ApiResult<Vec<PhotoRecord>> {
         let photos = self
             .store
             .reorder_photos(user_id, order)

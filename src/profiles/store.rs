@@ -27,8 +27,7 @@ pub trait ProfileStore: Send + Sync {
     async fn photos_of(&self, user_ids: &[Uuid]) -> Result<Vec<PhotoRecord>, StoreError>;
     /// Prompts of these users, by user and then the owner's order.
     async fn prompts_of(&self, user_ids: &[Uuid]) -> Result<Vec<PromptRecord>, StoreError>;
-    async fn preferences_of(&self, user_id: Uuid)
-    -> Result<Option<PreferencesRecord>, StoreError>;
+    async fn preferences_of(&self, user_id: Uuid) -> Result<Option<PreferencesRecord>, StoreError>;
     async fn location_of(&self, user_id: Uuid) -> Result<Option<LocationRecord>, StoreError>;
 
     /// `Conflict` when the user already has a profile.

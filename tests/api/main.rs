@@ -8,6 +8,8 @@ mod contract;
 mod graphql_limits;
 mod operations;
 mod password_reset;
+mod photos;
+mod profiles;
 mod properties;
 mod rate_limits;
 mod tokens;

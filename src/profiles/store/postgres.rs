@@ -59,10 +59,7 @@ impl ProfileStore for PgProfileStore {
         .await?)
     }
 
-    async fn preferences_of(
-        &self,
-        user_id: Uuid,
-    ) -> Result<Option<PreferencesRecord>, StoreError> {
+    async fn preferences_of(&self, user_id: Uuid) -> Result<Option<PreferencesRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT min_age, max_age, max_distance, activity_level, distance_unit
                FROM preferences WHERE user_id = $1",
@@ -324,11 +321,10 @@ impl ProfileStore for PgProfileStore {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        let mut current: Vec<Uuid> =
-            sqlx::query_scalar("SELECT id FROM photos WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let mut current: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM photos WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
         let mut wanted = order.to_vec();
         current.sort();
         wanted.sort();

@@ -62,10 +62,7 @@ impl ProfileStore for SqliteProfileStore {
         .await?)
     }
 
-    async fn preferences_of(
-        &self,
-        user_id: Uuid,
-    ) -> Result<Option<PreferencesRecord>, StoreError> {
+    async fn preferences_of(&self, user_id: Uuid) -> Result<Option<PreferencesRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT min_age, max_age, max_distance, activity_level, distance_unit
                FROM preferences WHERE user_id = ?1",
@@ -315,11 +312,10 @@ impl ProfileStore for SqliteProfileStore {
         order: &[Uuid],
     ) -> Result<Option<Vec<PhotoRecord>>, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
-        let mut current: Vec<Uuid> =
-            sqlx::query_scalar("SELECT id FROM photos WHERE user_id = ?1")
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let mut current: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM photos WHERE user_id = ?1")
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
         let mut wanted = order.to_vec();
         current.sort();
         wanted.sort();

@@ -2,6 +2,7 @@
 //! database of its own (PostgreSQL: cloned from a migrated template; SQLite: a temp file), and
 //! typed helpers keep each test a short story.
 
+pub mod images;
 pub mod smtp;
 
 use std::sync::Arc;
@@ -46,6 +47,11 @@ pub fn pg_admin_url() -> String {
 
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// The S3-compatible server scripts/test.sh starts (moto), used by PostgreSQL-backend tests.
+pub fn s3_endpoint() -> String {
+    std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9100".into())
 }
 
 pub const TEST_JWT_SECRET: &str = "integration-test-secret-0123456789abcdefghijklmnop";
@@ -201,8 +207,36 @@ pub fn test_config(backend: Backend, db: &TestDb, media_dir: &std::path::Path) -
     if backend == Backend::Postgres {
         config.redis_url = Some(redis_url());
         config.redis_prefix = format!("test:{}:", Uuid::new_v4().simple());
+        config.s3 = Some(pupmatch::config::S3Config {
+            bucket: format!("pm-{}", Uuid::new_v4().simple()),
+            endpoint: Some(s3_endpoint()),
+            region: "us-east-1".into(),
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+        });
     }
     config
+}
+
+/// Creates the test's bucket on the S3-compatible server.
+async fn create_bucket(config: &Config) {
+    if let Some(s3) = &config.s3 {
+        let url = format!(
+            "{}/{}",
+            s3.endpoint.as_deref().expect("endpoint"),
+            s3.bucket
+        );
+        let res = reqwest::Client::new()
+            .put(&url)
+            .send()
+            .await
+            .expect("the S3 server runs (scripts/test.sh starts it)");
+        assert!(
+            res.status().is_success(),
+            "creating bucket: {}",
+            res.status()
+        );
+    }
 }
 
 /// A running application and a client for it.
@@ -229,6 +263,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
     let media = Arc::new(tempfile::tempdir().expect("media dir"));
     let mut config = test_config(backend, &test_db, media.path());
     configure(&mut config);
+    create_bucket(&config).await;
     start(backend, config, test_db, media).await
 }
 
@@ -314,6 +349,71 @@ impl TestApp {
             json!({ "c": current, "n": new }),
         )
         .await
+    }
+
+    /// `POST /v1/photos` with one file.
+    pub async fn upload(
+        &self,
+        token: Option<&str>,
+        bytes: Vec<u8>,
+        file_name: &str,
+        mime: &str,
+    ) -> (u16, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name.to_string())
+            .mime_str(mime)
+            .expect("mime");
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let mut req = self.client.post(self.url("/v1/photos")).multipart(form);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.expect("upload sent");
+        let status = res.status().as_u16();
+        let body = res.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Uploads a small JPEG and returns the photo id.
+    pub async fn upload_jpeg(&self, user: &Session) -> Uuid {
+        let (status, body) = self
+            .upload(user.token(), images::jpeg(64, 48), "dog.jpg", "image/jpeg")
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").parse().expect("uuid")
+    }
+
+    pub async fn create_profile(&self, user: &Session, name: &str) -> GqlResponse {
+        self.gql(
+            user.token(),
+            "mutation($i: ProfileInput!) { createProfile(input: $i) { id name isComplete } }",
+            json!({ "i": { "name": name, "age": 3, "bio": "Loves the park", "breed": "Beagle",
+                           "size": "MEDIUM", "activityLevel": "HIGH" } }),
+        )
+        .await
+    }
+
+    /// A user with a complete profile (two photos). Returns the photo ids.
+    pub async fn complete_profile(&self, user: &Session, name: &str) -> Vec<Uuid> {
+        self.create_profile(user, name).await.data("createProfile");
+        vec![self.upload_jpeg(user).await, self.upload_jpeg(user).await]
+    }
+
+    /// The photo ids of `user`'s profile, in order, as `viewer` sees them.
+    pub async fn photo_ids(&self, viewer: &Session, user: &Session) -> Vec<Uuid> {
+        let res = self
+            .gql(
+                viewer.token(),
+                "query($u: UUID!) { profile(userId: $u) { photos { id order } } }",
+                json!({ "u": user.user_id }),
+            )
+            .await;
+        res.data("profile")["photos"]
+            .as_array()
+            .expect("photos")
+            .iter()
+            .map(|p| p["id"].as_str().expect("id").parse().expect("uuid"))
+            .collect()
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> GqlResponse {
@@ -446,5 +546,32 @@ fn init_test_logging() {
             .with_env_filter(std::env::var("TEST_LOG").unwrap_or_default())
             .with_test_writer()
             .try_init();
+    }
+}
+
+/// `blocker` blocks `blocked`, written straight to the database.
+pub async fn insert_block(app: &TestApp, blocker: Uuid, blocked: Uuid) {
+    match &app.db {
+        Db::Postgres(pool) => {
+            sqlx::query(
+                "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, now())",
+            )
+            .bind(blocker)
+            .bind(blocked)
+            .execute(pool)
+            .await
+            .expect("block");
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query(
+                "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES (?1, ?2, ?3)",
+            )
+            .bind(blocker)
+            .bind(blocked)
+            .bind(pupmatch::infra::time::sqlite_ts(chrono::Utc::now()))
+            .execute(pool)
+            .await
+            .expect("block");
+        }
     }
 }
