@@ -4,7 +4,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::helpers::{Backend, DEFAULT_PASSWORD, TestApp, spawn_app};
+use crate::helpers::{Backend, DEFAULT_PASSWORD, Session, TestApp, spawn_app};
 use pupmatch::infra::db::Db;
 
 both_backends!(
@@ -33,6 +33,43 @@ const PERSONAL_TABLES: &[&str] = &[
     "password_reset_tokens",
 ];
 
+/// A complete profile with a prompt, made through the API; returns every photo and thumbnail URL.
+async fn profile_with_photos(app: &TestApp, me: &Session) -> Vec<String> {
+    app.complete_profile(me, "Rex").await;
+    let q = app.gql(me.token(), "{ promptQuestions }", json!({})).await;
+    let question = q.data("promptQuestions")[0].clone();
+    app.gql(
+        me.token(),
+        "mutation($p: [PromptInput!]!) { setPrompts(prompts: $p) { id } }",
+        json!({ "p": [{ "question": question, "answer": "The red ball" }] }),
+    )
+    .await
+    .data("setPrompts");
+    let res = app
+        .gql(
+            me.token(),
+            "{ me { profile { photos { url thumbnailUrl } } } }",
+            json!({}),
+        )
+        .await;
+    let urls: Vec<String> = res.data("me")["profile"]["photos"]
+        .as_array()
+        .expect("photos")
+        .iter()
+        .flat_map(|p| {
+            [
+                p["url"].as_str().expect("url").to_string(),
+                p["thumbnailUrl"].as_str().expect("url").to_string(),
+            ]
+        })
+        .collect();
+    assert_eq!(urls.len(), 4);
+    for url in &urls {
+        assert_eq!(app.client.get(url).send().await.expect("get").status(), 200);
+    }
+    urls
+}
+
 fn uuid_lit(app: &TestApp, id: Uuid) -> String {
     match app.backend {
         Backend::Postgres => format!("'{id}'"),
@@ -52,8 +89,8 @@ async fn exec(app: &TestApp, sql: &str) {
     }
 }
 
-/// Gives `me` a row in every table, several of them involving `other`, plus two photo blobs.
-async fn fill_every_table(app: &TestApp, me: Uuid, other: Uuid) -> Vec<std::path::PathBuf> {
+/// Gives `me` a row in every table, several of them involving `other`.
+async fn fill_every_table(app: &TestApp, me: Uuid, other: Uuid) {
     let ts = "'2026-01-01T00:00:00.000000Z'";
     let (u, o) = (uuid_lit(app, me), uuid_lit(app, other));
     let id = || uuid_lit(app, Uuid::now_v7());
@@ -65,21 +102,7 @@ async fn fill_every_table(app: &TestApp, me: Uuid, other: Uuid) -> Vec<std::path
     let match_id = id();
     let conv_id = id();
     let pg_id = id();
-    let photo_key = format!("photos/{}/a.jpg", me.simple());
-    let thumb_key = format!("photos/{}/a_thumb.jpg", me.simple());
     let statements = [
-        format!(
-            "INSERT INTO profiles (id, user_id, name, age, bio, activity_level, photo_count, created_at, updated_at) VALUES ({}, {u}, 'Rex', 3, 'Good boy', 'HIGH', 1, {ts}, {ts})",
-            id()
-        ),
-        format!(
-            "INSERT INTO photos (id, user_id, position, storage_key, thumbnail_key, width, height, byte_size, created_at) VALUES ({}, {u}, 0, '{photo_key}', '{thumb_key}', 10, 10, 100, {ts})",
-            id()
-        ),
-        format!(
-            "INSERT INTO prompts (id, user_id, position, question, answer, created_at) VALUES ({}, {u}, 0, 'Favourite toy?', 'The red ball', {ts})",
-            id()
-        ),
         format!(
             "INSERT INTO preferences (user_id, min_age, max_age, max_distance, activity_level, distance_unit, updated_at) VALUES ({u}, 1, 10, 25, 'HIGH', 'KILOMETERS', {ts})"
         ),
@@ -139,21 +162,14 @@ async fn fill_every_table(app: &TestApp, me: Uuid, other: Uuid) -> Vec<std::path
     for sql in &statements {
         exec(app, sql).await;
     }
-    let mut blobs = Vec::new();
-    for key in [photo_key, thumb_key] {
-        let path = app.config.media_dir.join(&key);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, b"jpeg bytes").expect("write blob");
-        blobs.push(path);
-    }
-    blobs
 }
 
 async fn deleting_an_account_removes_every_row_and_blob(backend: Backend) {
     let app = spawn_app(backend).await;
     let me = app.new_user().await;
     let other = app.new_user().await;
-    let blobs = fill_every_table(&app, me.user_id, other.user_id).await;
+    let urls = profile_with_photos(&app, &me).await;
+    fill_every_table(&app, me.user_id, other.user_id).await;
     for table in PERSONAL_TABLES {
         assert!(app.count(table).await > 0, "{table} was filled");
     }
@@ -174,8 +190,9 @@ async fn deleting_an_account_removes_every_row_and_blob(backend: Backend) {
     assert_eq!(app.count("sessions").await, 1);
     assert_eq!(app.count("refresh_tokens").await, 1);
     assert_eq!(app.count("notification_preferences").await, 1);
-    for blob in blobs {
-        assert!(!blob.exists(), "{} was not deleted", blob.display());
+    for url in urls {
+        let res = app.client.get(&url).send().await.expect("get");
+        assert_eq!(res.status(), 404, "{url} was not deleted");
     }
     assert_eq!(app.me(me.token()).await.error_code(), "UNAUTHENTICATED");
     assert_eq!(
@@ -193,7 +210,8 @@ async fn a_wrong_password_deletes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let me = app.new_user().await;
     let other = app.new_user().await;
-    let blobs = fill_every_table(&app, me.user_id, other.user_id).await;
+    let urls = profile_with_photos(&app, &me).await;
+    fill_every_table(&app, me.user_id, other.user_id).await;
     let res = app
         .gql(
             me.token(),
@@ -206,6 +224,9 @@ async fn a_wrong_password_deletes_nothing(backend: Backend) {
     for table in PERSONAL_TABLES {
         assert!(app.count(table).await > 0, "{table} lost rows");
     }
-    assert!(blobs.iter().all(|b| b.exists()));
+    for url in urls {
+        let res = app.client.get(&url).send().await.expect("get");
+        assert_eq!(res.status(), 200, "{url} must survive");
+    }
     app.me(me.token()).await.data("me");
 }

@@ -32,6 +32,15 @@ const IMPLEMENTED_ROOT_FIELDS: &[(&str, &str)] = &[
     ("Mutation", "resetPassword"),
     ("Mutation", "changePassword"),
     ("Mutation", "deleteAccount"),
+    ("Query", "profile"),
+    ("Query", "promptQuestions"),
+    ("Mutation", "createProfile"),
+    ("Mutation", "updateProfile"),
+    ("Mutation", "setPrompts"),
+    ("Mutation", "updatePreferences"),
+    ("Mutation", "pauseProfile"),
+    ("Mutation", "reorderPhotos"),
+    ("Mutation", "deletePhoto"),
 ];
 
 #[derive(Debug, PartialEq)]
