@@ -16,6 +16,7 @@ use url::Url;
 use crate::auth::AuthService;
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
+use crate::discovery::DiscoveryService;
 use crate::graphql::{AppSchema, build_introspection_schema, build_schema};
 use crate::infra::blobs::{BlobStore, LocalBlobStore, MediaSigner, S3BlobStore};
 use crate::infra::bus::Bus;
@@ -49,6 +50,8 @@ pub struct App {
     pub auth: AuthService,
     /// Profiles and their parts.
     pub profiles: ProfileService,
+    /// Location, recommendations, likes, matches, blocks.
+    pub discovery: DiscoveryService,
     /// Photo storage.
     pub blobs: Arc<dyn BlobStore>,
     /// Publish/subscribe across the deployment.
@@ -123,6 +126,7 @@ impl Application {
         let state = AppState(Arc::new(App {
             public_url,
             profiles: ProfileService::new(&db, redis.clone(), bus.clone(), blobs.clone()),
+            discovery: DiscoveryService::new(&db, redis.clone(), bus.clone()),
             bus,
             db,
             redis,

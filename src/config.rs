@@ -49,6 +49,8 @@ pub struct RateLimits {
     pub ip_per_min: u32,
     /// Per client IP, each login / register / password-reset attempt.
     pub auth_per_min: u32,
+    /// Per signed-in user, each location update.
+    pub location_per_min: u32,
 }
 
 /// The validated configuration the application runs with.
@@ -102,6 +104,7 @@ struct RawConfig {
     rate_limit_user_per_min: Option<u32>,
     rate_limit_ip_per_min: Option<u32>,
     rate_limit_auth_per_min: Option<u32>,
+    rate_limit_location_per_min: Option<u32>,
     fcm_credentials: Option<PathBuf>,
     fcm_endpoint: Option<String>,
     log: Option<String>,
@@ -279,6 +282,11 @@ impl RawConfig {
             user_per_min: limit("RATE_LIMIT_USER_PER_MIN", self.rate_limit_user_per_min, 100),
             ip_per_min: limit("RATE_LIMIT_IP_PER_MIN", self.rate_limit_ip_per_min, 1000),
             auth_per_min: limit("RATE_LIMIT_AUTH_PER_MIN", self.rate_limit_auth_per_min, 10),
+            location_per_min: limit(
+                "RATE_LIMIT_LOCATION_PER_MIN",
+                self.rate_limit_location_per_min,
+                30,
+            ),
         };
 
         let fcm_endpoint = match self.fcm_endpoint.as_deref() {

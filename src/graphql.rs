@@ -12,6 +12,7 @@ use crate::auth::api;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::auth::model::AuthUser;
 use crate::auth::tokens::{Claims, TokenError};
+use crate::discovery::graphql::{DiscoveryMutation, DiscoveryQuery};
 use crate::error::ApiError;
 use crate::infra::rate_limit::Bucket;
 use crate::profiles::graphql::{ProfileMutation, ProfileQuery};
@@ -23,11 +24,11 @@ pub const MAX_COMPLEXITY: usize = 500;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(AuthQuery, ProfileQuery);
+pub struct QueryRoot(AuthQuery, ProfileQuery, DiscoveryQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(AuthMutation, ProfileMutation);
+pub struct MutationRoot(AuthMutation, ProfileMutation, DiscoveryMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

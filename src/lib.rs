@@ -7,12 +7,14 @@
 //! - [`graphql`]: the merged schema, its limits, and per-request auth helpers.
 //! - [`error`]: the one API error type and the policy mapping failures to codes and statuses.
 //! - Domains, each with its model, service, store (both SQL dialects) and resolvers:
-//!   [`auth`] (accounts, sessions, passwords) and [`profiles`] (dog profiles).
+//!   [`auth`] (accounts, sessions, passwords), [`profiles`] (dog profiles, photos) and
+//!   [`discovery`] (location, recommendations, likes, matches, blocks).
 //! - [`infra`]: database pools and migrations, Redis, rate limiting, mail, blobs, telemetry.
 
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod graphql;
 pub mod http;

@@ -26,6 +26,8 @@ pub enum Bucket {
     Ip,
     /// Each login / register / password-reset attempt from one client IP.
     Auth,
+    /// Each location update of a signed-in user (DESIGN §5: location updates are limited).
+    Location,
 }
 
 impl Bucket {
@@ -34,6 +36,7 @@ impl Bucket {
             Bucket::User => "user",
             Bucket::Ip => "ip",
             Bucket::Auth => "auth",
+            Bucket::Location => "location",
         }
     }
 
@@ -42,6 +45,7 @@ impl Bucket {
             Bucket::User => limits.user_per_min,
             Bucket::Ip => limits.ip_per_min,
             Bucket::Auth => limits.auth_per_min,
+            Bucket::Location => limits.location_per_min,
         }
     }
 }
@@ -58,6 +62,7 @@ struct LocalLimiter {
     user: DefaultKeyedRateLimiter<String>,
     ip: DefaultKeyedRateLimiter<String>,
     auth: DefaultKeyedRateLimiter<String>,
+    location: DefaultKeyedRateLimiter<String>,
 }
 
 fn keyed(per_min: u32) -> DefaultKeyedRateLimiter<String> {
@@ -71,6 +76,7 @@ impl LocalLimiter {
             user: keyed(limits.user_per_min),
             ip: keyed(limits.ip_per_min),
             auth: keyed(limits.auth_per_min),
+            location: keyed(limits.location_per_min),
         }
     }
 
@@ -79,6 +85,7 @@ impl LocalLimiter {
             Bucket::User => &self.user,
             Bucket::Ip => &self.ip,
             Bucket::Auth => &self.auth,
+            Bucket::Location => &self.location,
         };
         limiter
             .check_key(&subject.to_string())
@@ -152,5 +159,6 @@ impl RateLimiter {
         self.local.user.retain_recent();
         self.local.ip.retain_recent();
         self.local.auth.retain_recent();
+        self.local.location.retain_recent();
     }
 }

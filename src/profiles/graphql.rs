@@ -357,11 +357,13 @@ impl ProfileMutation {
             activity_level: input.activity_level,
             distance_unit: input.distance_unit,
         };
-        Ok(state
+        let prefs = state
             .profiles
             .update_preferences(user.user_id, update)
-            .await?
-            .into())
+            .await?;
+        // Other distances and ages: recommendations are computed anew.
+        state.discovery.invalidate(user.user_id).await;
+        Ok(prefs.into())
     }
 
     async fn pause_profile(&self, ctx: &Context<'_>, paused: bool) -> Result<Profile> {

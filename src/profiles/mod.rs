@@ -210,12 +210,9 @@ impl ProfileService {
         Ok(self.store.preferences_of(user_id).await?)
     }
 
-    pub async fn update_preferences(
-        &self,
-        user_id: Uuid,
-        update: PreferencesUpdate,
-    ) -> ApiResult<PreferencesValue> {
-        let current = match self.store.preferences_of(user_id).await? {
+    /// The user's preferences, or the defaults when they set none.
+    pub async fn preferences_value(&self, user_id: Uuid) -> ApiResult<PreferencesValue> {
+        Ok(match self.store.preferences_of(user_id).await? {
             Some(r) => PreferencesValue {
                 min_age: r.min_age,
                 max_age: r.max_age,
@@ -224,7 +221,15 @@ impl ProfileService {
                 distance_unit: DistanceUnit::from_db(&r.distance_unit)?,
             },
             None => PreferencesValue::default(),
-        };
+        })
+    }
+
+    pub async fn update_preferences(
+        &self,
+        user_id: Uuid,
+        update: PreferencesUpdate,
+    ) -> ApiResult<PreferencesValue> {
+        let current = self.preferences_value(user_id).await?;
         let next = update.apply(current)?;
         self.store
             .upsert_preferences(user_id, &next, time::now())

@@ -5,6 +5,7 @@ mod helpers;
 mod account_deletion;
 mod auth;
 mod contract;
+mod discovery;
 mod graphql_limits;
 mod n_plus_one;
 mod operations;

@@ -71,6 +71,7 @@ fn limits(n: u32) -> RateLimits {
         user_per_min: n,
         ip_per_min: n,
         auth_per_min: n,
+        location_per_min: n,
     }
 }
 

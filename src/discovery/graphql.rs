@@ -1,0 +1,318 @@
+//! GraphQL: `recommendations`, `matches`, `likesReceivedCount`, and the discovery mutations.
+
+use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::store::MatchRecord;
+use super::{Recommendation as Served, geo, match_cursor};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::graphql::require_user;
+use crate::profiles::graphql::{Profile, load_profile};
+use crate::profiles::model::DistanceUnit;
+
+/// Most items one page may ask for.
+const MAX_PAGE: i32 = 50;
+
+fn page_size(first: i32) -> Result<usize, ApiError> {
+    if (1..=MAX_PAGE).contains(&first) {
+        Ok(usize::try_from(first).unwrap_or(10))
+    } else {
+        Err(ApiError::bad_input(
+            "first",
+            format!("first must be between 1 and {MAX_PAGE}"),
+        ))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ReportReason {
+    Spam,
+    FakeProfile,
+    InappropriateContent,
+    Harassment,
+    Scam,
+    Other,
+}
+
+impl ReportReason {
+    fn as_db(self) -> &'static str {
+        match self {
+            ReportReason::Spam => "SPAM",
+            ReportReason::FakeProfile => "FAKE_PROFILE",
+            ReportReason::InappropriateContent => "INAPPROPRIATE_CONTENT",
+            ReportReason::Harassment => "HARASSMENT",
+            ReportReason::Scam => "SCAM",
+            ReportReason::Other => "OTHER",
+        }
+    }
+}
+
+pub struct Recommendation {
+    served: Served,
+    unit: DistanceUnit,
+}
+
+#[Object]
+impl Recommendation {
+    async fn profile(&self) -> Profile {
+        Profile(self.served.profile.clone())
+    }
+    /// 0..1, higher is better.
+    async fn score(&self) -> f64 {
+        self.served.ranked.score
+    }
+    /// Rounded, at least 1, in the viewer's distance unit.
+    async fn distance(&self) -> i32 {
+        geo::display_distance(
+            self.served.ranked.distance_km,
+            self.unit == DistanceUnit::Miles,
+        )
+    }
+    async fn distance_unit(&self) -> DistanceUnit {
+        self.unit
+    }
+    async fn liked_you(&self) -> bool {
+        self.served.ranked.liked_you
+    }
+}
+
+pub struct RecommendationEdge(Recommendation);
+
+#[Object]
+impl RecommendationEdge {
+    async fn cursor(&self) -> &str {
+        &self.0.served.cursor
+    }
+    async fn node(&self) -> &Recommendation {
+        &self.0
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct RecommendationConnection {
+    pub edges: Vec<RecommendationEdge>,
+    pub page_info: PageInfo,
+}
+
+pub struct Match(pub MatchRecord);
+
+#[Object]
+impl Match {
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    /// The other person's profile.
+    async fn profile(&self, ctx: &Context<'_>) -> Result<Profile> {
+        load_profile(ctx, self.0.other_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("the profile is gone".into()).into())
+    }
+    async fn conversation_id(&self) -> Uuid {
+        self.0.conversation_id
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+pub struct MatchEdge(Match);
+
+#[Object]
+impl MatchEdge {
+    async fn cursor(&self) -> String {
+        match_cursor(self.0.0.id)
+    }
+    async fn node(&self) -> &Match {
+        &self.0
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct MatchConnection {
+    pub edges: Vec<MatchEdge>,
+    pub page_info: PageInfo,
+}
+
+#[derive(SimpleObject)]
+pub struct LikeResult {
+    pub is_match: bool,
+    #[graphql(name = "match")]
+    pub match_: Option<Match>,
+}
+
+#[derive(Default)]
+pub struct DiscoveryQuery;
+
+#[Object]
+impl DiscoveryQuery {
+    async fn recommendations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] first: i32,
+        after: Option<String>,
+    ) -> Result<RecommendationConnection> {
+        let user = require_user(ctx).await?;
+        let first = page_size(first)?;
+        let state = ctx.data::<AppState>()?;
+        let page = state
+            .discovery
+            .recommendations(user.user_id, first, after.as_deref(), &state.profiles)
+            .await?;
+        let end_cursor = page.items.last().map(|r| r.cursor.clone());
+        let unit = page.unit;
+        Ok(RecommendationConnection {
+            edges: page
+                .items
+                .into_iter()
+                .map(|served| RecommendationEdge(Recommendation { served, unit }))
+                .collect(),
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor,
+            },
+        })
+    }
+
+    /// People who liked you and whom you have not answered yet.
+    async fn likes_received_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let n = state.discovery.likes_received_count(user.user_id).await?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+
+    /// Newest first.
+    async fn matches(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> Result<MatchConnection> {
+        let user = require_user(ctx).await?;
+        let first = page_size(first)?;
+        let state = ctx.data::<AppState>()?;
+        let (rows, more) = state
+            .discovery
+            .matches(user.user_id, first, after.as_deref())
+            .await?;
+        let end_cursor = rows.last().map(|m| match_cursor(m.id));
+        Ok(MatchConnection {
+            edges: rows.into_iter().map(|m| MatchEdge(Match(m))).collect(),
+            page_info: PageInfo {
+                has_next_page: more,
+                end_cursor,
+            },
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct DiscoveryMutation;
+
+#[Object]
+impl DiscoveryMutation {
+    async fn update_location(
+        &self,
+        ctx: &Context<'_>,
+        latitude: f64,
+        longitude: f64,
+    ) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state
+            .rate_limiter
+            .check(
+                crate::infra::rate_limit::Bucket::Location,
+                &user.user_id.to_string(),
+            )
+            .await
+            .map_err(ApiError::RateLimited)?;
+        state
+            .discovery
+            .update_location(user.user_id, latitude, longitude)
+            .await?;
+        Ok(true)
+    }
+
+    async fn like(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<LikeResult> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let result = state
+            .discovery
+            .like(user.user_id, user_id, &state.profiles)
+            .await?;
+        Ok(LikeResult {
+            is_match: result.is_some(),
+            match_: result.map(|(m, _)| Match(m)),
+        })
+    }
+
+    async fn pass(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state.discovery.pass(user.user_id, user_id).await?;
+        Ok(true)
+    }
+
+    async fn unlike(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state.discovery.unlike(user.user_id, user_id).await?;
+        Ok(true)
+    }
+
+    /// Rewinds the most recent pass; null if none.
+    async fn undo_pass(&self, ctx: &Context<'_>) -> Result<Option<Profile>> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        match state.discovery.undo_pass(user.user_id).await? {
+            Some(target) => load_profile(ctx, target).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn unmatch(&self, ctx: &Context<'_>, match_id: Uuid) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state.discovery.unmatch(user.user_id, match_id).await?;
+        Ok(true)
+    }
+
+    async fn block(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state.discovery.block(user.user_id, user_id).await?;
+        Ok(true)
+    }
+
+    async fn unblock(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state.discovery.unblock(user.user_id, user_id).await?;
+        Ok(true)
+    }
+
+    async fn report(
+        &self,
+        ctx: &Context<'_>,
+        user_id: Uuid,
+        reason: ReportReason,
+        details: Option<String>,
+    ) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state
+            .discovery
+            .report(user.user_id, user_id, reason.as_db(), details)
+            .await?;
+        Ok(true)
+    }
+}

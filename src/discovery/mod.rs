@@ -1,0 +1,436 @@
+//! Discovery: locations, recommendations, and the actions on them (like, pass, match, unmatch,
+//! block, report).
+//!
+//! Recommendations are computed from candidates the database has already filtered (distance
+//! and age preferences of both people, complete and unpaused profiles, nobody already acted on
+//! or blocked), scored in Rust ([`score`]), and cached per user in two tiers (L1 5 min, L2 15
+//! min). The cache is invalidated on a change of preferences or location and on every action,
+//! and a cached list is still filtered against newer actions before it is served.
+
+pub mod geo;
+pub mod graphql;
+pub mod score;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::infra::bus::Bus;
+use crate::infra::cache::TwoTierCache;
+use crate::infra::db::Db;
+use crate::infra::redis::Redis;
+use crate::infra::time;
+use crate::profiles::ProfileService;
+use crate::profiles::model::{DistanceUnit, ProfileView};
+use geo::Coordinates;
+use store::{DiscoveryStore, LikeOutcome, MatchRecord, Searcher};
+
+/// Bus topic of new matches (payload: [`MatchEvent`]).
+pub const TOPIC_MATCH: &str = "match";
+/// Bus topic of ended matches (payload: [`MatchEvent`]).
+pub const TOPIC_UNMATCHED: &str = "unmatched";
+
+/// A match that began or ended, for chat and notifications.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchEvent {
+    pub match_id: Uuid,
+    pub conversation_id: Uuid,
+    pub users: [Uuid; 2],
+    pub created_at: DateTime<Utc>,
+}
+
+/// One ranked candidate of a cached list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ranked {
+    pub user_id: Uuid,
+    pub score: f64,
+    pub distance_km: f64,
+    pub liked_you: bool,
+}
+
+/// A user's ranked recommendations, as cached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecList {
+    pub generated_at: DateTime<Utc>,
+    pub unit: String,
+    pub items: Vec<Ranked>,
+}
+
+/// A served recommendation.
+pub struct Recommendation {
+    pub ranked: Ranked,
+    pub profile: Arc<ProfileView>,
+    pub cursor: String,
+}
+
+pub struct RecommendationPage {
+    pub items: Vec<Recommendation>,
+    pub unit: DistanceUnit,
+    pub has_next_page: bool,
+}
+
+pub struct DiscoveryService {
+    store: Arc<dyn DiscoveryStore>,
+    recs: Arc<TwoTierCache<RecList>>,
+    bus: Bus,
+}
+
+impl DiscoveryService {
+    pub fn new(db: &Db, redis: Option<Redis>, bus: Bus) -> Self {
+        let store: Arc<dyn DiscoveryStore> = match db {
+            Db::Postgres(pool) => Arc::new(store::PgDiscoveryStore::new(pool.clone())),
+            Db::Sqlite(pool) => Arc::new(store::SqliteDiscoveryStore::new(pool.clone())),
+        };
+        let recs = TwoTierCache::new(
+            "recs",
+            Duration::from_secs(300),
+            10_000,
+            Duration::from_secs(900),
+            redis,
+            bus.clone(),
+        );
+        DiscoveryService { store, recs, bus }
+    }
+
+    pub fn store(&self) -> &Arc<dyn DiscoveryStore> {
+        &self.store
+    }
+
+    /// Drops the cached recommendations of a user, on every instance.
+    pub async fn invalidate(&self, user_id: Uuid) {
+        self.recs.invalidate(user_id).await;
+    }
+
+    /// Property 10: only valid coordinates are stored. The exact point is kept for the owner;
+    /// others only ever see distances computed from its grid-snapped twin.
+    pub async fn update_location(
+        &self,
+        user_id: Uuid,
+        latitude: f64,
+        longitude: f64,
+    ) -> ApiResult<()> {
+        let exact = Coordinates::parse(latitude, longitude)?;
+        self.store
+            .set_location(user_id, exact, exact.snapped(), time::now())
+            .await?;
+        self.invalidate(user_id).await;
+        Ok(())
+    }
+
+    async fn ranked_list(
+        &self,
+        user_id: Uuid,
+        profiles: &ProfileService,
+    ) -> ApiResult<Option<Arc<RecList>>> {
+        if let Some(list) = self.recs.get_many(&[user_id]).await.remove(&user_id) {
+            return Ok(Some(list));
+        }
+        let Some(location) = self.store.location_of(user_id).await? else {
+            return Ok(None);
+        };
+        let prefs = profiles.preferences_value(user_id).await?;
+        let me = profiles.view(user_id).await?;
+        let radius_km = prefs.distance_unit.to_km(prefs.max_distance);
+        let searcher = Searcher {
+            user_id,
+            location,
+            age: me.as_ref().map(|v| v.profile.age),
+            min_age: prefs.min_age,
+            max_age: prefs.max_age,
+            radius_km,
+        };
+        let now = time::now();
+        let mut items: Vec<Ranked> = self
+            .store
+            .candidates(&searcher)
+            .await?
+            .into_iter()
+            .map(|c| Ranked {
+                score: score::score(&c, prefs.activity_level, radius_km, now),
+                user_id: c.user_id,
+                distance_km: c.distance_km,
+                liked_you: c.liked_you,
+            })
+            .collect();
+        items.sort_by(|a, b| rank_order(a.score, a.user_id, b.score, b.user_id));
+        let list = Arc::new(RecList {
+            generated_at: now,
+            unit: prefs.distance_unit.as_db().to_string(),
+            items,
+        });
+        self.recs.insert_many(vec![(user_id, list.clone())]).await;
+        Ok(Some(list))
+    }
+
+    /// A page of recommendations after `after` (a cursor from a previous page).
+    pub async fn recommendations(
+        &self,
+        user_id: Uuid,
+        first: usize,
+        after: Option<&str>,
+        profiles: &ProfileService,
+    ) -> ApiResult<RecommendationPage> {
+        let after = after.map(parse_cursor).transpose()?;
+        let Some(list) = self.ranked_list(user_id, profiles).await? else {
+            return Ok(RecommendationPage {
+                items: Vec::new(),
+                unit: profiles.preferences_value(user_id).await?.distance_unit,
+                has_next_page: false,
+            });
+        };
+        let unit = DistanceUnit::from_db(&list.unit).unwrap_or(DistanceUnit::Kilometers);
+        let start = match after {
+            Some((score, id)) => list
+                .items
+                .iter()
+                .position(|r| rank_order(r.score, r.user_id, score, id).is_gt())
+                .unwrap_or(list.items.len()),
+            None => 0,
+        };
+        let mut items = Vec::with_capacity(first);
+        let mut next = start;
+        while items.len() < first && next < list.items.len() {
+            let end = (next + (first - items.len()) * 2 + 4).min(list.items.len());
+            let window = &list.items[next..end];
+            let ids: Vec<Uuid> = window.iter().map(|r| r.user_id).collect();
+            // Someone may have been liked, passed or blocked since the list was made.
+            let acted = self.store.acted_on(user_id, &ids).await?;
+            let views = profiles.views(&ids).await?;
+            for r in window {
+                next += 1;
+                if acted.contains(&r.user_id) {
+                    continue;
+                }
+                let Some(view) = views.get(&r.user_id) else {
+                    continue;
+                };
+                if view.profile.is_paused || !(2..=6).contains(&view.photos.len()) {
+                    continue;
+                }
+                items.push(Recommendation {
+                    cursor: make_cursor(r.score, r.user_id),
+                    ranked: r.clone(),
+                    profile: view.clone(),
+                });
+                if items.len() == first {
+                    break;
+                }
+            }
+        }
+        Ok(RecommendationPage {
+            has_next_page: next < list.items.len(),
+            items,
+            unit,
+        })
+    }
+
+    fn check_target(&self, user_id: Uuid, target: Uuid) -> ApiResult<()> {
+        if user_id == target {
+            return Err(ApiError::bad_input("userId", "that is you"));
+        }
+        Ok(())
+    }
+
+    /// Likes `target`; a mutual like makes exactly one match (property 5, 6).
+    #[tracing::instrument(skip_all, fields(user.id = %user_id))]
+    pub async fn like(
+        &self,
+        user_id: Uuid,
+        target: Uuid,
+        profiles: &ProfileService,
+    ) -> ApiResult<Option<(MatchRecord, bool)>> {
+        self.check_target(user_id, target)?;
+        let views = profiles.views(&[user_id, target]).await?;
+        if !views.contains_key(&user_id) {
+            return Err(ApiError::Forbidden("create your profile first".into()));
+        }
+        if !views.contains_key(&target) {
+            return Err(ApiError::NotFound("no such profile".into()));
+        }
+        let outcome = self.store.like(user_id, target, time::now()).await?;
+        self.invalidate(user_id).await;
+        self.invalidate(target).await;
+        match outcome {
+            LikeOutcome::Liked => Ok(None),
+            LikeOutcome::NoSuchUser | LikeOutcome::Blocked => {
+                Err(ApiError::NotFound("no such profile".into()))
+            }
+            LikeOutcome::Matched { record, new } => {
+                if new {
+                    self.publish(TOPIC_MATCH, user_id, &record).await;
+                }
+                Ok(Some((record, new)))
+            }
+        }
+    }
+
+    pub async fn pass(&self, user_id: Uuid, target: Uuid) -> ApiResult<()> {
+        self.check_target(user_id, target)?;
+        if !self.store.pass(user_id, target, time::now()).await? {
+            return Err(ApiError::NotFound("no such profile".into()));
+        }
+        self.invalidate(user_id).await;
+        Ok(())
+    }
+
+    pub async fn unlike(&self, user_id: Uuid, target: Uuid) -> ApiResult<()> {
+        self.check_target(user_id, target)?;
+        if let Some(ended) = self.store.unlike(user_id, target).await? {
+            self.publish(TOPIC_UNMATCHED, user_id, &ended).await;
+        }
+        self.invalidate(user_id).await;
+        self.invalidate(target).await;
+        Ok(())
+    }
+
+    /// Rewinds the most recent pass: whom it was about.
+    pub async fn undo_pass(&self, user_id: Uuid) -> ApiResult<Option<Uuid>> {
+        let target = self.store.undo_last_pass(user_id).await?;
+        if target.is_some() {
+            self.invalidate(user_id).await;
+        }
+        Ok(target)
+    }
+
+    /// Ends one of the user's matches (property 16); the conversation ends with it.
+    pub async fn unmatch(&self, user_id: Uuid, match_id: Uuid) -> ApiResult<()> {
+        let ended = self
+            .store
+            .unmatch(user_id, match_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such match".into()))?;
+        self.publish(TOPIC_UNMATCHED, user_id, &ended).await;
+        Ok(())
+    }
+
+    /// Hides both people from each other everywhere and ends any match between them.
+    pub async fn block(&self, user_id: Uuid, target: Uuid) -> ApiResult<()> {
+        self.check_target(user_id, target)?;
+        if !self.store.user_exists(target).await? {
+            return Err(ApiError::NotFound("no such user".into()));
+        }
+        if let Some(ended) = self.store.block(user_id, target, time::now()).await? {
+            self.publish(TOPIC_UNMATCHED, user_id, &ended).await;
+        }
+        self.invalidate(user_id).await;
+        self.invalidate(target).await;
+        Ok(())
+    }
+
+    pub async fn unblock(&self, user_id: Uuid, target: Uuid) -> ApiResult<bool> {
+        self.check_target(user_id, target)?;
+        let removed = self.store.unblock(user_id, target).await?;
+        self.invalidate(user_id).await;
+        self.invalidate(target).await;
+        Ok(removed)
+    }
+
+    /// Stores the report for moderation, and hides the reported person (a block).
+    pub async fn report(
+        &self,
+        user_id: Uuid,
+        target: Uuid,
+        reason: &str,
+        details: Option<String>,
+    ) -> ApiResult<()> {
+        self.check_target(user_id, target)?;
+        let details = details
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty());
+        if details.as_ref().is_some_and(|d| d.chars().count() > 1000) {
+            return Err(ApiError::bad_input(
+                "details",
+                "details must be at most 1000 characters",
+            ));
+        }
+        if !self.store.user_exists(target).await? {
+            return Err(ApiError::NotFound("no such user".into()));
+        }
+        self.store
+            .report(user_id, target, reason, details.as_deref(), time::now())
+            .await?;
+        self.block(user_id, target).await
+    }
+
+    pub async fn matches(
+        &self,
+        user_id: Uuid,
+        first: usize,
+        after: Option<&str>,
+    ) -> ApiResult<(Vec<MatchRecord>, bool)> {
+        let before = after
+            .map(|c| {
+                URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| Uuid::from_slice(&b).ok())
+                    .ok_or_else(|| ApiError::bad_input("after", "invalid cursor"))
+            })
+            .transpose()?;
+        let limit = i64::try_from(first).unwrap_or(100) + 1;
+        let mut rows = self.store.matches(user_id, before, limit).await?;
+        let more = rows.len() > first;
+        rows.truncate(first);
+        Ok((rows, more))
+    }
+
+    pub async fn likes_received_count(&self, user_id: Uuid) -> ApiResult<i64> {
+        Ok(self.store.likes_received_count(user_id).await?)
+    }
+
+    async fn publish(&self, topic: &str, actor: Uuid, m: &MatchRecord) {
+        let event = MatchEvent {
+            match_id: m.id,
+            conversation_id: m.conversation_id,
+            users: [actor, m.other_id],
+            created_at: m.created_at,
+        };
+        match serde_json::to_string(&event) {
+            Ok(payload) => {
+                if let Err(err) = self.bus.publish(topic, payload).await {
+                    tracing::error!(
+                        error = format!("{err:#}"),
+                        topic,
+                        "publishing a match event failed"
+                    );
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "serialising a match event failed"),
+        }
+    }
+}
+
+/// Best first; ties by user id, so the order is total and pages never overlap.
+fn rank_order(score_a: f64, id_a: Uuid, score_b: f64, id_b: Uuid) -> std::cmp::Ordering {
+    score_b.total_cmp(&score_a).then(id_a.cmp(&id_b))
+}
+
+pub fn match_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn make_cursor(score: f64, id: Uuid) -> String {
+    let mut bytes = score.to_bits().to_be_bytes().to_vec();
+    bytes.extend_from_slice(id.as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn parse_cursor(cursor: &str) -> ApiResult<(f64, Uuid)> {
+    let invalid = || ApiError::bad_input("after", "invalid cursor");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    if bytes.len() != 24 {
+        return Err(invalid());
+    }
+    let mut score = [0u8; 8];
+    score.copy_from_slice(&bytes[..8]);
+    let id = Uuid::from_slice(&bytes[8..]).map_err(|_| invalid())?;
+    Ok((f64::from_bits(u64::from_be_bytes(score)), id))
+}

@@ -1,0 +1,473 @@
+//! PostgreSQL + PostGIS implementation of [`DiscoveryStore`]. Distances use `geography` with
+//! GiST indexes (`ST_DWithin`, KNN `<->`), built as `ST_SetSRID(ST_MakePoint(lon, lat), 4326)`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use super::{Candidate, DiscoveryStore, LikeOutcome, MAX_CANDIDATES, MatchRecord, Searcher};
+use crate::discovery::geo::Coordinates;
+use crate::error::StoreError;
+
+pub struct PgDiscoveryStore {
+    pool: PgPool,
+}
+
+impl PgDiscoveryStore {
+    pub fn new(pool: PgPool) -> Self {
+        PgDiscoveryStore { pool }
+    }
+}
+
+/// One advisory-lock key per unordered pair.
+fn pair_key(a: Uuid, b: Uuid) -> i64 {
+    let x = a.as_u128() ^ b.as_u128();
+    i64::from_ne_bytes(((x as u64) ^ ((x >> 64) as u64)).to_ne_bytes())
+}
+
+fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+const MATCH_SELECT: &str = "SELECT m.id,
+        CASE WHEN m.user_a = $1 THEN m.user_b ELSE m.user_a END AS other_id,
+        c.id AS conversation_id, m.created_at
+   FROM matches m JOIN conversations c ON c.match_id = m.id";
+
+async fn match_between(
+    tx: &mut Transaction<'_, Postgres>,
+    viewer: Uuid,
+    other: Uuid,
+) -> Result<Option<MatchRecord>, StoreError> {
+    let (a, b) = ordered(viewer, other);
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{MATCH_SELECT} WHERE m.user_a = $2 AND m.user_b = $3"
+    )))
+    .bind(viewer)
+    .bind(a)
+    .bind(b)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+async fn delete_match_between(
+    tx: &mut Transaction<'_, Postgres>,
+    viewer: Uuid,
+    other: Uuid,
+) -> Result<Option<MatchRecord>, StoreError> {
+    let ended = match_between(tx, viewer, other).await?;
+    if let Some(m) = &ended {
+        sqlx::query("DELETE FROM matches WHERE id = $1")
+            .bind(m.id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(ended)
+}
+
+async fn blocked_between(
+    tx: &mut Transaction<'_, Postgres>,
+    a: Uuid,
+    b: Uuid,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2)
+                                              OR (blocker_id = $2 AND blocked_id = $1))",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+async fn exists(tx: &mut Transaction<'_, Postgres>, user: Uuid) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+            .bind(user)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
+}
+
+#[async_trait]
+impl DiscoveryStore for PgDiscoveryStore {
+    async fn set_location(
+        &self,
+        user_id: Uuid,
+        exact: Coordinates,
+        grid: Coordinates,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO locations (user_id, latitude, longitude, grid_latitude, grid_longitude, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (user_id) DO UPDATE SET
+                 latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
+                 grid_latitude = EXCLUDED.grid_latitude, grid_longitude = EXCLUDED.grid_longitude,
+                 updated_at = EXCLUDED.updated_at",
+        )
+        .bind(user_id)
+        .bind(exact.latitude())
+        .bind(exact.longitude())
+        .bind(grid.latitude())
+        .bind(grid.longitude())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn location_of(&self, user_id: Uuid) -> Result<Option<Coordinates>, StoreError> {
+        let row: Option<(f64, f64)> =
+            sqlx::query_as("SELECT latitude, longitude FROM locations WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(lat, lon)| Coordinates::parse(lat, lon).ok()))
+    }
+
+    async fn like(
+        &self,
+        user_id: Uuid,
+        target: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<LikeOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Two people liking each other at the same instant queue here; the second sees the
+        // first's like and creates the one match.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(pair_key(user_id, target))
+            .execute(&mut *tx)
+            .await?;
+        if !exists(&mut tx, target).await? {
+            return Ok(LikeOutcome::NoSuchUser);
+        }
+        if blocked_between(&mut tx, user_id, target).await? {
+            return Ok(LikeOutcome::Blocked);
+        }
+        sqlx::query(
+            "INSERT INTO likes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, target_id) DO NOTHING",
+        )
+        .bind(Uuid::now_v7())
+        .bind(user_id)
+        .bind(target)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM passes WHERE user_id = $1 AND target_id = $2")
+            .bind(user_id)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+        let mutual: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM likes WHERE user_id = $1 AND target_id = $2)",
+        )
+        .bind(target)
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !mutual {
+            tx.commit().await?;
+            return Ok(LikeOutcome::Liked);
+        }
+        if let Some(record) = match_between(&mut tx, user_id, target).await? {
+            tx.commit().await?;
+            return Ok(LikeOutcome::Matched { record, new: false });
+        }
+        let (a, b) = ordered(user_id, target);
+        let (match_id, conversation_id) = (Uuid::now_v7(), Uuid::now_v7());
+        sqlx::query("INSERT INTO matches (id, user_a, user_b, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(match_id)
+            .bind(a)
+            .bind(b)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO conversations (id, match_id, user_a, user_b, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(conversation_id)
+        .bind(match_id)
+        .bind(a)
+        .bind(b)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(LikeOutcome::Matched {
+            record: MatchRecord {
+                id: match_id,
+                other_id: target,
+                conversation_id,
+                created_at: now,
+            },
+            new: true,
+        })
+    }
+
+    async fn pass(
+        &self,
+        user_id: Uuid,
+        target: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !exists(&mut tx, target).await? {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO passes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, target_id) DO NOTHING",
+        )
+        .bind(Uuid::now_v7())
+        .bind(user_id)
+        .bind(target)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM likes WHERE user_id = $1 AND target_id = $2")
+            .bind(user_id)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+        delete_match_between(&mut tx, user_id, target).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn unlike(&self, user_id: Uuid, target: Uuid) -> Result<Option<MatchRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(pair_key(user_id, target))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM likes WHERE user_id = $1 AND target_id = $2")
+            .bind(user_id)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+        let ended = delete_match_between(&mut tx, user_id, target).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    async fn undo_last_pass(&self, user_id: Uuid) -> Result<Option<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "DELETE FROM passes WHERE id = (
+                 SELECT id FROM passes WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1)
+             RETURNING target_id",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn unmatch(
+        &self,
+        user_id: Uuid,
+        match_id: Uuid,
+    ) -> Result<Option<MatchRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<MatchRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{MATCH_SELECT} WHERE m.id = $2 AND (m.user_a = $1 OR m.user_b = $1) FOR UPDATE OF m"
+        )))
+        .bind(user_id)
+        .bind(match_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(m) = &found {
+            sqlx::query("DELETE FROM matches WHERE id = $1")
+                .bind(m.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn block(
+        &self,
+        user_id: Uuid,
+        target: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MatchRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(pair_key(user_id, target))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(target)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM likes WHERE (user_id = $1 AND target_id = $2) OR (user_id = $2 AND target_id = $1)",
+        )
+        .bind(user_id)
+        .bind(target)
+        .execute(&mut *tx)
+        .await?;
+        let ended = delete_match_between(&mut tx, user_id, target).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    async fn unblock(&self, user_id: Uuid, target: Uuid) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
+            .bind(user_id)
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn report(
+        &self,
+        user_id: Uuid,
+        target: Uuid,
+        reason: &str,
+        details: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO reports (id, reporter_id, reported_id, reason, details, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(user_id)
+        .bind(target)
+        .bind(reason)
+        .bind(details)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn user_exists(&self, user_id: Uuid) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn matches(
+        &self,
+        user_id: Uuid,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<MatchRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{MATCH_SELECT} WHERE (m.user_a = $1 OR m.user_b = $1) AND ($2::uuid IS NULL OR m.id < $2)
+              ORDER BY m.id DESC LIMIT $3"
+        )))
+        .bind(user_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn match_of(
+        &self,
+        user_id: Uuid,
+        match_id: Uuid,
+    ) -> Result<Option<MatchRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{MATCH_SELECT} WHERE m.id = $2 AND (m.user_a = $1 OR m.user_b = $1)"
+        )))
+        .bind(user_id)
+        .bind(match_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn likes_received_count(&self, user_id: Uuid) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM likes l
+              WHERE l.target_id = $1
+                AND NOT EXISTS (SELECT 1 FROM likes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
+                AND NOT EXISTS (SELECT 1 FROM passes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
+                AND NOT EXISTS (SELECT 1 FROM blocks b
+                                 WHERE (b.blocker_id = $1 AND b.blocked_id = l.user_id)
+                                    OR (b.blocker_id = l.user_id AND b.blocked_id = $1))",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn acted_on(&self, user_id: Uuid, others: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT target_id FROM likes WHERE user_id = $1 AND target_id = ANY($2)
+             UNION SELECT target_id FROM passes WHERE user_id = $1 AND target_id = ANY($2)
+             UNION SELECT user_b FROM matches WHERE user_a = $1 AND user_b = ANY($2)
+             UNION SELECT user_a FROM matches WHERE user_b = $1 AND user_a = ANY($2)
+             UNION SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id = ANY($2)
+             UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)",
+        )
+        .bind(user_id)
+        .bind(others)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn candidates(&self, s: &Searcher) -> Result<Vec<Candidate>, StoreError> {
+        Ok(sqlx::query_as(
+            "WITH me AS (SELECT ST_SetSRID(ST_MakePoint($3, $2), 4326)::geography AS g)
+             SELECT l.user_id,
+                    ST_Distance(l.grid_geog, me.g) / 1000.0 AS distance_km,
+                    p.activity_level, p.photo_count,
+                    (SELECT COUNT(*) FROM prompts pr WHERE pr.user_id = l.user_id) AS prompt_count,
+                    (p.bio <> '') AS has_bio,
+                    u.last_active_at,
+                    EXISTS (SELECT 1 FROM likes lk WHERE lk.user_id = l.user_id AND lk.target_id = $1) AS liked_you,
+                    (SELECT COUNT(*) FROM playground_favorites f1
+                       JOIN playground_favorites f2 ON f2.playground_id = f1.playground_id AND f2.user_id = $1
+                      WHERE f1.user_id = l.user_id) AS shared_playgrounds
+               FROM me, locations l
+               JOIN profiles p ON p.user_id = l.user_id
+               JOIN users u ON u.id = l.user_id
+               LEFT JOIN preferences cp ON cp.user_id = l.user_id
+              WHERE ST_DWithin(l.grid_geog, me.g, $4)
+                AND l.user_id <> $1
+                AND NOT p.is_paused AND p.photo_count BETWEEN 2 AND 6
+                AND p.age BETWEEN $5 AND $6
+                AND ($7::int IS NULL OR $7 BETWEEN COALESCE(cp.min_age, 0) AND COALESCE(cp.max_age, 30))
+                AND ST_DWithin(l.grid_geog, me.g, 1000.0 * COALESCE(
+                        CASE cp.distance_unit WHEN 'MILES' THEN cp.max_distance * 1.609344
+                                              ELSE cp.max_distance END, $8))
+                AND NOT EXISTS (SELECT 1 FROM likes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
+                AND NOT EXISTS (SELECT 1 FROM passes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
+                AND NOT EXISTS (SELECT 1 FROM matches m
+                                 WHERE (m.user_a = $1 AND m.user_b = l.user_id)
+                                    OR (m.user_b = $1 AND m.user_a = l.user_id))
+                AND NOT EXISTS (SELECT 1 FROM blocks b
+                                 WHERE (b.blocker_id = $1 AND b.blocked_id = l.user_id)
+                                    OR (b.blocker_id = l.user_id AND b.blocked_id = $1))
+              ORDER BY l.grid_geog <-> me.g
+              LIMIT $9",
+        )
+        .bind(s.user_id)
+        .bind(s.location.latitude())
+        .bind(s.location.longitude())
+        .bind(s.radius_km * 1000.0)
+        .bind(s.min_age)
+        .bind(s.max_age)
+        .bind(s.age)
+        .bind(super::DEFAULT_RADIUS_KM)
+        .bind(MAX_CANDIDATES)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,528 @@
+//! Location, recommendations, likes, matches, blocks and reports, on both backends.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::both_backends;
+use crate::helpers::{Backend, GqlResponse, Session, TestApp, spawn_app};
+
+/// Berlin, Alexanderplatz.
+pub const BERLIN: (f64, f64) = (52.5219, 13.4132);
+
+/// A point `km` kilometres north of `from`.
+pub fn north_of(from: (f64, f64), km: f64) -> (f64, f64) {
+    (from.0 + km / 111.195, from.1)
+}
+
+pub async fn place(app: &TestApp, user: &Session, at: (f64, f64)) -> GqlResponse {
+    app.gql(
+        user.token(),
+        "mutation($a: Float!, $o: Float!) { updateLocation(latitude: $a, longitude: $o) }",
+        json!({ "a": at.0, "o": at.1 }),
+    )
+    .await
+}
+
+/// A user with a complete profile at `at`.
+pub async fn dog_at(app: &TestApp, name: &str, at: (f64, f64)) -> Session {
+    let user = app.new_user().await;
+    app.complete_profile(&user, name).await;
+    place(app, &user, at).await.data("updateLocation");
+    user
+}
+
+pub async fn recs(app: &TestApp, user: &Session, first: i32, after: Option<&str>) -> GqlResponse {
+    app.gql(
+        user.token(),
+        "query($f: Int!, $a: String) { recommendations(first: $f, after: $a) {
+            edges { cursor node { profile { userId name } score distance distanceUnit likedYou } }
+            pageInfo { hasNextPage endCursor } } }",
+        json!({ "f": first, "a": after }),
+    )
+    .await
+}
+
+/// The user ids of every recommendation, following all pages.
+pub async fn all_recs(app: &TestApp, user: &Session) -> Vec<Uuid> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let res = recs(app, user, 10, after.as_deref()).await;
+        let conn = res.data("recommendations");
+        for e in conn["edges"].as_array().expect("edges") {
+            out.push(
+                e["node"]["profile"]["userId"]
+                    .as_str()
+                    .expect("id")
+                    .parse()
+                    .expect("uuid"),
+            );
+        }
+        if conn["pageInfo"]["hasNextPage"] != true {
+            return out;
+        }
+        after = conn["pageInfo"]["endCursor"].as_str().map(String::from);
+    }
+}
+
+pub async fn like(app: &TestApp, user: &Session, target: Uuid) -> GqlResponse {
+    app.gql(
+        user.token(),
+        "mutation($u: UUID!) { like(userId: $u) { isMatch match { id conversationId createdAt profile { userId } } } }",
+        json!({ "u": target }),
+    )
+    .await
+}
+
+pub async fn act(app: &TestApp, user: &Session, op: &str, target: Uuid) -> GqlResponse {
+    app.gql(
+        user.token(),
+        &format!("mutation($u: UUID!) {{ {op}(userId: $u) }}"),
+        json!({ "u": target }),
+    )
+    .await
+}
+
+async fn set_prefs(app: &TestApp, user: &Session, input: Value) {
+    app.gql(
+        user.token(),
+        "mutation($i: PreferencesInput!) { updatePreferences(input: $i) { minAge } }",
+        json!({ "i": input }),
+    )
+    .await
+    .data("updatePreferences");
+}
+
+both_backends!(
+    two_nearby_dogs_find_each_other_like_each_other_and_match,
+    recommendations_exclude_everyone_they_should,
+    distances_are_whole_rounded_and_in_the_viewers_unit,
+    pages_have_no_duplicates_and_no_gaps,
+    a_cached_list_is_filtered_against_newer_actions,
+    undo_pass_brings_back_the_most_recent_pass,
+    blocking_hides_both_ways_and_ends_the_match,
+    reporting_stores_the_reason_and_hides_the_person,
+    unmatching_ends_the_match_and_its_conversation,
+    bad_discovery_input_changes_nothing,
+);
+
+async fn two_nearby_dogs_find_each_other_like_each_other_and_match(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rex = dog_at(&app, "Rex", BERLIN).await;
+    let bella = dog_at(&app, "Bella", north_of(BERLIN, 3.0)).await;
+
+    let found = all_recs(&app, &rex).await;
+    assert_eq!(found, vec![bella.user_id]);
+    let res = recs(&app, &rex, 10, None).await;
+    let node = &res.data("recommendations")["edges"][0]["node"];
+    let score = node["score"].as_f64().expect("score");
+    assert!((0.0..=1.0).contains(&score));
+    assert_eq!(node["distanceUnit"], "KILOMETERS");
+    assert!(!res.body.to_string().contains("latitude"));
+
+    let first = like(&app, &rex, bella.user_id).await;
+    assert_eq!(
+        *first.data("like"),
+        json!({ "isMatch": false, "match": null })
+    );
+    let count = app
+        .gql(bella.token(), "{ likesReceivedCount }", json!({}))
+        .await;
+    assert_eq!(*count.data("likesReceivedCount"), json!(1));
+    let seen = recs(&app, &bella, 10, None).await;
+    assert_eq!(
+        seen.data("recommendations")["edges"][0]["node"]["likedYou"],
+        true
+    );
+
+    let second = like(&app, &bella, rex.user_id).await;
+    let result = second.data("like");
+    assert_eq!(result["isMatch"], true);
+    assert_eq!(
+        result["match"]["profile"]["userId"],
+        rex.user_id.to_string()
+    );
+    assert_eq!(app.count("matches").await, 1);
+    assert_eq!(app.count("conversations").await, 1);
+    for (me, other) in [(&rex, &bella), (&bella, &rex)] {
+        let res = app
+            .gql(me.token(), "{ matches { edges { node { id conversationId profile { userId } } } pageInfo { hasNextPage } } }", json!({}))
+            .await;
+        let edges = res.data("matches")["edges"]
+            .as_array()
+            .expect("edges")
+            .clone();
+        assert_eq!(edges.len(), 1);
+        assert_eq!(
+            edges[0]["node"]["profile"]["userId"],
+            other.user_id.to_string()
+        );
+        assert_eq!(edges[0]["node"]["id"], result["match"]["id"]);
+        assert!(
+            all_recs(&app, me).await.is_empty(),
+            "matched people leave discovery"
+        );
+    }
+    let count = app
+        .gql(bella.token(), "{ likesReceivedCount }", json!({}))
+        .await;
+    assert_eq!(*count.data("likesReceivedCount"), json!(0));
+}
+
+async fn recommendations_exclude_everyone_they_should(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = dog_at(&app, "Me", BERLIN).await;
+    set_prefs(
+        &app,
+        &me,
+        json!({ "maxDistance": 15, "minAge": 2, "maxAge": 10 }),
+    )
+    .await;
+    let visible = dog_at(&app, "Visible", north_of(BERLIN, 2.0)).await;
+    let liked = dog_at(&app, "Liked", north_of(BERLIN, 2.0)).await;
+    let passed = dog_at(&app, "Passed", north_of(BERLIN, 2.0)).await;
+    let blocked = dog_at(&app, "Blocked", north_of(BERLIN, 2.0)).await;
+    let blocker = dog_at(&app, "Blocker", north_of(BERLIN, 2.0)).await;
+    let paused = dog_at(&app, "Paused", north_of(BERLIN, 2.0)).await;
+    let far = dog_at(&app, "Far", north_of(BERLIN, 30.0)).await;
+    let picky = dog_at(&app, "Picky", north_of(BERLIN, 8.0)).await;
+    set_prefs(&app, &picky, json!({ "maxDistance": 5 })).await;
+    let too_old = app.new_user().await;
+    app.gql(too_old.token(), "mutation { createProfile(input: {name: \"Old\", age: 12, bio: \"\", activityLevel: LOW}) { id } }", json!({})).await.data("createProfile");
+    app.upload_jpeg(&too_old).await;
+    app.upload_jpeg(&too_old).await;
+    place(&app, &too_old, north_of(BERLIN, 2.0))
+        .await
+        .data("updateLocation");
+    let wants_older = dog_at(&app, "WantsOlder", north_of(BERLIN, 2.0)).await;
+    set_prefs(&app, &wants_older, json!({ "minAge": 5 })).await; // `me` is 3
+    let incomplete = app.new_user().await;
+    app.create_profile(&incomplete, "OnePhoto")
+        .await
+        .data("createProfile");
+    app.upload_jpeg(&incomplete).await;
+    place(&app, &incomplete, north_of(BERLIN, 2.0))
+        .await
+        .data("updateLocation");
+    let nowhere = app.new_user().await;
+    app.complete_profile(&nowhere, "NoLocation").await;
+
+    like(&app, &me, liked.user_id).await.data("like");
+    act(&app, &me, "pass", passed.user_id).await.data("pass");
+    act(&app, &me, "block", blocked.user_id).await.data("block");
+    act(&app, &blocker, "block", me.user_id).await.data("block");
+    app.gql(
+        paused.token(),
+        "mutation { pauseProfile(paused: true) { id } }",
+        json!({}),
+    )
+    .await
+    .data("pauseProfile");
+
+    let found = all_recs(&app, &me).await;
+    assert_eq!(found, vec![visible.user_id], "got {found:?}");
+    let _ = far;
+}
+
+async fn distances_are_whole_rounded_and_in_the_viewers_unit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = dog_at(&app, "Me", BERLIN).await;
+    let near = dog_at(&app, "Near", north_of(BERLIN, 0.05)).await;
+    let mid = dog_at(&app, "Mid", north_of(BERLIN, 16.1)).await;
+    let _ = (near, mid);
+    let distances = |res: &GqlResponse| -> Vec<i64> {
+        let mut d: Vec<i64> = res.data("recommendations")["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["distance"].as_i64().expect("int"))
+            .collect();
+        d.sort();
+        d
+    };
+    let km = distances(&recs(&app, &me, 10, None).await);
+    assert_eq!(km[0], 1, "never below 1");
+    assert!((15..=17).contains(&km[1]), "{km:?}");
+    set_prefs(&app, &me, json!({ "distanceUnit": "MILES" })).await;
+    let res = recs(&app, &me, 10, None).await;
+    assert_eq!(
+        res.data("recommendations")["edges"][0]["node"]["distanceUnit"],
+        "MILES"
+    );
+    let miles = distances(&res);
+    assert_eq!(miles[0], 1);
+    assert!((9..=11).contains(&miles[1]), "{miles:?}");
+}
+
+async fn pages_have_no_duplicates_and_no_gaps(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = dog_at(&app, "Me", BERLIN).await;
+    let mut expected = Vec::new();
+    for i in 0..23 {
+        let dog = dog_at(
+            &app,
+            &format!("Dog {i}"),
+            north_of(BERLIN, 0.5 + f64::from(i) * 0.4),
+        )
+        .await;
+        expected.push(dog.user_id);
+    }
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let res = recs(&app, &me, 10, after.as_deref()).await;
+        let conn = res.data("recommendations").clone();
+        let ids: Vec<String> = conn["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| {
+                e["node"]["profile"]["userId"]
+                    .as_str()
+                    .expect("id")
+                    .to_string()
+            })
+            .collect();
+        let scores: Vec<f64> = conn["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["score"].as_f64().expect("score"))
+            .collect();
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]),
+            "best first: {scores:?}"
+        );
+        pages.push(ids);
+        if conn["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].as_str().map(String::from);
+    }
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![10, 10, 3]
+    );
+    let mut all: Vec<String> = pages.concat();
+    all.sort();
+    all.dedup();
+    let mut want: Vec<String> = expected.iter().map(Uuid::to_string).collect();
+    want.sort();
+    assert_eq!(all, want);
+    let bad = recs(&app, &me, 10, Some("not-a-cursor")).await;
+    assert_eq!(bad.error_code(), "BAD_USER_INPUT");
+    for first in [0, -1, 51] {
+        assert_eq!(
+            recs(&app, &me, first, None).await.error_code(),
+            "BAD_USER_INPUT"
+        );
+    }
+}
+
+async fn a_cached_list_is_filtered_against_newer_actions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = dog_at(&app, "Me", BERLIN).await;
+    let a = dog_at(&app, "A", north_of(BERLIN, 1.0)).await;
+    let b = dog_at(&app, "B", north_of(BERLIN, 2.0)).await;
+    assert_eq!(all_recs(&app, &me).await.len(), 2);
+    // `a` blocks `me`: `me`'s cached list is not theirs to invalidate, but it is filtered.
+    act(&app, &a, "block", me.user_id).await.data("block");
+    assert_eq!(all_recs(&app, &me).await, vec![b.user_id]);
+}
+
+async fn undo_pass_brings_back_the_most_recent_pass(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = dog_at(&app, "Me", BERLIN).await;
+    let a = dog_at(&app, "A", north_of(BERLIN, 1.0)).await;
+    let b = dog_at(&app, "B", north_of(BERLIN, 2.0)).await;
+    act(&app, &me, "pass", a.user_id).await.data("pass");
+    act(&app, &me, "pass", b.user_id).await.data("pass");
+    assert!(all_recs(&app, &me).await.is_empty());
+    let undo = app
+        .gql(
+            me.token(),
+            "mutation { undoPass { userId name } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(undo.data("undoPass")["userId"], b.user_id.to_string());
+    assert_eq!(all_recs(&app, &me).await, vec![b.user_id]);
+    app.gql(me.token(), "mutation { undoPass { userId } }", json!({}))
+        .await
+        .data("undoPass");
+    let none = app
+        .gql(me.token(), "mutation { undoPass { userId } }", json!({}))
+        .await;
+    assert!(none.body["data"]["undoPass"].is_null() && none.errors().is_empty());
+}
+
+async fn match_pair(app: &TestApp) -> (Session, Session, Value) {
+    let rex = dog_at(app, "Rex", BERLIN).await;
+    let bella = dog_at(app, "Bella", north_of(BERLIN, 1.0)).await;
+    like(app, &rex, bella.user_id).await.data("like");
+    let res = like(app, &bella, rex.user_id).await;
+    let m = res.data("like")["match"].clone();
+    (rex, bella, m)
+}
+
+async fn blocking_hides_both_ways_and_ends_the_match(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (rex, bella, _) = match_pair(&app).await;
+    act(&app, &rex, "block", bella.user_id).await.data("block");
+    assert_eq!(app.count("matches").await, 0);
+    assert_eq!(app.count("conversations").await, 0);
+    for (a, b) in [(&rex, &bella), (&bella, &rex)] {
+        assert!(all_recs(&app, a).await.is_empty());
+        let p = app
+            .gql(
+                a.token(),
+                "query($u: UUID!) { profile(userId: $u) { id } }",
+                json!({ "u": b.user_id }),
+            )
+            .await;
+        assert_eq!(p.error_code(), "NOT_FOUND");
+        assert_eq!(like(&app, a, b.user_id).await.error_code(), "NOT_FOUND");
+    }
+    // Idempotent.
+    act(&app, &rex, "block", bella.user_id).await.data("block");
+    assert_eq!(app.count("blocks").await, 1);
+    act(&app, &rex, "unblock", bella.user_id)
+        .await
+        .data("unblock");
+    assert_eq!(app.count("blocks").await, 0);
+    assert_eq!(all_recs(&app, &rex).await, vec![bella.user_id]);
+}
+
+async fn reporting_stores_the_reason_and_hides_the_person(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = dog_at(&app, "Me", BERLIN).await;
+    let spammer = dog_at(&app, "Spammer", north_of(BERLIN, 1.0)).await;
+    let res = app
+        .gql(me.token(), "mutation($u: UUID!) { report(userId: $u, reason: SPAM, details: \"  sells kibble  \") }", json!({ "u": spammer.user_id }))
+        .await;
+    assert_eq!(*res.data("report"), json!(true));
+    assert_eq!(app.count("reports").await, 1);
+    assert!(all_recs(&app, &me).await.is_empty());
+    let long = app
+        .gql(
+            me.token(),
+            "mutation($u: UUID!, $d: String) { report(userId: $u, reason: OTHER, details: $d) }",
+            json!({ "u": spammer.user_id, "d": "x".repeat(1001) }),
+        )
+        .await;
+    assert_eq!(long.error_code(), "BAD_USER_INPUT");
+    let bad_reason = app
+        .gql(
+            me.token(),
+            "mutation($u: UUID!) { report(userId: $u, reason: BORING) }",
+            json!({ "u": spammer.user_id }),
+        )
+        .await;
+    assert_eq!(bad_reason.error_code(), "BAD_USER_INPUT");
+    assert_eq!(app.count("reports").await, 1);
+}
+
+async fn unmatching_ends_the_match_and_its_conversation(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (rex, bella, m) = match_pair(&app).await;
+    let stranger = dog_at(&app, "Stranger", north_of(BERLIN, 1.0)).await;
+    let id = m["id"].as_str().expect("id");
+    let res = app
+        .gql(
+            stranger.token(),
+            "mutation($m: UUID!) { unmatch(matchId: $m) }",
+            json!({ "m": id }),
+        )
+        .await;
+    assert_eq!(res.error_code(), "NOT_FOUND");
+    assert_eq!(app.count("matches").await, 1);
+    let res = app
+        .gql(
+            bella.token(),
+            "mutation($m: UUID!) { unmatch(matchId: $m) }",
+            json!({ "m": id }),
+        )
+        .await;
+    assert_eq!(*res.data("unmatch"), json!(true));
+    assert_eq!(app.count("matches").await, 0);
+    assert_eq!(app.count("conversations").await, 0);
+    let again = app
+        .gql(
+            rex.token(),
+            "mutation($m: UUID!) { unmatch(matchId: $m) }",
+            json!({ "m": id }),
+        )
+        .await;
+    assert_eq!(again.error_code(), "NOT_FOUND");
+    // Liking again does not bring the match back: both likes still stand, no new match.
+    let res = like(&app, &rex, bella.user_id).await;
+    assert_eq!(res.data("like")["isMatch"], true, "{}", res.body);
+}
+
+async fn bad_discovery_input_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = dog_at(&app, "Me", BERLIN).await;
+    for (lat, lon, field) in [
+        (91.0, 0.0, "latitude"),
+        (-90.5, 0.0, "latitude"),
+        (0.0, -181.0, "longitude"),
+        (0.0, 180.01, "longitude"),
+    ] {
+        let res = place(&app, &me, (lat, lon)).await;
+        assert_eq!(res.error_code(), "BAD_USER_INPUT");
+        assert_eq!(res.body["errors"][0]["extensions"]["field"], field);
+    }
+    let nan = app
+        .gql(
+            me.token(),
+            "mutation($a: Float!) { updateLocation(latitude: $a, longitude: 0) }",
+            json!({ "a": "NaN" }),
+        )
+        .await;
+    assert_eq!(nan.error_code(), "BAD_USER_INPUT");
+    let own = app
+        .gql(
+            me.token(),
+            "{ me { location { latitude longitude } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        own.data("me")["location"],
+        json!({ "latitude": BERLIN.0, "longitude": BERLIN.1 })
+    );
+
+    let res = like(&app, &me, me.user_id).await;
+    assert_eq!(res.error_code(), "BAD_USER_INPUT");
+    let res = like(&app, &me, Uuid::now_v7()).await;
+    assert_eq!(res.error_code(), "NOT_FOUND");
+    assert_eq!(
+        act(&app, &me, "pass", me.user_id).await.error_code(),
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        act(&app, &me, "pass", Uuid::now_v7()).await.error_code(),
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        act(&app, &me, "block", Uuid::now_v7()).await.error_code(),
+        "NOT_FOUND"
+    );
+    let res = app
+        .gql(
+            me.token(),
+            "mutation($m: UUID!) { unmatch(matchId: $m) }",
+            json!({ "m": Uuid::now_v7() }),
+        )
+        .await;
+    assert_eq!(res.error_code(), "NOT_FOUND");
+    for table in ["likes", "passes", "matches", "blocks"] {
+        assert_eq!(app.count(table).await, 0, "{table}");
+    }
+    // Without a profile you cannot like.
+    let profileless = app.new_user().await;
+    assert_eq!(
+        like(&app, &profileless, me.user_id).await.error_code(),
+        "FORBIDDEN"
+    );
+}
