@@ -308,6 +308,8 @@ impl DiscoveryService {
             .await?
             .ok_or_else(|| ApiError::NotFound("no such match".into()))?;
         self.publish(TOPIC_UNMATCHED, user_id, &ended).await;
+        self.invalidate(user_id).await;
+        self.invalidate(ended.other_id).await;
         Ok(())
     }
 

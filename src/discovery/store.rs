@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use postgres::PgDiscoveryStore;
+pub use postgres::{CANDIDATES_SQL, PgDiscoveryStore};
 pub use sqlite::SqliteDiscoveryStore;
 
 use super::geo::Coordinates;

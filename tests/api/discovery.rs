@@ -454,8 +454,14 @@ async fn unmatching_ends_the_match_and_its_conversation(backend: Backend) {
         )
         .await;
     assert_eq!(again.error_code(), "NOT_FOUND");
-    // Liking again does not bring the match back: both likes still stand, no new match.
+    // Unmatching is final: they leave each other's discovery, and one like alone does not
+    // bring the match back; only both liking again does.
+    assert!(!all_recs(&app, &rex).await.contains(&bella.user_id));
+    assert!(!all_recs(&app, &bella).await.contains(&rex.user_id));
     let res = like(&app, &rex, bella.user_id).await;
+    assert_eq!(res.data("like")["isMatch"], false, "{}", res.body);
+    assert_eq!(app.count("matches").await, 0);
+    let res = like(&app, &bella, rex.user_id).await;
     assert_eq!(res.data("like")["isMatch"], true, "{}", res.body);
 }
 

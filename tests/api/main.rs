@@ -6,6 +6,7 @@ mod account_deletion;
 mod auth;
 mod contract;
 mod discovery;
+mod discovery_properties;
 mod graphql_limits;
 mod n_plus_one;
 mod operations;

@@ -30,6 +30,43 @@ fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
     if a < b { (a, b) } else { (b, a) }
 }
 
+/// The recommendation candidates of one searcher. `$1` searcher, `$2`/`$3` latitude/longitude,
+/// `$4` radius (m), `$5`/`$6` age range, `$7` searcher's dog's age, `$8` default radius (km),
+/// `$9` limit. Public so a test can check its plan uses the GiST index.
+pub const CANDIDATES_SQL: &str = "WITH me AS (SELECT ST_SetSRID(ST_MakePoint($3, $2), 4326)::geography AS g)
+             SELECT l.user_id,
+                    ST_Distance(l.grid_geog, me.g) / 1000.0 AS distance_km,
+                    p.activity_level, p.photo_count,
+                    (SELECT COUNT(*) FROM prompts pr WHERE pr.user_id = l.user_id) AS prompt_count,
+                    (p.bio <> '') AS has_bio,
+                    u.last_active_at,
+                    EXISTS (SELECT 1 FROM likes lk WHERE lk.user_id = l.user_id AND lk.target_id = $1) AS liked_you,
+                    (SELECT COUNT(*) FROM playground_favorites f1
+                       JOIN playground_favorites f2 ON f2.playground_id = f1.playground_id AND f2.user_id = $1
+                      WHERE f1.user_id = l.user_id) AS shared_playgrounds
+               FROM me, locations l
+               JOIN profiles p ON p.user_id = l.user_id
+               JOIN users u ON u.id = l.user_id
+               LEFT JOIN preferences cp ON cp.user_id = l.user_id
+              WHERE ST_DWithin(l.grid_geog, me.g, $4)
+                AND l.user_id <> $1
+                AND NOT p.is_paused AND p.photo_count BETWEEN 2 AND 6
+                AND p.age BETWEEN $5 AND $6
+                AND ($7::int IS NULL OR $7 BETWEEN COALESCE(cp.min_age, 0) AND COALESCE(cp.max_age, 30))
+                AND ST_DWithin(l.grid_geog, me.g, 1000.0 * COALESCE(
+                        CASE cp.distance_unit WHEN 'MILES' THEN cp.max_distance * 1.609344
+                                              ELSE cp.max_distance END, $8))
+                AND NOT EXISTS (SELECT 1 FROM likes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
+                AND NOT EXISTS (SELECT 1 FROM passes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
+                AND NOT EXISTS (SELECT 1 FROM matches m
+                                 WHERE (m.user_a = $1 AND m.user_b = l.user_id)
+                                    OR (m.user_b = $1 AND m.user_a = l.user_id))
+                AND NOT EXISTS (SELECT 1 FROM blocks b
+                                 WHERE (b.blocker_id = $1 AND b.blocked_id = l.user_id)
+                                    OR (b.blocker_id = l.user_id AND b.blocked_id = $1))
+              ORDER BY l.grid_geog <-> me.g
+              LIMIT $9";
+
 const MATCH_SELECT: &str = "SELECT m.id,
         CASE WHEN m.user_a = $1 THEN m.user_b ELSE m.user_a END AS other_id,
         c.id AS conversation_id, m.created_at
@@ -283,6 +320,27 @@ impl DiscoveryStore for PgDiscoveryStore {
                 .bind(m.id)
                 .execute(&mut *tx)
                 .await?;
+            // Unmatching is final: both likes go, and each passes on the other, so they leave
+            // each other's discovery and match again only if both like again.
+            sqlx::query(
+                "DELETE FROM likes WHERE (user_id = $1 AND target_id = $2) OR (user_id = $2 AND target_id = $1)",
+            )
+            .bind(user_id)
+            .bind(m.other_id)
+            .execute(&mut *tx)
+            .await?;
+            for (a, b) in [(user_id, m.other_id), (m.other_id, user_id)] {
+                sqlx::query(
+                    "INSERT INTO passes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (user_id, target_id) DO NOTHING",
+                )
+                .bind(Uuid::now_v7())
+                .bind(a)
+                .bind(b)
+                .bind(crate::infra::time::now())
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(found)
@@ -423,51 +481,17 @@ impl DiscoveryStore for PgDiscoveryStore {
     }
 
     async fn candidates(&self, s: &Searcher) -> Result<Vec<Candidate>, StoreError> {
-        Ok(sqlx::query_as(
-            "WITH me AS (SELECT ST_SetSRID(ST_MakePoint($3, $2), 4326)::geography AS g)
-             SELECT l.user_id,
-                    ST_Distance(l.grid_geog, me.g) / 1000.0 AS distance_km,
-                    p.activity_level, p.photo_count,
-                    (SELECT COUNT(*) FROM prompts pr WHERE pr.user_id = l.user_id) AS prompt_count,
-                    (p.bio <> '') AS has_bio,
-                    u.last_active_at,
-                    EXISTS (SELECT 1 FROM likes lk WHERE lk.user_id = l.user_id AND lk.target_id = $1) AS liked_you,
-                    (SELECT COUNT(*) FROM playground_favorites f1
-                       JOIN playground_favorites f2 ON f2.playground_id = f1.playground_id AND f2.user_id = $1
-                      WHERE f1.user_id = l.user_id) AS shared_playgrounds
-               FROM me, locations l
-               JOIN profiles p ON p.user_id = l.user_id
-               JOIN users u ON u.id = l.user_id
-               LEFT JOIN preferences cp ON cp.user_id = l.user_id
-              WHERE ST_DWithin(l.grid_geog, me.g, $4)
-                AND l.user_id <> $1
-                AND NOT p.is_paused AND p.photo_count BETWEEN 2 AND 6
-                AND p.age BETWEEN $5 AND $6
-                AND ($7::int IS NULL OR $7 BETWEEN COALESCE(cp.min_age, 0) AND COALESCE(cp.max_age, 30))
-                AND ST_DWithin(l.grid_geog, me.g, 1000.0 * COALESCE(
-                        CASE cp.distance_unit WHEN 'MILES' THEN cp.max_distance * 1.609344
-                                              ELSE cp.max_distance END, $8))
-                AND NOT EXISTS (SELECT 1 FROM likes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
-                AND NOT EXISTS (SELECT 1 FROM passes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
-                AND NOT EXISTS (SELECT 1 FROM matches m
-                                 WHERE (m.user_a = $1 AND m.user_b = l.user_id)
-                                    OR (m.user_b = $1 AND m.user_a = l.user_id))
-                AND NOT EXISTS (SELECT 1 FROM blocks b
-                                 WHERE (b.blocker_id = $1 AND b.blocked_id = l.user_id)
-                                    OR (b.blocker_id = l.user_id AND b.blocked_id = $1))
-              ORDER BY l.grid_geog <-> me.g
-              LIMIT $9",
-        )
-        .bind(s.user_id)
-        .bind(s.location.latitude())
-        .bind(s.location.longitude())
-        .bind(s.radius_km * 1000.0)
-        .bind(s.min_age)
-        .bind(s.max_age)
-        .bind(s.age)
-        .bind(super::DEFAULT_RADIUS_KM)
-        .bind(MAX_CANDIDATES)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(CANDIDATES_SQL)
+            .bind(s.user_id)
+            .bind(s.location.latitude())
+            .bind(s.location.longitude())
+            .bind(s.radius_km * 1000.0)
+            .bind(s.min_age)
+            .bind(s.max_age)
+            .bind(s.age)
+            .bind(super::DEFAULT_RADIUS_KM)
+            .bind(MAX_CANDIDATES)
+            .fetch_all(&self.pool)
+            .await?)
     }
 }

@@ -272,6 +272,27 @@ impl DiscoveryStore for SqliteDiscoveryStore {
                 .bind(m.id)
                 .execute(&mut *tx)
                 .await?;
+            // Unmatching is final: both likes go, and each passes on the other, so they leave
+            // each other's discovery and match again only if both like again.
+            sqlx::query(
+                "DELETE FROM likes WHERE (user_id = ?1 AND target_id = ?2) OR (user_id = ?2 AND target_id = ?1)",
+            )
+            .bind(user_id)
+            .bind(m.other_id)
+            .execute(&mut *tx)
+            .await?;
+            for (a, b) in [(user_id, m.other_id), (m.other_id, user_id)] {
+                sqlx::query(
+                    "INSERT INTO passes (id, user_id, target_id, created_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (user_id, target_id) DO NOTHING",
+                )
+                .bind(Uuid::now_v7())
+                .bind(a)
+                .bind(b)
+                .bind(sqlite_ts(crate::infra::time::now()))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(found)
