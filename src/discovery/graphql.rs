@@ -156,11 +156,11 @@ impl DiscoveryQuery {
     async fn recommendations(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 10)] first: i32,
+        #[graphql(default = 10)] first: Option<i32>,
         after: Option<String>,
     ) -> Result<RecommendationConnection> {
         let user = require_user(ctx).await?;
-        let first = page_size(first)?;
+        let first = page_size(first.unwrap_or(10))?;
         let state = ctx.data::<AppState>()?;
         let page = state
             .discovery
@@ -193,11 +193,11 @@ impl DiscoveryQuery {
     async fn matches(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
     ) -> Result<MatchConnection> {
         let user = require_user(ctx).await?;
-        let first = page_size(first)?;
+        let first = page_size(first.unwrap_or(20))?;
         let state = ctx.data::<AppState>()?;
         let (rows, more) = state
             .discovery

@@ -41,6 +41,18 @@ const IMPLEMENTED_ROOT_FIELDS: &[(&str, &str)] = &[
     ("Mutation", "pauseProfile"),
     ("Mutation", "reorderPhotos"),
     ("Mutation", "deletePhoto"),
+    ("Query", "recommendations"),
+    ("Query", "likesReceivedCount"),
+    ("Query", "matches"),
+    ("Mutation", "updateLocation"),
+    ("Mutation", "like"),
+    ("Mutation", "pass"),
+    ("Mutation", "unlike"),
+    ("Mutation", "undoPass"),
+    ("Mutation", "unmatch"),
+    ("Mutation", "block"),
+    ("Mutation", "unblock"),
+    ("Mutation", "report"),
 ];
 
 #[derive(Debug, PartialEq)]
