@@ -100,14 +100,7 @@ impl Application {
 
         let secret = config.jwt_secret.expose_secret().as_bytes();
         let media_signer = MediaSigner::new(secret);
-        let blobs: Arc<dyn BlobStore> = match &config.s3 {
-            Some(s3) => Arc::new(S3BlobStore::new(s3)?),
-            None => Arc::new(LocalBlobStore::new(
-                &config.media_dir,
-                media_signer.clone(),
-                public_url.clone(),
-            )?),
-        };
+        let blobs = blob_store(&config, &public_url)?;
         let mailer: Arc<dyn mail::Mailer> = Arc::from(mail::from_config(&config)?);
         let auth = AuthService::new(
             crate::auth::store_for(&db),
@@ -188,6 +181,18 @@ impl Application {
         tracing::info!("PupMatch stopped");
         Ok(())
     }
+}
+
+/// The configured photo store: S3 when `PUPMATCH_S3_*` is set, else local disk with signed URLs.
+pub fn blob_store(config: &Config, public_url: &Url) -> anyhow::Result<Arc<dyn BlobStore>> {
+    Ok(match &config.s3 {
+        Some(s3) => Arc::new(S3BlobStore::new(s3)?),
+        None => Arc::new(LocalBlobStore::new(
+            &config.media_dir,
+            MediaSigner::new(config.jwt_secret.expose_secret().as_bytes()),
+            public_url.clone(),
+        )?),
+    })
 }
 
 fn spawn_rate_limit_pruning(limiter: RateLimiter) {

@@ -9,6 +9,7 @@
 //! - Domains, each with its model, service, store (both SQL dialects) and resolvers:
 //!   [`auth`] (accounts, sessions, passwords), [`profiles`] (dog profiles, photos) and
 //!   [`discovery`] (location, recommendations, likes, matches, blocks).
+//! - [`seed`]: demo data (`pupmatch seed`).
 //! - [`infra`]: database pools and migrations, Redis, rate limiting, mail, blobs, telemetry.
 
 pub mod app;
@@ -20,6 +21,7 @@ pub mod graphql;
 pub mod http;
 pub mod infra;
 pub mod profiles;
+pub mod seed;
 
 pub use app::{AppState, Application};
 pub use config::Config;

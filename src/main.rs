@@ -1,4 +1,4 @@
-//! The `pupmatch` binary: `serve` (default) and `migrate`.
+//! The `pupmatch` binary: `serve` (default), `migrate` and `seed`.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,13 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Create demo data: complete profiles over six real cities, with photos, prompts,
+    /// preferences, locations and likes (password of every demo account: `demo-password`).
+    Seed {
+        /// How many profiles to create.
+        #[arg(long, default_value_t = 1000)]
+        profiles: usize,
+    },
 }
 
 #[tokio::main]
@@ -42,6 +49,18 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init_logging(&config);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Application::build(config).await?.run_until_stopped().await,
+        Command::Seed { profiles } => {
+            let db = Db::connect(&config.database_url, config.database_max_connections).await?;
+            db.migrate().await.context("migration failed")?;
+            let public_url = match &config.public_url {
+                Some(url) => url.clone(),
+                None => format!("http://{}", config.listen).parse()?,
+            };
+            let blobs = pupmatch::app::blob_store(&config, &public_url)?;
+            let made = pupmatch::seed::seed(&db, blobs, profiles).await?;
+            tracing::info!(profiles = made, "demo data created");
+            Ok(())
+        }
         Command::Migrate => {
             let db = Db::connect(&config.database_url, 1).await?;
             db.migrate().await.context("migration failed")?;

@@ -1,0 +1,262 @@
+//! Discovery benchmark: recommendations latency (warm: cached list; cold: list recomputed) for
+//! one user over N profiles, and like throughput, through the real HTTP server on loopback.
+//!
+//!   cargo bench --bench discovery -- --profiles 100000 --database-url postgres://…/pupmatch_bench
+//!   cargo bench --bench discovery -- --profiles 100000            # SQLite in a temp folder
+//!
+//! Seeds the database up to N demo profiles first (an existing bench database is reused).
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use pupmatch::{Application, Config};
+use serde_json::{Value, json};
+
+struct Args {
+    profiles: usize,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    warm: usize,
+    cold: usize,
+    likes: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        profiles: 100_000,
+        database_url: None,
+        redis_url: None,
+        warm: 2000,
+        cold: 300,
+        likes: 5000,
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < argv.len() {
+        let value = argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--profiles" => a.profiles = value.parse().expect("--profiles N"),
+            "--database-url" => a.database_url = Some(value),
+            "--redis-url" => a.redis_url = Some(value),
+            "--warm" => a.warm = value.parse().expect("--warm N"),
+            "--cold" => a.cold = value.parse().expect("--cold N"),
+            "--likes" => a.likes = value.parse().expect("--likes N"),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> String {
+    samples.sort();
+    let at = |p: f64| {
+        let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+        samples[i].as_secs_f64() * 1000.0
+    };
+    format!(
+        "n={} p50={:.2} ms p90={:.2} ms p99={:.2} ms max={:.2} ms",
+        samples.len(),
+        at(0.50),
+        at(0.90),
+        at(0.99),
+        at(1.0)
+    )
+}
+
+async fn gql(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    vars: Value,
+) -> Value {
+    let mut req = client
+        .post(url)
+        .json(&json!({ "query": query, "variables": vars }));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let body: Value = req
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"].clone()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args();
+    let dir = tempfile::tempdir()?;
+    let mut config = Config::defaults();
+    config.listen = "127.0.0.1:0".parse()?;
+    config.database_url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display()));
+    config.redis_url = args.redis_url.clone();
+    config.media_dir = dir.path().join("media");
+    config.rate_limits.user_per_min = 10_000_000;
+    config.rate_limits.ip_per_min = 10_000_000;
+    config.rate_limits.auth_per_min = 10_000_000;
+    config.database_max_connections = 20;
+
+    let app = Application::build(config).await?;
+    let state = app.state();
+    let backend = state.db.backend_name();
+    let url = format!("http://127.0.0.1:{}/graphql", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    let started = Instant::now();
+    let have: i64 = match &state.db {
+        pupmatch::infra::db::Db::Postgres(p) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM profiles")
+                .fetch_one(p)
+                .await?
+        }
+        pupmatch::infra::db::Db::Sqlite(p) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM profiles")
+                .fetch_one(p)
+                .await?
+        }
+    };
+    let missing = args
+        .profiles
+        .saturating_sub(usize::try_from(have).unwrap_or(0));
+    if missing > 0 {
+        pupmatch::seed::seed(&state.db, state.blobs.clone(), missing).await?;
+        if let pupmatch::infra::db::Db::Postgres(p) = &state.db {
+            sqlx::query("ANALYZE").execute(p).await?;
+        }
+    }
+    println!(
+        "backend: {backend}; profiles: {}; seeding took {:.1} s",
+        args.profiles,
+        started.elapsed().as_secs_f64()
+    );
+
+    let client = reqwest::Client::new();
+    let email = format!("bench-{}@pupmatch.example", uuid::Uuid::new_v4().simple());
+    let reg = gql(&client, &url, None, "mutation($e: String!) { register(input: {email: $e, password: \"benchmark-password\"}) { accessToken user { id } } }", json!({ "e": email })).await;
+    let token = reg["register"]["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let user_id: uuid::Uuid = reg["register"]["user"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()?;
+    gql(&client, &url, Some(&token), "mutation { createProfile(input: {name: \"Bench\", age: 4, bio: \"\", activityLevel: HIGH}) { id } }", json!({})).await;
+    gql(
+        &client,
+        &url,
+        Some(&token),
+        "mutation { updatePreferences(input: {maxDistance: 50}) { minAge } }",
+        json!({}),
+    )
+    .await;
+    let (_, lat, lon) = pupmatch::seed::CITIES[0];
+    gql(
+        &client,
+        &url,
+        Some(&token),
+        "mutation($a: Float!, $o: Float!) { updateLocation(latitude: $a, longitude: $o) }",
+        json!({ "a": lat, "o": lon }),
+    )
+    .await;
+
+    let recs_query = "{ recommendations(first: 10) { edges { node { score distance likedYou profile { userId name photos { url } } } } } }";
+    let first = gql(&client, &url, Some(&token), recs_query, json!({})).await;
+    let served = first["recommendations"]["edges"]
+        .as_array()
+        .map_or(0, Vec::len);
+    println!("recommendations served per page: {served}");
+
+    let mut warm = Vec::with_capacity(args.warm);
+    for _ in 0..args.warm {
+        let t = Instant::now();
+        gql(&client, &url, Some(&token), recs_query, json!({})).await;
+        warm.push(t.elapsed());
+    }
+    println!("recommendations warm (cached list): {}", percentiles(warm));
+
+    let mut cold = Vec::with_capacity(args.cold);
+    for _ in 0..args.cold {
+        state.discovery.invalidate(user_id).await;
+        let t = Instant::now();
+        gql(&client, &url, Some(&token), recs_query, json!({})).await;
+        cold.push(t.elapsed());
+    }
+    println!(
+        "recommendations cold (list recomputed): {}",
+        percentiles(cold)
+    );
+
+    // Like throughput: 50 demo accounts like distinct others concurrently.
+    let likers = 50usize;
+    let mut tokens = Vec::new();
+    for i in 0..likers {
+        let d = gql(&client, &url, None, "mutation($e: String!) { login(email: $e, password: \"demo-password\") { accessToken } }", json!({ "e": format!("demo{i}@pupmatch.example") })).await;
+        tokens.push(
+            d["login"]["accessToken"]
+                .as_str()
+                .expect("token")
+                .to_string(),
+        );
+    }
+    let targets: Vec<uuid::Uuid> = match &state.db {
+        pupmatch::infra::db::Db::Postgres(p) => {
+            sqlx::query_scalar("SELECT user_id FROM profiles ORDER BY user_id DESC LIMIT 200")
+                .fetch_all(p)
+                .await?
+        }
+        pupmatch::infra::db::Db::Sqlite(p) => {
+            sqlx::query_scalar("SELECT user_id FROM profiles ORDER BY user_id DESC LIMIT 200")
+                .fetch_all(p)
+                .await?
+        }
+    };
+    let per = args.likes / likers;
+    let jobs: Vec<(String, uuid::Uuid)> = (0..per)
+        .flat_map(|j| tokens.iter().map(move |t| (t.clone(), j)))
+        .map(|(t, j)| (t, targets[j % targets.len()]))
+        .collect();
+    let total = jobs.len();
+    let t = Instant::now();
+    let latencies: Vec<Duration> = futures::stream::iter(jobs)
+        .map(|(tok, target)| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let s = Instant::now();
+                let res: Value = client
+                    .post(&url)
+                    .bearer_auth(tok)
+                    .json(&json!({ "query": "mutation($u: UUID!) { like(userId: $u) { isMatch } }", "variables": { "u": target } }))
+                    .send()
+                    .await
+                    .expect("like")
+                    .json()
+                    .await
+                    .expect("json");
+                assert!(res["errors"].is_null() || res["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", "{res}");
+                s.elapsed()
+            }
+        })
+        .buffer_unordered(likers)
+        .collect()
+        .await;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "likes: {total} in {secs:.2} s = {:.0} likes/s at {likers} concurrent clients; latency {}",
+        total as f64 / secs,
+        percentiles(latencies)
+    );
+    Ok(())
+}
