@@ -532,3 +532,67 @@ async fn bad_discovery_input_changes_nothing(backend: Backend) {
         "FORBIDDEN"
     );
 }
+
+both_backends!(seeded_demo_profiles_are_discoverable);
+
+async fn seeded_demo_profiles_are_discoverable(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let blobs =
+        pupmatch::app::blob_store(&app.config, &app.address.parse().expect("url")).expect("blobs");
+    let made = pupmatch::seed::seed(&app.db, blobs, 60)
+        .await
+        .expect("seeded");
+    assert_eq!(made, 60);
+    assert_eq!(app.count("profiles").await, 60);
+    assert!(app.count("photos").await >= 120);
+    // Demo accounts can sign in, and a searcher in Berlin finds Berlin's demo dogs.
+    app.login("demo0@pupmatch.example", pupmatch::seed::DEMO_PASSWORD)
+        .await
+        .data("login");
+    let me = app.new_user().await;
+    app.gql(me.token(), "mutation { createProfile(input: {name: \"Searcher\", age: 3, bio: \"\", activityLevel: HIGH}) { id } }", json!({}))
+        .await
+        .data("createProfile");
+    set_prefs(&app, &me, json!({ "maxDistance": 50 })).await;
+    place(
+        &app,
+        &me,
+        (pupmatch::seed::CITIES[0].1, pupmatch::seed::CITIES[0].2),
+    )
+    .await
+    .data("updateLocation");
+    let found = recs(&app, &me, 10, None).await;
+    let edges = found.data("recommendations")["edges"]
+        .as_array()
+        .expect("edges")
+        .clone();
+    assert!(!edges.is_empty(), "{}", found.body);
+    let url = edges[0]["node"]["profile"]["userId"].as_str().expect("id");
+    let photo = app
+        .gql(
+            me.token(),
+            "query($u: UUID!) { profile(userId: $u) { photos { url } } }",
+            json!({ "u": url }),
+        )
+        .await;
+    let photo_url = photo.data("profile")["photos"][0]["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    assert_eq!(
+        app.client
+            .get(&photo_url)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
+    // Seeding again adds more, with new emails.
+    let blobs =
+        pupmatch::app::blob_store(&app.config, &app.address.parse().expect("url")).expect("blobs");
+    pupmatch::seed::seed(&app.db, blobs, 10)
+        .await
+        .expect("seeded");
+    assert_eq!(app.count("profiles").await, 71);
+}
