@@ -108,3 +108,10 @@ pub async fn begin_write(
 ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
     pool.begin_with("BEGIN IMMEDIATE").await
 }
+
+/// Ids as one JSON array of hex strings (`["0193…", …]`): SQLite statements take a list of any
+/// length as a single parameter with `IN (SELECT unhex(value) FROM json_each(?))`.
+pub fn id_list(ids: &[uuid::Uuid]) -> String {
+    let hex: Vec<String> = ids.iter().map(|id| id.simple().to_string()).collect();
+    serde_json::to_string(&hex).unwrap_or_else(|_| "[]".into())
+}

@@ -12,7 +12,7 @@ use super::{Candidate, DiscoveryStore, LikeOutcome, MAX_CANDIDATES, MatchRecord,
 use crate::discovery::geo::Coordinates;
 use crate::discovery::geo::{bounding_box, haversine_km};
 use crate::error::StoreError;
-use crate::infra::db::begin_write;
+use crate::infra::db::{begin_write, id_list};
 use crate::infra::time::sqlite_ts;
 
 pub struct SqliteDiscoveryStore {
@@ -521,10 +521,4 @@ struct Row {
     shared_playgrounds: i64,
     max_distance: Option<f64>,
     distance_unit: Option<String>,
-}
-
-/// `["0193…", …]`: ids as a JSON array of hex strings, for `json_each`.
-fn id_list(ids: &[Uuid]) -> String {
-    let hex: Vec<String> = ids.iter().map(|id| id.simple().to_string()).collect();
-    serde_json::to_string(&hex).unwrap_or_else(|_| "[]".into())
 }

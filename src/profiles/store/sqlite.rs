@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{MAX_PHOTOS, ProfileStore};
 use crate::error::{StoreError, on_constraint};
-use crate::infra::db::begin_write;
+use crate::infra::db::{begin_write, id_list};
 use crate::infra::time::sqlite_ts;
 use crate::profiles::input::{PreferencesValue, ProfileChanges};
 use crate::profiles::model::{
@@ -414,10 +414,4 @@ async fn renumber(
         .await?;
     }
     Ok(())
-}
-
-/// `["0193…", …]`: ids as a JSON array of hex strings, for `json_each`.
-fn id_list(ids: &[Uuid]) -> String {
-    let hex: Vec<String> = ids.iter().map(|id| id.simple().to_string()).collect();
-    serde_json::to_string(&hex).unwrap_or_else(|_| "[]".into())
 }
