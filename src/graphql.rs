@@ -4,8 +4,13 @@
 
 use std::net::IpAddr;
 
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{
+    Context, EmptySubscription, MergedObject, Schema, ServerError, ServerResult, Variables,
+};
 
 use crate::app::AppState;
 use crate::auth::api;
@@ -17,8 +22,12 @@ use crate::error::ApiError;
 use crate::infra::rate_limit::Bucket;
 use crate::profiles::graphql::{ProfileMutation, ProfileQuery};
 
-/// Deepest selection nesting a client may send.
+/// Deepest selection nesting a client may send, not counting the `edges` and `node` levels of
+/// Relay connections (plumbing, not data: `recommendations { edges { node { profile { photos
+/// { url } } } } }` is depth 4 of data).
 pub const MAX_DEPTH: usize = 5;
+/// The engine's own limit, a backstop for the rule above: 5 plus two connection levels.
+const ENGINE_MAX_DEPTH: usize = MAX_DEPTH + 2;
 /// Most fields (each counted once, lists by their page size) a client may select in one request.
 pub const MAX_COMPLEXITY: usize = 500;
 
@@ -39,12 +48,73 @@ pub fn build_schema(production: bool) -> AppSchema {
         MutationRoot::default(),
         EmptySubscription,
     )
-    .limit_depth(MAX_DEPTH)
+    .extension(DepthLimit)
+    .limit_depth(ENGINE_MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY);
     if production {
         builder = builder.disable_introspection().disable_suggestions();
     }
     builder.finish()
+}
+
+/// Enforces [`MAX_DEPTH`] on every parsed document, before validation and execution.
+struct DepthLimit;
+
+impl ExtensionFactory for DepthLimit {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DepthLimitExtension)
+    }
+}
+
+struct DepthLimitExtension;
+
+#[async_trait::async_trait]
+impl Extension for DepthLimitExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        if data_depth(&doc) > MAX_DEPTH {
+            return Err(ServerError::new("Query is nested too deep.", None));
+        }
+        Ok(doc)
+    }
+}
+
+/// The deepest nesting of any operation, fragments included, where connection `edges` and
+/// `node` levels do not count.
+pub fn data_depth(doc: &ExecutableDocument) -> usize {
+    fn walk(doc: &ExecutableDocument, set: &SelectionSet, budget: usize) -> usize {
+        if budget == 0 {
+            // Fragment cycles are rejected by validation; stop counting rather than loop.
+            return usize::MAX / 2;
+        }
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(f) => {
+                    let name = f.node.name.node.as_str();
+                    let own = usize::from(name != "edges" && name != "node");
+                    own + walk(doc, &f.node.selection_set.node, budget - 1)
+                }
+                Selection::InlineFragment(fr) => walk(doc, &fr.node.selection_set.node, budget - 1),
+                Selection::FragmentSpread(sp) => doc
+                    .fragments
+                    .get(&sp.node.fragment_name.node)
+                    .map_or(0, |fr| walk(doc, &fr.node.selection_set.node, budget - 1)),
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    doc.operations
+        .iter()
+        .map(|(_, op)| walk(doc, &op.node.selection_set.node, 64))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Development only: the same schema without depth and complexity limits, used for queries that

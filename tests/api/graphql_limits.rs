@@ -28,6 +28,17 @@ async fn a_query_deeper_than_five_is_refused(backend: Backend) {
         res.body
     );
     assert!(res.body["data"].is_null());
+    // Connection plumbing (`edges`, `node`) does not count: this is depth 5 of data.
+    let page = "{ recommendations { edges { node { profile { photos { url } } } } } matches { edges { node { profile { prompts { answer } } } } } }";
+    let res = app.gql(user.token(), page, json!({}));
+    assert!(res.await.errors().is_empty());
+    let too_deep = "{ matches { edges { node { profile { photos { id } } } } } me { profile { photos { id } } } __schema { types { fields { type { ofType { name } } } } } }";
+    assert_eq!(
+        app.gql(user.token(), too_deep, json!({}))
+            .await
+            .error_code(),
+        "BAD_USER_INPUT"
+    );
     // Depth 5 is fine.
     let ok = "{ me { profile { photos { id } } } }";
     app.gql(user.token(), ok, json!({})).await.data("me");
