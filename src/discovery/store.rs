@@ -67,7 +67,9 @@ pub struct Candidate {
 /// Default radius of people without preferences, in km.
 pub const DEFAULT_RADIUS_KM: f64 = 50.0;
 /// The most candidates one recommendation list holds.
-pub const MAX_CANDIDATES: i64 = 500;
+/// The most candidates one recommendation list holds: the nearest that pass every filter. Each
+/// like, pass or block recomputes the list, so a swiping user never runs out; 200 is 20 pages.
+pub const MAX_CANDIDATES: i64 = 200;
 
 #[async_trait]
 pub trait DiscoveryStore: Send + Sync {

@@ -429,9 +429,33 @@ impl DiscoveryStore for SqliteDiscoveryStore {
     }
 
     async fn candidates(&self, s: &Searcher) -> Result<Vec<Candidate>, StoreError> {
+        // SQLite has no nearest-first index scan: search a small circle first and widen it
+        // until it holds enough candidates (the nearest MAX_CANDIDATES of the full radius are
+        // then all inside it) or covers the whole radius.
+        let limit = usize::try_from(MAX_CANDIDATES).unwrap_or(200);
+        let mut radius = (s.radius_km / 16.0).max(2.0).min(s.radius_km);
+        loop {
+            let mut found = self.candidates_within(s, radius).await?;
+            if found.len() >= limit || radius >= s.radius_km {
+                found.truncate(limit);
+                return Ok(found);
+            }
+            radius = (radius * 3.0).min(s.radius_km);
+        }
+    }
+}
+
+impl SqliteDiscoveryStore {
+    /// Candidates within `radius_km` of the searcher (and within the searcher's and their own
+    /// preferences), nearest first.
+    async fn candidates_within(
+        &self,
+        s: &Searcher,
+        radius_km: f64,
+    ) -> Result<Vec<Candidate>, StoreError> {
         // Grid points lie within ~1 km of the indexed exact points: widen the box by 2 km.
         let (mut min_lat, mut max_lat, mut min_lon, mut max_lon) =
-            bounding_box(s.location, s.radius_km + 2.0);
+            bounding_box(s.location, radius_km + 2.0);
         if min_lon < -180.0 || max_lon > 180.0 {
             (min_lon, max_lon) = (-180.0, 180.0);
         }
@@ -502,7 +526,6 @@ impl DiscoveryStore for SqliteDiscoveryStore {
             })
             .collect();
         out.sort_by(|a, b| a.distance_km.total_cmp(&b.distance_km));
-        out.truncate(usize::try_from(MAX_CANDIDATES).unwrap_or(500));
         Ok(out)
     }
 }
