@@ -7,16 +7,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::discovery::{BERLIN, act, all_recs, dog_at, like, north_of, place};
-use crate::helpers::{Backend, Session, TestApp, spawn_app};
+use crate::helpers::{Backend, Session, TestApp, runtime, spawn_app};
 use pupmatch::infra::db::Db;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 fn cases(n: u32) -> ProptestConfig {
     ProptestConfig {

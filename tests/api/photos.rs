@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::both_backends;
 use crate::helpers::images::{self, has_exif};
-use crate::helpers::{Backend, Session, TestApp, spawn_app};
+use crate::helpers::{Backend, Session, TestApp, runtime, spawn_app};
 
 both_backends!(
     the_type_is_sniffed_from_the_bytes_not_the_name,
@@ -345,14 +345,6 @@ fn photo_op() -> impl Strategy<Value = PhotoOp> {
         2 => any::<prop::sample::Index>().prop_map(PhotoOp::Delete),
         1 => any::<prop::sample::Index>().prop_map(PhotoOp::Reorder),
     ]
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 fn property_03(backend: Backend) {

@@ -576,3 +576,12 @@ pub async fn insert_block(app: &TestApp, blocker: Uuid, blocked: Uuid) {
         }
     }
 }
+
+/// A runtime for property tests, which drive the async app from proptest's synchronous cases.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
