@@ -114,6 +114,46 @@ async fn relaxed_commit(tx: &mut Transaction<'_, Postgres>) -> Result<(), StoreE
     Ok(())
 }
 
+/// A swipe: like or pass.
+#[derive(Clone, Copy)]
+enum Swipe {
+    Like,
+    Pass,
+}
+
+/// Records a swipe (idempotent) and withdraws the opposite one of the same pair: a like
+/// replaces a pass and a pass replaces a like.
+async fn record_swipe(
+    tx: &mut Transaction<'_, Postgres>,
+    swipe: Swipe,
+    user_id: Uuid,
+    target: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (table, opposite) = match swipe {
+        Swipe::Like => ("likes", "passes"),
+        Swipe::Pass => ("passes", "likes"),
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {table} (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, target_id) DO NOTHING"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(user_id)
+    .bind(target)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {opposite} WHERE user_id = $1 AND target_id = $2"
+    )))
+    .bind(user_id)
+    .bind(target)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn blocked_between(
     tx: &mut Transaction<'_, Postgres>,
     a: Uuid,
@@ -195,21 +235,7 @@ impl DiscoveryStore for PgDiscoveryStore {
         if blocked_between(&mut tx, user_id, target).await? {
             return Ok(LikeOutcome::Blocked);
         }
-        sqlx::query(
-            "INSERT INTO likes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (user_id, target_id) DO NOTHING",
-        )
-        .bind(Uuid::now_v7())
-        .bind(user_id)
-        .bind(target)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM passes WHERE user_id = $1 AND target_id = $2")
-            .bind(user_id)
-            .bind(target)
-            .execute(&mut *tx)
-            .await?;
+        record_swipe(&mut tx, Swipe::Like, user_id, target, now).await?;
         let mutual: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM likes WHERE user_id = $1 AND target_id = $2)",
         )
@@ -268,21 +294,7 @@ impl DiscoveryStore for PgDiscoveryStore {
         if !exists(&mut tx, target).await? {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO passes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (user_id, target_id) DO NOTHING",
-        )
-        .bind(Uuid::now_v7())
-        .bind(user_id)
-        .bind(target)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM likes WHERE user_id = $1 AND target_id = $2")
-            .bind(user_id)
-            .bind(target)
-            .execute(&mut *tx)
-            .await?;
+        record_swipe(&mut tx, Swipe::Pass, user_id, target, now).await?;
         delete_match_between(&mut tx, user_id, target).await?;
         tx.commit().await?;
         Ok(true)
@@ -342,17 +354,9 @@ impl DiscoveryStore for PgDiscoveryStore {
             .bind(m.other_id)
             .execute(&mut *tx)
             .await?;
+            let now = crate::infra::time::now();
             for (a, b) in [(user_id, m.other_id), (m.other_id, user_id)] {
-                sqlx::query(
-                    "INSERT INTO passes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (user_id, target_id) DO NOTHING",
-                )
-                .bind(Uuid::now_v7())
-                .bind(a)
-                .bind(b)
-                .bind(crate::infra::time::now())
-                .execute(&mut *tx)
-                .await?;
+                record_swipe(&mut tx, Swipe::Pass, a, b, now).await?;
             }
         }
         tx.commit().await?;
