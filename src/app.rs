@@ -15,6 +15,8 @@ use url::Url;
 
 use crate::auth::AuthService;
 use crate::auth::tokens::TokenKeys;
+use crate::chat::ChatService;
+use crate::chat::hub::Hub;
 use crate::config::Config;
 use crate::discovery::DiscoveryService;
 use crate::graphql::{AppSchema, build_introspection_schema, build_schema};
@@ -23,7 +25,8 @@ use crate::infra::bus::Bus;
 use crate::infra::db::Db;
 use crate::infra::rate_limit::RateLimiter;
 use crate::infra::redis::Redis;
-use crate::infra::{mail, telemetry};
+use crate::infra::{mail, push, telemetry};
+use crate::notifications::NotificationService;
 use crate::profiles::ProfileService;
 
 /// Shared state of one running application; cheap to clone.
@@ -52,6 +55,10 @@ pub struct App {
     pub profiles: ProfileService,
     /// Location, recommendations, likes, matches, blocks.
     pub discovery: DiscoveryService,
+    /// Conversations and messages, and the live sockets.
+    pub chat: ChatService,
+    /// The inbox, preferences, devices and push.
+    pub notifications: Arc<NotificationService>,
     /// Photo storage.
     pub blobs: Arc<dyn BlobStore>,
     /// Publish/subscribe across the deployment.
@@ -108,6 +115,8 @@ impl Application {
             mailer,
             blobs.clone(),
             public_url.clone(),
+            redis.clone(),
+            bus.clone(),
         );
         let rate_limiter = match &redis {
             Some(redis) => RateLimiter::shared(config.rate_limits, redis.clone()),
@@ -115,11 +124,21 @@ impl Application {
         };
         spawn_rate_limit_pruning(rate_limiter.clone());
 
+        let hub = Hub::new(bus.clone(), redis.clone());
+        let notifications = NotificationService::new(&db, hub.clone(), push::from_config(&config)?);
+
         let production = config.is_production();
         let state = AppState(Arc::new(App {
             public_url,
             profiles: ProfileService::new(&db, redis.clone(), bus.clone(), blobs.clone()),
-            discovery: DiscoveryService::new(&db, redis.clone(), bus.clone()),
+            discovery: DiscoveryService::new(
+                &db,
+                redis.clone(),
+                bus.clone(),
+                notifications.clone(),
+            ),
+            chat: ChatService::new(&db, hub, notifications.clone()),
+            notifications,
             bus,
             db,
             redis,
@@ -170,6 +189,12 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let router = crate::http::router(self.state);
+        // Open sockets would keep a graceful shutdown waiting forever: they are closed first.
+        let hub = state.chat.hub.clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.close_all();
+        };
         axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -51,6 +51,8 @@ pub struct RateLimits {
     pub auth_per_min: u32,
     /// Per signed-in user, each location update.
     pub location_per_min: u32,
+    /// Per signed-in user, each chat message or typing signal.
+    pub message_per_min: u32,
 }
 
 /// The validated configuration the application runs with.
@@ -105,6 +107,7 @@ struct RawConfig {
     rate_limit_ip_per_min: Option<u32>,
     rate_limit_auth_per_min: Option<u32>,
     rate_limit_location_per_min: Option<u32>,
+    rate_limit_message_per_min: Option<u32>,
     fcm_credentials: Option<PathBuf>,
     fcm_endpoint: Option<String>,
     log: Option<String>,
@@ -286,6 +289,11 @@ impl RawConfig {
                 "RATE_LIMIT_LOCATION_PER_MIN",
                 self.rate_limit_location_per_min,
                 30,
+            ),
+            message_per_min: limit(
+                "RATE_LIMIT_MESSAGE_PER_MIN",
+                self.rate_limit_message_per_min,
+                120,
             ),
         };
 

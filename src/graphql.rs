@@ -17,9 +17,11 @@ use crate::auth::api;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::auth::model::AuthUser;
 use crate::auth::tokens::{Claims, TokenError};
+use crate::chat::graphql::{ChatMutation, ChatQuery};
 use crate::discovery::graphql::{DiscoveryMutation, DiscoveryQuery};
 use crate::error::ApiError;
 use crate::infra::rate_limit::Bucket;
+use crate::notifications::graphql::{NotificationMutation, NotificationQuery};
 use crate::profiles::graphql::{ProfileMutation, ProfileQuery};
 
 /// Deepest selection nesting a client may send, not counting the `edges` and `node` levels of
@@ -33,11 +35,23 @@ pub const MAX_COMPLEXITY: usize = 500;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(AuthQuery, ProfileQuery, DiscoveryQuery);
+pub struct QueryRoot(
+    AuthQuery,
+    ProfileQuery,
+    DiscoveryQuery,
+    ChatQuery,
+    NotificationQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(AuthMutation, ProfileMutation, DiscoveryMutation);
+pub struct MutationRoot(
+    AuthMutation,
+    ProfileMutation,
+    DiscoveryMutation,
+    ChatMutation,
+    NotificationMutation,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

@@ -14,12 +14,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod infra;
+pub mod notifications;
 pub mod profiles;
 pub mod seed;
 

@@ -5,6 +5,10 @@
 //! the presented token and issues its successor; presenting a used token again means it was
 //! stolen (or the client is confused), so the whole family is revoked. Access tokens name their
 //! session and are refused once it ends.
+//!
+//! Session checks are cached per user (the set of sessions whose access tokens can still be
+//! valid) in the two-tier cache, and every way a session ends drops that set on every instance.
+//! A session missing from a cached set (a new login) is looked up again in the database.
 
 pub mod graphql;
 pub mod model;
@@ -19,7 +23,10 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, StoreError};
 use crate::infra::blobs::BlobStore;
+use crate::infra::bus::Bus;
+use crate::infra::cache::TwoTierCache;
 use crate::infra::mail::{Email as OutgoingEmail, Mailer};
+use crate::infra::redis::Redis;
 use crate::infra::time;
 use model::{AuthUser, Email, IssuedTokens, Password, UserRecord};
 use store::{AuthStore, NewRefreshToken, NewSession, Rotation};
@@ -70,7 +77,14 @@ pub struct AuthService {
     blobs: Arc<dyn BlobStore>,
     /// Base of the link in reset emails.
     public_url: Url,
+    /// Per user: the sessions not revoked and used within an access token's lifetime.
+    sessions: Arc<TwoTierCache<Vec<Uuid>>>,
 }
+
+/// The session cache's lifetimes: short, as they bound how long a revocation that raced with
+/// a reload of the same set could go unnoticed.
+const SESSIONS_L1_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+const SESSIONS_L2_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AuthService {
     pub fn new(
@@ -79,6 +93,8 @@ impl AuthService {
         mailer: Arc<dyn Mailer>,
         blobs: Arc<dyn BlobStore>,
         public_url: Url,
+        redis: Option<Redis>,
+        bus: Bus,
     ) -> Self {
         AuthService {
             store,
@@ -86,7 +102,20 @@ impl AuthService {
             mailer,
             blobs,
             public_url,
+            sessions: TwoTierCache::new(
+                "sessions",
+                SESSIONS_L1_TTL,
+                100_000,
+                SESSIONS_L2_TTL,
+                redis,
+                bus,
+            ),
         }
+    }
+
+    /// Forgets the cached sessions of `user_id` everywhere; call after a session ends.
+    async fn sessions_changed(&self, user_id: Uuid) {
+        self.sessions.invalidate(user_id).await;
     }
 
     pub fn keys(&self) -> &TokenKeys {
@@ -158,7 +187,8 @@ impl AuthService {
                     .ok_or(AuthError::InvalidToken)?;
                 self.issue(user, session_id, next_token, now)
             }
-            Rotation::Replayed => {
+            Rotation::Replayed { user_id } => {
+                self.sessions_changed(user_id).await;
                 tracing::warn!("a rotated refresh token was replayed; its session is revoked");
                 Err(AuthError::RefreshTokenReplayed)
             }
@@ -169,10 +199,14 @@ impl AuthService {
     /// Ends the session of `refresh_token`. True when it named a session (now ended).
     pub async fn logout(&self, refresh_token: &str) -> AuthResult<bool> {
         let presented = tokens::hash_opaque(refresh_token);
-        Ok(self
+        let ended = self
             .store
             .revoke_session_by_token(&presented, time::now())
-            .await?)
+            .await?;
+        if let Some(user_id) = ended {
+            self.sessions_changed(user_id).await;
+        }
+        Ok(ended.is_some())
     }
 
     /// Emails a single-use reset link when the address has an account. Returns at once either
@@ -228,6 +262,7 @@ impl AuthService {
             .await?
         {
             Some(user_id) => {
+                self.sessions_changed(user_id).await;
                 tracing::info!(user.id = %user_id, "password reset; every session ended");
                 Ok(())
             }
@@ -249,6 +284,7 @@ impl AuthService {
         self.store
             .change_password(user.user_id, &hash, user.session_id, time::now())
             .await?;
+        self.sessions_changed(user.user_id).await;
         Ok(())
     }
 
@@ -258,6 +294,7 @@ impl AuthService {
         self.confirm_password(user.user_id, password, "password")
             .await?;
         let keys = self.store.delete_user(user.user_id).await?;
+        self.sessions_changed(user.user_id).await;
         for key in &keys {
             // The rows are gone; a blob that fails to delete is an orphan the daily cleanup
             // job removes, so failing the request here would only confuse the client.
@@ -274,12 +311,29 @@ impl AuthService {
 
     /// Checks an access token's session: it must still be active and belong to `sub`.
     pub async fn authenticate(&self, claims: &Claims) -> AuthResult<AuthUser> {
-        match self.store.active_session_user(claims.sid).await? {
-            Some(user_id) if user_id == claims.sub => Ok(AuthUser {
-                user_id,
-                session_id: claims.sid,
-            }),
-            _ => Err(AuthError::InvalidToken),
+        let user = AuthUser {
+            user_id: claims.sub,
+            session_id: claims.sid,
+        };
+        let cached = self.sessions.get_many(&[claims.sub]).await;
+        if cached
+            .get(&claims.sub)
+            .is_some_and(|s| s.contains(&claims.sid))
+        {
+            return Ok(user);
+        }
+        // Every access token still valid was issued at a sign-in or refresh within its
+        // lifetime, and both stamp the session's `last_used_at`.
+        let since = time::now() - tokens::ACCESS_TOKEN_TTL - chrono::Duration::minutes(5);
+        let active = self.store.active_sessions(claims.sub, since).await?;
+        let valid = active.contains(&claims.sid);
+        self.sessions
+            .insert_many(vec![(claims.sub, Arc::new(active))])
+            .await;
+        if valid {
+            Ok(user)
+        } else {
+            Err(AuthError::InvalidToken)
         }
     }
 

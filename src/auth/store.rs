@@ -38,7 +38,7 @@ pub enum Rotation {
     Rotated { user_id: Uuid, session_id: Uuid },
     /// The token had already been rotated: someone replayed it, so the whole session (token
     /// family) has been revoked.
-    Replayed,
+    Replayed { user_id: Uuid },
     /// Unknown, expired, or its session has ended.
     Invalid,
 }
@@ -64,15 +64,21 @@ pub trait AuthStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError>;
 
-    /// Ends the session that `presented` belongs to. False when no such token exists.
+    /// Ends the session that `presented` belongs to: its user, or `None` when no such token
+    /// exists.
     async fn revoke_session_by_token(
         &self,
         presented: &[u8; 32],
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<Uuid>, StoreError>;
 
-    /// The user of an active (not revoked) session.
-    async fn active_session_user(&self, session_id: Uuid) -> Result<Option<Uuid>, StoreError>;
+    /// The user's sessions that are not revoked and were used (signed in or refreshed) at or
+    /// after `since`.
+    async fn active_sessions(
+        &self,
+        user_id: Uuid,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError>;
 
     /// Stores a reset token (hash only).
     async fn create_reset_token(

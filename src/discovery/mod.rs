@@ -27,6 +27,7 @@ use crate::infra::cache::TwoTierCache;
 use crate::infra::db::Db;
 use crate::infra::redis::Redis;
 use crate::infra::time;
+use crate::notifications::{NotificationService, Notify};
 use crate::profiles::ProfileService;
 use crate::profiles::model::{DistanceUnit, ProfileView};
 use geo::Coordinates;
@@ -81,10 +82,16 @@ pub struct DiscoveryService {
     store: Arc<dyn DiscoveryStore>,
     recs: Arc<TwoTierCache<RecList>>,
     bus: Bus,
+    notifications: Arc<NotificationService>,
 }
 
 impl DiscoveryService {
-    pub fn new(db: &Db, redis: Option<Redis>, bus: Bus) -> Self {
+    pub fn new(
+        db: &Db,
+        redis: Option<Redis>,
+        bus: Bus,
+        notifications: Arc<NotificationService>,
+    ) -> Self {
         let store: Arc<dyn DiscoveryStore> = match db {
             Db::Postgres(pool) => Arc::new(store::PgDiscoveryStore::new(pool.clone())),
             Db::Sqlite(pool) => Arc::new(store::SqliteDiscoveryStore::new(pool.clone())),
@@ -97,7 +104,12 @@ impl DiscoveryService {
             redis,
             bus.clone(),
         );
-        DiscoveryService { store, recs, bus }
+        DiscoveryService {
+            store,
+            recs,
+            bus,
+            notifications,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn DiscoveryStore> {
@@ -107,6 +119,11 @@ impl DiscoveryService {
     /// Drops the cached recommendations of a user, on every instance.
     pub async fn invalidate(&self, user_id: Uuid) {
         self.recs.invalidate(user_id).await;
+    }
+
+    /// Drops both people's cached lists after an action between them.
+    async fn invalidate_pair(&self, user_id: Uuid, other: Uuid) {
+        self.recs.invalidate_many(&[user_id, other]).await;
     }
 
     /// Property 10: only valid coordinates are stored. The exact point is kept for the owner;
@@ -256,16 +273,35 @@ impl DiscoveryService {
             return Err(ApiError::NotFound("no such profile".into()));
         }
         let outcome = self.store.like(user_id, target, time::now()).await?;
-        self.invalidate(user_id).await;
-        self.invalidate(target).await;
+        self.invalidate_pair(user_id, target).await;
         match outcome {
-            LikeOutcome::Liked => Ok(None),
+            LikeOutcome::Liked { new } => {
+                if new {
+                    self.notifications.notify(Notify::liked(target)).await;
+                }
+                Ok(None)
+            }
             LikeOutcome::NoSuchUser | LikeOutcome::Blocked => {
                 Err(ApiError::NotFound("no such profile".into()))
             }
             LikeOutcome::Matched { record, new } => {
                 if new {
                     self.publish(TOPIC_MATCH, user_id, &record).await;
+                    let name = |id: &Uuid| {
+                        views
+                            .get(id)
+                            .map_or_else(|| "someone".to_string(), |v| v.profile.name.clone())
+                    };
+                    for (who, other) in [(user_id, target), (target, user_id)] {
+                        self.notifications
+                            .notify(Notify::matched(
+                                who,
+                                &name(&other),
+                                record.id,
+                                record.conversation_id,
+                            ))
+                            .await;
+                    }
                 }
                 Ok(Some((record, new)))
             }
@@ -286,8 +322,7 @@ impl DiscoveryService {
         if let Some(ended) = self.store.unlike(user_id, target).await? {
             self.publish(TOPIC_UNMATCHED, user_id, &ended).await;
         }
-        self.invalidate(user_id).await;
-        self.invalidate(target).await;
+        self.invalidate_pair(user_id, target).await;
         Ok(())
     }
 
@@ -308,8 +343,7 @@ impl DiscoveryService {
             .await?
             .ok_or_else(|| ApiError::NotFound("no such match".into()))?;
         self.publish(TOPIC_UNMATCHED, user_id, &ended).await;
-        self.invalidate(user_id).await;
-        self.invalidate(ended.other_id).await;
+        self.invalidate_pair(user_id, ended.other_id).await;
         Ok(())
     }
 
@@ -322,16 +356,14 @@ impl DiscoveryService {
         if let Some(ended) = self.store.block(user_id, target, time::now()).await? {
             self.publish(TOPIC_UNMATCHED, user_id, &ended).await;
         }
-        self.invalidate(user_id).await;
-        self.invalidate(target).await;
+        self.invalidate_pair(user_id, target).await;
         Ok(())
     }
 
     pub async fn unblock(&self, user_id: Uuid, target: Uuid) -> ApiResult<bool> {
         self.check_target(user_id, target)?;
         let removed = self.store.unblock(user_id, target).await?;
-        self.invalidate(user_id).await;
-        self.invalidate(target).await;
+        self.invalidate_pair(user_id, target).await;
         Ok(removed)
     }
 

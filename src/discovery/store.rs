@@ -27,8 +27,8 @@ pub struct MatchRecord {
 /// What a like did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LikeOutcome {
-    /// Stored (or already there); no mutual like yet.
-    Liked,
+    /// Stored (`new`) or already there; no mutual like yet.
+    Liked { new: bool },
     /// The like completed a pair: the match, and whether this like created it.
     Matched { record: MatchRecord, new: bool },
     /// One of the two blocked the other.

@@ -4,6 +4,7 @@
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`media`]: `GET /media/{key}` with a signed, expiring URL.
 //! - [`photos`]: `POST /v1/photos` and `DELETE /v1/photos/{id}`.
+//! - [`ws`]: `GET /ws`, the WebSocket (chat and live events).
 //! - [`middleware`]: request metrics, bearer-token decoding and rate limits.
 
 pub mod graphql;
@@ -11,6 +12,7 @@ pub mod health;
 pub mod media;
 pub mod middleware;
 pub mod photos;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
             post(photos::upload).layer(DefaultBodyLimit::max(PHOTO_BODY_LIMIT)),
         )
         .route("/v1/photos/{id}", delete(photos::delete))
+        .route("/ws", get(ws::ws))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate_and_limit,

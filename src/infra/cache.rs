@@ -2,7 +2,7 @@
 //! bound), L2 in Redis (shared, longer TTL) when configured.
 //!
 //! Writes go to the database first, then [`TwoTierCache::invalidate`] deletes the L2 entry and
-//! publishes the key on the bus; every instance (this one included) drops it from L1 when the
+//! publishes the key(s) on the bus; every instance (this one included) drops it from L1 when the
 //! message arrives, and this instance also drops it at once. Readers go L1 → L2 → database and
 //! fill both tiers.
 
@@ -55,8 +55,11 @@ where
                 match rx.recv().await {
                     Ok(msg) if msg.topic == topic => {
                         let Some(cache) = weak.upgrade() else { break };
-                        if let Ok(key) = msg.payload.parse::<uuid::Uuid>() {
-                            cache.l1.invalidate(&key).await;
+                        // One or more comma-separated keys.
+                        for key in msg.payload.split(',') {
+                            if let Ok(key) = key.parse::<uuid::Uuid>() {
+                                cache.l1.invalidate(&key).await;
+                            }
                         }
                     }
                     Ok(_) => {}
@@ -146,18 +149,35 @@ where
     /// Write-through invalidation: drops `key` from L2, from this L1, and (over the bus) from
     /// every other instance's L1. Call after the database commit.
     pub async fn invalidate(&self, key: uuid::Uuid) {
+        self.invalidate_many(&[key]).await;
+    }
+
+    /// [`Self::invalidate`] for several keys: one L2 command and one bus message for all.
+    pub async fn invalidate_many(&self, keys: &[uuid::Uuid]) {
+        if keys.is_empty() {
+            return;
+        }
         if let Some(redis) = &self.redis {
             let mut conn = redis.conn.clone();
-            let deleted: redis::RedisResult<i64> = redis::cmd("DEL")
-                .arg(Self::l2_key(redis, self.name, &key))
-                .query_async(&mut conn)
-                .await;
+            let names: Vec<String> = keys
+                .iter()
+                .map(|k| Self::l2_key(redis, self.name, k))
+                .collect();
+            let deleted: redis::RedisResult<i64> =
+                redis::cmd("DEL").arg(&names).query_async(&mut conn).await;
             if let Err(err) = deleted {
                 tracing::error!(cache = self.name, error = %err, "L2 invalidation failed");
             }
         }
-        self.l1.invalidate(&key).await;
-        if let Err(err) = self.bus.publish(&self.topic(), key.to_string()).await {
+        for key in keys {
+            self.l1.invalidate(key).await;
+        }
+        let payload = keys
+            .iter()
+            .map(uuid::Uuid::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Err(err) = self.bus.publish(&self.topic(), payload).await {
             tracing::error!(
                 cache = self.name,
                 error = format!("{err:#}"),

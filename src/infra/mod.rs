@@ -15,6 +15,7 @@ pub mod bus;
 pub mod cache;
 pub mod db;
 pub mod mail;
+pub mod push;
 pub mod rate_limit;
 pub mod redis;
 pub mod telemetry;

@@ -28,6 +28,8 @@ pub enum Bucket {
     Auth,
     /// Each location update of a signed-in user (DESIGN §5: location updates are limited).
     Location,
+    /// Each chat message or typing signal of a signed-in user.
+    Message,
 }
 
 impl Bucket {
@@ -37,6 +39,7 @@ impl Bucket {
             Bucket::Ip => "ip",
             Bucket::Auth => "auth",
             Bucket::Location => "location",
+            Bucket::Message => "message",
         }
     }
 
@@ -46,6 +49,7 @@ impl Bucket {
             Bucket::Ip => limits.ip_per_min,
             Bucket::Auth => limits.auth_per_min,
             Bucket::Location => limits.location_per_min,
+            Bucket::Message => limits.message_per_min,
         }
     }
 }
@@ -63,6 +67,7 @@ struct LocalLimiter {
     ip: DefaultKeyedRateLimiter<String>,
     auth: DefaultKeyedRateLimiter<String>,
     location: DefaultKeyedRateLimiter<String>,
+    message: DefaultKeyedRateLimiter<String>,
 }
 
 fn keyed(per_min: u32) -> DefaultKeyedRateLimiter<String> {
@@ -77,6 +82,7 @@ impl LocalLimiter {
             ip: keyed(limits.ip_per_min),
             auth: keyed(limits.auth_per_min),
             location: keyed(limits.location_per_min),
+            message: keyed(limits.message_per_min),
         }
     }
 
@@ -86,6 +92,7 @@ impl LocalLimiter {
             Bucket::Ip => &self.ip,
             Bucket::Auth => &self.auth,
             Bucket::Location => &self.location,
+            Bucket::Message => &self.message,
         };
         limiter
             .check_key(&subject.to_string())
@@ -160,5 +167,6 @@ impl RateLimiter {
         self.local.ip.retain_recent();
         self.local.auth.retain_recent();
         self.local.location.retain_recent();
+        self.local.message.retain_recent();
     }
 }

@@ -72,6 +72,7 @@ fn limits(n: u32) -> RateLimits {
         ip_per_min: n,
         auth_per_min: n,
         location_per_min: n,
+        message_per_min: n,
     }
 }
 

@@ -149,7 +149,9 @@ impl AuthStore for PgAuthStore {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            return Ok(Rotation::Replayed);
+            return Ok(Rotation::Replayed {
+                user_id: row.user_id,
+            });
         }
         if row.expires_at <= now {
             return Ok(Rotation::Invalid);
@@ -181,25 +183,31 @@ impl AuthStore for PgAuthStore {
         &self,
         presented: &[u8; 32],
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
             "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2)
-              WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)",
+              WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)
+          RETURNING user_id",
         )
         .bind(&presented[..])
         .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() > 0)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
-    async fn active_session_user(&self, session_id: Uuid) -> Result<Option<Uuid>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1 AND revoked_at IS NULL")
-                .bind(session_id)
-                .fetch_optional(&self.pool)
-                .await?,
+    async fn active_sessions(
+        &self,
+        user_id: Uuid,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM sessions
+              WHERE user_id = $1 AND revoked_at IS NULL AND last_used_at >= $2",
         )
+        .bind(user_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn create_reset_token(

@@ -114,59 +114,30 @@ async fn relaxed_commit(tx: &mut Transaction<'_, Postgres>) -> Result<(), StoreE
     Ok(())
 }
 
-/// A swipe: like or pass.
-#[derive(Clone, Copy)]
-enum Swipe {
-    Like,
-    Pass,
-}
-
-/// Records a swipe (idempotent) and withdraws the opposite one of the same pair: a like
-/// replaces a pass and a pass replaces a like.
-async fn record_swipe(
+/// Records a pass (idempotent) and withdraws a like of the same pair. (Likes are recorded by
+/// the `pupmatch_like` function.)
+async fn record_pass(
     tx: &mut Transaction<'_, Postgres>,
-    swipe: Swipe,
     user_id: Uuid,
     target: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let (table, opposite) = match swipe {
-        Swipe::Like => ("likes", "passes"),
-        Swipe::Pass => ("passes", "likes"),
-    };
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO {table} (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (user_id, target_id) DO NOTHING"
-    )))
+    sqlx::query(
+        "INSERT INTO passes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, target_id) DO NOTHING",
+    )
     .bind(Uuid::now_v7())
     .bind(user_id)
     .bind(target)
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DELETE FROM {opposite} WHERE user_id = $1 AND target_id = $2"
-    )))
-    .bind(user_id)
-    .bind(target)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("DELETE FROM likes WHERE user_id = $1 AND target_id = $2")
+        .bind(user_id)
+        .bind(target)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
-}
-
-async fn blocked_between(
-    tx: &mut Transaction<'_, Postgres>,
-    a: Uuid,
-    b: Uuid,
-) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2)
-                                              OR (blocker_id = $2 AND blocked_id = $1))",
-    )
-    .bind(a)
-    .bind(b)
-    .fetch_one(&mut **tx)
-    .await?)
 }
 
 async fn exists(tx: &mut Transaction<'_, Postgres>, user: Uuid) -> Result<bool, StoreError> {
@@ -221,65 +192,57 @@ impl DiscoveryStore for PgDiscoveryStore {
         target: Uuid,
         now: DateTime<Utc>,
     ) -> Result<LikeOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        relaxed_commit(&mut tx).await?;
-        // Two people liking each other at the same instant queue here; the second sees the
-        // first's like and creates the one match.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(pair_key(user_id, target))
-            .execute(&mut *tx)
-            .await?;
-        if !exists(&mut tx, target).await? {
-            return Ok(LikeOutcome::NoSuchUser);
-        }
-        if blocked_between(&mut tx, user_id, target).await? {
-            return Ok(LikeOutcome::Blocked);
-        }
-        record_swipe(&mut tx, Swipe::Like, user_id, target, now).await?;
-        let mutual: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM likes WHERE user_id = $1 AND target_id = $2)",
+        // One round trip: the whole transaction is the `pupmatch_like` function (migration
+        // 0002), which queues on the pair's advisory lock like `unlike` and `unmatch` do.
+        let (outcome, match_id, conversation_id, created_at): (
+            String,
+            Option<Uuid>,
+            Option<Uuid>,
+            Option<DateTime<Utc>>,
+        ) = sqlx::query_as(
+            "SELECT out_outcome, out_match_id, out_conversation_id, out_created_at
+               FROM pupmatch_like($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(target)
         .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !mutual {
-            tx.commit().await?;
-            return Ok(LikeOutcome::Liked);
-        }
-        if let Some(record) = match_between(&mut tx, user_id, target).await? {
-            tx.commit().await?;
-            return Ok(LikeOutcome::Matched { record, new: false });
-        }
-        let (a, b) = ordered(user_id, target);
-        let (match_id, conversation_id) = (Uuid::now_v7(), Uuid::now_v7());
-        sqlx::query("INSERT INTO matches (id, user_a, user_b, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(match_id)
-            .bind(a)
-            .bind(b)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO conversations (id, match_id, user_a, user_b, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $5)",
-        )
-        .bind(conversation_id)
-        .bind(match_id)
-        .bind(a)
-        .bind(b)
+        .bind(target)
+        .bind(pair_key(user_id, target))
         .bind(now)
-        .execute(&mut *tx)
+        .bind(Uuid::now_v7())
+        .bind(Uuid::now_v7())
+        .bind(Uuid::now_v7())
+        .fetch_one(&self.pool)
         .await?;
-        tx.commit().await?;
-        Ok(LikeOutcome::Matched {
-            record: MatchRecord {
-                id: match_id,
-                other_id: target,
-                conversation_id,
-                created_at: now,
+        let record = || -> Result<MatchRecord, StoreError> {
+            match (match_id, conversation_id, created_at) {
+                (Some(id), Some(conversation_id), Some(created_at)) => Ok(MatchRecord {
+                    id,
+                    other_id: target,
+                    conversation_id,
+                    created_at,
+                }),
+                _ => Err(StoreError::Other(anyhow::anyhow!(
+                    "pupmatch_like returned {outcome} without its match"
+                ))),
+            }
+        };
+        Ok(match outcome.as_str() {
+            "no_user" => LikeOutcome::NoSuchUser,
+            "blocked" => LikeOutcome::Blocked,
+            "liked" => LikeOutcome::Liked { new: true },
+            "liked_again" => LikeOutcome::Liked { new: false },
+            "matched" => LikeOutcome::Matched {
+                record: record()?,
+                new: false,
             },
-            new: true,
+            "new_match" => LikeOutcome::Matched {
+                record: record()?,
+                new: true,
+            },
+            other => {
+                return Err(StoreError::Other(anyhow::anyhow!(
+                    "pupmatch_like returned an unknown outcome {other:?}"
+                )));
+            }
         })
     }
 
@@ -294,7 +257,7 @@ impl DiscoveryStore for PgDiscoveryStore {
         if !exists(&mut tx, target).await? {
             return Ok(false);
         }
-        record_swipe(&mut tx, Swipe::Pass, user_id, target, now).await?;
+        record_pass(&mut tx, user_id, target, now).await?;
         delete_match_between(&mut tx, user_id, target).await?;
         tx.commit().await?;
         Ok(true)
@@ -356,7 +319,7 @@ impl DiscoveryStore for PgDiscoveryStore {
             .await?;
             let now = crate::infra::time::now();
             for (a, b) in [(user_id, m.other_id), (m.other_id, user_id)] {
-                record_swipe(&mut tx, Swipe::Pass, a, b, now).await?;
+                record_pass(&mut tx, a, b, now).await?;
             }
         }
         tx.commit().await?;

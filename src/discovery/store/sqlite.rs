@@ -80,12 +80,12 @@ async fn record_swipe(
     user_id: Uuid,
     target: Uuid,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let (table, opposite) = match swipe {
         Swipe::Like => ("likes", "passes"),
         Swipe::Pass => ("passes", "likes"),
     };
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {table} (id, user_id, target_id, created_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (user_id, target_id) DO NOTHING"
     )))
@@ -94,7 +94,9 @@ async fn record_swipe(
     .bind(target)
     .bind(sqlite_ts(now))
     .execute(&mut **tx)
-    .await?;
+    .await?
+    .rows_affected()
+        > 0;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DELETE FROM {opposite} WHERE user_id = ?1 AND target_id = ?2"
     )))
@@ -102,7 +104,7 @@ async fn record_swipe(
     .bind(target)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(inserted)
 }
 
 async fn blocked_between(
@@ -179,7 +181,7 @@ impl DiscoveryStore for SqliteDiscoveryStore {
         if blocked_between(&mut tx, user_id, target).await? {
             return Ok(LikeOutcome::Blocked);
         }
-        record_swipe(&mut tx, Swipe::Like, user_id, target, now).await?;
+        let new = record_swipe(&mut tx, Swipe::Like, user_id, target, now).await?;
         let mutual: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM likes WHERE user_id = ?1 AND target_id = ?2)",
         )
@@ -189,7 +191,7 @@ impl DiscoveryStore for SqliteDiscoveryStore {
         .await?;
         if !mutual {
             tx.commit().await?;
-            return Ok(LikeOutcome::Liked);
+            return Ok(LikeOutcome::Liked { new });
         }
         if let Some(record) = match_between(&mut tx, user_id, target).await? {
             tx.commit().await?;

@@ -1,0 +1,280 @@
+//! GraphQL: conversations, messages, and the chat mutations. Lists are built in a constant
+//! number of SQL statements (the last message and unread count come with the page; profiles
+//! through the request's DataLoader).
+
+use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::store::{ConversationSummary, MessageRecord};
+use super::{MessageKind as Kind, conversation_cursor, message_cursor};
+use crate::app::AppState;
+use crate::discovery::graphql::PageInfo;
+use crate::error::ApiError;
+use crate::graphql::require_user;
+use crate::infra::rate_limit::Bucket;
+use crate::profiles::graphql::{Profile, load_profile};
+
+const MAX_PAGE: i32 = 100;
+
+fn page_size(first: i32) -> Result<usize, ApiError> {
+    if (1..=MAX_PAGE).contains(&first) {
+        Ok(usize::try_from(first).unwrap_or(20))
+    } else {
+        Err(ApiError::bad_input(
+            "first",
+            format!("first must be between 1 and {MAX_PAGE}"),
+        ))
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Text,
+    Playground,
+}
+
+pub struct Message(pub MessageRecord);
+
+#[Object]
+impl Message {
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    async fn conversation_id(&self) -> Uuid {
+        self.0.conversation_id
+    }
+    async fn sender_id(&self) -> Uuid {
+        self.0.sender_id
+    }
+    async fn recipient_id(&self) -> Uuid {
+        self.0.recipient_id
+    }
+    async fn kind(&self) -> MessageKind {
+        if self.0.kind == Kind::Playground.as_db() {
+            MessageKind::Playground
+        } else {
+            MessageKind::Text
+        }
+    }
+    async fn content(&self) -> &str {
+        &self.0.content
+    }
+    /// The sender's idempotency key, echoed back.
+    async fn client_id(&self) -> Option<&str> {
+        self.0.client_id.as_deref()
+    }
+    async fn read(&self) -> bool {
+        self.0.read_at.is_some()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+pub struct MessageEdge(Message);
+
+#[Object]
+impl MessageEdge {
+    async fn cursor(&self) -> String {
+        message_cursor(self.0.0.id)
+    }
+    async fn node(&self) -> &Message {
+        &self.0
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct MessageConnection {
+    edges: Vec<MessageEdge>,
+    page_info: PageInfo,
+}
+
+pub struct Conversation(ConversationSummary);
+
+#[Object]
+impl Conversation {
+    async fn id(&self) -> Uuid {
+        self.0.conversation.id
+    }
+    async fn match_id(&self) -> Uuid {
+        self.0.conversation.match_id
+    }
+    async fn other_user(&self, ctx: &Context<'_>) -> Result<Profile> {
+        load_profile(ctx, self.0.conversation.other_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("the profile is gone".into()).into())
+    }
+    async fn last_message(&self) -> Option<Message> {
+        self.0.last_message.clone().map(Message)
+    }
+    async fn unread_count(&self) -> i32 {
+        i32::try_from(self.0.unread_count).unwrap_or(i32::MAX)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.conversation.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.conversation.updated_at
+    }
+}
+
+pub struct ConversationEdge(Conversation);
+
+#[Object]
+impl ConversationEdge {
+    async fn cursor(&self) -> String {
+        conversation_cursor(&self.0.0.conversation)
+    }
+    async fn node(&self) -> &Conversation {
+        &self.0
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ConversationConnection {
+    edges: Vec<ConversationEdge>,
+    page_info: PageInfo,
+}
+
+#[derive(Default)]
+pub struct ChatQuery;
+
+#[Object]
+impl ChatQuery {
+    /// By last activity, newest first.
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ConversationConnection> {
+        let user = require_user(ctx).await?;
+        let first = page_size(first.unwrap_or(20))?;
+        let state = ctx.data::<AppState>()?;
+        let (rows, more) = state
+            .chat
+            .conversations(user.user_id, first, after.as_deref())
+            .await?;
+        let end_cursor = rows.last().map(|c| conversation_cursor(&c.conversation));
+        Ok(ConversationConnection {
+            edges: rows
+                .into_iter()
+                .map(|c| ConversationEdge(Conversation(c)))
+                .collect(),
+            page_info: PageInfo {
+                has_next_page: more,
+                end_cursor,
+            },
+        })
+    }
+
+    /// One of your conversations; null when it does not exist or is not yours.
+    async fn conversation(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<Conversation>> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        Ok(state
+            .chat
+            .conversation_summary(user.user_id, id)
+            .await?
+            .map(Conversation))
+    }
+
+    /// Newest first; `before` is a cursor from a previous page.
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: Uuid,
+        #[graphql(default = 50)] first: Option<i32>,
+        before: Option<String>,
+    ) -> Result<MessageConnection> {
+        let user = require_user(ctx).await?;
+        let first = page_size(first.unwrap_or(50))?;
+        let state = ctx.data::<AppState>()?;
+        let (rows, more) = state
+            .chat
+            .messages(user.user_id, conversation_id, first, before.as_deref())
+            .await?;
+        let end_cursor = rows.last().map(|m| message_cursor(m.id));
+        Ok(MessageConnection {
+            edges: rows.into_iter().map(|m| MessageEdge(Message(m))).collect(),
+            page_info: PageInfo {
+                has_next_page: more,
+                end_cursor,
+            },
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct ChatMutation;
+
+#[Object]
+impl ChatMutation {
+    async fn send_message(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: Uuid,
+        content: String,
+        client_id: Option<String>,
+    ) -> Result<Message> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state
+            .rate_limiter
+            .check(Bucket::Message, &user.user_id.to_string())
+            .await
+            .map_err(ApiError::RateLimited)?;
+        let sent = state
+            .chat
+            .send(
+                user.user_id,
+                conversation_id,
+                Kind::Text,
+                &content,
+                None,
+                client_id,
+                None,
+                &state.profiles,
+            )
+            .await?;
+        Ok(Message(sent.message))
+    }
+
+    /// Marks the listed messages you received read; how many changed.
+    async fn mark_messages_read(&self, ctx: &Context<'_>, message_ids: Vec<Uuid>) -> Result<i32> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let n = state
+            .chat
+            .mark_messages_read(user.user_id, &message_ids)
+            .await?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+
+    /// Marks every message you received in the conversation read; how many changed.
+    async fn mark_conversation_read(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: Uuid,
+    ) -> Result<i32> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let n = state
+            .chat
+            .mark_read(user.user_id, conversation_id, None)
+            .await?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+
+    /// Hides the conversation's messages so far from you (the other person keeps theirs).
+    async fn delete_conversation(&self, ctx: &Context<'_>, conversation_id: Uuid) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state
+            .chat
+            .delete_conversation(user.user_id, conversation_id)
+            .await?;
+        Ok(true)
+    }
+}

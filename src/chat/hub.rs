@@ -1,0 +1,338 @@
+//! The live sockets of this instance, and delivery of frames to them.
+//!
+//! Anything meant for people's sockets is published on the bus ([`TOPIC_DELIVER`]); every
+//! instance (in embedded mode, just this one) hands each frame to its own sockets of those
+//! people. New and ended matches arrive on the discovery topics and become `match` and
+//! `unmatched` frames here, so nothing is delivered twice and every device gets everything.
+//!
+//! Presence ("is this person connected anywhere?", for choosing push over in-app delivery) is
+//! this instance's registry in embedded mode. With Redis each socket is also a member of a
+//! sorted set per user, scored by an expiry that a background task renews, so an instance that
+//! dies leaves nobody online for longer than [`PRESENCE_TTL`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::discovery::{MatchEvent, TOPIC_MATCH, TOPIC_UNMATCHED};
+use crate::infra::bus::Bus;
+use crate::infra::redis::Redis;
+
+/// Bus topic of frames for people's sockets (payload: [`Delivery`]).
+pub const TOPIC_DELIVER: &str = "deliver";
+
+/// How long a socket counts as present without renewal (scale-out mode).
+pub const PRESENCE_TTL: Duration = Duration::from_secs(60);
+const PRESENCE_RENEW: Duration = Duration::from_secs(20);
+
+/// Frames a socket may have queued before it counts as too slow and is disconnected.
+pub const SOCKET_QUEUE: usize = 256;
+
+/// A frame for some people's sockets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub to: Vec<Uuid>,
+    /// A socket that must not get it (the sender's own, which gets an ack instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<Uuid>,
+    pub frame: serde_json::Value,
+}
+
+/// What a socket's task receives: a serialized frame.
+pub type Outgoing = Arc<str>;
+
+struct Socket {
+    id: Uuid,
+    tx: mpsc::Sender<Outgoing>,
+}
+
+pub struct Hub {
+    sockets: Mutex<HashMap<Uuid, Vec<Socket>>>,
+    bus: Bus,
+    redis: Option<Redis>,
+}
+
+/// Unregisters its socket when dropped.
+pub struct Registration {
+    hub: Arc<Hub>,
+    pub user_id: Uuid,
+    pub socket_id: Uuid,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let emptied = {
+            let mut sockets = self.hub.sockets.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(list) = sockets.get_mut(&self.user_id) {
+                list.retain(|s| s.id != self.socket_id);
+                if list.is_empty() {
+                    sockets.remove(&self.user_id);
+                }
+            }
+            sockets.len()
+        };
+        metrics::gauge!("ws_connected_users").set(emptied as f64);
+        if let Some(redis) = self.hub.redis.clone() {
+            let key = presence_key(&redis, self.user_id);
+            let member = self.socket_id.to_string();
+            tokio::spawn(async move {
+                let mut conn = redis.conn.clone();
+                let _: redis::RedisResult<i64> = redis::cmd("ZREM")
+                    .arg(key)
+                    .arg(member)
+                    .query_async(&mut conn)
+                    .await;
+            });
+        }
+    }
+}
+
+fn presence_key(redis: &Redis, user_id: Uuid) -> String {
+    redis.key(&format!("presence:{user_id}"))
+}
+
+fn unix_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Hub {
+    /// Also starts the tasks that deliver bus frames to local sockets and renew presence.
+    pub fn new(bus: Bus, redis: Option<Redis>) -> Arc<Hub> {
+        let hub = Arc::new(Hub {
+            sockets: Mutex::new(HashMap::new()),
+            bus,
+            redis,
+        });
+        let weak = Arc::downgrade(&hub);
+        let mut rx = hub.bus.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let msg = match rx.recv().await {
+                    Ok(msg) => msg,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        // Frames were lost for local sockets; clients recover with `resync`.
+                        tracing::warn!(missed = n, "socket hub lagged behind the bus");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                let Some(hub) = weak.upgrade() else { break };
+                match msg.topic.as_str() {
+                    TOPIC_DELIVER => match serde_json::from_str::<Delivery>(&msg.payload) {
+                        Ok(d) => hub.deliver_local(&d.to, d.skip, &d.frame),
+                        Err(err) => tracing::error!(error = %err, "undecodable delivery"),
+                    },
+                    TOPIC_MATCH | TOPIC_UNMATCHED => {
+                        if let Ok(event) = serde_json::from_str::<MatchEvent>(&msg.payload) {
+                            hub.deliver_match_event(&msg.topic, &event);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        if hub.redis.is_some() {
+            let weak = Arc::downgrade(&hub);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(PRESENCE_RENEW);
+                loop {
+                    tick.tick().await;
+                    let Some(hub) = weak.upgrade() else { break };
+                    hub.renew_presence().await;
+                }
+            });
+        }
+        hub
+    }
+
+    /// Registers a socket of `user_id`: frames for them go to `tx` until the registration drops.
+    pub async fn register(
+        self: &Arc<Self>,
+        user_id: Uuid,
+        tx: mpsc::Sender<Outgoing>,
+    ) -> Registration {
+        let socket_id = Uuid::now_v7();
+        let users = {
+            let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+            sockets
+                .entry(user_id)
+                .or_default()
+                .push(Socket { id: socket_id, tx });
+            sockets.len()
+        };
+        metrics::gauge!("ws_connected_users").set(users as f64);
+        if let Some(redis) = &self.redis {
+            let mut conn = redis.conn.clone();
+            let key = presence_key(redis, user_id);
+            let expiry = unix_ms() + PRESENCE_TTL.as_millis() as i64;
+            let added: redis::RedisResult<()> = redis::pipe()
+                .cmd("ZADD")
+                .arg(&key)
+                .arg(expiry)
+                .arg(socket_id.to_string())
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(&key)
+                .arg(PRESENCE_TTL.as_millis() as u64)
+                .ignore()
+                .query_async(&mut conn)
+                .await;
+            if let Err(err) = added {
+                tracing::warn!(error = %err, "presence not recorded");
+            }
+        }
+        Registration {
+            hub: self.clone(),
+            user_id,
+            socket_id,
+        }
+    }
+
+    /// Whether the person has a live socket on any instance.
+    pub async fn is_online(&self, user_id: Uuid) -> bool {
+        if self.is_online_here(user_id) {
+            return true;
+        }
+        let Some(redis) = &self.redis else {
+            return false;
+        };
+        let mut conn = redis.conn.clone();
+        let live: redis::RedisResult<i64> = redis::cmd("ZCOUNT")
+            .arg(presence_key(redis, user_id))
+            .arg(unix_ms())
+            .arg("+inf")
+            .query_async(&mut conn)
+            .await;
+        live.map(|n| n > 0).unwrap_or(false)
+    }
+
+    fn is_online_here(&self, user_id: Uuid) -> bool {
+        self.sockets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&user_id)
+    }
+
+    /// Lets every socket of this instance go (shutdown): each one's task closes it.
+    pub fn close_all(&self) {
+        self.sockets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Sockets open on this instance.
+    pub fn socket_count(&self) -> usize {
+        self.sockets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+
+    /// Publishes a frame for the sockets of `to` on every instance.
+    pub async fn send(&self, to: Vec<Uuid>, skip: Option<Uuid>, frame: serde_json::Value) {
+        let delivery = Delivery { to, skip, frame };
+        let payload = match serde_json::to_string(&delivery) {
+            Ok(p) => p,
+            Err(err) => {
+                tracing::error!(error = %err, "unserializable frame");
+                return;
+            }
+        };
+        if let Err(err) = self.bus.publish(TOPIC_DELIVER, payload).await {
+            tracing::error!(error = format!("{err:#}"), "publishing a frame failed");
+        }
+    }
+
+    fn deliver_local(&self, to: &[Uuid], skip: Option<Uuid>, frame: &serde_json::Value) {
+        let text: Outgoing = match serde_json::to_string(frame) {
+            Ok(t) => t.into(),
+            Err(_) => return,
+        };
+        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        for user in to {
+            let Some(list) = sockets.get_mut(user) else {
+                continue;
+            };
+            // A full queue means a socket that stopped reading: it is let go (its task sees the
+            // closed channel and closes it), and the client catches up with `resync`.
+            list.retain(|socket| {
+                Some(socket.id) == skip
+                    || match socket.tx.try_send(text.clone()) {
+                        Ok(()) => true,
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            metrics::counter!("ws_slow_sockets_dropped_total").increment(1);
+                            false
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => false,
+                    }
+            });
+            if list.is_empty() {
+                sockets.remove(user);
+            }
+        }
+        metrics::counter!("ws_frames_delivered_total").increment(1);
+    }
+
+    fn deliver_match_event(&self, topic: &str, event: &MatchEvent) {
+        let [a, b] = event.users;
+        for (me, other) in [(a, b), (b, a)] {
+            let frame = if topic == TOPIC_MATCH {
+                serde_json::json!({
+                    "type": "match",
+                    "match": {
+                        "id": event.match_id,
+                        "userId": other,
+                        "conversationId": event.conversation_id,
+                        "createdAt": event.created_at,
+                    }
+                })
+            } else {
+                serde_json::json!({
+                    "type": "unmatched",
+                    "matchId": event.match_id,
+                    "conversationId": event.conversation_id,
+                })
+            };
+            self.deliver_local(&[me], None, &frame);
+        }
+    }
+
+    async fn renew_presence(&self) {
+        let Some(redis) = &self.redis else { return };
+        let expiry = unix_ms() + PRESENCE_TTL.as_millis() as i64;
+        let mut pipe = redis::pipe();
+        {
+            let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+            for (user, list) in sockets.iter() {
+                let key = presence_key(redis, *user);
+                for socket in list {
+                    pipe.cmd("ZADD")
+                        .arg(&key)
+                        .arg(expiry)
+                        .arg(socket.id.to_string())
+                        .ignore();
+                }
+                pipe.cmd("ZREMRANGEBYSCORE")
+                    .arg(&key)
+                    .arg("-inf")
+                    .arg(unix_ms())
+                    .ignore()
+                    .cmd("PEXPIRE")
+                    .arg(&key)
+                    .arg(PRESENCE_TTL.as_millis() as u64)
+                    .ignore();
+            }
+        }
+        let mut conn = redis.conn.clone();
+        if let Err(err) = pipe.query_async::<()>(&mut conn).await {
+            tracing::warn!(error = %err, "presence renewal failed");
+        }
+    }
+}

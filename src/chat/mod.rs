@@ -1,0 +1,440 @@
+//! Chat between matched people: conversations, messages, read receipts and typing, delivered
+//! live over `/ws` (see [`ws`]) and readable over GraphQL (see [`graphql`]).
+//!
+//! Every message is stored before anyone hears of it; then the sender's other sockets and the
+//! recipient's sockets get it through the [`hub::Hub`] on every instance, and the recipient gets
+//! a notification (push when they have no live socket).
+
+pub mod graphql;
+pub mod hub;
+pub mod store;
+pub mod ws;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::infra::db::Db;
+use crate::infra::time;
+use crate::notifications::{NotificationService, Notify};
+use crate::profiles::ProfileService;
+use hub::Hub;
+use store::{
+    ChatStore, ConversationKey, ConversationRecord, ConversationSummary, MessageRecord, NewMessage,
+    SendOutcome,
+};
+
+/// Longest message, in characters after trimming (DESIGN §5).
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+/// Longest client id.
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Messages one `resync` sends at most when it has no starting point.
+const RECENT_RESYNC_DAYS: i64 = 30;
+/// Rows per resync batch.
+pub const RESYNC_BATCH: i64 = 500;
+
+/// What a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Text,
+    Playground,
+}
+
+impl MessageKind {
+    pub fn as_db(self) -> &'static str {
+        match self {
+            MessageKind::Text => "TEXT",
+            MessageKind::Playground => "PLAYGROUND",
+        }
+    }
+}
+
+/// A message as clients see it (the `M` of the WebSocket protocol, and GraphQL `Message`).
+pub fn message_json(m: &MessageRecord) -> serde_json::Value {
+    json!({
+        "id": m.id,
+        "conversationId": m.conversation_id,
+        "senderId": m.sender_id,
+        "recipientId": m.recipient_id,
+        "kind": m.kind,
+        "content": m.content,
+        "playgroundId": m.playground_id,
+        "clientId": m.client_id,
+        "read": m.read_at.is_some(),
+        "createdAt": m.created_at,
+    })
+}
+
+/// Validates message text: trimmed, 1..=2000 characters.
+pub fn message_content(content: &str) -> ApiResult<String> {
+    let trimmed = content.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 {
+        return Err(ApiError::bad_input("content", "a message cannot be empty"));
+    }
+    if chars > MAX_MESSAGE_CHARS {
+        return Err(ApiError::bad_input(
+            "content",
+            format!("a message is at most {MAX_MESSAGE_CHARS} characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn client_id(client_id: Option<String>) -> ApiResult<Option<String>> {
+    match client_id {
+        Some(c) if c.is_empty() || c.chars().count() > MAX_CLIENT_ID_CHARS => {
+            Err(ApiError::bad_input(
+                "clientId",
+                format!("clientId must be 1 to {MAX_CLIENT_ID_CHARS} characters"),
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
+/// A sent message and whether this call stored it (false: a resent `clientId`).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub message: MessageRecord,
+    pub new: bool,
+}
+
+pub struct ChatService {
+    store: Arc<dyn ChatStore>,
+    pub hub: Arc<Hub>,
+    notifications: Arc<NotificationService>,
+}
+
+impl ChatService {
+    pub fn new(db: &Db, hub: Arc<Hub>, notifications: Arc<NotificationService>) -> Self {
+        let store: Arc<dyn ChatStore> = match db {
+            Db::Postgres(pool) => Arc::new(store::PgChatStore::new(pool.clone())),
+            Db::Sqlite(pool) => Arc::new(store::SqliteChatStore::new(pool.clone())),
+        };
+        ChatService {
+            store,
+            hub,
+            notifications,
+        }
+    }
+
+    /// Stores a message from `sender` (property 7: only inside their own, live conversation),
+    /// then delivers it: to the recipient's sockets and the sender's other sockets (not
+    /// `from_socket`, which gets an ack from its caller), and as a notification.
+    pub async fn send(
+        &self,
+        sender: Uuid,
+        conversation_id: Uuid,
+        kind: MessageKind,
+        content: &str,
+        playground_id: Option<Uuid>,
+        client: Option<String>,
+        from_socket: Option<Uuid>,
+        profiles: &ProfileService,
+    ) -> ApiResult<Sent> {
+        let content = message_content(content)?;
+        let client = client_id(client)?;
+        let outcome = self
+            .store
+            .insert_message(NewMessage {
+                conversation_id,
+                sender_id: sender,
+                kind: kind.as_db(),
+                content,
+                playground_id,
+                client_id: client,
+                now: time::now(),
+            })
+            .await?;
+        let message = match outcome {
+            SendOutcome::Stored(m) => m,
+            SendOutcome::Duplicate(m) => {
+                return Ok(Sent {
+                    message: m,
+                    new: false,
+                });
+            }
+            SendOutcome::NotInConversation => {
+                return Err(ApiError::Forbidden(
+                    "you can only write in a conversation with someone you are matched with".into(),
+                ));
+            }
+        };
+        metrics::counter!("chat_messages_total").increment(1);
+        self.hub
+            .send(
+                vec![message.recipient_id, message.sender_id],
+                from_socket,
+                json!({ "type": "message", "message": message_json(&message) }),
+            )
+            .await;
+        let name = profiles
+            .views(&[sender])
+            .await
+            .ok()
+            .and_then(|v| v.get(&sender).map(|p| p.profile.name.clone()))
+            .unwrap_or_else(|| "Your match".into());
+        self.notifications
+            .notify(Notify::message(
+                message.recipient_id,
+                &name,
+                conversation_id,
+                message.id,
+            ))
+            .await;
+        Ok(Sent { message, new: true })
+    }
+
+    /// The other person gets `typing` (nothing is stored).
+    pub async fn typing(&self, user_id: Uuid, conversation_id: Uuid) -> ApiResult<()> {
+        let conversation = self.member_of(user_id, conversation_id).await?;
+        self.hub
+            .send(
+                vec![conversation.other_id],
+                None,
+                json!({ "type": "typing", "conversationId": conversation_id, "userId": user_id }),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Marks the user's received messages in a conversation read, up to `up_to` (or all), and
+    /// tells the other person. The number of messages marked.
+    pub async fn mark_read(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        up_to: Option<Uuid>,
+    ) -> ApiResult<u64> {
+        let conversation = self.member_of(user_id, conversation_id).await?;
+        let marked = self
+            .store
+            .mark_conversation_read(user_id, conversation_id, up_to, time::now())
+            .await?;
+        if let Some(newest) = marked.up_to {
+            self.send_read(conversation.other_id, user_id, conversation_id, newest)
+                .await;
+        }
+        Ok(marked.count)
+    }
+
+    /// Marks the listed messages read where the user received them; read receipts go out per
+    /// conversation. The number marked.
+    pub async fn mark_messages_read(&self, user_id: Uuid, ids: &[Uuid]) -> ApiResult<u64> {
+        if ids.len() > 500 {
+            return Err(ApiError::bad_input("messageIds", "at most 500 ids at once"));
+        }
+        let marked = self
+            .store
+            .mark_messages_read(user_id, ids, time::now())
+            .await?;
+        let mut newest: std::collections::HashMap<Uuid, &MessageRecord> = Default::default();
+        for m in &marked {
+            let entry = newest.entry(m.conversation_id).or_insert(m);
+            if m.id > entry.id {
+                *entry = m;
+            }
+        }
+        for m in newest.values() {
+            self.send_read(m.sender_id, user_id, m.conversation_id, m.id)
+                .await;
+        }
+        Ok(marked.len() as u64)
+    }
+
+    async fn send_read(&self, to: Uuid, reader: Uuid, conversation_id: Uuid, up_to: Uuid) {
+        self.hub
+            .send(
+                vec![to, reader],
+                None,
+                json!({ "type": "read", "conversationId": conversation_id, "userId": reader, "upTo": up_to }),
+            )
+            .await;
+    }
+
+    /// Every message of the user's conversations after `since` (or of the last 30 days), oldest
+    /// first, in batches passed to `each`.
+    pub async fn resync<F, Fut>(
+        &self,
+        user_id: Uuid,
+        since: Option<Uuid>,
+        mut each: F,
+    ) -> ApiResult<()>
+    where
+        F: FnMut(Vec<MessageRecord>) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let mut after = match since {
+            Some(id) => id,
+            // The smallest UUIDv7 of that instant: every message made since is above it.
+            None => {
+                let from = Utc::now() - chrono::Duration::days(RECENT_RESYNC_DAYS);
+                let ms = u64::try_from(from.timestamp_millis()).unwrap_or(0);
+                uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10]).into_uuid()
+            }
+        };
+        loop {
+            let batch = self
+                .store
+                .messages_after(user_id, after, RESYNC_BATCH)
+                .await?;
+            let full = batch.len() as i64 == RESYNC_BATCH;
+            let Some(last) = batch.last().map(|m| m.id) else {
+                return Ok(());
+            };
+            if !each(batch).await || !full {
+                return Ok(());
+            }
+            after = last;
+        }
+    }
+
+    pub async fn member_of(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+    ) -> ApiResult<ConversationRecord> {
+        self.store
+            .conversation(user_id, conversation_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such conversation".into()))
+    }
+
+    pub async fn conversation(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+    ) -> ApiResult<Option<ConversationRecord>> {
+        Ok(self.store.conversation(user_id, conversation_id).await?)
+    }
+
+    /// One conversation as listed, if the user is in it.
+    pub async fn conversation_summary(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+    ) -> ApiResult<Option<ConversationSummary>> {
+        Ok(self
+            .store
+            .conversations(user_id, None, Some(conversation_id), 1)
+            .await?
+            .pop())
+    }
+
+    /// A page of conversations by last activity, and whether there are more.
+    pub async fn conversations(
+        &self,
+        user_id: Uuid,
+        first: usize,
+        after: Option<&str>,
+    ) -> ApiResult<(Vec<ConversationSummary>, bool)> {
+        let after = after.map(parse_conversation_cursor).transpose()?;
+        let mut rows = self
+            .store
+            .conversations(user_id, after, None, first as i64 + 1)
+            .await?;
+        let more = rows.len() > first;
+        rows.truncate(first);
+        Ok((rows, more))
+    }
+
+    /// A page of messages, newest first, before the cursor; and whether there are older ones.
+    pub async fn messages(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        first: usize,
+        before: Option<&str>,
+    ) -> ApiResult<(Vec<MessageRecord>, bool)> {
+        self.member_of(user_id, conversation_id).await?;
+        let before = before
+            .map(|c| parse_message_cursor(c, "before"))
+            .transpose()?;
+        let mut rows = self
+            .store
+            .messages(user_id, conversation_id, before, first as i64 + 1)
+            .await?;
+        let more = rows.len() > first;
+        rows.truncate(first);
+        Ok((rows, more))
+    }
+
+    /// Hides the conversation's history from the user (the other person keeps theirs).
+    pub async fn delete_conversation(&self, user_id: Uuid, conversation_id: Uuid) -> ApiResult<()> {
+        if self
+            .store
+            .clear_conversation(user_id, conversation_id, time::now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound("no such conversation".into()))
+        }
+    }
+}
+
+pub fn conversation_cursor(c: &ConversationRecord) -> String {
+    let mut bytes = c.updated_at.timestamp_micros().to_be_bytes().to_vec();
+    bytes.extend_from_slice(c.id.as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn parse_conversation_cursor(cursor: &str) -> ApiResult<ConversationKey> {
+    let invalid = || ApiError::bad_input("after", "invalid cursor");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    if bytes.len() != 24 {
+        return Err(invalid());
+    }
+    let mut micros = [0u8; 8];
+    micros.copy_from_slice(&bytes[..8]);
+    let at: DateTime<Utc> =
+        DateTime::from_timestamp_micros(i64::from_be_bytes(micros)).ok_or_else(invalid)?;
+    let id = Uuid::from_slice(&bytes[8..]).map_err(|_| invalid())?;
+    Ok((at, id))
+}
+
+pub fn message_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn parse_message_cursor(cursor: &str, field: &str) -> ApiResult<Uuid> {
+    let invalid = || ApiError::bad_input(field, "invalid cursor");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    Uuid::from_slice(&bytes).map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_is_trimmed_and_bounded() {
+        assert_eq!(message_content("  hi  ").expect("valid"), "hi");
+        assert!(message_content("   ").is_err());
+        assert!(message_content(&"a".repeat(2000)).is_ok());
+        assert!(message_content(&"a".repeat(2001)).is_err());
+        // Characters, not bytes.
+        assert!(message_content(&"🐕".repeat(2000)).is_ok());
+    }
+
+    #[test]
+    fn conversation_cursor_round_trips() {
+        let c = ConversationRecord {
+            id: Uuid::now_v7(),
+            match_id: Uuid::now_v7(),
+            other_id: Uuid::now_v7(),
+            created_at: time::now(),
+            updated_at: time::now(),
+            cleared_at: None,
+        };
+        let (at, id) = parse_conversation_cursor(&conversation_cursor(&c)).expect("valid");
+        assert_eq!((at, id), (c.updated_at, c.id));
+        assert!(parse_conversation_cursor("nope").is_err());
+    }
+}

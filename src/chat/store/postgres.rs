@@ -1,0 +1,339 @@
+//! PostgreSQL implementation of [`ChatStore`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{
+    ChatStore, ConversationKey, ConversationRecord, ConversationSummary, MarkedRead, MessageRecord,
+    NewMessage, SendOutcome,
+};
+use crate::error::StoreError;
+
+pub struct PgChatStore {
+    pool: PgPool,
+}
+
+impl PgChatStore {
+    pub fn new(pool: PgPool) -> Self {
+        PgChatStore { pool }
+    }
+}
+
+/// The columns of [`MessageRecord`] from `messages m`.
+const MESSAGE_COLUMNS: &str =
+    "m.id, m.conversation_id, m.sender_id, m.recipient_id, m.kind, m.content,
+        m.playground_id, m.client_id, m.read_at, m.created_at";
+
+/// `$1` is the viewer: the conversation from their side.
+const CONVERSATION_SELECT: &str = "SELECT c.id, c.match_id,
+        CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END AS other_id,
+        c.created_at, c.updated_at,
+        CASE WHEN c.user_a = $1 THEN c.a_cleared_at ELSE c.b_cleared_at END AS cleared_at
+   FROM conversations c";
+
+/// Messages visible to the viewer `$1`: not older than their last clear of the conversation.
+const VISIBLE: &str = "m.created_at > COALESCE(CASE WHEN c.user_a = $1 THEN c.a_cleared_at
+                                                     ELSE c.b_cleared_at END, '-infinity')";
+
+/// The advisory-lock key of one person's message stream, used as `(2, key)`: two-int keys
+/// never collide with the one-bigint keys of likes.
+fn user_lock(user: Uuid) -> i32 {
+    let x = user.as_u128();
+    i32::from_ne_bytes(
+        ((x as u32) ^ ((x >> 32) as u32) ^ ((x >> 64) as u32) ^ ((x >> 96) as u32)).to_ne_bytes(),
+    )
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    #[sqlx(flatten)]
+    conversation: ConversationRecord,
+    unread_count: i64,
+    m_id: Option<Uuid>,
+    m_sender_id: Option<Uuid>,
+    m_recipient_id: Option<Uuid>,
+    m_kind: Option<String>,
+    m_content: Option<String>,
+    m_playground_id: Option<Uuid>,
+    m_client_id: Option<String>,
+    m_read_at: Option<DateTime<Utc>>,
+    m_created_at: Option<DateTime<Utc>>,
+}
+
+impl SummaryRow {
+    fn into_summary(self) -> ConversationSummary {
+        let last_message = match (
+            self.m_id,
+            self.m_sender_id,
+            self.m_recipient_id,
+            self.m_kind,
+            self.m_content,
+            self.m_created_at,
+        ) {
+            (
+                Some(id),
+                Some(sender_id),
+                Some(recipient_id),
+                Some(kind),
+                Some(content),
+                Some(created_at),
+            ) => Some(MessageRecord {
+                id,
+                conversation_id: self.conversation.id,
+                sender_id,
+                recipient_id,
+                kind,
+                content,
+                playground_id: self.m_playground_id,
+                client_id: self.m_client_id,
+                read_at: self.m_read_at,
+                created_at,
+            }),
+            _ => None,
+        };
+        ConversationSummary {
+            conversation: self.conversation,
+            last_message,
+            unread_count: self.unread_count,
+        }
+    }
+}
+
+#[async_trait]
+impl ChatStore for PgChatStore {
+    async fn conversation(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+    ) -> Result<Option<ConversationRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{CONVERSATION_SELECT} WHERE c.id = $2 AND (c.user_a = $1 OR c.user_b = $1)"
+        )))
+        .bind(user_id)
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn conversations(
+        &self,
+        user_id: Uuid,
+        after: Option<ConversationKey>,
+        only: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        let (after_at, after_id) = after.unzip();
+        let rows: Vec<SummaryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT v.*,
+                    (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                      WHERE m.conversation_id = v.id AND m.recipient_id = $1 AND m.read_at IS NULL
+                        AND {VISIBLE}) AS unread_count,
+                    lm.id AS m_id, lm.sender_id AS m_sender_id, lm.recipient_id AS m_recipient_id,
+                    lm.kind AS m_kind, lm.content AS m_content, lm.playground_id AS m_playground_id,
+                    lm.client_id AS m_client_id, lm.read_at AS m_read_at, lm.created_at AS m_created_at
+               FROM ({CONVERSATION_SELECT}
+                      WHERE (c.user_a = $1 OR c.user_b = $1)
+                        AND ($2::timestamptz IS NULL OR (c.updated_at, c.id) < ($2, $3))
+                        AND ($5::uuid IS NULL OR c.id = $5)
+                      ORDER BY c.updated_at DESC, c.id DESC
+                      LIMIT $4) v
+               LEFT JOIN LATERAL (
+                      SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                       WHERE m.conversation_id = v.id AND {VISIBLE}
+                       ORDER BY m.id DESC LIMIT 1) lm ON true
+              ORDER BY v.updated_at DESC, v.id DESC"
+        )))
+        .bind(user_id)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit)
+        .bind(only)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(SummaryRow::into_summary).collect())
+    }
+
+    async fn insert_message(&self, msg: NewMessage) -> Result<SendOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some((user_a, user_b)): Option<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT user_a, user_b FROM conversations
+              WHERE id = $1 AND (user_a = $2 OR user_b = $2)",
+        )
+        .bind(msg.conversation_id)
+        .bind(msg.sender_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(SendOutcome::NotInConversation);
+        };
+        // Both people's streams, in a fixed order (no deadlock); held until the commit.
+        let (first, second) = {
+            let (x, y) = (user_lock(user_a), user_lock(user_b));
+            (x.min(y), x.max(y))
+        };
+        sqlx::query("SELECT pg_advisory_xact_lock(2, $1), pg_advisory_xact_lock(2, $2)")
+            .bind(first)
+            .bind(second)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(client_id) = &msg.client_id {
+            let existing: Option<MessageRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.sender_id = $1 AND m.client_id = $2"
+            )))
+            .bind(msg.sender_id)
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(existing) = existing {
+                return Ok(SendOutcome::Duplicate(existing));
+            }
+        }
+        let recipient = if user_a == msg.sender_id {
+            user_b
+        } else {
+            user_a
+        };
+        // Made under the locks: ids of one person's messages increase in commit order.
+        let id = Uuid::now_v7();
+        // The conversation still exists (a concurrent unmatch would have taken it with its
+        // row lock): updating it first keeps a message from landing in an ended conversation.
+        let live = sqlx::query("UPDATE conversations SET updated_at = $2 WHERE id = $1")
+            .bind(msg.conversation_id)
+            .bind(msg.now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if live == 0 {
+            return Ok(SendOutcome::NotInConversation);
+        }
+        let stored: MessageRecord = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO messages AS m (id, conversation_id, sender_id, recipient_id, kind, content,
+                                        playground_id, client_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             RETURNING {MESSAGE_COLUMNS}"
+        )))
+        .bind(id)
+        .bind(msg.conversation_id)
+        .bind(msg.sender_id)
+        .bind(recipient)
+        .bind(msg.kind)
+        .bind(&msg.content)
+        .bind(msg.playground_id)
+        .bind(&msg.client_id)
+        .bind(msg.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(SendOutcome::Stored(stored))
+    }
+
+    async fn messages(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id
+              WHERE m.conversation_id = $2 AND (c.user_a = $1 OR c.user_b = $1) AND {VISIBLE}
+                AND ($3::uuid IS NULL OR m.id < $3)
+              ORDER BY m.id DESC LIMIT $4"
+        )))
+        .bind(user_id)
+        .bind(conversation_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn messages_after(
+        &self,
+        user_id: Uuid,
+        after: Uuid,
+        limit: i64,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM (
+                 SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                  WHERE m.recipient_id = $1 AND m.id > $2 AND {VISIBLE}
+                 UNION ALL
+                 SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                  WHERE m.sender_id = $1 AND m.id > $2 AND {VISIBLE}) x
+              ORDER BY id LIMIT $3"
+        )))
+        .bind(user_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn mark_conversation_read(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        up_to: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<MarkedRead, StoreError> {
+        let (count, newest): (i64, Option<Uuid>) = sqlx::query_as(
+            "WITH marked AS (
+                 UPDATE messages SET read_at = $4
+                  WHERE conversation_id = $2 AND recipient_id = $1 AND read_at IS NULL
+                    AND ($3::uuid IS NULL OR id <= $3)
+                 RETURNING id)
+             SELECT COUNT(*), MAX(id::text)::uuid FROM marked",
+        )
+        .bind(user_id)
+        .bind(conversation_id)
+        .bind(up_to)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(MarkedRead {
+            count: u64::try_from(count).unwrap_or(0),
+            up_to: newest,
+        })
+    }
+
+    async fn mark_messages_read(
+        &self,
+        user_id: Uuid,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE messages AS m SET read_at = $3
+              WHERE m.id = ANY($2) AND m.recipient_id = $1 AND m.read_at IS NULL
+              RETURNING {MESSAGE_COLUMNS}"
+        )))
+        .bind(user_id)
+        .bind(ids)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn clear_conversation(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE conversations
+                SET a_cleared_at = CASE WHEN user_a = $1 THEN $3 ELSE a_cleared_at END,
+                    b_cleared_at = CASE WHEN user_b = $1 THEN $3 ELSE b_cleared_at END
+              WHERE id = $2 AND (user_a = $1 OR user_b = $1)",
+        )
+        .bind(user_id)
+        .bind(conversation_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

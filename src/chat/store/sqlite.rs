@@ -1,0 +1,289 @@
+//! SQLite implementation of [`ChatStore`]. Sending takes the database write lock up front
+//! (`BEGIN IMMEDIATE`), so message ids are made and committed in one order.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+use uuid::Uuid;
+
+use super::{
+    ChatStore, ConversationKey, ConversationRecord, ConversationSummary, MarkedRead, MessageRecord,
+    NewMessage, SendOutcome,
+};
+use crate::error::StoreError;
+use crate::infra::db::{begin_write, id_list};
+use crate::infra::time::sqlite_ts;
+
+pub struct SqliteChatStore {
+    pool: SqlitePool,
+}
+
+impl SqliteChatStore {
+    pub fn new(pool: SqlitePool) -> Self {
+        SqliteChatStore { pool }
+    }
+}
+
+const MESSAGE_COLUMNS: &str =
+    "m.id, m.conversation_id, m.sender_id, m.recipient_id, m.kind, m.content,
+        m.playground_id, m.client_id, m.read_at, m.created_at";
+
+/// `?1` is the viewer: the conversation from their side.
+const CONVERSATION_SELECT: &str = "SELECT c.id, c.match_id,
+        CASE WHEN c.user_a = ?1 THEN c.user_b ELSE c.user_a END AS other_id,
+        c.created_at, c.updated_at,
+        CASE WHEN c.user_a = ?1 THEN c.a_cleared_at ELSE c.b_cleared_at END AS cleared_at
+   FROM conversations c";
+
+/// Messages visible to the viewer `?1`: not older than their last clear of the conversation.
+const VISIBLE: &str = "m.created_at > COALESCE(CASE WHEN c.user_a = ?1 THEN c.a_cleared_at
+                                                     ELSE c.b_cleared_at END, '')";
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    #[sqlx(flatten)]
+    conversation: ConversationRecord,
+    unread_count: i64,
+    last_id: Option<Uuid>,
+}
+
+#[async_trait]
+impl ChatStore for SqliteChatStore {
+    async fn conversation(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+    ) -> Result<Option<ConversationRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{CONVERSATION_SELECT} WHERE c.id = ?2 AND (c.user_a = ?1 OR c.user_b = ?1)"
+        )))
+        .bind(user_id)
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn conversations(
+        &self,
+        user_id: Uuid,
+        after: Option<ConversationKey>,
+        only: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        let (after_at, after_id) = after.unzip();
+        // The page with each conversation's unread count and last visible message id, then the
+        // last messages by id: two statements for any page size.
+        let rows: Vec<SummaryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT v.*,
+                    (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                      WHERE m.conversation_id = v.id AND m.recipient_id = ?1 AND m.read_at IS NULL
+                        AND {VISIBLE}) AS unread_count,
+                    (SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                      WHERE m.conversation_id = v.id AND {VISIBLE}
+                      ORDER BY m.id DESC LIMIT 1) AS last_id
+               FROM ({CONVERSATION_SELECT}
+                      WHERE (c.user_a = ?1 OR c.user_b = ?1)
+                        AND (?2 IS NULL OR c.updated_at < ?2 OR (c.updated_at = ?2 AND c.id < ?3))
+                        AND (?5 IS NULL OR c.id = ?5)
+                      ORDER BY c.updated_at DESC, c.id DESC
+                      LIMIT ?4) v
+              ORDER BY v.updated_at DESC, v.id DESC"
+        )))
+        .bind(user_id)
+        .bind(after_at.map(sqlite_ts))
+        .bind(after_id)
+        .bind(limit)
+        .bind(only)
+        .fetch_all(&self.pool)
+        .await?;
+        let last_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.last_id).collect();
+        let mut last: std::collections::HashMap<Uuid, MessageRecord> = if last_ids.is_empty() {
+            Default::default()
+        } else {
+            sqlx::query_as::<_, MessageRecord>(sqlx::AssertSqlSafe(format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m
+                  WHERE m.id IN (SELECT unhex(value) FROM json_each(?1))"
+            )))
+            .bind(id_list(&last_ids))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect()
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| ConversationSummary {
+                last_message: r.last_id.and_then(|id| last.remove(&id)),
+                conversation: r.conversation,
+                unread_count: r.unread_count,
+            })
+            .collect())
+    }
+
+    async fn insert_message(&self, msg: NewMessage) -> Result<SendOutcome, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let Some((user_a, user_b)): Option<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT user_a, user_b FROM conversations
+              WHERE id = ?1 AND (user_a = ?2 OR user_b = ?2)",
+        )
+        .bind(msg.conversation_id)
+        .bind(msg.sender_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(SendOutcome::NotInConversation);
+        };
+        if let Some(client_id) = &msg.client_id {
+            let existing: Option<MessageRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.sender_id = ?1 AND m.client_id = ?2"
+            )))
+            .bind(msg.sender_id)
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(existing) = existing {
+                return Ok(SendOutcome::Duplicate(existing));
+            }
+        }
+        let recipient = if user_a == msg.sender_id {
+            user_b
+        } else {
+            user_a
+        };
+        // Made under the write lock: ids increase in commit order.
+        let id = Uuid::now_v7();
+        let now = sqlite_ts(msg.now);
+        sqlx::query("UPDATE conversations SET updated_at = ?2 WHERE id = ?1")
+            .bind(msg.conversation_id)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        let stored: MessageRecord = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO messages AS m (id, conversation_id, sender_id, recipient_id, kind, content,
+                                        playground_id, client_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             RETURNING {MESSAGE_COLUMNS}"
+        )))
+        .bind(id)
+        .bind(msg.conversation_id)
+        .bind(msg.sender_id)
+        .bind(recipient)
+        .bind(msg.kind)
+        .bind(&msg.content)
+        .bind(msg.playground_id)
+        .bind(&msg.client_id)
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(SendOutcome::Stored(stored))
+    }
+
+    async fn messages(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id
+              WHERE m.conversation_id = ?2 AND (c.user_a = ?1 OR c.user_b = ?1) AND {VISIBLE}
+                AND (?3 IS NULL OR m.id < ?3)
+              ORDER BY m.id DESC LIMIT ?4"
+        )))
+        .bind(user_id)
+        .bind(conversation_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn messages_after(
+        &self,
+        user_id: Uuid,
+        after: Uuid,
+        limit: i64,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM (
+                 SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                  WHERE m.recipient_id = ?1 AND m.id > ?2 AND {VISIBLE}
+                 UNION ALL
+                 SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                  WHERE m.sender_id = ?1 AND m.id > ?2 AND {VISIBLE})
+              ORDER BY id LIMIT ?3"
+        )))
+        .bind(user_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn mark_conversation_read(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        up_to: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<MarkedRead, StoreError> {
+        let marked: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE messages SET read_at = ?4
+              WHERE conversation_id = ?2 AND recipient_id = ?1 AND read_at IS NULL
+                AND (?3 IS NULL OR id <= ?3)
+              RETURNING id",
+        )
+        .bind(user_id)
+        .bind(conversation_id)
+        .bind(up_to)
+        .bind(sqlite_ts(now))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(MarkedRead {
+            count: marked.len() as u64,
+            up_to: marked.iter().max().copied(),
+        })
+    }
+
+    async fn mark_messages_read(
+        &self,
+        user_id: Uuid,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE messages AS m SET read_at = ?3
+              WHERE m.id IN (SELECT unhex(value) FROM json_each(?2))
+                AND m.recipient_id = ?1 AND m.read_at IS NULL
+              RETURNING {MESSAGE_COLUMNS}"
+        )))
+        .bind(user_id)
+        .bind(id_list(ids))
+        .bind(sqlite_ts(now))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn clear_conversation(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE conversations
+                SET a_cleared_at = CASE WHEN user_a = ?1 THEN ?3 ELSE a_cleared_at END,
+                    b_cleared_at = CASE WHEN user_b = ?1 THEN ?3 ELSE b_cleared_at END
+              WHERE id = ?2 AND (user_a = ?1 OR user_b = ?1)",
+        )
+        .bind(user_id)
+        .bind(conversation_id)
+        .bind(sqlite_ts(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

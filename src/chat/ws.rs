@@ -1,0 +1,359 @@
+//! The `/ws` protocol (`docs/api/websocket.md`): authentication, then a loop that answers the
+//! client's frames and forwards the hub's frames. Every refused frame gets an `error` frame and
+//! leaves the socket open; nothing is stored for it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::hub::{Outgoing, SOCKET_QUEUE};
+use super::{MessageKind, message_json};
+use crate::app::AppState;
+use crate::auth::model::AuthUser;
+use crate::auth::tokens::{Claims, TokenError};
+use crate::error::ApiError;
+use crate::infra::rate_limit::Bucket;
+
+/// Largest client frame handled; bigger ones are refused with an `error` frame.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// How long a client without an `Authorization` header has to send its `auth` frame.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Close code for a failed authentication.
+pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
+
+/// Client frames, by `type`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+enum ClientFrame {
+    Auth {
+        #[allow(dead_code)]
+        token: String,
+    },
+    SendMessage {
+        conversation_id: Uuid,
+        content: String,
+        client_id: Option<String>,
+    },
+    Typing {
+        conversation_id: Uuid,
+    },
+    MarkRead {
+        conversation_id: Uuid,
+        up_to: Uuid,
+    },
+    Resync {
+        since: Option<Uuid>,
+    },
+    Ping,
+}
+
+const KNOWN_TYPES: &[&str] = &[
+    "auth",
+    "send_message",
+    "typing",
+    "mark_read",
+    "resync",
+    "ping",
+];
+
+fn error_frame(err: &ApiError, client_id: Option<&str>) -> Value {
+    let mut frame = json!({ "type": "error", "code": err.code(), "message": err.to_string() });
+    if let Some(c) = client_id {
+        frame["clientId"] = json!(c);
+    }
+    frame
+}
+
+async fn send_json(socket: &mut WebSocket, frame: &Value) -> bool {
+    socket
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .is_ok()
+}
+
+async fn close_unauthenticated(mut socket: WebSocket, reason: &str) {
+    let err = ApiError::Unauthenticated(reason.to_string());
+    let _ = send_json(&mut socket, &error_frame(&err, None)).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: CLOSE_UNAUTHENTICATED,
+            reason: Utf8Bytes::from_static("unauthenticated"),
+        })))
+        .await;
+}
+
+async fn authenticate(state: &AppState, claims: Result<Claims, TokenError>) -> Option<AuthUser> {
+    let claims = claims.ok()?;
+    state.auth.authenticate(&claims).await.ok()
+}
+
+/// Serves one upgraded socket. `header_token` is the verified `Authorization` bearer, if sent.
+pub async fn serve(
+    state: AppState,
+    mut socket: WebSocket,
+    header_token: Option<Result<Claims, TokenError>>,
+) {
+    let user = match header_token {
+        Some(claims) => authenticate(&state, claims).await,
+        None => {
+            // The first frame must be `auth`, within the time limit.
+            match tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await {
+                Ok(Some(Ok(Message::Text(text)))) if text.len() <= MAX_FRAME_BYTES => {
+                    match serde_json::from_str::<ClientFrame>(&text) {
+                        Ok(ClientFrame::Auth { token }) => {
+                            authenticate(&state, state.auth.verify_token(&token)).await
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            }
+        }
+    };
+    let Some(user) = user else {
+        return close_unauthenticated(socket, "a valid access token is required").await;
+    };
+    metrics::counter!("ws_connections_total").increment(1);
+    let (tx, rx) = mpsc::channel::<Outgoing>(SOCKET_QUEUE);
+    let registration = state.chat.hub.register(user.user_id, tx).await;
+    if !send_json(
+        &mut socket,
+        &json!({ "type": "ready", "userId": user.user_id }),
+    )
+    .await
+    {
+        return;
+    }
+    Connection {
+        state,
+        user,
+        socket_id: registration.socket_id,
+    }
+    .run(socket, rx)
+    .await;
+    drop(registration);
+}
+
+struct Connection {
+    state: AppState,
+    user: AuthUser,
+    socket_id: Uuid,
+}
+
+impl Connection {
+    async fn run(self, socket: WebSocket, mut rx: mpsc::Receiver<Outgoing>) {
+        let (mut sink, mut stream) = socket.split();
+        // Replies to this client's own frames go through this channel too, so one writer
+        // owns the sink.
+        let (reply_tx, mut reply_rx) = mpsc::channel::<Value>(64);
+        let this = Arc::new(self);
+        let reader = {
+            let this = this.clone();
+            async move {
+                while let Some(frame) = stream.next().await {
+                    let text = match frame {
+                        Ok(Message::Text(text)) => text,
+                        Ok(Message::Binary(_)) => {
+                            let err = ApiError::bad_input("frame", "frames are JSON text");
+                            if reply_tx.send(error_frame(&err, None)).await.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        Ok(Message::Close(_)) | Err(_) => break,
+                        Ok(_) => continue, // ping/pong are answered by the library
+                    };
+                    if !this.handle(&text, &reply_tx).await {
+                        break;
+                    }
+                }
+            }
+        };
+        let writer = async move {
+            loop {
+                let text: Utf8Bytes = tokio::select! {
+                    reply = reply_rx.recv() => match reply {
+                        Some(frame) => frame.to_string().into(),
+                        None => break,
+                    },
+                    pushed = rx.recv() => match pushed {
+                        Some(text) => text.as_ref().into(),
+                        // The hub let this socket go (it fell too far behind).
+                        None => break,
+                    },
+                };
+                if sink.send(Message::Text(text)).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        };
+        tokio::select! {
+            () = reader => {}
+            () = writer => {}
+        }
+    }
+
+    /// Handles one client frame; false when the socket should close.
+    async fn handle(&self, text: &str, reply: &mpsc::Sender<Value>) -> bool {
+        if text.len() > MAX_FRAME_BYTES {
+            let err = ApiError::bad_input(
+                "frame",
+                format!("frames are at most {} KiB", MAX_FRAME_BYTES / 1024),
+            );
+            return reply.send(error_frame(&err, None)).await.is_ok();
+        }
+        let value: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(_) => {
+                let err = ApiError::bad_input("frame", "a frame is one JSON object");
+                return reply.send(error_frame(&err, None)).await.is_ok();
+            }
+        };
+        let client_id = value
+            .get("clientId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let frame = match self.parse(value) {
+            Ok(f) => f,
+            Err(err) => {
+                return reply
+                    .send(error_frame(&err, client_id.as_deref()))
+                    .await
+                    .is_ok();
+            }
+        };
+        match self.dispatch(frame, reply).await {
+            Ok(()) => true,
+            Err(err) => reply
+                .send(error_frame(&err, client_id.as_deref()))
+                .await
+                .is_ok(),
+        }
+    }
+
+    fn parse(&self, value: Value) -> Result<ClientFrame, ApiError> {
+        let Some(kind) = value
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return Err(ApiError::bad_input("type", "a frame needs a \"type\""));
+        };
+        if !KNOWN_TYPES.contains(&kind.as_str()) {
+            return Err(ApiError::bad_input(
+                "type",
+                format!("unknown frame type {kind:?}"),
+            ));
+        }
+        // Nobody sends as someone else: a sender id, if given, must be the caller's.
+        if let Some(sender) = value.get("senderId")
+            && sender.as_str() != Some(self.user.user_id.to_string().as_str())
+        {
+            return Err(ApiError::Forbidden(
+                "you can only send messages as yourself".into(),
+            ));
+        }
+        let mut value = value;
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("senderId");
+        }
+        serde_json::from_value(value)
+            .map_err(|e| ApiError::bad_input("frame", format!("invalid {kind} frame: {e}")))
+    }
+
+    async fn dispatch(
+        &self,
+        frame: ClientFrame,
+        reply: &mpsc::Sender<Value>,
+    ) -> Result<(), ApiError> {
+        let state = &self.state;
+        let user_id = self.user.user_id;
+        match frame {
+            ClientFrame::Ping => {
+                let _ = reply.send(json!({ "type": "pong" })).await;
+            }
+            ClientFrame::Auth { .. } => {
+                return Err(ApiError::bad_input("type", "already authenticated"));
+            }
+            ClientFrame::SendMessage {
+                conversation_id,
+                content,
+                client_id,
+            } => {
+                state
+                    .rate_limiter
+                    .check(Bucket::Message, &user_id.to_string())
+                    .await
+                    .map_err(ApiError::RateLimited)?;
+                let sent = state
+                    .chat
+                    .send(
+                        user_id,
+                        conversation_id,
+                        MessageKind::Text,
+                        &content,
+                        None,
+                        client_id.clone(),
+                        Some(self.socket_id),
+                        &state.profiles,
+                    )
+                    .await?;
+                let _ = reply
+                    .send(json!({
+                        "type": "message_ack",
+                        "clientId": client_id,
+                        "message": message_json(&sent.message),
+                    }))
+                    .await;
+            }
+            ClientFrame::Typing { conversation_id } => {
+                state
+                    .rate_limiter
+                    .check(Bucket::Message, &user_id.to_string())
+                    .await
+                    .map_err(ApiError::RateLimited)?;
+                state.chat.typing(user_id, conversation_id).await?;
+            }
+            ClientFrame::MarkRead {
+                conversation_id,
+                up_to,
+            } => {
+                state
+                    .chat
+                    .mark_read(user_id, conversation_id, Some(up_to))
+                    .await?;
+            }
+            ClientFrame::Resync { since } => {
+                state
+                    .chat
+                    .resync(user_id, since, |batch| async move {
+                        for m in &batch {
+                            if reply
+                                .send(json!({ "type": "message", "message": message_json(m) }))
+                                .await
+                                .is_err()
+                            {
+                                return false;
+                            }
+                        }
+                        true
+                    })
+                    .await?;
+                let _ = reply.send(json!({ "type": "resync_done" })).await;
+            }
+        }
+        Ok(())
+    }
+}

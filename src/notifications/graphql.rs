@@ -1,0 +1,233 @@
+//! GraphQL: the notification inbox, preferences and devices.
+
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::store::{NotificationRecord, Preferences, PreferencesPatch};
+use super::{cursor, kind};
+use crate::app::AppState;
+use crate::discovery::graphql::PageInfo;
+use crate::error::ApiError;
+use crate::graphql::require_user;
+
+const MAX_PAGE: i32 = 100;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationKind {
+    Match,
+    Message,
+    Like,
+    System,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum DevicePlatform {
+    Ios,
+    Android,
+    Web,
+}
+
+impl DevicePlatform {
+    fn as_db(self) -> &'static str {
+        match self {
+            DevicePlatform::Ios => "IOS",
+            DevicePlatform::Android => "ANDROID",
+            DevicePlatform::Web => "WEB",
+        }
+    }
+}
+
+pub struct Notification(NotificationRecord);
+
+#[Object]
+impl Notification {
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    async fn kind(&self) -> NotificationKind {
+        match self.0.kind.as_str() {
+            kind::MATCH => NotificationKind::Match,
+            kind::MESSAGE => NotificationKind::Message,
+            kind::LIKE => NotificationKind::Like,
+            _ => NotificationKind::System,
+        }
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+    /// JSON: e.g. `{"matchId": …}` or `{"conversationId": …}`.
+    async fn data(&self) -> Option<&str> {
+        self.0.data.as_deref()
+    }
+    async fn read(&self) -> bool {
+        self.0.read_at.is_some()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+pub struct NotificationEdge(Notification);
+
+#[Object]
+impl NotificationEdge {
+    async fn cursor(&self) -> String {
+        cursor(self.0.0.id)
+    }
+    async fn node(&self) -> &Notification {
+        &self.0
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct NotificationConnection {
+    edges: Vec<NotificationEdge>,
+    page_info: PageInfo,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "NotificationPreferences")]
+pub struct NotificationPreferencesObject {
+    matches: bool,
+    messages: bool,
+    likes: bool,
+    /// false: in-app only.
+    push: bool,
+}
+
+impl From<Preferences> for NotificationPreferencesObject {
+    fn from(p: Preferences) -> Self {
+        NotificationPreferencesObject {
+            matches: p.matches,
+            messages: p.messages,
+            likes: p.likes,
+            push: p.push,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct NotificationPreferencesInput {
+    matches: Option<bool>,
+    messages: Option<bool>,
+    likes: Option<bool>,
+    push: Option<bool>,
+}
+
+#[derive(Default)]
+pub struct NotificationQuery;
+
+#[Object]
+impl NotificationQuery {
+    /// Newest first.
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default = false)] unread_only: bool,
+    ) -> Result<NotificationConnection> {
+        let user = require_user(ctx).await?;
+        let first = first.unwrap_or(20);
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(ApiError::bad_input(
+                "first",
+                format!("first must be between 1 and {MAX_PAGE}"),
+            )
+            .into());
+        }
+        let state = ctx.data::<AppState>()?;
+        let (rows, more) = state
+            .notifications
+            .list(
+                user.user_id,
+                usize::try_from(first).unwrap_or(20),
+                after.as_deref(),
+                unread_only,
+            )
+            .await?;
+        let end_cursor = rows.last().map(|n| cursor(n.id));
+        Ok(NotificationConnection {
+            edges: rows
+                .into_iter()
+                .map(|n| NotificationEdge(Notification(n)))
+                .collect(),
+            page_info: PageInfo {
+                has_next_page: more,
+                end_cursor,
+            },
+        })
+    }
+
+    async fn notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<NotificationPreferencesObject> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        Ok(state.notifications.preferences(user.user_id).await?.into())
+    }
+}
+
+#[derive(Default)]
+pub struct NotificationMutation;
+
+#[Object]
+impl NotificationMutation {
+    async fn register_device(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        platform: DevicePlatform,
+    ) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state
+            .notifications
+            .register_device(user.user_id, &token, platform.as_db())
+            .await?;
+        Ok(true)
+    }
+
+    /// False when you had no such device.
+    async fn unregister_device(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        Ok(state
+            .notifications
+            .unregister_device(user.user_id, &token)
+            .await?)
+    }
+
+    async fn update_notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+        input: NotificationPreferencesInput,
+    ) -> Result<NotificationPreferencesObject> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let patch = PreferencesPatch {
+            matches: input.matches,
+            messages: input.messages,
+            likes: input.likes,
+            push: input.push,
+        };
+        Ok(state
+            .notifications
+            .update_preferences(user.user_id, patch)
+            .await?
+            .into())
+    }
+
+    /// How many became read.
+    async fn mark_notifications_read(&self, ctx: &Context<'_>, ids: Vec<Uuid>) -> Result<i32> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let n = state.notifications.mark_read(user.user_id, &ids).await?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+}

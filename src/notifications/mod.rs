@@ -1,0 +1,356 @@
+//! Notifications: the in-app inbox, per-person preferences, devices, and push.
+//!
+//! [`NotificationService::notify`] is called by the service where the event happened (a new
+//! match, message or like), once per event: it checks the person's preferences, stores the
+//! notification, sends it to their live sockets as a `notification` frame, and when they have
+//! no live socket anywhere (and push on) queues a push and tries it at once. Pushes that fail
+//! for now stay queued with a backoff for [`NotificationService::deliver_due_pushes`], which
+//! the background worker runs.
+
+pub mod graphql;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::chat::hub::Hub;
+use crate::error::{ApiError, ApiResult};
+use crate::infra::db::Db;
+use crate::infra::push::{PushError, PushMessage, PushSender};
+use crate::infra::time;
+use store::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, push_state};
+
+/// Attempts per notification before its push is given up.
+pub const MAX_PUSH_ATTEMPTS: i32 = 5;
+/// How long a claimed push is reserved for the worker that claimed it.
+const PUSH_LEASE: Duration = Duration::from_secs(120);
+/// Longest device token accepted.
+const MAX_DEVICE_TOKEN: usize = 4096;
+
+/// Notification kinds (GraphQL `NotificationKind`).
+pub mod kind {
+    pub const MATCH: &str = "MATCH";
+    pub const MESSAGE: &str = "MESSAGE";
+    pub const LIKE: &str = "LIKE";
+    pub const SYSTEM: &str = "SYSTEM";
+}
+
+/// One event for one person.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    pub user_id: Uuid,
+    pub kind: &'static str,
+    pub title: String,
+    pub body: String,
+    /// Ids the app needs to open the right screen (a JSON object of strings).
+    pub data: Vec<(String, String)>,
+}
+
+impl Notify {
+    pub fn matched(user_id: Uuid, other_name: &str, match_id: Uuid, conversation_id: Uuid) -> Self {
+        Notify {
+            user_id,
+            kind: kind::MATCH,
+            title: "It's a match!".into(),
+            body: format!("You and {other_name} like each other. Say hello!"),
+            data: vec![
+                ("matchId".into(), match_id.to_string()),
+                ("conversationId".into(), conversation_id.to_string()),
+            ],
+        }
+    }
+
+    /// The message text itself stays out of notifications (and so out of push services).
+    pub fn message(
+        user_id: Uuid,
+        sender_name: &str,
+        conversation_id: Uuid,
+        message_id: Uuid,
+    ) -> Self {
+        Notify {
+            user_id,
+            kind: kind::MESSAGE,
+            title: format!("New message from {sender_name}"),
+            body: "Open PupMatch to read it.".into(),
+            data: vec![
+                ("conversationId".into(), conversation_id.to_string()),
+                ("messageId".into(), message_id.to_string()),
+            ],
+        }
+    }
+
+    pub fn liked(user_id: Uuid) -> Self {
+        Notify {
+            user_id,
+            kind: kind::LIKE,
+            title: "Someone likes you".into(),
+            body: "Keep swiping to find out who.".into(),
+            data: vec![],
+        }
+    }
+
+    fn wanted(&self, prefs: &Preferences) -> bool {
+        match self.kind {
+            kind::MATCH => prefs.matches,
+            kind::MESSAGE => prefs.messages,
+            kind::LIKE => prefs.likes,
+            _ => true,
+        }
+    }
+}
+
+/// A notification as clients see it (GraphQL `Notification`, and the WebSocket frame).
+pub fn notification_json(n: &NotificationRecord) -> serde_json::Value {
+    json!({
+        "id": n.id,
+        "kind": n.kind,
+        "title": n.title,
+        "body": n.body,
+        "data": n.data,
+        "read": n.read_at.is_some(),
+        "createdAt": n.created_at,
+    })
+}
+
+/// When the next attempt of a push that failed `attempts` times is due: 30 s, 1, 2, 4 … min.
+pub fn push_backoff(attempts: i32) -> chrono::Duration {
+    let exp = u32::try_from(attempts.clamp(1, 10) - 1).unwrap_or(0);
+    chrono::Duration::seconds(30 * 2_i64.pow(exp))
+}
+
+pub struct NotificationService {
+    store: Arc<dyn NotificationStore>,
+    hub: Arc<Hub>,
+    push: Arc<dyn PushSender>,
+}
+
+impl NotificationService {
+    pub fn new(db: &Db, hub: Arc<Hub>, push: Arc<dyn PushSender>) -> Arc<Self> {
+        let store: Arc<dyn NotificationStore> = match db {
+            Db::Postgres(pool) => Arc::new(store::PgNotificationStore::new(pool.clone())),
+            Db::Sqlite(pool) => Arc::new(store::SqliteNotificationStore::new(pool.clone())),
+        };
+        Arc::new(NotificationService { store, hub, push })
+    }
+
+    /// Stores and delivers one notification (see the module docs). Failures are logged, never
+    /// returned: the event that caused it already happened.
+    pub async fn notify(self: &Arc<Self>, event: Notify) {
+        if let Err(err) = self.try_notify(event).await {
+            tracing::error!(error = %err, "notification not stored");
+        }
+    }
+
+    async fn try_notify(self: &Arc<Self>, event: Notify) -> ApiResult<()> {
+        let prefs = self.store.preferences(event.user_id).await?;
+        if !event.wanted(&prefs) {
+            return Ok(());
+        }
+        let push = prefs.push && !self.hub.is_online(event.user_id).await;
+        let data: serde_json::Map<String, serde_json::Value> = event
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let record = NotificationRecord {
+            id: Uuid::now_v7(),
+            user_id: event.user_id,
+            kind: event.kind.to_string(),
+            title: event.title,
+            body: event.body,
+            data: (!data.is_empty()).then(|| serde_json::Value::Object(data).to_string()),
+            read_at: None,
+            created_at: time::now(),
+            push_state: if push {
+                push_state::PENDING
+            } else {
+                push_state::NONE
+            }
+            .to_string(),
+            push_attempts: 0,
+        };
+        self.store.insert(&record).await?;
+        metrics::counter!("notifications_total", "kind" => event.kind).increment(1);
+        self.hub
+            .send(
+                vec![record.user_id],
+                None,
+                json!({ "type": "notification", "notification": notification_json(&record) }),
+            )
+            .await;
+        if push {
+            // In the background: the request that caused it does not wait for Google.
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(err) = this.push_one(record).await {
+                    tracing::error!(error = %err, "push bookkeeping failed");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// One attempt at a queued push, to every device of its person; records the outcome.
+    async fn push_one(&self, n: NotificationRecord) -> ApiResult<()> {
+        let tokens = self.store.device_tokens(n.user_id).await?;
+        if tokens.is_empty() {
+            self.store
+                .set_push_state(n.id, push_state::NONE, n.push_attempts, None)
+                .await?;
+            return Ok(());
+        }
+        let message = PushMessage {
+            title: n.title.clone(),
+            body: n.body.clone(),
+            data: n
+                .data
+                .as_deref()
+                .and_then(|d| {
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(d).ok()
+                })
+                .map(|m| {
+                    m.into_iter()
+                        .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        let (mut sent, mut transient, mut refused) = (false, false, false);
+        for token in &tokens {
+            match self.push.send(token, &message).await {
+                Ok(()) => sent = true,
+                Err(PushError::Unregistered) => {
+                    tracing::info!("push token no longer registered; device forgotten");
+                    self.store.forget_device(token).await?;
+                }
+                Err(PushError::Transient(reason)) => {
+                    tracing::warn!(reason, "push failed for now");
+                    transient = true;
+                }
+                Err(PushError::Permanent(reason)) => {
+                    tracing::error!(reason, "push refused");
+                    refused = true;
+                }
+            }
+        }
+        let attempts = n.push_attempts + 1;
+        let (state, next) = if sent {
+            (push_state::SENT, None)
+        } else if transient && attempts < MAX_PUSH_ATTEMPTS {
+            (
+                push_state::PENDING,
+                Some(time::now() + push_backoff(attempts)),
+            )
+        } else if transient || refused {
+            (push_state::FAILED, None)
+        } else {
+            // Every device was gone: nothing left to push to.
+            (push_state::NONE, None)
+        };
+        self.store
+            .set_push_state(n.id, state, attempts, next)
+            .await?;
+        Ok(())
+    }
+
+    /// Sends the queued pushes that are due (the delivery job). How many were attempted.
+    pub async fn deliver_due_pushes(&self, limit: i64) -> ApiResult<usize> {
+        let now = time::now();
+        let lease = now + chrono::Duration::from_std(PUSH_LEASE).unwrap_or_default();
+        let due = self.store.claim_due_pushes(now, lease, limit).await?;
+        let n = due.len();
+        for record in due {
+            self.push_one(record).await?;
+        }
+        Ok(n)
+    }
+
+    pub async fn list(
+        &self,
+        user_id: Uuid,
+        first: usize,
+        after: Option<&str>,
+        unread_only: bool,
+    ) -> ApiResult<(Vec<NotificationRecord>, bool)> {
+        let before = after.map(parse_cursor).transpose()?;
+        let mut rows = self
+            .store
+            .list(user_id, before, unread_only, first as i64 + 1)
+            .await?;
+        let more = rows.len() > first;
+        rows.truncate(first);
+        Ok((rows, more))
+    }
+
+    pub async fn mark_read(&self, user_id: Uuid, ids: &[Uuid]) -> ApiResult<u64> {
+        if ids.len() > 500 {
+            return Err(ApiError::bad_input("ids", "at most 500 ids at once"));
+        }
+        Ok(self.store.mark_read(user_id, ids, time::now()).await?)
+    }
+
+    pub async fn preferences(&self, user_id: Uuid) -> ApiResult<Preferences> {
+        Ok(self.store.preferences(user_id).await?)
+    }
+
+    pub async fn update_preferences(
+        &self,
+        user_id: Uuid,
+        patch: PreferencesPatch,
+    ) -> ApiResult<Preferences> {
+        Ok(self
+            .store
+            .update_preferences(user_id, patch, time::now())
+            .await?)
+    }
+
+    pub async fn register_device(
+        &self,
+        user_id: Uuid,
+        token: &str,
+        platform: &str,
+    ) -> ApiResult<()> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > MAX_DEVICE_TOKEN {
+            return Err(ApiError::bad_input(
+                "token",
+                format!("a device token is 1 to {MAX_DEVICE_TOKEN} bytes"),
+            ));
+        }
+        Ok(self
+            .store
+            .register_device(user_id, token, platform, time::now())
+            .await?)
+    }
+
+    pub async fn unregister_device(&self, user_id: Uuid, token: &str) -> ApiResult<bool> {
+        Ok(self.store.unregister_device(user_id, token.trim()).await?)
+    }
+}
+
+pub fn cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn parse_cursor(cursor: &str) -> ApiResult<Uuid> {
+    let invalid = || ApiError::bad_input("after", "invalid cursor");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    Uuid::from_slice(&bytes).map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_backoff_doubles_from_thirty_seconds() {
+        assert_eq!(push_backoff(1).num_seconds(), 30);
+        assert_eq!(push_backoff(2).num_seconds(), 60);
+        assert_eq!(push_backoff(4).num_seconds(), 240);
+    }
+}

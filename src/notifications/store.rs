@@ -1,0 +1,133 @@
+//! Notification storage: the inbox, per-user preferences, devices, and the push queue.
+
+mod postgres;
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use postgres::PgNotificationStore;
+pub use sqlite::SqliteNotificationStore;
+
+use crate::error::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct NotificationRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub data: Option<String>,
+    pub read_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub push_state: String,
+    pub push_attempts: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Preferences {
+    pub matches: bool,
+    pub messages: bool,
+    pub likes: bool,
+    pub push: bool,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Preferences {
+            matches: true,
+            messages: true,
+            likes: true,
+            push: true,
+        }
+    }
+}
+
+/// A partial update of [`Preferences`]: `None` keeps the current value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PreferencesPatch {
+    pub matches: Option<bool>,
+    pub messages: Option<bool>,
+    pub likes: Option<bool>,
+    pub push: Option<bool>,
+}
+
+/// Push delivery states (`notifications.push_state`).
+pub mod push_state {
+    /// No push wanted (the person was online, or has push off, or no device).
+    pub const NONE: &str = "NONE";
+    /// Waiting for (another) attempt at `next_attempt_at`.
+    pub const PENDING: &str = "PENDING";
+    pub const SENT: &str = "SENT";
+    /// Gave up after the last attempt.
+    pub const FAILED: &str = "FAILED";
+}
+
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Stores a notification; a `PENDING` push is due at once.
+    async fn insert(&self, n: &NotificationRecord) -> Result<(), StoreError>;
+
+    /// The user's notifications, newest first, older than `before`.
+    async fn list(
+        &self,
+        user_id: Uuid,
+        before: Option<Uuid>,
+        unread_only: bool,
+        limit: i64,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+
+    /// Marks the user's listed notifications read; how many changed.
+    async fn mark_read(
+        &self,
+        user_id: Uuid,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    async fn preferences(&self, user_id: Uuid) -> Result<Preferences, StoreError>;
+
+    async fn update_preferences(
+        &self,
+        user_id: Uuid,
+        patch: PreferencesPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Preferences, StoreError>;
+
+    /// Registers a device token for the user (a token moves to its latest user).
+    async fn register_device(
+        &self,
+        user_id: Uuid,
+        token: &str,
+        platform: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the user's device token; false when they had no such token.
+    async fn unregister_device(&self, user_id: Uuid, token: &str) -> Result<bool, StoreError>;
+
+    /// Forgets a token the push service reported as no longer valid.
+    async fn forget_device(&self, token: &str) -> Result<(), StoreError>;
+
+    async fn device_tokens(&self, user_id: Uuid) -> Result<Vec<String>, StoreError>;
+
+    /// Pending pushes due by `now`, oldest first, claimed for a while (their next attempt is
+    /// moved to `lease_until`) so that two workers never send the same one.
+    async fn claim_due_pushes(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+
+    /// Records a push attempt's result.
+    async fn set_push_state(
+        &self,
+        id: Uuid,
+        state: &str,
+        attempts: i32,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+}
