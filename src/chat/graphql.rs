@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::store::{ConversationSummary, MessageRecord};
-use super::{MessageKind as Kind, conversation_cursor, message_cursor};
+use super::{Draft, MessageKind as Kind, conversation_cursor, message_cursor};
 use crate::app::AppState;
 use crate::discovery::graphql::PageInfo;
 use crate::error::ApiError;
@@ -229,11 +229,7 @@ impl ChatMutation {
             .chat
             .send(
                 user.user_id,
-                conversation_id,
-                Kind::Text,
-                &content,
-                None,
-                client_id,
+                Draft::text(conversation_id, content, client_id),
                 None,
                 &state.profiles,
             )

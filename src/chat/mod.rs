@@ -98,6 +98,29 @@ fn client_id(client_id: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
+/// A message someone wants to send.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub conversation_id: Uuid,
+    pub kind: MessageKind,
+    pub content: String,
+    pub playground_id: Option<Uuid>,
+    /// The sender's idempotency key.
+    pub client_id: Option<String>,
+}
+
+impl Draft {
+    pub fn text(conversation_id: Uuid, content: String, client_id: Option<String>) -> Self {
+        Draft {
+            conversation_id,
+            kind: MessageKind::Text,
+            content,
+            playground_id: None,
+            client_id,
+        }
+    }
+}
+
 /// A sent message and whether this call stored it (false: a resent `clientId`).
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -130,24 +153,21 @@ impl ChatService {
     pub async fn send(
         &self,
         sender: Uuid,
-        conversation_id: Uuid,
-        kind: MessageKind,
-        content: &str,
-        playground_id: Option<Uuid>,
-        client: Option<String>,
+        draft: Draft,
         from_socket: Option<Uuid>,
         profiles: &ProfileService,
     ) -> ApiResult<Sent> {
-        let content = message_content(content)?;
-        let client = client_id(client)?;
+        let content = message_content(&draft.content)?;
+        let client = client_id(draft.client_id)?;
+        let conversation_id = draft.conversation_id;
         let outcome = self
             .store
             .insert_message(NewMessage {
                 conversation_id,
                 sender_id: sender,
-                kind: kind.as_db(),
+                kind: draft.kind.as_db(),
                 content,
-                playground_id,
+                playground_id: draft.playground_id,
                 client_id: client,
                 now: time::now(),
             })

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::hub::{Outgoing, SOCKET_QUEUE};
-use super::{MessageKind, message_json};
+use super::{Draft, message_json};
 use crate::app::AppState;
 use crate::auth::model::AuthUser;
 use crate::auth::tokens::{Claims, TokenError};
@@ -68,6 +68,9 @@ const KNOWN_TYPES: &[&str] = &[
 ];
 
 fn error_frame(err: &ApiError, client_id: Option<&str>) -> Value {
+    if let ApiError::Internal(inner) = err {
+        tracing::error!(error = format!("{inner:#}"), "websocket frame failed");
+    }
     let mut frame = json!({ "type": "error", "code": err.code(), "message": err.to_string() });
     if let Some(c) = client_id {
         frame["clientId"] = json!(c);
@@ -301,11 +304,7 @@ impl Connection {
                     .chat
                     .send(
                         user_id,
-                        conversation_id,
-                        MessageKind::Text,
-                        &content,
-                        None,
-                        client_id.clone(),
+                        Draft::text(conversation_id, content, client_id.clone()),
                         Some(self.socket_id),
                         &state.profiles,
                     )

@@ -129,7 +129,7 @@ impl NotificationQuery {
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
-        #[graphql(default = false)] unread_only: bool,
+        #[graphql(default_with = "Some(false)")] unread_only: Option<bool>,
     ) -> Result<NotificationConnection> {
         let user = require_user(ctx).await?;
         let first = first.unwrap_or(20);
@@ -147,7 +147,7 @@ impl NotificationQuery {
                 user.user_id,
                 usize::try_from(first).unwrap_or(20),
                 after.as_deref(),
-                unread_only,
+                unread_only.unwrap_or(false),
             )
             .await?;
         let end_cursor = rows.last().map(|n| cursor(n.id));

@@ -20,6 +20,21 @@ const IMPLEMENTED: &[&str] = &[
     "ActivityLevel",
     "DistanceUnit",
     "DogSize",
+    // Chat ("Message" waits for its `playground` field, which comes with playgrounds).
+    "MessageKind",
+    "MessageEdge",
+    "MessageConnection",
+    "Conversation",
+    "ConversationEdge",
+    "ConversationConnection",
+    // Notifications.
+    "Notification",
+    "NotificationKind",
+    "NotificationEdge",
+    "NotificationConnection",
+    "NotificationPreferences",
+    "NotificationPreferencesInput",
+    "DevicePlatform",
 ];
 /// Root fields that must be served.
 const IMPLEMENTED_ROOT_FIELDS: &[(&str, &str)] = &[
@@ -53,6 +68,19 @@ const IMPLEMENTED_ROOT_FIELDS: &[(&str, &str)] = &[
     ("Mutation", "block"),
     ("Mutation", "unblock"),
     ("Mutation", "report"),
+    ("Query", "conversations"),
+    ("Query", "conversation"),
+    ("Query", "messages"),
+    ("Mutation", "sendMessage"),
+    ("Mutation", "markMessagesRead"),
+    ("Mutation", "markConversationRead"),
+    ("Mutation", "deleteConversation"),
+    ("Query", "notifications"),
+    ("Query", "notificationPreferences"),
+    ("Mutation", "registerDevice"),
+    ("Mutation", "unregisterDevice"),
+    ("Mutation", "updateNotificationPreferences"),
+    ("Mutation", "markNotificationsRead"),
 ];
 
 #[derive(Debug, PartialEq)]

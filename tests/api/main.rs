@@ -4,11 +4,13 @@ mod helpers;
 
 mod account_deletion;
 mod auth;
+mod chat;
 mod contract;
 mod discovery;
 mod discovery_properties;
 mod graphql_limits;
 mod n_plus_one;
+mod notifications;
 mod operations;
 mod password_reset;
 mod photos;

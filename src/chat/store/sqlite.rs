@@ -24,6 +24,11 @@ impl SqliteChatStore {
     }
 }
 
+/// The columns of [`MessageRecord`], unqualified (for `RETURNING`, where SQLite does not
+/// accept a table alias).
+const RETURNED_COLUMNS: &str = "id, conversation_id, sender_id, recipient_id, kind, content,
+        playground_id, client_id, read_at, created_at";
+
 const MESSAGE_COLUMNS: &str =
     "m.id, m.conversation_id, m.sender_id, m.recipient_id, m.kind, m.content,
         m.playground_id, m.client_id, m.read_at, m.created_at";
@@ -160,10 +165,10 @@ impl ChatStore for SqliteChatStore {
             .execute(&mut *tx)
             .await?;
         let stored: MessageRecord = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO messages AS m (id, conversation_id, sender_id, recipient_id, kind, content,
+            "INSERT INTO messages (id, conversation_id, sender_id, recipient_id, kind, content,
                                         playground_id, client_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             RETURNING {MESSAGE_COLUMNS}"
+             RETURNING {RETURNED_COLUMNS}"
         )))
         .bind(id)
         .bind(msg.conversation_id)
@@ -258,7 +263,7 @@ impl ChatStore for SqliteChatStore {
             "UPDATE messages AS m SET read_at = ?3
               WHERE m.id IN (SELECT unhex(value) FROM json_each(?2))
                 AND m.recipient_id = ?1 AND m.read_at IS NULL
-              RETURNING {MESSAGE_COLUMNS}"
+              RETURNING {RETURNED_COLUMNS}"
         )))
         .bind(user_id)
         .bind(id_list(ids))

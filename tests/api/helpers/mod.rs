@@ -4,6 +4,7 @@
 
 pub mod images;
 pub mod smtp;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -205,6 +206,7 @@ pub fn test_config(backend: Backend, db: &TestDb, media_dir: &std::path::Path) -
     config.rate_limits.ip_per_min = 100_000;
     config.rate_limits.auth_per_min = 100_000;
     config.rate_limits.location_per_min = 100_000;
+    config.rate_limits.message_per_min = 100_000;
     if backend == Backend::Postgres {
         config.redis_url = Some(redis_url());
         config.redis_prefix = format!("test:{}:", Uuid::new_v4().simple());

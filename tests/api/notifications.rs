@@ -1,0 +1,483 @@
+//! Notifications: the inbox, preferences, devices, and push through the FCM HTTP v1 client,
+//! against a local server standing in for Google's token and send endpoints that checks each
+//! request (FCM itself cannot be reached here).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::{Form, Json, Router};
+use serde_json::{Value, json};
+
+use crate::chat::matched_pair;
+use crate::discovery::{BERLIN, dog_at, like};
+use crate::helpers::{Backend, Session, TestApp, spawn_app, spawn_app_with};
+
+const PROJECT: &str = "pupmatch-test";
+const CLIENT_EMAIL: &str = "push@pupmatch-test.iam.gserviceaccount.example";
+const PRIVATE_KEY: &str = include_str!("../fixtures/fcm-test-key.pem");
+const PUBLIC_KEY: &str = include_str!("../fixtures/fcm-test-key.pub.pem");
+
+/// What the stand-in saw and how it behaves.
+#[derive(Default)]
+struct Fcm {
+    base: String,
+    tokens_issued: Vec<String>,
+    /// Accepted sends: (device token, message body).
+    sent: Vec<(String, Value)>,
+    /// Device tokens whose next send fails with 503 (then succeeds).
+    flaky_once: Vec<String>,
+    refused: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Fcm>>;
+
+async fn token_endpoint(
+    State(fcm): State<Shared>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> impl IntoResponse {
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    if get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "unsupported_grant_type" })),
+        );
+    }
+    let base = fcm.lock().expect("lock").base.clone();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[format!("{base}/token")]);
+    validation.set_issuer(&[CLIENT_EMAIL]);
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(PUBLIC_KEY.as_bytes()).expect("public key");
+    let Ok(claims) = jsonwebtoken::decode::<Value>(&get("assertion"), &key, &validation) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "invalid_grant" })),
+        );
+    };
+    if claims.claims["scope"] != "https://www.googleapis.com/auth/firebase.messaging" {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "invalid_scope" })),
+        );
+    }
+    let mut fcm = fcm.lock().expect("lock");
+    let token = format!("access-{}", fcm.tokens_issued.len());
+    fcm.tokens_issued.push(token.clone());
+    (
+        StatusCode::OK,
+        Json(json!({ "access_token": token, "expires_in": 3600, "token_type": "Bearer" })),
+    )
+}
+
+async fn send_endpoint(
+    State(fcm): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> impl IntoResponse {
+    let mut fcm = fcm.lock().expect("lock");
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !fcm.tokens_issued.iter().any(|t| t == bearer) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": { "status": "UNAUTHENTICATED" } })),
+        );
+    }
+    let message = &body["message"];
+    let device = message["token"].as_str().unwrap_or("").to_string();
+    if message["notification"]["title"]
+        .as_str()
+        .unwrap_or("")
+        .is_empty()
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": { "status": "INVALID_ARGUMENT" } })),
+        );
+    }
+    if device.starts_with("gone") {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(
+                json!({ "error": { "status": "NOT_FOUND", "details": [{ "errorCode": "UNREGISTERED" }] } }),
+            ),
+        );
+    }
+    if device.starts_with("down") {
+        fcm.refused.push(device);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": { "status": "UNAVAILABLE" } })),
+        );
+    }
+    if let Some(i) = fcm.flaky_once.iter().position(|d| *d == device) {
+        fcm.flaky_once.remove(i);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": { "status": "UNAVAILABLE" } })),
+        );
+    }
+    fcm.sent.push((device, body.clone()));
+    (
+        StatusCode::OK,
+        Json(json!({ "name": format!("projects/{PROJECT}/messages/{}", fcm.sent.len()) })),
+    )
+}
+
+/// Starts the stand-in and an app whose FCM client talks to it.
+async fn app_with_fcm(backend: Backend) -> (TestApp, Shared, tempfile::TempDir) {
+    let fcm: Shared = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    fcm.lock().expect("lock").base = base.clone();
+    let router = Router::new()
+        .route("/token", post(token_endpoint))
+        .route(
+            &format!("/v1/projects/{PROJECT}/messages:send"),
+            post(send_endpoint),
+        )
+        .with_state(fcm.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let dir = tempfile::tempdir().expect("dir");
+    let credentials = dir.path().join("service-account.json");
+    std::fs::write(
+        &credentials,
+        json!({
+            "type": "service_account",
+            "project_id": PROJECT,
+            "client_email": CLIENT_EMAIL,
+            "private_key": PRIVATE_KEY,
+            "token_uri": format!("{base}/token"),
+        })
+        .to_string(),
+    )
+    .expect("write credentials");
+    let app = spawn_app_with(backend, |c| {
+        c.fcm_credentials = Some(credentials.clone());
+        c.fcm_endpoint = Some(base.parse().expect("url"));
+    })
+    .await;
+    (app, fcm, dir)
+}
+
+async fn inbox(app: &TestApp, user: &Session, unread_only: bool) -> Vec<Value> {
+    let res = app
+        .gql(
+            user.token(),
+            "query($u: Boolean) { notifications(first: 50, unreadOnly: $u) { edges { cursor node { id kind title body data read createdAt } } pageInfo { hasNextPage } } }",
+            json!({ "u": unread_only }),
+        )
+        .await;
+    res.data("notifications")["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+async fn register_device(app: &TestApp, user: &Session, token: &str) {
+    let res = app
+        .gql(
+            user.token(),
+            "mutation($t: String!) { registerDevice(token: $t, platform: ANDROID) }",
+            json!({ "t": token }),
+        )
+        .await;
+    assert_eq!(res.data("registerDevice"), true);
+}
+
+/// Waits until the stand-in has seen `n` accepted sends.
+async fn wait_for_sends(fcm: &Shared, n: usize) -> Vec<(String, Value)> {
+    for _ in 0..100 {
+        let sent = fcm.lock().expect("lock").sent.clone();
+        if sent.len() >= n {
+            return sent;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "expected {n} pushes, got {:?}",
+        fcm.lock().expect("lock").sent
+    );
+}
+
+async fn likes_and_matches_fill_the_inbox(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = dog_at(&app, "Rex", BERLIN).await;
+    let b = dog_at(&app, "Bella", BERLIN).await;
+    like(&app, &a, b.user_id).await.data("like");
+    like(&app, &a, b.user_id).await.data("like");
+    let got = inbox(&app, &b, false).await;
+    assert_eq!(got.len(), 1, "a repeated like notifies once: {got:?}");
+    assert_eq!(got[0]["kind"], "LIKE");
+    assert!(
+        !got[0]["body"].as_str().unwrap_or("").contains("Rex"),
+        "who liked you stays hidden"
+    );
+
+    let res = like(&app, &b, a.user_id).await;
+    let conversation = res.data("like")["match"]["conversationId"].clone();
+    for (user, other) in [(&a, "Bella"), (&b, "Rex")] {
+        let notes = inbox(&app, user, false).await;
+        let matched = notes
+            .iter()
+            .find(|n| n["kind"] == "MATCH")
+            .expect("match notification");
+        assert!(
+            matched["body"].as_str().unwrap_or("").contains(other),
+            "{matched}"
+        );
+        let data: Value =
+            serde_json::from_str(matched["data"].as_str().expect("data")).expect("json");
+        assert_eq!(data["conversationId"], conversation);
+    }
+
+    // Reading.
+    let ids: Vec<Value> = inbox(&app, &b, true)
+        .await
+        .iter()
+        .map(|n| n["id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let res = app
+        .gql(
+            b.token(),
+            "mutation($i: [UUID!]!) { markNotificationsRead(ids: $i) }",
+            json!({ "i": [ids[0]] }),
+        )
+        .await;
+    assert_eq!(res.data("markNotificationsRead"), 1);
+    // Someone else's ids change nothing.
+    let res = app
+        .gql(
+            a.token(),
+            "mutation($i: [UUID!]!) { markNotificationsRead(ids: $i) }",
+            json!({ "i": ids }),
+        )
+        .await;
+    assert_eq!(res.data("markNotificationsRead"), 0);
+    assert_eq!(inbox(&app, &b, true).await.len(), 1);
+    assert_eq!(inbox(&app, &b, false).await.len(), 2);
+}
+
+async fn preferences_decide_what_is_notified(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = dog_at(&app, "Rex", BERLIN).await;
+    let b = dog_at(&app, "Bella", BERLIN).await;
+    let prefs = app
+        .gql(
+            b.token(),
+            "{ notificationPreferences { matches messages likes push } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        prefs.data("notificationPreferences"),
+        &json!({ "matches": true, "messages": true, "likes": true, "push": true })
+    );
+    let res = app
+        .gql(b.token(), "mutation { updateNotificationPreferences(input: { likes: false, push: false }) { matches messages likes push } }", json!({}))
+        .await;
+    assert_eq!(
+        res.data("updateNotificationPreferences"),
+        &json!({ "matches": true, "messages": true, "likes": false, "push": false })
+    );
+    like(&app, &a, b.user_id).await.data("like");
+    assert!(inbox(&app, &b, false).await.is_empty(), "likes are off");
+    like(&app, &b, a.user_id).await.data("like");
+    assert_eq!(inbox(&app, &b, false).await.len(), 1, "matches are on");
+    // A later partial update keeps the rest.
+    let res = app
+        .gql(b.token(), "mutation { updateNotificationPreferences(input: { messages: false }) { likes messages } }", json!({}))
+        .await;
+    assert_eq!(
+        res.data("updateNotificationPreferences"),
+        &json!({ "likes": false, "messages": false })
+    );
+}
+
+async fn online_people_get_frames_and_offline_people_get_pushes(backend: Backend) {
+    let (app, fcm, _dir) = app_with_fcm(backend).await;
+    let (a, b, conversation) = matched_pair(&app).await;
+    register_device(&app, &b, "device-b").await;
+    let sent_before = fcm.lock().expect("lock").sent.len();
+
+    // Online: a notification frame, no push.
+    let mut wa = app.ws(&a).await;
+    let mut wb = app.ws(&b).await;
+    wa.send_message(&conversation, "are you there?", "p-1")
+        .await;
+    let frame = wb.recv_type("notification").await;
+    assert_eq!(frame["notification"]["kind"], "MESSAGE");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        fcm.lock().expect("lock").sent.len(),
+        sent_before,
+        "no push to someone online"
+    );
+
+    // Offline: a push through FCM, with the conversation to open.
+    wb.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wa.send_message(&conversation, "hello?", "p-2").await;
+    let sent = wait_for_sends(&fcm, sent_before + 1).await;
+    let (device, body) = sent.last().expect("a push");
+    assert_eq!(device, "device-b");
+    assert_eq!(
+        body["message"]["notification"]["title"],
+        "New message from Rex"
+    );
+    assert_eq!(body["message"]["data"]["conversationId"], conversation);
+    assert!(
+        !body.to_string().contains("hello?"),
+        "message text never goes to the push service"
+    );
+    let state: Vec<String> = sqlx_states(&app).await;
+    assert!(state.contains(&"SENT".to_string()), "{state:?}");
+    // One OAuth token, reused.
+    assert_eq!(fcm.lock().expect("lock").tokens_issued.len(), 1);
+}
+
+/// The notifications' push states, oldest first.
+async fn sqlx_states(app: &TestApp) -> Vec<String> {
+    match &app.db {
+        pupmatch::infra::db::Db::Postgres(p) => {
+            sqlx::query_scalar("SELECT push_state FROM notifications ORDER BY id")
+                .fetch_all(p)
+                .await
+                .expect("query")
+        }
+        pupmatch::infra::db::Db::Sqlite(p) => {
+            sqlx::query_scalar("SELECT push_state FROM notifications ORDER BY id")
+                .fetch_all(p)
+                .await
+                .expect("query")
+        }
+    }
+}
+
+async fn pushes_retry_and_forget_dead_devices(backend: Backend) {
+    let (app, fcm, _dir) = app_with_fcm(backend).await;
+    let a = dog_at(&app, "Rex", BERLIN).await;
+    let b = dog_at(&app, "Bella", BERLIN).await;
+    let c = dog_at(&app, "Luna", BERLIN).await;
+    register_device(&app, &b, "flaky-b").await;
+    register_device(&app, &b, "gone-b").await;
+    fcm.lock().expect("lock").flaky_once.push("flaky-b".into());
+    like(&app, &a, b.user_id).await.data("like");
+    let sent = wait_for_sends(&fcm, 1).await;
+    assert_eq!(sent[0].0, "flaky-b", "delivered after a retry");
+    // The dead token is forgotten.
+    for _ in 0..50 {
+        if app.count("devices").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.count("devices").await, 1);
+
+    // A push service that stays down: the push stays queued for the delivery job.
+    register_device(&app, &c, "down-c").await;
+    like(&app, &a, c.user_id).await.data("like");
+    for _ in 0..100 {
+        if sqlx_states(&app)
+            .await
+            .iter()
+            .filter(|s| *s == "PENDING")
+            .count()
+            == 1
+            && fcm.lock().expect("lock").refused.len() >= 3
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let states = sqlx_states(&app).await;
+    assert!(states.contains(&"PENDING".to_string()), "{states:?}");
+    assert_eq!(
+        fcm.lock().expect("lock").refused.len(),
+        3,
+        "three attempts with backoff"
+    );
+}
+
+async fn devices_are_validated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.new_user().await;
+    let res = app
+        .gql(
+            user.token(),
+            "mutation { registerDevice(token: \"   \", platform: IOS) }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.error_code(), "BAD_USER_INPUT");
+    let res = app
+        .gql(
+            user.token(),
+            "mutation($t: String!) { registerDevice(token: $t, platform: IOS) }",
+            json!({ "t": "x".repeat(5000) }),
+        )
+        .await;
+    assert_eq!(res.error_code(), "BAD_USER_INPUT");
+    let res = app
+        .gql(
+            user.token(),
+            "mutation { registerDevice(token: \"t\", platform: FAX) }",
+            json!({}),
+        )
+        .await;
+    assert!(!res.errors().is_empty());
+    assert_eq!(app.count("devices").await, 0);
+    register_device(&app, &user, "device-1").await;
+    register_device(&app, &user, "device-1").await;
+    assert_eq!(
+        app.count("devices").await,
+        1,
+        "registering twice is one device"
+    );
+    let other = app.new_user().await;
+    let res = app
+        .gql(
+            other.token(),
+            "mutation { unregisterDevice(token: \"device-1\") }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.data("unregisterDevice"), false, "not theirs");
+    let res = app
+        .gql(
+            user.token(),
+            "mutation { unregisterDevice(token: \"device-1\") }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.data("unregisterDevice"), true);
+    assert_eq!(app.count("devices").await, 0);
+    let res = app
+        .gql(None, "{ notifications { edges { cursor } } }", json!({}))
+        .await;
+    assert_eq!(res.error_code(), "UNAUTHENTICATED");
+}
+
+crate::both_backends!(
+    likes_and_matches_fill_the_inbox,
+    preferences_decide_what_is_notified,
+    online_people_get_frames_and_offline_people_get_pushes,
+    pushes_retry_and_forget_dead_devices,
+    devices_are_validated,
+);
