@@ -1,8 +1,9 @@
 //! Chat storage: conversations and messages. One implementation per backend.
 //!
-//! Message ids are UUIDv7 made after the writer holds both participants' locks (PostgreSQL:
-//! advisory locks per user; SQLite: the database write lock), so each person's messages are
-//! committed in id order and "everything after id X" never skips one committed later.
+//! Message ids are UUIDv7, and a message is only stored while the writer holds both people's
+//! locks (PostgreSQL: advisory locks per person, and the id must be above every id already in
+//! either stream; SQLite: the database write lock, with the id made under it), so each person's
+//! messages commit in id order and "everything after id X" never skips one committed later.
 
 mod postgres;
 mod sqlite;

@@ -93,15 +93,6 @@ impl Notify {
             data: vec![],
         }
     }
-
-    fn wanted(&self, prefs: &Preferences) -> bool {
-        match self.kind {
-            kind::MATCH => prefs.matches,
-            kind::MESSAGE => prefs.messages,
-            kind::LIKE => prefs.likes,
-            _ => true,
-        }
-    }
 }
 
 /// A notification as clients see it (GraphQL `Notification`, and the WebSocket frame).
@@ -147,17 +138,13 @@ impl NotificationService {
     }
 
     async fn try_notify(self: &Arc<Self>, event: Notify) -> ApiResult<()> {
-        let prefs = self.store.preferences(event.user_id).await?;
-        if !event.wanted(&prefs) {
-            return Ok(());
-        }
-        let push = prefs.push && !self.hub.is_online(event.user_id).await;
+        let offline = !self.hub.is_online(event.user_id).await;
         let data: serde_json::Map<String, serde_json::Value> = event
             .data
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
-        let record = NotificationRecord {
+        let mut record = NotificationRecord {
             id: Uuid::now_v7(),
             user_id: event.user_id,
             kind: event.kind.to_string(),
@@ -166,15 +153,15 @@ impl NotificationService {
             data: (!data.is_empty()).then(|| serde_json::Value::Object(data).to_string()),
             read_at: None,
             created_at: time::now(),
-            push_state: if push {
-                push_state::PENDING
-            } else {
-                push_state::NONE
-            }
-            .to_string(),
+            push_state: push_state::NONE.to_string(),
             push_attempts: 0,
         };
-        self.store.insert(&record).await?;
+        // The person's preferences are checked in the same statement.
+        let Some(state) = self.store.insert_wanted(&record, offline).await? else {
+            return Ok(());
+        };
+        let push = state == push_state::PENDING;
+        record.push_state = state;
         metrics::counter!("notifications_total", "kind" => event.kind).increment(1);
         self.hub
             .send(

@@ -67,8 +67,14 @@ pub mod push_state {
 
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
-    /// Stores a notification; a `PENDING` push is due at once.
-    async fn insert(&self, n: &NotificationRecord) -> Result<(), StoreError>;
+    /// Stores the notification if the person's preferences want its kind, in one statement.
+    /// Its push is `PENDING` (due at once) when `offline` and the person has push on, else
+    /// `NONE`. Returns the push state stored, or `None` when the preferences declined it.
+    async fn insert_wanted(
+        &self,
+        n: &NotificationRecord,
+        offline: bool,
+    ) -> Result<Option<String>, StoreError>;
 
     /// The user's notifications, newest first, older than `before`.
     async fn list(

@@ -619,3 +619,45 @@ async fn mark_messages_read_counts_only_received_messages(backend: Backend) {
 }
 
 crate::both_backends!(mark_messages_read_counts_only_received_messages);
+
+/// An id from a clock ahead of this instance's (another instance's, say) is already in the
+/// stream: the next message still gets a larger id, so resync from it misses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_ids_stay_increasing_when_a_clock_ran_ahead_postgres() {
+    let app = spawn_app(Backend::Postgres).await;
+    let (a, b, conversation) = matched_pair(&app).await;
+    let ahead = uuid::Builder::from_unix_timestamp_millis(
+        u64::try_from(chrono::Utc::now().timestamp_millis() + 3_600_000).expect("positive"),
+        &[7; 10],
+    )
+    .into_uuid();
+    let conversation_id: Uuid = conversation.parse().expect("uuid");
+    let pupmatch::infra::db::Db::Postgres(pool) = &app.db else {
+        unreachable!()
+    };
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, sender_id, recipient_id, content, created_at)
+         VALUES ($1, $2, $3, $4, 'from the future', now())",
+    )
+    .bind(ahead)
+    .bind(conversation_id)
+    .bind(b.user_id)
+    .bind(a.user_id)
+    .execute(pool)
+    .await
+    .expect("insert");
+    let mut wa = app.ws(&a).await;
+    let ack = wa.send_message(&conversation, "after it", "late-1").await;
+    let id: Uuid = ack["message"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    assert!(id > ahead, "{id} must sort after {ahead}");
+    wa.send(json!({ "type": "resync", "since": ahead })).await;
+    assert_eq!(
+        wa.recv_type("message").await["message"]["content"],
+        "after it"
+    );
+    wa.recv_type("resync_done").await;
+}

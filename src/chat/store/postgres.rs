@@ -37,13 +37,59 @@ const CONVERSATION_SELECT: &str = "SELECT c.id, c.match_id,
 const VISIBLE: &str = "m.created_at > COALESCE(CASE WHEN c.user_a = $1 THEN c.a_cleared_at
                                                      ELSE c.b_cleared_at END, '-infinity')";
 
-/// The advisory-lock key of one person's message stream, used as `(2, key)`: two-int keys
-/// never collide with the one-bigint keys of likes.
-fn user_lock(user: Uuid) -> i32 {
-    let x = user.as_u128();
-    i32::from_ne_bytes(
-        ((x as u32) ^ ((x >> 32) as u32) ^ ((x >> 64) as u32) ^ ((x >> 96) as u32)).to_ne_bytes(),
-    )
+/// A row of `pupmatch_send_message`: a status and, with it, a message (or the latest id).
+#[derive(sqlx::FromRow)]
+struct SendRow {
+    status: String,
+    id: Option<Uuid>,
+    conversation_id: Option<Uuid>,
+    sender_id: Option<Uuid>,
+    recipient_id: Option<Uuid>,
+    kind: Option<String>,
+    content: Option<String>,
+    playground_id: Option<Uuid>,
+    client_id: Option<String>,
+    read_at: Option<DateTime<Utc>>,
+    created_at: Option<DateTime<Utc>>,
+}
+
+impl SendRow {
+    fn record(self) -> Result<MessageRecord, StoreError> {
+        match (
+            self.id,
+            self.conversation_id,
+            self.sender_id,
+            self.recipient_id,
+            self.kind,
+            self.content,
+            self.created_at,
+        ) {
+            (
+                Some(id),
+                Some(conversation_id),
+                Some(sender_id),
+                Some(recipient_id),
+                Some(kind),
+                Some(content),
+                Some(created_at),
+            ) => Ok(MessageRecord {
+                id,
+                conversation_id,
+                sender_id,
+                recipient_id,
+                kind,
+                content,
+                playground_id: self.playground_id,
+                client_id: self.client_id,
+                read_at: self.read_at,
+                created_at,
+            }),
+            _ => Err(StoreError::Other(anyhow::anyhow!(
+                "pupmatch_send_message returned {} without its message",
+                self.status
+            ))),
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -156,77 +202,42 @@ impl ChatStore for PgChatStore {
     }
 
     async fn insert_message(&self, msg: NewMessage) -> Result<SendOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let Some((user_a, user_b)): Option<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT user_a, user_b FROM conversations
-              WHERE id = $1 AND (user_a = $2 OR user_b = $2)",
-        )
-        .bind(msg.conversation_id)
-        .bind(msg.sender_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(SendOutcome::NotInConversation);
-        };
-        // Both people's streams, in a fixed order (no deadlock); held until the commit.
-        let (first, second) = {
-            let (x, y) = (user_lock(user_a), user_lock(user_b));
-            (x.min(y), x.max(y))
-        };
-        sqlx::query("SELECT pg_advisory_xact_lock(2, $1), pg_advisory_xact_lock(2, $2)")
-            .bind(first)
-            .bind(second)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(client_id) = &msg.client_id {
-            let existing: Option<MessageRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.sender_id = $1 AND m.client_id = $2"
-            )))
+        // One round trip (the `pupmatch_send_message` function, migration 0004). The id must
+        // be above every id already in both people's streams; when another instance's clock is
+        // behind or a message raced ahead, the function says so and a larger id is tried.
+        let mut id = Uuid::now_v7();
+        for _ in 0..8 {
+            let row: SendRow = sqlx::query_as(
+                "SELECT * FROM pupmatch_send_message($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(msg.conversation_id)
             .bind(msg.sender_id)
-            .bind(client_id)
-            .fetch_optional(&mut *tx)
+            .bind(id)
+            .bind(msg.kind)
+            .bind(&msg.content)
+            .bind(msg.playground_id)
+            .bind(&msg.client_id)
+            .bind(msg.now)
+            .fetch_one(&self.pool)
             .await?;
-            if let Some(existing) = existing {
-                return Ok(SendOutcome::Duplicate(existing));
+            match row.status.as_str() {
+                "not_member" => return Ok(SendOutcome::NotInConversation),
+                "stale_id" => {
+                    let last = row.id.map_or(0, |u| u.as_u128());
+                    id = Uuid::now_v7().max(Uuid::from_u128(last + 1));
+                }
+                "duplicate" => return Ok(SendOutcome::Duplicate(row.record()?)),
+                "stored" => return Ok(SendOutcome::Stored(row.record()?)),
+                other => {
+                    return Err(StoreError::Other(anyhow::anyhow!(
+                        "pupmatch_send_message returned {other:?}"
+                    )));
+                }
             }
         }
-        let recipient = if user_a == msg.sender_id {
-            user_b
-        } else {
-            user_a
-        };
-        // Made under the locks: ids of one person's messages increase in commit order.
-        let id = Uuid::now_v7();
-        // The conversation still exists (a concurrent unmatch would have taken it with its
-        // row lock): updating it first keeps a message from landing in an ended conversation.
-        let live = sqlx::query("UPDATE conversations SET updated_at = $2 WHERE id = $1")
-            .bind(msg.conversation_id)
-            .bind(msg.now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if live == 0 {
-            return Ok(SendOutcome::NotInConversation);
-        }
-        let stored: MessageRecord = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO messages AS m (id, conversation_id, sender_id, recipient_id, kind, content,
-                                        playground_id, client_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             RETURNING {MESSAGE_COLUMNS}"
+        Err(StoreError::Other(anyhow::anyhow!(
+            "no message id above the conversation's latest after 8 tries"
         )))
-        .bind(id)
-        .bind(msg.conversation_id)
-        .bind(msg.sender_id)
-        .bind(recipient)
-        .bind(msg.kind)
-        .bind(&msg.content)
-        .bind(msg.playground_id)
-        .bind(&msg.client_id)
-        .bind(msg.now)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(SendOutcome::Stored(stored))
     }
 
     async fn messages(

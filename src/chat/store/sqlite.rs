@@ -128,28 +128,29 @@ impl ChatStore for SqliteChatStore {
 
     async fn insert_message(&self, msg: NewMessage) -> Result<SendOutcome, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
-        let Some((user_a, user_b)): Option<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT user_a, user_b FROM conversations
-              WHERE id = ?1 AND (user_a = ?2 OR user_b = ?2)",
+        // Membership and an earlier use of the client id, in one statement.
+        let Some((user_a, user_b, earlier)): Option<(Uuid, Uuid, Option<Uuid>)> = sqlx::query_as(
+            "SELECT c.user_a, c.user_b,
+                    (SELECT m.id FROM messages m WHERE m.sender_id = ?2 AND m.client_id = ?3)
+               FROM conversations c
+              WHERE c.id = ?1 AND (c.user_a = ?2 OR c.user_b = ?2)",
         )
         .bind(msg.conversation_id)
         .bind(msg.sender_id)
+        .bind(&msg.client_id)
         .fetch_optional(&mut *tx)
         .await?
         else {
             return Ok(SendOutcome::NotInConversation);
         };
-        if let Some(client_id) = &msg.client_id {
-            let existing: Option<MessageRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.sender_id = ?1 AND m.client_id = ?2"
+        if let Some(earlier) = earlier {
+            let existing: MessageRecord = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1"
             )))
-            .bind(msg.sender_id)
-            .bind(client_id)
-            .fetch_optional(&mut *tx)
+            .bind(earlier)
+            .fetch_one(&mut *tx)
             .await?;
-            if let Some(existing) = existing {
-                return Ok(SendOutcome::Duplicate(existing));
-            }
+            return Ok(SendOutcome::Duplicate(existing));
         }
         let recipient = if user_a == msg.sender_id {
             user_b

@@ -23,12 +23,23 @@ const COLUMNS: &str =
 
 #[async_trait]
 impl NotificationStore for PgNotificationStore {
-    async fn insert(&self, n: &NotificationRecord) -> Result<(), StoreError> {
-        sqlx::query(
+    async fn insert_wanted(
+        &self,
+        n: &NotificationRecord,
+        offline: bool,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
             "INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
                                         push_state, push_attempts, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                     CASE WHEN $8 = 'PENDING' THEN $7 END)",
+             SELECT $1, $2, $3, $4, $5, $6, $7,
+                    CASE WHEN $8 AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
+                    CASE WHEN $8 AND COALESCE(p.push, true) THEN $7 END
+               FROM (SELECT 1 AS one) o
+               LEFT JOIN notification_preferences p ON p.user_id = $2
+              WHERE COALESCE(CASE $3 WHEN 'MATCH' THEN p.matches
+                                       WHEN 'MESSAGE' THEN p.messages
+                                       WHEN 'LIKE' THEN p.likes END, true)
+             RETURNING push_state",
         )
         .bind(n.id)
         .bind(n.user_id)
@@ -37,11 +48,9 @@ impl NotificationStore for PgNotificationStore {
         .bind(&n.body)
         .bind(&n.data)
         .bind(n.created_at)
-        .bind(&n.push_state)
-        .bind(n.push_attempts)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .bind(offline)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn list(
