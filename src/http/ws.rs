@@ -13,8 +13,8 @@ use crate::error::ApiError;
 
 /// Per-socket buffers: small, so that idle sockets cost little memory (axum's defaults are
 /// 128 KiB each way).
-const READ_BUFFER: usize = 4 * 1024;
-const WRITE_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
+const WRITE_BUFFER: usize = 0;
 /// Frames up to this size are read (and refused above 16 KiB with an `error` frame); anything
 /// bigger ends the connection.
 const HARD_FRAME_LIMIT: usize = 4 * MAX_FRAME_BYTES;

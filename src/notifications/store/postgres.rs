@@ -23,6 +23,9 @@ const COLUMNS: &str =
 
 #[async_trait]
 impl NotificationStore for PgNotificationStore {
+    /// Commits without waiting for the WAL flush (`synchronous_commit` off for this statement's
+    /// transaction only): a crash may lose the last fraction of a second of notifications,
+    /// never a message (messages commit durably before their ack).
     async fn insert_wanted(
         &self,
         n: &NotificationRecord,
@@ -34,7 +37,7 @@ impl NotificationStore for PgNotificationStore {
              SELECT $1, $2, $3, $4, $5, $6, $7,
                     CASE WHEN $8 AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
                     CASE WHEN $8 AND COALESCE(p.push, true) THEN $7 END
-               FROM (SELECT 1 AS one) o
+               FROM (SELECT set_config('synchronous_commit', 'off', true) AS relaxed) o
                LEFT JOIN notification_preferences p ON p.user_id = $2
               WHERE COALESCE(CASE $3 WHEN 'MATCH' THEN p.matches
                                        WHEN 'MESSAGE' THEN p.messages
