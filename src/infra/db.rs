@@ -3,7 +3,10 @@
 //! `PUPMATCH_DATABASE_URL` picks the backend: `postgres://…` (PostGIS, scale-out) or `sqlite://…`
 //! (embedded). Each domain's store has one implementation per variant of [`Db`].
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -38,9 +41,29 @@ impl Db {
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.clamp(1, 16))
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .context("Failed to open the SQLite database")?;
+            // One connection for write transactions: writers queue for it in order instead of
+            // polling SQLite's lock through its busy handler, which sleeps.
+            let file = options.get_filename().to_path_buf();
+            let shared = sqlite_writers()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&file)
+                .is_some_and(|w| !w.is_closed());
+            if !shared {
+                let writer = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options.clone())
+                    .await
+                    .context("Failed to open the SQLite database")?;
+                sqlite_writers()
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(file, writer);
+            }
             Ok(Db::Sqlite(pool))
         } else {
             let options = PgConnectOptions::from_str(url)
@@ -88,7 +111,16 @@ impl Db {
     pub async fn close(&self) {
         match self {
             Db::Postgres(pool) => pool.close().await,
-            Db::Sqlite(pool) => pool.close().await,
+            Db::Sqlite(pool) => {
+                let writer = sqlite_writers()
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(pool.connect_options().get_filename());
+                if let Some(writer) = writer {
+                    writer.close().await;
+                }
+                pool.close().await;
+            }
         }
     }
 
@@ -106,7 +138,24 @@ impl Db {
 pub async fn begin_write(
     pool: &SqlitePool,
 ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+    sqlite_writer(pool).begin_with("BEGIN IMMEDIATE").await
+}
+
+/// The SQLite databases' writer pools (one connection each), by file.
+fn sqlite_writers() -> &'static std::sync::Mutex<HashMap<PathBuf, SqlitePool>> {
+    static WRITERS: OnceLock<std::sync::Mutex<HashMap<PathBuf, SqlitePool>>> = OnceLock::new();
+    WRITERS.get_or_init(Default::default)
+}
+
+/// The single-connection pool for writes to `pool`'s database (the pool itself if it has none).
+/// Hot single-statement writes use it too, so they queue with the write transactions.
+pub fn sqlite_writer(pool: &SqlitePool) -> SqlitePool {
+    sqlite_writers()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(pool.connect_options().get_filename())
+        .cloned()
+        .unwrap_or_else(|| pool.clone())
 }
 
 /// Ids as one JSON array of hex strings (`["0193…", …]`): SQLite statements take a list of any

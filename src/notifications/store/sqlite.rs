@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, push_state};
 use crate::error::StoreError;
-use crate::infra::db::id_list;
+use crate::infra::db::{id_list, sqlite_writer};
 use crate::infra::time::sqlite_ts;
 
 pub struct SqliteNotificationStore {
@@ -51,7 +51,7 @@ impl NotificationStore for SqliteNotificationStore {
         .bind(&n.data)
         .bind(sqlite_ts(n.created_at))
         .bind(offline)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&sqlite_writer(&self.pool))
         .await?)
     }
 
