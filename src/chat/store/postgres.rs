@@ -97,54 +97,8 @@ struct SummaryRow {
     #[sqlx(flatten)]
     conversation: ConversationRecord,
     unread_count: i64,
-    m_id: Option<Uuid>,
-    m_sender_id: Option<Uuid>,
-    m_recipient_id: Option<Uuid>,
-    m_kind: Option<String>,
-    m_content: Option<String>,
-    m_playground_id: Option<Uuid>,
-    m_client_id: Option<String>,
-    m_read_at: Option<DateTime<Utc>>,
-    m_created_at: Option<DateTime<Utc>>,
-}
-
-impl SummaryRow {
-    fn into_summary(self) -> ConversationSummary {
-        let last_message = match (
-            self.m_id,
-            self.m_sender_id,
-            self.m_recipient_id,
-            self.m_kind,
-            self.m_content,
-            self.m_created_at,
-        ) {
-            (
-                Some(id),
-                Some(sender_id),
-                Some(recipient_id),
-                Some(kind),
-                Some(content),
-                Some(created_at),
-            ) => Some(MessageRecord {
-                id,
-                conversation_id: self.conversation.id,
-                sender_id,
-                recipient_id,
-                kind,
-                content,
-                playground_id: self.m_playground_id,
-                client_id: self.m_client_id,
-                read_at: self.m_read_at,
-                created_at,
-            }),
-            _ => None,
-        };
-        ConversationSummary {
-            conversation: self.conversation,
-            last_message,
-            unread_count: self.unread_count,
-        }
-    }
+    /// The last visible message as a JSON object (`to_jsonb` of its row), if any.
+    last_message: Option<sqlx::types::Json<MessageRecord>>,
 }
 
 #[async_trait]
@@ -176,9 +130,7 @@ impl ChatStore for PgChatStore {
                     (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id
                       WHERE m.conversation_id = v.id AND m.recipient_id = $1 AND m.read_at IS NULL
                         AND {VISIBLE}) AS unread_count,
-                    lm.id AS m_id, lm.sender_id AS m_sender_id, lm.recipient_id AS m_recipient_id,
-                    lm.kind AS m_kind, lm.content AS m_content, lm.playground_id AS m_playground_id,
-                    lm.client_id AS m_client_id, lm.read_at AS m_read_at, lm.created_at AS m_created_at
+                    CASE WHEN lm.id IS NULL THEN NULL ELSE to_jsonb(lm) END AS last_message
                FROM ({CONVERSATION_SELECT}
                       WHERE (c.user_a = $1 OR c.user_b = $1)
                         AND ($2::timestamptz IS NULL OR (c.updated_at, c.id) < ($2, $3))
@@ -198,7 +150,14 @@ impl ChatStore for PgChatStore {
         .bind(only)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(SummaryRow::into_summary).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| ConversationSummary {
+                conversation: r.conversation,
+                unread_count: r.unread_count,
+                last_message: r.last_message.map(|m| m.0),
+            })
+            .collect())
     }
 
     async fn insert_message(&self, msg: NewMessage) -> Result<SendOutcome, StoreError> {
