@@ -6,6 +6,8 @@
 //!
 //! Seeds the database up to N demo profiles first (an existing bench database is reused).
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -22,49 +24,15 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        profiles: 100_000,
-        database_url: None,
-        redis_url: None,
-        warm: 2000,
-        cold: 300,
-        likes: 5000,
-    };
-    let argv: Vec<String> = std::env::args().collect();
-    let mut i = 1;
-    while i < argv.len() {
-        let value = argv.get(i + 1).cloned().unwrap_or_default();
-        match argv[i].as_str() {
-            "--profiles" => a.profiles = value.parse().expect("--profiles N"),
-            "--database-url" => a.database_url = Some(value),
-            "--redis-url" => a.redis_url = Some(value),
-            "--warm" => a.warm = value.parse().expect("--warm N"),
-            "--cold" => a.cold = value.parse().expect("--cold N"),
-            "--likes" => a.likes = value.parse().expect("--likes N"),
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
+    let flags = common::Flags::parse();
+    Args {
+        profiles: flags.get("profiles", 100_000),
+        database_url: flags.text("database-url"),
+        redis_url: flags.text("redis-url"),
+        warm: flags.get("warm", 2000),
+        cold: flags.get("cold", 300),
+        likes: flags.get("likes", 5000),
     }
-    a
-}
-
-fn percentiles(mut samples: Vec<Duration>) -> String {
-    samples.sort();
-    let at = |p: f64| {
-        let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
-        samples[i].as_secs_f64() * 1000.0
-    };
-    format!(
-        "n={} p50={:.2} ms p90={:.2} ms p99={:.2} ms max={:.2} ms",
-        samples.len(),
-        at(0.50),
-        at(0.90),
-        at(0.99),
-        at(1.0)
-    )
 }
 
 async fn gql(
@@ -185,7 +153,10 @@ async fn main() -> anyhow::Result<()> {
         gql(&client, &url, Some(&token), recs_query, json!({})).await;
         warm.push(t.elapsed());
     }
-    println!("recommendations warm (cached list): {}", percentiles(warm));
+    println!(
+        "recommendations warm (cached list): {}",
+        common::percentiles(warm)
+    );
 
     let mut cold = Vec::with_capacity(args.cold);
     for _ in 0..args.cold {
@@ -196,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
     }
     println!(
         "recommendations cold (list recomputed): {}",
-        percentiles(cold)
+        common::percentiles(cold)
     );
 
     // Like throughput: 50 demo accounts like distinct others concurrently.
@@ -256,7 +227,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "likes: {total} in {secs:.2} s = {:.0} likes/s at {likers} concurrent clients; latency {}",
         total as f64 / secs,
-        percentiles(latencies)
+        common::percentiles(latencies)
     );
     Ok(())
 }

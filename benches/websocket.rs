@@ -9,6 +9,8 @@
 //!
 //!   cargo bench --bench websocket -- [--rate 1000] [--seconds 10] [--idle 10000]
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,49 +30,15 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        rate: 1000,
-        seconds: 10,
-        idle: 10_000,
-        pairs: 50,
-        database_url: None,
-        redis_url: None,
-    };
-    let argv: Vec<String> = std::env::args().collect();
-    let mut i = 1;
-    while i < argv.len() {
-        let value = argv.get(i + 1).cloned().unwrap_or_default();
-        match argv[i].as_str() {
-            "--rate" => a.rate = value.parse().expect("--rate N"),
-            "--seconds" => a.seconds = value.parse().expect("--seconds N"),
-            "--idle" => a.idle = value.parse().expect("--idle N"),
-            "--pairs" => a.pairs = value.parse().expect("--pairs N"),
-            "--database-url" => a.database_url = Some(value),
-            "--redis-url" => a.redis_url = Some(value),
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
+    let flags = common::Flags::parse();
+    Args {
+        rate: flags.get("rate", 1000),
+        seconds: flags.get("seconds", 10),
+        idle: flags.get("idle", 10_000),
+        pairs: flags.get("pairs", 50),
+        database_url: flags.text("database-url"),
+        redis_url: flags.text("redis-url"),
     }
-    a
-}
-
-fn percentiles(mut samples: Vec<Duration>) -> String {
-    samples.sort();
-    let at = |p: f64| {
-        let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
-        samples[i].as_secs_f64() * 1000.0
-    };
-    format!(
-        "n={} p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        samples.len(),
-        at(0.50),
-        at(0.90),
-        at(0.99),
-        at(1.0)
-    )
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -274,7 +242,7 @@ async fn main() -> anyhow::Result<()> {
         "latency: {total} messages in {send_secs:.1} s ({:.0}/s offered), received {}, not received {lost}: {}",
         total as f64 / send_secs,
         samples.len(),
-        percentiles(samples)
+        common::percentiles(samples)
     );
     drop(senders);
     for r in readers {
