@@ -31,7 +31,9 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // Checkpoints run in the background (below), never inside a writer's commit.
+                .pragma("wal_autocheckpoint", "0");
             if let Some(parent) = options.get_filename().parent()
                 && !parent.as_os_str().is_empty()
             {
@@ -63,6 +65,7 @@ impl Db {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(file, writer);
+                tokio::spawn(checkpoint_wal(pool.clone()));
             }
             Ok(Db::Sqlite(pool))
         } else {
@@ -129,6 +132,30 @@ impl Db {
         match self {
             Db::Postgres(_) => "postgres",
             Db::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// Copies a SQLite database's write-ahead log back into the database file every half second,
+/// until the pool closes. SQLite would otherwise do it inside whichever commit crosses 1000
+/// pages, holding every queued writer up for the checkpoint's writes and fsyncs; a passive
+/// checkpoint on a reader connection runs beside the writer instead.
+async fn checkpoint_wal(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %err, "SQLite checkpoint failed");
         }
     }
 }

@@ -11,7 +11,7 @@ use super::{
     NewMessage, SendOutcome,
 };
 use crate::error::StoreError;
-use crate::infra::db::{begin_write, id_list};
+use crate::infra::db::{id_list, sqlite_writer};
 use crate::infra::time::sqlite_ts;
 
 pub struct SqliteChatStore {
@@ -127,63 +127,56 @@ impl ChatStore for SqliteChatStore {
     }
 
     async fn insert_message(&self, msg: NewMessage) -> Result<SendOutcome, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
-        // Membership and an earlier use of the client id, in one statement.
-        let Some((user_a, user_b, earlier)): Option<(Uuid, Uuid, Option<Uuid>)> = sqlx::query_as(
-            "SELECT c.user_a, c.user_b,
-                    (SELECT m.id FROM messages m WHERE m.sender_id = ?2 AND m.client_id = ?3)
-               FROM conversations c
-              WHERE c.id = ?1 AND (c.user_a = ?2 OR c.user_b = ?2)",
-        )
-        .bind(msg.conversation_id)
-        .bind(msg.sender_id)
-        .bind(&msg.client_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(SendOutcome::NotInConversation);
-        };
-        if let Some(earlier) = earlier {
-            let existing: MessageRecord = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1"
-            )))
-            .bind(earlier)
-            .fetch_one(&mut *tx)
-            .await?;
-            return Ok(SendOutcome::Duplicate(existing));
-        }
-        let recipient = if user_a == msg.sender_id {
-            user_b
-        } else {
-            user_a
-        };
-        // Made under the write lock: ids increase in commit order.
+        // One statement on the writer connection: the membership check, the insert and (by
+        // trigger) the conversation's activity time. The id is made after the connection is
+        // ours, so ids increase in commit order. Nothing inserted means not a member, or a
+        // client id used before (the unique index).
+        let mut writer = sqlite_writer(&self.pool).acquire().await?;
         let id = Uuid::now_v7();
-        let now = sqlite_ts(msg.now);
-        sqlx::query("UPDATE conversations SET updated_at = ?2 WHERE id = ?1")
-            .bind(msg.conversation_id)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        let stored: MessageRecord = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let stored: Option<MessageRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO messages (id, conversation_id, sender_id, recipient_id, kind, content,
-                                        playground_id, client_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                                   playground_id, client_id, created_at)
+             SELECT ?1, c.id, ?3, CASE WHEN c.user_a = ?3 THEN c.user_b ELSE c.user_a END,
+                    ?4, ?5, ?6, ?7, ?8
+               FROM conversations c
+              WHERE c.id = ?2 AND (c.user_a = ?3 OR c.user_b = ?3)
+             ON CONFLICT DO NOTHING
              RETURNING {RETURNED_COLUMNS}"
         )))
         .bind(id)
         .bind(msg.conversation_id)
         .bind(msg.sender_id)
-        .bind(recipient)
         .bind(msg.kind)
         .bind(&msg.content)
         .bind(msg.playground_id)
         .bind(&msg.client_id)
-        .bind(&now)
-        .fetch_one(&mut *tx)
+        .bind(sqlite_ts(msg.now))
+        .fetch_optional(&mut *writer)
         .await?;
-        tx.commit().await?;
-        Ok(SendOutcome::Stored(stored))
+        drop(writer);
+        if let Some(stored) = stored {
+            return Ok(SendOutcome::Stored(stored));
+        }
+        let earlier: Option<MessageRecord> = match &msg.client_id {
+            Some(client_id) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages m
+                      WHERE m.sender_id = ?1 AND m.client_id = ?2
+                        AND EXISTS (SELECT 1 FROM conversations c
+                                     WHERE c.id = ?3 AND (c.user_a = ?1 OR c.user_b = ?1))"
+                )))
+                .bind(msg.sender_id)
+                .bind(client_id)
+                .bind(msg.conversation_id)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+            None => None,
+        };
+        Ok(match earlier {
+            Some(existing) => SendOutcome::Duplicate(existing),
+            None => SendOutcome::NotInConversation,
+        })
     }
 
     async fn messages(
