@@ -27,6 +27,7 @@ use crate::infra::rate_limit::RateLimiter;
 use crate::infra::redis::Redis;
 use crate::infra::{mail, push, telemetry};
 use crate::notifications::NotificationService;
+use crate::playgrounds::PlaygroundService;
 use crate::profiles::ProfileService;
 
 /// Shared state of one running application; cheap to clone.
@@ -59,6 +60,8 @@ pub struct App {
     pub chat: ChatService,
     /// The inbox, preferences, devices and push.
     pub notifications: Arc<NotificationService>,
+    /// Dog playgrounds.
+    pub playgrounds: PlaygroundService,
     /// Photo storage.
     pub blobs: Arc<dyn BlobStore>,
     /// Publish/subscribe across the deployment.
@@ -138,6 +141,7 @@ impl Application {
                 notifications.clone(),
             ),
             chat: ChatService::new(&db, hub, notifications.clone()),
+            playgrounds: PlaygroundService::new(&db, bus.clone()),
             notifications,
             bus,
             db,

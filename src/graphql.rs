@@ -22,6 +22,7 @@ use crate::discovery::graphql::{DiscoveryMutation, DiscoveryQuery};
 use crate::error::ApiError;
 use crate::infra::rate_limit::Bucket;
 use crate::notifications::graphql::{NotificationMutation, NotificationQuery};
+use crate::playgrounds::graphql::{PlaygroundMutation, PlaygroundQuery};
 use crate::profiles::graphql::{ProfileMutation, ProfileQuery};
 
 /// Deepest selection nesting a client may send, not counting the `edges` and `node` levels of
@@ -41,6 +42,7 @@ pub struct QueryRoot(
     DiscoveryQuery,
     ChatQuery,
     NotificationQuery,
+    PlaygroundQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -51,6 +53,7 @@ pub struct MutationRoot(
     DiscoveryMutation,
     ChatMutation,
     NotificationMutation,
+    PlaygroundMutation,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

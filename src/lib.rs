@@ -8,7 +8,8 @@
 //! - [`error`]: the one API error type and the policy mapping failures to codes and statuses.
 //! - Domains, each with its model, service, store (both SQL dialects) and resolvers:
 //!   [`auth`] (accounts, sessions, passwords), [`profiles`] (dog profiles, photos) and
-//!   [`discovery`] (location, recommendations, likes, matches, blocks).
+//!   [`discovery`] (location, recommendations, likes, matches, blocks), [`chat`] (messages and
+//!   live sockets), [`notifications`] (inbox, push) and [`playgrounds`] (places).
 //! - [`seed`]: demo data (`pupmatch seed`).
 //! - [`infra`]: database pools and migrations, Redis, rate limiting, mail, blobs, telemetry.
 
@@ -22,6 +23,7 @@ pub mod graphql;
 pub mod http;
 pub mod infra;
 pub mod notifications;
+pub mod playgrounds;
 pub mod profiles;
 pub mod seed;
 

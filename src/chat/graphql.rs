@@ -13,6 +13,7 @@ use crate::discovery::graphql::PageInfo;
 use crate::error::ApiError;
 use crate::graphql::require_user;
 use crate::infra::rate_limit::Bucket;
+use crate::playgrounds::graphql::{Playground, load_playground};
 use crate::profiles::graphql::{Profile, load_profile};
 
 const MAX_PAGE: i32 = 100;
@@ -59,6 +60,13 @@ impl Message {
     }
     async fn content(&self) -> &str {
         &self.0.content
+    }
+    /// The shared place, when `kind` is `PLAYGROUND` (null if it has since been deleted).
+    async fn playground(&self, ctx: &Context<'_>) -> Result<Option<Playground>> {
+        match self.0.playground_id {
+            Some(id) => load_playground(ctx, id).await,
+            None => Ok(None),
+        }
     }
     /// The sender's idempotency key, echoed back.
     async fn client_id(&self) -> Option<&str> {

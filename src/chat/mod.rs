@@ -119,6 +119,17 @@ impl Draft {
             client_id,
         }
     }
+
+    /// A place shared into the conversation; its name is the message's text.
+    pub fn playground(conversation_id: Uuid, playground_id: Uuid, name: String) -> Self {
+        Draft {
+            conversation_id,
+            kind: MessageKind::Playground,
+            content: name,
+            playground_id: Some(playground_id),
+            client_id: None,
+        }
+    }
 }
 
 /// A sent message and whether this call stored it (false: a resent `clientId`).

@@ -16,6 +16,7 @@ use super::middleware::Credentials;
 use crate::app::AppState;
 use crate::error::{ApiError, annotate_graphql_errors};
 use crate::graphql::{RequestContext, is_introspection_only};
+use crate::playgrounds::graphql::{PlaygroundLoader, ViewerLoader};
 use crate::profiles::loader::{BlockLoader, ProfileLoader};
 
 pub async fn graphiql(State(state): State<AppState>) -> Response {
@@ -43,6 +44,11 @@ pub async fn graphql(
     let request = request
         .data(DataLoader::new(ProfileLoader(state.clone()), tokio::spawn))
         .data(DataLoader::new(BlockLoader(state.clone()), tokio::spawn))
+        .data(DataLoader::new(
+            PlaygroundLoader(state.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(ViewerLoader(state.clone()), tokio::spawn))
         .data(state.clone())
         .data(RequestContext::new(peer.ip(), credentials));
 

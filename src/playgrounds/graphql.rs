@@ -1,0 +1,341 @@
+//! GraphQL: playgrounds. Each request reads the viewer's favourites, location and unit once
+//! ([`ViewerLoader`]) and places through the cache in batches ([`PlaygroundLoader`]), so a
+//! list of messages sharing places costs a constant number of statements.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::store::PlaygroundRecord;
+use super::{MAX_SEARCH, PlaygroundDraft};
+use crate::app::AppState;
+use crate::chat::Draft;
+use crate::chat::graphql::Message;
+use crate::discovery::geo::{Coordinates as Point, haversine_km, km_to_miles};
+use crate::error::ApiError;
+use crate::graphql::require_user;
+use crate::infra::rate_limit::Bucket;
+use crate::profiles::graphql::Coordinates;
+use crate::profiles::model::DistanceUnit;
+
+/// What a place looks like to one viewer.
+pub struct Viewer {
+    favorites: HashSet<Uuid>,
+    location: Option<Point>,
+    unit: DistanceUnit,
+}
+
+pub struct ViewerLoader(pub AppState);
+
+impl Loader<Uuid> for ViewerLoader {
+    type Value = Arc<Viewer>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Arc<Viewer>>, Self::Error> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for &user_id in keys {
+            let state = &self.0;
+            let viewer = Viewer {
+                favorites: state
+                    .playgrounds
+                    .favorite_set(user_id)
+                    .await
+                    .map_err(Arc::new)?,
+                location: state
+                    .discovery
+                    .store()
+                    .location_of(user_id)
+                    .await
+                    .map_err(|e| Arc::new(e.into()))?,
+                unit: state
+                    .profiles
+                    .preferences_value(user_id)
+                    .await
+                    .map_err(Arc::new)?
+                    .distance_unit,
+            };
+            out.insert(user_id, Arc::new(viewer));
+        }
+        Ok(out)
+    }
+}
+
+pub struct PlaygroundLoader(pub AppState);
+
+impl Loader<Uuid> for PlaygroundLoader {
+    type Value = Arc<PlaygroundRecord>;
+    type Error = Arc<ApiError>;
+
+    async fn load(
+        &self,
+        keys: &[Uuid],
+    ) -> Result<HashMap<Uuid, Arc<PlaygroundRecord>>, Self::Error> {
+        self.0.playgrounds.many(keys).await.map_err(Arc::new)
+    }
+}
+
+pub struct Playground {
+    record: Arc<PlaygroundRecord>,
+    is_favorite: bool,
+    distance: Option<i32>,
+}
+
+impl Playground {
+    fn new(record: Arc<PlaygroundRecord>, viewer: &Viewer) -> Self {
+        let distance = viewer.location.and_then(|me| {
+            let there = Point::parse(record.latitude, record.longitude).ok()?;
+            let km = haversine_km(me, there);
+            let value = match viewer.unit {
+                DistanceUnit::Miles => km_to_miles(km),
+                DistanceUnit::Kilometers => km,
+            };
+            // Places are public: a park next door is 0 away.
+            Some(value.round() as i32)
+        });
+        Playground {
+            is_favorite: viewer.favorites.contains(&record.id),
+            record,
+            distance,
+        }
+    }
+}
+
+#[Object]
+impl Playground {
+    async fn id(&self) -> Uuid {
+        self.record.id
+    }
+    async fn name(&self) -> &str {
+        &self.record.name
+    }
+    async fn description(&self) -> &str {
+        &self.record.description
+    }
+    /// Places are public; people are not.
+    async fn location(&self) -> Coordinates {
+        Coordinates {
+            latitude: self.record.latitude,
+            longitude: self.record.longitude,
+        }
+    }
+    async fn created_by(&self) -> Uuid {
+        self.record.created_by
+    }
+    async fn favorite_count(&self) -> i32 {
+        i32::try_from(self.record.favorite_count).unwrap_or(i32::MAX)
+    }
+    async fn is_favorite(&self) -> bool {
+        self.is_favorite
+    }
+    /// Rounded, in the viewer's unit, from the viewer's location (null without one).
+    async fn distance(&self) -> Option<i32> {
+        self.distance
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.record.created_at
+    }
+}
+
+async fn viewer(ctx: &Context<'_>, user_id: Uuid) -> Result<Arc<Viewer>> {
+    let loader = ctx.data::<DataLoader<ViewerLoader>>()?;
+    Ok(loader
+        .load_one(user_id)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading playgrounds failed: {e}")))?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("viewer not loaded")))?)
+}
+
+async fn present(
+    ctx: &Context<'_>,
+    user_id: Uuid,
+    records: Vec<Arc<PlaygroundRecord>>,
+) -> Result<Vec<Playground>> {
+    let viewer = viewer(ctx, user_id).await?;
+    Ok(records
+        .into_iter()
+        .map(|r| Playground::new(r, &viewer))
+        .collect())
+}
+
+/// A place as the signed-in viewer sees it (for `Message.playground`); None when it is gone.
+pub async fn load_playground(ctx: &Context<'_>, id: Uuid) -> Result<Option<Playground>> {
+    let user = require_user(ctx).await?;
+    let loader = ctx.data::<DataLoader<PlaygroundLoader>>()?;
+    let Some(record) = loader
+        .load_one(id)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading playgrounds failed: {e}")))?
+    else {
+        return Ok(None);
+    };
+    let viewer = viewer(ctx, user.user_id).await?;
+    Ok(Some(Playground::new(record, &viewer)))
+}
+
+#[derive(InputObject)]
+pub struct PlaygroundInput {
+    name: String,
+    description: String,
+    latitude: f64,
+    longitude: f64,
+}
+
+#[derive(Default)]
+pub struct PlaygroundQuery;
+
+#[Object]
+impl PlaygroundQuery {
+    /// Your favourite places, most recently saved first.
+    async fn my_playgrounds(&self, ctx: &Context<'_>) -> Result<Vec<Playground>> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let records = state.playgrounds.favorites(user.user_id).await?;
+        present(ctx, user.user_id, records).await
+    }
+
+    /// Places within `radius` (above 0, at most 100 km) of a point, nearest first.
+    async fn playgrounds_near(
+        &self,
+        ctx: &Context<'_>,
+        latitude: f64,
+        longitude: f64,
+        radius: f64,
+        #[graphql(default_with = "Some(DistanceUnit::Kilometers)")] unit: Option<DistanceUnit>,
+    ) -> Result<Vec<Playground>> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let radius_km = unit.unwrap_or(DistanceUnit::Kilometers).to_km(radius);
+        let records = state
+            .playgrounds
+            .near(latitude, longitude, radius_km)
+            .await?;
+        present(ctx, user.user_id, records).await
+    }
+
+    /// Fuzzy name search: prefix matches first; case and accents do not matter.
+    async fn search_playgrounds(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        #[graphql(default = 20)] first: Option<i32>,
+    ) -> Result<Vec<Playground>> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let first = usize::try_from(first.unwrap_or(20))
+            .ok()
+            .filter(|f| (1..=MAX_SEARCH).contains(f))
+            .ok_or_else(|| {
+                ApiError::bad_input("first", format!("first must be between 1 and {MAX_SEARCH}"))
+            })?;
+        let records = state.playgrounds.search(&query, first).await?;
+        present(ctx, user.user_id, records).await
+    }
+}
+
+#[derive(Default)]
+pub struct PlaygroundMutation;
+
+#[Object]
+impl PlaygroundMutation {
+    /// Adds a place and makes it one of your favourites; the same name within 50 m of an
+    /// existing place is that place.
+    async fn add_playground(
+        &self,
+        ctx: &Context<'_>,
+        input: PlaygroundInput,
+    ) -> Result<Playground> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let record = state
+            .playgrounds
+            .add(
+                user.user_id,
+                PlaygroundDraft {
+                    name: input.name,
+                    description: input.description,
+                    latitude: input.latitude,
+                    longitude: input.longitude,
+                },
+            )
+            .await?;
+        // The viewer's favourites just changed: read them fresh, not from this request's loader.
+        let viewer = Viewer {
+            favorites: state.playgrounds.favorite_set(user.user_id).await?,
+            location: state
+                .discovery
+                .store()
+                .location_of(user.user_id)
+                .await
+                .map_err(ApiError::from)?,
+            unit: state
+                .profiles
+                .preferences_value(user.user_id)
+                .await?
+                .distance_unit,
+        };
+        Ok(Playground::new(record, &viewer))
+    }
+
+    async fn favorite_playground(
+        &self,
+        ctx: &Context<'_>,
+        playground_id: Uuid,
+    ) -> Result<Playground> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let record = state
+            .playgrounds
+            .favorite(user.user_id, playground_id)
+            .await?;
+        let viewer = viewer(ctx, user.user_id).await?;
+        let mut shown = Playground::new(record, &viewer);
+        shown.is_favorite = true;
+        Ok(shown)
+    }
+
+    /// Removes a place from your favourites (the place stays for everyone else); false when
+    /// it was not one of them.
+    async fn remove_playground(&self, ctx: &Context<'_>, playground_id: Uuid) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        Ok(state
+            .playgrounds
+            .unfavorite(user.user_id, playground_id)
+            .await?)
+    }
+
+    /// Sends a place into a conversation as a `PLAYGROUND` message (both people get it live).
+    async fn share_playground(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: Uuid,
+        playground_id: Uuid,
+    ) -> Result<Message> {
+        let user = require_user(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        state
+            .rate_limiter
+            .check(Bucket::Message, &user.user_id.to_string())
+            .await
+            .map_err(ApiError::RateLimited)?;
+        let place = state
+            .playgrounds
+            .one(playground_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such playground".into()))?;
+        let sent = state
+            .chat
+            .send(
+                user.user_id,
+                Draft::playground(conversation_id, place.id, place.name.clone()),
+                None,
+                &state.profiles,
+            )
+            .await?;
+        Ok(Message(sent.message))
+    }
+}

@@ -1,0 +1,406 @@
+//! Dog playgrounds: public places people save as favourites, find by distance or name, and
+//! share into a chat.
+//!
+//! - Adding a place also favourites it. A new place with the same (normalised) name within
+//!   [`DUPLICATE_RADIUS_M`] of an existing one is that place (near-duplicate protection).
+//! - Name search is fuzzy: case- and accent-insensitive (names are matched in a normalised
+//!   form, [`normalize_name`]), tolerant of typos through trigram similarity (pg_trgm's
+//!   definition, [`trigram_similarity`]); the database finds candidates (a GIN trigram index on
+//!   PostgreSQL, the FTS5 trigram index on SQLite) and [`rank_search`] orders them the same way
+//!   on both backends: whole-name prefix, then word prefix, then substring, then similarity.
+//! - Places are read through an in-process cache (2 minutes), invalidated on every instance
+//!   over the bus when a favourite count changes.
+
+pub mod graphql;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+use uuid::Uuid;
+
+use crate::discovery::geo::Coordinates;
+use crate::error::{ApiError, ApiResult};
+use crate::infra::bus::Bus;
+use crate::infra::cache::TwoTierCache;
+use crate::infra::db::Db;
+use crate::infra::time;
+use store::{NewPlayground, PlaygroundRecord, PlaygroundStore, SearchCandidate};
+
+/// Longest name, in characters.
+pub const MAX_NAME: usize = 80;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION: usize = 500;
+/// Largest `playgroundsNear` radius, in kilometres.
+pub const MAX_RADIUS_KM: f64 = 100.0;
+/// A new place named like an existing one closer than this (metres) is the existing one.
+pub const DUPLICATE_RADIUS_M: f64 = 50.0;
+/// Most places `playgroundsNear` returns.
+pub const NEAR_LIMIT: i64 = 100;
+/// Most results of `searchPlaygrounds`.
+pub const MAX_SEARCH: usize = 100;
+/// Candidates the database hands to ranking.
+const SEARCH_CANDIDATES: i64 = 200;
+/// Least trigram similarity for a match that is not a substring.
+pub const MIN_SIMILARITY: f64 = 0.3;
+
+/// What a user typed when adding a place.
+#[derive(Debug, Clone)]
+pub struct PlaygroundDraft {
+    pub name: String,
+    pub description: String,
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+/// Lower case, accents removed (NFKD, combining marks dropped), runs of whitespace as one
+/// space, trimmed: "  Tempelhofer  FELD " and "tempelhöfer feld" both become "tempelhofer feld".
+pub fn normalize_name(name: &str) -> String {
+    let folded: String = name
+        .nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect();
+    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The trigrams of a normalised string as pg_trgm makes them: each word (alphanumeric run)
+/// padded with two spaces in front and one behind.
+fn trigrams(s: &str) -> std::collections::HashSet<[char; 3]> {
+    let mut out = std::collections::HashSet::new();
+    for word in s
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let padded: Vec<char> = "  "
+            .chars()
+            .chain(word.chars())
+            .chain(" ".chars())
+            .collect();
+        for w in padded.windows(3) {
+            out.insert([w[0], w[1], w[2]]);
+        }
+    }
+    out
+}
+
+/// pg_trgm's `similarity`: shared trigrams over all trigrams of both, 0 to 1.
+pub fn trigram_similarity(a: &str, b: &str) -> f64 {
+    let (ta, tb) = (trigrams(a), trigrams(b));
+    let union = ta.union(&tb).count();
+    if union == 0 {
+        return 0.0;
+    }
+    ta.intersection(&tb).count() as f64 / union as f64
+}
+
+/// Orders search candidates for a normalised query and drops the ones that do not match:
+/// the name starts with the query, then a word of it does, then it contains the query, then
+/// similar names (≥ [`MIN_SIMILARITY`]), each group by similarity, then name and id.
+pub fn rank_search(query: &str, candidates: Vec<SearchCandidate>, first: usize) -> Vec<Uuid> {
+    let mut ranked: Vec<(u8, f64, SearchCandidate)> = candidates
+        .into_iter()
+        .filter_map(|c| {
+            let similarity = trigram_similarity(query, &c.name_search);
+            let group = if c.name_search.starts_with(query) {
+                0
+            } else if c.name_search.split(' ').any(|word| word.starts_with(query)) {
+                1
+            } else if c.name_search.contains(query) {
+                2
+            } else if similarity >= MIN_SIMILARITY {
+                3
+            } else {
+                return None;
+            };
+            Some((group, similarity, c))
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(b.1.total_cmp(&a.1))
+            .then_with(|| a.2.name_search.cmp(&b.2.name_search))
+            .then(a.2.id.cmp(&b.2.id))
+    });
+    ranked
+        .into_iter()
+        .take(first)
+        .map(|(_, _, c)| c.id)
+        .collect()
+}
+
+/// Property 12 and the field limits: the draft as it will be stored, or the first problem.
+pub fn validate(draft: &PlaygroundDraft) -> ApiResult<(String, String, Coordinates)> {
+    let name = draft.name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.is_empty() {
+        return Err(ApiError::bad_input("name", "the name must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(ApiError::bad_input(
+            "name",
+            format!("the name must be at most {MAX_NAME} characters"),
+        ));
+    }
+    let description = draft.description.trim().to_string();
+    if description.chars().count() > MAX_DESCRIPTION {
+        return Err(ApiError::bad_input(
+            "description",
+            format!("the description must be at most {MAX_DESCRIPTION} characters"),
+        ));
+    }
+    let at = Coordinates::parse(draft.latitude, draft.longitude)?;
+    Ok((name, description, at))
+}
+
+/// `playgroundsNear`'s radius in kilometres: above 0, at most [`MAX_RADIUS_KM`].
+pub fn check_radius(radius_km: f64) -> ApiResult<f64> {
+    if !radius_km.is_finite() || radius_km <= 0.0 || radius_km > MAX_RADIUS_KM + 1e-9 {
+        return Err(ApiError::bad_input(
+            "radius",
+            format!("the radius must be above 0 and at most {MAX_RADIUS_KM} km"),
+        ));
+    }
+    Ok(radius_km)
+}
+
+pub struct PlaygroundService {
+    store: Arc<dyn PlaygroundStore>,
+    cache: Arc<TwoTierCache<PlaygroundRecord>>,
+}
+
+impl PlaygroundService {
+    pub fn new(db: &Db, bus: Bus) -> Self {
+        let store: Arc<dyn PlaygroundStore> = match db {
+            Db::Postgres(pool) => Arc::new(store::PgPlaygroundStore::new(pool.clone())),
+            Db::Sqlite(pool) => Arc::new(store::SqlitePlaygroundStore::new(pool.clone())),
+        };
+        // In process only (no L2): places are cheap to read and change rarely.
+        let cache = TwoTierCache::new(
+            "playgrounds",
+            Duration::from_secs(120),
+            50_000,
+            Duration::from_secs(120),
+            None,
+            bus,
+        );
+        PlaygroundService { store, cache }
+    }
+
+    pub fn store(&self) -> &Arc<dyn PlaygroundStore> {
+        &self.store
+    }
+
+    /// Adds a place (or finds the same one within 50 m) and makes it one of the user's
+    /// favourites.
+    pub async fn add(
+        &self,
+        user_id: Uuid,
+        draft: PlaygroundDraft,
+    ) -> ApiResult<Arc<PlaygroundRecord>> {
+        let (name, description, at) = validate(&draft)?;
+        let (id, created) = self
+            .store
+            .add_and_favorite(NewPlayground {
+                id: Uuid::now_v7(),
+                name_search: normalize_name(&name),
+                name,
+                description,
+                latitude: at.latitude(),
+                longitude: at.longitude(),
+                created_by: user_id,
+                now: time::now(),
+                duplicate_radius_m: DUPLICATE_RADIUS_M,
+            })
+            .await?;
+        if created {
+            metrics::counter!("playgrounds_created_total").increment(1);
+        } else {
+            self.cache.invalidate(id).await;
+        }
+        self.one(id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("the playground is gone".into()))
+    }
+
+    pub async fn favorite(&self, user_id: Uuid, id: Uuid) -> ApiResult<Arc<PlaygroundRecord>> {
+        if !self.store.favorite(user_id, id, time::now()).await? {
+            return Err(ApiError::NotFound("no such playground".into()));
+        }
+        self.cache.invalidate(id).await;
+        self.one(id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such playground".into()))
+    }
+
+    /// Removes a place from the user's favourites; false when it was not one.
+    pub async fn unfavorite(&self, user_id: Uuid, id: Uuid) -> ApiResult<bool> {
+        let removed = self.store.unfavorite(user_id, id).await?;
+        if removed {
+            self.cache.invalidate(id).await;
+        }
+        Ok(removed)
+    }
+
+    /// The user's favourites, most recently saved first.
+    pub async fn favorites(&self, user_id: Uuid) -> ApiResult<Vec<Arc<PlaygroundRecord>>> {
+        let ids = self.store.favorite_ids(user_id).await?;
+        self.in_order(&ids).await
+    }
+
+    /// Which of `ids` the user has saved.
+    pub async fn favorite_set(&self, user_id: Uuid) -> ApiResult<std::collections::HashSet<Uuid>> {
+        Ok(self
+            .store
+            .favorite_ids(user_id)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Places within `radius_km` of a point, nearest first.
+    pub async fn near(
+        &self,
+        latitude: f64,
+        longitude: f64,
+        radius_km: f64,
+    ) -> ApiResult<Vec<Arc<PlaygroundRecord>>> {
+        let at = Coordinates::parse(latitude, longitude)?;
+        let radius_km = check_radius(radius_km)?;
+        let ids = self.store.near(at, radius_km, NEAR_LIMIT).await?;
+        self.in_order(&ids).await
+    }
+
+    /// Fuzzy name search (see the module docs).
+    pub async fn search(&self, query: &str, first: usize) -> ApiResult<Vec<Arc<PlaygroundRecord>>> {
+        let query = normalize_name(query);
+        if query.is_empty() {
+            return Err(ApiError::bad_input("query", "the query must not be empty"));
+        }
+        if query.chars().count() > MAX_NAME {
+            return Err(ApiError::bad_input(
+                "query",
+                format!("the query must be at most {MAX_NAME} characters"),
+            ));
+        }
+        if !(1..=MAX_SEARCH).contains(&first) {
+            return Err(ApiError::bad_input(
+                "first",
+                format!("first must be between 1 and {MAX_SEARCH}"),
+            ));
+        }
+        let candidates = self
+            .store
+            .search_candidates(&query, SEARCH_CANDIDATES)
+            .await?;
+        let ids = rank_search(&query, candidates, first);
+        self.in_order(&ids).await
+    }
+
+    /// One place, through the cache.
+    pub async fn one(&self, id: Uuid) -> ApiResult<Option<Arc<PlaygroundRecord>>> {
+        Ok(self.many(&[id]).await?.remove(&id))
+    }
+
+    /// Places by id, through the cache (one query for the misses).
+    pub async fn many(&self, ids: &[Uuid]) -> ApiResult<HashMap<Uuid, Arc<PlaygroundRecord>>> {
+        let mut found = self.cache.get_many(ids).await;
+        let missing: Vec<Uuid> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            let loaded: Vec<(Uuid, Arc<PlaygroundRecord>)> = self
+                .store
+                .by_ids(&missing)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, Arc::new(r)))
+                .collect();
+            self.cache.insert_many(loaded.clone()).await;
+            found.extend(loaded);
+        }
+        Ok(found)
+    }
+
+    async fn in_order(&self, ids: &[Uuid]) -> ApiResult<Vec<Arc<PlaygroundRecord>>> {
+        let mut found = self.many(ids).await?;
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(name: &str) -> SearchCandidate {
+        SearchCandidate {
+            id: Uuid::now_v7(),
+            name_search: normalize_name(name),
+        }
+    }
+
+    #[test]
+    fn names_are_folded_for_matching() {
+        assert_eq!(normalize_name("  Tempelhöfer   FELD "), "tempelhofer feld");
+        assert_eq!(normalize_name("Café Ñandú"), "cafe nandu");
+        assert_eq!(normalize_name("ＦＵＬＬ"), "full");
+    }
+
+    #[test]
+    fn similarity_matches_pg_trgm() {
+        // pg_trgm: similarity('word', 'two words') = 0.363636…
+        let s = trigram_similarity("word", "two words");
+        assert!((s - 4.0 / 11.0).abs() < 1e-9, "{s}");
+        assert_eq!(trigram_similarity("abc", "abc"), 1.0);
+        assert_eq!(trigram_similarity("abc", "xyz"), 0.0);
+    }
+
+    #[test]
+    fn prefix_matches_come_first_then_words_then_substrings_then_typos() {
+        let names = [
+            "Volkspark Hasenheide",
+            "Hasenheide",
+            "Park am Hasensee",
+            "Hasenheyde Wiese",
+            "Görlitzer Park",
+        ];
+        let cands: Vec<SearchCandidate> = names.iter().map(|n| cand(n)).collect();
+        let lookup: HashMap<Uuid, String> = cands
+            .iter()
+            .map(|c| (c.id, c.name_search.clone()))
+            .collect();
+        let ranked: Vec<String> = rank_search("hasenheide", cands, 10)
+            .into_iter()
+            .map(|id| lookup[&id].clone())
+            .collect();
+        assert_eq!(
+            ranked,
+            vec!["hasenheide", "volkspark hasenheide", "hasenheyde wiese"],
+        );
+    }
+
+    #[test]
+    fn radius_and_fields_are_checked() {
+        assert!(check_radius(0.0).is_err());
+        assert!(check_radius(1000.0).is_err());
+        assert!(check_radius(f64::NAN).is_err());
+        assert!(check_radius(100.0).is_ok());
+        let draft = |name: &str, lat: f64| PlaygroundDraft {
+            name: name.into(),
+            description: String::new(),
+            latitude: lat,
+            longitude: 0.0,
+        };
+        assert!(validate(&draft("   ", 0.0)).is_err());
+        assert!(validate(&draft(&"x".repeat(81), 0.0)).is_err());
+        assert!(validate(&draft("Park", 91.0)).is_err());
+        assert_eq!(
+            validate(&draft("  Big   Park ", 1.0)).unwrap().0,
+            "Big Park"
+        );
+    }
+}
