@@ -14,6 +14,7 @@ mod notifications;
 mod operations;
 mod password_reset;
 mod photos;
+mod playgrounds;
 mod profiles;
 mod properties;
 mod rate_limits;

@@ -1,5 +1,7 @@
-//! PostgreSQL + PostGIS implementation of [`PlaygroundStore`]: `ST_DWithin` and KNN (`<->`)
-//! on the GiST index of `geog`; name candidates through the GIN trigram index of `name_search`.
+//! PostgreSQL + PostGIS implementation of [`PlaygroundStore`]: `ST_DWithin` on the GiST index
+//! of `geog`, ordered by `ST_Distance` (PostGIS's KNN `<->` on geography fails near the poles
+//! with "index returned tuples in wrong order", found by property 12); name candidates through
+//! the GIN trigram index of `name_search`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -40,7 +42,7 @@ impl PlaygroundStore for PgPlaygroundStore {
             "SELECT id FROM playgrounds
               WHERE name_search = $1
                 AND ST_DWithin(geog, ST_SetSRID(ST_MakePoint($3, $2), 4326)::geography, $4)
-              ORDER BY geog <-> ST_SetSRID(ST_MakePoint($3, $2), 4326)::geography
+              ORDER BY ST_Distance(geog, ST_SetSRID(ST_MakePoint($3, $2), 4326)::geography), id
               LIMIT 1",
         )
         .bind(&new.name_search)
