@@ -96,70 +96,13 @@ impl Application {
             Some(url) => url.clone(),
             None => Url::parse(&format!("http://{local_addr}"))?,
         };
-
-        let db = Db::connect(&config.database_url, config.database_max_connections).await?;
-        db.migrate().await?;
-        let redis = match &config.redis_url {
-            Some(url) => Some(Redis::connect(url, &config.redis_prefix).await?),
-            None => None,
-        };
-        let bus = match &redis {
-            Some(redis) => Bus::redis(redis.clone()).await?,
-            None => Bus::local(),
-        };
-
-        let secret = config.jwt_secret.expose_secret().as_bytes();
-        let media_signer = MediaSigner::new(secret);
-        let blobs = blob_store(&config, &public_url)?;
-        let mailer: Arc<dyn mail::Mailer> = Arc::from(mail::from_config(&config)?);
-        let auth = AuthService::new(
-            crate::auth::store_for(&db),
-            TokenKeys::new(&config.jwt_secret),
-            mailer,
-            blobs.clone(),
-            public_url.clone(),
-            redis.clone(),
-            bus.clone(),
-        );
-        let rate_limiter = match &redis {
-            Some(redis) => RateLimiter::shared(config.rate_limits, redis.clone()),
-            None => RateLimiter::local(config.rate_limits),
-        };
-        spawn_rate_limit_pruning(rate_limiter.clone());
-
-        let hub = Hub::new(bus.clone(), redis.clone());
-        let notifications = NotificationService::new(&db, hub.clone(), push::from_config(&config)?);
-
-        let production = config.is_production();
-        let state = AppState(Arc::new(App {
-            public_url,
-            profiles: ProfileService::new(&db, redis.clone(), bus.clone(), blobs.clone()),
-            discovery: DiscoveryService::new(
-                &db,
-                redis.clone(),
-                bus.clone(),
-                notifications.clone(),
-            ),
-            chat: ChatService::new(&db, hub, notifications.clone()),
-            playgrounds: PlaygroundService::new(&db, bus.clone()),
-            notifications,
-            bus,
-            db,
-            redis,
-            auth,
-            blobs,
-            media_signer,
-            rate_limiter,
-            schema: build_schema(production),
-            introspection_schema: (!production).then(build_introspection_schema),
-            metrics: telemetry::prometheus(),
-            config,
-        }));
+        let state = build_state(config, public_url).await?;
         tracing::info!(
             address = %local_addr,
             database = state.db.backend_name(),
             redis = state.redis.is_some(),
             environment = ?state.config.environment,
+            jobs = state.config.jobs.in_serve,
             "PupMatch is listening"
         );
         Ok(Application {
@@ -192,6 +135,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
+        let jobs = tokio_util::sync::CancellationToken::new();
+        let _jobs = state
+            .config
+            .jobs
+            .in_serve
+            .then(|| crate::jobs::Worker::new(state.clone()).spawn(jobs.clone()));
         let router = crate::http::router(self.state);
         // Open sockets would keep a graceful shutdown waiting forever: they are closed first.
         let hub = state.chat.hub.clone();
@@ -206,10 +155,97 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await
         .context("server error")?;
+        jobs.cancel();
         state.db.close().await;
         tracing::info!("PupMatch stopped");
         Ok(())
     }
+}
+
+/// Connects every backend the configuration asks for (migrating the database) and wires the
+/// services: what `serve` and `worker` share.
+pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppState> {
+    config.check()?;
+    let db = Db::connect(&config.database_url, config.database_max_connections).await?;
+    db.migrate().await?;
+    let redis = match &config.redis_url {
+        Some(url) => Some(Redis::connect(url, &config.redis_prefix).await?),
+        None => None,
+    };
+    let bus = match &redis {
+        Some(redis) => Bus::redis(redis.clone()).await?,
+        None => Bus::local(),
+    };
+
+    let secret = config.jwt_secret.expose_secret().as_bytes();
+    let media_signer = MediaSigner::new(secret);
+    let blobs = blob_store(&config, &public_url)?;
+    let mailer: Arc<dyn mail::Mailer> = Arc::from(mail::from_config(&config)?);
+    let auth = AuthService::new(
+        crate::auth::store_for(&db),
+        TokenKeys::new(&config.jwt_secret),
+        mailer,
+        blobs.clone(),
+        public_url.clone(),
+        redis.clone(),
+        bus.clone(),
+    );
+    let rate_limiter = match &redis {
+        Some(redis) => RateLimiter::shared(config.rate_limits, redis.clone()),
+        None => RateLimiter::local(config.rate_limits),
+    };
+    spawn_rate_limit_pruning(rate_limiter.clone());
+
+    let hub = Hub::new(bus.clone(), redis.clone());
+    let notifications = NotificationService::new(&db, hub.clone(), push::from_config(&config)?);
+
+    let production = config.is_production();
+    let state = AppState(Arc::new(App {
+        public_url,
+        profiles: ProfileService::new(&db, redis.clone(), bus.clone(), blobs.clone()),
+        discovery: DiscoveryService::new(&db, redis.clone(), bus.clone(), notifications.clone()),
+        chat: ChatService::new(&db, hub, notifications.clone()),
+        playgrounds: PlaygroundService::new(&db, bus.clone()),
+        notifications,
+        bus,
+        db,
+        redis,
+        auth,
+        blobs,
+        media_signer,
+        rate_limiter,
+        schema: build_schema(production),
+        introspection_schema: (!production).then(build_introspection_schema),
+        metrics: telemetry::prometheus(),
+        config,
+    }));
+    Ok(state)
+}
+
+/// `pupmatch worker`: runs the background jobs until Ctrl-C or SIGTERM, serving only
+/// `/healthz`, `/readyz` and `/metrics` on `PUPMATCH_LISTEN`.
+pub async fn run_worker(config: Config) -> anyhow::Result<()> {
+    config.check()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("Failed to bind {}", config.listen))?;
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => Url::parse(&format!("http://{}", listener.local_addr()?))?,
+    };
+    let state = build_state(config, public_url).await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut jobs = crate::jobs::Worker::new(state.clone()).spawn(stop.clone());
+    tracing::info!(address = %listener.local_addr()?, "PupMatch worker is running");
+    axum::serve(listener, crate::http::ops_router(state.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+    stop.cancel();
+    while jobs.join_next().await.is_some() {}
+    state.db.close().await;
+    tracing::info!("PupMatch worker stopped");
+    Ok(())
 }
 
 /// The configured photo store: S3 when `PUPMATCH_S3_*` is set, else local disk with signed URLs.

@@ -55,6 +55,19 @@ pub struct RateLimits {
     pub message_per_min: u32,
 }
 
+/// How often the background jobs run (DESIGN §4; the seed's Celery beat schedule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSchedule {
+    /// Refresh the recommendations of people active in the last 24 h.
+    pub refresh_every: std::time::Duration,
+    /// Deliver queued push notifications.
+    pub deliver_every: std::time::Duration,
+    /// Remove expired tokens, old passes and notifications, and unreferenced blobs.
+    pub cleanup_every: std::time::Duration,
+    /// Whether `serve` runs the jobs itself (default: in embedded mode, without Redis).
+    pub in_serve: bool,
+}
+
 /// The validated configuration the application runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -80,6 +93,7 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Maximum connections in the database pool.
     pub database_max_connections: u32,
+    pub jobs: JobSchedule,
 }
 
 /// What the providers deliver, before validation. Every field is optional: absent means default.
@@ -112,6 +126,10 @@ struct RawConfig {
     fcm_endpoint: Option<String>,
     log: Option<String>,
     log_format: Option<String>,
+    jobs_refresh_every_secs: Option<u64>,
+    jobs_deliver_every_secs: Option<u64>,
+    jobs_cleanup_every_secs: Option<u64>,
+    jobs_in_serve: Option<bool>,
 }
 
 /// Every problem found in the configuration, one line each.
@@ -319,6 +337,24 @@ impl RawConfig {
             }
         };
 
+        let mut every = |name: &str, value: Option<u64>, default: u64| {
+            let secs = value.unwrap_or(default);
+            if secs == 0 {
+                errors.push(format!("PUPMATCH_{name} must be at least 1"));
+            }
+            std::time::Duration::from_secs(secs.max(1))
+        };
+        let jobs = JobSchedule {
+            refresh_every: every("JOBS_REFRESH_EVERY_SECS", self.jobs_refresh_every_secs, 900),
+            deliver_every: every("JOBS_DELIVER_EVERY_SECS", self.jobs_deliver_every_secs, 300),
+            cleanup_every: every(
+                "JOBS_CLEANUP_EVERY_SECS",
+                self.jobs_cleanup_every_secs,
+                86_400,
+            ),
+            in_serve: self.jobs_in_serve.unwrap_or(redis_url.is_none()),
+        };
+
         let database_max_connections = self.database_max_connections.unwrap_or(20);
         if database_max_connections == 0 {
             errors.push("PUPMATCH_DATABASE_MAX_CONNECTIONS must be at least 1".into());
@@ -357,6 +393,7 @@ impl RawConfig {
             log: self.log.unwrap_or_else(|| "info".into()),
             log_format,
             database_max_connections,
+            jobs,
         })
     }
 }

@@ -10,6 +10,7 @@
 //!   [`auth`] (accounts, sessions, passwords), [`profiles`] (dog profiles, photos) and
 //!   [`discovery`] (location, recommendations, likes, matches, blocks), [`chat`] (messages and
 //!   live sockets), [`notifications`] (inbox, push) and [`playgrounds`] (places).
+//! - [`jobs`]: the background jobs and the worker that runs each tick once (`pupmatch worker`).
 //! - [`seed`]: demo data (`pupmatch seed`).
 //! - [`infra`]: database pools and migrations, Redis, rate limiting, mail, blobs, telemetry.
 
@@ -22,6 +23,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod infra;
+pub mod jobs;
 pub mod notifications;
 pub mod playgrounds;
 pub mod profiles;

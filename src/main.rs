@@ -1,4 +1,4 @@
-//! The `pupmatch` binary: `serve` (default), `migrate` and `seed`.
+//! The `pupmatch` binary: `serve` (default), `worker`, `migrate` and `seed`.
 
 use std::path::PathBuf;
 
@@ -23,8 +23,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API (the default).
+    /// Serve the API (the default). In embedded mode it also runs the background jobs.
     Serve,
+    /// Run the background jobs (scale-out mode; any number of workers may run).
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Create demo data: complete profiles over six real cities, with photos, prompts,
@@ -49,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init_logging(&config);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Application::build(config).await?.run_until_stopped().await,
+        Command::Worker => pupmatch::app::run_worker(config).await,
         Command::Seed { profiles } => {
             let db = Db::connect(&config.database_url, config.database_max_connections).await?;
             db.migrate().await.context("migration failed")?;

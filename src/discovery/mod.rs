@@ -150,6 +150,25 @@ impl DiscoveryService {
         if let Some(list) = self.recs.get_many(&[user_id]).await.remove(&user_id) {
             return Ok(Some(list));
         }
+        self.compute_list(user_id, profiles).await
+    }
+
+    /// Computes a user's list afresh and caches it (the background refresh job); false when
+    /// they have no location.
+    pub async fn refresh(&self, user_id: Uuid, profiles: &ProfileService) -> ApiResult<bool> {
+        let Some(list) = self.compute_list(user_id, profiles).await? else {
+            return Ok(false);
+        };
+        // Every instance serves the new list from now on, not its own older copy.
+        self.recs.replace_many(vec![(user_id, list)]).await;
+        Ok(true)
+    }
+
+    async fn compute_list(
+        &self,
+        user_id: Uuid,
+        profiles: &ProfileService,
+    ) -> ApiResult<Option<Arc<RecList>>> {
         let Some(location) = self.store.location_of(user_id).await? else {
             return Ok(None);
         };

@@ -56,10 +56,7 @@ pub fn router(state: AppState) -> Router {
             middleware::authenticate_and_limit,
         ));
 
-    let ops = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics));
+    let ops = ops_routes();
 
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let request_id = req
@@ -86,6 +83,19 @@ pub fn router(state: AppState) -> Router {
                 .layer(cors(&state)),
         )
         .with_state(state)
+}
+
+/// Health and metrics: part of every process's router.
+fn ops_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+}
+
+/// What `pupmatch worker` serves: health and metrics only.
+pub fn ops_router(state: AppState) -> Router {
+    ops_routes().with_state(state)
 }
 
 fn cors(state: &AppState) -> CorsLayer {

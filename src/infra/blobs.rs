@@ -21,6 +21,16 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, key: &str) -> anyhow::Result<()>;
     /// A URL a client can fetch the blob from, valid for [`MEDIA_URL_TTL_SECS`].
     async fn url(&self, key: &str) -> anyhow::Result<String>;
+    /// Every blob whose key starts with `prefix` (a folder such as `photos/`), with when it
+    /// was last written.
+    async fn list(&self, prefix: &str) -> anyhow::Result<Vec<BlobInfo>>;
+}
+
+/// A stored blob's key and last write.
+#[derive(Debug, Clone)]
+pub struct BlobInfo {
+    pub key: String,
+    pub modified: chrono::DateTime<chrono::Utc>,
 }
 
 /// Blobs as files under one folder; keys are relative paths of `[A-Za-z0-9._/-]`.
@@ -97,6 +107,46 @@ impl BlobStore for LocalBlobStore {
         url.set_path(&format!("/media/{key}"));
         url.set_query(Some(&format!("exp={exp}&sig={sig}")));
         Ok(url.to_string())
+    }
+
+    async fn list(&self, prefix: &str) -> anyhow::Result<Vec<BlobInfo>> {
+        let root = self.root.clone();
+        let prefix = prefix.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            let mut dirs = vec![root.clone()];
+            while let Some(dir) = dirs.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                for entry in entries {
+                    let entry = entry?;
+                    let meta = entry.metadata()?;
+                    if meta.is_dir() {
+                        dirs.push(entry.path());
+                        continue;
+                    }
+                    let Ok(rel) = entry.path().strip_prefix(&root).map(Path::to_path_buf) else {
+                        continue;
+                    };
+                    let key = rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    if key.starts_with(&prefix) && valid_key(&key) {
+                        out.push(BlobInfo {
+                            key,
+                            modified: meta.modified()?.into(),
+                        });
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await?
     }
 }
 
@@ -210,6 +260,25 @@ impl BlobStore for S3BlobStore {
             .await
             .context("S3 presign failed")?;
         Ok(url.to_string())
+    }
+
+    async fn list(&self, prefix: &str) -> anyhow::Result<Vec<BlobInfo>> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
+        let prefix = object_store::path::Path::from(prefix.trim_end_matches('/'));
+        let objects: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .context("S3 list failed")?;
+        Ok(objects
+            .into_iter()
+            .map(|o| BlobInfo {
+                key: o.location.to_string(),
+                modified: o.last_modified,
+            })
+            .collect())
     }
 }
 

@@ -124,25 +124,42 @@ where
         if values.is_empty() {
             return;
         }
-        if let Some(redis) = &self.redis {
-            let mut pipe = redis::pipe();
-            for (key, value) in &values {
-                if let Ok(json) = serde_json::to_string(value.as_ref()) {
-                    pipe.cmd("SET")
-                        .arg(Self::l2_key(redis, self.name, key))
-                        .arg(json)
-                        .arg("PX")
-                        .arg(u64::try_from(self.l2_ttl.as_millis()).unwrap_or(u64::MAX))
-                        .ignore();
-                }
-            }
-            let mut conn = redis.conn.clone();
-            if let Err(err) = pipe.query_async::<()>(&mut conn).await {
-                tracing::warn!(cache = self.name, error = %err, "L2 write failed");
-            }
-        }
+        self.write_l2(&values).await;
         for (key, value) in values {
             self.l1.insert(key, value).await;
+        }
+    }
+
+    /// Puts fresher values in place of whatever every instance holds (a background refresh):
+    /// with Redis, writes L2 and drops the keys from every instance's L1, so each reads the
+    /// new value next; without Redis (one process) it is [`Self::insert_many`].
+    pub async fn replace_many(&self, values: Vec<(uuid::Uuid, Arc<V>)>) {
+        if self.redis.is_none() {
+            return self.insert_many(values).await;
+        }
+        self.write_l2(&values).await;
+        let keys: Vec<uuid::Uuid> = values.iter().map(|(k, _)| *k).collect();
+        self.broadcast_l1_invalidation(&keys).await;
+    }
+
+    async fn write_l2(&self, values: &[(uuid::Uuid, Arc<V>)]) {
+        let Some(redis) = &self.redis else {
+            return;
+        };
+        let mut pipe = redis::pipe();
+        for (key, value) in values {
+            if let Ok(json) = serde_json::to_string(value.as_ref()) {
+                pipe.cmd("SET")
+                    .arg(Self::l2_key(redis, self.name, key))
+                    .arg(json)
+                    .arg("PX")
+                    .arg(u64::try_from(self.l2_ttl.as_millis()).unwrap_or(u64::MAX))
+                    .ignore();
+            }
+        }
+        let mut conn = redis.conn.clone();
+        if let Err(err) = pipe.query_async::<()>(&mut conn).await {
+            tracing::warn!(cache = self.name, error = %err, "L2 write failed");
         }
     }
 
@@ -172,6 +189,11 @@ where
         for key in keys {
             self.l1.invalidate(key).await;
         }
+        self.broadcast_l1_invalidation(keys).await;
+    }
+
+    /// Tells every instance (this one too, when the message comes back) to drop `keys` from L1.
+    async fn broadcast_l1_invalidation(&self, keys: &[uuid::Uuid]) {
         let payload = keys
             .iter()
             .map(uuid::Uuid::to_string)

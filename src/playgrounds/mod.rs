@@ -399,7 +399,7 @@ mod tests {
         assert!(validate(&draft(&"x".repeat(81), 0.0)).is_err());
         assert!(validate(&draft("Park", 91.0)).is_err());
         assert_eq!(
-            validate(&draft("  Big   Park ", 1.0)).unwrap().0,
+            validate(&draft("  Big   Park ", 1.0)).expect("valid").0,
             "Big Park"
         );
     }

@@ -9,6 +9,7 @@ mod contract;
 mod discovery;
 mod discovery_properties;
 mod graphql_limits;
+mod jobs;
 mod n_plus_one;
 mod notifications;
 mod operations;

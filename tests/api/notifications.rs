@@ -31,6 +31,8 @@ struct Fcm {
     /// Device tokens whose next send fails with 503 (then succeeds).
     flaky_once: Vec<String>,
     refused: Vec<String>,
+    /// Devices named `down…` are refused until this is set.
+    recovered: bool,
 }
 
 type Shared = Arc<Mutex<Fcm>>;
@@ -114,7 +116,7 @@ async fn send_endpoint(
             ),
         );
     }
-    if device.starts_with("down") {
+    if device.starts_with("down") && !fcm.recovered {
         fcm.refused.push(device);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -413,6 +415,31 @@ async fn pushes_retry_and_forget_dead_devices(backend: Backend) {
         3,
         "three attempts with backoff"
     );
+
+    // The service is back and the backoff is over: the delivery job sends it.
+    fcm.lock().expect("lock").recovered = true;
+    let due = "UPDATE notifications SET next_attempt_at = created_at WHERE push_state = 'PENDING'";
+    match &app.db {
+        pupmatch::infra::db::Db::Postgres(p) => sqlx::query(due).execute(p).await.map(drop),
+        pupmatch::infra::db::Db::Sqlite(p) => sqlx::query(due).execute(p).await.map(drop),
+    }
+    .expect("due now");
+    let run = app
+        .worker()
+        .await
+        .run(pupmatch::jobs::Job::DeliverNotifications, 1)
+        .await;
+    assert!(run.ok, "{run:?}");
+    assert_eq!(run.items, 1);
+    assert!(
+        fcm.lock()
+            .expect("lock")
+            .sent
+            .iter()
+            .any(|(d, _)| d == "down-c"),
+        "delivered by the job"
+    );
+    assert!(!sqlx_states(&app).await.contains(&"PENDING".to_string()));
 }
 
 async fn devices_are_validated(backend: Backend) {

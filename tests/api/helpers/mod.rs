@@ -197,6 +197,8 @@ async fn exec(conn: &mut sqlx::PgConnection, sql: &str) {
 pub fn test_config(backend: Backend, db: &TestDb, media_dir: &std::path::Path) -> Config {
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().expect("addr");
+    // Tests run the background jobs themselves (tests/api/jobs.rs), never behind their back.
+    config.jobs.in_serve = false;
     config.database_url = db.url().to_string();
     config.database_max_connections = 5;
     config.media_dir = media_dir.to_path_buf();
@@ -250,6 +252,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Direct database access, for assertions about what is (not) stored.
     pub db: Db,
+    /// The running server's own state (for an in-process worker, as embedded `serve` runs).
+    pub state: pupmatch::AppState,
     test_db: Arc<TestDb>,
     media: Arc<tempfile::TempDir>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -280,6 +284,26 @@ impl TestApp {
             self.media.clone(),
         )
         .await
+    }
+
+    /// A background worker of this deployment, as `pupmatch worker` makes one: its own
+    /// connections to the same database and Redis. Failed attempts are retried after 10 ms.
+    pub async fn worker(&self) -> pupmatch::jobs::Worker {
+        let public_url = self.address.parse().expect("url");
+        let state = pupmatch::app::build_state(self.config.clone(), public_url)
+            .await
+            .expect("worker state");
+        pupmatch::jobs::Worker::new(state).with_retry_delay(std::time::Duration::from_millis(10))
+    }
+
+    /// The worker of this deployment's mode: its own process's state in scale-out mode
+    /// ([`Self::worker`]), the server's own in embedded mode (where `serve` runs the jobs).
+    pub async fn mode_worker(&self) -> pupmatch::jobs::Worker {
+        match self.backend {
+            Backend::Postgres => self.worker().await,
+            Backend::Sqlite => pupmatch::jobs::Worker::new(self.state.clone())
+                .with_retry_delay(std::time::Duration::from_millis(10)),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -526,6 +550,7 @@ async fn start(
         .await
         .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_with_shutdown(async move {
         let _ = rx.await;
@@ -537,6 +562,7 @@ async fn start(
         config,
         client: reqwest::Client::new(),
         db,
+        state,
         test_db,
         media,
         _shutdown: tx,
