@@ -310,6 +310,10 @@ impl Hub {
         let mut pipe = redis::pipe();
         {
             let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+            if sockets.is_empty() {
+                // Nothing to renew (Redis refuses an empty pipeline).
+                return;
+            }
             for (user, list) in sockets.iter() {
                 let key = presence_key(redis, *user);
                 for socket in list {
