@@ -12,7 +12,6 @@ use crate::app::AppState;
 use crate::discovery::graphql::PageInfo;
 use crate::error::ApiError;
 use crate::graphql::require_user;
-use crate::infra::rate_limit::Bucket;
 use crate::playgrounds::graphql::{Playground, load_playground};
 use crate::profiles::graphql::{Profile, load_profile};
 
@@ -228,11 +227,7 @@ impl ChatMutation {
     ) -> Result<Message> {
         let user = require_user(ctx).await?;
         let state = ctx.data::<AppState>()?;
-        state
-            .rate_limiter
-            .check(Bucket::Message, &user.user_id.to_string())
-            .await
-            .map_err(ApiError::RateLimited)?;
+        state.rate_limiter.check_message(user.user_id).await?;
         let sent = state
             .chat
             .send(

@@ -18,7 +18,6 @@ use crate::app::AppState;
 use crate::auth::model::AuthUser;
 use crate::auth::tokens::{Claims, TokenError};
 use crate::error::ApiError;
-use crate::infra::rate_limit::Bucket;
 
 /// Largest client frame handled; bigger ones are refused with an `error` frame.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
@@ -295,11 +294,7 @@ impl Connection {
                 content,
                 client_id,
             } => {
-                state
-                    .rate_limiter
-                    .check(Bucket::Message, &user_id.to_string())
-                    .await
-                    .map_err(ApiError::RateLimited)?;
+                state.rate_limiter.check_message(user_id).await?;
                 let sent = state
                     .chat
                     .send(
@@ -318,11 +313,7 @@ impl Connection {
                     .await;
             }
             ClientFrame::Typing { conversation_id } => {
-                state
-                    .rate_limiter
-                    .check(Bucket::Message, &user_id.to_string())
-                    .await
-                    .map_err(ApiError::RateLimited)?;
+                state.rate_limiter.check_message(user_id).await?;
                 state.chat.typing(user_id, conversation_id).await?;
             }
             ClientFrame::MarkRead {

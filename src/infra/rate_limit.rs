@@ -136,6 +136,14 @@ impl RateLimiter {
     }
 
     /// Spends one request of `subject`'s budget; `Err(wait)` when it is exhausted.
+    /// Spends one of a user's chat budget ([`Bucket::Message`]: messages, shared places and
+    /// typing signals, over GraphQL and the WebSocket alike).
+    pub async fn check_message(&self, user_id: uuid::Uuid) -> Result<(), crate::error::ApiError> {
+        self.check(Bucket::Message, &user_id.to_string())
+            .await
+            .map_err(crate::error::ApiError::RateLimited)
+    }
+
     pub async fn check(&self, bucket: Bucket, subject: &str) -> Result<(), Duration> {
         let Some(redis) = &self.redis else {
             return self.local.check(bucket, subject);

@@ -18,7 +18,6 @@ use crate::chat::graphql::Message;
 use crate::discovery::geo::{Coordinates as Point, haversine_km, km_to_miles};
 use crate::error::ApiError;
 use crate::graphql::require_user;
-use crate::infra::rate_limit::Bucket;
 use crate::profiles::graphql::Coordinates;
 use crate::profiles::model::DistanceUnit;
 
@@ -38,30 +37,24 @@ impl Loader<Uuid> for ViewerLoader {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Arc<Viewer>>, Self::Error> {
         let mut out = HashMap::with_capacity(keys.len());
         for &user_id in keys {
-            let state = &self.0;
-            let viewer = Viewer {
-                favorites: state
-                    .playgrounds
-                    .favorite_set(user_id)
-                    .await
-                    .map_err(Arc::new)?,
-                location: state
-                    .discovery
-                    .store()
-                    .location_of(user_id)
-                    .await
-                    .map_err(|e| Arc::new(e.into()))?,
-                unit: state
-                    .profiles
-                    .preferences_value(user_id)
-                    .await
-                    .map_err(Arc::new)?
-                    .distance_unit,
-            };
+            let viewer = load_viewer(&self.0, user_id).await.map_err(Arc::new)?;
             out.insert(user_id, Arc::new(viewer));
         }
         Ok(out)
     }
+}
+
+/// A viewer's favourites, own location and distance unit, read now.
+async fn load_viewer(state: &AppState, user_id: Uuid) -> Result<Viewer, ApiError> {
+    Ok(Viewer {
+        favorites: state.playgrounds.favorite_set(user_id).await?,
+        location: state.discovery.store().location_of(user_id).await?,
+        unit: state
+            .profiles
+            .preferences_value(user_id)
+            .await?
+            .distance_unit,
+    })
 }
 
 pub struct PlaygroundLoader(pub AppState);
@@ -263,20 +256,7 @@ impl PlaygroundMutation {
             )
             .await?;
         // The viewer's favourites just changed: read them fresh, not from this request's loader.
-        let viewer = Viewer {
-            favorites: state.playgrounds.favorite_set(user.user_id).await?,
-            location: state
-                .discovery
-                .store()
-                .location_of(user.user_id)
-                .await
-                .map_err(ApiError::from)?,
-            unit: state
-                .profiles
-                .preferences_value(user.user_id)
-                .await?
-                .distance_unit,
-        };
+        let viewer = load_viewer(state, user.user_id).await?;
         Ok(Playground::new(record, &viewer))
     }
 
@@ -317,11 +297,7 @@ impl PlaygroundMutation {
     ) -> Result<Message> {
         let user = require_user(ctx).await?;
         let state = ctx.data::<AppState>()?;
-        state
-            .rate_limiter
-            .check(Bucket::Message, &user.user_id.to_string())
-            .await
-            .map_err(ApiError::RateLimited)?;
+        state.rate_limiter.check_message(user.user_id).await?;
         let place = state
             .playgrounds
             .one(playground_id)
