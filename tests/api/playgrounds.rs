@@ -405,3 +405,42 @@ fn property_12_playground_locations_are_valid_postgres() {
 fn property_12_playground_locations_are_valid_sqlite() {
     property_12_playground_locations_are_valid(Backend::Sqlite);
 }
+
+/// Shared favourite places raise compatibility: with everything else equal, the person who
+/// saved the same park ranks first, by the documented weight (0.10 · 1/3 for one park).
+async fn shared_favourite_places_raise_the_score(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = dog_at(&app, "Rex", BERLIN).await;
+    let b = dog_at(&app, "Bella", BERLIN).await;
+    let c = dog_at(&app, "Luna", BERLIN).await;
+    let park = added(&app, &b, "Mauerpark", BERLIN).await;
+    added(&app, &c, "Somewhere else", north_of(BERLIN, 1.0)).await;
+    app.gql(
+        a.token(),
+        "mutation($p: UUID!) { favoritePlayground(playgroundId: $p) { id } }",
+        json!({ "p": park["id"] }),
+    )
+    .await
+    .data("favoritePlayground");
+    let res = crate::discovery::recs(&app, &a, 10, None).await;
+    let edges = res.data("recommendations")["edges"]
+        .as_array()
+        .expect("edges")
+        .clone();
+    let by_user = |u: &Session| {
+        edges
+            .iter()
+            .find(|e| e["node"]["profile"]["userId"] == u.user_id.to_string())
+            .map(|e| e["node"]["score"].as_f64().expect("score"))
+            .expect("recommended")
+    };
+    assert_eq!(
+        edges[0]["node"]["profile"]["userId"],
+        b.user_id.to_string(),
+        "{edges:?}"
+    );
+    let gain = by_user(&b) - by_user(&c);
+    assert!((gain - 0.10 / 3.0).abs() < 0.005, "gain {gain}");
+}
+
+crate::both_backends!(shared_favourite_places_raise_the_score);
