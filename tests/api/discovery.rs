@@ -596,3 +596,38 @@ async fn seeded_demo_profiles_are_discoverable(backend: Backend) {
         .expect("seeded");
     assert_eq!(app.count("profiles").await, 71);
 }
+
+/// People at the ends of the map (a pole, the antimeridian) find each other too. (PostGIS's
+/// nearest-first index scan on geography can fail there with "index returned tuples in wrong
+/// order"; found by the playground property test.)
+async fn people_at_the_ends_of_the_map_find_each_other(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (here, there) in [
+        ((-90.0, 180.0), (-89.99, 179.0)),
+        ((0.0, 180.0), (0.0, -179.99)),
+        ((89.995, -180.0), (89.99, 0.0)),
+    ] {
+        let a = dog_at(&app, "Rex", here).await;
+        let b = dog_at(&app, "Bella", there).await;
+        let found = all_recs(&app, &a).await;
+        assert!(
+            found.contains(&b.user_id),
+            "{here:?} → {there:?}: {found:?}"
+        );
+        for user in [&a, &b] {
+            act(
+                &app,
+                user,
+                "block",
+                if user.user_id == a.user_id {
+                    b.user_id
+                } else {
+                    a.user_id
+                },
+            )
+            .await;
+        }
+    }
+}
+
+both_backends!(people_at_the_ends_of_the_map_find_each_other);
