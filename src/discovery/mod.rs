@@ -150,7 +150,11 @@ impl DiscoveryService {
         if let Some(list) = self.recs.get_many(&[user_id]).await.remove(&user_id) {
             return Ok(Some(list));
         }
-        self.compute_list(user_id, profiles).await
+        let list = self.compute_list(user_id, profiles).await?;
+        if let Some(list) = &list {
+            self.recs.insert_many(vec![(user_id, list.clone())]).await;
+        }
+        Ok(list)
     }
 
     /// Computes a user's list afresh and caches it (the background refresh job); false when
@@ -164,6 +168,7 @@ impl DiscoveryService {
         Ok(true)
     }
 
+    /// A user's ranked list, computed now (not cached here); None without a location.
     async fn compute_list(
         &self,
         user_id: Uuid,
@@ -202,7 +207,6 @@ impl DiscoveryService {
             unit: prefs.distance_unit.as_db().to_string(),
             items,
         });
-        self.recs.insert_many(vec![(user_id, list.clone())]).await;
         Ok(Some(list))
     }
 

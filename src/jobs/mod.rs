@@ -267,8 +267,9 @@ impl Worker {
                 .notifications
                 .deliver_due_pushes(DELIVERY_BATCH)
                 .await?;
-            total += i64::try_from(n).unwrap_or(0);
-            if i64::try_from(n).unwrap_or(0) < DELIVERY_BATCH {
+            let n = i64::try_from(n).unwrap_or(0);
+            total += n;
+            if n < DELIVERY_BATCH {
                 return Ok(total);
             }
         }

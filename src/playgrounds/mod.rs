@@ -250,7 +250,7 @@ impl PlaygroundService {
         self.in_order(&ids).await
     }
 
-    /// Which of `ids` the user has saved.
+    /// The ids of every place the user has saved.
     pub async fn favorite_set(&self, user_id: Uuid) -> ApiResult<std::collections::HashSet<Uuid>> {
         Ok(self
             .store
