@@ -288,28 +288,33 @@ impl DiscoveryService {
         profiles: &ProfileService,
     ) -> ApiResult<Option<(MatchRecord, bool)>> {
         self.check_target(user_id, target)?;
-        let views = profiles.views(&[user_id, target]).await?;
-        if !views.contains_key(&user_id) {
-            return Err(ApiError::Forbidden("create your profile first".into()));
-        }
-        if !views.contains_key(&target) {
-            return Err(ApiError::NotFound("no such profile".into()));
-        }
-        let outcome = self.store.like(user_id, target, time::now()).await?;
-        self.invalidate_pair(user_id, target).await;
+        // The like, the checks that both people have a profile and are not blocked, and the
+        // `LIKE` notification are one transaction (one round trip on PostgreSQL).
+        let notice = self.notifications.outgoing(Notify::liked(target)).await;
+        let outcome = self
+            .store
+            .like(user_id, target, time::now(), &notice.record, notice.offline)
+            .await?;
         match outcome {
-            LikeOutcome::Liked { new } => {
-                if new {
-                    self.notifications.notify(Notify::liked(target)).await;
-                }
-                Ok(None)
-            }
+            LikeOutcome::NoProfile => Err(ApiError::Forbidden("create your profile first".into())),
             LikeOutcome::NoSuchUser | LikeOutcome::Blocked => {
                 Err(ApiError::NotFound("no such profile".into()))
             }
+            LikeOutcome::Liked {
+                new,
+                notice_push_state,
+            } => {
+                self.invalidate_pair(user_id, target).await;
+                if new {
+                    self.notifications.stored(notice, notice_push_state).await;
+                }
+                Ok(None)
+            }
             LikeOutcome::Matched { record, new } => {
+                self.invalidate_pair(user_id, target).await;
                 if new {
                     self.publish(TOPIC_MATCH, user_id, &record).await;
+                    let views = profiles.views(&[user_id, target]).await?;
                     let name = |id: &Uuid| {
                         views
                             .get(id)

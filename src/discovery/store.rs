@@ -13,6 +13,7 @@ pub use sqlite::SqliteDiscoveryStore;
 
 use super::geo::Coordinates;
 use crate::error::StoreError;
+use crate::notifications::store::NotificationRecord;
 
 /// A match as its participants see it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -27,14 +28,21 @@ pub struct MatchRecord {
 /// What a like did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LikeOutcome {
-    /// Stored (`new`) or already there; no mutual like yet.
-    Liked { new: bool },
+    /// Stored (`new`) or already there; no mutual like yet. A new like stored its
+    /// notification in the same transaction when the person's preferences wanted it:
+    /// `notice_push_state` is that notification's push state (`None`: not stored).
+    Liked {
+        new: bool,
+        notice_push_state: Option<String>,
+    },
     /// The like completed a pair: the match, and whether this like created it.
     Matched { record: MatchRecord, new: bool },
     /// One of the two blocked the other.
     Blocked,
-    /// The target does not exist.
+    /// The target has no profile (or no account).
     NoSuchUser,
+    /// The one liking has no profile yet.
+    NoProfile,
 }
 
 /// The searcher's side of a recommendation query.
@@ -84,11 +92,15 @@ pub trait DiscoveryStore: Send + Sync {
 
     /// Likes `target` and, when the like is mutual, creates the match and its conversation —
     /// in one transaction, serialised per pair so two simultaneous likes make exactly one match.
+    /// A new like that is not mutual also stores `notice` (the `LIKE` notification for
+    /// `target`; pushed if `target_offline`) in that transaction, if `target` wants it.
     async fn like(
         &self,
         user_id: Uuid,
         target: Uuid,
         now: DateTime<Utc>,
+        notice: &NotificationRecord,
+        target_offline: bool,
     ) -> Result<LikeOutcome, StoreError>;
     /// False when the target does not exist. Passing also withdraws a like.
     async fn pass(

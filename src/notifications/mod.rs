@@ -114,6 +114,15 @@ pub fn push_backoff(attempts: i32) -> chrono::Duration {
     chrono::Duration::seconds(30 * 2_i64.pow(exp))
 }
 
+/// A notification made by [`NotificationService::outgoing`], not stored yet.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub kind: &'static str,
+    pub record: NotificationRecord,
+    /// Its person had no live socket anywhere when it was made: a push is wanted.
+    pub offline: bool,
+}
+
 pub struct NotificationService {
     store: Arc<dyn NotificationStore>,
     hub: Arc<Hub>,
@@ -138,31 +147,57 @@ impl NotificationService {
     }
 
     async fn try_notify(self: &Arc<Self>, event: Notify) -> ApiResult<()> {
+        let outgoing = self.outgoing(event).await;
+        let state = self
+            .store
+            .insert_wanted(&outgoing.record, outgoing.offline)
+            .await?;
+        self.stored(outgoing, state).await;
+        Ok(())
+    }
+
+    /// Makes the notification for `event` and checks whether its person is online, for a
+    /// caller that stores it in the transaction of the event itself (a like stores its `LIKE`
+    /// notification that way). Hand the outcome to [`NotificationService::stored`].
+    pub async fn outgoing(&self, event: Notify) -> Outgoing {
         let offline = !self.hub.is_online(event.user_id).await;
         let data: serde_json::Map<String, serde_json::Value> = event
             .data
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
-        let mut record = NotificationRecord {
-            id: Uuid::now_v7(),
-            user_id: event.user_id,
-            kind: event.kind.to_string(),
-            title: event.title,
-            body: event.body,
-            data: (!data.is_empty()).then(|| serde_json::Value::Object(data).to_string()),
-            read_at: None,
-            created_at: time::now(),
-            push_state: push_state::NONE.to_string(),
-            push_attempts: 0,
+        Outgoing {
+            kind: event.kind,
+            offline,
+            record: NotificationRecord {
+                id: Uuid::now_v7(),
+                user_id: event.user_id,
+                kind: event.kind.to_string(),
+                title: event.title,
+                body: event.body,
+                data: (!data.is_empty()).then(|| serde_json::Value::Object(data).to_string()),
+                read_at: None,
+                created_at: time::now(),
+                push_state: push_state::NONE.to_string(),
+                push_attempts: 0,
+            },
+        }
+    }
+
+    /// Delivers a notification once it is stored with push state `state` (`None`: the
+    /// person's preferences declined it, so nothing happens): the `notification` frame to
+    /// their live sockets, and, when it is due, the push — in the background, so the request
+    /// that caused it does not wait for Google.
+    pub async fn stored(self: &Arc<Self>, outgoing: Outgoing, state: Option<String>) {
+        let Some(state) = state else {
+            return;
         };
-        // The person's preferences are checked in the same statement.
-        let Some(state) = self.store.insert_wanted(&record, offline).await? else {
-            return Ok(());
-        };
+        let Outgoing {
+            kind, mut record, ..
+        } = outgoing;
         let push = state == push_state::PENDING;
         record.push_state = state;
-        metrics::counter!("notifications_total", "kind" => event.kind).increment(1);
+        metrics::counter!("notifications_total", "kind" => kind).increment(1);
         self.hub
             .send(
                 vec![record.user_id],
@@ -171,7 +206,6 @@ impl NotificationService {
             )
             .await;
         if push {
-            // In the background: the request that caused it does not wait for Google.
             let this = self.clone();
             tokio::spawn(async move {
                 if let Err(err) = this.push_one(record).await {
@@ -179,7 +213,6 @@ impl NotificationService {
                 }
             });
         }
-        Ok(())
     }
 
     /// One attempt at a queued push, to every device of its person; records the outcome.

@@ -1,7 +1,7 @@
 //! Notification storage: the inbox, per-user preferences, devices, and the push queue.
 
 mod postgres;
-mod sqlite;
+pub(crate) mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -531,6 +531,14 @@ async fn bad_discovery_input_changes_nothing(backend: Backend) {
         like(&app, &profileless, me.user_id).await.error_code(),
         "FORBIDDEN"
     );
+    // Nor can someone without a profile be liked; neither like stores a like or notification.
+    assert_eq!(
+        like(&app, &me, profileless.user_id).await.error_code(),
+        "NOT_FOUND"
+    );
+    for table in ["likes", "notifications"] {
+        assert_eq!(app.count(table).await, 0, "{table}");
+    }
 }
 
 both_backends!(seeded_demo_profiles_are_discoverable);

@@ -348,10 +348,23 @@ async fn online_people_get_frames_and_offline_people_get_pushes(backend: Backend
         !body.to_string().contains("hello?"),
         "message text never goes to the push service"
     );
-    let state: Vec<String> = sqlx_states(&app).await;
+    // FCM saw the send before the outcome is written: wait for the record.
+    let state = wait_for_state(&app, "SENT").await;
     assert!(state.contains(&"SENT".to_string()), "{state:?}");
     // One OAuth token, reused.
     assert_eq!(fcm.lock().expect("lock").tokens_issued.len(), 1);
+}
+
+/// The push states once one of them is `wanted`, or after 5 s, whichever comes first.
+async fn wait_for_state(app: &TestApp, wanted: &str) -> Vec<String> {
+    for _ in 0..100 {
+        let states = sqlx_states(app).await;
+        if states.iter().any(|s| s == wanted) {
+            return states;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sqlx_states(app).await
 }
 
 /// The notifications' push states, oldest first.

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{Candidate, DiscoveryStore, LikeOutcome, MAX_CANDIDATES, MatchRecord, Searcher};
 use crate::discovery::geo::Coordinates;
 use crate::error::StoreError;
+use crate::notifications::store::NotificationRecord;
 
 pub struct PgDiscoveryStore {
     pool: PgPool,
@@ -115,7 +116,7 @@ async fn relaxed_commit(tx: &mut Transaction<'_, Postgres>) -> Result<(), StoreE
 }
 
 /// Records a pass (idempotent) and withdraws a like of the same pair. (Likes are recorded by
-/// the `pupmatch_like` function.)
+/// the `pupmatch_like` function, migration 0007.)
 async fn record_pass(
     tx: &mut Transaction<'_, Postgres>,
     user_id: Uuid,
@@ -191,17 +192,20 @@ impl DiscoveryStore for PgDiscoveryStore {
         user_id: Uuid,
         target: Uuid,
         now: DateTime<Utc>,
+        notice: &NotificationRecord,
+        target_offline: bool,
     ) -> Result<LikeOutcome, StoreError> {
         // One round trip: the whole transaction is the `pupmatch_like` function (migration
-        // 0002), which queues on the pair's advisory lock like `unlike` and `unmatch` do.
-        let (outcome, match_id, conversation_id, created_at): (
+        // 0007), which queues on the pair's advisory lock like `unlike` and `unmatch` do.
+        let (outcome, match_id, conversation_id, created_at, push_state): (
             String,
             Option<Uuid>,
             Option<Uuid>,
             Option<DateTime<Utc>>,
+            Option<String>,
         ) = sqlx::query_as(
-            "SELECT out_outcome, out_match_id, out_conversation_id, out_created_at
-               FROM pupmatch_like($1, $2, $3, $4, $5, $6, $7)",
+            "SELECT out_outcome, out_match_id, out_conversation_id, out_created_at, out_push_state
+               FROM pupmatch_like($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(user_id)
         .bind(target)
@@ -210,6 +214,10 @@ impl DiscoveryStore for PgDiscoveryStore {
         .bind(Uuid::now_v7())
         .bind(Uuid::now_v7())
         .bind(Uuid::now_v7())
+        .bind(notice.id)
+        .bind(&notice.title)
+        .bind(&notice.body)
+        .bind(target_offline)
         .fetch_one(&self.pool)
         .await?;
         let record = || -> Result<MatchRecord, StoreError> {
@@ -226,10 +234,17 @@ impl DiscoveryStore for PgDiscoveryStore {
             }
         };
         Ok(match outcome.as_str() {
+            "no_profile" => LikeOutcome::NoProfile,
             "no_user" => LikeOutcome::NoSuchUser,
             "blocked" => LikeOutcome::Blocked,
-            "liked" => LikeOutcome::Liked { new: true },
-            "liked_again" => LikeOutcome::Liked { new: false },
+            "liked" => LikeOutcome::Liked {
+                new: true,
+                notice_push_state: push_state,
+            },
+            "liked_again" => LikeOutcome::Liked {
+                new: false,
+                notice_push_state: None,
+            },
             "matched" => LikeOutcome::Matched {
                 record: record()?,
                 new: false,

@@ -14,6 +14,7 @@ use crate::discovery::geo::{bounding_box, haversine_km};
 use crate::error::StoreError;
 use crate::infra::db::{begin_write, id_list};
 use crate::infra::time::sqlite_ts;
+use crate::notifications::store::{self as notification_store, NotificationRecord};
 
 pub struct SqliteDiscoveryStore {
     pool: SqlitePool,
@@ -122,6 +123,15 @@ async fn blocked_between(
     .await?)
 }
 
+async fn has_profile(tx: &mut Transaction<'_, Sqlite>, user: Uuid) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM profiles WHERE user_id = ?1)")
+            .bind(user)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
+}
+
 async fn exists(tx: &mut Transaction<'_, Sqlite>, user: Uuid) -> Result<bool, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)")
@@ -173,9 +183,14 @@ impl DiscoveryStore for SqliteDiscoveryStore {
         user_id: Uuid,
         target: Uuid,
         now: DateTime<Utc>,
+        notice: &NotificationRecord,
+        target_offline: bool,
     ) -> Result<LikeOutcome, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
-        if !exists(&mut tx, target).await? {
+        if !has_profile(&mut tx, user_id).await? {
+            return Ok(LikeOutcome::NoProfile);
+        }
+        if !has_profile(&mut tx, target).await? {
             return Ok(LikeOutcome::NoSuchUser);
         }
         if blocked_between(&mut tx, user_id, target).await? {
@@ -190,8 +205,16 @@ impl DiscoveryStore for SqliteDiscoveryStore {
         .fetch_one(&mut *tx)
         .await?;
         if !mutual {
+            let notice_push_state = if new {
+                notification_store::sqlite::insert_wanted(&mut tx, notice, target_offline).await?
+            } else {
+                None
+            };
             tx.commit().await?;
-            return Ok(LikeOutcome::Liked { new });
+            return Ok(LikeOutcome::Liked {
+                new,
+                notice_push_state,
+            });
         }
         if let Some(record) = match_between(&mut tx, user_id, target).await? {
             tx.commit().await?;

@@ -31,18 +31,10 @@ impl NotificationStore for PgNotificationStore {
         n: &NotificationRecord,
         offline: bool,
     ) -> Result<Option<String>, StoreError> {
+        // `pupmatch_notify` (migration 0007) is also called inside `pupmatch_like`.
         Ok(sqlx::query_scalar(
-            "INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
-                                        push_state, push_attempts, next_attempt_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7,
-                    CASE WHEN $8 AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
-                    CASE WHEN $8 AND COALESCE(p.push, true) THEN $7 END
-               FROM (SELECT set_config('synchronous_commit', 'off', true) AS relaxed) o
-               LEFT JOIN notification_preferences p ON p.user_id = $2
-              WHERE COALESCE(CASE $3 WHEN 'MATCH' THEN p.matches
-                                       WHEN 'MESSAGE' THEN p.messages
-                                       WHEN 'LIKE' THEN p.likes END, true)
-             RETURNING push_state",
+            "SELECT pupmatch_notify($1, $2, $3, $4, $5, $6, $7, $8)
+               FROM (SELECT set_config('synchronous_commit', 'off', true)) o",
         )
         .bind(n.id)
         .bind(n.user_id)
@@ -52,7 +44,7 @@ impl NotificationStore for PgNotificationStore {
         .bind(&n.data)
         .bind(n.created_at)
         .bind(offline)
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await?)
     }
 

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, push_state};
@@ -23,6 +23,38 @@ impl SqliteNotificationStore {
 const COLUMNS: &str =
     "id, user_id, kind, title, body, data, read_at, created_at, push_state, push_attempts";
 
+/// [`NotificationStore::insert_wanted`] on a given connection, so a notification can be stored in
+/// the transaction of the event that causes it.
+pub async fn insert_wanted(
+    conn: &mut SqliteConnection,
+    n: &NotificationRecord,
+    offline: bool,
+) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
+                                    push_state, push_attempts, next_attempt_at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                CASE WHEN ?8 AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
+                CASE WHEN ?8 AND COALESCE(p.push, true) THEN ?7 END
+           FROM (SELECT 1 AS one) o
+           LEFT JOIN notification_preferences p ON p.user_id = ?2
+          WHERE COALESCE(CASE ?3 WHEN 'MATCH' THEN p.matches
+                                   WHEN 'MESSAGE' THEN p.messages
+                                   WHEN 'LIKE' THEN p.likes END, true)
+         RETURNING push_state",
+    )
+    .bind(n.id)
+    .bind(n.user_id)
+    .bind(&n.kind)
+    .bind(&n.title)
+    .bind(&n.body)
+    .bind(&n.data)
+    .bind(sqlite_ts(n.created_at))
+    .bind(offline)
+    .fetch_optional(conn)
+    .await?)
+}
+
 #[async_trait]
 impl NotificationStore for SqliteNotificationStore {
     async fn insert_wanted(
@@ -30,29 +62,8 @@ impl NotificationStore for SqliteNotificationStore {
         n: &NotificationRecord,
         offline: bool,
     ) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
-                                        push_state, push_attempts, next_attempt_at)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                    CASE WHEN ?8 AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
-                    CASE WHEN ?8 AND COALESCE(p.push, true) THEN ?7 END
-               FROM (SELECT 1 AS one) o
-               LEFT JOIN notification_preferences p ON p.user_id = ?2
-              WHERE COALESCE(CASE ?3 WHEN 'MATCH' THEN p.matches
-                                       WHEN 'MESSAGE' THEN p.messages
-                                       WHEN 'LIKE' THEN p.likes END, true)
-             RETURNING push_state",
-        )
-        .bind(n.id)
-        .bind(n.user_id)
-        .bind(&n.kind)
-        .bind(&n.title)
-        .bind(&n.body)
-        .bind(&n.data)
-        .bind(sqlite_ts(n.created_at))
-        .bind(offline)
-        .fetch_optional(&sqlite_writer(&self.pool))
-        .await?)
+        let mut writer = sqlite_writer(&self.pool).acquire().await?;
+        insert_wanted(&mut writer, n, offline).await
     }
 
     async fn list(
