@@ -2,24 +2,32 @@
 --
 -- pupmatch_notify stores a notification if the person's preferences want its kind (no
 -- preferences row means every kind is wanted) and returns its push state: 'PENDING' (due now)
--- when the person is offline and has push on, else 'NONE'; NULL when it was not wanted. The
--- notification store calls it for every other notification.
+-- when the person is offline, has push on and has a device, else 'NONE'; NULL when it was not
+-- wanted. The notification store calls it for every other notification.
 CREATE FUNCTION pupmatch_notify(
     p_id uuid, p_user uuid, p_kind text, p_title text, p_body text, p_data text,
     p_now timestamptz, p_offline boolean)
 RETURNS text
-LANGUAGE sql VOLATILE AS $$
+-- PL/pgSQL, not SQL: its statement's plan is cached per connection (a SQL-language function
+-- called from PL/pgSQL is parsed and planned again on every call).
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_state text;
+BEGIN
     INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
                                push_state, push_attempts, next_attempt_at)
     SELECT p_id, p_user, p_kind, p_title, p_body, p_data, p_now,
-           CASE WHEN p_offline AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
-           CASE WHEN p_offline AND COALESCE(p.push, true) THEN p_now END
-      FROM (SELECT 1) o
+           CASE WHEN o.pushable AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
+           CASE WHEN o.pushable AND COALESCE(p.push, true) THEN p_now END
+      FROM (SELECT p_offline AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = p_user)
+                   AS pushable) o
       LEFT JOIN notification_preferences p ON p.user_id = p_user
      WHERE COALESCE(CASE p_kind WHEN 'MATCH' THEN p.matches
                                 WHEN 'MESSAGE' THEN p.messages
                                 WHEN 'LIKE' THEN p.likes END, true)
-    RETURNING push_state
+    RETURNING push_state INTO v_state;
+    RETURN v_state;
+END
 $$;
 
 DROP FUNCTION pupmatch_like(uuid, uuid, bigint, timestamptz, uuid, uuid, uuid);

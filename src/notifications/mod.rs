@@ -3,9 +3,11 @@
 //! [`NotificationService::notify`] is called by the service where the event happened (a new
 //! match, message or like), once per event: it checks the person's preferences, stores the
 //! notification, sends it to their live sockets as a `notification` frame, and when they have
-//! no live socket anywhere (and push on) queues a push and tries it at once. Pushes that fail
-//! for now stay queued with a backoff for [`NotificationService::deliver_due_pushes`], which
-//! the background worker runs.
+//! no live socket anywhere (and push on, and a registered device) queues a push and tries it
+//! at once. Pushes that fail for now stay queued with a backoff for
+//! [`NotificationService::deliver_due_pushes`], which the background worker runs. A like
+//! stores its notification in its own transaction ([`NotificationService::outgoing`], then
+//! [`NotificationService::stored`]).
 
 pub mod graphql;
 pub mod store;

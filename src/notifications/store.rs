@@ -68,7 +68,8 @@ pub mod push_state {
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
     /// Stores the notification if the person's preferences want its kind, in one statement.
-    /// Its push is `PENDING` (due at once) when `offline` and the person has push on, else
+    /// Its push is `PENDING` (due at once) when `offline` and the person has push on and a
+    /// registered device, else
     /// `NONE`. Returns the push state stored, or `None` when the preferences declined it.
     async fn insert_wanted(
         &self,

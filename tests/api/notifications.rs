@@ -247,6 +247,10 @@ async fn likes_and_matches_fill_the_inbox(backend: Backend) {
             serde_json::from_str(matched["data"].as_str().expect("data")).expect("json");
         assert_eq!(data["conversationId"], conversation);
     }
+    // Both are offline, but neither has a device: no push is queued for the delivery job.
+    let states = sqlx_states(&app).await;
+    assert_eq!(states.len(), 3, "{states:?}");
+    assert!(states.iter().all(|s| s == "NONE"), "{states:?}");
 
     // Reading.
     let ids: Vec<Value> = inbox(&app, &b, true)

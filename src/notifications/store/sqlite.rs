@@ -34,9 +34,9 @@ pub async fn insert_wanted(
         "INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
                                     push_state, push_attempts, next_attempt_at)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                CASE WHEN ?8 AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
-                CASE WHEN ?8 AND COALESCE(p.push, true) THEN ?7 END
-           FROM (SELECT 1 AS one) o
+                CASE WHEN o.pushable AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
+                CASE WHEN o.pushable AND COALESCE(p.push, true) THEN ?7 END
+           FROM (SELECT ?8 AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = ?2) AS pushable) o
            LEFT JOIN notification_preferences p ON p.user_id = ?2
           WHERE COALESCE(CASE ?3 WHEN 'MATCH' THEN p.matches
                                    WHEN 'MESSAGE' THEN p.messages
