@@ -146,7 +146,9 @@ async fn main() -> anyhow::Result<()> {
         .env("PUPMATCH_RATE_LIMIT_IP_PER_MIN", "100000000")
         .env("PUPMATCH_RATE_LIMIT_AUTH_PER_MIN", "100000000")
         .env("PUPMATCH_RATE_LIMIT_MESSAGE_PER_MIN", "100000000")
-        .env("PUPMATCH_LOG", "warn");
+        .env("PUPMATCH_LOG", "warn")
+        // Request paths only: no background jobs' first ticks during the measurements.
+        .env("PUPMATCH_JOBS_IN_SERVE", "false");
     if let Some(redis) = &args.redis_url {
         command.env("PUPMATCH_REDIS_URL", redis);
     }
