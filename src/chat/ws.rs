@@ -106,15 +106,16 @@ pub async fn serve(
     mut socket: WebSocket,
     header_token: Option<Result<Claims, TokenError>>,
 ) {
+    // Boxed, like frame handling below: the task of an idle socket keeps no room for it.
     let user = match header_token {
-        Some(claims) => authenticate(&state, claims).await,
+        Some(claims) => Box::pin(authenticate(&state, claims)).await,
         None => {
             // The first frame must be `auth`, within the time limit.
             match tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await {
                 Ok(Some(Ok(Message::Text(text)))) if text.len() <= MAX_FRAME_BYTES => {
                     match serde_json::from_str::<ClientFrame>(&text) {
                         Ok(ClientFrame::Auth { token }) => {
-                            authenticate(&state, state.auth.verify_token(&token)).await
+                            Box::pin(authenticate(&state, state.auth.verify_token(&token))).await
                         }
                         _ => None,
                     }
@@ -176,7 +177,9 @@ impl Connection {
                         Ok(Message::Close(_)) | Err(_) => break,
                         Ok(_) => continue, // ping/pong are answered by the library
                     };
-                    if !this.handle(&text, &reply_tx).await {
+                    // Boxed: an idle socket's task then holds no room for handling a frame
+                    // (the whole path down to the database), only for waiting on the next.
+                    if !Box::pin(this.handle(&text, &reply_tx)).await {
                         break;
                     }
                 }
