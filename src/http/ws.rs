@@ -13,7 +13,7 @@ use crate::error::ApiError;
 
 /// Per-socket buffers: small, so that idle sockets cost little memory (axum's defaults are
 /// 128 KiB each way).
-const READ_BUFFER: usize = 1024;
+const READ_BUFFER: usize = 256;
 const WRITE_BUFFER: usize = 0;
 /// Frames up to this size are read (and refused above 16 KiB with an `error` frame); anything
 /// bigger ends the connection.
