@@ -7,7 +7,7 @@
 //! 2. memory: the server's RSS before and after opening N idle authenticated sockets (default
 //!    10 000).
 //!
-//!   cargo bench --bench websocket -- [--rate 1000] [--seconds 10] [--idle 10000]
+//!   cargo bench --bench websocket -- [--rate 1000] [--seconds 10] [--warmup 0] [--idle 10000]
 
 mod common;
 
@@ -23,6 +23,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 struct Args {
     rate: u64,
     seconds: u64,
+    /// Seconds of the same traffic before measuring (new pool connections, statements
+    /// prepared on each, first plans), not counted.
+    warmup: u64,
     idle: usize,
     pairs: usize,
     database_url: Option<String>,
@@ -34,6 +37,7 @@ fn args() -> Args {
     Args {
         rate: flags.get("rate", 1000),
         seconds: flags.get("seconds", 10),
+        warmup: flags.get("warmup", 0),
         idle: flags.get("idle", 10_000),
         pairs: flags.get("pairs", 50),
         database_url: flags.text("database-url"),
@@ -213,6 +217,7 @@ async fn main() -> anyhow::Result<()> {
                 if frame["type"] == "message"
                     && let Some(client_id) = frame["message"]["clientId"].as_str()
                     && let Some(at) = sent_at.lock().expect("lock").remove(client_id)
+                    && client_id.starts_with('b')
                 {
                     latencies.lock().expect("lock").push(at.elapsed());
                 }
@@ -221,14 +226,23 @@ async fn main() -> anyhow::Result<()> {
         senders.push((sink, conversation.clone()));
     }
     let total = args.rate * args.seconds;
+    let warmup = args.rate * args.warmup;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
-    for n in 0..total {
+    let mut started = Instant::now();
+    for n in 0..warmup + total {
         tick.tick().await;
+        if n == warmup {
+            started = Instant::now();
+        }
         let k = (n as usize) % senders.len();
         let (sink, conversation) = &mut senders[k];
-        let client_id = format!("b{n}");
+        // Warm-up messages ("w…") are sent and received but not measured.
+        let client_id = if n < warmup {
+            format!("w{n}")
+        } else {
+            format!("b{n}")
+        };
         sent_at
             .lock()
             .expect("lock")
@@ -241,7 +255,8 @@ async fn main() -> anyhow::Result<()> {
     let samples = std::mem::take(&mut *latencies.lock().expect("lock"));
     let lost = sent_at.lock().expect("lock").len();
     println!(
-        "latency: {total} messages in {send_secs:.1} s ({:.0}/s offered), received {}, not received {lost}: {}",
+        "latency: {total} messages in {send_secs:.1} s after {} s of warm-up ({:.0}/s offered), received {}, not received {lost}: {}",
+        args.warmup,
         total as f64 / send_secs,
         samples.len(),
         common::percentiles(samples)
