@@ -2,14 +2,14 @@
 //! client's frames and forwards the hub's frames. Every refused frame gets an `error` frame and
 //! leaves the socket open; nothing is stored for it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 
 use super::hub::{Outgoing, SOCKET_QUEUE};
@@ -154,55 +154,63 @@ struct Connection {
     socket_id: Uuid,
 }
 
+/// The writing half of a socket, shared by the frames the hub pushes and the socket's own
+/// replies. Both are written in the connection's one task, in turn, without a queue of their
+/// own — an idle socket's memory is mostly what it holds, so it holds little.
+type Sink = Mutex<SplitSink<WebSocket, Message>>;
+
+/// Where a frame's answers (acks, errors, resync pages, pongs) go: straight to the socket.
+struct Replies<'a>(&'a Sink);
+
+/// The socket is gone; nothing more can be written to it.
+struct SocketGone;
+
+impl Replies<'_> {
+    async fn send(&self, frame: Value) -> Result<(), SocketGone> {
+        self.0
+            .lock()
+            .await
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .map_err(|_| SocketGone)
+    }
+}
+
 impl Connection {
-    async fn run(self, socket: WebSocket, mut rx: mpsc::Receiver<Outgoing>) {
-        let (mut sink, mut stream) = socket.split();
-        // Replies to this client's own frames go through this channel too, so one writer
-        // owns the sink.
-        let (reply_tx, mut reply_rx) = mpsc::channel::<Value>(64);
-        let this = Arc::new(self);
-        let reader = {
-            let this = this.clone();
-            async move {
-                while let Some(frame) = stream.next().await {
-                    let text = match frame {
-                        Ok(Message::Text(text)) => text,
-                        Ok(Message::Binary(_)) => {
-                            let err = ApiError::bad_input("frame", "frames are JSON text");
-                            if reply_tx.send(error_frame(&err, None)).await.is_err() {
-                                break;
-                            }
-                            continue;
+    async fn run(&self, socket: WebSocket, mut rx: mpsc::Receiver<Outgoing>) {
+        let (sink, mut stream) = socket.split();
+        let sink: Sink = Mutex::new(sink);
+        let replies = Replies(&sink);
+        let reader = async {
+            while let Some(frame) = stream.next().await {
+                let text = match frame {
+                    Ok(Message::Text(text)) => text,
+                    Ok(Message::Binary(_)) => {
+                        let err = ApiError::bad_input("frame", "frames are JSON text");
+                        if replies.send(error_frame(&err, None)).await.is_err() {
+                            break;
                         }
-                        Ok(Message::Close(_)) | Err(_) => break,
-                        Ok(_) => continue, // ping/pong are answered by the library
-                    };
-                    // Boxed: an idle socket's task then holds no room for handling a frame
-                    // (the whole path down to the database), only for waiting on the next.
-                    if !Box::pin(this.handle(&text, &reply_tx)).await {
-                        break;
+                        continue;
                     }
-                }
-            }
-        };
-        let writer = async move {
-            loop {
-                let text: Utf8Bytes = tokio::select! {
-                    reply = reply_rx.recv() => match reply {
-                        Some(frame) => frame.to_string().into(),
-                        None => break,
-                    },
-                    pushed = rx.recv() => match pushed {
-                        Some(text) => text.as_ref().into(),
-                        // The hub let this socket go (it fell too far behind).
-                        None => break,
-                    },
+                    Ok(Message::Close(_)) | Err(_) => break,
+                    Ok(_) => continue, // ping/pong are answered by the library
                 };
-                if sink.send(Message::Text(text)).await.is_err() {
+                // Boxed: an idle socket's task then holds no room for handling a frame (the
+                // whole path down to the database), only for waiting on the next.
+                if !Box::pin(self.handle(&text, &replies)).await {
                     break;
                 }
             }
-            let _ = sink.close().await;
+        };
+        let writer = async {
+            // `None`: the hub let this socket go (it fell too far behind).
+            while let Some(text) = rx.recv().await {
+                let frame = Message::Text(Utf8Bytes::from(text.as_ref()));
+                if sink.lock().await.send(frame).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.lock().await.close().await;
         };
         tokio::select! {
             () = reader => {}
@@ -211,7 +219,7 @@ impl Connection {
     }
 
     /// Handles one client frame; false when the socket should close.
-    async fn handle(&self, text: &str, reply: &mpsc::Sender<Value>) -> bool {
+    async fn handle(&self, text: &str, reply: &Replies<'_>) -> bool {
         if text.len() > MAX_FRAME_BYTES {
             let err = ApiError::bad_input(
                 "frame",
@@ -278,11 +286,7 @@ impl Connection {
             .map_err(|e| ApiError::bad_input("frame", format!("invalid {kind} frame: {e}")))
     }
 
-    async fn dispatch(
-        &self,
-        frame: ClientFrame,
-        reply: &mpsc::Sender<Value>,
-    ) -> Result<(), ApiError> {
+    async fn dispatch(&self, frame: ClientFrame, reply: &Replies<'_>) -> Result<(), ApiError> {
         let state = &self.state;
         let user_id = self.user.user_id;
         match frame {
