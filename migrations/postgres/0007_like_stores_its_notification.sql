@@ -34,12 +34,14 @@ DROP FUNCTION pupmatch_like(uuid, uuid, bigint, timestamptz, uuid, uuid, uuid);
 
 -- As in 0002, and besides: both people must have a profile ('no_profile' when the liker has
 -- none, 'no_user' when the person liked has none), and a new like that is not mutual stores
--- the LIKE notification made by the caller (id, title, body, whether the person liked is
--- offline) in the same transaction; out_push_state is its push state (NULL: not stored).
+-- the notification the caller made for the person liked (id, kind, title, body, data; and
+-- whether that person is offline) in the same transaction; out_push_state is its push state
+-- (NULL: not stored).
 CREATE FUNCTION pupmatch_like(
     p_user uuid, p_target uuid, p_lock bigint, p_now timestamptz,
     p_like_id uuid, p_match_id uuid, p_conversation_id uuid,
-    p_notice_id uuid, p_notice_title text, p_notice_body text, p_target_offline boolean)
+    p_notice_id uuid, p_notice_kind text, p_notice_title text, p_notice_body text,
+    p_notice_data text, p_target_offline boolean)
 RETURNS TABLE (out_outcome text, out_match_id uuid, out_conversation_id uuid,
                out_created_at timestamptz, out_push_state text)
 LANGUAGE plpgsql VOLATILE AS $$
@@ -72,8 +74,9 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM likes lk WHERE lk.user_id = p_target AND lk.target_id = p_user) THEN
         IF new_like THEN
             RETURN QUERY SELECT 'liked'::text, NULL::uuid, NULL::uuid, NULL::timestamptz,
-                                pupmatch_notify(p_notice_id, p_target, 'LIKE', p_notice_title,
-                                                p_notice_body, NULL, p_now, p_target_offline);
+                                pupmatch_notify(p_notice_id, p_target, p_notice_kind,
+                                                p_notice_title, p_notice_body, p_notice_data,
+                                                p_now, p_target_offline);
         ELSE
             RETURN QUERY SELECT 'liked_again'::text, NULL::uuid, NULL::uuid, NULL::timestamptz,
                                 NULL::text;

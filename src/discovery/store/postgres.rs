@@ -205,7 +205,7 @@ impl DiscoveryStore for PgDiscoveryStore {
             Option<String>,
         ) = sqlx::query_as(
             "SELECT out_outcome, out_match_id, out_conversation_id, out_created_at, out_push_state
-               FROM pupmatch_like($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+               FROM pupmatch_like($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(user_id)
         .bind(target)
@@ -215,8 +215,10 @@ impl DiscoveryStore for PgDiscoveryStore {
         .bind(Uuid::now_v7())
         .bind(Uuid::now_v7())
         .bind(notice.id)
+        .bind(&notice.kind)
         .bind(&notice.title)
         .bind(&notice.body)
+        .bind(&notice.data)
         .bind(target_offline)
         .fetch_one(&self.pool)
         .await?;
