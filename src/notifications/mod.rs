@@ -119,7 +119,6 @@ pub fn push_backoff(attempts: i32) -> chrono::Duration {
 /// A notification made by [`NotificationService::outgoing`], not stored yet.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub kind: &'static str,
     pub record: NotificationRecord,
     /// Its person had no live socket anywhere when it was made: a push is wanted.
     pub offline: bool,
@@ -169,7 +168,6 @@ impl NotificationService {
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
         Outgoing {
-            kind: event.kind,
             offline,
             record: NotificationRecord {
                 id: Uuid::now_v7(),
@@ -194,12 +192,10 @@ impl NotificationService {
         let Some(state) = state else {
             return;
         };
-        let Outgoing {
-            kind, mut record, ..
-        } = outgoing;
+        let mut record = outgoing.record;
         let push = state == push_state::PENDING;
         record.push_state = state;
-        metrics::counter!("notifications_total", "kind" => kind).increment(1);
+        metrics::counter!("notifications_total", "kind" => record.kind.clone()).increment(1);
         self.hub
             .send(
                 vec![record.user_id],
