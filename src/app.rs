@@ -203,7 +203,13 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     let state = AppState(Arc::new(App {
         public_url,
         profiles: ProfileService::new(&db, redis.clone(), bus.clone(), blobs.clone()),
-        discovery: DiscoveryService::new(&db, redis.clone(), bus.clone(), notifications.clone()),
+        discovery: DiscoveryService::new(
+            &db,
+            redis.clone(),
+            bus.clone(),
+            notifications.clone(),
+            secret,
+        ),
         chat: ChatService::new(&db, hub, notifications.clone()),
         playgrounds: PlaygroundService::new(&db, bus.clone()),
         notifications,

@@ -65,9 +65,9 @@ impl Recommendation {
     async fn profile(&self) -> Profile {
         Profile(self.served.profile.clone())
     }
-    /// 0..1, higher is better.
+    /// 0..1, higher is better, rounded to 0.01.
     async fn score(&self) -> f64 {
-        self.served.ranked.score
+        super::score::rounded(self.served.ranked.score)
     }
     /// Rounded, at least 1, in the viewer's distance unit.
     async fn distance(&self) -> i32 {

@@ -6,6 +6,9 @@
 //! or blocked), scored in Rust ([`score`]), and cached per user in two tiers (L1 5 min, L2 15
 //! min). The cache is invalidated on a change of preferences or location and on every action,
 //! and a cached list is still filtered against newer actions before it is served.
+//!
+//! Scores are rounded to 0.01 before ranking, and cursors are sealed: neither the order, the
+//! score nor a cursor tells a client more about a person's distance than the rounded distance.
 
 pub mod geo;
 pub mod graphql;
@@ -26,6 +29,7 @@ use crate::infra::bus::Bus;
 use crate::infra::cache::TwoTierCache;
 use crate::infra::db::Db;
 use crate::infra::redis::Redis;
+use crate::infra::seal::Sealer;
 use crate::infra::time;
 use crate::notifications::{NotificationService, Notify};
 use crate::profiles::ProfileService;
@@ -83,6 +87,8 @@ pub struct DiscoveryService {
     recs: Arc<TwoTierCache<RecList>>,
     bus: Bus,
     notifications: Arc<NotificationService>,
+    /// Seals recommendation cursors.
+    cursors: Sealer,
 }
 
 impl DiscoveryService {
@@ -91,6 +97,7 @@ impl DiscoveryService {
         redis: Option<Redis>,
         bus: Bus,
         notifications: Arc<NotificationService>,
+        secret: &[u8],
     ) -> Self {
         let store: Arc<dyn DiscoveryStore> = match db {
             Db::Postgres(pool) => Arc::new(store::PgDiscoveryStore::new(pool.clone())),
@@ -109,6 +116,7 @@ impl DiscoveryService {
             recs,
             bus,
             notifications,
+            cursors: Sealer::new(secret, "recommendation cursor"),
         }
     }
 
@@ -195,7 +203,7 @@ impl DiscoveryService {
             .await?
             .into_iter()
             .map(|c| Ranked {
-                score: score::score(&c, prefs.activity_level, radius_km, now),
+                score: score::rounded(score::score(&c, prefs.activity_level, radius_km, now)),
                 user_id: c.user_id,
                 distance_km: c.distance_km,
                 liked_you: c.liked_you,
@@ -218,7 +226,7 @@ impl DiscoveryService {
         after: Option<&str>,
         profiles: &ProfileService,
     ) -> ApiResult<RecommendationPage> {
-        let after = after.map(parse_cursor).transpose()?;
+        let after = after.map(|c| self.parse_cursor(c)).transpose()?;
         let Some(list) = self.ranked_list(user_id, profiles).await? else {
             return Ok(RecommendationPage {
                 items: Vec::new(),
@@ -256,7 +264,7 @@ impl DiscoveryService {
                     continue;
                 }
                 items.push(Recommendation {
-                    cursor: make_cursor(r.score, r.user_id),
+                    cursor: self.make_cursor(r.score, r.user_id),
                     ranked: r.clone(),
                     profile: view.clone(),
                 });
@@ -448,6 +456,23 @@ impl DiscoveryService {
         Ok(self.store.likes_received_count(user_id).await?)
     }
 
+    /// A sealed cursor after (score, id): opaque to the client.
+    fn make_cursor(&self, score: f64, id: Uuid) -> String {
+        let mut plain = hundredths(score).to_be_bytes().to_vec();
+        plain.extend_from_slice(id.as_bytes());
+        URL_SAFE_NO_PAD.encode(self.cursors.seal(&plain))
+    }
+
+    fn parse_cursor(&self, cursor: &str) -> ApiResult<(f64, Uuid)> {
+        let invalid = || ApiError::bad_input("after", "invalid cursor");
+        let sealed = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        let plain = self.cursors.open(&sealed).ok_or_else(invalid)?;
+        let (score, id) = plain.split_at_checked(2).ok_or_else(invalid)?;
+        let score = u16::from_be_bytes([score[0], score[1]]);
+        let id = Uuid::from_slice(id).map_err(|_| invalid())?;
+        Ok((f64::from(score) / 100.0, id))
+    }
+
     async fn publish(&self, topic: &str, actor: Uuid, m: &MatchRecord) {
         let event = MatchEvent {
             match_id: m.id,
@@ -471,28 +496,18 @@ impl DiscoveryService {
 }
 
 /// Best first; ties by user id, so the order is total and pages never overlap.
+/// Compared in served hundredths, so the order says no more than the served scores.
 fn rank_order(score_a: f64, id_a: Uuid, score_b: f64, id_b: Uuid) -> std::cmp::Ordering {
-    score_b.total_cmp(&score_a).then(id_a.cmp(&id_b))
+    hundredths(score_b)
+        .cmp(&hundredths(score_a))
+        .then(id_a.cmp(&id_b))
 }
 
 pub fn match_cursor(id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
-fn make_cursor(score: f64, id: Uuid) -> String {
-    let mut bytes = score.to_bits().to_be_bytes().to_vec();
-    bytes.extend_from_slice(id.as_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn parse_cursor(cursor: &str) -> ApiResult<(f64, Uuid)> {
-    let invalid = || ApiError::bad_input("after", "invalid cursor");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    if bytes.len() != 24 {
-        return Err(invalid());
-    }
-    let mut score = [0u8; 8];
-    score.copy_from_slice(&bytes[..8]);
-    let id = Uuid::from_slice(&bytes[8..]).map_err(|_| invalid())?;
-    Ok((f64::from_bits(u64::from_be_bytes(score)), id))
+/// A served score in hundredths (scores lie in [0, 1]).
+fn hundredths(score: f64) -> u16 {
+    (score.clamp(0.0, 1.0) * 100.0).round() as u16
 }

@@ -40,6 +40,12 @@ pub fn activity_fit(wanted: ActivityLevel, theirs: ActivityLevel) -> f64 {
     }
 }
 
+/// A score as it is ranked and served: rounded to 0.01. Finer digits would let a client that
+/// changes its radius solve the distance term for the exact distance to a person.
+pub fn rounded(score: f64) -> f64 {
+    (score * 100.0).round() / 100.0
+}
+
 pub fn score(c: &Candidate, wanted: ActivityLevel, radius_km: f64, now: DateTime<Utc>) -> f64 {
     let theirs = ActivityLevel::from_db(&c.activity_level).unwrap_or(ActivityLevel::Medium);
     let distance = (-c.distance_km.max(0.0) / (radius_km / 2.0).max(0.5)).exp();

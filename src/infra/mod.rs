@@ -7,6 +7,7 @@
 //! - [`redis`]: the optional shared Redis connection (cache L2, pub/sub, shared rate limits).
 //! - [`rate_limit`]: GCRA limits, in-process (governor) or shared through Redis.
 //! - [`mail`]: outgoing email over SMTP, or logged when SMTP is not configured.
+//! - [`seal`]: opaque tokens (pagination cursors) sealed with a key from the server secret.
 //! - [`time`]: the clock and the fixed-width timestamp format SQLite stores.
 //! - [`telemetry`]: logging and Prometheus metrics.
 
@@ -18,5 +19,6 @@ pub mod mail;
 pub mod push;
 pub mod rate_limit;
 pub mod redis;
+pub mod seal;
 pub mod telemetry;
 pub mod time;

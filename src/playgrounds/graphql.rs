@@ -23,6 +23,7 @@ use crate::profiles::model::DistanceUnit;
 
 /// What a place looks like to one viewer.
 pub struct Viewer {
+    user_id: Uuid,
     favorites: HashSet<Uuid>,
     location: Option<Point>,
     unit: DistanceUnit,
@@ -47,6 +48,7 @@ impl Loader<Uuid> for ViewerLoader {
 /// A viewer's favourites, own location and distance unit, read now.
 async fn load_viewer(state: &AppState, user_id: Uuid) -> Result<Viewer, ApiError> {
     Ok(Viewer {
+        user_id,
         favorites: state.playgrounds.favorite_set(user_id).await?,
         location: state.discovery.store().location_of(user_id).await?,
         unit: state
@@ -73,6 +75,7 @@ impl Loader<Uuid> for PlaygroundLoader {
 
 pub struct Playground {
     record: Arc<PlaygroundRecord>,
+    added_by_viewer: bool,
     is_favorite: bool,
     distance: Option<i32>,
 }
@@ -90,6 +93,7 @@ impl Playground {
             Some(value.round() as i32)
         });
         Playground {
+            added_by_viewer: record.created_by == viewer.user_id,
             is_favorite: viewer.favorites.contains(&record.id),
             record,
             distance,
@@ -115,8 +119,10 @@ impl Playground {
             longitude: self.record.longitude,
         }
     }
-    async fn created_by(&self) -> Uuid {
-        self.record.created_by
+    /// The viewer's own id when they added the place; null otherwise, so a place never ties a
+    /// person to the park they visit.
+    async fn created_by(&self) -> Option<Uuid> {
+        self.added_by_viewer.then_some(self.record.created_by)
     }
     async fn favorite_count(&self) -> i32 {
         i32::try_from(self.record.favorite_count).unwrap_or(i32::MAX)

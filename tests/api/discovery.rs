@@ -97,6 +97,7 @@ both_backends!(
     two_nearby_dogs_find_each_other_like_each_other_and_match,
     recommendations_exclude_everyone_they_should,
     distances_are_whole_rounded_and_in_the_viewers_unit,
+    scores_and_cursors_tell_nothing_finer_than_the_rounded_score,
     pages_have_no_duplicates_and_no_gaps,
     a_cached_list_is_filtered_against_newer_actions,
     undo_pass_brings_back_the_most_recent_pass,
@@ -252,6 +253,77 @@ async fn distances_are_whole_rounded_and_in_the_viewers_unit(backend: Backend) {
     let miles = distances(&res);
     assert_eq!(miles[0], 1);
     assert!((9..=11).contains(&miles[1]), "{miles:?}");
+}
+
+/// The attack: change your radius again and again and solve the distance term
+/// `0.25·e^(−2d/r)` of a person's score (or of the score carried in a cursor) for their exact
+/// distance. Served scores are rounded to 0.01, and a cursor is a sealed function of the served
+/// score and the person: equal served scores give equal cursors, whatever the exact distance.
+async fn scores_and_cursors_tell_nothing_finer_than_the_rounded_score(backend: Backend) {
+    use base64::Engine;
+    let app = spawn_app(backend).await;
+    let me = dog_at(&app, "Me", BERLIN).await;
+    let victim = dog_at(&app, "Victim", north_of(BERLIN, 3.3)).await;
+    let mut seen: std::collections::BTreeMap<i64, std::collections::BTreeSet<String>> =
+        Default::default();
+    let radii: Vec<f64> = (0..=40).map(|i| 300.0 + 5.0 * f64::from(i)).collect();
+    for radius in &radii {
+        set_prefs(&app, &me, json!({ "maxDistance": radius })).await;
+        let res = recs(&app, &me, 1, None).await;
+        let edge = &res.data("recommendations")["edges"][0];
+        assert_eq!(
+            edge["node"]["profile"]["userId"],
+            victim.user_id.to_string()
+        );
+        let score = edge["node"]["score"].as_f64().expect("score");
+        let hundredths = (score * 100.0).round();
+        assert!(
+            (score * 100.0 - hundredths).abs() < 1e-9,
+            "served score {score} is rounded to 0.01"
+        );
+        let cursor = edge["cursor"].as_str().expect("cursor").to_string();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&cursor)
+            .expect("base64");
+        assert!(
+            !bytes
+                .windows(16)
+                .any(|w| w == victim.user_id.as_bytes().as_slice()),
+            "the cursor does not carry the person's id in clear"
+        );
+        seen.entry(hundredths as i64).or_default().insert(cursor);
+    }
+    // Over this sweep the exact score changes at every step, the served one rarely.
+    assert!(seen.len() < radii.len() / 4, "{seen:?}");
+    for (score, cursors) in &seen {
+        assert_eq!(cursors.len(), 1, "score {score}: one cursor, {cursors:?}");
+    }
+    // A cursor made by the client (the exact score's bits and an id) is refused, as is a
+    // tampered one.
+    let mut forged = 0.2345_f64.to_bits().to_be_bytes().to_vec();
+    forged.extend_from_slice(victim.user_id.as_bytes());
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged);
+    let res = recs(&app, &me, 1, Some(&forged)).await;
+    assert_eq!(res.error_code(), "BAD_USER_INPUT");
+    let real = seen
+        .values()
+        .next()
+        .and_then(|c| c.first())
+        .expect("a cursor");
+    let mut tampered = real.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    let res = recs(&app, &me, 1, Some(&tampered)).await;
+    assert_eq!(res.error_code(), "BAD_USER_INPUT");
+    // A real cursor still pages on.
+    let res = recs(&app, &me, 1, Some(real)).await;
+    assert_eq!(
+        res.data("recommendations")["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
 }
 
 async fn pages_have_no_duplicates_and_no_gaps(backend: Backend) {

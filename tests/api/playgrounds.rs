@@ -291,6 +291,61 @@ async fn sharing_a_place_sends_it_to_both_people_live(backend: Backend) {
     assert_eq!(messages(&app, &a, &conversation).await.len(), 1);
 }
 
+/// A place tells its viewer whether they added it, and nobody else who did.
+async fn a_place_never_names_the_person_who_added_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b, conversation) = matched_pair(&app).await;
+    let park = added(&app, &a, "Mauerpark", BERLIN).await;
+    assert_eq!(park["createdBy"], a.user_id.to_string(), "their own place");
+    let stranger = dog_at(&app, "Fido", BERLIN).await;
+    let seen = [
+        search(&app, &stranger, "Mauerpark")
+            .await
+            .data("searchPlaygrounds")[0]
+            .clone(),
+        near(&app, &stranger, BERLIN, 5.0, "KILOMETERS")
+            .await
+            .data("playgroundsNear")[0]
+            .clone(),
+    ];
+    for place in seen {
+        assert_eq!(place["id"], park["id"]);
+        assert!(place["createdBy"].is_null(), "{place}");
+    }
+    // Favouriting it does not make it theirs either.
+    let fav = app
+        .gql(
+            stranger.token(),
+            "mutation($p: UUID!) { favoritePlayground(playgroundId: $p) { createdBy } }",
+            json!({ "p": park["id"] }),
+        )
+        .await;
+    assert!(fav.data("favoritePlayground")["createdBy"].is_null());
+    assert!(mine(&app, &stranger).await[0]["createdBy"].is_null());
+    // Shared into a chat: the partner does not learn who added it.
+    app.gql(
+        a.token(),
+        "mutation($c: UUID!, $p: UUID!) { sharePlayground(conversationId: $c, playgroundId: $p) { id } }",
+        json!({ "c": conversation, "p": park["id"] }),
+    )
+    .await
+    .data("sharePlayground");
+    let res = app
+        .gql(
+            b.token(),
+            "query($c: UUID!) { messages(conversationId: $c) { edges { node { playground { createdBy } } } } }",
+            json!({ "c": conversation }),
+        )
+        .await;
+    assert!(res.data("messages")["edges"][0]["node"]["playground"]["createdBy"].is_null());
+    // Its author still sees it as theirs everywhere.
+    let res = search(&app, &a, "Mauerpark").await;
+    assert_eq!(
+        res.data("searchPlaygrounds")[0]["createdBy"],
+        a.user_id.to_string()
+    );
+}
+
 async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let a = dog_at(&app, "Rex", BERLIN).await;
@@ -349,6 +404,7 @@ crate::both_backends!(
     nearby_places_come_nearest_first_within_the_radius,
     name_search_is_fuzzy_with_prefix_matches_first,
     sharing_a_place_sends_it_to_both_people_live,
+    a_place_never_names_the_person_who_added_it,
     bad_input_is_refused_and_changes_nothing,
 );
 
