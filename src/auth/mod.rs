@@ -9,6 +9,9 @@
 //! Session checks are cached per user (the set of sessions whose access tokens can still be
 //! valid) in the two-tier cache, and every way a session ends drops that set on every instance.
 //! A session missing from a cached set (a new login) is looked up again in the database.
+//!
+//! Every way a session ends is also announced on the bus ([`TOPIC_SESSIONS_ENDED`]), so each
+//! instance closes the live sockets of the sessions that ended.
 
 pub mod graphql;
 pub mod model;
@@ -18,6 +21,7 @@ pub mod tokens;
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use url::Url;
 use uuid::Uuid;
 
@@ -69,6 +73,41 @@ impl From<AuthError> for ApiError {
 
 type AuthResult<T> = Result<T, AuthError>;
 
+/// Bus topic of ended sessions (payload: [`SessionsEnded`]).
+pub const TOPIC_SESSIONS_ENDED: &str = "sessions_ended";
+
+/// Some sessions of a person ended: their sockets must close on every instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionsEnded {
+    pub user_id: Uuid,
+    pub ended: EndedSessions,
+}
+
+/// Which of a person's sessions ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EndedSessions {
+    /// Just these (logout, a replayed refresh token).
+    These(Vec<Uuid>),
+    /// Every one except these (a password change keeps the session that made it; a reset or
+    /// a deletion keeps none).
+    AllBut(Vec<Uuid>),
+}
+
+impl EndedSessions {
+    pub fn all() -> Self {
+        EndedSessions::AllBut(Vec::new())
+    }
+
+    pub fn contains(&self, session_id: Uuid) -> bool {
+        match self {
+            EndedSessions::These(ended) => ended.contains(&session_id),
+            EndedSessions::AllBut(kept) => !kept.contains(&session_id),
+        }
+    }
+}
+
 /// The auth service. Cheap to share behind an `Arc`.
 pub struct AuthService {
     store: Arc<dyn AuthStore>,
@@ -79,6 +118,8 @@ pub struct AuthService {
     public_url: Url,
     /// Per user: the sessions not revoked and used within an access token's lifetime.
     sessions: Arc<TwoTierCache<Vec<Uuid>>>,
+    /// Announces ended sessions to every instance.
+    bus: Bus,
 }
 
 /// The session cache's lifetimes: short, as they bound how long a revocation that raced with
@@ -108,14 +149,28 @@ impl AuthService {
                 100_000,
                 SESSIONS_L2_TTL,
                 redis,
-                bus,
+                bus.clone(),
             ),
+            bus,
         }
     }
 
-    /// Forgets the cached sessions of `user_id` everywhere; call after a session ends.
-    async fn sessions_changed(&self, user_id: Uuid) {
+    /// Call after sessions end: forgets the cached sessions of `user_id` everywhere, then tells
+    /// every instance to close the ended sessions' sockets.
+    pub async fn sessions_ended(&self, user_id: Uuid, ended: EndedSessions) {
         self.sessions.invalidate(user_id).await;
+        let event = SessionsEnded { user_id, ended };
+        match serde_json::to_string(&event) {
+            Ok(payload) => {
+                if let Err(err) = self.bus.publish(TOPIC_SESSIONS_ENDED, payload).await {
+                    tracing::error!(
+                        error = format!("{err:#}"),
+                        "announcing ended sessions failed"
+                    );
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "serialising ended sessions failed"),
+        }
     }
 
     pub fn keys(&self) -> &TokenKeys {
@@ -187,8 +242,12 @@ impl AuthService {
                     .ok_or(AuthError::InvalidToken)?;
                 self.issue(user, session_id, next_token, now)
             }
-            Rotation::Replayed { user_id } => {
-                self.sessions_changed(user_id).await;
+            Rotation::Replayed {
+                user_id,
+                session_id,
+            } => {
+                self.sessions_ended(user_id, EndedSessions::These(vec![session_id]))
+                    .await;
                 tracing::warn!("a rotated refresh token was replayed; its session is revoked");
                 Err(AuthError::RefreshTokenReplayed)
             }
@@ -203,8 +262,9 @@ impl AuthService {
             .store
             .revoke_session_by_token(&presented, time::now())
             .await?;
-        if let Some(user_id) = ended {
-            self.sessions_changed(user_id).await;
+        if let Some((user_id, session_id)) = ended {
+            self.sessions_ended(user_id, EndedSessions::These(vec![session_id]))
+                .await;
         }
         Ok(ended.is_some())
     }
@@ -262,7 +322,7 @@ impl AuthService {
             .await?
         {
             Some(user_id) => {
-                self.sessions_changed(user_id).await;
+                self.sessions_ended(user_id, EndedSessions::all()).await;
                 tracing::info!(user.id = %user_id, "password reset; every session ended");
                 Ok(())
             }
@@ -284,7 +344,8 @@ impl AuthService {
         self.store
             .change_password(user.user_id, &hash, user.session_id, time::now())
             .await?;
-        self.sessions_changed(user.user_id).await;
+        self.sessions_ended(user.user_id, EndedSessions::AllBut(vec![user.session_id]))
+            .await;
         Ok(())
     }
 
@@ -294,7 +355,8 @@ impl AuthService {
         self.confirm_password(user.user_id, password, "password")
             .await?;
         let keys = self.store.delete_user(user.user_id).await?;
-        self.sessions_changed(user.user_id).await;
+        self.sessions_ended(user.user_id, EndedSessions::all())
+            .await;
         for key in &keys {
             // The rows are gone; a blob that fails to delete is an orphan the daily cleanup
             // job removes, so failing the request here would only confuse the client.

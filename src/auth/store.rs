@@ -38,7 +38,7 @@ pub enum Rotation {
     Rotated { user_id: Uuid, session_id: Uuid },
     /// The token had already been rotated: someone replayed it, so the whole session (token
     /// family) has been revoked.
-    Replayed { user_id: Uuid },
+    Replayed { user_id: Uuid, session_id: Uuid },
     /// Unknown, expired, or its session has ended.
     Invalid,
 }
@@ -64,13 +64,13 @@ pub trait AuthStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError>;
 
-    /// Ends the session that `presented` belongs to: its user, or `None` when no such token
-    /// exists.
+    /// Ends the session that `presented` belongs to: its user and session, or `None` when no
+    /// such token exists.
     async fn revoke_session_by_token(
         &self,
         presented: &[u8; 32],
         now: DateTime<Utc>,
-    ) -> Result<Option<Uuid>, StoreError>;
+    ) -> Result<Option<(Uuid, Uuid)>, StoreError>;
 
     /// The user's sessions that are not revoked and were used (signed in or refreshed) at or
     /// after `since`.
@@ -97,7 +97,8 @@ pub trait AuthStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<Uuid>, StoreError>;
 
-    /// Sets a new password hash and revokes every session except `keep_session`.
+    /// Sets a new password hash, revokes every session except `keep_session`, and uses up
+    /// every outstanding reset token (a reset link sent before the change no longer works).
     async fn change_password(
         &self,
         user_id: Uuid,

@@ -9,6 +9,10 @@
 //! this instance's registry in embedded mode. With Redis each socket is also a member of a
 //! sorted set per user, scored by an expiry that a background task renews, so an instance that
 //! dies leaves nobody online for longer than [`PRESENCE_TTL`].
+//!
+//! A socket lives no longer than what let it in: when its session ends (logout, password change
+//! or reset, account deletion — announced on the bus by auth) or its access token expires, the
+//! hub lets it go with a [`CloseReason`], and its task closes it with that code.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::auth::{SessionsEnded, TOPIC_SESSIONS_ENDED};
 use crate::discovery::{MatchEvent, TOPIC_MATCH, TOPIC_UNMATCHED};
 use crate::infra::bus::Bus;
 use crate::infra::redis::Redis;
@@ -42,18 +47,62 @@ pub struct Delivery {
     pub frame: serde_json::Value,
 }
 
+/// How often sockets are checked for expired access tokens.
+const EXPIRY_SWEEP: Duration = Duration::from_millis(250);
+
 /// What a socket's task receives: a serialized frame.
 pub type Outgoing = Arc<str>;
 
+/// Why the hub let a socket go; its task closes the socket with this code and reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The socket's session ended (logout, password change or reset, account deletion).
+    SessionEnded,
+    /// The access token the socket authenticated with expired; reconnect with a fresh one.
+    TokenExpired,
+}
+
+impl CloseReason {
+    /// The WebSocket close code (documented in `docs/websocket.md`).
+    pub fn code(self) -> u16 {
+        match self {
+            CloseReason::SessionEnded => 4001,
+            CloseReason::TokenExpired => 4002,
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            CloseReason::SessionEnded => "session ended",
+            CloseReason::TokenExpired => "token expired",
+        }
+    }
+}
+
 struct Socket {
     id: Uuid,
+    /// The session whose access token opened it.
+    session_id: Uuid,
+    /// When that token expires (unix seconds).
+    expires_at: i64,
     tx: mpsc::Sender<Outgoing>,
 }
 
 pub struct Hub {
     sockets: Mutex<HashMap<Uuid, Vec<Socket>>>,
+    /// Sockets let go for a reason their task has not picked up yet.
+    closing: Mutex<HashMap<Uuid, CloseReason>>,
     bus: Bus,
     redis: Option<Redis>,
+}
+
+/// Who a socket belongs to, and until when it may stay open.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketOwner {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    /// Unix seconds: the expiry of the access token that opened the socket.
+    pub expires_at: i64,
 }
 
 /// Unregisters its socket when dropped.
@@ -75,6 +124,11 @@ impl Drop for Registration {
             }
             sockets.len()
         };
+        self.hub
+            .closing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.socket_id);
         metrics::gauge!("ws_connected_users").set(emptied as f64);
         if let Some(redis) = self.hub.redis.clone() {
             let key = presence_key(&redis, self.user_id);
@@ -104,6 +158,7 @@ impl Hub {
     pub fn new(bus: Bus, redis: Option<Redis>) -> Arc<Hub> {
         let hub = Arc::new(Hub {
             sockets: Mutex::new(HashMap::new()),
+            closing: Mutex::new(HashMap::new()),
             bus,
             redis,
         });
@@ -131,8 +186,33 @@ impl Hub {
                             hub.deliver_match_event(&msg.topic, &event);
                         }
                     }
+                    TOPIC_SESSIONS_ENDED => {
+                        match serde_json::from_str::<SessionsEnded>(&msg.payload) {
+                            Ok(event) => hub.let_go(
+                                |user, socket| {
+                                    user == event.user_id && event.ended.contains(socket.session_id)
+                                },
+                                CloseReason::SessionEnded,
+                            ),
+                            Err(err) => tracing::error!(error = %err, "undecodable session end"),
+                        }
+                    }
                     _ => {}
                 }
+            }
+        });
+        let weak = Arc::downgrade(&hub);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(hub) = weak.upgrade() else { break };
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                hub.let_go(
+                    |_, socket| socket.expires_at.saturating_mul(1000) <= now_ms,
+                    CloseReason::TokenExpired,
+                );
             }
         });
         if hub.redis.is_some() {
@@ -149,19 +229,23 @@ impl Hub {
         hub
     }
 
-    /// Registers a socket of `user_id`: frames for them go to `tx` until the registration drops.
+    /// Registers a socket of `owner`: frames for them go to `tx` until the registration drops,
+    /// or until the hub lets it go (see [`Hub::close_reason`]).
     pub async fn register(
         self: &Arc<Self>,
-        user_id: Uuid,
+        owner: SocketOwner,
         tx: mpsc::Sender<Outgoing>,
     ) -> Registration {
         let socket_id = Uuid::now_v7();
+        let user_id = owner.user_id;
         let users = {
             let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
-            sockets
-                .entry(user_id)
-                .or_default()
-                .push(Socket { id: socket_id, tx });
+            sockets.entry(user_id).or_default().push(Socket {
+                id: socket_id,
+                session_id: owner.session_id,
+                expires_at: owner.expires_at,
+                tx,
+            });
             sockets.len()
         };
         metrics::gauge!("ws_connected_users").set(users as f64);
@@ -215,6 +299,39 @@ impl Hub {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains_key(&user_id)
+    }
+
+    /// Lets go of every socket of this instance that `doomed` picks: dropping its sender ends
+    /// its task's stream of frames, and the task closes the socket with `why`.
+    fn let_go(&self, doomed: impl Fn(Uuid, &Socket) -> bool, why: CloseReason) {
+        let mut gone = 0u64;
+        {
+            let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+            // The reason is recorded before the sender drops, so the task always finds it.
+            let mut closing = self.closing.lock().unwrap_or_else(|e| e.into_inner());
+            sockets.retain(|&user, list| {
+                list.retain(|socket| {
+                    let doomed = doomed(user, socket);
+                    if doomed {
+                        closing.insert(socket.id, why);
+                        gone += 1;
+                    }
+                    !doomed
+                });
+                !list.is_empty()
+            });
+        }
+        if gone > 0 {
+            metrics::counter!("ws_sockets_closed_total", "reason" => why.reason()).increment(gone);
+        }
+    }
+
+    /// Why the hub let this socket go, if it did for a reason (taken once).
+    pub fn close_reason(&self, socket_id: Uuid) -> Option<CloseReason> {
+        self.closing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&socket_id)
     }
 
     /// Lets every socket of this instance go (shutdown): each one's task closes it.

@@ -191,10 +191,10 @@ impl ChatService {
                     new: false,
                 });
             }
+            // A conversation that ended (unmatch, block) or is someone else's does not exist
+            // for the sender.
             SendOutcome::NotInConversation => {
-                return Err(ApiError::Forbidden(
-                    "you can only write in a conversation with someone you are matched with".into(),
-                ));
+                return Err(ApiError::NotFound("no such conversation".into()));
             }
         };
         metrics::counter!("chat_messages_total").increment(1);
@@ -214,6 +214,7 @@ impl ChatService {
         self.notifications
             .notify(Notify::message(
                 message.recipient_id,
+                sender,
                 &name,
                 conversation_id,
                 message.id,

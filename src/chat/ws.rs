@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 
-use super::hub::{Outgoing, SOCKET_QUEUE};
+use super::hub::{Outgoing, SOCKET_QUEUE, SocketOwner};
 use super::{Draft, message_json};
 use crate::app::AppState;
 use crate::auth::model::AuthUser;
@@ -95,9 +95,14 @@ async fn close_unauthenticated(mut socket: WebSocket, reason: &str) {
         .await;
 }
 
-async fn authenticate(state: &AppState, claims: Result<Claims, TokenError>) -> Option<AuthUser> {
+/// The socket's owner, and until when its token is valid (unix seconds).
+async fn authenticate(
+    state: &AppState,
+    claims: Result<Claims, TokenError>,
+) -> Option<(AuthUser, i64)> {
     let claims = claims.ok()?;
-    state.auth.authenticate(&claims).await.ok()
+    let user = state.auth.authenticate(&claims).await.ok()?;
+    Some((user, claims.exp))
 }
 
 /// Serves one upgraded socket. `header_token` is the verified `Authorization` bearer, if sent.
@@ -124,12 +129,17 @@ pub async fn serve(
             }
         }
     };
-    let Some(user) = user else {
+    let Some((user, expires_at)) = user else {
         return close_unauthenticated(socket, "a valid access token is required").await;
     };
     metrics::counter!("ws_connections_total").increment(1);
     let (tx, rx) = mpsc::channel::<Outgoing>(SOCKET_QUEUE);
-    let registration = state.chat.hub.register(user.user_id, tx).await;
+    let owner = SocketOwner {
+        user_id: user.user_id,
+        session_id: user.session_id,
+        expires_at,
+    };
+    let registration = state.chat.hub.register(owner, tx).await;
     if !send_json(
         &mut socket,
         &json!({ "type": "ready", "userId": user.user_id }),
@@ -203,14 +213,30 @@ impl Connection {
             }
         };
         let writer = async {
-            // `None`: the hub let this socket go (it fell too far behind).
+            // `None`: the hub let this socket go — it fell too far behind, or for a reason.
             while let Some(text) = rx.recv().await {
                 let frame = Message::Text(Utf8Bytes::from(text.as_ref()));
                 if sink.lock().await.send(frame).await.is_err() {
-                    break;
+                    return;
                 }
             }
-            let _ = sink.lock().await.close().await;
+            let mut sink = sink.lock().await;
+            match self.state.chat.hub.close_reason(self.socket_id) {
+                Some(why) => {
+                    let err = ApiError::Unauthenticated(why.reason().to_string());
+                    let frame = error_frame(&err, None).to_string();
+                    let _ = sink.send(Message::Text(frame.into())).await;
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code: why.code(),
+                            reason: Utf8Bytes::from_static(why.reason()),
+                        })))
+                        .await;
+                }
+                None => {
+                    let _ = sink.close().await;
+                }
+            }
         };
         tokio::select! {
             () = reader => {}

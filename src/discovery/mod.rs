@@ -332,6 +332,7 @@ impl DiscoveryService {
                         self.notifications
                             .notify(Notify::matched(
                                 who,
+                                other,
                                 &name(&other),
                                 record.id,
                                 record.conversation_id,
@@ -362,7 +363,9 @@ impl DiscoveryService {
         Ok(())
     }
 
-    /// Rewinds the most recent pass: whom it was about.
+    /// Rewinds the most recent pass on someone who still exists for the user (no block either
+    /// way: a pass on a person who blocked you stays, and is never handed back): whom it was
+    /// about.
     pub async fn undo_pass(&self, user_id: Uuid) -> ApiResult<Option<Uuid>> {
         let target = self.store.undo_last_pass(user_id).await?;
         if target.is_some() {

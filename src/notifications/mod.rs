@@ -54,7 +54,13 @@ pub struct Notify {
 }
 
 impl Notify {
-    pub fn matched(user_id: Uuid, other_name: &str, match_id: Uuid, conversation_id: Uuid) -> Self {
+    pub fn matched(
+        user_id: Uuid,
+        other_id: Uuid,
+        other_name: &str,
+        match_id: Uuid,
+        conversation_id: Uuid,
+    ) -> Self {
         Notify {
             user_id,
             kind: kind::MATCH,
@@ -63,6 +69,7 @@ impl Notify {
             data: vec![
                 ("matchId".into(), match_id.to_string()),
                 ("conversationId".into(), conversation_id.to_string()),
+                ("userId".into(), other_id.to_string()),
             ],
         }
     }
@@ -70,6 +77,7 @@ impl Notify {
     /// The message text itself stays out of notifications (and so out of push services).
     pub fn message(
         user_id: Uuid,
+        sender_id: Uuid,
         sender_name: &str,
         conversation_id: Uuid,
         message_id: Uuid,
@@ -82,6 +90,7 @@ impl Notify {
             data: vec![
                 ("conversationId".into(), conversation_id.to_string()),
                 ("messageId".into(), message_id.to_string()),
+                ("userId".into(), sender_id.to_string()),
             ],
         }
     }

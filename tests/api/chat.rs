@@ -310,12 +310,12 @@ async fn bad_frames_get_errors_and_change_nothing(backend: Backend) {
     );
     expect_error(
         ws.send_message(&other_conversation, "hi", "theirs").await,
-        "FORBIDDEN",
+        "NOT_FOUND",
     );
     expect_error(
         ws.send_message(&Uuid::now_v7().to_string(), "hi", "nowhere")
             .await,
-        "FORBIDDEN",
+        "NOT_FOUND",
     );
     ws.send(json!({ "type": "send_message", "conversationId": conversation, "content": "forged", "clientId": "f", "senderId": b.user_id })).await;
     expect_error(ws.recv_type("error").await, "FORBIDDEN");
@@ -375,11 +375,11 @@ async fn unmatch_ends_the_conversation_for_both(backend: Backend) {
     }
     assert_eq!(
         wa.send_message(&conversation, "hello?", "u-2").await["code"],
-        "FORBIDDEN"
+        "NOT_FOUND"
     );
     assert_eq!(
         wb.send_message(&conversation, "hello?", "u-3").await["code"],
-        "FORBIDDEN"
+        "NOT_FOUND"
     );
     let list = app
         .gql(
@@ -401,7 +401,7 @@ async fn block_ends_the_conversation_for_both(backend: Backend) {
     wb.recv_type("unmatched").await;
     assert_eq!(
         wa.send_message(&conversation, "why", "b-1").await["code"],
-        "FORBIDDEN"
+        "NOT_FOUND"
     );
     let res = app
         .gql(
@@ -410,7 +410,7 @@ async fn block_ends_the_conversation_for_both(backend: Backend) {
             json!({ "c": conversation }),
         )
         .await;
-    assert_eq!(res.error_code(), "FORBIDDEN");
+    assert_eq!(res.error_code(), "NOT_FOUND");
 }
 
 async fn delete_conversation_hides_history_from_one_side(backend: Backend) {
@@ -570,7 +570,7 @@ fn property_07_only_matched_users_exchange_messages(backend: Backend) {
                 res.data("sendMessage");
                 stored.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             } else {
-                prop_assert_eq!(res.error_code(), "FORBIDDEN");
+                prop_assert_eq!(res.error_code(), "NOT_FOUND");
             }
             prop_assert_eq!(app.count("messages").await, stored.load(std::sync::atomic::Ordering::SeqCst));
             Ok(())

@@ -4,6 +4,7 @@ mod helpers;
 
 mod account_deletion;
 mod auth;
+mod blocking;
 mod chat;
 mod contract;
 mod discovery;
@@ -19,4 +20,5 @@ mod playgrounds;
 mod profiles;
 mod properties;
 mod rate_limits;
+mod socket_sessions;
 mod tokens;

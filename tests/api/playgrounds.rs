@@ -279,7 +279,7 @@ async fn sharing_a_place_sends_it_to_both_people_live(backend: Backend) {
             json!({ "c": conversation, "p": park["id"] }),
         )
         .await;
-    assert_eq!(res.error_code(), "FORBIDDEN");
+    assert_eq!(res.error_code(), "NOT_FOUND");
     let res = app
         .gql(
             a.token(),

@@ -154,6 +154,7 @@ impl AuthStore for SqliteAuthStore {
             tx.commit().await?;
             return Ok(Rotation::Replayed {
                 user_id: row.user_id,
+                session_id: row.session_id,
             });
         }
         if row.expires_at <= now {
@@ -186,11 +187,11 @@ impl AuthStore for SqliteAuthStore {
         &self,
         presented: &[u8; 32],
         now: DateTime<Utc>,
-    ) -> Result<Option<Uuid>, StoreError> {
-        Ok(sqlx::query_scalar(
+    ) -> Result<Option<(Uuid, Uuid)>, StoreError> {
+        Ok(sqlx::query_as(
             "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2)
               WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?1)
-          RETURNING user_id",
+          RETURNING user_id, id",
         )
         .bind(&presented[..])
         .bind(sqlite_ts(now))
@@ -297,6 +298,13 @@ impl AuthStore for SqliteAuthStore {
         )
         .bind(user_id)
         .bind(keep_session)
+        .bind(&now_s)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE password_reset_tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
+        )
+        .bind(user_id)
         .bind(&now_s)
         .execute(&mut *tx)
         .await?;

@@ -132,13 +132,21 @@ async fn has_profile(tx: &mut Transaction<'_, Sqlite>, user: Uuid) -> Result<boo
     )
 }
 
-async fn exists(tx: &mut Transaction<'_, Sqlite>, user: Uuid) -> Result<bool, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)")
-            .bind(user)
-            .fetch_one(&mut **tx)
-            .await?,
+/// Whether `other` exists for `viewer`: an account, and no block between them either way.
+async fn visible_to(
+    tx: &mut Transaction<'_, Sqlite>,
+    viewer: Uuid,
+    other: Uuid,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?2)
+            AND NOT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2)
+                                                  OR (blocker_id = ?2 AND blocked_id = ?1))",
     )
+    .bind(viewer)
+    .bind(other)
+    .fetch_one(&mut **tx)
+    .await?)
 }
 
 #[async_trait]
@@ -259,7 +267,7 @@ impl DiscoveryStore for SqliteDiscoveryStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
-        if !exists(&mut tx, target).await? {
+        if !visible_to(&mut tx, user_id, target).await? {
             return Ok(false);
         }
         record_swipe(&mut tx, Swipe::Pass, user_id, target, now).await?;
@@ -283,7 +291,12 @@ impl DiscoveryStore for SqliteDiscoveryStore {
     async fn undo_last_pass(&self, user_id: Uuid) -> Result<Option<Uuid>, StoreError> {
         Ok(sqlx::query_scalar(
             "DELETE FROM passes WHERE id = (
-                 SELECT id FROM passes WHERE user_id = ?1 ORDER BY created_at DESC, id DESC LIMIT 1)
+                 SELECT p.id FROM passes p
+                  WHERE p.user_id = ?1
+                    AND NOT EXISTS (SELECT 1 FROM blocks b
+                                     WHERE (b.blocker_id = ?1 AND b.blocked_id = p.target_id)
+                                        OR (b.blocker_id = p.target_id AND b.blocked_id = ?1))
+                  ORDER BY p.created_at DESC, p.id DESC LIMIT 1)
              RETURNING target_id",
         )
         .bind(user_id)
@@ -351,6 +364,18 @@ impl DiscoveryStore for SqliteDiscoveryStore {
         .execute(&mut *tx)
         .await?;
         let ended = delete_match_between(&mut tx, user_id, target).await?;
+        // What each inbox says about the other (a match with them, a message from them) goes.
+        sqlx::query(
+            "DELETE FROM notifications
+              WHERE (user_id = ?1 AND json_extract(data, '$.userId') = ?3)
+                 OR (user_id = ?2 AND json_extract(data, '$.userId') = ?4)",
+        )
+        .bind(user_id)
+        .bind(target)
+        .bind(target.to_string())
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(ended)
     }

@@ -155,3 +155,25 @@ impl WsClient {
         let _ = self.stream.close(None).await;
     }
 }
+
+impl WsClient {
+    /// Waits (at most `within`) for the server to close the socket, skipping other frames;
+    /// returns the close code and the `error` frame sent just before it, if any.
+    pub async fn expect_closed(&mut self, within: Duration) -> (Option<u16>, Option<Value>) {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut last_error = None;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = self
+                .try_recv(left)
+                .await
+                .unwrap_or_else(|| panic!("the socket is still open after {within:?}"));
+            if let Some(code) = frame.get("closed") {
+                return (code.as_u64().map(|c| c as u16), last_error);
+            }
+            if frame["type"] == "error" {
+                last_error = Some(frame);
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! A socket lives no longer than the session and the token that opened it: logout, a password
+//! change (other sessions), a reset, a deleted account, a replayed refresh token and the
+//! token's expiry each close the affected sockets within a second, on every instance, with
+//! the documented close code.
+
+use std::time::Duration;
+
+use pupmatch::auth::tokens::TokenKeys;
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::smtp::SmtpSink;
+use crate::helpers::ws::WsClient;
+use crate::helpers::{
+    Backend, DEFAULT_PASSWORD, Session, TEST_JWT_SECRET, TestApp, spawn_app, spawn_app_with,
+};
+
+/// Close code of a socket whose session ended.
+const SESSION_ENDED: u16 = 4001;
+/// Close code of a socket whose access token expired.
+const TOKEN_EXPIRED: u16 = 4002;
+/// How soon an ended session's sockets must close.
+const PROMPTLY: Duration = Duration::from_secs(1);
+
+both_backends!(
+    logging_out_closes_that_sessions_sockets_on_every_instance,
+    a_password_change_closes_every_other_sessions_sockets,
+    a_password_reset_closes_every_socket,
+    deleting_the_account_closes_every_socket,
+    a_replayed_refresh_token_closes_its_sessions_sockets,
+    a_socket_closes_when_its_token_expires,
+    a_reset_link_dies_with_a_password_change,
+);
+
+/// Where a second socket of the same person lives: another instance of the deployment in
+/// scale-out mode (the close travels over the bus), the same one in embedded mode.
+async fn other_instance(app: &TestApp) -> Option<TestApp> {
+    match app.backend {
+        Backend::Postgres => Some(app.spawn_sibling().await),
+        Backend::Sqlite => None,
+    }
+}
+
+async fn assert_closed(ws: &mut WsClient, code: u16) {
+    let (closed, error) = ws.expect_closed(PROMPTLY).await;
+    assert_eq!(closed, Some(code));
+    let error = error.expect("an error frame before the close");
+    assert_eq!(error["code"], "UNAUTHENTICATED", "{error}");
+}
+
+async fn logout(app: &TestApp, user: &Session) {
+    let res = app
+        .gql(
+            None,
+            "mutation($t: String!) { logout(refreshToken: $t) }",
+            json!({ "t": user.refresh_token }),
+        )
+        .await;
+    assert_eq!(*res.data("logout"), json!(true));
+}
+
+async fn logging_out_closes_that_sessions_sockets_on_every_instance(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sibling = other_instance(&app).await;
+    let there = sibling.as_ref().unwrap_or(&app);
+    let phone = app.new_user().await;
+    let laptop = app.sign_in(&phone.email).await;
+    let mut phone_here = app.ws(&phone).await;
+    let mut phone_there = there.ws(&phone).await;
+    let mut laptop_ws = there.ws(&laptop).await;
+
+    logout(&app, &phone).await;
+    assert_closed(&mut phone_here, SESSION_ENDED).await;
+    assert_closed(&mut phone_there, SESSION_ENDED).await;
+    laptop_ws.assert_alive().await;
+    // The ended session cannot open a new one.
+    let mut again = app.ws_raw(Some(&phone.access_token), None).await;
+    assert_eq!(again.recv().await["code"], "UNAUTHENTICATED");
+}
+
+async fn a_password_change_closes_every_other_sessions_sockets(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sibling = other_instance(&app).await;
+    let there = sibling.as_ref().unwrap_or(&app);
+    let me = app.new_user().await;
+    let other = app.sign_in(&me.email).await;
+    let mut mine = app.ws(&me).await;
+    let mut theirs = there.ws(&other).await;
+    let res = app
+        .change_password(&me, DEFAULT_PASSWORD, "a brand new password")
+        .await;
+    assert_eq!(*res.data("changePassword"), json!(true));
+    assert_closed(&mut theirs, SESSION_ENDED).await;
+    mine.assert_alive().await;
+}
+
+async fn a_password_reset_closes_every_socket(backend: Backend) {
+    let mut smtp = SmtpSink::start().await;
+    let url = smtp.url.clone();
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(url.into())).await;
+    let sibling = other_instance(&app).await;
+    let there = sibling.as_ref().unwrap_or(&app);
+    let me = app.new_user().await;
+    let mut here = app.ws(&me).await;
+    let mut far = there.ws(&me).await;
+    let token = reset_token(&app, &mut smtp, &me).await;
+    let res = reset(&app, &token, "my new password 1").await;
+    assert_eq!(*res.data("resetPassword"), json!(true));
+    assert_closed(&mut here, SESSION_ENDED).await;
+    assert_closed(&mut far, SESSION_ENDED).await;
+}
+
+async fn deleting_the_account_closes_every_socket(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sibling = other_instance(&app).await;
+    let there = sibling.as_ref().unwrap_or(&app);
+    let me = app.new_user().await;
+    let other_session = app.sign_in(&me.email).await;
+    let bystander = app.new_user().await;
+    let mut here = app.ws(&me).await;
+    let mut far = there.ws(&other_session).await;
+    let mut theirs = there.ws(&bystander).await;
+    let res = app
+        .gql(
+            me.token(),
+            "mutation($p: String!) { deleteAccount(password: $p) }",
+            json!({ "p": DEFAULT_PASSWORD }),
+        )
+        .await;
+    assert_eq!(*res.data("deleteAccount"), json!(true));
+    assert_closed(&mut here, SESSION_ENDED).await;
+    assert_closed(&mut far, SESSION_ENDED).await;
+    theirs.assert_alive().await;
+}
+
+async fn a_replayed_refresh_token_closes_its_sessions_sockets(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = app.new_user().await;
+    let mut ws = app.ws(&me).await;
+    app.refresh(&me.refresh_token).await.data("refreshToken");
+    // The stolen, already rotated token comes back: the session is revoked.
+    let replay = app.refresh(&me.refresh_token).await;
+    assert_eq!(replay.error_code(), "UNAUTHENTICATED");
+    assert_closed(&mut ws, SESSION_ENDED).await;
+}
+
+async fn a_socket_closes_when_its_token_expires(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = app.new_user().await;
+    // A token of the same session, issued so that it expires two seconds from now.
+    let keys = TokenKeys::new(&TEST_JWT_SECRET.to_string().into());
+    let claims = keys.verify(&me.access_token).expect("the app's own token");
+    let issued_at = chrono::Utc::now() - pupmatch::auth::tokens::ACCESS_TOKEN_TTL
+        + chrono::Duration::seconds(2);
+    let (short, _) = keys
+        .issue(claims.sub, claims.sid, issued_at)
+        .expect("token");
+    // The token's own expiry: whole seconds.
+    let expires_at = keys.verify(&short).expect("valid for now").exp * 1000;
+    let short_lived = Session {
+        access_token: short,
+        ..me.clone()
+    };
+    let mut ws = app.ws(&short_lived).await;
+    let mut long = app.ws(&me).await;
+    ws.assert_alive().await;
+    let (closed, error) = ws.expect_closed(Duration::from_secs(4)).await;
+    let closed_at = chrono::Utc::now().timestamp_millis();
+    assert_eq!(closed, Some(TOKEN_EXPIRED));
+    assert_eq!(error.expect("an error frame")["code"], "UNAUTHENTICATED");
+    assert!(closed_at >= expires_at, "not before expiry");
+    assert!(
+        closed_at - expires_at < 1000,
+        "closed {} ms after expiry",
+        closed_at - expires_at
+    );
+    long.assert_alive().await;
+}
+
+/// A reset link mailed before the password changed must not undo the change.
+async fn a_reset_link_dies_with_a_password_change(backend: Backend) {
+    let mut smtp = SmtpSink::start().await;
+    let url = smtp.url.clone();
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(url.into())).await;
+    let me = app.new_user().await;
+    let token = reset_token(&app, &mut smtp, &me).await;
+    let res = app
+        .change_password(&me, DEFAULT_PASSWORD, "changed on purpose")
+        .await;
+    assert_eq!(*res.data("changePassword"), json!(true));
+    let res = reset(&app, &token, "the attackers password").await;
+    assert_eq!(res.error_code(), "BAD_USER_INPUT");
+    app.login(&me.email, "changed on purpose")
+        .await
+        .data("login");
+    assert_eq!(
+        app.login(&me.email, "the attackers password")
+            .await
+            .error_code(),
+        "UNAUTHENTICATED"
+    );
+}
+
+async fn reset_token(app: &TestApp, smtp: &mut SmtpSink, user: &Session) -> String {
+    app.gql(
+        None,
+        "mutation($e: String!) { requestPasswordReset(email: $e) }",
+        json!({ "e": user.email }),
+    )
+    .await
+    .data("requestPasswordReset");
+    let mail = smtp.next_mail().await;
+    mail.data
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Reset token: "))
+        .expect("a token in the mail")
+        .trim()
+        .to_string()
+}
+
+async fn reset(app: &TestApp, token: &str, password: &str) -> crate::helpers::GqlResponse {
+    app.gql(
+        None,
+        "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }",
+        json!({ "t": token, "p": password }),
+    )
+    .await
+}
