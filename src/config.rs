@@ -84,6 +84,8 @@ pub struct Config {
     pub jwt_secret: SecretString,
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
+    /// Development without SMTP: write the secrets of logged emails (reset tokens) in clear.
+    pub mail_log_secrets: bool,
     /// `None`: any origin.
     pub allowed_origins: Option<Vec<String>>,
     pub rate_limits: RateLimits,
@@ -116,6 +118,7 @@ struct RawConfig {
     jwt_secret: Option<SecretString>,
     smtp_url: Option<SecretString>,
     mail_from: Option<String>,
+    mail_log_secrets: Option<bool>,
     allowed_origins: Option<String>,
     rate_limit_user_per_min: Option<u32>,
     rate_limit_ip_per_min: Option<u32>,
@@ -173,11 +176,34 @@ impl Config {
     pub fn check(&self) -> Result<(), ConfigError> {
         let mut errors = Vec::new();
         check_secret(self.environment, &self.jwt_secret, &mut errors);
+        check_mail(
+            self.environment,
+            self.smtp_url.is_some(),
+            self.mail_log_secrets,
+            &mut errors,
+        );
         if errors.is_empty() {
             Ok(())
         } else {
             Err(ConfigError(errors))
         }
+    }
+}
+
+/// Production sends mail for real: without SMTP a reset email would only reach the log, and a
+/// log that holds reset tokens lets anyone who reads it take over any account.
+fn check_mail(env: Environment, has_smtp: bool, log_secrets: bool, errors: &mut Vec<String>) {
+    if env != Environment::Production {
+        return;
+    }
+    if !has_smtp {
+        errors.push(
+            "PUPMATCH_SMTP_URL must be set in production (password-reset emails need a mail server)"
+                .into(),
+        );
+    }
+    if log_secrets {
+        errors.push("PUPMATCH_MAIL_LOG_SECRETS cannot be used in production".into());
     }
 }
 
@@ -271,6 +297,13 @@ impl RawConfig {
             .jwt_secret
             .unwrap_or_else(|| SecretString::from(DEV_JWT_SECRET));
         check_secret(environment, &jwt_secret, &mut errors);
+        let mail_log_secrets = self.mail_log_secrets.unwrap_or(false);
+        check_mail(
+            environment,
+            self.smtp_url.is_some(),
+            mail_log_secrets,
+            &mut errors,
+        );
 
         let allowed_origins = self.allowed_origins.and_then(|s| {
             let list: Vec<String> = s
@@ -386,6 +419,7 @@ impl RawConfig {
             jwt_secret,
             smtp_url: self.smtp_url,
             mail_from,
+            mail_log_secrets,
             allowed_origins,
             rate_limits,
             fcm_credentials: self.fcm_credentials,

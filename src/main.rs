@@ -58,14 +58,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => Application::build(config).await?.run_until_stopped().await,
         Command::Worker => pupmatch::app::run_worker(config).await,
         Command::Seed { profiles } => {
-            let db = Db::connect(&config.database_url, config.database_max_connections).await?;
-            db.migrate().await.context("migration failed")?;
-            let public_url = match &config.public_url {
-                Some(url) => url.clone(),
-                None => format!("http://{}", config.listen).parse()?,
-            };
-            let blobs = pupmatch::app::blob_store(&config, &public_url)?;
-            let made = pupmatch::seed::seed(&db, blobs, profiles).await?;
+            let made = pupmatch::seed::run(&config, profiles).await?;
             tracing::info!(profiles = made, "demo data created");
             Ok(())
         }

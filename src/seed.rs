@@ -86,6 +86,26 @@ struct SeedProfile {
 }
 
 /// Creates `count` demo profiles. Returns how many were created.
+/// `pupmatch seed`: refuses production (the demo accounts share a published password), then
+/// connects, migrates and seeds `count` profiles.
+pub async fn run(config: &crate::Config, count: usize) -> anyhow::Result<usize> {
+    anyhow::ensure!(
+        !config.is_production(),
+        "pupmatch seed refuses to run with PUPMATCH_ENV=production: it creates demo accounts \
+         whose password is published"
+    );
+    let db = Db::connect(&config.database_url, config.database_max_connections).await?;
+    db.migrate().await.context("migration failed")?;
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => format!("http://{}", config.listen).parse()?,
+    };
+    let blobs = crate::app::blob_store(config, &public_url)?;
+    let made = seed(&db, blobs, count).await;
+    db.close().await;
+    made
+}
+
 pub async fn seed(db: &Db, blobs: Arc<dyn BlobStore>, count: usize) -> anyhow::Result<usize> {
     let hash = crate::auth::password::hash(DEMO_PASSWORD.to_string()).await?;
     let photos = sample_photos();

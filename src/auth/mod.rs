@@ -298,6 +298,7 @@ impl AuthService {
                  Reset token: {token}\n\n\
                  If it wasn't you, ignore this email: your password stays as it is.\n"
             ),
+            secrets: vec![token],
         };
         let mailer = self.mailer.clone();
         let user_id = user.id;

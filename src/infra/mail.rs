@@ -1,5 +1,6 @@
-//! Outgoing email. With `PUPMATCH_SMTP_URL` mail goes over SMTP (lettre); without it, the
-//! message is written to the log so a developer can follow reset links locally.
+//! Outgoing email. With `PUPMATCH_SMTP_URL` mail goes over SMTP (lettre); without it (in
+//! development only: production refuses to start), the message is written to the log with
+//! its secrets (reset tokens) redacted, unless `PUPMATCH_MAIL_LOG_SECRETS=true` asks for them.
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -15,6 +16,20 @@ pub struct Email {
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// Parts of the body that grant access (a reset token): never written to a log.
+    pub secrets: Vec<String>,
+}
+
+impl Email {
+    /// The body with every secret replaced by `[redacted]`.
+    pub fn redacted_body(&self) -> String {
+        self.secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .fold(self.body.clone(), |body, secret| {
+                body.replace(secret.as_str(), "[redacted]")
+            })
+    }
 }
 
 #[async_trait]
@@ -45,15 +60,23 @@ impl Mailer for SmtpMailer {
     }
 }
 
-/// Development mailer: logs the message (it contains the reset link; never use in production).
-pub struct LogMailer;
+/// Development mailer: logs the message, its secrets redacted unless `log_secrets` (never in
+/// production, which refuses to start without SMTP).
+pub struct LogMailer {
+    pub log_secrets: bool,
+}
 
 #[async_trait]
 impl Mailer for LogMailer {
     async fn send(&self, email: Email) -> anyhow::Result<()> {
+        let body = if self.log_secrets {
+            email.body.clone()
+        } else {
+            email.redacted_body()
+        };
         tracing::info!(
             subject = %email.subject,
-            body = %email.body,
+            body = %body,
             "email not sent (PUPMATCH_SMTP_URL is not set); its text follows"
         );
         Ok(())
@@ -74,12 +97,32 @@ pub fn from_config(config: &Config) -> anyhow::Result<Box<dyn Mailer>> {
             Ok(Box::new(SmtpMailer { transport, from }))
         }
         None => {
-            if config.is_production() {
-                tracing::warn!(
-                    "PUPMATCH_SMTP_URL is not set: password-reset emails are only logged"
-                );
-            }
-            Ok(Box::new(LogMailer))
+            // Configuration validation refuses production without SMTP; this is a last guard.
+            anyhow::ensure!(
+                !config.is_production(),
+                "PUPMATCH_SMTP_URL must be set in production"
+            );
+            Ok(Box::new(LogMailer {
+                log_secrets: config.mail_log_secrets,
+            }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_logged_email_hides_its_secrets() {
+        let email = Email {
+            to: "rex@example.com".into(),
+            subject: "Reset".into(),
+            body: "Open https://x/reset?token=abc123XYZ\nReset token: abc123XYZ\n".into(),
+            secrets: vec!["abc123XYZ".into()],
+        };
+        let shown = email.redacted_body();
+        assert!(!shown.contains("abc123XYZ"), "{shown}");
+        assert_eq!(shown.matches("[redacted]").count(), 2);
     }
 }

@@ -11,6 +11,7 @@ mod discovery;
 mod discovery_properties;
 mod graphql_limits;
 mod jobs;
+mod log_secrets;
 mod n_plus_one;
 mod notifications;
 mod operations;

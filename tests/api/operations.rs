@@ -83,7 +83,11 @@ async fn every_response_carries_a_request_id(backend: Backend) {
 }
 
 async fn production_mode_hides_the_schema(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.environment = Environment::Production).await;
+    let app = spawn_app_with(backend, |c| {
+        c.environment = Environment::Production;
+        c.smtp_url = Some("smtp://127.0.0.1:1".to_string().into());
+    })
+    .await;
     let res = app
         .gql(None, "{ __schema { types { name } } }", json!({}))
         .await;
@@ -123,6 +127,7 @@ async fn production_refuses_the_development_secret(backend: Backend) {
     let mut config = test_config(backend, &db, media.path());
     config.environment = Environment::Production;
     config.jwt_secret = pupmatch::config::DEV_JWT_SECRET.into();
+    config.smtp_url = Some("smtp://127.0.0.1:1".to_string().into());
     let err = pupmatch::Application::build(config)
         .await
         .err()
