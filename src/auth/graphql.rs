@@ -162,6 +162,11 @@ impl AuthMutation {
         let user = require_user(ctx).await?;
         let state = ctx.data::<AppState>()?;
         api(state.auth.delete_account(user, &password).await)?;
+        // Nothing cached may still show the person: their profile (both tiers, every
+        // instance) and their own recommendations go. Lists that hold them skip them when
+        // served, as they have no profile any more.
+        state.profiles.invalidate(user.user_id).await;
+        state.discovery.invalidate(user.user_id).await;
         Ok(true)
     }
 }

@@ -127,7 +127,8 @@ pub trait DiscoveryStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<MatchRecord>, StoreError>;
     async fn unblock(&self, user_id: Uuid, target: Uuid) -> Result<bool, StoreError>;
-    /// Stores a report for moderation.
+    /// Stores a report for moderation, with a snapshot of the reported person's name, bio and
+    /// photo keys as they are now.
     async fn report(
         &self,
         user_id: Uuid,

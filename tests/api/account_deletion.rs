@@ -10,6 +10,8 @@ use pupmatch::infra::db::Db;
 both_backends!(
     deleting_an_account_removes_every_row_and_blob,
     a_wrong_password_deletes_nothing,
+    a_deleted_account_vanishes_at_once_from_every_instance,
+    reports_outlive_the_accounts_they_involve,
 );
 
 /// Tables that hold nothing but the deleted person's data in the story below.
@@ -23,7 +25,6 @@ const PERSONAL_TABLES: &[&str] = &[
     "passes",
     "matches",
     "blocks",
-    "reports",
     "playgrounds",
     "playground_favorites",
     "conversations",
@@ -186,6 +187,9 @@ async fn deleting_an_account_removes_every_row_and_blob(backend: Backend) {
     for table in PERSONAL_TABLES {
         assert_eq!(app.count(table).await, 0, "{table} still has rows");
     }
+    // The report they made stays for moderation, without their id.
+    assert_eq!(app.count("reports").await, 1);
+    assert_eq!(app.count("reports WHERE reporter_id IS NULL").await, 1);
     assert_eq!(app.count("users").await, 1);
     assert_eq!(app.count("sessions").await, 1);
     assert_eq!(app.count("refresh_tokens").await, 1);
@@ -229,4 +233,114 @@ async fn a_wrong_password_deletes_nothing(backend: Backend) {
         assert_eq!(res.status(), 200, "{url} must survive");
     }
     app.me(me.token()).await.data("me");
+}
+
+async fn delete_account(app: &TestApp, user: &Session) {
+    let res = app
+        .gql(
+            user.token(),
+            "mutation($p: String!) { deleteAccount(password: $p) }",
+            json!({ "p": DEFAULT_PASSWORD }),
+        )
+        .await;
+    assert_eq!(*res.data("deleteAccount"), json!(true));
+}
+
+/// Today's attack: delete the account, and its profile is still served from the cache. Here a
+/// viewer on another instance (scale-out; the same one in embedded mode) has the profile and
+/// a recommendation list holding it cached in both tiers; right after the deletion, neither
+/// shows the person.
+async fn a_deleted_account_vanishes_at_once_from_every_instance(backend: Backend) {
+    use crate::discovery::{BERLIN, all_recs, dog_at, north_of};
+    let app = spawn_app(backend).await;
+    let sibling = match backend {
+        Backend::Postgres => Some(app.spawn_sibling().await),
+        Backend::Sqlite => None,
+    };
+    let there = sibling.as_ref().unwrap_or(&app);
+    let gone = dog_at(&app, "Gone", BERLIN).await;
+    let stays = dog_at(&app, "Stays", north_of(BERLIN, 2.0)).await;
+    let viewer = dog_at(&app, "Viewer", north_of(BERLIN, 1.0)).await;
+    let profile = "query($u: UUID!) { profile(userId: $u) { userId name } }";
+    let seen = there
+        .gql(viewer.token(), profile, json!({ "u": gone.user_id }))
+        .await;
+    assert_eq!(seen.data("profile")["name"], "Gone");
+    let mut before = all_recs(there, &viewer).await;
+    before.sort();
+    let mut both = vec![gone.user_id, stays.user_id];
+    both.sort();
+    assert_eq!(before, both);
+
+    delete_account(&app, &gone).await;
+    for instance in [&app, there] {
+        let res = instance
+            .gql(viewer.token(), profile, json!({ "u": gone.user_id }))
+            .await;
+        assert_eq!(res.error_code(), "NOT_FOUND", "{}", res.body);
+        assert_eq!(all_recs(instance, &viewer).await, vec![stays.user_id]);
+    }
+}
+
+/// One report's snapshot: (reported id, name, bio, photo keys, reason, whether the reporter's
+/// id is kept).
+async fn reports(
+    app: &TestApp,
+) -> Vec<(
+    uuid::Uuid,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    bool,
+)> {
+    let sql = "SELECT reported_id, reported_name, reported_bio, reported_photo_keys, reason,
+                      reporter_id IS NOT NULL AS has_reporter
+                 FROM reports ORDER BY created_at, id";
+    match &app.db {
+        Db::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.expect("reports"),
+        Db::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.expect("reports"),
+    }
+}
+
+async fn reports_outlive_the_accounts_they_involve(backend: Backend) {
+    use crate::discovery::{BERLIN, dog_at};
+    let app = spawn_app(backend).await;
+    let reporter = dog_at(&app, "Reporter", BERLIN).await;
+    let harasser = dog_at(&app, "Harasser", BERLIN).await;
+    let res = app
+        .gql(
+            reporter.token(),
+            "mutation($u: UUID!) { report(userId: $u, reason: HARASSMENT, details: \"rude\") }",
+            json!({ "u": harasser.user_id }),
+        )
+        .await;
+    assert_eq!(*res.data("report"), json!(true));
+    // The harasser covers their tracks: a new name and bio, then the account goes.
+    app.gql(
+        harasser.token(),
+        "mutation($i: ProfileUpdateInput!) { updateProfile(input: $i) { name } }",
+        json!({ "i": { "name": "Angel", "bio": "Nothing to see" } }),
+    )
+    .await
+    .data("updateProfile");
+    delete_account(&app, &harasser).await;
+    let kept = reports(&app).await;
+    assert_eq!(kept.len(), 1);
+    let (reported, name, bio, photo_keys, reason, has_reporter) = &kept[0];
+    assert_eq!(*reported, harasser.user_id);
+    assert_eq!(name.as_deref(), Some("Harasser"), "the name when reported");
+    assert_eq!(bio.as_deref(), Some("Loves the park"));
+    let keys: Vec<String> = serde_json::from_str(photo_keys).expect("a JSON list");
+    assert_eq!(keys.len(), 2, "{photo_keys}");
+    assert_eq!(reason, "HARASSMENT");
+    assert!(has_reporter);
+
+    // The reporter leaves too: the report stays, without their id.
+    delete_account(&app, &reporter).await;
+    let kept = reports(&app).await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].0, harasser.user_id);
+    assert_eq!(kept[0].4, "HARASSMENT");
+    assert!(!kept[0].5, "the reporter's id is gone");
 }

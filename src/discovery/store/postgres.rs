@@ -417,9 +417,14 @@ impl DiscoveryStore for PgDiscoveryStore {
         details: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // The snapshot of the reported profile is taken in the same statement.
         sqlx::query(
-            "INSERT INTO reports (id, reporter_id, reported_id, reason, details, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO reports (id, reporter_id, reported_id, reason, details, created_at,
+                                  reported_name, reported_bio, reported_photo_keys)
+             SELECT $1, $2, $3, $4, $5, $6, p.name, p.bio,
+                    (SELECT COALESCE(json_agg(ph.storage_key ORDER BY ph.position), '[]')::text
+                       FROM photos ph WHERE ph.user_id = $3)
+               FROM (SELECT 1) AS one LEFT JOIN profiles p ON p.user_id = $3",
         )
         .bind(Uuid::now_v7())
         .bind(user_id)

@@ -397,9 +397,14 @@ impl DiscoveryStore for SqliteDiscoveryStore {
         details: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // The snapshot of the reported profile is taken in the same statement.
         sqlx::query(
-            "INSERT INTO reports (id, reporter_id, reported_id, reason, details, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO reports (id, reporter_id, reported_id, reason, details, created_at,
+                                  reported_name, reported_bio, reported_photo_keys)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, p.name, p.bio,
+                    (SELECT json_group_array(storage_key)
+                       FROM (SELECT storage_key FROM photos WHERE user_id = ?3 ORDER BY position))
+               FROM (SELECT 1) AS one LEFT JOIN profiles p ON p.user_id = ?3",
         )
         .bind(Uuid::now_v7())
         .bind(user_id)
