@@ -12,6 +12,7 @@
 //!   live sockets), [`notifications`] (inbox, push) and [`playgrounds`] (places).
 //! - [`jobs`]: the background jobs and the worker that runs each tick once (`pupmatch worker`).
 //! - [`seed`]: demo data (`pupmatch seed`).
+//! - [`text`]: hygiene of every free-text input (normalisation, refused characters).
 //! - [`infra`]: database pools and migrations, Redis, rate limiting, mail, blobs, telemetry.
 
 pub mod app;
@@ -28,6 +29,7 @@ pub mod notifications;
 pub mod playgrounds;
 pub mod profiles;
 pub mod seed;
+pub mod text;
 
 pub use app::{AppState, Application};
 pub use config::Config;

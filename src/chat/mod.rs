@@ -72,18 +72,13 @@ pub fn message_json(m: &MessageRecord) -> serde_json::Value {
 
 /// Validates message text: trimmed, 1..=2000 characters.
 pub fn message_content(content: &str) -> ApiResult<String> {
-    let trimmed = content.trim();
-    let chars = trimmed.chars().count();
-    if chars == 0 {
-        return Err(ApiError::bad_input("content", "a message cannot be empty"));
-    }
-    if chars > MAX_MESSAGE_CHARS {
-        return Err(ApiError::bad_input(
-            "content",
-            format!("a message is at most {MAX_MESSAGE_CHARS} characters"),
-        ));
-    }
-    Ok(trimmed.to_string())
+    crate::text::clean(
+        "content",
+        content,
+        crate::text::Kind::Multiline,
+        1,
+        MAX_MESSAGE_CHARS,
+    )
 }
 
 fn client_id(client_id: Option<String>) -> ApiResult<Option<String>> {

@@ -416,14 +416,9 @@ impl DiscoveryService {
     ) -> ApiResult<()> {
         self.check_target(user_id, target)?;
         let details = details
-            .map(|d| d.trim().to_string())
+            .map(|d| crate::text::clean("details", &d, crate::text::Kind::Multiline, 0, 1000))
+            .transpose()?
             .filter(|d| !d.is_empty());
-        if details.as_ref().is_some_and(|d| d.chars().count() > 1000) {
-            return Err(ApiError::bad_input(
-                "details",
-                "details must be at most 1000 characters",
-            ));
-        }
         if !self.store.user_exists(target).await? {
             return Err(ApiError::NotFound("no such user".into()));
         }

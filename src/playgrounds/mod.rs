@@ -28,6 +28,7 @@ use crate::infra::bus::Bus;
 use crate::infra::cache::TwoTierCache;
 use crate::infra::db::Db;
 use crate::infra::time;
+use crate::text::Kind;
 use store::{NewPlayground, PlaygroundRecord, PlaygroundStore, SearchCandidate};
 
 /// Longest name, in characters.
@@ -134,23 +135,15 @@ pub fn rank_search(query: &str, candidates: Vec<SearchCandidate>, first: usize) 
 
 /// Property 12 and the field limits: the draft as it will be stored, or the first problem.
 pub fn validate(draft: &PlaygroundDraft) -> ApiResult<(String, String, Coordinates)> {
-    let name = draft.name.split_whitespace().collect::<Vec<_>>().join(" ");
-    if name.is_empty() {
-        return Err(ApiError::bad_input("name", "the name must not be empty"));
-    }
-    if name.chars().count() > MAX_NAME {
-        return Err(ApiError::bad_input(
-            "name",
-            format!("the name must be at most {MAX_NAME} characters"),
-        ));
-    }
-    let description = draft.description.trim().to_string();
-    if description.chars().count() > MAX_DESCRIPTION {
-        return Err(ApiError::bad_input(
-            "description",
-            format!("the description must be at most {MAX_DESCRIPTION} characters"),
-        ));
-    }
+    let name = crate::text::clean("name", &draft.name, Kind::Name, 1, MAX_NAME)?;
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    let description = crate::text::clean(
+        "description",
+        &draft.description,
+        Kind::Multiline,
+        0,
+        MAX_DESCRIPTION,
+    )?;
     let at = Coordinates::parse(draft.latitude, draft.longitude)?;
     Ok((name, description, at))
 }

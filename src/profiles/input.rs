@@ -4,37 +4,10 @@
 use super::model::{ActivityLevel, DistanceUnit, DogSize};
 use crate::error::ApiError;
 
-/// Trims `raw` and checks its length in characters.
-fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, ApiError> {
-    let value = raw.trim();
-    let n = value.chars().count();
-    if n < min {
-        return Err(ApiError::bad_input(
-            field,
-            if min == 1 {
-                format!("{field} must not be empty")
-            } else {
-                format!("{field} must be at least {min} characters")
-            },
-        ));
-    }
-    if n > max {
-        return Err(ApiError::bad_input(
-            field,
-            format!("{field} must be at most {max} characters"),
-        ));
-    }
-    if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ApiError::bad_input(
-            field,
-            format!("{field} must not contain control characters"),
-        ));
-    }
-    Ok(value.to_string())
-}
+use crate::text::{Kind, clean};
 
 pub fn name(raw: &str) -> Result<String, ApiError> {
-    text("name", raw, 1, 50)
+    clean("name", raw, Kind::Name, 1, 50)
 }
 
 pub fn age(raw: i32) -> Result<i32, ApiError> {
@@ -49,17 +22,17 @@ pub fn age(raw: i32) -> Result<i32, ApiError> {
 }
 
 pub fn bio(raw: &str) -> Result<String, ApiError> {
-    text("bio", raw, 0, 500)
+    clean("bio", raw, Kind::Multiline, 0, 500)
 }
 
 /// An empty breed means "not given".
 pub fn breed(raw: &str) -> Result<Option<String>, ApiError> {
-    let b = text("breed", raw, 0, 60)?;
+    let b = clean("breed", raw, Kind::Line, 0, 60)?;
     Ok((!b.is_empty()).then_some(b))
 }
 
 pub fn prompt_answer(raw: &str) -> Result<String, ApiError> {
-    text("answer", raw, 1, 300)
+    clean("answer", raw, Kind::Multiline, 1, 300)
 }
 
 /// A new profile, valid.

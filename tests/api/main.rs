@@ -22,4 +22,5 @@ mod profiles;
 mod properties;
 mod rate_limits;
 mod socket_sessions;
+mod text_hygiene;
 mod tokens;
