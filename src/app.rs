@@ -19,6 +19,7 @@ use crate::chat::ChatService;
 use crate::chat::hub::Hub;
 use crate::config::Config;
 use crate::discovery::DiscoveryService;
+use crate::export::ExportService;
 use crate::graphql::{AppSchema, build_introspection_schema, build_schema};
 use crate::infra::blobs::{BlobStore, LocalBlobStore, MediaSigner, S3BlobStore};
 use crate::infra::bus::Bus;
@@ -62,6 +63,8 @@ pub struct App {
     pub notifications: Arc<NotificationService>,
     /// Dog playgrounds.
     pub playgrounds: PlaygroundService,
+    /// A person's data export.
+    pub export: ExportService,
     /// Photo storage.
     pub blobs: Arc<dyn BlobStore>,
     /// Publish/subscribe across the deployment.
@@ -212,6 +215,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
         ),
         chat: ChatService::new(&db, hub, notifications.clone()),
         playgrounds: PlaygroundService::new(&db, bus.clone()),
+        export: ExportService::new(&db, blobs.clone()),
         notifications,
         bus,
         db,

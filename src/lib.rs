@@ -10,6 +10,7 @@
 //!   [`auth`] (accounts, sessions, passwords), [`profiles`] (dog profiles, photos) and
 //!   [`discovery`] (location, recommendations, likes, matches, blocks), [`chat`] (messages and
 //!   live sockets), [`notifications`] (inbox, push) and [`playgrounds`] (places).
+//! - [`export`]: a person's data export (`GET /v1/me/export`), streamed.
 //! - [`jobs`]: the background jobs and the worker that runs each tick once (`pupmatch worker`).
 //! - [`seed`]: demo data (`pupmatch seed`).
 //! - [`text`]: hygiene of every free-text input (normalisation, refused characters).
@@ -21,6 +22,7 @@ pub mod chat;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod export;
 pub mod graphql;
 pub mod http;
 pub mod infra;

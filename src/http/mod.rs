@@ -1,12 +1,14 @@
 //! The HTTP surface: router assembly and the layers every request passes through.
 //!
 //! - [`graphql`]: `POST /graphql` (and GraphiQL on `GET /graphql` in development).
+//! - [`export`]: `GET /v1/me/export`, the caller's data export.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`media`]: `GET /media/{key}` with a signed, expiring URL.
 //! - [`photos`]: `POST /v1/photos` and `DELETE /v1/photos/{id}`.
 //! - [`ws`]: `GET /ws`, the WebSocket (chat and live events).
 //! - [`middleware`]: request metrics, bearer-token decoding and rate limits.
 
+pub mod export;
 pub mod graphql;
 pub mod health;
 pub mod media;
@@ -50,6 +52,7 @@ pub fn router(state: AppState) -> Router {
             post(photos::upload).layer(DefaultBodyLimit::max(PHOTO_BODY_LIMIT)),
         )
         .route("/v1/photos/{id}", delete(photos::delete))
+        .route("/v1/me/export", get(export::export))
         .route("/ws", get(ws::ws))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -16,7 +16,10 @@ use crate::error::ApiError;
 use crate::profiles::images::MAX_UPLOAD_BYTES;
 
 /// The signed-in caller of a REST request.
-async fn caller(state: &AppState, credentials: &Credentials) -> Result<AuthUser, ApiError> {
+pub(crate) async fn caller(
+    state: &AppState,
+    credentials: &Credentials,
+) -> Result<AuthUser, ApiError> {
     match &credentials.0 {
         None => Err(ApiError::unauthenticated()),
         Some(Err(_)) => Err(ApiError::Unauthenticated("invalid or expired token".into())),

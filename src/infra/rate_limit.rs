@@ -30,7 +30,12 @@ pub enum Bucket {
     Location,
     /// Each chat message or typing signal of a signed-in user.
     Message,
+    /// Each data export of a signed-in user: one a minute.
+    Export,
 }
+
+/// Data exports per minute per person (an export reads everything the person has).
+pub const EXPORTS_PER_MIN: u32 = 1;
 
 impl Bucket {
     fn name(self) -> &'static str {
@@ -40,6 +45,7 @@ impl Bucket {
             Bucket::Auth => "auth",
             Bucket::Location => "location",
             Bucket::Message => "message",
+            Bucket::Export => "export",
         }
     }
 
@@ -50,6 +56,7 @@ impl Bucket {
             Bucket::Auth => limits.auth_per_min,
             Bucket::Location => limits.location_per_min,
             Bucket::Message => limits.message_per_min,
+            Bucket::Export => EXPORTS_PER_MIN,
         }
     }
 }
@@ -68,6 +75,7 @@ struct LocalLimiter {
     auth: DefaultKeyedRateLimiter<String>,
     location: DefaultKeyedRateLimiter<String>,
     message: DefaultKeyedRateLimiter<String>,
+    export: DefaultKeyedRateLimiter<String>,
 }
 
 fn keyed(per_min: u32) -> DefaultKeyedRateLimiter<String> {
@@ -83,6 +91,7 @@ impl LocalLimiter {
             auth: keyed(limits.auth_per_min),
             location: keyed(limits.location_per_min),
             message: keyed(limits.message_per_min),
+            export: keyed(EXPORTS_PER_MIN),
         }
     }
 
@@ -93,6 +102,7 @@ impl LocalLimiter {
             Bucket::Auth => &self.auth,
             Bucket::Location => &self.location,
             Bucket::Message => &self.message,
+            Bucket::Export => &self.export,
         };
         limiter
             .check_key(&subject.to_string())
@@ -176,5 +186,6 @@ impl RateLimiter {
         self.local.auth.retain_recent();
         self.local.location.retain_recent();
         self.local.message.retain_recent();
+        self.local.export.retain_recent();
     }
 }

@@ -71,14 +71,14 @@ async fn profile_with_photos(app: &TestApp, me: &Session) -> Vec<String> {
     urls
 }
 
-fn uuid_lit(app: &TestApp, id: Uuid) -> String {
+pub fn uuid_lit(app: &TestApp, id: Uuid) -> String {
     match app.backend {
         Backend::Postgres => format!("'{id}'"),
         Backend::Sqlite => format!("X'{}'", id.simple()),
     }
 }
 
-async fn exec(app: &TestApp, sql: &str) {
+pub async fn exec(app: &TestApp, sql: &str) {
     let sql = sqlx::AssertSqlSafe(sql.to_string());
     match &app.db {
         Db::Postgres(pool) => {

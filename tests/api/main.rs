@@ -9,6 +9,7 @@ mod chat;
 mod contract;
 mod discovery;
 mod discovery_properties;
+mod export;
 mod graphql_limits;
 mod jobs;
 mod log_secrets;
