@@ -137,7 +137,9 @@ pub fn annotate_graphql_errors(errors: &mut [async_graphql::ServerError]) {
                 err.message = message;
                 facts
             }
-            None if err.path.is_empty() => ("BAD_USER_INPUT", 400, None, None),
+            None if err.path.is_empty() || is_input_coercion(&err.message) => {
+                ("BAD_USER_INPUT", 400, None, None)
+            }
             None => {
                 tracing::error!(error = %err.message, "unexpected resolver error");
                 err.message = "internal server error".into();
@@ -154,6 +156,13 @@ pub fn annotate_graphql_errors(errors: &mut [async_graphql::ServerError]) {
             ext.set("retryAfter", secs);
         }
     }
+}
+
+/// Whether an error without a source is the engine refusing an argument it could not coerce
+/// to its type (an Int out of range, a string for an Int): the client's error, raised while the
+/// field resolves (so it has a path), with async-graphql's own wording.
+fn is_input_coercion(message: &str) -> bool {
+    message.starts_with("Failed to parse \"") || message.starts_with("Expected input type \"")
 }
 
 /// REST responses: `{"code": "...", "message": "..."}` with the matching status.

@@ -4,11 +4,14 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::Extension;
+use async_graphql_axum::GraphQLResponse;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
+use futures::StreamExt;
+use serde_json::json;
 
 use async_graphql::dataloader::DataLoader;
 
@@ -26,13 +29,71 @@ pub async fn graphiql(State(state): State<AppState>) -> Response {
     Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
 }
 
+/// A request-level failure, shaped like a GraphQL response: `{"errors":[…]}` with the status.
+pub fn error_response(err: &ApiError) -> Response {
+    let mut extensions = json!({ "code": err.code(), "status": err.status().as_u16() });
+    if let Some(secs) = err.retry_after() {
+        extensions["retryAfter"] = json!(secs);
+    }
+    if let ApiError::BadUserInput {
+        field: Some(field), ..
+    } = err
+    {
+        extensions["field"] = json!(field);
+    }
+    let body = json!({ "errors": [{ "message": err.to_string(), "extensions": extensions }] });
+    let mut response = (err.status(), Json(body)).into_response();
+    if let Some(secs) = err.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// The request document, read up to `limit` bytes: past it (by the declared length, or while
+/// reading) the body is refused with 413 and the rest is never read.
+async fn read_request(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<async_graphql::Request, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(1024).min(limit));
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::bad_input("body", "the request body could not be read"))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_input(
+            "body",
+            format!("the body must be a GraphQL request as JSON: {e}"),
+        )
+    })
+}
+
 pub async fn graphql(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(Credentials(credentials)): Extension<Credentials>,
-    request: GraphQLRequest,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response {
-    let request = request.into_inner();
+    let request = match read_request(&headers, body, super::GRAPHQL_BODY_LIMIT).await {
+        Ok(request) => request,
+        Err(err) => return error_response(&err),
+    };
     let operation = operation_label(request.operation_name.as_deref());
     let introspection = !state.config.is_production()
         && async_graphql::parser::parse_query(&request.query)

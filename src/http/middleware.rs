@@ -3,12 +3,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::tokens::{Claims, TokenError};
@@ -75,17 +73,8 @@ pub async fn authenticate_and_limit(
 /// 429 with `Retry-After`, shaped like the endpoint's normal errors.
 fn too_many_requests(path: &str, wait: Duration) -> Response {
     let err = ApiError::RateLimited(wait);
-    let secs = err.retry_after().unwrap_or(1);
     if path == "/graphql" {
-        let body = json!({ "errors": [{
-            "message": err.to_string(),
-            "extensions": { "code": err.code(), "status": 429, "retryAfter": secs },
-        }]});
-        let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        response
+        super::graphql::error_response(&err)
     } else {
         err.into_response()
     }

@@ -36,7 +36,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub(crate) const PHOTO_BODY_LIMIT: usize = crate::profiles::images::MAX_UPLOAD_BYTES + 64 * 1024;
 
 /// Largest GraphQL request body.
-const GRAPHQL_BODY_LIMIT: usize = 256 * 1024;
+pub(crate) const GRAPHQL_BODY_LIMIT: usize = 256 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()

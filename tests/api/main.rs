@@ -11,6 +11,7 @@ mod discovery;
 mod discovery_properties;
 mod export;
 mod graphql_limits;
+mod input_limits;
 mod jobs;
 mod log_secrets;
 mod n_plus_one;
