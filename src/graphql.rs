@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextResolve, ResolveInfo,
+};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{
     Context, EmptySubscription, MergedObject, Schema, ServerError, ServerResult, Variables,
@@ -31,8 +33,18 @@ use crate::profiles::graphql::{ProfileMutation, ProfileQuery};
 pub const MAX_DEPTH: usize = 5;
 /// The engine's own limit, a backstop for the rule above: 5 plus two connection levels.
 const ENGINE_MAX_DEPTH: usize = MAX_DEPTH + 2;
-/// Most fields (each counted once, lists by their page size) a client may select in one request.
-pub const MAX_COMPLEXITY: usize = 500;
+/// Most work a client may ask for in one request: each field counts 1, and a list field counts
+/// its page size (the largest it may return) times the fields selected in each item, so
+/// `recommendations(first: 50)` with names and photos costs about 850, and a person's 200
+/// favourite places with every field about 2 400.
+pub const MAX_COMPLEXITY: usize = 2500;
+
+/// The complexity of a list field: `first` (or `default` when absent), clamped to `1..=max`,
+/// times the complexity of one item.
+pub fn page_cost(first: Option<i32>, default: i32, max: i32, child: usize) -> usize {
+    let n = first.unwrap_or(default).clamp(1, max.max(1));
+    usize::try_from(n).unwrap_or(1).saturating_mul(child.max(1))
+}
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
@@ -66,6 +78,7 @@ pub fn build_schema(production: bool) -> AppSchema {
         EmptySubscription,
     )
     .extension(DepthLimit)
+    .extension(MutationBudget)
     .limit_depth(ENGINE_MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY);
     if production {
@@ -132,6 +145,62 @@ pub fn data_depth(doc: &ExecutableDocument) -> usize {
         .map(|(_, op)| walk(doc, &op.node.selection_set.node, 64))
         .max()
         .unwrap_or(0)
+}
+
+/// Every mutation field spends one unit of the caller's per-minute request budget (the request
+/// itself paid for the first), so 150 aliased mutations in one request cost 150, not 1.
+struct MutationBudget;
+
+impl ExtensionFactory for MutationBudget {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(MutationBudgetExtension {
+            fields: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+}
+
+struct MutationBudgetExtension {
+    /// Root mutation fields of this request seen so far.
+    fields: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Extension for MutationBudgetExtension {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<async_graphql::Value>> {
+        if info.parent_type == "Mutation" && info.path_node.parent.is_none() {
+            let seen = self
+                .fields
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if seen > 0
+                && let Err(err) = spend_user_budget(ctx).await
+            {
+                return Err(async_graphql::Error::from(err)
+                    .into_server_error(async_graphql::Pos::default()));
+            }
+        }
+        next.run(ctx, info).await
+    }
+}
+
+/// One unit of the signed-in caller's request budget (nothing for anonymous callers: the
+/// mutations they can use have the per-IP auth budget).
+async fn spend_user_budget(ctx: &ExtensionContext<'_>) -> Result<(), ApiError> {
+    let (Ok(state), Ok(request)) = (ctx.data::<AppState>(), ctx.data::<RequestContext>()) else {
+        return Ok(());
+    };
+    let Some(Ok(claims)) = &request.credentials else {
+        return Ok(());
+    };
+    state
+        .rate_limiter
+        .check(Bucket::User, &claims.sub.to_string())
+        .await
+        .map_err(ApiError::RateLimited)
 }
 
 /// Development only: the same schema without depth and complexity limits, used for queries that

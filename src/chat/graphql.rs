@@ -150,6 +150,7 @@ pub struct ChatQuery;
 #[Object]
 impl ChatQuery {
     /// By last activity, newest first.
+    #[graphql(complexity = "crate::graphql::page_cost(first, 20, MAX_PAGE, child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -188,6 +189,7 @@ impl ChatQuery {
     }
 
     /// Newest first; `before` is a cursor from a previous page.
+    #[graphql(complexity = "crate::graphql::page_cost(first, 50, MAX_PAGE, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,

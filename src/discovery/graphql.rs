@@ -153,6 +153,7 @@ pub struct DiscoveryQuery;
 
 #[Object]
 impl DiscoveryQuery {
+    #[graphql(complexity = "crate::graphql::page_cost(first, 10, MAX_PAGE, child_complexity)")]
     async fn recommendations(
         &self,
         ctx: &Context<'_>,
@@ -190,6 +191,7 @@ impl DiscoveryQuery {
     }
 
     /// Newest first.
+    #[graphql(complexity = "crate::graphql::page_cost(first, 20, MAX_PAGE, child_complexity)")]
     async fn matches(
         &self,
         ctx: &Context<'_>,

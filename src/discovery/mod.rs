@@ -37,6 +37,9 @@ use crate::profiles::model::{DistanceUnit, ProfileView};
 use geo::Coordinates;
 use store::{DiscoveryStore, LikeOutcome, MatchRecord, Searcher};
 
+/// Most reports one person may make in 24 hours.
+pub const REPORTS_PER_DAY: i64 = 20;
+
 /// Bus topic of new matches (payload: [`MatchEvent`]).
 pub const TOPIC_MATCH: &str = "match";
 /// Bus topic of ended matches (payload: [`MatchEvent`]).
@@ -421,6 +424,15 @@ impl DiscoveryService {
             .filter(|d| !d.is_empty());
         if !self.store.user_exists(target).await? {
             return Err(ApiError::NotFound("no such user".into()));
+        }
+        let now = time::now();
+        let day = chrono::Duration::hours(24);
+        let (made, oldest) = self.store.reports_made_since(user_id, now - day).await?;
+        if made >= REPORTS_PER_DAY {
+            let wait = oldest.map_or(day, |t| t + day - now);
+            return Err(ApiError::RateLimited(
+                wait.to_std().unwrap_or(Duration::from_secs(60)),
+            ));
         }
         self.store
             .report(user_id, target, reason, details.as_deref(), time::now())

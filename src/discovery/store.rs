@@ -139,6 +139,12 @@ pub trait DiscoveryStore: Send + Sync {
     ) -> Result<(), StoreError>;
 
     async fn user_exists(&self, user_id: Uuid) -> Result<bool, StoreError>;
+    /// How many reports the user made after `since`, and when the oldest of them was made.
+    async fn reports_made_since(
+        &self,
+        user_id: Uuid,
+        since: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
     /// Newest first; `before` is a match id (UUIDv7: ids sort by time).
     async fn matches(
         &self,

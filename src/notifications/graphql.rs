@@ -124,6 +124,7 @@ pub struct NotificationQuery;
 #[Object]
 impl NotificationQuery {
     /// Newest first.
+    #[graphql(complexity = "crate::graphql::page_cost(first, 20, MAX_PAGE, child_complexity)")]
     async fn notifications(
         &self,
         ctx: &Context<'_>,

@@ -7,6 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+/// Most devices a person may have registered; registering one more forgets the least recently
+/// seen.
+pub const MAX_DEVICES: i64 = 10;
+
 pub use postgres::PgNotificationStore;
 pub use sqlite::SqliteNotificationStore;
 

@@ -189,6 +189,9 @@ pub struct PlaygroundQuery;
 #[Object]
 impl PlaygroundQuery {
     /// Your favourite places, most recently saved first.
+    #[graphql(
+        complexity = "crate::graphql::page_cost(None, super::MAX_FAVORITES, super::MAX_FAVORITES, child_complexity)"
+    )]
     async fn my_playgrounds(&self, ctx: &Context<'_>) -> Result<Vec<Playground>> {
         let user = require_user(ctx).await?;
         let state = ctx.data::<AppState>()?;
@@ -197,6 +200,9 @@ impl PlaygroundQuery {
     }
 
     /// Places within `radius` (above 0, at most 100 km) of a point, nearest first.
+    #[graphql(
+        complexity = "crate::graphql::page_cost(None, super::NEAR_LIMIT as i32, super::NEAR_LIMIT as i32, child_complexity)"
+    )]
     async fn playgrounds_near(
         &self,
         ctx: &Context<'_>,
@@ -216,6 +222,9 @@ impl PlaygroundQuery {
     }
 
     /// Fuzzy name search: prefix matches first; case and accents do not matter.
+    #[graphql(
+        complexity = "crate::graphql::page_cost(first, 20, MAX_SEARCH as i32, child_complexity)"
+    )]
     async fn search_playgrounds(
         &self,
         ctx: &Context<'_>,

@@ -39,6 +39,8 @@ pub const MAX_DESCRIPTION: usize = 500;
 pub const MAX_RADIUS_KM: f64 = 100.0;
 /// A new place named like an existing one closer than this (metres) is the existing one.
 pub const DUPLICATE_RADIUS_M: f64 = 50.0;
+/// Most favourite places a person may keep.
+pub const MAX_FAVORITES: i32 = 200;
 /// Most places `playgroundsNear` returns.
 pub const NEAR_LIMIT: i64 = 100;
 /// Most results of `searchPlaygrounds`.
@@ -194,6 +196,7 @@ impl PlaygroundService {
         draft: PlaygroundDraft,
     ) -> ApiResult<Arc<PlaygroundRecord>> {
         let (name, description, at) = validate(&draft)?;
+        self.check_room_for_favorite(user_id, None).await?;
         let (id, created) = self
             .store
             .add_and_favorite(NewPlayground {
@@ -218,7 +221,20 @@ impl PlaygroundService {
             .ok_or_else(|| ApiError::NotFound("the playground is gone".into()))
     }
 
+    /// CONFLICT when the person already keeps [`MAX_FAVORITES`] places (and `id` is not one).
+    async fn check_room_for_favorite(&self, user_id: Uuid, id: Option<Uuid>) -> ApiResult<()> {
+        let ids = self.store.favorite_ids(user_id).await?;
+        let already = id.is_some_and(|id| ids.contains(&id));
+        if !already && ids.len() >= MAX_FAVORITES as usize {
+            return Err(ApiError::Conflict(format!(
+                "you can keep at most {MAX_FAVORITES} favourite places; remove one first"
+            )));
+        }
+        Ok(())
+    }
+
     pub async fn favorite(&self, user_id: Uuid, id: Uuid) -> ApiResult<Arc<PlaygroundRecord>> {
+        self.check_room_for_favorite(user_id, Some(id)).await?;
         if !self.store.favorite(user_id, id, time::now()).await? {
             return Err(ApiError::NotFound("no such playground".into()));
         }

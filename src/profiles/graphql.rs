@@ -56,10 +56,12 @@ impl Profile {
         Ok(ActivityLevel::from_db(&self.0.profile.activity_level).map_err(ApiError::Internal)?)
     }
     /// In the owner's order.
+    #[graphql(complexity = "crate::graphql::page_cost(None, 6, 6, child_complexity)")]
     async fn photos(&self) -> Vec<Photo> {
         self.0.photos.iter().cloned().map(Photo).collect()
     }
     /// In the owner's order.
+    #[graphql(complexity = "crate::graphql::page_cost(None, 3, 3, child_complexity)")]
     async fn prompts(&self) -> Vec<Prompt> {
         self.0.prompts.iter().cloned().map(Prompt).collect()
     }

@@ -23,6 +23,7 @@ mod playgrounds;
 mod profiles;
 mod properties;
 mod rate_limits;
+mod request_budgets;
 mod socket_sessions;
 mod text_hygiene;
 mod tokens;

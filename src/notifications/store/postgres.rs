@@ -8,6 +8,10 @@ use uuid::Uuid;
 use super::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, push_state};
 use crate::error::StoreError;
 
+/// Only a person's most recently seen devices are kept (pushes go to each one).
+const PRUNE_DEVICES: &str = "DELETE FROM devices WHERE user_id = $1 AND id NOT IN (
+         SELECT id FROM devices WHERE user_id = $1 ORDER BY last_seen_at DESC, id DESC LIMIT $2)";
+
 pub struct PgNotificationStore {
     pool: PgPool,
 }
@@ -131,6 +135,7 @@ impl NotificationStore for PgNotificationStore {
         platform: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO devices (id, user_id, token, platform, created_at, last_seen_at)
              VALUES ($1, $2, $3, $4, $5, $5)
@@ -143,8 +148,14 @@ impl NotificationStore for PgNotificationStore {
         .bind(token)
         .bind(platform)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(PRUNE_DEVICES)
+            .bind(user_id)
+            .bind(super::MAX_DEVICES)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

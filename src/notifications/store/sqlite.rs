@@ -10,6 +10,10 @@ use crate::error::StoreError;
 use crate::infra::db::{id_list, sqlite_writer};
 use crate::infra::time::sqlite_ts;
 
+/// Only a person's most recently seen devices are kept (pushes go to each one).
+const PRUNE_DEVICES: &str = "DELETE FROM devices WHERE user_id = $1 AND id NOT IN (
+         SELECT id FROM devices WHERE user_id = $1 ORDER BY last_seen_at DESC, id DESC LIMIT $2)";
+
 pub struct SqliteNotificationStore {
     pool: SqlitePool,
 }
@@ -149,6 +153,7 @@ impl NotificationStore for SqliteNotificationStore {
         platform: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut tx = crate::infra::db::begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO devices (id, user_id, token, platform, created_at, last_seen_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)
@@ -161,8 +166,14 @@ impl NotificationStore for SqliteNotificationStore {
         .bind(token)
         .bind(platform)
         .bind(sqlite_ts(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(PRUNE_DEVICES)
+            .bind(user_id)
+            .bind(super::MAX_DEVICES)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
