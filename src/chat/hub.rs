@@ -47,6 +47,14 @@ pub struct Delivery {
     pub frame: serde_json::Value,
 }
 
+/// Bus topic of sockets to close because their person opened too many (payload: a JSON list
+/// of socket ids).
+pub const TOPIC_CLOSE_SOCKETS: &str = "close_sockets";
+
+/// Most live sockets one person may hold across the deployment; opening one more closes the
+/// oldest.
+pub const MAX_SOCKETS_PER_PERSON: usize = 10;
+
 /// How often sockets are checked for expired access tokens.
 const EXPIRY_SWEEP: Duration = Duration::from_millis(250);
 
@@ -60,6 +68,8 @@ pub enum CloseReason {
     SessionEnded,
     /// The access token the socket authenticated with expired; reconnect with a fresh one.
     TokenExpired,
+    /// The person opened more than [`MAX_SOCKETS_PER_PERSON`] sockets; this was the oldest.
+    TooManySockets,
 }
 
 impl CloseReason {
@@ -68,6 +78,7 @@ impl CloseReason {
         match self {
             CloseReason::SessionEnded => 4001,
             CloseReason::TokenExpired => 4002,
+            CloseReason::TooManySockets => 4003,
         }
     }
 
@@ -75,6 +86,7 @@ impl CloseReason {
         match self {
             CloseReason::SessionEnded => "session ended",
             CloseReason::TokenExpired => "token expired",
+            CloseReason::TooManySockets => "too many connections",
         }
     }
 }
@@ -197,6 +209,13 @@ impl Hub {
                             Err(err) => tracing::error!(error = %err, "undecodable session end"),
                         }
                     }
+                    TOPIC_CLOSE_SOCKETS => match serde_json::from_str::<Vec<Uuid>>(&msg.payload) {
+                        Ok(ids) => hub.let_go(
+                            |_, socket| ids.contains(&socket.id),
+                            CloseReason::TooManySockets,
+                        ),
+                        Err(err) => tracing::error!(error = %err, "undecodable socket close"),
+                    },
                     _ => {}
                 }
             }
@@ -269,10 +288,62 @@ impl Hub {
                 tracing::warn!(error = %err, "presence not recorded");
             }
         }
+        self.close_surplus_sockets(user_id).await;
         Registration {
             hub: self.clone(),
             user_id,
             socket_id,
+        }
+    }
+
+    /// Closes a person's oldest sockets beyond [`MAX_SOCKETS_PER_PERSON`] (socket ids are
+    /// UUIDv7, so the smallest are the oldest): here in embedded mode, on whichever instance
+    /// holds them in scale-out mode (counted from the presence set, closed over the bus).
+    async fn close_surplus_sockets(&self, user_id: Uuid) {
+        let mut live: Vec<Uuid> = match &self.redis {
+            None => self
+                .sockets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&user_id)
+                .map(|list| list.iter().map(|s| s.id).collect())
+                .unwrap_or_default(),
+            Some(redis) => {
+                let mut conn = redis.conn.clone();
+                let members: redis::RedisResult<Vec<String>> = redis::cmd("ZRANGEBYSCORE")
+                    .arg(presence_key(redis, user_id))
+                    .arg(unix_ms())
+                    .arg("+inf")
+                    .query_async(&mut conn)
+                    .await;
+                match members {
+                    Ok(members) => members.iter().filter_map(|m| m.parse().ok()).collect(),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "socket count unavailable");
+                        return;
+                    }
+                }
+            }
+        };
+        if live.len() <= MAX_SOCKETS_PER_PERSON {
+            return;
+        }
+        live.sort();
+        let surplus = live[..live.len() - MAX_SOCKETS_PER_PERSON].to_vec();
+        if self.redis.is_none() {
+            self.let_go(
+                |_, socket| surplus.contains(&socket.id),
+                CloseReason::TooManySockets,
+            );
+            return;
+        }
+        match serde_json::to_string(&surplus) {
+            Ok(payload) => {
+                if let Err(err) = self.bus.publish(TOPIC_CLOSE_SOCKETS, payload).await {
+                    tracing::error!(error = format!("{err:#}"), "closing surplus sockets failed");
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "serialising socket ids failed"),
         }
     }
 

@@ -353,12 +353,14 @@ impl Connection {
                 conversation_id,
                 up_to,
             } => {
+                state.rate_limiter.check_message(user_id).await?;
                 state
                     .chat
                     .mark_read(user_id, conversation_id, Some(up_to))
                     .await?;
             }
             ClientFrame::Resync { since } => {
+                state.rate_limiter.check_message(user_id).await?;
                 state
                     .chat
                     .resync(user_id, since, |batch| async move {

@@ -30,6 +30,8 @@ both_backends!(
     a_replayed_refresh_token_closes_its_sessions_sockets,
     a_socket_closes_when_its_token_expires,
     a_reset_link_dies_with_a_password_change,
+    an_eleventh_socket_closes_the_oldest,
+    resync_and_mark_read_spend_the_chat_budget,
 );
 
 /// Where a second socket of the same person lives: another instance of the deployment in
@@ -225,4 +227,56 @@ async fn reset(app: &TestApp, token: &str, password: &str) -> crate::helpers::Gq
         json!({ "t": token, "p": password }),
     )
     .await
+}
+
+/// Close code of a person's oldest socket when they open one too many.
+const TOO_MANY: u16 = 4003;
+
+/// Ten live sockets per person, across instances; the eleventh closes the oldest.
+async fn an_eleventh_socket_closes_the_oldest(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sibling = other_instance(&app).await;
+    let there = sibling.as_ref().unwrap_or(&app);
+    let me = app.new_user().await;
+    let mut sockets = Vec::new();
+    for i in 0..10 {
+        let instance = if i % 2 == 0 { &app } else { there };
+        sockets.push(instance.ws(&me).await);
+    }
+    for ws in &mut sockets {
+        ws.assert_alive().await;
+    }
+    let mut newest = there.ws(&me).await;
+    let (closed, _) = sockets[0].expect_closed(PROMPTLY).await;
+    assert_eq!(closed, Some(TOO_MANY));
+    newest.assert_alive().await;
+    for ws in &mut sockets[1..] {
+        ws.assert_alive().await;
+    }
+    // Someone else's sockets do not count.
+    let other = app.new_user().await;
+    app.ws(&other).await.assert_alive().await;
+    sockets[1].assert_alive().await;
+}
+
+/// `resync` and `mark_read` read and write the database: they spend the chat budget.
+async fn resync_and_mark_read_spend_the_chat_budget(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.rate_limits.message_per_min = 3).await;
+    let me = app.new_user().await;
+    let mut ws = app.ws(&me).await;
+    let mut limited = 0;
+    for i in 0..6 {
+        if i % 2 == 0 {
+            ws.send(json!({ "type": "resync", "since": null })).await;
+        } else {
+            ws.send(json!({ "type": "mark_read", "conversationId": uuid::Uuid::now_v7(), "upTo": uuid::Uuid::now_v7() }))
+                .await;
+        }
+        let frame = ws.recv().await;
+        if frame["code"] == "RATE_LIMITED" {
+            limited += 1;
+        }
+    }
+    assert_eq!(limited, 3, "three of six refused");
+    ws.assert_alive().await;
 }
