@@ -26,10 +26,14 @@ use crate::infra::bus::Bus;
 use crate::infra::db::Db;
 use crate::infra::rate_limit::RateLimiter;
 use crate::infra::redis::Redis;
+use crate::infra::work::WorkGate;
 use crate::infra::{mail, push, telemetry};
 use crate::notifications::NotificationService;
 use crate::playgrounds::PlaygroundService;
 use crate::profiles::ProfileService;
+
+/// Longest a password hash or a photo waits for room before the request gets 503.
+const WORK_MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// Shared state of one running application; cheap to clone.
 #[derive(Clone)]
@@ -192,6 +196,12 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
         public_url.clone(),
         redis.clone(),
         bus.clone(),
+        WorkGate::new(
+            "password",
+            config.work.password_workers,
+            u32::try_from(config.work.password_workers * 20).unwrap_or(u32::MAX),
+            WORK_MAX_WAIT,
+        ),
     );
     let rate_limiter = match &redis {
         Some(redis) => RateLimiter::shared(config.rate_limits, redis.clone()),
@@ -205,7 +215,18 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     let production = config.is_production();
     let state = AppState(Arc::new(App {
         public_url,
-        profiles: ProfileService::new(&db, redis.clone(), bus.clone(), blobs.clone()),
+        profiles: ProfileService::new(
+            &db,
+            redis.clone(),
+            bus.clone(),
+            blobs.clone(),
+            WorkGate::new(
+                "image",
+                config.work.image_workers,
+                config.work.image_memory_mb,
+                WORK_MAX_WAIT,
+            ),
+        ),
         discovery: DiscoveryService::new(
             &db,
             redis.clone(),

@@ -96,6 +96,18 @@ pub struct Config {
     /// Maximum connections in the database pool.
     pub database_max_connections: u32,
     pub jobs: JobSchedule,
+    pub work: WorkLimits,
+}
+
+/// Bounds of the CPU- and memory-heavy work (see `infra::work`).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkLimits {
+    /// Photos decoded and re-encoded at once.
+    pub image_workers: usize,
+    /// Memory the photos being decoded may take together, in MiB.
+    pub image_memory_mb: u32,
+    /// Passwords hashed or verified at once (19 MiB each).
+    pub password_workers: usize,
 }
 
 /// What the providers deliver, before validation. Every field is optional: absent means default.
@@ -133,6 +145,9 @@ struct RawConfig {
     jobs_deliver_every_secs: Option<u64>,
     jobs_cleanup_every_secs: Option<u64>,
     jobs_in_serve: Option<bool>,
+    image_workers: Option<usize>,
+    image_memory_mb: Option<u32>,
+    password_workers: Option<usize>,
 }
 
 /// Every problem found in the configuration, one line each.
@@ -388,6 +403,22 @@ impl RawConfig {
             in_serve: self.jobs_in_serve.unwrap_or(redis_url.is_none()),
         };
 
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let work = WorkLimits {
+            image_workers: self.image_workers.unwrap_or(cores),
+            image_memory_mb: self.image_memory_mb.unwrap_or(512),
+            password_workers: self.password_workers.unwrap_or(cores * 2),
+        };
+        if work.image_workers == 0 {
+            errors.push("PUPMATCH_IMAGE_WORKERS must be at least 1".into());
+        }
+        if work.password_workers == 0 {
+            errors.push("PUPMATCH_PASSWORD_WORKERS must be at least 1".into());
+        }
+        if work.image_memory_mb < 64 {
+            errors.push("PUPMATCH_IMAGE_MEMORY_MB must be at least 64".into());
+        }
+
         let database_max_connections = self.database_max_connections.unwrap_or(20);
         if database_max_connections == 0 {
             errors.push("PUPMATCH_DATABASE_MAX_CONNECTIONS must be at least 1".into());
@@ -428,6 +459,7 @@ impl RawConfig {
             log_format,
             database_max_connections,
             jobs,
+            work,
         })
     }
 }

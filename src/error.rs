@@ -37,6 +37,9 @@ pub enum ApiError {
     RateLimited(Duration),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The server is busy (or a dependency is down): come back after the duration.
+    #[error("the service is busy, retry in {} s", retry_after_secs(.0))]
+    ServiceUnavailable(Duration),
     #[error("internal server error")]
     Internal(#[source] anyhow::Error),
 }
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ApiError::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -81,6 +85,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,7 +93,9 @@ impl ApiError {
     /// Seconds for the `Retry-After` header, when rate-limited.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited(d) => Some(retry_after_secs(d).max(1)),
+            ApiError::RateLimited(d) | ApiError::ServiceUnavailable(d) => {
+                Some(retry_after_secs(d).max(1))
+            }
             _ => None,
         }
     }

@@ -107,7 +107,8 @@ pub async fn run(config: &crate::Config, count: usize) -> anyhow::Result<usize> 
 }
 
 pub async fn seed(db: &Db, blobs: Arc<dyn BlobStore>, count: usize) -> anyhow::Result<usize> {
-    let hash = crate::auth::password::hash(DEMO_PASSWORD.to_string()).await?;
+    let gate = crate::infra::work::WorkGate::new("password", 1, 32, std::time::Duration::MAX);
+    let hash = crate::auth::password::hash(&gate, DEMO_PASSWORD.to_string()).await?;
     let photos = sample_photos();
     let offset = existing_demo_users(db).await?;
     let now = time::now();

@@ -32,6 +32,7 @@ use crate::infra::cache::TwoTierCache;
 use crate::infra::mail::{Email as OutgoingEmail, Mailer};
 use crate::infra::redis::Redis;
 use crate::infra::time;
+use crate::infra::work::WorkGate;
 use model::{AuthUser, Email, IssuedTokens, Password, UserRecord};
 use store::{AuthStore, NewRefreshToken, NewSession, Rotation};
 use tokens::{Claims, TokenError, TokenKeys};
@@ -53,6 +54,9 @@ pub enum AuthError {
     WrongPassword { field: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Password hashing was refused (the server is busy) or failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -66,6 +70,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidResetToken => ApiError::bad_input("token", err.to_string()),
             AuthError::WrongPassword { field } => ApiError::bad_input(field, err.to_string()),
             AuthError::Store(e) => e.into(),
+            AuthError::Api(e) => e,
             AuthError::Internal(e) => ApiError::Internal(e),
         }
     }
@@ -120,6 +125,8 @@ pub struct AuthService {
     sessions: Arc<TwoTierCache<Vec<Uuid>>>,
     /// Announces ended sessions to every instance.
     bus: Bus,
+    /// Bounds password hashing (argon2id takes 19 MiB per hash).
+    hashing: WorkGate,
 }
 
 /// The session cache's lifetimes: short, as they bound how long a revocation that raced with
@@ -136,8 +143,10 @@ impl AuthService {
         public_url: Url,
         redis: Option<Redis>,
         bus: Bus,
+        hashing: WorkGate,
     ) -> Self {
         AuthService {
+            hashing,
             store,
             keys,
             mailer,
@@ -183,7 +192,7 @@ impl AuthService {
         let user = UserRecord {
             id: Uuid::now_v7(),
             email: email.as_str().to_string(),
-            password_hash: password::hash(password.expose().to_string()).await?,
+            password_hash: password::hash(&self.hashing, password.expose().to_string()).await?,
             created_at: now,
         };
         let (session, refresh_token) = new_session(user.id, now);
@@ -203,7 +212,7 @@ impl AuthService {
             || password::decoy_hash().to_string(),
             |u| u.password_hash.clone(),
         );
-        let matches = password::verify(password.to_string(), hash).await?;
+        let matches = password::verify(&self.hashing, password.to_string(), hash).await?;
         let user = match user {
             Some(user) if matches => user,
             _ => return Err(AuthError::InvalidCredentials),
@@ -316,7 +325,7 @@ impl AuthService {
     #[tracing::instrument(skip_all)]
     pub async fn reset_password(&self, token: &str, new_password: Password) -> AuthResult<()> {
         let presented = tokens::hash_opaque(token);
-        let hash = password::hash(new_password.expose().to_string()).await?;
+        let hash = password::hash(&self.hashing, new_password.expose().to_string()).await?;
         match self
             .store
             .reset_password(&presented, &hash, time::now())
@@ -341,7 +350,7 @@ impl AuthService {
     ) -> AuthResult<()> {
         self.confirm_password(user.user_id, current, "currentPassword")
             .await?;
-        let hash = password::hash(new_password.expose().to_string()).await?;
+        let hash = password::hash(&self.hashing, new_password.expose().to_string()).await?;
         self.store
             .change_password(user.user_id, &hash, user.session_id, time::now())
             .await?;
@@ -419,7 +428,7 @@ impl AuthService {
         field: &'static str,
     ) -> AuthResult<()> {
         let user = self.user(user_id).await?;
-        if password::verify(password.to_string(), user.password_hash).await? {
+        if password::verify(&self.hashing, password.to_string(), user.password_hash).await? {
             Ok(())
         } else {
             Err(AuthError::WrongPassword { field })

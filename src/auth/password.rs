@@ -1,10 +1,13 @@
 //! Password hashing with argon2id (OWASP parameters: 19 MiB, 2 passes, 1 lane), off the async
-//! runtime in `spawn_blocking`.
+//! runtime and through a bounded gate, so a burst of sign-ins cannot take unbounded memory.
 
 use anyhow::Context;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::error::ApiError;
+use crate::infra::work::WorkGate;
 
 fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
@@ -29,16 +32,20 @@ pub fn verify_blocking(password: &str, hash: &str) -> bool {
     }
 }
 
-pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .context("password hashing task failed")?
+/// Memory one hash or verification takes (argon2id's 19 MiB, and a little).
+pub const HASH_MEMORY: u64 = 20 * 1024 * 1024;
+
+/// Hashes through `gate` (bounded: see `infra::work`).
+pub async fn hash(gate: &WorkGate, password: String) -> Result<String, ApiError> {
+    gate.run(HASH_MEMORY, move || hash_blocking(&password))
+        .await?
+        .map_err(ApiError::Internal)
 }
 
-pub async fn verify(password: String, hash: String) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || verify_blocking(&password, &hash))
+/// Verifies through `gate`.
+pub async fn verify(gate: &WorkGate, password: String, hash: String) -> Result<bool, ApiError> {
+    gate.run(HASH_MEMORY, move || verify_blocking(&password, &hash))
         .await
-        .context("password verification task failed")
 }
 
 /// A real hash of a random password, verified against when an email is unknown, so that

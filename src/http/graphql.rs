@@ -117,11 +117,16 @@ pub async fn graphql(
     let mut response = schema.execute(request).await;
     let elapsed = start.elapsed().as_secs_f64();
 
+    // A busy or rate-limited field makes the whole answer 503 or 429, with `Retry-After`.
     let retry_after = response
         .errors
         .iter()
         .filter_map(|e| e.source::<ApiError>().and_then(ApiError::retry_after))
         .max();
+    let unavailable = response.errors.iter().any(|e| {
+        e.source::<ApiError>()
+            .is_some_and(|a| matches!(a, ApiError::ServiceUnavailable(_)))
+    });
     annotate_graphql_errors(&mut response.errors);
     let outcome = if response.errors.is_empty() {
         "ok"
@@ -135,7 +140,11 @@ pub async fn graphql(
 
     let mut http = GraphQLResponse::from(response).into_response();
     if let Some(secs) = retry_after {
-        *http.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        *http.status_mut() = if unavailable {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
         http.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }

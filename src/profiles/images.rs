@@ -61,7 +61,30 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
-pub fn process(bytes: &[u8]) -> Result<ProcessedPhoto, PhotoError> {
+/// Room for the resized copy, the thumbnail and the encoders beside the decoded image.
+const WORKING_MEMORY: u64 = 48 * 1024 * 1024;
+
+/// The memory decoding and re-encoding `bytes` will take, read from the header alone (width ×
+/// height × bytes per pixel, plus working room); refuses what `process` would refuse for its
+/// type or size.
+pub fn decoding_memory(bytes: &[u8]) -> Result<u64, PhotoError> {
+    let decoder = decoder(bytes)?;
+    let (width, height) = decoder.dimensions();
+    check_size(width, height)?;
+    let per_pixel = u64::from(decoder.color_type().bytes_per_pixel());
+    // The image is turned into RGB for the encoder: at least 3 bytes a pixel on the way.
+    Ok(u64::from(width) * u64::from(height) * per_pixel.max(3) + WORKING_MEMORY)
+}
+
+fn check_size(width: u32, height: u32) -> Result<(), PhotoError> {
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(PhotoError::TooManyPixels { width, height });
+    }
+    Ok(())
+}
+
+/// A decoder for the bytes' real type, with the size limits set.
+fn decoder(bytes: &[u8]) -> Result<impl ImageDecoder + '_, PhotoError> {
     let format = sniff(bytes)?;
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(PhotoError::Undecodable);
@@ -73,11 +96,13 @@ pub fn process(bytes: &[u8]) -> Result<ProcessedPhoto, PhotoError> {
     // Decoded RGBA of the largest accepted image, plus working room.
     limits.max_alloc = Some(MAX_PIXELS * 4 + 64 * 1024 * 1024);
     reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| decode_error(&e))?;
+    reader.into_decoder().map_err(|e| decode_error(&e))
+}
+
+pub fn process(bytes: &[u8]) -> Result<ProcessedPhoto, PhotoError> {
+    let mut decoder = decoder(bytes)?;
     let (width, height) = decoder.dimensions();
-    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(PhotoError::TooManyPixels { width, height });
-    }
+    check_size(width, height)?;
     let orientation = decoder.orientation().map_err(|e| decode_error(&e))?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(&e))?;
     img.apply_orientation(orientation);

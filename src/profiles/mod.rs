@@ -13,6 +13,7 @@ pub mod model;
 pub mod photos;
 pub mod store;
 
+use crate::infra::work::WorkGate;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,10 +39,18 @@ pub struct ProfileService {
     store: Arc<dyn ProfileStore>,
     cache: Arc<TwoTierCache<Option<ProfileView>>>,
     blobs: Arc<dyn BlobStore>,
+    /// Bounds photo decoding (CPU and memory).
+    images: WorkGate,
 }
 
 impl ProfileService {
-    pub fn new(db: &Db, redis: Option<Redis>, bus: Bus, blobs: Arc<dyn BlobStore>) -> Self {
+    pub fn new(
+        db: &Db,
+        redis: Option<Redis>,
+        bus: Bus,
+        blobs: Arc<dyn BlobStore>,
+        images: WorkGate,
+    ) -> Self {
         let store: Arc<dyn ProfileStore> = match db {
             Db::Postgres(pool) => Arc::new(store::PgProfileStore::new(pool.clone())),
             Db::Sqlite(pool) => Arc::new(store::SqliteProfileStore::new(pool.clone())),
@@ -58,6 +67,7 @@ impl ProfileService {
             store,
             cache,
             blobs,
+            images,
         }
     }
 

@@ -29,14 +29,16 @@ impl ProfileService {
     /// Validates, re-encodes and stores a photo as the user's last one.
     #[tracing::instrument(skip_all, fields(user.id = %user_id, bytes = bytes.len()))]
     pub async fn upload_photo(&self, user_id: Uuid, bytes: Vec<u8>) -> ApiResult<UploadedPhoto> {
-        // Cheap refusals first: the type, then the count, before any decoding.
-        images::sniff(&bytes)?;
+        // Cheap refusals first: the type and size (from the header), then the count, before
+        // any decoding; then the decode waits for room in the image gate.
+        let memory = images::decoding_memory(&bytes)?;
         if self.store.photo_count(user_id).await? >= MAX_PHOTOS {
             return Err(too_many());
         }
-        let processed = tokio::task::spawn_blocking(move || images::process(&bytes))
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("image task failed: {e}")))??;
+        let processed = self
+            .images
+            .run(memory, move || images::process(&bytes))
+            .await??;
 
         let id = Uuid::now_v7();
         let storage_key = format!("photos/{}/{}.jpg", user_id.simple(), id.simple());

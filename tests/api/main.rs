@@ -2,6 +2,10 @@
 
 mod helpers;
 
+/// The allocator the `pupmatch` binary runs with, so memory measured here is the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod account_deletion;
 mod auth;
 mod blocking;
@@ -14,6 +18,7 @@ mod graphql_limits;
 mod input_limits;
 mod jobs;
 mod log_secrets;
+mod memory_limits;
 mod n_plus_one;
 mod notifications;
 mod operations;
