@@ -135,6 +135,10 @@ const SESSIONS_L1_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 const SESSIONS_L2_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl AuthService {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is a different collaborator, wired once in `app`"
+    )]
     pub fn new(
         store: Arc<dyn AuthStore>,
         keys: TokenKeys,
