@@ -83,11 +83,15 @@ pub struct App {
     pub introspection_schema: Option<AppSchema>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// The bounded set of GraphQL operation names used as metric labels.
+    pub operation_labels: telemetry::LabelSet,
 }
 
 /// A built application, bound to its port and ready to serve.
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` on its own address (`PUPMATCH_METRICS_LISTEN`).
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     local_addr: SocketAddr,
 }
@@ -99,6 +103,14 @@ impl Application {
             .await
             .with_context(|| format!("Failed to bind {}", config.listen))?;
         let local_addr = listener.local_addr()?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("Failed to bind {addr} (PUPMATCH_METRICS_LISTEN)"))?,
+            ),
+            None => None,
+        };
         let public_url = match &config.public_url {
             Some(url) => url.clone(),
             None => Url::parse(&format!("http://{local_addr}"))?,
@@ -112,8 +124,12 @@ impl Application {
             jobs = state.config.jobs.in_serve,
             "PupMatch is listening"
         );
+        if let Some(metrics) = &metrics_listener {
+            tracing::info!(address = %metrics.local_addr()?, "metrics are served here");
+        }
         Ok(Application {
             listener,
+            metrics_listener,
             state,
             local_addr,
         })
@@ -125,6 +141,13 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address `/metrics` is served on when it has its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> AppState {
@@ -149,6 +172,14 @@ impl Application {
             .in_serve
             .then(|| crate::jobs::Worker::new(state.clone()).spawn(jobs.clone()));
         let router = crate::http::router(self.state);
+        let metrics_server = self.metrics_listener.map(|listener| {
+            let metrics = crate::http::metrics_router(state.clone());
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, metrics).await {
+                    tracing::error!(error = %err, "the metrics server stopped");
+                }
+            })
+        });
         // Open sockets would keep a graceful shutdown waiting forever: they are closed first.
         let hub = state.chat.hub.clone();
         let shutdown = async move {
@@ -163,6 +194,9 @@ impl Application {
         .await
         .context("server error")?;
         jobs.cancel();
+        if let Some(server) = metrics_server {
+            server.abort();
+        }
         state.db.close().await;
         tracing::info!("PupMatch stopped");
         Ok(())
@@ -248,6 +282,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
         schema: build_schema(production),
         introspection_schema: (!production).then(build_introspection_schema),
         metrics: telemetry::prometheus(),
+        operation_labels: telemetry::LabelSet::default(),
         config,
     }));
     Ok(state)

@@ -73,6 +73,8 @@ pub struct JobSchedule {
 pub struct Config {
     pub environment: Environment,
     pub listen: SocketAddr,
+    /// Where `/metrics` is served; `None`: on the main address.
+    pub metrics_listen: Option<SocketAddr>,
     /// Base of links in emails and of signed media URLs; `None` means `http://<bound address>`.
     pub public_url: Option<Url>,
     pub database_url: String,
@@ -116,6 +118,7 @@ pub struct WorkLimits {
 struct RawConfig {
     env: Option<String>,
     listen: Option<String>,
+    metrics_listen: Option<String>,
     public_url: Option<String>,
     database_url: Option<String>,
     database_max_connections: Option<u32>,
@@ -256,6 +259,19 @@ impl RawConfig {
                 errors.push("PUPMATCH_LISTEN must be an address like 127.0.0.1:8080".into());
                 SocketAddr::from(([127, 0, 0, 1], 8080))
             }
+        };
+
+        let metrics_listen = match self.metrics_listen.as_deref() {
+            None | Some("") => None,
+            Some(s) => match s.parse() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    errors.push(
+                        "PUPMATCH_METRICS_LISTEN must be an address like 127.0.0.1:9090".into(),
+                    );
+                    None
+                }
+            },
         };
 
         let public_url = match self.public_url.as_deref() {
@@ -439,6 +455,7 @@ impl RawConfig {
         Ok(Config {
             environment,
             listen,
+            metrics_listen,
             public_url,
             database_url,
             redis_url,

@@ -94,7 +94,9 @@ pub async fn graphql(
         Ok(request) => request,
         Err(err) => return error_response(&err),
     };
-    let operation = operation_label(request.operation_name.as_deref());
+    let operation = state
+        .operation_labels
+        .label(request.operation_name.as_deref());
     let introspection = !state.config.is_production()
         && async_graphql::parser::parse_query(&request.query)
             .is_ok_and(|doc| is_introspection_only(&doc));
@@ -149,20 +151,4 @@ pub async fn graphql(
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     http
-}
-
-/// The metrics label of an operation: its name when it is a plain identifier of at most 64
-/// characters (client-chosen, so anything else collapses into one label), else `anonymous`.
-fn operation_label(name: Option<&str>) -> String {
-    match name {
-        Some(n)
-            if !n.is_empty()
-                && n.len() <= 64
-                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-        {
-            n.to_string()
-        }
-        Some(_) => "invalid".to_string(),
-        None => "anonymous".to_string(),
-    }
 }

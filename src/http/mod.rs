@@ -59,7 +59,7 @@ pub fn router(state: AppState) -> Router {
             middleware::authenticate_and_limit,
         ));
 
-    let ops = ops_routes();
+    let ops = ops_routes(state.config.metrics_listen.is_none());
 
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let request_id = req
@@ -88,17 +88,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Health and metrics: part of every process's router.
-fn ops_routes() -> Router<AppState> {
-    Router::new()
+/// Health, and metrics unless they have an address of their own.
+fn ops_routes(with_metrics: bool) -> Router<AppState> {
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/readyz", get(health::readyz));
+    if with_metrics {
+        routes.route("/metrics", get(health::metrics))
+    } else {
+        routes
+    }
 }
 
 /// What `pupmatch worker` serves: health and metrics only.
 pub fn ops_router(state: AppState) -> Router {
-    ops_routes().with_state(state)
+    ops_routes(true).with_state(state)
+}
+
+/// `/metrics` alone, for `PUPMATCH_METRICS_LISTEN`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
 }
 
 fn cors(state: &AppState) -> CorsLayer {

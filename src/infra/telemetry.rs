@@ -45,3 +45,60 @@ pub fn prometheus() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// Metric labels chosen by clients (GraphQL operation names), kept to a bounded set: the first
+/// [`LabelSet::CAPACITY`] distinct plain names get a label of their own, anything after them or
+/// not a plain name is `other`, and a request without a name is `anonymous`. A client sending
+/// random names cannot grow the metrics without end.
+#[derive(Default)]
+pub struct LabelSet {
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl LabelSet {
+    pub const CAPACITY: usize = 100;
+
+    pub fn label(&self, name: Option<&str>) -> String {
+        let Some(name) = name else {
+            return "anonymous".into();
+        };
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !plain {
+            return "other".into();
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(name) {
+            return name.to_string();
+        }
+        if seen.len() < Self::CAPACITY {
+            seen.insert(name.to_string());
+            return name.to_string();
+        }
+        "other".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LabelSet;
+
+    #[test]
+    fn operation_labels_are_bounded() {
+        let labels = LabelSet::default();
+        assert_eq!(labels.label(None), "anonymous");
+        assert_eq!(labels.label(Some("Me")), "Me");
+        assert_eq!(labels.label(Some("bad name!")), "other");
+        for i in 0..500 {
+            labels.label(Some(&format!("Op{i}")));
+        }
+        assert_eq!(
+            labels.label(Some("Me")),
+            "Me",
+            "a known name keeps its label"
+        );
+        assert_eq!(labels.label(Some("Op499")), "other");
+        assert_eq!(labels.label(Some("Op98")), "Op98");
+    }
+}

@@ -13,7 +13,69 @@ both_backends!(
     production_mode_hides_the_schema,
     production_refuses_the_development_secret,
     media_urls_need_a_valid_signature,
+    metrics_can_have_an_address_of_their_own,
+    operation_names_are_bounded_metric_labels,
 );
+
+async fn metrics_can_have_an_address_of_their_own(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
+    app.new_user().await;
+    let public = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(public.status(), 404, "not on the public address");
+    let own = app.metrics_address.clone().expect("a metrics address");
+    let res = app
+        .client
+        .get(format!("{own}/metrics"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.text()
+            .await
+            .expect("text")
+            .contains("http_requests_total")
+    );
+}
+
+/// Operation names are the client's choice: random ones must not grow the metrics.
+async fn operation_names_are_bounded_metric_labels(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for i in 0..150 {
+        let res = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": format!("query Random{i} {{ promptQuestions }}"), "operationName": format!("Random{i}") }))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status(), 200);
+    }
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    let labels: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("graphql_operations_total{"))
+        .filter_map(|l| l.split("operation=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(labels.contains("other"), "{labels:?}");
+    assert!(labels.len() <= 102, "{} labels", labels.len());
+}
 
 async fn health_and_readiness_answer(backend: Backend) {
     let app = spawn_app(backend).await;

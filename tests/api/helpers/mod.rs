@@ -247,6 +247,8 @@ async fn create_bucket(config: &Config) {
 /// A running application and a client for it.
 pub struct TestApp {
     pub address: String,
+    /// Where `/metrics` is served when it has its own address.
+    pub metrics_address: Option<String>,
     pub backend: Backend,
     pub config: Config,
     pub client: reqwest::Client,
@@ -550,6 +552,7 @@ async fn start(
         .await
         .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
     let state = app.state();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_with_shutdown(async move {
@@ -558,6 +561,7 @@ async fn start(
     let db = Db::connect(test_db.url(), 2).await.expect("test db handle");
     TestApp {
         address,
+        metrics_address,
         backend,
         config,
         client: reqwest::Client::new(),
