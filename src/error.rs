@@ -119,6 +119,10 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Conflict(what) => ApiError::Conflict(what),
+            StoreError::Unavailable(e) => {
+                tracing::warn!(error = format!("{e:#}"), "database unavailable");
+                ApiError::ServiceUnavailable(DATABASE_RETRY_AFTER)
+            }
             StoreError::Other(e) => ApiError::Internal(e),
         }
     }
@@ -199,15 +203,31 @@ pub enum StoreError {
     /// A uniqueness constraint refused the write; the text says what already exists.
     #[error("{0}")]
     Conflict(String),
+    /// The database cannot be reached (no connection within the pool's timeout, or the
+    /// connection broke): the request may be retried.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
-        StoreError::Other(anyhow::Error::new(err).context("database query failed"))
+        let unreachable = matches!(
+            err,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+        );
+        let err = anyhow::Error::new(err).context("database query failed");
+        if unreachable {
+            StoreError::Unavailable(err)
+        } else {
+            StoreError::Other(err)
+        }
     }
 }
+
+/// How long a client is told to wait when the database is unavailable.
+pub const DATABASE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Maps a unique violation to `StoreError::Conflict(what)` and anything else to `Other`.
 /// Works for both backends (PostgreSQL names the constraint, SQLite only reports the kind).

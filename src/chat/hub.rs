@@ -146,12 +146,9 @@ impl Drop for Registration {
             let key = presence_key(&redis, self.user_id);
             let member = self.socket_id.to_string();
             tokio::spawn(async move {
-                let mut conn = redis.conn.clone();
-                let _: redis::RedisResult<i64> = redis::cmd("ZREM")
-                    .arg(key)
-                    .arg(member)
-                    .query_async(&mut conn)
-                    .await;
+                let mut cmd = redis::cmd("ZREM");
+                cmd.arg(key).arg(member);
+                let _: redis::RedisResult<i64> = redis.query(cmd).await;
             });
         }
     }
@@ -269,11 +266,10 @@ impl Hub {
         };
         metrics::gauge!("ws_connected_users").set(users as f64);
         if let Some(redis) = &self.redis {
-            let mut conn = redis.conn.clone();
             let key = presence_key(redis, user_id);
             let expiry = unix_ms() + PRESENCE_TTL.as_millis() as i64;
-            let added: redis::RedisResult<()> = redis::pipe()
-                .cmd("ZADD")
+            let mut pipe = redis::pipe();
+            pipe.cmd("ZADD")
                 .arg(&key)
                 .arg(expiry)
                 .arg(socket_id.to_string())
@@ -281,9 +277,8 @@ impl Hub {
                 .cmd("PEXPIRE")
                 .arg(&key)
                 .arg(PRESENCE_TTL.as_millis() as u64)
-                .ignore()
-                .query_async(&mut conn)
-                .await;
+                .ignore();
+            let added: redis::RedisResult<()> = redis.pipeline(pipe).await;
             if let Err(err) = added {
                 tracing::warn!(error = %err, "presence not recorded");
             }
@@ -309,13 +304,11 @@ impl Hub {
                 .map(|list| list.iter().map(|s| s.id).collect())
                 .unwrap_or_default(),
             Some(redis) => {
-                let mut conn = redis.conn.clone();
-                let members: redis::RedisResult<Vec<String>> = redis::cmd("ZRANGEBYSCORE")
-                    .arg(presence_key(redis, user_id))
+                let mut cmd = redis::cmd("ZRANGEBYSCORE");
+                cmd.arg(presence_key(redis, user_id))
                     .arg(unix_ms())
-                    .arg("+inf")
-                    .query_async(&mut conn)
-                    .await;
+                    .arg("+inf");
+                let members: redis::RedisResult<Vec<String>> = redis.query(cmd).await;
                 match members {
                     Ok(members) => members.iter().filter_map(|m| m.parse().ok()).collect(),
                     Err(err) => {
@@ -355,13 +348,11 @@ impl Hub {
         let Some(redis) = &self.redis else {
             return false;
         };
-        let mut conn = redis.conn.clone();
-        let live: redis::RedisResult<i64> = redis::cmd("ZCOUNT")
-            .arg(presence_key(redis, user_id))
+        let mut cmd = redis::cmd("ZCOUNT");
+        cmd.arg(presence_key(redis, user_id))
             .arg(unix_ms())
-            .arg("+inf")
-            .query_async(&mut conn)
-            .await;
+            .arg("+inf");
+        let live: redis::RedisResult<i64> = redis.query(cmd).await;
         live.map(|n| n > 0).unwrap_or(false)
     }
 
@@ -522,8 +513,7 @@ impl Hub {
                     .ignore();
             }
         }
-        let mut conn = redis.conn.clone();
-        if let Err(err) = pipe.query_async::<()>(&mut conn).await {
+        if let Err(err) = redis.pipeline::<()>(pipe).await {
             tracing::warn!(error = %err, "presence renewal failed");
         }
     }

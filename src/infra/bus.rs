@@ -83,12 +83,17 @@ impl Bus {
     pub async fn publish(&self, topic: &str, payload: String) -> anyhow::Result<()> {
         match &self.redis {
             Some(redis) => {
-                let mut conn = redis.conn.clone();
-                let _: i64 = redis::cmd("PUBLISH")
-                    .arg(redis.key(&format!("bus:{topic}")))
-                    .arg(payload)
-                    .query_async(&mut conn)
-                    .await?;
+                let mut cmd = redis::cmd("PUBLISH");
+                cmd.arg(redis.key(&format!("bus:{topic}"))).arg(&payload);
+                if let Err(err) = redis.query::<i64>(cmd).await {
+                    // Redis is down: this instance still hears its own message (its sockets
+                    // and caches stay right); the others cannot until Redis is back.
+                    tracing::warn!(error = %err, topic, "published in-process only");
+                    let _ = self.local.send(BusMessage {
+                        topic: topic.to_string(),
+                        payload,
+                    });
+                }
             }
             None => {
                 let _ = self.local.send(BusMessage {

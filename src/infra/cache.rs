@@ -100,9 +100,9 @@ where
                 .iter()
                 .map(|k| Self::l2_key(redis, self.name, k))
                 .collect();
-            let mut conn = redis.conn.clone();
-            let values: redis::RedisResult<Vec<Option<String>>> =
-                redis::cmd("MGET").arg(&names).query_async(&mut conn).await;
+            let mut cmd = redis::cmd("MGET");
+            cmd.arg(&names);
+            let values: redis::RedisResult<Vec<Option<String>>> = redis.query(cmd).await;
             match values {
                 Ok(values) => {
                     for (key, value) in missing.iter().zip(values) {
@@ -113,7 +113,10 @@ where
                         }
                     }
                 }
-                Err(err) => tracing::warn!(cache = self.name, error = %err, "L2 read failed"),
+                Err(err) if redis.is_up() => {
+                    tracing::warn!(cache = self.name, error = %err, "L2 read failed");
+                }
+                Err(_) => {}
             }
         }
         found
@@ -157,8 +160,9 @@ where
                     .ignore();
             }
         }
-        let mut conn = redis.conn.clone();
-        if let Err(err) = pipe.query_async::<()>(&mut conn).await {
+        if let Err(err) = redis.pipeline::<()>(pipe).await
+            && redis.is_up()
+        {
             tracing::warn!(cache = self.name, error = %err, "L2 write failed");
         }
     }
@@ -175,13 +179,13 @@ where
             return;
         }
         if let Some(redis) = &self.redis {
-            let mut conn = redis.conn.clone();
             let names: Vec<String> = keys
                 .iter()
                 .map(|k| Self::l2_key(redis, self.name, k))
                 .collect();
-            let deleted: redis::RedisResult<i64> =
-                redis::cmd("DEL").arg(&names).query_async(&mut conn).await;
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(&names);
+            let deleted: redis::RedisResult<i64> = redis.query(cmd).await;
             if let Err(err) = deleted {
                 tracing::error!(cache = self.name, error = %err, "L2 invalidation failed");
             }

@@ -162,18 +162,24 @@ impl RateLimiter {
         let interval = 60_000_000 / limit;
         let tolerance = interval * (limit - 1);
         let key = redis.key(&format!("rl:{}:{}", bucket.name(), subject));
-        let mut conn = redis.conn.clone();
-        let result: redis::RedisResult<i64> = redis::Script::new(GCRA_SCRIPT)
-            .key(key)
-            .arg(interval)
-            .arg(tolerance)
-            .invoke_async(&mut conn)
+        let result: redis::RedisResult<i64> = redis
+            .guarded(|mut conn| async move {
+                redis::Script::new(GCRA_SCRIPT)
+                    .key(key)
+                    .arg(interval)
+                    .arg(tolerance)
+                    .invoke_async(&mut conn)
+                    .await
+            })
             .await;
         match result {
             Ok(0) => Ok(()),
             Ok(wait_us) => Err(Duration::from_micros(wait_us.unsigned_abs())),
             Err(err) => {
-                tracing::warn!(error = %err, "shared rate limit unavailable; limiting in-process");
+                // While Redis is down (logged once, where it was noticed) this is expected.
+                if redis.is_up() {
+                    tracing::warn!(error = %err, "shared rate limit unavailable; limiting in-process");
+                }
                 self.local.check(bucket, subject)
             }
         }

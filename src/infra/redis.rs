@@ -1,29 +1,82 @@
 //! The optional shared Redis. Every key and channel is namespaced with `PUPMATCH_REDIS_PREFIX`.
+//!
+//! Redis going away must not stall requests: every command runs through [`Redis::guarded`],
+//! which answers at once with an error while Redis is known to be down, and within
+//! [`COMMAND_TIMEOUT`] otherwise. A failed command marks Redis down; a background task pings
+//! it and marks it up again when it answers. Callers fall back to their in-process half (rate
+//! limits, L1 cache, local delivery) on any error.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, RedisError, RedisResult};
+
+/// Longest a command may take before Redis counts as down.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(300);
+/// How often a Redis that is down is tried again.
+const RETRY_EVERY: Duration = Duration::from_millis(250);
 
 /// A multiplexed, auto-reconnecting Redis connection plus the key prefix.
 #[derive(Clone)]
 pub struct Redis {
     /// Cheap to clone; commands are pipelined over one connection.
-    pub conn: ConnectionManager,
+    conn: ConnectionManager,
     /// Used to open dedicated pub/sub connections.
     pub client: redis::Client,
     prefix: String,
+    /// Whether the last command (or health check) got an answer.
+    up: Arc<AtomicBool>,
+}
+
+fn is_outage(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
 }
 
 impl Redis {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Redis> {
         let client = redis::Client::open(url).context("Failed to parse the Redis URL")?;
-        let conn = ConnectionManager::new(client.clone())
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .context("Failed to connect to Redis")?;
-        Ok(Redis {
+        let redis = Redis {
             conn,
             client,
             prefix: prefix.to_string(),
-        })
+            up: Arc::new(AtomicBool::new(true)),
+        };
+        let weak = Arc::downgrade(&redis.up);
+        let probe = redis.conn.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RETRY_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(up) = weak.upgrade() else { break };
+                if up.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let mut conn = probe.clone();
+                let cmd = redis::cmd("PING");
+                let ping = cmd.query_async::<String>(&mut conn);
+                if let Ok(Ok(_)) = tokio::time::timeout(COMMAND_TIMEOUT, ping).await {
+                    up.store(true, Ordering::Relaxed);
+                    tracing::info!("redis is back");
+                }
+            }
+        });
+        Ok(redis)
     }
 
     /// `<prefix><name>`.
@@ -31,9 +84,60 @@ impl Redis {
         format!("{}{}", self.prefix, name)
     }
 
+    /// Whether Redis answered the last command.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Runs `op` on the connection, failing at once while Redis is down and within
+    /// [`COMMAND_TIMEOUT`] otherwise; an outage marks Redis down until the probe sees it back.
+    pub async fn guarded<T, F, Fut>(&self, op: F) -> RedisResult<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        if !self.is_up() {
+            return Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "redis is down",
+            )));
+        }
+        let result = match tokio::time::timeout(COMMAND_TIMEOUT, op(self.conn.clone())).await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "redis did not answer in time",
+            ))),
+        };
+        if let Err(err) = &result
+            && is_outage(err)
+            && self.up.swap(false, Ordering::Relaxed)
+        {
+            tracing::warn!(error = %err, "redis is down; falling back to in-process");
+        }
+        result
+    }
+
+    /// One command, guarded.
+    pub async fn query<T: FromRedisValue>(&self, cmd: redis::Cmd) -> RedisResult<T> {
+        self.guarded(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
+    }
+
+    /// One pipeline, guarded.
+    pub async fn pipeline<T: FromRedisValue>(&self, pipe: redis::Pipeline) -> RedisResult<T> {
+        self.guarded(|mut conn| async move { pipe.query_async(&mut conn).await })
+            .await
+    }
+
     pub async fn ping(&self) -> anyhow::Result<()> {
+        // Readiness asks Redis itself, even while it is marked down.
         let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        let cmd = redis::cmd("PING");
+        let ping = cmd.query_async::<String>(&mut conn);
+        tokio::time::timeout(COMMAND_TIMEOUT, ping)
+            .await
+            .context("redis did not answer in time")??;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ mod auth;
 mod blocking;
 mod chat;
 mod contract;
+mod dependency_outages;
 mod discovery;
 mod discovery_properties;
 mod export;

@@ -3,6 +3,7 @@
 //! typed helpers keep each test a short story.
 
 pub mod images;
+pub mod proxy;
 pub mod smtp;
 pub mod ws;
 
