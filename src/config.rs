@@ -90,6 +90,8 @@ pub struct Config {
     pub mail_log_secrets: bool,
     /// `None`: any origin.
     pub allowed_origins: Option<Vec<String>>,
+    /// Peers whose `X-Forwarded-For` is believed (load balancers, reverse proxies).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub rate_limits: RateLimits,
     pub fcm_credentials: Option<PathBuf>,
     pub fcm_endpoint: Option<Url>,
@@ -135,6 +137,7 @@ struct RawConfig {
     mail_from: Option<String>,
     mail_log_secrets: Option<bool>,
     allowed_origins: Option<String>,
+    trusted_proxies: Option<String>,
     rate_limit_user_per_min: Option<u32>,
     rate_limit_ip_per_min: Option<u32>,
     rate_limit_auth_per_min: Option<u32>,
@@ -260,6 +263,27 @@ impl RawConfig {
                 SocketAddr::from(([127, 0, 0, 1], 8080))
             }
         };
+
+        let mut trusted_proxies = Vec::new();
+        for item in self
+            .trusted_proxies
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            // A bare address is a network of one.
+            let parsed = item
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(net) => trusted_proxies.push(net),
+                Err(_) => errors.push(format!(
+                    "PUPMATCH_TRUSTED_PROXIES must be comma-separated CIDRs like 10.0.0.0/8, not `{item}`"
+                )),
+            }
+        }
 
         let metrics_listen = match self.metrics_listen.as_deref() {
             None | Some("") => None,
@@ -469,6 +493,7 @@ impl RawConfig {
             mail_from,
             mail_log_secrets,
             allowed_origins,
+            trusted_proxies,
             rate_limits,
             fcm_credentials: self.fcm_credentials,
             fcm_endpoint,

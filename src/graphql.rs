@@ -2,8 +2,6 @@
 //! DESIGN §1 (depth 5, complexity, no introspection or suggestions in production), and the
 //! per-request context resolvers read (who is calling, from where).
 
-use std::net::IpAddr;
-
 use std::sync::Arc;
 
 use async_graphql::extensions::{
@@ -238,7 +236,8 @@ pub fn is_introspection_only(doc: &ExecutableDocument) -> bool {
 
 /// Per-request facts, inserted by the HTTP layer.
 pub struct RequestContext {
-    pub client_ip: IpAddr,
+    /// The client's rate-limit key (its address, behind trusted proxies; an IPv6 /64).
+    pub client_key: String,
     /// The bearer token as verified (signature and expiry), if one was sent.
     pub credentials: Option<Result<Claims, TokenError>>,
     /// The session check, done at most once per request.
@@ -246,9 +245,9 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub fn new(client_ip: IpAddr, credentials: Option<Result<Claims, TokenError>>) -> Self {
+    pub fn new(client_key: String, credentials: Option<Result<Claims, TokenError>>) -> Self {
         RequestContext {
-            client_ip,
+            client_key,
             credentials,
             user: tokio::sync::OnceCell::new(),
         }
@@ -286,7 +285,7 @@ pub async fn limit_auth_attempt(ctx: &Context<'_>) -> Result<(), ApiError> {
         .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
     state
         .rate_limiter
-        .check(Bucket::Auth, &request.client_ip.to_string())
+        .check(Bucket::Auth, &request.client_key)
         .await
         .map_err(ApiError::RateLimited)
 }

@@ -1,12 +1,11 @@
 //! `POST /graphql`, and GraphiQL on `GET /graphql` in development.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Json};
@@ -15,6 +14,7 @@ use serde_json::json;
 
 use async_graphql::dataloader::DataLoader;
 
+use super::client_ip::ClientIp;
 use super::middleware::Credentials;
 use crate::app::AppState;
 use crate::error::{ApiError, annotate_graphql_errors};
@@ -85,7 +85,7 @@ async fn read_request(
 
 pub async fn graphql(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<ClientIp>,
     Extension(Credentials(credentials)): Extension<Credentials>,
     headers: HeaderMap,
     body: Body,
@@ -113,7 +113,7 @@ pub async fn graphql(
         ))
         .data(DataLoader::new(ViewerLoader(state.clone()), tokio::spawn))
         .data(state.clone())
-        .data(RequestContext::new(peer.ip(), credentials));
+        .data(RequestContext::new(client.limit_key(), credentials));
 
     let start = Instant::now();
     let mut response = schema.execute(request).await;

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::client_ip::client_ip;
 use crate::app::AppState;
 use crate::auth::tokens::{Claims, TokenError};
 use crate::error::ApiError;
@@ -54,7 +55,9 @@ pub async fn authenticate_and_limit(
     next: Next,
 ) -> Response {
     let credentials = bearer(req.headers()).map(|token| state.auth.verify_token(token));
-    let ip = peer.ip().to_string();
+    let client = client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
+    req.extensions_mut().insert(client);
+    let ip = client.limit_key();
     if let Err(wait) = state.rate_limiter.check(Bucket::Ip, &ip).await {
         return too_many_requests(req.uri().path(), wait);
     }

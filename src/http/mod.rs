@@ -1,6 +1,7 @@
 //! The HTTP surface: router assembly and the layers every request passes through.
 //!
 //! - [`graphql`]: `POST /graphql` (and GraphiQL on `GET /graphql` in development).
+//! - [`client_ip`]: the client's address behind trusted proxies (rate-limit keys).
 //! - [`export`]: `GET /v1/me/export`, the caller's data export.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`media`]: `GET /media/{key}` with a signed, expiring URL.
@@ -8,6 +9,7 @@
 //! - [`ws`]: `GET /ws`, the WebSocket (chat and live events).
 //! - [`middleware`]: request metrics, bearer-token decoding and rate limits.
 
+pub mod client_ip;
 pub mod export;
 pub mod graphql;
 pub mod health;

@@ -1,0 +1,115 @@
+//! Who the client is, behind load balancers: the address rate limits are keyed by.
+//!
+//! From a peer in `PUPMATCH_TRUSTED_PROXIES`, the client is the right-most `X-Forwarded-For`
+//! address that is not itself a trusted proxy (each proxy appends the address it saw, so
+//! everything left of that was written by the client and proves nothing). From any other peer
+//! the header is ignored: it must never let a client pick its own rate-limit key. IPv6 clients
+//! are keyed by their /64, which one subscriber usually holds whole.
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+
+/// The client's address, as the rest of the request handling sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl ClientIp {
+    /// The rate-limit key: the address, or for IPv6 its /64 network.
+    pub fn limit_key(&self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let net = ipnet::Ipv6Net::new(v6, 64)
+                        .map(|n| n.trunc())
+                        .map_or_else(|_| v6.to_string(), |n| n.to_string());
+                    net
+                }
+            },
+        }
+    }
+}
+
+fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    trusted.iter().any(|net| net.contains(&ip))
+}
+
+/// The client behind `peer` (the TCP peer), given the request headers.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> ClientIp {
+    if trusted.is_empty() || !is_trusted(peer, trusted) {
+        return ClientIp(peer);
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .collect();
+    // Right to left: the first address no trusted proxy vouches for is the client.
+    match hops.iter().rev().find(|ip| !is_trusted(**ip, trusted)) {
+        Some(ip) => ClientIp(*ip),
+        // Every hop is a proxy of ours: the left-most is the closest we know to the client.
+        None => ClientIp(hops.first().copied().unwrap_or(peer)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", v.parse().expect("header"));
+        }
+        h
+    }
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|s| s.parse().expect("cidr")).collect()
+    }
+
+    #[test]
+    fn an_untrusted_peer_cannot_choose_its_address() {
+        let peer: IpAddr = "203.0.113.9".parse().expect("ip");
+        let got = client_ip(peer, &headers(&["1.2.3.4"]), &nets(&["10.0.0.0/8"]));
+        assert_eq!(got.0, peer);
+        let got = client_ip(peer, &headers(&["1.2.3.4"]), &[]);
+        assert_eq!(got.0, peer);
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_right_most_untrusted_hop_is_the_client() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let peer: IpAddr = "10.0.0.2".parse().expect("ip");
+        // The client wrote "6.6.6.6" itself; our proxies appended the rest.
+        let h = headers(&["6.6.6.6, 198.51.100.7, 10.0.0.5"]);
+        assert_eq!(client_ip(peer, &h, &trusted).0.to_string(), "198.51.100.7");
+        // Several headers count as one list.
+        let h = headers(&["6.6.6.6", "198.51.100.7"]);
+        assert_eq!(client_ip(peer, &h, &trusted).0.to_string(), "198.51.100.7");
+        // Garbage is skipped; nothing usable means the peer.
+        let h = headers(&["not an ip"]);
+        assert_eq!(client_ip(peer, &h, &trusted).0, peer);
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let a = ClientIp("2001:db8:1:2:aaaa::1".parse().expect("ip"));
+        let b = ClientIp("2001:db8:1:2:bbbb::9".parse().expect("ip"));
+        let c = ClientIp("2001:db8:1:3::1".parse().expect("ip"));
+        assert_eq!(a.limit_key(), "2001:db8:1:2::/64");
+        assert_eq!(a.limit_key(), b.limit_key());
+        assert_ne!(a.limit_key(), c.limit_key());
+        let mapped = ClientIp("::ffff:192.0.2.1".parse().expect("ip"));
+        assert_eq!(mapped.limit_key(), "192.0.2.1");
+    }
+}
