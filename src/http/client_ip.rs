@@ -22,12 +22,9 @@ impl ClientIp {
             IpAddr::V4(v4) => v4.to_string(),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => v4.to_string(),
-                None => {
-                    let net = ipnet::Ipv6Net::new(v6, 64)
-                        .map(|n| n.trunc())
-                        .map_or_else(|_| v6.to_string(), |n| n.to_string());
-                    net
-                }
+                None => ipnet::Ipv6Net::new(v6, 64)
+                    .map(|n| n.trunc())
+                    .map_or_else(|_| v6.to_string(), |n| n.to_string()),
             },
         }
     }
