@@ -212,42 +212,48 @@ async fn write_document(
     w.field("devices", &devices).await?;
     w.field("sessions", &store.sessions(user).await?).await?;
 
-    w.raw(",\"notifications\":[").await?;
-    let mut after = Uuid::nil();
-    let mut first = true;
-    loop {
-        let page = store.notifications_after(user, after, PAGE).await?;
-        for n in &page {
-            if !first {
-                w.raw(",").await?;
-            }
-            first = false;
-            w.value(n).await?;
-        }
-        match page.last() {
-            Some(last) if page.len() as i64 == PAGE => after = last.id,
-            _ => break,
-        }
-    }
-    w.raw("],\"messages\":[").await?;
-    let mut after = Uuid::nil();
-    let mut first = true;
-    loop {
-        let page = store.messages_after(user, after, PAGE).await?;
-        for m in &page {
-            if !first {
-                w.raw(",").await?;
-            }
-            first = false;
-            w.value(m).await?;
-        }
-        match page.last() {
-            Some(last) if page.len() as i64 == PAGE => after = last.id,
-            _ => break,
-        }
-    }
-    w.raw("]}").await?;
+    w.raw(",\"notifications\":").await?;
+    write_pages(
+        w,
+        |after| store.notifications_after(user, after, PAGE),
+        |n| n.id,
+    )
+    .await?;
+    w.raw(",\"messages\":").await?;
+    write_pages(w, |after| store.messages_after(user, after, PAGE), |m| m.id).await?;
+    w.raw("}").await?;
     Ok(())
+}
+
+/// A JSON list of every row `page` hands out, read [`PAGE`] rows at a time by id.
+async fn write_pages<T, F, Fut>(
+    w: &mut Writer,
+    mut page: F,
+    id: impl Fn(&T) -> Uuid,
+) -> Result<(), Stop>
+where
+    T: Serialize,
+    F: FnMut(Uuid) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, crate::error::StoreError>>,
+{
+    w.raw("[").await?;
+    let mut after = Uuid::nil();
+    let mut first = true;
+    loop {
+        let rows = page(after).await?;
+        for row in &rows {
+            if !first {
+                w.raw(",").await?;
+            }
+            first = false;
+            w.value(row).await?;
+        }
+        match rows.last() {
+            Some(last) if rows.len() as i64 == PAGE => after = id(last),
+            _ => break,
+        }
+    }
+    w.raw("]").await
 }
 
 #[cfg(test)]

@@ -235,7 +235,7 @@ async fn a_wrong_password_deletes_nothing(backend: Backend) {
     app.me(me.token()).await.data("me");
 }
 
-async fn delete_account(app: &TestApp, user: &Session) {
+pub async fn delete_account(app: &TestApp, user: &Session) {
     let res = app
         .gql(
             user.token(),

@@ -181,7 +181,7 @@ async fn notifications_forget_the_other_person(backend: Backend) {
         }
         let (blocker, blocked) = if who_blocks == 0 { (&a, &b) } else { (&b, &a) };
         assert!(
-            inbox(&app, blocker)
+            crate::notifications::inbox(&app, blocker, false)
                 .await
                 .iter()
                 .any(|n| mentions(n, blocked)),
@@ -191,7 +191,7 @@ async fn notifications_forget_the_other_person(backend: Backend) {
             .await
             .data("block");
         for (seer, hidden) in [(&a, &b), (&b, &a)] {
-            let notes = inbox(&app, seer).await;
+            let notes = crate::notifications::inbox(&app, seer, false).await;
             assert!(
                 !notes.iter().any(|n| mentions(n, hidden)),
                 "{notes:?} mentions {}",
@@ -199,22 +199,6 @@ async fn notifications_forget_the_other_person(backend: Backend) {
             );
         }
     }
-}
-
-async fn inbox(app: &TestApp, user: &Session) -> Vec<Value> {
-    let res = app
-        .gql(
-            user.token(),
-            "{ notifications(first: 50) { edges { node { kind title body data } } } }",
-            json!({}),
-        )
-        .await;
-    res.data("notifications")["edges"]
-        .as_array()
-        .expect("edges")
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect()
 }
 
 /// Whether a notification names `who` or their conversation with the reader.

@@ -175,7 +175,7 @@ async fn app_with_fcm(backend: Backend) -> (TestApp, Shared, tempfile::TempDir) 
     (app, fcm, dir)
 }
 
-async fn inbox(app: &TestApp, user: &Session, unread_only: bool) -> Vec<Value> {
+pub async fn inbox(app: &TestApp, user: &Session, unread_only: bool) -> Vec<Value> {
     let res = app
         .gql(
             user.token(),

@@ -122,14 +122,7 @@ async fn deleting_the_account_closes_every_socket(backend: Backend) {
     let mut here = app.ws(&me).await;
     let mut far = there.ws(&other_session).await;
     let mut theirs = there.ws(&bystander).await;
-    let res = app
-        .gql(
-            me.token(),
-            "mutation($p: String!) { deleteAccount(password: $p) }",
-            json!({ "p": DEFAULT_PASSWORD }),
-        )
-        .await;
-    assert_eq!(*res.data("deleteAccount"), json!(true));
+    crate::account_deletion::delete_account(&app, &me).await;
     assert_closed(&mut here, SESSION_ENDED).await;
     assert_closed(&mut far, SESSION_ENDED).await;
     theirs.assert_alive().await;

@@ -51,15 +51,7 @@ async fn a_disguised_dog_name_is_refused(backend: Backend) {
 async fn every_text_input_refuses_disguises_and_stores_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b, conversation) = matched_pair(&app).await;
-    let before_profile = app
-        .gql(
-            a.token(),
-            "{ me { profile { name bio breed prompts { answer } } } }",
-            json!({}),
-        )
-        .await
-        .data("me")
-        .clone();
+    let before_profile = own_profile(&app, &a).await;
     let bad = "Walks \u{202E}daily";
     let update = "mutation($i: ProfileUpdateInput!) { updateProfile(input: $i) { name } }";
     for (input, field) in [
@@ -84,15 +76,7 @@ async fn every_text_input_refuses_disguises_and_stores_nothing(backend: Backend)
         )
         .await;
     assert_refused(&res, "answer");
-    let after_profile = app
-        .gql(
-            a.token(),
-            "{ me { profile { name bio breed prompts { answer } } } }",
-            json!({}),
-        )
-        .await
-        .data("me")
-        .clone();
+    let after_profile = own_profile(&app, &a).await;
     assert_eq!(before_profile, after_profile, "nothing changed");
 
     // Messages, over GraphQL and the socket.
@@ -161,4 +145,16 @@ async fn text_is_stored_in_one_normal_form(backend: Backend) {
     let profile: &Value = res.data("createProfile");
     assert_eq!(profile["name"], "R\u{00E9}mi");
     assert_eq!(profile["bio"], "Caf\u{00E9} dog");
+}
+
+/// What a person's own profile says now.
+async fn own_profile(app: &crate::helpers::TestApp, user: &crate::helpers::Session) -> Value {
+    app.gql(
+        user.token(),
+        "{ me { profile { name bio breed prompts { answer } } } }",
+        json!({}),
+    )
+    .await
+    .data("me")
+    .clone()
 }

@@ -255,13 +255,7 @@ impl AuthStore for PgAuthStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
-        )
-        .bind(user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        use_up_reset_tokens(&mut tx, user_id, now).await?;
         sqlx::query(
             "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
         )
@@ -296,13 +290,7 @@ impl AuthStore for PgAuthStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
-        )
-        .bind(user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        use_up_reset_tokens(&mut tx, user_id, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -322,4 +310,20 @@ impl AuthStore for PgAuthStore {
         tx.commit().await?;
         Ok(keys.into_iter().flat_map(|(a, b)| [a, b]).collect())
     }
+}
+
+/// Every outstanding reset link of the user stops working (after a reset or a password change).
+async fn use_up_reset_tokens(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
