@@ -86,8 +86,22 @@ fi
 
 # 5. The suite --------------------------------------------------------------------------------
 log "running the test suite (PostgreSQL + Redis, and SQLite)"
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast "$@"
+  cargo nextest run --no-fail-fast "$@" || status=$?
 else
-  cargo test --no-fail-fast -- "$@"
+  cargo test --no-fail-fast -- "$@" || status=$?
 fi
+
+# 6. Fuzzing the whole GraphQL schema (Schemathesis, from PyPI), on both backends -------------
+if [ $# -eq 0 ]; then
+  cargo build -q --bin pupmatch
+  log "fuzzing the GraphQL schema: SQLite"
+  scripts/fuzz-graphql.sh target/debug/pupmatch || status=1
+  fuzzdb="pupmatch_test_fuzz_$$"
+  psql "$TEST_PG_URL" -qc "CREATE DATABASE $fuzzdb"
+  log "fuzzing the GraphQL schema: PostgreSQL + Redis"
+  scripts/fuzz-graphql.sh target/debug/pupmatch "${TEST_PG_URL%/*}/$fuzzdb" "$TEST_REDIS_URL" || status=1
+  psql "$TEST_PG_URL" -qc "DROP DATABASE IF EXISTS $fuzzdb WITH (FORCE)" || true
+fi
+exit "$status"
