@@ -5,7 +5,8 @@
 #
 #   scripts/fuzz-graphql.sh BINARY [DATABASE_URL [REDIS_URL]]
 #
-# Without a database URL it uses a fresh SQLite file (embedded mode).
+# Without a database URL it uses a fresh SQLite file (embedded mode). FUZZ_EXAMPLES (25) sets the
+# examples per operation; FUZZ_EXTRA passes more options to `st run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$1"
@@ -55,7 +56,7 @@ gql "$token" '{"query":"mutation { updateLocation(latitude: 52.52, longitude: 13
   -H "Authorization: Bearer $token" \
   --max-examples "$EXAMPLES" \
   --exclude-name-regex 'deleteAccount|logout|changePassword|resetPassword' \
-  --seed 1 --no-color >"$work/fuzz.log" 2>&1 || true
+  --continue-on-failure --seed 1 --no-color ${FUZZ_EXTRA:-} >"$work/fuzz.log" 2>&1 || true
 status=0
 if ! grep -q "generated" "$work/fuzz.log"; then
   cat "$work/fuzz.log" >&2
