@@ -11,6 +11,11 @@ use uuid::Uuid;
 /// seen.
 pub const MAX_DEVICES: i64 = 10;
 
+/// Keeps only a person's [`MAX_DEVICES`] most recently seen devices (same text on both
+/// backends: `$1` the person, `$2` the number kept).
+const PRUNE_DEVICES: &str = "DELETE FROM devices WHERE user_id = $1 AND id NOT IN (
+         SELECT id FROM devices WHERE user_id = $1 ORDER BY last_seen_at DESC, id DESC LIMIT $2)";
+
 pub use postgres::PgNotificationStore;
 pub use sqlite::SqliteNotificationStore;
 

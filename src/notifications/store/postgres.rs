@@ -8,10 +8,6 @@ use uuid::Uuid;
 use super::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, push_state};
 use crate::error::StoreError;
 
-/// Only a person's most recently seen devices are kept (pushes go to each one).
-const PRUNE_DEVICES: &str = "DELETE FROM devices WHERE user_id = $1 AND id NOT IN (
-         SELECT id FROM devices WHERE user_id = $1 ORDER BY last_seen_at DESC, id DESC LIMIT $2)";
-
 pub struct PgNotificationStore {
     pool: PgPool,
 }
@@ -150,7 +146,7 @@ impl NotificationStore for PgNotificationStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(PRUNE_DEVICES)
+        sqlx::query(super::PRUNE_DEVICES)
             .bind(user_id)
             .bind(super::MAX_DEVICES)
             .execute(&mut *tx)

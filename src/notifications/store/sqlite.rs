@@ -10,10 +10,6 @@ use crate::error::StoreError;
 use crate::infra::db::{id_list, sqlite_writer};
 use crate::infra::time::sqlite_ts;
 
-/// Only a person's most recently seen devices are kept (pushes go to each one).
-const PRUNE_DEVICES: &str = "DELETE FROM devices WHERE user_id = $1 AND id NOT IN (
-         SELECT id FROM devices WHERE user_id = $1 ORDER BY last_seen_at DESC, id DESC LIMIT $2)";
-
 pub struct SqliteNotificationStore {
     pool: SqlitePool,
 }
@@ -168,7 +164,7 @@ impl NotificationStore for SqliteNotificationStore {
         .bind(sqlite_ts(now))
         .execute(&mut *tx)
         .await?;
-        sqlx::query(PRUNE_DEVICES)
+        sqlx::query(super::PRUNE_DEVICES)
             .bind(user_id)
             .bind(super::MAX_DEVICES)
             .execute(&mut *tx)
