@@ -15,6 +15,11 @@ export TEST_PG_URL="${TEST_PG_URL:-postgres://pupmatch_test:pupmatch_test@127.0.
 export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export TEST_S3_ENDPOINT="${TEST_S3_ENDPOINT:-http://127.0.0.1:9100}"
 MOTO_VENV="${MOTO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pupmatch-moto}"
+# A PostgreSQL cluster and a Redis that accept only TLS, with certificates from a throwaway CA.
+export TEST_TLS_DIR="${TEST_TLS_DIR:-/tmp/pupmatch-test-tls}"
+export TEST_TLS_PG_PORT="${TEST_TLS_PG_PORT:-5433}"
+export TEST_TLS_REDIS_PORT="${TEST_TLS_REDIS_PORT:-6380}"
+TLS_CLUSTER=pupmatch_tls
 
 log() { printf '==> %s\n' "$*"; }
 
@@ -25,6 +30,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # A real reverse proxy for the load-balancer tests (started by the tests themselves).
 [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
@@ -70,7 +76,83 @@ if ! redis-cli -u "$TEST_REDIS_URL" ping >/dev/null 2>&1; then
   redis-cli -u "$TEST_REDIS_URL" ping >/dev/null
 fi
 
-# 4. An S3-compatible server (moto's server mode, from PyPI) ---------------------------------
+# 4. PostgreSQL and Redis over TLS only -------------------------------------------------------
+# The CA and the server certificate (valid for the name `localhost` only, so connecting to
+# 127.0.0.1 with host-name verification must fail) are made here, with a second, unrelated CA
+# for the "wrong CA" tests. They are remade when missing or about to expire.
+tls_renewed=0
+if ! openssl x509 -checkend 86400 -noout -in "$TEST_TLS_DIR/server.pem" >/dev/null 2>&1; then
+  log "making a throwaway CA and server certificate in $TEST_TLS_DIR"
+  mkdir -p "$TEST_TLS_DIR"
+  (
+    cd "$TEST_TLS_DIR"
+    for ca in ca other-ca; do
+      openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=PupMatch test $ca" \
+        -keyout "$ca.key" -out "$ca.pem" 2>/dev/null
+    done
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+      -keyout server.key -out server.csr 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+      -extfile server.ext -out server.pem 2>/dev/null
+    rm -f server.csr server.ext
+  )
+  tls_renewed=1
+fi
+tls_conf="/etc/postgresql/$PG_VERSION/$TLS_CLUSTER"
+if ! pg_lsclusters -h | awk '{print $1" "$2}' | grep -q "^$PG_VERSION $TLS_CLUSTER$"; then
+  log "creating the TLS-only PostgreSQL cluster on port $TEST_TLS_PG_PORT"
+  $SUDO pg_createcluster "$PG_VERSION" "$TLS_CLUSTER" -p "$TEST_TLS_PG_PORT" >/dev/null
+  tls_renewed=1
+fi
+if [ "$tls_renewed" = 1 ] || ! $SUDO cmp -s "$TEST_TLS_DIR/server.pem" "$tls_conf/server.pem"; then
+  $SUDO install -o postgres -g postgres -m 0644 "$TEST_TLS_DIR/server.pem" "$tls_conf/server.pem"
+  $SUDO install -o postgres -g postgres -m 0600 "$TEST_TLS_DIR/server.key" "$tls_conf/server.key"
+  $SUDO tee "$tls_conf/conf.d/pupmatch-tls.conf" >/dev/null <<EOF
+listen_addresses = 'localhost'
+ssl = on
+ssl_cert_file = '$tls_conf/server.pem'
+ssl_key_file = '$tls_conf/server.key'
+fsync = off
+EOF
+  # Encrypted connections only: every unencrypted one is refused.
+  $SUDO tee "$tls_conf/pg_hba.conf" >/dev/null <<EOF
+local     all all                peer
+hostssl   all all 127.0.0.1/32   trust
+hostssl   all all ::1/128        trust
+hostnossl all all 0.0.0.0/0      reject
+hostnossl all all ::/0           reject
+EOF
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$TLS_CLUSTER" stop >/dev/null 2>&1 || true
+fi
+if ! pg_isready -q -h localhost -p "$TEST_TLS_PG_PORT"; then
+  log "starting the TLS-only PostgreSQL cluster"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$TLS_CLUSTER" start
+  for _ in $(seq 1 60); do pg_isready -q -h localhost -p "$TEST_TLS_PG_PORT" && break; sleep 0.5; done
+  pg_isready -h localhost -p "$TEST_TLS_PG_PORT"
+fi
+tls_pg="postgres://postgres@localhost:$TEST_TLS_PG_PORT/postgres?sslmode=verify-full&sslrootcert=$TEST_TLS_DIR/ca.pem"
+psql "$tls_pg" -qtAc "SELECT datname FROM pg_database WHERE datname LIKE 'pupmatch\_test\_%'" |
+  while read -r db; do
+    [ -n "$db" ] && psql "$tls_pg" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+  done
+
+tls_redis=(redis-cli -h localhost -p "$TEST_TLS_REDIS_PORT" --tls --cacert "$TEST_TLS_DIR/ca.pem")
+if [ "$tls_renewed" = 1 ]; then
+  "${tls_redis[@]}" shutdown nosave >/dev/null 2>&1 || true
+fi
+if ! "${tls_redis[@]}" ping >/dev/null 2>&1; then
+  log "starting Redis with TLS only on port $TEST_TLS_REDIS_PORT"
+  redis-server --daemonize yes --bind 127.0.0.1 ::1 --port 0 --tls-port "$TEST_TLS_REDIS_PORT" \
+    --tls-cert-file "$TEST_TLS_DIR/server.pem" --tls-key-file "$TEST_TLS_DIR/server.key" \
+    --tls-ca-cert-file "$TEST_TLS_DIR/ca.pem" --tls-auth-clients no \
+    --save "" --appendonly no --dir /tmp --logfile /tmp/pupmatch-test-redis-tls.log \
+    --pidfile /tmp/pupmatch-test-redis-tls.pid
+  for _ in $(seq 1 40); do "${tls_redis[@]}" ping >/dev/null 2>&1 && break; sleep 0.25; done
+  "${tls_redis[@]}" ping >/dev/null
+fi
+
+# 5. An S3-compatible server (moto's server mode, from PyPI) ---------------------------------
 if ! curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null 2>&1; then
   if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
     log "installing moto (S3-compatible test server) into $MOTO_VENV"
@@ -84,7 +166,7 @@ if ! curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null 2>&1; then
   curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null
 fi
 
-# 5. The suite --------------------------------------------------------------------------------
+# 6. The suite --------------------------------------------------------------------------------
 log "running the test suite (PostgreSQL + Redis, and SQLite)"
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
@@ -93,7 +175,7 @@ else
   cargo test --no-fail-fast -- "$@" || status=$?
 fi
 
-# 6. Fuzzing the whole GraphQL schema (Schemathesis, from PyPI), on both backends -------------
+# 7. Fuzzing the whole GraphQL schema (Schemathesis, from PyPI), on both backends -------------
 if [ $# -eq 0 ]; then
   cargo build -q --bin pupmatch
   log "fuzzing the GraphQL schema: SQLite"

@@ -207,10 +207,22 @@ impl Application {
 /// services: what `serve` and `worker` share.
 pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppState> {
     config.check()?;
-    let db = Db::connect(&config.database_url, config.database_max_connections).await?;
+    for warning in
+        crate::infra::tls::unverified_connections(&config.database_url, config.redis_url.as_deref())
+    {
+        tracing::warn!("{warning}");
+    }
+    let db = Db::connect(
+        &config.database_url,
+        config.database_max_connections,
+        config.database_ca_file.as_deref(),
+    )
+    .await?;
     db.migrate().await?;
     let redis = match &config.redis_url {
-        Some(url) => Some(Redis::connect(url, &config.redis_prefix).await?),
+        Some(url) => {
+            Some(Redis::connect(url, &config.redis_prefix, config.redis_ca_file.as_deref()).await?)
+        }
         None => None,
     };
     let bus = match &redis {

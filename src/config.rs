@@ -78,7 +78,11 @@ pub struct Config {
     /// Base of links in emails and of signed media URLs; `None` means `http://<bound address>`.
     pub public_url: Option<Url>,
     pub database_url: String,
+    /// CA bundle (PEM) that PostgreSQL's certificate must chain to; `None`: the system's.
+    pub database_ca_file: Option<PathBuf>,
     pub redis_url: Option<String>,
+    /// CA bundle (PEM) that Redis's certificate must chain to (`rediss://`); `None`: the system's.
+    pub redis_ca_file: Option<PathBuf>,
     /// Prefix of every Redis key and channel, so several deployments (or tests) share one Redis.
     pub redis_prefix: String,
     pub media_dir: PathBuf,
@@ -123,8 +127,10 @@ struct RawConfig {
     metrics_listen: Option<String>,
     public_url: Option<String>,
     database_url: Option<String>,
+    database_ca_file: Option<PathBuf>,
     database_max_connections: Option<u32>,
     redis_url: Option<String>,
+    redis_ca_file: Option<PathBuf>,
     redis_prefix: Option<String>,
     media_dir: Option<PathBuf>,
     s3_bucket: Option<String>,
@@ -203,6 +209,12 @@ impl Config {
             self.mail_log_secrets,
             &mut errors,
         );
+        errors.extend(crate::infra::tls::check_settings(
+            &self.database_url,
+            self.database_ca_file.as_deref(),
+            self.redis_url.as_deref(),
+            self.redis_ca_file.as_deref(),
+        ));
         if errors.is_empty() {
             Ok(())
         } else {
@@ -325,6 +337,14 @@ impl RawConfig {
         {
             errors.push("PUPMATCH_REDIS_URL must start with redis:// or rediss://".into());
         }
+        let database_ca_file = self.database_ca_file.filter(|p| !p.as_os_str().is_empty());
+        let redis_ca_file = self.redis_ca_file.filter(|p| !p.as_os_str().is_empty());
+        errors.extend(crate::infra::tls::check_settings(
+            &database_url,
+            database_ca_file.as_deref(),
+            redis_url.as_deref(),
+            redis_ca_file.as_deref(),
+        ));
 
         let s3 = match (
             self.s3_bucket.filter(|s| !s.is_empty()),
@@ -482,7 +502,9 @@ impl RawConfig {
             metrics_listen,
             public_url,
             database_url,
+            database_ca_file,
             redis_url,
+            redis_ca_file,
             redis_prefix: self.redis_prefix.unwrap_or_else(|| "pupmatch:".into()),
             media_dir: self
                 .media_dir

@@ -63,7 +63,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let db = Db::connect(&config.database_url, 1).await?;
+            let db =
+                Db::connect(&config.database_url, 1, config.database_ca_file.as_deref()).await?;
             db.migrate().await.context("migration failed")?;
             tracing::info!(database = db.backend_name(), "migrations applied");
             Ok(())

@@ -94,7 +94,12 @@ pub async fn run(config: &crate::Config, count: usize) -> anyhow::Result<usize> 
         "pupmatch seed refuses to run with PUPMATCH_ENV=production: it creates demo accounts \
          whose password is published"
     );
-    let db = Db::connect(&config.database_url, config.database_max_connections).await?;
+    let db = Db::connect(
+        &config.database_url,
+        config.database_max_connections,
+        config.database_ca_file.as_deref(),
+    )
+    .await?;
     db.migrate().await.context("migration failed")?;
     let public_url = match &config.public_url {
         Some(url) => url.clone(),

@@ -4,13 +4,13 @@
 //! (embedded). Each domain's store has one implementation per variant of [`Db`].
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
@@ -25,8 +25,14 @@ pub enum Db {
 }
 
 impl Db {
-    /// Connects (creating the SQLite file and its folder when missing).
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+    /// Connects (creating the SQLite file and its folder when missing). `ca_file` is the CA
+    /// PostgreSQL's certificate must chain to; given without an `sslmode` in the URL, it means
+    /// `verify-full`.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        ca_file: Option<&Path>,
+    ) -> anyhow::Result<Db> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .context("Failed to parse the SQLite URL")?
@@ -72,10 +78,18 @@ impl Db {
             }
             Ok(Db::Sqlite(pool))
         } else {
-            let options = PgConnectOptions::from_str(url)
+            crate::infra::tls::install_crypto_provider();
+            let mut options = PgConnectOptions::from_str(url)
                 .context("Failed to parse the PostgreSQL URL")?
                 // Parallel plans cost ~40 ms of worker start-up on small, index-driven queries.
                 .options([("max_parallel_workers_per_gather", "0")]);
+            if let Some(ca) = ca_file {
+                options = options.ssl_root_cert(ca);
+                if crate::infra::tls::pg_ssl_mode(url).is_none() {
+                    options = options.ssl_mode(PgSslMode::VerifyFull);
+                }
+            }
+            let target = describe_pg(&options, ca_file);
             // A request waits at most this long for a connection: with PostgreSQL gone it gets
             // 503 SERVICE_UNAVAILABLE within a second instead of hanging.
             let pool = PgPoolOptions::new()
@@ -84,7 +98,19 @@ impl Db {
                 .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await
-                .context("Failed to connect to PostgreSQL")?;
+                .map_err(|e| {
+                    if is_tls_failure(&e) {
+                        anyhow::anyhow!(
+                            "Failed to open an encrypted connection to PostgreSQL at {target}: \
+                             {e}. The server's certificate must chain to the CA \
+                             (PUPMATCH_DATABASE_CA_FILE, else the system's) and, with \
+                             sslmode=verify-full, name the host of PUPMATCH_DATABASE_URL"
+                        )
+                    } else {
+                        anyhow::Error::new(e)
+                            .context(format!("Failed to connect to PostgreSQL at {target}"))
+                    }
+                })?;
             Ok(Db::Postgres(pool))
         }
     }
@@ -139,6 +165,35 @@ impl Db {
             Db::Sqlite(_) => "sqlite",
         }
     }
+}
+
+/// Whether connecting failed in the TLS handshake (sqlx reports a refused certificate as I/O).
+fn is_tls_failure(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    }
+}
+
+/// `host:port (sslmode=…, CA file …)`, for startup errors: what was tried, without secrets.
+fn describe_pg(options: &PgConnectOptions, ca_file: Option<&Path>) -> String {
+    let mode = match options.get_ssl_mode() {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    };
+    let ca = ca_file.map_or_else(String::new, |p| format!(", CA file {}", p.display()));
+    format!(
+        "{}:{} (sslmode={mode}{ca})",
+        options.get_host(),
+        options.get_port()
+    )
 }
 
 /// Copies a SQLite database's write-ahead log back into the database file every half second,

@@ -9,6 +9,7 @@
 //! - [`mail`]: outgoing email over SMTP, or logged when SMTP is not configured.
 //! - [`seal`]: opaque tokens (pagination cursors) sealed with a key from the server secret.
 //! - [`time`]: the clock and the fixed-width timestamp format SQLite stores.
+//! - [`tls`]: encrypted connections to PostgreSQL and Redis, with an optional private CA.
 //! - [`work`]: bounded pools for CPU- and memory-heavy work (images, password hashes).
 //! - [`telemetry`]: logging and Prometheus metrics.
 
@@ -23,4 +24,5 @@ pub mod redis;
 pub mod seal;
 pub mod telemetry;
 pub mod time;
+pub mod tls;
 pub mod work;

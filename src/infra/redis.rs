@@ -7,6 +7,7 @@
 //! limits, L1 cache, local delivery) on any error.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -39,9 +40,33 @@ fn is_outage(err: &RedisError) -> bool {
         || err.is_connection_refusal()
 }
 
+/// A client for `url`, trusting `ca_file` (PEM) for `rediss://` when given.
+fn open_client(url: &str, ca_file: Option<&Path>) -> anyhow::Result<redis::Client> {
+    crate::infra::tls::install_crypto_provider();
+    let Some(ca) = ca_file else {
+        return redis::Client::open(url).context("Failed to parse the Redis URL");
+    };
+    let root_cert = crate::infra::tls::read_ca_file(ca).map_err(|e| anyhow::anyhow!(e))?;
+    redis::Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        },
+    )
+    .context("Failed to set up the Redis client with PUPMATCH_REDIS_CA_FILE")
+}
+
 impl Redis {
-    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Redis> {
-        let client = redis::Client::open(url).context("Failed to parse the Redis URL")?;
+    /// Connects to `url` (`rediss://` for TLS, whose certificate must chain to `ca_file` when
+    /// given, else to the system's trust store, and name the URL's host).
+    pub async fn connect(url: &str, prefix: &str, ca_file: Option<&Path>) -> anyhow::Result<Redis> {
+        let client = open_client(url, ca_file)?;
+        let target = client.get_connection_info().addr().to_string();
+        let encrypted = matches!(
+            client.get_connection_info().addr(),
+            redis::ConnectionAddr::TcpTls { .. }
+        );
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(COMMAND_TIMEOUT))
             .set_response_timeout(Some(COMMAND_TIMEOUT))
@@ -49,7 +74,18 @@ impl Redis {
             .set_max_delay(Duration::from_millis(200));
         let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
-            .context("Failed to connect to Redis")?;
+            .map_err(|e| {
+                // A refused or silent port is not a certificate problem.
+                if encrypted && !e.is_connection_refusal() && !e.is_timeout() {
+                    anyhow::anyhow!(
+                        "Failed to open an encrypted connection to Redis at {target}: {e}. The \
+                         server's certificate must chain to the CA (PUPMATCH_REDIS_CA_FILE, else \
+                         the system's) and name the host of PUPMATCH_REDIS_URL"
+                    )
+                } else {
+                    anyhow::Error::new(e).context(format!("Failed to connect to Redis at {target}"))
+                }
+            })?;
         let redis = Redis {
             conn,
             client,

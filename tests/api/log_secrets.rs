@@ -51,7 +51,7 @@ async fn seed_refuses_to_run_in_production(backend: Backend) {
         .await
         .expect_err("seed must refuse production");
     assert!(err.to_string().contains("production"), "{err}");
-    let handle = pupmatch::infra::db::Db::connect(db.url(), 1)
+    let handle = pupmatch::infra::db::Db::connect(db.url(), 1, None)
         .await
         .expect("db");
     handle.migrate().await.expect("migrate");

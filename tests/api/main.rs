@@ -15,6 +15,7 @@ mod contract;
 mod dependency_outages;
 mod discovery;
 mod discovery_properties;
+mod encrypted_connections;
 mod export;
 mod graphql_limits;
 mod input_limits;

@@ -119,7 +119,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
             let prefix = format!("prop13:{}:", Uuid::new_v4().simple());
-            let redis = Redis::connect(&redis_url(), &prefix).await.expect("Redis runs (scripts/test.sh)");
+            let redis = Redis::connect(&redis_url(), &prefix, None).await.expect("Redis runs (scripts/test.sh)");
             let limiter = RateLimiter::shared(limits(limit), redis);
             check_limit(&limiter, limit, requests, "someone").await
         })?;

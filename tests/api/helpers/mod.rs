@@ -167,7 +167,9 @@ async fn create_pg_database(name: &str) {
         exec(&mut admin, &format!("CREATE DATABASE \"{building}\"")).await;
         let base = pg_admin_url();
         let url = format!("{}/{}", base.rsplit_once('/').expect("path").0, building);
-        let db = Db::connect(&url, 1).await.expect("connect to template");
+        let db = Db::connect(&url, 1, None)
+            .await
+            .expect("connect to template");
         db.migrate().await.expect("migrate template");
         db.close().await;
         exec(
@@ -559,7 +561,9 @@ async fn start(
     tokio::spawn(app.run_with_shutdown(async move {
         let _ = rx.await;
     }));
-    let db = Db::connect(test_db.url(), 2).await.expect("test db handle");
+    let db = Db::connect(test_db.url(), 2, None)
+        .await
+        .expect("test db handle");
     TestApp {
         address,
         metrics_address,

@@ -1,0 +1,250 @@
+//! Encrypted connections to PostgreSQL and Redis (rustls).
+//!
+//! PostgreSQL follows libpq's `sslmode` in `PUPMATCH_DATABASE_URL` (`require`, `verify-ca`,
+//! `verify-full`); Redis is encrypted with a `rediss://` URL and always verifies the server's
+//! certificate and name. Each may trust a private CA given as a PEM file
+//! (`PUPMATCH_DATABASE_CA_FILE`, `PUPMATCH_REDIS_CA_FILE`); otherwise the system's trust store
+//! is used. A CA file given for PostgreSQL without an `sslmode` means `verify-full`.
+
+use std::path::Path;
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+/// The `sslmode` values of a PostgreSQL URL, weakest first.
+pub const PG_SSL_MODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+/// Makes ring the process's TLS provider (the crates in the build enable more than one, and
+/// rustls then needs to be told). Idempotent.
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed, which is all this wants.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Reads a CA bundle, checking that it holds at least one PEM certificate.
+pub fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{} is not a PEM certificate file: {e}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!(
+            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(pem)
+}
+
+/// The `sslmode` a PostgreSQL URL names, if any (`ssl-mode` is accepted as well).
+pub fn pg_ssl_mode(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == "sslmode" || k == "ssl-mode")
+        .map(|(_, v)| v.to_ascii_lowercase())
+}
+
+/// Problems with the TLS settings, one line each (empty when they are consistent).
+pub fn check_settings(
+    database_url: &str,
+    database_ca_file: Option<&Path>,
+    redis_url: Option<&str>,
+    redis_ca_file: Option<&Path>,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    let postgres =
+        database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+    let mode = postgres.then(|| pg_ssl_mode(database_url)).flatten();
+    if let Some(mode) = &mode
+        && !PG_SSL_MODES.contains(&mode.as_str())
+    {
+        errors.push(format!(
+            "PUPMATCH_DATABASE_URL: sslmode must be one of {}, not `{mode}`",
+            PG_SSL_MODES.join(", ")
+        ));
+    }
+    if let Some(ca) = database_ca_file {
+        if !postgres {
+            errors.push("PUPMATCH_DATABASE_CA_FILE applies to PostgreSQL URLs only".into());
+        } else if let Some(mode) = mode.as_deref()
+            && matches!(mode, "disable" | "allow" | "prefer")
+        {
+            errors.push(format!(
+                "PUPMATCH_DATABASE_CA_FILE needs sslmode=verify-full (or verify-ca, require) in \
+                 PUPMATCH_DATABASE_URL, which says sslmode={mode}"
+            ));
+        }
+        if let Err(e) = read_ca_file(ca) {
+            errors.push(format!("PUPMATCH_DATABASE_CA_FILE: {e}"));
+        }
+    }
+    if let Some(ca) = redis_ca_file {
+        if !redis_url.is_some_and(|u| u.starts_with("rediss://")) {
+            errors.push(
+                "PUPMATCH_REDIS_CA_FILE needs an encrypted PUPMATCH_REDIS_URL (rediss://…)".into(),
+            );
+        }
+        if let Err(e) = read_ca_file(ca) {
+            errors.push(format!("PUPMATCH_REDIS_CA_FILE: {e}"));
+        }
+    }
+    errors
+}
+
+/// Connections that cross a network unverified: a PostgreSQL host that is not this machine
+/// without `sslmode=verify-full`/`verify-ca`, or a Redis host without `rediss://`. Logged as
+/// warnings at startup (a private network may be trusted on purpose, so they are not refused).
+pub fn unverified_connections(database_url: &str, redis_url: Option<&str>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let remote = |url: &url::Url| {
+        url.host().is_some_and(|host| match host {
+            // Hosts of non-web schemes come back as names, addresses included.
+            url::Host::Domain(name) => {
+                let name = name.trim_start_matches('[').trim_end_matches(']');
+                name != "localhost"
+                    && !name
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            url::Host::Ipv4(ip) => !ip.is_loopback(),
+            url::Host::Ipv6(ip) => !ip.is_loopback(),
+        })
+    };
+    if let Ok(url) = url::Url::parse(database_url)
+        && matches!(url.scheme(), "postgres" | "postgresql")
+        && remote(&url)
+        && !matches!(
+            pg_ssl_mode(database_url).as_deref(),
+            Some("verify-full" | "verify-ca")
+        )
+    {
+        warnings.push(format!(
+            "PostgreSQL at {} is reached without verifying its certificate: set \
+             sslmode=verify-full (and PUPMATCH_DATABASE_CA_FILE for a private CA)",
+            url.host_str().unwrap_or_default()
+        ));
+    }
+    if let Some(Ok(url)) = redis_url.map(url::Url::parse)
+        && url.scheme() == "redis"
+        && remote(&url)
+    {
+        warnings.push(format!(
+            "Redis at {} is reached unencrypted: use a rediss:// URL (and \
+             PUPMATCH_REDIS_CA_FILE for a private CA)",
+            url.host_str().unwrap_or_default()
+        ));
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOT_A_CERT: &str = "hello";
+
+    fn file(contents: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(f.path(), contents).expect("write");
+        f
+    }
+
+    #[test]
+    fn sslmode_is_read_from_the_query() {
+        assert_eq!(
+            pg_ssl_mode("postgres://u@db.example/app?sslmode=Verify-Full").as_deref(),
+            Some("verify-full")
+        );
+        assert_eq!(pg_ssl_mode("postgres://u@db.example/app"), None);
+    }
+
+    #[test]
+    fn an_unknown_sslmode_is_refused() {
+        let errors = check_settings("postgres://u@h/db?sslmode=on", None, None, None);
+        assert!(errors[0].contains("sslmode must be one of"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_ca_file_that_is_not_pem_is_refused() {
+        let ca = file(NOT_A_CERT);
+        let errors = check_settings("postgres://u@h/db", Some(ca.path()), None, None);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("holds no PEM certificate"), "{errors:?}");
+        let missing = Path::new("/nonexistent/ca.pem");
+        let errors = check_settings("postgres://u@h/db", Some(missing), None, None);
+        assert!(
+            errors[0].contains("cannot read /nonexistent/ca.pem"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_database_ca_file_with_a_mode_that_skips_verification_is_refused() {
+        let missing = Path::new("/nonexistent/ca.pem");
+        for mode in ["disable", "allow", "prefer"] {
+            let url = format!("postgres://u@h/db?sslmode={mode}");
+            let errors = check_settings(&url, Some(missing), None, None);
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.contains("needs sslmode=verify-full")),
+                "{mode}: {errors:?}"
+            );
+        }
+        let errors = check_settings("sqlite://x.db", Some(missing), None, None);
+        assert!(errors[0].contains("PostgreSQL URLs only"), "{errors:?}");
+    }
+
+    #[test]
+    fn only_unverified_connections_to_other_machines_are_warned_about() {
+        let none: Vec<String> = Vec::new();
+        for (db, redis) in [
+            ("postgres://u@127.0.0.1/db", Some("redis://localhost:6379")),
+            ("postgres://u@[::1]/db", Some("redis://127.0.0.1")),
+            (
+                "postgres://u@db.internal/db?sslmode=verify-full",
+                Some("rediss://cache.internal"),
+            ),
+            ("postgres://u@db.internal/db?sslmode=verify-ca", None),
+            ("sqlite://./data/pupmatch.db", None),
+        ] {
+            assert_eq!(unverified_connections(db, redis), none, "{db} {redis:?}");
+        }
+        let warnings = unverified_connections(
+            "postgres://u:secret@db.internal/db?sslmode=require",
+            Some("redis://:secret@cache.internal:6379"),
+        );
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("PostgreSQL at db.internal"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].contains("Redis at cache.internal"),
+            "{warnings:?}"
+        );
+        assert!(
+            !warnings.concat().contains("secret"),
+            "no password in a warning"
+        );
+    }
+
+    #[test]
+    fn a_redis_ca_file_needs_rediss() {
+        let missing = Path::new("/nonexistent/ca.pem");
+        for url in [None, Some("redis://127.0.0.1:6379")] {
+            let errors = check_settings("sqlite://x.db", None, url, Some(missing));
+            assert!(
+                errors[0].contains("needs an encrypted"),
+                "{url:?}: {errors:?}"
+            );
+        }
+    }
+}
