@@ -28,6 +28,8 @@ use crate::infra::rate_limit::RateLimiter;
 use crate::infra::redis::Redis;
 use crate::infra::work::WorkGate;
 use crate::infra::{mail, push, telemetry};
+use crate::moderation::ModerationService;
+use crate::moderation::graphql::{AdminSchema, build_admin_schema};
 use crate::notifications::NotificationService;
 use crate::playgrounds::PlaygroundService;
 use crate::profiles::ProfileService;
@@ -56,9 +58,11 @@ pub struct App {
     /// Shared Redis, in scale-out mode.
     pub redis: Option<Redis>,
     /// Accounts, sessions and tokens.
-    pub auth: AuthService,
+    pub auth: Arc<AuthService>,
     /// Profiles and their parts.
-    pub profiles: ProfileService,
+    pub profiles: Arc<ProfileService>,
+    /// Cases, actions, roles and the audit log.
+    pub moderation: Arc<ModerationService>,
     /// Location, recommendations, likes, matches, blocks.
     pub discovery: DiscoveryService,
     /// Conversations and messages, and the live sockets.
@@ -79,6 +83,8 @@ pub struct App {
     pub rate_limiter: RateLimiter,
     /// The GraphQL schema clients use.
     pub schema: AppSchema,
+    /// The moderators' GraphQL schema (`/admin/graphql`).
+    pub admin_schema: AdminSchema,
     /// Development only: the unlimited schema for introspection-only queries (GraphiQL).
     pub introspection_schema: Option<AppSchema>,
     /// Renders `/metrics`.
@@ -234,7 +240,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     let media_signer = MediaSigner::new(secret);
     let blobs = blob_store(&config, &public_url)?;
     let mailer: Arc<dyn mail::Mailer> = Arc::from(mail::from_config(&config)?);
-    let auth = AuthService::new(
+    let auth = Arc::new(AuthService::new(
         crate::auth::store_for(&db),
         TokenKeys::new(&config.jwt_secret),
         mailer,
@@ -248,7 +254,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
             u32::try_from(config.work.password_workers * 20).unwrap_or(u32::MAX),
             WORK_MAX_WAIT,
         ),
-    );
+    ));
     let rate_limiter = match &redis {
         Some(redis) => RateLimiter::shared(config.rate_limits, redis.clone()),
         None => RateLimiter::local(config.rate_limits),
@@ -259,26 +265,39 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     let notifications = NotificationService::new(&db, hub.clone(), push::from_config(&config)?);
 
     let production = config.is_production();
+    let profiles = Arc::new(ProfileService::new(
+        &db,
+        redis.clone(),
+        bus.clone(),
+        blobs.clone(),
+        WorkGate::new(
+            "image",
+            config.work.image_workers,
+            config.work.image_memory_mb,
+            WORK_MAX_WAIT,
+        ),
+    ));
+    let moderation = Arc::new(ModerationService::new(
+        &db,
+        auth.clone(),
+        profiles.clone(),
+        notifications.clone(),
+        blobs.clone(),
+    ));
     let state = AppState(Arc::new(App {
         public_url,
-        profiles: ProfileService::new(
-            &db,
-            redis.clone(),
-            bus.clone(),
-            blobs.clone(),
-            WorkGate::new(
-                "image",
-                config.work.image_workers,
-                config.work.image_memory_mb,
-                WORK_MAX_WAIT,
-            ),
-        ),
+        profiles,
+        moderation,
         discovery: DiscoveryService::new(
             &db,
             redis.clone(),
             bus.clone(),
             notifications.clone(),
             secret,
+            crate::discovery::HoldRule {
+                reporters: config.moderation.hold_reporters,
+                window: config.moderation.hold_window,
+            },
         ),
         chat: ChatService::new(&db, hub, notifications.clone()),
         playgrounds: PlaygroundService::new(&db, bus.clone()),
@@ -292,6 +311,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
         media_signer,
         rate_limiter,
         schema: build_schema(production),
+        admin_schema: build_admin_schema(production),
         introspection_schema: (!production).then(build_introspection_schema),
         metrics: telemetry::prometheus(),
         operation_labels: telemetry::LabelSet::default(),

@@ -105,6 +105,15 @@ pub struct Config {
     pub database_max_connections: u32,
     pub jobs: JobSchedule,
     pub work: WorkLimits,
+    pub moderation: ModerationSettings,
+}
+
+/// When reports hide a person before a moderator has looked.
+#[derive(Debug, Clone, Copy)]
+pub struct ModerationSettings {
+    /// Distinct reporters within `hold_window` that hide the reported person.
+    pub hold_reporters: u32,
+    pub hold_window: std::time::Duration,
 }
 
 /// Bounds of the CPU- and memory-heavy work (see `infra::work`).
@@ -160,6 +169,8 @@ struct RawConfig {
     image_workers: Option<usize>,
     image_memory_mb: Option<u32>,
     password_workers: Option<usize>,
+    moderation_hold_reporters: Option<u32>,
+    moderation_hold_window_hours: Option<u32>,
 }
 
 /// Every problem found in the configuration, one line each.
@@ -479,6 +490,19 @@ impl RawConfig {
             errors.push("PUPMATCH_IMAGE_MEMORY_MB must be at least 64".into());
         }
 
+        let moderation = ModerationSettings {
+            hold_reporters: self.moderation_hold_reporters.unwrap_or(3),
+            hold_window: std::time::Duration::from_secs(
+                u64::from(self.moderation_hold_window_hours.unwrap_or(24)) * 3600,
+            ),
+        };
+        if moderation.hold_reporters == 0 {
+            errors.push("PUPMATCH_MODERATION_HOLD_REPORTERS must be at least 1".into());
+        }
+        if moderation.hold_window.is_zero() {
+            errors.push("PUPMATCH_MODERATION_HOLD_WINDOW_HOURS must be at least 1".into());
+        }
+
         let database_max_connections = self.database_max_connections.unwrap_or(20);
         if database_max_connections == 0 {
             errors.push("PUPMATCH_DATABASE_MAX_CONNECTIONS must be at least 1".into());
@@ -524,6 +548,7 @@ impl RawConfig {
             database_max_connections,
             jobs,
             work,
+            moderation,
         })
     }
 }

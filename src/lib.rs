@@ -10,6 +10,8 @@
 //!   [`auth`] (accounts, sessions, passwords), [`profiles`] (dog profiles, photos) and
 //!   [`discovery`] (location, recommendations, likes, matches, blocks), [`chat`] (messages and
 //!   live sockets), [`notifications`] (inbox, push) and [`playgrounds`] (places).
+//! - [`moderation`]: cases built from reports, moderator actions, roles and the audit log;
+//!   served by the admin GraphQL API and the web console (`/admin`).
 //! - [`export`]: a person's data export (`GET /v1/me/export`), streamed.
 //! - [`jobs`]: the background jobs and the worker that runs each tick once (`pupmatch worker`).
 //! - [`seed`]: demo data (`pupmatch seed`).
@@ -27,6 +29,7 @@ pub mod graphql;
 pub mod http;
 pub mod infra;
 pub mod jobs;
+pub mod moderation;
 pub mod notifications;
 pub mod playgrounds;
 pub mod profiles;

@@ -1,10 +1,11 @@
-//! The `pupmatch` binary: `serve` (default), `worker`, `migrate` and `seed`.
+//! The `pupmatch` binary: `serve` (default), `worker`, `migrate`, `seed` and `admin`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pupmatch::infra::{db::Db, telemetry};
+use pupmatch::moderation::model::{Actor, Role};
 use pupmatch::{Application, Config};
 
 /// mimalloc instead of the system allocator: it gives freed memory back and packs the many
@@ -41,6 +42,32 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         profiles: usize,
     },
+    /// Manage who may moderate (the account signs in as usual, at /admin).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Give the account with this email a role.
+    Grant {
+        email: String,
+        /// `moderator` handles cases; `admin` also grants roles in the console.
+        #[arg(long, value_parser = ["moderator", "admin"])]
+        role: String,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "granted from the command line")]
+        reason: String,
+    },
+    /// Take the account's role away.
+    Revoke {
+        email: String,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "revoked from the command line")]
+        reason: String,
+    },
 }
 
 #[tokio::main]
@@ -60,6 +87,29 @@ async fn main() -> anyhow::Result<()> {
         Command::Seed { profiles } => {
             let made = pupmatch::seed::run(&config, profiles).await?;
             tracing::info!(profiles = made, "demo data created");
+            Ok(())
+        }
+        Command::Admin { command } => {
+            let (email, role, reason) = match command {
+                AdminCommand::Grant {
+                    email,
+                    role,
+                    reason,
+                } => {
+                    let role = Role::parse(&role).context("unknown role")?;
+                    (email, role, reason)
+                }
+                AdminCommand::Revoke { email, reason } => (email, Role::Member, reason),
+            };
+            let db =
+                Db::connect(&config.database_url, 1, config.database_ca_file.as_deref()).await?;
+            db.migrate().await.context("migration failed")?;
+            let store = pupmatch::moderation::store::ModerationStore::new(&db);
+            pupmatch::moderation::set_role(&store, &Actor::command_line(), &email, role, &reason)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            db.close().await;
+            println!("{email} is now {}", role.as_str().to_lowercase());
             Ok(())
         }
         Command::Migrate => {

@@ -52,6 +52,12 @@ pub enum AuthError {
     /// A password-confirmed action got the wrong password; names the input field.
     #[error("the password is incorrect")]
     WrongPassword { field: &'static str },
+    /// A moderator suspended or banned the account (the message says until when).
+    #[error("{0}")]
+    Restricted(String),
+    /// The email belongs to a banned account.
+    #[error("this email cannot be used for a new account")]
+    EmailBanned,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Password hashing was refused (the server is busy) or failed.
@@ -68,6 +74,9 @@ impl From<AuthError> for ApiError {
             | AuthError::InvalidToken
             | AuthError::RefreshTokenReplayed => ApiError::Unauthenticated(err.to_string()),
             AuthError::InvalidResetToken => ApiError::bad_input("token", err.to_string()),
+            AuthError::Restricted(_) | AuthError::EmailBanned => {
+                ApiError::Forbidden(err.to_string())
+            }
             AuthError::WrongPassword { field } => ApiError::bad_input(field, err.to_string()),
             AuthError::Store(e) => e.into(),
             AuthError::Api(e) => e,
@@ -127,6 +136,8 @@ pub struct AuthService {
     bus: Bus,
     /// Bounds password hashing (argon2id takes 19 MiB per hash).
     hashing: WorkGate,
+    /// Key of the hashes under which banned emails are kept.
+    email_key: [u8; 32],
 }
 
 /// The session cache's lifetimes: short, as they bound how long a revocation that raced with
@@ -150,6 +161,7 @@ impl AuthService {
         hashing: WorkGate,
     ) -> Self {
         AuthService {
+            email_key: tokens::derive_key(&keys, "banned-email"),
             hashing,
             store,
             keys,
@@ -186,12 +198,46 @@ impl AuthService {
         }
     }
 
+    /// The keyed hash under which a banned account's email is kept (never the address).
+    pub fn email_hash(&self, email: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.email_key)
+            .expect("HMAC takes a key of any length");
+        mac.update(email.trim().to_lowercase().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Refuses a suspended or banned account, saying until when.
+    async fn check_not_restricted(
+        &self,
+        user_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AuthResult<()> {
+        match self.store.restriction(user_id).await? {
+            (_, Some(_)) => Err(AuthError::Restricted(
+                "this account has been banned for breaking the community rules".into(),
+            )),
+            (Some(until), None) if until > now => Err(AuthError::Restricted(format!(
+                "this account is suspended until {} UTC",
+                until.format("%Y-%m-%d %H:%M")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     pub fn keys(&self) -> &TokenKeys {
         &self.keys
     }
 
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, email: Email, password: Password) -> AuthResult<IssuedTokens> {
+        if self
+            .store
+            .email_banned(&self.email_hash(email.as_str()))
+            .await?
+        {
+            return Err(AuthError::EmailBanned);
+        }
         let now = time::now();
         let user = UserRecord {
             id: Uuid::now_v7(),
@@ -222,6 +268,7 @@ impl AuthService {
             _ => return Err(AuthError::InvalidCredentials),
         };
         let now = time::now();
+        self.check_not_restricted(user.id, now).await?;
         let (session, refresh_token) = new_session(user.id, now);
         self.store.create_session(&session).await?;
         tracing::info!(user.id = %user.id, session.id = %session.session_id, "signed in");
@@ -410,6 +457,27 @@ impl AuthService {
             Ok(user)
         } else {
             Err(AuthError::InvalidToken)
+        }
+    }
+
+    /// The signed-in user of a console cookie (a refresh token, never rotated there): valid
+    /// while its session is active and it is younger than `max_age`.
+    pub async fn console_session(
+        &self,
+        refresh_token: &str,
+        max_age: chrono::Duration,
+    ) -> AuthResult<AuthUser> {
+        let now = time::now();
+        match self
+            .store
+            .session_of_refresh_token(&tokens::hash_opaque(refresh_token), now - max_age, now)
+            .await?
+        {
+            Some((user_id, session_id)) => Ok(AuthUser {
+                user_id,
+                session_id,
+            }),
+            None => Err(AuthError::InvalidToken),
         }
     }
 

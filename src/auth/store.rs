@@ -107,6 +107,24 @@ pub trait AuthStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// The user and session of a refresh token that is unused, unexpired, made after
+    /// `created_after`, and whose session is active (the console's cookie session).
+    async fn session_of_refresh_token(
+        &self,
+        presented: &[u8; 32],
+        created_after: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Uuid, Uuid)>, StoreError>;
+
+    /// The moderation restriction on signing in: suspended until, banned since.
+    async fn restriction(
+        &self,
+        user_id: Uuid,
+    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), StoreError>;
+
+    /// Whether the keyed hash of an email belongs to a banned account.
+    async fn email_banned(&self, hash: &[u8; 32]) -> Result<bool, StoreError>;
+
     /// Deletes the account and (by cascade) every row of it. Returns the blob keys its rows
     /// pointed to, for the caller to delete from object storage after the commit.
     async fn delete_user(&self, user_id: Uuid) -> Result<Vec<String>, StoreError>;

@@ -50,6 +50,19 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Root of the keys derived for other purposes ([`derive_key`]).
+    root: [u8; 32],
+}
+
+/// A key for `purpose`, derived from the server secret (HMAC-SHA-256 of the purpose under a
+/// hash of the secret): different purposes never share a key.
+pub fn derive_key(keys: &TokenKeys, purpose: &str) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(&keys.root).expect("HMAC takes any key length");
+    mac.update(b"pupmatch derived key v1 ");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().into()
 }
 
 impl TokenKeys {
@@ -65,6 +78,10 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
             validation,
+            root: {
+                use sha2::Digest;
+                sha2::Sha256::digest(bytes).into()
+            },
         }
     }
 

@@ -92,6 +92,16 @@ pub struct DiscoveryService {
     notifications: Arc<NotificationService>,
     /// Seals recommendation cursors.
     cursors: Sealer,
+    /// When reports hide a person before a moderator looks.
+    hold: HoldRule,
+}
+
+/// A person reported by `reporters` distinct people within `window` is hidden from everyone
+/// until a moderator decides.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldRule {
+    pub reporters: u32,
+    pub window: Duration,
 }
 
 impl DiscoveryService {
@@ -101,6 +111,7 @@ impl DiscoveryService {
         bus: Bus,
         notifications: Arc<NotificationService>,
         secret: &[u8],
+        hold: HoldRule,
     ) -> Self {
         let store: Arc<dyn DiscoveryStore> = match db {
             Db::Postgres(pool) => Arc::new(store::PgDiscoveryStore::new(pool.clone())),
@@ -120,6 +131,7 @@ impl DiscoveryService {
             bus,
             notifications,
             cursors: Sealer::new(secret, "recommendation cursor"),
+            hold,
         }
     }
 
@@ -434,9 +446,19 @@ impl DiscoveryService {
                 wait.to_std().unwrap_or(Duration::from_secs(60)),
             ));
         }
-        self.store
-            .report(user_id, target, reason, details.as_deref(), time::now())
+        let hold = store::AutoHold {
+            reporters: i64::from(self.hold.reporters),
+            since: now - chrono::Duration::from_std(self.hold.window).unwrap_or(day),
+        };
+        let held = self
+            .store
+            .report(user_id, target, reason, details.as_deref(), now, hold)
             .await?;
+        metrics::counter!("moderation_reports_total").increment(1);
+        if held {
+            metrics::counter!("moderation_holds_total").increment(1);
+            tracing::warn!(user.id = %target, "reported by many people: hidden until a moderator decides");
+        }
         self.block(user_id, target).await
     }
 

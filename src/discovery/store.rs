@@ -79,6 +79,19 @@ pub const DEFAULT_RADIUS_KM: f64 = 50.0;
 /// like, pass or block recomputes the list, so a swiping user never runs out; 200 is 20 pages.
 pub const MAX_CANDIDATES: i64 = 200;
 
+/// When reports hide a person before a moderator looks: `reporters` distinct reporters of
+/// open reports made after `since`.
+#[derive(Debug, Clone, Copy)]
+pub struct AutoHold {
+    pub reporters: i64,
+    pub since: DateTime<Utc>,
+}
+
+/// The end of a hold that only a moderator lifts (both backends store this instant).
+pub fn forever() -> DateTime<Utc> {
+    chrono::DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31T23:59:59Z is valid")
+}
+
 #[async_trait]
 pub trait DiscoveryStore: Send + Sync {
     async fn set_location(
@@ -128,7 +141,10 @@ pub trait DiscoveryStore: Send + Sync {
     ) -> Result<Option<MatchRecord>, StoreError>;
     async fn unblock(&self, user_id: Uuid, target: Uuid) -> Result<bool, StoreError>;
     /// Stores a report for moderation, with a snapshot of the reported person's name, bio and
-    /// photo keys as they are now.
+    /// photo keys as they are now, and a copy of the messages they sent the reporter. When
+    /// `hold.reporters` distinct people have reported them since `hold.since` (this report
+    /// included), hides them from everyone until a moderator decides; true when this report
+    /// did that.
     async fn report(
         &self,
         user_id: Uuid,
@@ -136,7 +152,8 @@ pub trait DiscoveryStore: Send + Sync {
         reason: &str,
         details: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+        hold: AutoHold,
+    ) -> Result<bool, StoreError>;
 
     async fn user_exists(&self, user_id: Uuid) -> Result<bool, StoreError>;
     /// How many reports the user made after `since`, and when the oldest of them was made.

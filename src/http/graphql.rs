@@ -53,7 +53,7 @@ pub fn error_response(err: &ApiError) -> Response {
 
 /// The request document, read up to `limit` bytes: past it (by the declared length, or while
 /// reading) the body is refused with 413 and the rest is never read.
-async fn read_request(
+pub(crate) async fn read_request(
     headers: &HeaderMap,
     body: Body,
     limit: usize,

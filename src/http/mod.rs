@@ -1,5 +1,6 @@
 //! The HTTP surface: router assembly and the layers every request passes through.
 //!
+//! - [`admin`]: `/admin/graphql` (the moderators' API) and `/admin` (their web console).
 //! - [`graphql`]: `POST /graphql` (and GraphiQL on `GET /graphql` in development).
 //! - [`client_ip`]: the client's address behind trusted proxies (rate-limit keys).
 //! - [`export`]: `GET /v1/me/export`, the caller's data export.
@@ -9,6 +10,7 @@
 //! - [`ws`]: `GET /ws`, the WebSocket (chat and live events).
 //! - [`middleware`]: request metrics, bearer-token decoding and rate limits.
 
+pub mod admin;
 pub mod client_ip;
 pub mod export;
 pub mod graphql;
@@ -56,6 +58,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/photos/{id}", delete(photos::delete))
         .route("/v1/me/export", get(export::export))
         .route("/ws", get(ws::ws))
+        .route(
+            "/admin/graphql",
+            post(admin::graphql).layer(DefaultBodyLimit::max(GRAPHQL_BODY_LIMIT)),
+        )
+        .route("/admin", get(admin::queue))
+        .route("/admin/console.css", get(admin::stylesheet))
+        .route("/admin/login", get(admin::login_page).post(admin::login))
+        .route("/admin/logout", post(admin::logout))
+        .route("/admin/cases/{id}", get(admin::case))
+        .route("/admin/cases/{id}/actions", post(admin::act))
+        .route("/admin/audit", get(admin::audit))
+        .route("/admin/audit.csv", get(admin::audit_csv))
+        .route("/admin/staff", get(admin::staff).post(admin::set_role))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate_and_limit,

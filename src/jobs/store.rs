@@ -56,6 +56,7 @@ pub trait JobStore: Send + Sync {
         before: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
     async fn delete_runs_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-    /// Which of `keys` a photo row points to (as its image or its thumbnail).
+    /// Which of `keys` a photo row points to (as its image or its thumbnail), or an open
+    /// report keeps as evidence (its snapshot of the reported profile).
     async fn referenced_blobs(&self, keys: &[String]) -> Result<HashSet<String>, StoreError>;
 }

@@ -76,6 +76,7 @@ pub trait ProfileStore: Send + Sync {
 
     /// Whether either user blocked the other.
     async fn blocked_between(&self, a: Uuid, b: Uuid) -> Result<bool, StoreError>;
-    /// Those of `others` who blocked `viewer` or whom `viewer` blocked.
+    /// Those of `others` who blocked `viewer` or whom `viewer` blocked, and those hidden from
+    /// everyone by moderation (suspended, banned, or held for review).
     async fn blocked_among(&self, viewer: Uuid, others: &[Uuid]) -> Result<Vec<Uuid>, StoreError>;
 }

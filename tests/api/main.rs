@@ -22,6 +22,7 @@ mod input_limits;
 mod jobs;
 mod log_secrets;
 mod memory_limits;
+mod moderation;
 mod n_plus_one;
 mod notifications;
 mod operations;

@@ -41,9 +41,11 @@ async fn aliased_mutations_each_spend_the_request_budget(backend: Backend) {
     let done = (0..150)
         .filter(|i| res.body["data"][format!("d{i}")] == json!(true))
         .count();
-    // The request paid for its first field; each other field paid for itself.
-    assert_eq!(done, 100, "{done} ran");
-    assert_eq!(limited, 50);
+    // The request paid for its first field; each other field paid for itself. The budget
+    // refills continuously (one unit every 0.6 s), so a slow run may earn a unit or two while
+    // the 150 fields execute — never the 50 it would take to let the batch through.
+    assert!((100..=103).contains(&done), "{done} ran");
+    assert_eq!(limited, 150 - done);
     // The budget is spent for the next request too.
     assert_eq!(app.me(user.token()).await.status, 429);
 }

@@ -111,6 +111,46 @@ impl AuthStore for PgAuthStore {
         )
     }
 
+    async fn session_of_refresh_token(
+        &self,
+        presented: &[u8; 32],
+        created_after: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Uuid, Uuid)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT s.user_id, s.id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+              WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > $3
+                AND t.created_at > $2 AND s.revoked_at IS NULL",
+        )
+        .bind(&presented[..])
+        .bind(created_after)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn restriction(
+        &self,
+        user_id: Uuid,
+    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), StoreError> {
+        Ok(
+            sqlx::query_as("SELECT suspended_until, banned_at FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or((None, None)),
+        )
+    }
+
+    async fn email_banned(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM banned_emails WHERE email_hash = $1)")
+                .bind(&hash[..])
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_session(&mut tx, session).await?;

@@ -133,6 +133,9 @@ impl ChatStore for PgChatStore {
                     CASE WHEN lm.id IS NULL THEN NULL ELSE to_jsonb(lm) END AS last_message
                FROM ({CONVERSATION_SELECT}
                       WHERE (c.user_a = $1 OR c.user_b = $1)
+                        AND NOT EXISTS (SELECT 1 FROM users h
+                                         WHERE h.id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
+                                           AND h.hidden_until > now())
                         AND ($2::timestamptz IS NULL OR (c.updated_at, c.id) < ($2, $3))
                         AND ($5::uuid IS NULL OR c.id = $5)
                       ORDER BY c.updated_at DESC, c.id DESC

@@ -88,6 +88,9 @@ impl ChatStore for SqliteChatStore {
                       ORDER BY m.id DESC LIMIT 1) AS last_id
                FROM ({CONVERSATION_SELECT}
                       WHERE (c.user_a = ?1 OR c.user_b = ?1)
+                        AND NOT EXISTS (SELECT 1 FROM users h
+                                         WHERE h.id = CASE WHEN c.user_a = ?1 THEN c.user_b ELSE c.user_a END
+                                           AND h.hidden_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
                         AND (?2 IS NULL OR c.updated_at < ?2 OR (c.updated_at = ?2 AND c.id < ?3))
                         AND (?5 IS NULL OR c.id = ?5)
                       ORDER BY c.updated_at DESC, c.id DESC

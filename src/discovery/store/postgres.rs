@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{Candidate, DiscoveryStore, LikeOutcome, MAX_CANDIDATES, MatchRecord, Searcher};
+use super::{
+    AutoHold, Candidate, DiscoveryStore, LikeOutcome, MAX_CANDIDATES, MatchRecord, Searcher,
+};
 use crate::discovery::geo::Coordinates;
 use crate::error::StoreError;
 use crate::notifications::store::NotificationRecord;
@@ -51,6 +53,7 @@ pub const CANDIDATES_SQL: &str = "WITH me AS (SELECT ST_SetSRID(ST_MakePoint($3,
                LEFT JOIN preferences cp ON cp.user_id = l.user_id
               WHERE ST_DWithin(l.grid_geog, me.g, $4)
                 AND l.user_id <> $1
+                AND (u.hidden_until IS NULL OR u.hidden_until <= now())
                 AND NOT p.is_paused AND p.photo_count BETWEEN 2 AND 6
                 AND p.age BETWEEN $5 AND $6
                 AND ($7::int IS NULL OR $7 BETWEEN COALESCE(cp.min_age, 0) AND COALESCE(cp.max_age, 30))
@@ -141,14 +144,16 @@ async fn record_pass(
     Ok(())
 }
 
-/// Whether `other` exists for `viewer`: an account, and no block between them either way.
+/// Whether `other` exists for `viewer`: an account not hidden by moderation, and no block
+/// between them either way.
 async fn visible_to(
     tx: &mut Transaction<'_, Postgres>,
     viewer: Uuid,
     other: Uuid,
 ) -> Result<bool, StoreError> {
     Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $2)
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $2
+                           AND (hidden_until IS NULL OR hidden_until <= now()))
             AND NOT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2)
                                                   OR (blocker_id = $2 AND blocked_id = $1))",
     )
@@ -416,7 +421,10 @@ impl DiscoveryStore for PgDiscoveryStore {
         reason: &str,
         details: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+        hold: AutoHold,
+    ) -> Result<bool, StoreError> {
+        let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
         // The snapshot of the reported profile is taken in the same statement.
         sqlx::query(
             "INSERT INTO reports (id, reporter_id, reported_id, reason, details, created_at,
@@ -426,15 +434,44 @@ impl DiscoveryStore for PgDiscoveryStore {
                        FROM photos ph WHERE ph.user_id = $3)
                FROM (SELECT 1) AS one LEFT JOIN profiles p ON p.user_id = $3",
         )
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(user_id)
         .bind(target)
         .bind(reason)
         .bind(details)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        let (a, b) = ordered(user_id, target);
+        sqlx::query(
+            "INSERT INTO report_messages (report_id, message_id, sent_at, content)
+             SELECT $1, m.id, m.created_at, m.content
+               FROM conversations c JOIN messages m ON m.conversation_id = c.id
+              WHERE c.user_a = $2 AND c.user_b = $3 AND m.sender_id = $4
+              ORDER BY m.id DESC LIMIT 500",
+        )
+        .bind(id)
+        .bind(a)
+        .bind(b)
+        .bind(target)
+        .execute(&mut *tx)
+        .await?;
+        let held = sqlx::query(
+            "UPDATE users SET hidden_until = $2
+              WHERE id = $1 AND (hidden_until IS NULL OR hidden_until < $2)
+                AND (SELECT COUNT(DISTINCT reporter_id) FROM reports
+                      WHERE reported_id = $1 AND status = 'OPEN' AND created_at > $3) >= $4",
+        )
+        .bind(target)
+        .bind(super::forever())
+        .bind(hold.since)
+        .bind(hold.reporters)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        tx.commit().await?;
+        Ok(held)
     }
 
     async fn reports_made_since(
@@ -468,6 +505,9 @@ impl DiscoveryStore for PgDiscoveryStore {
     ) -> Result<Vec<MatchRecord>, StoreError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{MATCH_SELECT} WHERE (m.user_a = $1 OR m.user_b = $1) AND ($2::uuid IS NULL OR m.id < $2)
+                AND NOT EXISTS (SELECT 1 FROM users h
+                                 WHERE h.id = CASE WHEN m.user_a = $1 THEN m.user_b ELSE m.user_a END
+                                   AND h.hidden_until > now())
               ORDER BY m.id DESC LIMIT $3"
         )))
         .bind(user_id)
@@ -499,7 +539,8 @@ impl DiscoveryStore for PgDiscoveryStore {
                 AND NOT EXISTS (SELECT 1 FROM passes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
                 AND NOT EXISTS (SELECT 1 FROM blocks b
                                  WHERE (b.blocker_id = $1 AND b.blocked_id = l.user_id)
-                                    OR (b.blocker_id = l.user_id AND b.blocked_id = $1))",
+                                    OR (b.blocker_id = l.user_id AND b.blocked_id = $1))
+                AND NOT EXISTS (SELECT 1 FROM users h WHERE h.id = l.user_id AND h.hidden_until > now())",
         )
         .bind(user_id)
         .fetch_one(&self.pool)
@@ -513,7 +554,8 @@ impl DiscoveryStore for PgDiscoveryStore {
              UNION SELECT user_b FROM matches WHERE user_a = $1 AND user_b = ANY($2)
              UNION SELECT user_a FROM matches WHERE user_b = $1 AND user_a = ANY($2)
              UNION SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id = ANY($2)
-             UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)",
+             UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)
+             UNION SELECT id FROM users WHERE id = ANY($2) AND hidden_until > now()",
         )
         .bind(user_id)
         .bind(others)

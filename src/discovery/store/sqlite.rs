@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
-use super::{Candidate, DiscoveryStore, LikeOutcome, MAX_CANDIDATES, MatchRecord, Searcher};
+use super::{
+    AutoHold, Candidate, DiscoveryStore, LikeOutcome, MAX_CANDIDATES, MatchRecord, Searcher,
+};
 use crate::discovery::geo::Coordinates;
 use crate::discovery::geo::{bounding_box, haversine_km};
 use crate::error::StoreError;
@@ -132,14 +134,28 @@ async fn has_profile(tx: &mut Transaction<'_, Sqlite>, user: Uuid) -> Result<boo
     )
 }
 
-/// Whether `other` exists for `viewer`: an account, and no block between them either way.
+/// Whether moderation hides the person from everyone (suspended, banned, held for review).
+async fn hidden(tx: &mut Transaction<'_, Sqlite>, user: Uuid) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1
+                           AND hidden_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+    )
+    .bind(user)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Whether `other` exists for `viewer`: an account not hidden by moderation, and no block
+/// between them either way.
 async fn visible_to(
     tx: &mut Transaction<'_, Sqlite>,
     viewer: Uuid,
     other: Uuid,
 ) -> Result<bool, StoreError> {
     Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?2)
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?2
+                           AND (hidden_until IS NULL
+                                OR hidden_until <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
             AND NOT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2)
                                                   OR (blocker_id = ?2 AND blocked_id = ?1))",
     )
@@ -198,7 +214,7 @@ impl DiscoveryStore for SqliteDiscoveryStore {
         if !has_profile(&mut tx, user_id).await? {
             return Ok(LikeOutcome::NoProfile);
         }
-        if !has_profile(&mut tx, target).await? {
+        if !has_profile(&mut tx, target).await? || hidden(&mut tx, target).await? {
             return Ok(LikeOutcome::NoSuchUser);
         }
         if blocked_between(&mut tx, user_id, target).await? {
@@ -396,7 +412,10 @@ impl DiscoveryStore for SqliteDiscoveryStore {
         reason: &str,
         details: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+        hold: AutoHold,
+    ) -> Result<bool, StoreError> {
+        let id = Uuid::now_v7();
+        let mut tx = begin_write(&self.pool).await?;
         // The snapshot of the reported profile is taken in the same statement.
         sqlx::query(
             "INSERT INTO reports (id, reporter_id, reported_id, reason, details, created_at,
@@ -406,15 +425,44 @@ impl DiscoveryStore for SqliteDiscoveryStore {
                        FROM (SELECT storage_key FROM photos WHERE user_id = ?3 ORDER BY position))
                FROM (SELECT 1) AS one LEFT JOIN profiles p ON p.user_id = ?3",
         )
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(user_id)
         .bind(target)
         .bind(reason)
         .bind(details)
         .bind(sqlite_ts(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        let (a, b) = ordered(user_id, target);
+        sqlx::query(
+            "INSERT INTO report_messages (report_id, message_id, sent_at, content)
+             SELECT ?1, m.id, m.created_at, m.content
+               FROM conversations c JOIN messages m ON m.conversation_id = c.id
+              WHERE c.user_a = ?2 AND c.user_b = ?3 AND m.sender_id = ?4
+              ORDER BY m.id DESC LIMIT 500",
+        )
+        .bind(id)
+        .bind(a)
+        .bind(b)
+        .bind(target)
+        .execute(&mut *tx)
+        .await?;
+        let held = sqlx::query(
+            "UPDATE users SET hidden_until = ?2
+              WHERE id = ?1 AND (hidden_until IS NULL OR hidden_until < ?2)
+                AND (SELECT COUNT(DISTINCT reporter_id) FROM reports
+                      WHERE reported_id = ?1 AND status = 'OPEN' AND created_at > ?3) >= ?4",
+        )
+        .bind(target)
+        .bind(sqlite_ts(super::forever()))
+        .bind(sqlite_ts(hold.since))
+        .bind(hold.reporters)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        tx.commit().await?;
+        Ok(held)
     }
 
     async fn reports_made_since(
@@ -448,6 +496,9 @@ impl DiscoveryStore for SqliteDiscoveryStore {
     ) -> Result<Vec<MatchRecord>, StoreError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{MATCH_SELECT} WHERE (m.user_a = ?1 OR m.user_b = ?1) AND (?2 IS NULL OR m.id < ?2)
+                AND NOT EXISTS (SELECT 1 FROM users h
+                                 WHERE h.id = CASE WHEN m.user_a = ?1 THEN m.user_b ELSE m.user_a END
+                                   AND h.hidden_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
               ORDER BY m.id DESC LIMIT ?3"
         )))
         .bind(user_id)
@@ -479,7 +530,9 @@ impl DiscoveryStore for SqliteDiscoveryStore {
                 AND NOT EXISTS (SELECT 1 FROM passes x WHERE x.user_id = ?1 AND x.target_id = l.user_id)
                 AND NOT EXISTS (SELECT 1 FROM blocks b
                                  WHERE (b.blocker_id = ?1 AND b.blocked_id = l.user_id)
-                                    OR (b.blocker_id = l.user_id AND b.blocked_id = ?1))",
+                                    OR (b.blocker_id = l.user_id AND b.blocked_id = ?1))
+                AND NOT EXISTS (SELECT 1 FROM users h WHERE h.id = l.user_id
+                                   AND h.hidden_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
         )
         .bind(user_id)
         .fetch_one(&self.pool)
@@ -493,7 +546,9 @@ impl DiscoveryStore for SqliteDiscoveryStore {
              UNION SELECT user_b FROM matches WHERE user_a = ?1 AND user_b IN (SELECT unhex(value) FROM json_each(?2))
              UNION SELECT user_a FROM matches WHERE user_b = ?1 AND user_a IN (SELECT unhex(value) FROM json_each(?2))
              UNION SELECT blocked_id FROM blocks WHERE blocker_id = ?1 AND blocked_id IN (SELECT unhex(value) FROM json_each(?2))
-             UNION SELECT blocker_id FROM blocks WHERE blocked_id = ?1 AND blocker_id IN (SELECT unhex(value) FROM json_each(?2))",
+             UNION SELECT blocker_id FROM blocks WHERE blocked_id = ?1 AND blocker_id IN (SELECT unhex(value) FROM json_each(?2))
+             UNION SELECT id FROM users WHERE id IN (SELECT unhex(value) FROM json_each(?2))
+                                          AND hidden_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         )
         .bind(user_id)
         .bind(id_list(others))
@@ -551,6 +606,7 @@ impl SqliteDiscoveryStore {
                LEFT JOIN preferences cp ON cp.user_id = l.user_id
               WHERE r.min_lat >= ?2 AND r.max_lat <= ?3 AND r.min_lon >= ?4 AND r.max_lon <= ?5
                 AND l.user_id <> ?1
+                AND (u.hidden_until IS NULL OR u.hidden_until <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
                 AND p.is_paused = 0 AND p.photo_count BETWEEN 2 AND 6
                 AND p.age BETWEEN ?6 AND ?7
                 AND (?8 IS NULL OR ?8 BETWEEN COALESCE(cp.min_age, 0) AND COALESCE(cp.max_age, 30))

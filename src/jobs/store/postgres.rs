@@ -126,7 +126,10 @@ impl JobStore for PgJobStore {
         let found: Vec<String> = sqlx::query_scalar(
             "SELECT storage_key FROM photos WHERE storage_key = ANY($1)
              UNION ALL
-             SELECT thumbnail_key FROM photos WHERE thumbnail_key = ANY($1)",
+             SELECT thumbnail_key FROM photos WHERE thumbnail_key = ANY($1)
+             UNION ALL
+             SELECT k FROM reports r, json_array_elements_text(r.reported_photo_keys::json) k
+              WHERE r.status = 'OPEN' AND k = ANY($1)",
         )
         .bind(keys)
         .fetch_all(&self.pool)

@@ -130,7 +130,10 @@ impl JobStore for SqliteJobStore {
         let found: Vec<String> = sqlx::query_scalar(
             "SELECT storage_key FROM photos WHERE storage_key IN (SELECT value FROM json_each(?1))
              UNION ALL
-             SELECT thumbnail_key FROM photos WHERE thumbnail_key IN (SELECT value FROM json_each(?1))",
+             SELECT thumbnail_key FROM photos WHERE thumbnail_key IN (SELECT value FROM json_each(?1))
+             UNION ALL
+             SELECT k.value FROM reports r, json_each(r.reported_photo_keys) k
+              WHERE r.status = 'OPEN' AND k.value IN (SELECT value FROM json_each(?1))",
         )
         .bind(list)
         .fetch_all(&self.pool)

@@ -351,7 +351,9 @@ impl ProfileStore for PgProfileStore {
         Ok(sqlx::query_scalar(
             "SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id = ANY($2)
              UNION
-             SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)",
+             SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)
+             UNION
+             SELECT id FROM users WHERE id = ANY($2) AND id <> $1 AND hidden_until > now()",
         )
         .bind(viewer)
         .bind(others)

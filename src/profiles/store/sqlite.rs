@@ -343,7 +343,10 @@ impl ProfileStore for SqliteProfileStore {
         Ok(sqlx::query_scalar(
             "SELECT blocked_id FROM blocks WHERE blocker_id = ?1 AND blocked_id IN (SELECT unhex(value) FROM json_each(?2))
              UNION
-             SELECT blocker_id FROM blocks WHERE blocked_id = ?1 AND blocker_id IN (SELECT unhex(value) FROM json_each(?2))",
+             SELECT blocker_id FROM blocks WHERE blocked_id = ?1 AND blocker_id IN (SELECT unhex(value) FROM json_each(?2))
+             UNION
+             SELECT id FROM users WHERE id IN (SELECT unhex(value) FROM json_each(?2)) AND id <> ?1
+                                    AND hidden_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         )
         .bind(viewer)
         .bind(id_list(others))

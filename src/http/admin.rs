@@ -1,0 +1,948 @@
+//! `/admin/graphql` (the moderators' API) and `/admin` (their web console).
+//!
+//! The API takes the app's bearer tokens; the console signs in with a form and keeps the
+//! session's refresh token in an `HttpOnly`, `SameSite=Strict` cookie scoped to `/admin` (never
+//! rotated there, valid for [`CONSOLE_SESSION_HOURS`] and only while its session is active).
+//! Every console form carries a CSRF token bound to the session. Pages are rendered here, with
+//! no script at all: a strict Content-Security-Policy, no framing, no caching. Anyone who is not
+//! a moderator or an admin gets 403 from both.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::client_ip::ClientIp;
+use super::graphql::error_response;
+use super::middleware::Credentials;
+use crate::app::AppState;
+use crate::auth::api;
+use crate::error::{ApiError, annotate_graphql_errors};
+use crate::infra::rate_limit::Bucket;
+use crate::moderation::model::{ActionKind, Actor, Role};
+
+/// The console's cookie.
+const COOKIE: &str = "pupmatch_console";
+/// How long a console sign-in lasts.
+pub const CONSOLE_SESSION_HOURS: i64 = 8;
+const STYLESHEET: &str = include_str!("admin.css");
+
+// ---------------------------------------------------------------------------------------------
+// The admin GraphQL API
+
+/// `POST /admin/graphql`: staff only (401 without a valid token, 403 for anyone else).
+pub async fn graphql(
+    State(state): State<AppState>,
+    Extension(Credentials(credentials)): Extension<Credentials>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let actor = match staff_from_bearer(&state, credentials).await {
+        Ok(actor) => actor,
+        Err(err) => return error_response(&err),
+    };
+    let request =
+        match super::graphql::read_request(&headers, body, super::GRAPHQL_BODY_LIMIT).await {
+            Ok(request) => request,
+            Err(err) => return error_response(&err),
+        };
+    let request = request.data(actor).data(state.moderation.clone());
+    let mut response = state.admin_schema.execute(request).await;
+    annotate_graphql_errors(&mut response.errors);
+    let mut http = async_graphql_axum::GraphQLResponse::from(response).into_response();
+    no_store(http.headers_mut());
+    http
+}
+
+async fn staff_from_bearer(
+    state: &AppState,
+    credentials: Option<Result<crate::auth::tokens::Claims, crate::auth::tokens::TokenError>>,
+) -> Result<Actor, ApiError> {
+    let claims = match credentials {
+        None => return Err(ApiError::unauthenticated()),
+        Some(Err(_)) => return Err(ApiError::Unauthenticated("invalid or expired token".into())),
+        Some(Ok(claims)) => claims,
+    };
+    let user = api(state.auth.authenticate(&claims).await)?;
+    state.moderation.staff(user.user_id).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// The console: session, CSRF, headers
+
+/// A signed-in staff member of the console, with the CSRF token of their session.
+struct Console {
+    actor: Actor,
+    csrf: String,
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn csrf_token(state: &AppState, session_id: Uuid) -> String {
+    use hmac::Mac;
+    let key = crate::auth::tokens::derive_key(state.auth.keys(), "console csrf");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
+    mac.update(session_id.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// The console's signed-in staff member, or the page to show instead (403).
+async fn console(state: &AppState, headers: &HeaderMap) -> Result<Console, Response> {
+    let Some(token) = cookie_value(headers, COOKIE) else {
+        return Err(forbidden_page(
+            "Sign in with a moderator account to use the console.",
+        ));
+    };
+    let user = state
+        .auth
+        .console_session(token, chrono::Duration::hours(CONSOLE_SESSION_HOURS))
+        .await
+        .map_err(|_| forbidden_page("Your console session ended. Sign in again."))?;
+    let actor = match state.moderation.staff(user.user_id).await {
+        Ok(actor) => actor,
+        Err(ApiError::Forbidden(_)) => {
+            return Err(forbidden_page("This account is not a moderator."));
+        }
+        Err(err) => return Err(err.into_response()),
+    };
+    Ok(Console {
+        csrf: csrf_token(state, user.session_id),
+        actor,
+    })
+}
+
+/// Whether a form carries the session's CSRF token and came from this site.
+fn form_is_genuine(console: &Console, headers: &HeaderMap, csrf: &str) -> bool {
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v != "same-origin" && v != "none");
+    !cross_site && constant_eq(csrf.as_bytes(), console.csrf.as_bytes())
+}
+
+fn forged_form() -> Response {
+    forbidden_page("This form has expired or did not come from the console. Go back and try again.")
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// The security headers of every console response; `img` lists the origins of its images.
+fn secure(mut response: Response, img: &BTreeSet<String>) -> Response {
+    let mut img_src = String::from("'self'");
+    for origin in img {
+        img_src.push(' ');
+        img_src.push_str(origin);
+    }
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src {img_src}; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    no_store(headers);
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+/// Escapes text for HTML content and attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A whole page: the layout around `body`.
+fn page(status: StatusCode, title: &str, who: Option<&Console>, body: &str) -> Response {
+    let mut nav = String::new();
+    if let Some(console) = who {
+        let _ = write!(
+            nav,
+            r#"<nav aria-label="Console"><ul>
+<li><a href="/admin">Queue</a></li>
+<li><a href="/admin/audit">Audit log</a></li>{staff}
+</ul>
+<form method="post" action="/admin/logout" class="signout">
+<input type="hidden" name="csrf" value="{csrf}">
+<span>{email} ({role})</span> <button type="submit">Sign out</button>
+</form></nav>"#,
+            staff = if console.actor.role == Role::Admin {
+                r#"<li><a href="/admin/staff">Staff</a></li>"#
+            } else {
+                ""
+            },
+            csrf = esc(&console.csrf),
+            email = esc(&console.actor.email),
+            role = console.actor.role.as_str().to_lowercase(),
+        );
+    }
+    let html = format!(
+        r##"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{title} · PupMatch moderation</title>
+<link rel="stylesheet" href="/admin/console.css">
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header><p class="brand">PupMatch moderation</p>{nav}</header>
+<main id="main">
+<h1>{title}</h1>
+{body}
+</main>
+</body>
+</html>"##,
+        title = esc(title),
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}
+
+fn forbidden_page(message: &str) -> Response {
+    secure(
+        page(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            None,
+            &format!(
+                r#"<p role="alert">{}</p><p><a href="/admin/login">Sign in</a></p>"#,
+                esc(message)
+            ),
+        ),
+        &BTreeSet::new(),
+    )
+}
+
+/// The origin (`scheme://host[:port]`) of an absolute URL, for `img-src`.
+fn origin_of(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    Some(url.origin().ascii_serialization()).filter(|o| o != "null")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    error: Option<String>,
+}
+
+pub async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+    let alert = match q.error.as_deref() {
+        Some(_) => r#"<p role="alert">That email and password did not match.</p>"#,
+        None => "",
+    };
+    let body = format!(
+        r#"{alert}<form method="post" action="/admin/login" class="login">
+<p><label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="username" required autofocus></p>
+<p><label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required></p>
+<p><button type="submit">Sign in</button></p>
+</form>"#
+    );
+    secure(
+        page(StatusCode::OK, "Sign in", None, &body),
+        &BTreeSet::new(),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(client): Extension<ClientIp>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if let Err(wait) = state
+        .rate_limiter
+        .check(Bucket::Auth, &client.limit_key())
+        .await
+    {
+        return ApiError::RateLimited(wait).into_response();
+    }
+    let issued = match state.auth.login(&form.email, &form.password).await {
+        Ok(issued) => issued,
+        Err(crate::auth::AuthError::InvalidCredentials) => {
+            return secure(
+                Redirect::to("/admin/login?error=1").into_response(),
+                &BTreeSet::new(),
+            );
+        }
+        Err(crate::auth::AuthError::Restricted(message)) => return forbidden_page(&message),
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    match state.moderation.staff(issued.user.id).await {
+        Ok(actor) => {
+            tracing::info!(user.id = %issued.user.id, role = actor.role.as_str(), "console sign-in");
+        }
+        Err(ApiError::Forbidden(_)) => {
+            // The session was only for the console: end it at once.
+            let _ = state.auth.logout(&issued.refresh_token).await;
+            return forbidden_page("This account is not a moderator.");
+        }
+        Err(err) => return err.into_response(),
+    }
+    let secure_flag = if state.public_url.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE}={}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure_flag}",
+        issued.refresh_token,
+        CONSOLE_SESSION_HOURS * 3600
+    );
+    let mut response = Redirect::to("/admin").into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    secure(response, &BTreeSet::new())
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let console = match console(&state, &headers).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let Ok(Form(form)) = form else {
+        return ApiError::bad_input("form", "incomplete form").into_response();
+    };
+    if !form_is_genuine(&console, &headers, &form.csrf) {
+        return forged_form();
+    }
+    if let Some(token) = cookie_value(&headers, COOKIE) {
+        let _ = state.auth.logout(token).await;
+    }
+    let mut response = Redirect::to("/admin/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "pupmatch_console=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    secure(response, &BTreeSet::new())
+}
+
+#[derive(Deserialize)]
+pub struct QueueQuery {
+    done: Option<String>,
+}
+
+/// The queue: open cases, most urgent first.
+pub async fn queue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<QueueQuery>,
+) -> Response {
+    let console = match console(&state, &headers).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let cases = match state.moderation.cases().await {
+        Ok(cases) => cases,
+        Err(err) => return err.into_response(),
+    };
+    let mut body = String::new();
+    if let Some(done) = q.done.as_deref() {
+        let _ = write!(
+            body,
+            r#"<p role="status" class="done">Done: {}.</p>"#,
+            esc(done)
+        );
+    }
+    if cases.is_empty() {
+        body.push_str("<p>No open cases. Good dogs all round.</p>");
+    } else {
+        body.push_str(
+            r#"<table>
+<caption>Open cases, most distinct reporters first, then oldest</caption>
+<thead><tr><th scope="col">Person</th><th scope="col">Reporters</th><th scope="col">Reports</th>
+<th scope="col">Reasons</th><th scope="col">First report</th><th scope="col">Last report</th>
+<th scope="col">State</th></tr></thead><tbody>"#,
+        );
+        for c in &cases {
+            let _ = write!(
+                body,
+                r#"<tr><td><a href="/admin/cases/{id}">{name}</a></td><td>{reporters}</td><td>{reports}</td>
+<td>{reasons}</td><td>{first}</td><td>{last}</td><td>{state}</td></tr>"#,
+                id = c.person_id,
+                name = esc(c.name.as_deref().unwrap_or("(no profile)")),
+                reporters = c.reporters,
+                reports = c.reports,
+                reasons = esc(&c.reasons.join(", ").to_lowercase().replace('_', " ")),
+                first = when(c.first_reported_at),
+                last = when(c.last_reported_at),
+                state = if c.held {
+                    "hidden until decided"
+                } else {
+                    "visible"
+                },
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    secure(
+        page(StatusCode::OK, "Queue", Some(&console), &body),
+        &BTreeSet::new(),
+    )
+}
+
+/// One case: the person now, each report with its snapshot and messages, and the actions.
+pub async fn case(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(person_id): Path<Uuid>,
+) -> Response {
+    let console = match console(&state, &headers).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let detail = match state.moderation.case(person_id).await {
+        Ok(Some(detail)) => detail,
+        Ok(None) => return ApiError::NotFound("no such person".into()).into_response(),
+        Err(err) => return err.into_response(),
+    };
+    let mut img = BTreeSet::new();
+    let p = &detail.person;
+    let name = p.name.clone().unwrap_or_else(|| "(no profile)".into());
+    let mut body = String::new();
+    let status = match (p.banned_at, p.suspended_until) {
+        (Some(at), _) => format!("Banned since {}", when(at)),
+        (None, Some(until)) if until > chrono::Utc::now() => {
+            format!("Suspended until {}", when(until))
+        }
+        _ if p.hidden_until.is_some_and(|t| t > chrono::Utc::now()) => {
+            "Hidden from everyone until a decision (many recent reports)".into()
+        }
+        _ => "Active".into(),
+    };
+    let _ = write!(
+        body,
+        r#"<section aria-labelledby="now"><h2 id="now">{name} now</h2>
+<dl><dt>Status</dt><dd>{status}</dd><dt>Account</dt><dd>{email}, since {since}</dd>
+<dt>Age</dt><dd>{age}</dd><dt>Breed</dt><dd>{breed}</dd><dt>Bio</dt><dd class="text">{bio}</dd></dl>
+<ul class="photos">"#,
+        name = esc(&name),
+        status = esc(&status),
+        email = esc(&p.email),
+        since = when(p.created_at),
+        age = p.age.map_or_else(|| "—".into(), |a| a.to_string()),
+        breed = esc(p.breed.as_deref().unwrap_or("—")),
+        bio = esc(p.bio.as_deref().unwrap_or("")),
+    );
+    for (i, (photo_id, url)) in detail.photos.iter().enumerate() {
+        img.extend(origin_of(url));
+        let _ = write!(
+            body,
+            r#"<li><img src="{url}" alt="Current photo {n} of {name}" width="160">
+<form method="post" action="/admin/cases/{person_id}/actions">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="action" value="REMOVE_PHOTO">
+<input type="hidden" name="photo_id" value="{photo_id}">
+<label for="reason-photo-{n}">Reason</label> <input id="reason-photo-{n}" name="reason" required maxlength="1000">
+<button type="submit">Remove photo {n}</button></form></li>"#,
+            url = esc(url),
+            n = i + 1,
+            name = esc(&name),
+            csrf = esc(&console.csrf),
+        );
+    }
+    body.push_str("</ul></section>");
+
+    body.push_str(r#"<section aria-labelledby="actions"><h2 id="actions">Decide</h2>"#);
+    for (action, label, days) in [
+        (ActionKind::Dismiss, "Dismiss the reports", false),
+        (ActionKind::Warn, "Warn", false),
+        (ActionKind::Suspend, "Suspend", true),
+        (ActionKind::Ban, "Ban", false),
+        (ActionKind::Lift, "Lift suspension or ban", false),
+    ] {
+        let id = action.as_str().to_lowercase();
+        let days_field = if days {
+            format!(
+                r#"<label for="days-{id}">Days</label> <input id="days-{id}" name="days" type="number" min="1" max="{max}" value="7" required>"#,
+                max = crate::moderation::MAX_SUSPENSION_DAYS
+            )
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            body,
+            r#"<form method="post" action="/admin/cases/{person_id}/actions" class="action">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="action" value="{kind}">
+<fieldset><legend>{label}</legend>{days_field}
+<label for="reason-{id}">Reason</label> <input id="reason-{id}" name="reason" required maxlength="1000">
+<button type="submit" id="do-{id}">{label}…</button></fieldset></form>"#,
+            csrf = esc(&console.csrf),
+            kind = action.as_str(),
+        );
+    }
+    body.push_str("</section>");
+
+    let _ = write!(
+        body,
+        r#"<section aria-labelledby="reports"><h2 id="reports">Reports ({})</h2>"#,
+        detail.reports.len()
+    );
+    for r in &detail.reports {
+        let rep = &r.report;
+        let _ = write!(
+            body,
+            r#"<article class="report {status}"><h3>{reason} — {at} — {status_label}</h3>
+<p>By {reporter}.</p><p class="text">{details}</p>
+<h4>Profile when reported</h4><dl><dt>Name</dt><dd>{sname}</dd><dt>Bio</dt><dd class="text">{sbio}</dd></dl>
+<ul class="photos">"#,
+            status = esc(&rep.status.to_lowercase()),
+            status_label = esc(&rep.status.to_lowercase()),
+            reason = esc(&rep.reason.to_lowercase().replace('_', " ")),
+            at = when(rep.created_at),
+            reporter = esc(rep
+                .reporter_name
+                .as_deref()
+                .unwrap_or(if rep.reporter_id.is_some() {
+                    "someone without a profile"
+                } else {
+                    "a deleted account"
+                })),
+            details = esc(rep.details.as_deref().unwrap_or("(no details)")),
+            sname = esc(rep.reported_name.as_deref().unwrap_or("(no profile)")),
+            sbio = esc(rep.reported_bio.as_deref().unwrap_or("")),
+        );
+        for (i, url) in r.snapshot_photos.iter().enumerate() {
+            img.extend(origin_of(url));
+            let _ = write!(
+                body,
+                r#"<li><img src="{}" alt="Photo {} when reported" width="120"></li>"#,
+                esc(url),
+                i + 1
+            );
+        }
+        body.push_str("</ul>");
+        if r.messages.is_empty() {
+            body.push_str("<p>No messages from them to this reporter.</p>");
+        } else {
+            let _ = write!(
+                body,
+                r#"<h4>What {} sent this reporter</h4><ol class="messages">"#,
+                esc(&name)
+            );
+            for m in &r.messages {
+                let _ = write!(
+                    body,
+                    r#"<li><time>{}</time> <span class="text">{}</span></li>"#,
+                    when(m.sent_at),
+                    esc(&m.content)
+                );
+            }
+            body.push_str("</ol>");
+        }
+        body.push_str("</article>");
+    }
+    body.push_str("</section>");
+    secure(
+        page(
+            StatusCode::OK,
+            &format!("Case: {name}"),
+            Some(&console),
+            &body,
+        ),
+        &img,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    csrf: String,
+    action: String,
+    reason: String,
+    days: Option<String>,
+    photo_id: Option<Uuid>,
+    confirmed: Option<String>,
+}
+
+/// An action: first a confirmation page, then (confirmed) the action itself.
+pub async fn act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(person_id): Path<Uuid>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    let console = match console(&state, &headers).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let Ok(Form(form)) = form else {
+        return ApiError::bad_input("form", "incomplete form").into_response();
+    };
+    if !form_is_genuine(&console, &headers, &form.csrf) {
+        return forged_form();
+    }
+    let Some(kind) = ActionKind::parse(&form.action)
+        .filter(|k| !matches!(k, ActionKind::GrantRole | ActionKind::RevokeRole))
+    else {
+        return ApiError::bad_input("action", "unknown action").into_response();
+    };
+    let days = match form
+        .days
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        None => None,
+        Some(d) => match d.parse::<i64>() {
+            Ok(d) => Some(d),
+            Err(_) => return ApiError::bad_input("days", "a whole number of days").into_response(),
+        },
+    };
+    let name = match state.moderation.store().person(person_id).await {
+        Ok(Some(p)) => p.name.unwrap_or_else(|| "(no profile)".into()),
+        Ok(None) => return ApiError::NotFound("no such person".into()).into_response(),
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    if form.confirmed.as_deref() != Some("yes") {
+        let what = match (kind, days) {
+            (ActionKind::Suspend, Some(d)) => format!("Suspend {name} for {d} days"),
+            (ActionKind::RemovePhoto, _) => format!("Remove this photo from {name}'s profile"),
+            (ActionKind::Dismiss, _) => format!("Dismiss the open reports about {name}"),
+            (ActionKind::Warn, _) => format!("Warn {name}"),
+            (ActionKind::Ban, _) => format!("Ban {name}"),
+            (ActionKind::Lift, _) => format!("Lift {name}'s suspension or ban"),
+            _ => format!("{} {name}", kind.label()),
+        };
+        let consequence = match kind {
+            ActionKind::Suspend | ActionKind::Ban => {
+                "Every session and open connection of this person ends now, on every server; \
+                 they are hidden from everyone and cannot sign in."
+            }
+            ActionKind::Warn => "They get an in-app warning with your reason.",
+            _ => "",
+        };
+        let body = format!(
+            r#"<p>{what}?</p><p>{consequence}</p><p>Reason: <q>{reason}</q></p>
+<form method="post" action="/admin/cases/{person_id}/actions">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="action" value="{kind}">
+<input type="hidden" name="reason" value="{reason}"><input type="hidden" name="days" value="{days}">
+<input type="hidden" name="photo_id" value="{photo}"><input type="hidden" name="confirmed" value="yes">
+<button type="submit" id="confirm">Confirm: {what}</button>
+<a href="/admin/cases/{person_id}">Cancel</a></form>"#,
+            what = esc(&what),
+            reason = esc(&form.reason),
+            csrf = esc(&console.csrf),
+            kind = kind.as_str(),
+            days = days.map(|d| d.to_string()).unwrap_or_default(),
+            photo = form.photo_id.map(|p| p.to_string()).unwrap_or_default(),
+        );
+        return secure(
+            page(StatusCode::OK, "Confirm", Some(&console), &body),
+            &BTreeSet::new(),
+        );
+    }
+    let result = match kind {
+        ActionKind::RemovePhoto => match form.photo_id {
+            Some(photo) => {
+                state
+                    .moderation
+                    .remove_photo(&console.actor, person_id, photo, &form.reason)
+                    .await
+            }
+            None => Err(ApiError::bad_input("photo_id", "which photo?")),
+        },
+        _ => {
+            state
+                .moderation
+                .act(&console.actor, kind, person_id, &form.reason, days)
+                .await
+        }
+    };
+    match result {
+        Ok(()) => {
+            let done = format!("{} {name}", kind.label());
+            let target = if kind == ActionKind::RemovePhoto {
+                format!("/admin/cases/{person_id}")
+            } else {
+                format!(
+                    "/admin?done={}",
+                    url::form_urlencoded::byte_serialize(done.as_bytes()).collect::<String>()
+                )
+            };
+            secure(Redirect::to(&target).into_response(), &BTreeSet::new())
+        }
+        Err(ApiError::BadUserInput { message, .. }) => secure(
+            page(
+                StatusCode::BAD_REQUEST,
+                "Not done",
+                Some(&console),
+                &format!(
+                    r#"<p role="alert">{}</p><p><a href="/admin/cases/{person_id}">Back to the case</a></p>"#,
+                    esc(&message)
+                ),
+            ),
+            &BTreeSet::new(),
+        ),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// The audit log, newest first (500 entries), with a CSV export of all of it.
+pub async fn audit(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let console = match console(&state, &headers).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let entries = match state.moderation.audit(500, None).await {
+        Ok(e) => e,
+        Err(err) => return err.into_response(),
+    };
+    let mut body = String::from(
+        r#"<p><a href="/admin/audit.csv" download>Download the whole log as CSV</a></p>
+<table><caption>Every moderator action and role change, newest first</caption>
+<thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th>
+<th scope="col">Whom</th><th scope="col">Why</th><th scope="col">Detail</th></tr></thead><tbody>"#,
+    );
+    for e in &entries {
+        let kind = ActionKind::parse(&e.kind).map_or_else(|| e.kind.clone(), |k| k.label().into());
+        let _ = write!(
+            body,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td><a href="/admin/cases/{}">{}</a></td><td class="text">{}</td><td>{}</td></tr>"#,
+            when(e.created_at),
+            esc(&e.actor_email),
+            esc(&kind),
+            e.subject_id,
+            esc(e.subject_name.as_deref().unwrap_or("—")),
+            esc(&e.reason),
+            esc(e.detail.as_deref().unwrap_or("")),
+        );
+    }
+    body.push_str("</tbody></table>");
+    secure(
+        page(StatusCode::OK, "Audit log", Some(&console), &body),
+        &BTreeSet::new(),
+    )
+}
+
+/// `GET /admin/audit.csv`: the whole audit log, oldest last.
+pub async fn audit_csv(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let console = match console(&state, &headers).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let mut csv = String::from("at,actor_id,actor,action,subject_id,subject,reason,detail\r\n");
+    let mut before = None;
+    loop {
+        let entries = match state.moderation.audit(1000, before).await {
+            Ok(e) => e,
+            Err(err) => return err.into_response(),
+        };
+        for e in &entries {
+            let fields = [
+                e.created_at.to_rfc3339(),
+                e.actor_id.map(|i| i.to_string()).unwrap_or_default(),
+                e.actor_email.clone(),
+                e.kind.clone(),
+                e.subject_id.to_string(),
+                e.subject_name.clone().unwrap_or_default(),
+                e.reason.clone(),
+                e.detail.clone().unwrap_or_default(),
+            ];
+            let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            csv.push_str(&row.join(","));
+            csv.push_str("\r\n");
+        }
+        match entries.last() {
+            Some(last) if entries.len() == 1000 => before = Some((last.created_at, last.id)),
+            _ => break,
+        }
+    }
+    tracing::info!(moderator = ?console.actor.id, "audit log exported");
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"pupmatch-audit-log.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response();
+    no_store(response.headers_mut());
+    response
+}
+
+/// A CSV field, quoted, with formula-starting text defused for spreadsheets.
+fn csv_field(raw: &str) -> String {
+    let defused = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{raw}")
+    } else {
+        raw.to_string()
+    };
+    format!("\"{}\"", defused.replace('"', "\"\""))
+}
+
+/// Admins: who has a role, and the form to grant or take one away.
+pub async fn staff(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let console = match console(&state, &headers).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    if console.actor.role != Role::Admin {
+        return forbidden_page("Only admins manage roles.");
+    }
+    let rows = match state.moderation.store().staff().await {
+        Ok(rows) => rows,
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    let mut body = String::from(
+        r#"<table><caption>Accounts with a role</caption><thead><tr><th scope="col">Email</th><th scope="col">Role</th></tr></thead><tbody>"#,
+    );
+    for s in &rows {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            esc(&s.email),
+            esc(&s.role.to_lowercase())
+        );
+    }
+    let _ = write!(
+        body,
+        r#"</tbody></table>
+<form method="post" action="/admin/staff"><fieldset><legend>Grant or take away a role</legend>
+<input type="hidden" name="csrf" value="{csrf}">
+<p><label for="staff-email">Email</label> <input id="staff-email" name="email" type="email" required></p>
+<p><label for="staff-role">Role</label> <select id="staff-role" name="role">
+<option value="MODERATOR">moderator</option><option value="ADMIN">admin</option>
+<option value="MEMBER">none (take the role away)</option></select></p>
+<p><label for="staff-reason">Reason</label> <input id="staff-reason" name="reason" required maxlength="1000"></p>
+<p><button type="submit">Save</button></p></fieldset></form>"#,
+        csrf = esc(&console.csrf)
+    );
+    secure(
+        page(StatusCode::OK, "Staff", Some(&console), &body),
+        &BTreeSet::new(),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    csrf: String,
+    email: String,
+    role: String,
+    reason: String,
+}
+
+pub async fn set_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<RoleForm>, FormRejection>,
+) -> Response {
+    let console = match console(&state, &headers).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let Ok(Form(form)) = form else {
+        return ApiError::bad_input("form", "incomplete form").into_response();
+    };
+    if !form_is_genuine(&console, &headers, &form.csrf) {
+        return forged_form();
+    }
+    let Some(role) = Role::parse(&form.role) else {
+        return ApiError::bad_input("role", "unknown role").into_response();
+    };
+    match state
+        .moderation
+        .set_role(&console.actor, &form.email, role, &form.reason)
+        .await
+    {
+        Ok(_) => secure(
+            Redirect::to("/admin/staff").into_response(),
+            &BTreeSet::new(),
+        ),
+        Err(ApiError::Forbidden(m)) => forbidden_page(&m),
+        Err(err) => err.into_response(),
+    }
+}

@@ -1,0 +1,431 @@
+//! Moderation: reports reach people who can act.
+//!
+//! Open reports are grouped by the reported person into cases, ordered by urgency (distinct
+//! reporters, then age). A moderator sees the person as they are now, the snapshot taken with
+//! each report, and only the messages the person sent their reporters (copied with the
+//! report). Actions — dismiss, warn, remove a photo, suspend, ban, lift — each need a reason
+//! and are appended to an audit log that nothing edits. A suspension or ban ends every session
+//! and socket of the person on every instance at once, hides them from everyone, and refuses
+//! sign-in until it ends; a ban also refuses a new account with the same email (kept as a keyed
+//! hash). Roles are granted from the command line (`pupmatch admin grant`) or by an admin.
+//!
+//! Interfaces: the admin GraphQL API ([`graphql`], at `/admin/graphql`) and the web console
+//! (`crate::http::admin`, at `/admin`), both for staff only.
+
+pub mod graphql;
+pub mod model;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::auth::{AuthService, EndedSessions};
+use crate::error::{ApiError, ApiResult};
+use crate::infra::blobs::BlobStore;
+use crate::infra::time;
+use crate::notifications::{NotificationService, Notify, kind};
+use crate::profiles::ProfileService;
+use model::{
+    ActionKind, Actor, AuditEntry, CaseSummary, Effect, EvidenceMessage, NewAction, Person,
+    ReportRow, Role,
+};
+use store::ModerationStore;
+
+/// Longest suspension a moderator can give (a ban is for longer).
+pub const MAX_SUSPENSION_DAYS: i64 = 365;
+/// Cases shown at most in the queue.
+pub const QUEUE_LIMIT: usize = 200;
+
+/// A case as a moderator reads it.
+pub struct CaseDetail {
+    pub person: Person,
+    /// Signed URLs of the current photos, with their ids (for removal).
+    pub photos: Vec<(Uuid, String)>,
+    pub reports: Vec<ReportEvidence>,
+}
+
+/// One report with what was kept with it.
+pub struct ReportEvidence {
+    pub report: ReportRow,
+    /// Signed URLs of the photos the profile had when the report was made.
+    pub snapshot_photos: Vec<String>,
+    /// What the reported person had sent this reporter, oldest first.
+    pub messages: Vec<EvidenceMessage>,
+}
+
+/// The moderation service.
+pub struct ModerationService {
+    store: ModerationStore,
+    auth: Arc<AuthService>,
+    profiles: Arc<ProfileService>,
+    notifications: Arc<NotificationService>,
+    blobs: Arc<dyn BlobStore>,
+}
+
+impl ModerationService {
+    pub fn new(
+        db: &crate::infra::db::Db,
+        auth: Arc<AuthService>,
+        profiles: Arc<ProfileService>,
+        notifications: Arc<NotificationService>,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Self {
+        ModerationService {
+            store: ModerationStore::new(db),
+            auth,
+            profiles,
+            notifications,
+            blobs,
+        }
+    }
+
+    pub fn store(&self) -> &ModerationStore {
+        &self.store
+    }
+
+    /// The signed-in staff member behind an access token's user, or FORBIDDEN.
+    pub async fn staff(&self, user_id: Uuid) -> ApiResult<Actor> {
+        let role = self.store.role_of(user_id).await?.unwrap_or(Role::Member);
+        if !role.is_staff() {
+            return Err(ApiError::Forbidden("moderators and admins only".into()));
+        }
+        let email = self.auth.user(user_id).await.map_err(ApiError::from)?.email;
+        Ok(Actor {
+            id: Some(user_id),
+            email,
+            role,
+        })
+    }
+
+    /// Open cases, most urgent first: most distinct reporters, then the oldest first report.
+    pub async fn cases(&self) -> ApiResult<Vec<CaseSummary>> {
+        let reports = self.store.open_reports().await?;
+        let mut by_person: HashMap<Uuid, CaseSummary> = HashMap::new();
+        let mut reporters: HashMap<Uuid, Vec<Option<Uuid>>> = HashMap::new();
+        let mut reasons: HashMap<Uuid, HashMap<String, usize>> = HashMap::new();
+        for r in reports {
+            let case = by_person
+                .entry(r.reported_id)
+                .or_insert_with(|| CaseSummary {
+                    person_id: r.reported_id,
+                    name: None,
+                    reports: 0,
+                    reporters: 0,
+                    reasons: Vec::new(),
+                    first_reported_at: r.created_at,
+                    last_reported_at: r.created_at,
+                    held: false,
+                });
+            case.reports += 1;
+            case.first_reported_at = case.first_reported_at.min(r.created_at);
+            case.last_reported_at = case.last_reported_at.max(r.created_at);
+            let seen = reporters.entry(r.reported_id).or_default();
+            // A deleted reporter still counts once per report.
+            if r.reporter_id.is_none() || !seen.contains(&r.reporter_id) {
+                seen.push(r.reporter_id);
+            }
+            *reasons
+                .entry(r.reported_id)
+                .or_default()
+                .entry(r.reason)
+                .or_default() += 1;
+        }
+        let mut cases: Vec<CaseSummary> = by_person
+            .into_values()
+            .map(|mut c| {
+                c.reporters = reporters.get(&c.person_id).map_or(0, Vec::len);
+                let mut counted: Vec<(String, usize)> = reasons
+                    .remove(&c.person_id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                c.reasons = counted.into_iter().map(|(r, _)| r).collect();
+                c
+            })
+            .collect();
+        cases.sort_by(|a, b| {
+            b.reporters
+                .cmp(&a.reporters)
+                .then_with(|| a.first_reported_at.cmp(&b.first_reported_at))
+                .then_with(|| a.person_id.cmp(&b.person_id))
+        });
+        cases.truncate(QUEUE_LIMIT);
+        let now = time::now();
+        for case in &mut cases {
+            if let Some(person) = self.store.person(case.person_id).await? {
+                case.name = person.name;
+                case.held = person.hidden_until.is_some_and(|t| t > now);
+            }
+        }
+        metrics::gauge!("moderation_open_cases").set(cases.len() as f64);
+        Ok(cases)
+    }
+
+    /// Everything a moderator needs to decide about one person.
+    pub async fn case(&self, person_id: Uuid) -> ApiResult<Option<CaseDetail>> {
+        let Some(person) = self.store.person(person_id).await? else {
+            return Ok(None);
+        };
+        let mut photos = Vec::new();
+        for photo in self.store.current_photos(person_id).await? {
+            photos.push((photo.id, self.url(&photo.storage_key).await?));
+        }
+        let mut messages: HashMap<Uuid, Vec<EvidenceMessage>> = HashMap::new();
+        for m in self.store.evidence_messages(person_id).await? {
+            messages.entry(m.report_id).or_default().push(m);
+        }
+        let mut reports = Vec::new();
+        for report in self.store.reports_about(person_id).await? {
+            let keys: Vec<String> =
+                serde_json::from_str(&report.reported_photo_keys).unwrap_or_default();
+            let mut snapshot_photos = Vec::with_capacity(keys.len());
+            for key in &keys {
+                snapshot_photos.push(self.url(key).await?);
+            }
+            reports.push(ReportEvidence {
+                messages: messages.remove(&report.id).unwrap_or_default(),
+                snapshot_photos,
+                report,
+            });
+        }
+        Ok(Some(CaseDetail {
+            person,
+            photos,
+            reports,
+        }))
+    }
+
+    async fn url(&self, key: &str) -> ApiResult<String> {
+        self.blobs.url(key).await.map_err(ApiError::Internal)
+    }
+
+    /// Applies a moderator's decision about `person_id`. `days` is for suspensions only.
+    pub async fn act(
+        &self,
+        actor: &Actor,
+        kind: ActionKind,
+        person_id: Uuid,
+        reason: &str,
+        days: Option<i64>,
+    ) -> ApiResult<()> {
+        if matches!(
+            kind,
+            ActionKind::RemovePhoto | ActionKind::GrantRole | ActionKind::RevokeRole
+        ) {
+            return Err(ApiError::bad_input("kind", "use the photo or role action"));
+        }
+        let reason = clean_reason(reason)?;
+        let person = self
+            .store
+            .person(person_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such person".into()))?;
+        if Some(person_id) == actor.id {
+            return Err(ApiError::bad_input(
+                "personId",
+                "you cannot act on yourself",
+            ));
+        }
+        let now = time::now();
+        let (effect, detail) = match kind {
+            ActionKind::Dismiss => (Effect::Dismiss, None),
+            ActionKind::Warn => (Effect::Actioned, None),
+            ActionKind::Suspend => {
+                let days = days.ok_or_else(|| ApiError::bad_input("days", "how many days?"))?;
+                if !(1..=MAX_SUSPENSION_DAYS).contains(&days) {
+                    return Err(ApiError::bad_input(
+                        "days",
+                        format!("a suspension lasts 1 to {MAX_SUSPENSION_DAYS} days"),
+                    ));
+                }
+                (
+                    Effect::Suspend {
+                        until: now + chrono::Duration::days(days),
+                    },
+                    Some(format!("{days} days")),
+                )
+            }
+            ActionKind::Ban => (
+                Effect::Ban {
+                    email_hash: self.auth.email_hash(&person.email),
+                },
+                None,
+            ),
+            ActionKind::Lift => (Effect::Lift, None),
+            ActionKind::RemovePhoto | ActionKind::GrantRole | ActionKind::RevokeRole => {
+                unreachable!("refused above")
+            }
+        };
+        let action = new_action(actor, kind, &person, reason.clone(), detail, now);
+        let applied = self.store.apply(&action, &effect, now).await?;
+        record_metrics(kind, applied.first_report_at, now);
+        tracing::info!(
+            action = kind.as_str(),
+            moderator = ?actor.id,
+            user.id = %person_id,
+            reports_closed = applied.closed,
+            "moderation action"
+        );
+        match kind {
+            ActionKind::Warn => {
+                self.notifications
+                    .notify(Notify {
+                        user_id: person_id,
+                        kind: kind::SYSTEM,
+                        title: "A warning from the PupMatch team".into(),
+                        body: format!(
+                            "People reported your behaviour and a moderator agreed: {reason}. \
+                             Please follow the community rules; a next time can suspend your \
+                             account."
+                        ),
+                        data: vec![],
+                    })
+                    .await;
+            }
+            ActionKind::Suspend | ActionKind::Ban => {
+                self.auth
+                    .sessions_ended(person_id, EndedSessions::all())
+                    .await;
+                self.profiles.invalidate(person_id).await;
+            }
+            _ => self.profiles.invalidate(person_id).await,
+        }
+        Ok(())
+    }
+
+    /// Takes a photo off a profile (it stays as evidence while an open report holds it).
+    pub async fn remove_photo(
+        &self,
+        actor: &Actor,
+        person_id: Uuid,
+        photo_id: Uuid,
+        reason: &str,
+    ) -> ApiResult<()> {
+        let reason = clean_reason(reason)?;
+        let person = self
+            .store
+            .person(person_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such person".into()))?;
+        let now = time::now();
+        let action = new_action(
+            actor,
+            ActionKind::RemovePhoto,
+            &person,
+            reason,
+            Some(format!("photo {photo_id}")),
+            now,
+        );
+        if !self.store.remove_photo(photo_id, &action, now).await? {
+            return Err(ApiError::NotFound("no such photo on this profile".into()));
+        }
+        record_metrics(ActionKind::RemovePhoto, None, now);
+        self.profiles.invalidate(person_id).await;
+        Ok(())
+    }
+
+    /// Gives the account with `email` a role (`Member` takes any role away). Admins only, or
+    /// the command line.
+    pub async fn set_role(
+        &self,
+        actor: &Actor,
+        email: &str,
+        role: Role,
+        reason: &str,
+    ) -> ApiResult<Uuid> {
+        set_role(&self.store, actor, email, role, reason).await
+    }
+
+    /// The audit log, newest first.
+    pub async fn audit(
+        &self,
+        limit: i64,
+        before: Option<(DateTime<Utc>, Uuid)>,
+    ) -> ApiResult<Vec<AuditEntry>> {
+        Ok(self.store.audit(limit.clamp(1, 1000), before).await?)
+    }
+}
+
+/// Grants or takes away a role, logged. Shared by the service and the command line (which
+/// runs without the rest of the application).
+pub async fn set_role(
+    store: &ModerationStore,
+    actor: &Actor,
+    email: &str,
+    role: Role,
+    reason: &str,
+) -> ApiResult<Uuid> {
+    if actor.role != Role::Admin {
+        return Err(ApiError::Forbidden("only admins grant roles".into()));
+    }
+    let reason = clean_reason(reason)?;
+    let email = email.trim().to_lowercase();
+    let (user_id, _) = store
+        .account_by_email(&email)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no account with the email {email}")))?;
+    if Some(user_id) == actor.id && role != Role::Admin {
+        return Err(ApiError::bad_input(
+            "email",
+            "an admin cannot take their own role away",
+        ));
+    }
+    let now = time::now();
+    let (kind, detail) = if role == Role::Member {
+        (ActionKind::RevokeRole, None)
+    } else {
+        (ActionKind::GrantRole, Some(role.as_str().to_string()))
+    };
+    let action = NewAction {
+        id: Uuid::now_v7(),
+        created_at: now,
+        actor_id: actor.id,
+        actor_email: actor.email.clone(),
+        kind,
+        subject_id: user_id,
+        subject_name: Some(email),
+        reason,
+        detail,
+    };
+    store.set_role(user_id, role, &action).await?;
+    record_metrics(kind, None, now);
+    Ok(user_id)
+}
+
+fn new_action(
+    actor: &Actor,
+    kind: ActionKind,
+    person: &Person,
+    reason: String,
+    detail: Option<String>,
+    now: DateTime<Utc>,
+) -> NewAction {
+    NewAction {
+        id: Uuid::now_v7(),
+        created_at: now,
+        actor_id: actor.id,
+        actor_email: actor.email.clone(),
+        kind,
+        subject_id: person.id,
+        subject_name: person.name.clone(),
+        reason,
+        detail,
+    }
+}
+
+/// A reason is required: 1 to 1000 characters of plain text.
+fn clean_reason(raw: &str) -> ApiResult<String> {
+    crate::text::clean("reason", raw, crate::text::Kind::Multiline, 1, 1000)
+}
+
+fn record_metrics(kind: ActionKind, first_report_at: Option<DateTime<Utc>>, now: DateTime<Utc>) {
+    metrics::counter!("moderation_actions_total", "kind" => kind.as_str()).increment(1);
+    if let Some(first) = first_report_at {
+        let waited = (now - first).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("moderation_first_action_seconds").record(waited);
+    }
+}

@@ -1,0 +1,254 @@
+//! What moderation works with: roles, cases, evidence, actions and the audit log.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// What an account may do beyond using the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum Role {
+    Member,
+    /// Handles cases.
+    Moderator,
+    /// Handles cases and grants roles.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "MEMBER",
+            Role::Moderator => "MODERATOR",
+            Role::Admin => "ADMIN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.to_ascii_uppercase().as_str() {
+            "MEMBER" => Some(Role::Member),
+            "MODERATOR" => Some(Role::Moderator),
+            "ADMIN" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn is_staff(self) -> bool {
+        self != Role::Member
+    }
+}
+
+/// What a moderator (or the command line) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
+pub enum ActionKind {
+    Dismiss,
+    Warn,
+    RemovePhoto,
+    Suspend,
+    Ban,
+    Lift,
+    GrantRole,
+    RevokeRole,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 8] = [
+        ActionKind::Dismiss,
+        ActionKind::Warn,
+        ActionKind::RemovePhoto,
+        ActionKind::Suspend,
+        ActionKind::Ban,
+        ActionKind::Lift,
+        ActionKind::GrantRole,
+        ActionKind::RevokeRole,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Dismiss => "DISMISS",
+            ActionKind::Warn => "WARN",
+            ActionKind::RemovePhoto => "REMOVE_PHOTO",
+            ActionKind::Suspend => "SUSPEND",
+            ActionKind::Ban => "BAN",
+            ActionKind::Lift => "LIFT",
+            ActionKind::GrantRole => "GRANT_ROLE",
+            ActionKind::RevokeRole => "REVOKE_ROLE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ActionKind> {
+        ActionKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether the action decides the person's open reports (closes their case). Removing a
+    /// photo does not: the moderator decides the case after it.
+    pub fn closes_case(self) -> bool {
+        matches!(
+            self,
+            ActionKind::Dismiss | ActionKind::Warn | ActionKind::Suspend | ActionKind::Ban
+        )
+    }
+
+    /// Words for the console and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            ActionKind::Dismiss => "dismiss",
+            ActionKind::Warn => "warn",
+            ActionKind::RemovePhoto => "remove photo",
+            ActionKind::Suspend => "suspend",
+            ActionKind::Ban => "ban",
+            ActionKind::Lift => "lift restriction",
+            ActionKind::GrantRole => "grant role",
+            ActionKind::RevokeRole => "revoke role",
+        }
+    }
+}
+
+/// Who acts: a signed-in staff member, or the operator at the command line.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: Option<Uuid>,
+    pub email: String,
+    pub role: Role,
+}
+
+impl Actor {
+    pub fn command_line() -> Actor {
+        Actor {
+            id: None,
+            email: "command line".into(),
+            role: Role::Admin,
+        }
+    }
+}
+
+/// A row of the audit log, as written.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_email: String,
+    pub kind: ActionKind,
+    pub subject_id: Uuid,
+    pub subject_name: Option<String>,
+    pub reason: String,
+    pub detail: Option<String>,
+}
+
+/// A row of the audit log, as read.
+#[derive(Debug, Clone, sqlx::FromRow, async_graphql::SimpleObject)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_email: String,
+    #[graphql(skip)]
+    pub kind: String,
+    pub subject_id: Uuid,
+    pub subject_name: Option<String>,
+    pub reason: String,
+    pub detail: Option<String>,
+}
+
+/// Open reports about one person, summed up for the queue.
+#[derive(Debug, Clone)]
+pub struct CaseSummary {
+    pub person_id: Uuid,
+    pub name: Option<String>,
+    pub reports: usize,
+    pub reporters: usize,
+    /// Distinct reasons, most frequent first.
+    pub reasons: Vec<String>,
+    pub first_reported_at: DateTime<Utc>,
+    pub last_reported_at: DateTime<Utc>,
+    /// Hidden from everyone until a moderator decides (many recent reports).
+    pub held: bool,
+}
+
+/// One open report row, as the queue reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenReport {
+    pub reported_id: Uuid,
+    pub reporter_id: Option<Uuid>,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The reported person as they are now.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Person {
+    pub id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub suspended_until: Option<DateTime<Utc>>,
+    pub banned_at: Option<DateTime<Utc>>,
+    pub hidden_until: Option<DateTime<Utc>>,
+    pub name: Option<String>,
+    pub bio: Option<String>,
+    pub age: Option<i32>,
+    pub breed: Option<String>,
+}
+
+/// A photo on the reported person's profile now.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CurrentPhoto {
+    pub id: Uuid,
+    pub storage_key: String,
+    pub thumbnail_key: String,
+}
+
+/// A report with the evidence kept with it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReportRow {
+    pub id: Uuid,
+    pub reporter_id: Option<Uuid>,
+    pub reporter_name: Option<String>,
+    pub reason: String,
+    pub details: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub reported_name: Option<String>,
+    pub reported_bio: Option<String>,
+    /// JSON array of storage keys.
+    pub reported_photo_keys: String,
+}
+
+/// A message the reported person sent the reporter, copied with the report.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EvidenceMessage {
+    pub report_id: Uuid,
+    pub sent_at: DateTime<Utc>,
+    pub content: String,
+}
+
+/// A staff account.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaffRow {
+    pub id: Uuid,
+    pub email: String,
+    pub role: String,
+}
+
+/// What an action does besides being logged.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Closes the case: the reports are dismissed, a hold is lifted.
+    Dismiss,
+    /// Closes the case as actioned; a hold is lifted.
+    Actioned,
+    /// Suspends until then: ends every session, hides the person.
+    Suspend { until: DateTime<Utc> },
+    /// Bans: ends every session, hides the person, keeps the email's keyed hash.
+    Ban { email_hash: [u8; 32] },
+    /// Lifts a suspension, ban or hold.
+    Lift,
+}
+
+/// What an action changed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Applied {
+    /// Reports it closed.
+    pub closed: u64,
+    /// When the oldest of them was made (for time-to-action).
+    pub first_report_at: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,406 @@
+//! Moderation's SQL, written once for both backends: the statements are the same text (`$N`
+//! placeholders work on both), and [`with_db!`] runs one body per backend with the right pool,
+//! timestamp binding and write transaction.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::model::{
+    Applied, AuditEntry, CurrentPhoto, Effect, EvidenceMessage, NewAction, OpenReport, Person,
+    ReportRow, Role, StaffRow,
+};
+use crate::error::StoreError;
+use crate::infra::db::Db;
+
+/// Appends `$action` to the audit log inside `$tx`.
+macro_rules! insert_action {
+    ($tx:ident, $ts:ident, $action:expr) => {
+        sqlx::query(INSERT_ACTION)
+            .bind($action.id)
+            .bind($ts($action.created_at))
+            .bind($action.actor_id)
+            .bind(&$action.actor_email)
+            .bind($action.kind.as_str())
+            .bind($action.subject_id)
+            .bind(&$action.subject_name)
+            .bind(&$action.reason)
+            .bind(&$action.detail)
+            .execute(&mut *$tx)
+            .await?;
+    };
+}
+
+/// Revokes every session of `$person` inside `$tx`.
+macro_rules! end_sessions {
+    ($tx:ident, $ts:ident, $person:expr, $now:expr) => {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind($person)
+        .bind($ts($now))
+        .execute(&mut *$tx)
+        .await?;
+    };
+}
+
+/// Runs `$body` against the pool of either backend. Inside it, `$ts(t)` is a timestamp in the
+/// backend's stored form and `$begin($pool)` opens a write transaction.
+macro_rules! with_db {
+    ($db:expr, |$pool:ident, $ts:ident, $begin:ident| $body:block) => {
+        match $db {
+            Db::Postgres($pool) => {
+                #[allow(dead_code)]
+                fn $ts(t: DateTime<Utc>) -> DateTime<Utc> {
+                    t
+                }
+                #[allow(dead_code)]
+                async fn $begin(
+                    pool: &sqlx::PgPool,
+                ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+                    pool.begin().await
+                }
+                $body
+            }
+            Db::Sqlite($pool) => {
+                #[allow(dead_code)]
+                fn $ts(t: DateTime<Utc>) -> String {
+                    crate::infra::time::sqlite_ts(t)
+                }
+                #[allow(dead_code)]
+                async fn $begin(
+                    pool: &sqlx::SqlitePool,
+                ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+                    crate::infra::db::begin_write(pool).await
+                }
+                $body
+            }
+        }
+    };
+}
+
+const INSERT_ACTION: &str = "INSERT INTO moderation_actions
+        (id, created_at, actor_id, actor_email, kind, subject_id, subject_name, reason, detail)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+const PERSON: &str = "SELECT u.id, u.email, u.role, u.created_at, u.suspended_until, u.banned_at,
+        u.hidden_until, p.name, p.bio, p.age, p.breed
+   FROM users u LEFT JOIN profiles p ON p.user_id = u.id WHERE u.id = $1";
+
+/// Moderation's reads and writes.
+#[derive(Clone)]
+pub struct ModerationStore {
+    db: Db,
+}
+
+impl ModerationStore {
+    pub fn new(db: &Db) -> Self {
+        ModerationStore { db: db.clone() }
+    }
+
+    /// The account with this (normalised) email: its id and role.
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<(Uuid, Role)>, StoreError> {
+        let row: Option<(Uuid, String)> = with_db!(&self.db, |pool, ts, begin| {
+            sqlx::query_as("SELECT id, role FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(id, role)| (id, Role::parse(&role).unwrap_or(Role::Member))))
+    }
+
+    /// The account's role (`None`: no such account).
+    pub async fn role_of(&self, user_id: Uuid) -> Result<Option<Role>, StoreError> {
+        let role: Option<String> = with_db!(&self.db, |pool, ts, begin| {
+            sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(role.map(|r| Role::parse(&r).unwrap_or(Role::Member)))
+    }
+
+    /// Sets a role and logs the change, in one transaction.
+    pub async fn set_role(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        action: &NewAction,
+    ) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool, ts, begin| {
+            let mut tx = begin(pool).await?;
+            sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+                .bind(user_id)
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await?;
+            insert_action!(tx, ts, action);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Every open report, oldest first (the queue groups them by person).
+    pub async fn open_reports(&self) -> Result<Vec<OpenReport>, StoreError> {
+        Ok(with_db!(&self.db, |pool, ts, begin| {
+            sqlx::query_as(
+                "SELECT reported_id, reporter_id, reason, created_at FROM reports
+                  WHERE status = 'OPEN' ORDER BY created_at",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// How many people have open reports.
+    pub async fn open_case_count(&self) -> Result<i64, StoreError> {
+        Ok(with_db!(&self.db, |pool, ts, begin| {
+            sqlx::query_scalar(
+                "SELECT COUNT(DISTINCT reported_id) FROM reports WHERE status = 'OPEN'",
+            )
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
+    pub async fn person(&self, user_id: Uuid) -> Result<Option<Person>, StoreError> {
+        Ok(with_db!(&self.db, |pool, ts, begin| {
+            sqlx::query_as(PERSON)
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    pub async fn current_photos(&self, user_id: Uuid) -> Result<Vec<CurrentPhoto>, StoreError> {
+        Ok(with_db!(&self.db, |pool, ts, begin| {
+            sqlx::query_as(
+                "SELECT id, storage_key, thumbnail_key FROM photos WHERE user_id = $1 ORDER BY position",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Reports about the person, open ones first, newest first within each group.
+    pub async fn reports_about(&self, user_id: Uuid) -> Result<Vec<ReportRow>, StoreError> {
+        Ok(with_db!(&self.db, |pool, ts, begin| {
+            sqlx::query_as(
+                "SELECT r.id, r.reporter_id, p.name AS reporter_name, r.reason, r.details, r.status,
+                        r.created_at, r.reported_name, r.reported_bio, r.reported_photo_keys
+                   FROM reports r LEFT JOIN profiles p ON p.user_id = r.reporter_id
+                  WHERE r.reported_id = $1
+                  ORDER BY CASE WHEN r.status = 'OPEN' THEN 0 ELSE 1 END, r.created_at DESC
+                  LIMIT 200",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// The messages copied with the reports about the person (only what they sent reporters).
+    pub async fn evidence_messages(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Vec<EvidenceMessage>, StoreError> {
+        Ok(with_db!(&self.db, |pool, ts, begin| {
+            sqlx::query_as(
+                "SELECT rm.report_id, rm.sent_at, rm.content
+                   FROM report_messages rm JOIN reports r ON r.id = rm.report_id
+                  WHERE r.reported_id = $1
+                  ORDER BY rm.report_id, rm.sent_at",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Logs `action` and applies `effect` to its subject, in one transaction. Actions that
+    /// decide a case close the person's open reports.
+    pub async fn apply(
+        &self,
+        action: &NewAction,
+        effect: &Effect,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
+        let person = action.subject_id;
+        let forever = crate::discovery::store::forever();
+        let applied = with_db!(&self.db, |pool, ts, begin| {
+            let mut tx = begin(pool).await?;
+            insert_action!(tx, ts, action);
+            let mut applied = Applied::default();
+            if action.kind.closes_case() {
+                let status = if matches!(effect, Effect::Dismiss) {
+                    "DISMISSED"
+                } else {
+                    "ACTIONED"
+                };
+                let first: Option<DateTime<Utc>> = sqlx::query_scalar(
+                    "SELECT MIN(created_at) FROM reports WHERE reported_id = $1 AND status = 'OPEN'",
+                )
+                .bind(person)
+                .fetch_one(&mut *tx)
+                .await?;
+                applied.first_report_at = first;
+                applied.closed = sqlx::query(
+                    "UPDATE reports SET status = $2, resolved_at = $3, action_id = $4
+                      WHERE reported_id = $1 AND status = 'OPEN'",
+                )
+                .bind(person)
+                .bind(status)
+                .bind(ts(now))
+                .bind(action.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            match effect {
+                Effect::Dismiss | Effect::Actioned => {
+                    // A hold ends with the decision; a running suspension or ban stays.
+                    sqlx::query(
+                        "UPDATE users SET hidden_until = NULL
+                          WHERE id = $1 AND banned_at IS NULL
+                            AND (suspended_until IS NULL OR suspended_until <= $2)",
+                    )
+                    .bind(person)
+                    .bind(ts(now))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Effect::Suspend { until } => {
+                    sqlx::query(
+                        "UPDATE users SET suspended_until = $2, hidden_until = $2 WHERE id = $1",
+                    )
+                    .bind(person)
+                    .bind(ts(*until))
+                    .execute(&mut *tx)
+                    .await?;
+                    end_sessions!(tx, ts, person, now);
+                }
+                Effect::Ban { email_hash } => {
+                    sqlx::query("UPDATE users SET banned_at = $2, hidden_until = $3 WHERE id = $1")
+                        .bind(person)
+                        .bind(ts(now))
+                        .bind(ts(forever))
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO banned_emails (email_hash, banned_at, user_id) VALUES ($1, $2, $3)
+                         ON CONFLICT (email_hash) DO NOTHING",
+                    )
+                    .bind(&email_hash[..])
+                    .bind(ts(now))
+                    .bind(person)
+                    .execute(&mut *tx)
+                    .await?;
+                    end_sessions!(tx, ts, person, now);
+                }
+                Effect::Lift => {
+                    sqlx::query(
+                        "UPDATE users SET suspended_until = NULL, banned_at = NULL, hidden_until = NULL
+                          WHERE id = $1",
+                    )
+                    .bind(person)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM banned_emails WHERE user_id = $1")
+                        .bind(person)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            applied
+        });
+        Ok(applied)
+    }
+
+    /// Takes a photo off its owner's profile (even below the two a complete profile needs) and
+    /// logs it, in one transaction. The files stay while an open report keeps them as evidence.
+    /// False when the photo is not the subject's.
+    pub async fn remove_photo(
+        &self,
+        photo_id: Uuid,
+        action: &NewAction,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let person = action.subject_id;
+        Ok(with_db!(&self.db, |pool, ts, begin| {
+            let mut tx = begin(pool).await?;
+            let position: Option<i32> = sqlx::query_scalar(
+                "DELETE FROM photos WHERE id = $1 AND user_id = $2 RETURNING position",
+            )
+            .bind(photo_id)
+            .bind(person)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(position) = position {
+                // Close the gap one photo at a time, lowest first: each moves into the slot
+                // just freed, so no statement repeats a (user, position) pair.
+                let later: Vec<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM photos WHERE user_id = $1 AND position > $2 ORDER BY position",
+                )
+                .bind(person)
+                .bind(position)
+                .fetch_all(&mut *tx)
+                .await?;
+                for id in later {
+                    sqlx::query("UPDATE photos SET position = position - 1 WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query(
+                    "UPDATE profiles SET updated_at = $2,
+                            photo_count = (SELECT COUNT(*) FROM photos WHERE user_id = $1)
+                      WHERE user_id = $1",
+                )
+                .bind(person)
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await?;
+                insert_action!(tx, ts, action);
+                tx.commit().await?;
+                true
+            } else {
+                false
+            }
+        }))
+    }
+
+    /// The audit log, newest first, before `before` when given.
+    pub async fn audit(
+        &self,
+        limit: i64,
+        before: Option<(DateTime<Utc>, Uuid)>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let (at, id) = before.unwrap_or((crate::discovery::store::forever(), Uuid::max()));
+        Ok(with_db!(&self.db, |pool, ts, begin| {
+            sqlx::query_as(
+                "SELECT id, created_at, actor_id, actor_email, kind, subject_id, subject_name,
+                        reason, detail
+                   FROM moderation_actions
+                  WHERE created_at < $1 OR (created_at = $1 AND id < $2)
+                  ORDER BY created_at DESC, id DESC LIMIT $3",
+            )
+            .bind(ts(at))
+            .bind(id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Accounts with a role, admins first.
+    pub async fn staff(&self) -> Result<Vec<StaffRow>, StoreError> {
+        Ok(with_db!(&self.db, |pool, ts, begin| {
+            sqlx::query_as(
+                "SELECT id, email, role FROM users WHERE role <> 'MEMBER' ORDER BY role, email",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+}
