@@ -33,6 +33,9 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # A real reverse proxy for the load-balancer tests (started by the tests themselves).
 [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+# A real browser for the moderation console's tests (driven over WebDriver by the tests).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"

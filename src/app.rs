@@ -284,6 +284,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
         notifications.clone(),
         blobs.clone(),
     ));
+    crate::moderation::spawn_open_case_gauge(moderation.store().clone());
     let state = AppState(Arc::new(App {
         public_url,
         profiles,

@@ -641,7 +641,8 @@ pub struct ActionForm {
     action: String,
     reason: String,
     days: Option<String>,
-    photo_id: Option<Uuid>,
+    /// Empty when the action is not about a photo.
+    photo_id: Option<String>,
     confirmed: Option<String>,
 }
 
@@ -677,6 +678,18 @@ pub async fn act(
         Some(d) => match d.parse::<i64>() {
             Ok(d) => Some(d),
             Err(_) => return ApiError::bad_input("days", "a whole number of days").into_response(),
+        },
+    };
+    let photo_id = match form
+        .photo_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        None => None,
+        Some(p) => match Uuid::parse_str(p) {
+            Ok(id) => Some(id),
+            Err(_) => return ApiError::bad_input("photo_id", "not a photo id").into_response(),
         },
     };
     let name = match state.moderation.store().person(person_id).await {
@@ -715,7 +728,7 @@ pub async fn act(
             csrf = esc(&console.csrf),
             kind = kind.as_str(),
             days = days.map(|d| d.to_string()).unwrap_or_default(),
-            photo = form.photo_id.map(|p| p.to_string()).unwrap_or_default(),
+            photo = photo_id.map(|p| p.to_string()).unwrap_or_default(),
         );
         return secure(
             page(StatusCode::OK, "Confirm", Some(&console), &body),
@@ -723,7 +736,7 @@ pub async fn act(
         );
     }
     let result = match kind {
-        ActionKind::RemovePhoto => match form.photo_id {
+        ActionKind::RemovePhoto => match photo_id {
             Some(photo) => {
                 state
                     .moderation

@@ -33,8 +33,19 @@ pub fn prometheus() -> PrometheusHandle {
             let latency_buckets = [
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ];
+            // Moderation's time from the first report to a decision: minutes to days.
+            let decision_buckets = [
+                60.0, 300.0, 900.0, 3600.0, 14_400.0, 43_200.0, 86_400.0, 259_200.0, 604_800.0,
+            ];
             let recorder = PrometheusBuilder::new()
                 .set_buckets(&latency_buckets)
+                .expect("the bucket list is not empty")
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        "moderation_first_action_seconds".into(),
+                    ),
+                    &decision_buckets,
+                )
                 .expect("the bucket list is not empty")
                 .build_recorder();
             let handle = recorder.handle();

@@ -153,6 +153,7 @@ impl ModerationService {
                 .then_with(|| a.first_reported_at.cmp(&b.first_reported_at))
                 .then_with(|| a.person_id.cmp(&b.person_id))
         });
+        metrics::gauge!("moderation_open_cases").set(cases.len() as f64);
         cases.truncate(QUEUE_LIMIT);
         let now = time::now();
         for case in &mut cases {
@@ -161,7 +162,6 @@ impl ModerationService {
                 case.held = person.hidden_until.is_some_and(|t| t > now);
             }
         }
-        metrics::gauge!("moderation_open_cases").set(cases.len() as f64);
         Ok(cases)
     }
 
@@ -348,6 +348,23 @@ impl ModerationService {
     ) -> ApiResult<Vec<AuditEntry>> {
         Ok(self.store.audit(limit.clamp(1, 1000), before).await?)
     }
+}
+
+/// Keeps the `moderation_open_cases` gauge current (every 30 s) while the store's pool lives.
+pub fn spawn_open_case_gauge(store: ModerationStore) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if store.is_closed() {
+                break;
+            }
+            if let Ok(open) = store.open_case_count().await {
+                metrics::gauge!("moderation_open_cases").set(open as f64);
+            }
+        }
+    });
 }
 
 /// Grants or takes away a role, logged. Shared by the service and the command line (which

@@ -97,6 +97,14 @@ impl ModerationStore {
         ModerationStore { db: db.clone() }
     }
 
+    /// Whether the database pool was closed (the application stopped).
+    pub fn is_closed(&self) -> bool {
+        match &self.db {
+            Db::Postgres(pool) => pool.is_closed(),
+            Db::Sqlite(pool) => pool.is_closed(),
+        }
+    }
+
     /// The account with this (normalised) email: its id and role.
     pub async fn account_by_email(&self, email: &str) -> Result<Option<(Uuid, Role)>, StoreError> {
         let row: Option<(Uuid, String)> = with_db!(&self.db, |pool, ts, begin| {

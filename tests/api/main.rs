@@ -23,6 +23,7 @@ mod jobs;
 mod log_secrets;
 mod memory_limits;
 mod moderation;
+mod moderation_console;
 mod n_plus_one;
 mod notifications;
 mod operations;

@@ -545,6 +545,25 @@ async fn a_warning_reaches_the_person(backend: Backend) {
             .contains("insulting people")
     );
     assert!(cases(&app, &m).await.is_empty(), "the case is closed");
+    // Metrics: open cases, actions by kind, time from the first report to the decision.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "moderation_open_cases 0",
+        "moderation_actions_total{kind=\"WARN\"} 1",
+        "moderation_actions_total{kind=\"GRANT_ROLE\"} 1",
+        "moderation_first_action_seconds_count 1",
+        "moderation_reports_total 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
 
 async fn a_removed_photo_leaves_the_profile(backend: Backend) {
