@@ -279,7 +279,9 @@ impl ModerationStore {
                 }
                 Effect::Suspend { until } => {
                     sqlx::query(
-                        "UPDATE users SET suspended_until = $2, hidden_until = $2 WHERE id = $1",
+                        "UPDATE users SET suspended_until = $2,
+                                hidden_until = CASE WHEN banned_at IS NULL THEN $2 ELSE hidden_until END
+                          WHERE id = $1",
                     )
                     .bind(person)
                     .bind(ts(*until))

@@ -26,6 +26,7 @@ both_backends!(
     a_warning_reaches_the_person,
     a_removed_photo_leaves_the_profile,
     a_suspension_takes_the_person_out_everywhere_until_lifted,
+    a_suspension_ends_by_itself,
     a_ban_refuses_the_email_for_a_new_account,
     many_reporters_hide_a_person_until_a_moderator_decides,
     actions_need_a_reason_and_change_nothing_without,
@@ -680,6 +681,23 @@ async fn a_suspension_takes_the_person_out_everywhere_until_lifted(backend: Back
     assert!(res.body["data"]["profile"].is_null(), "{}", res.body);
     let like = crate::discovery::like(&app, &viewer, harasser.user_id).await;
     assert_eq!(like.error_code(), "NOT_FOUND", "{}", like.body);
+    // Nor can Bella write into the old conversation or read it by its id.
+    let res = app
+        .gql(
+            bella.token(),
+            "mutation($c: UUID!) { sendMessage(conversationId: $c, content: \"hello?\") { id } }",
+            json!({ "c": conversation }),
+        )
+        .await;
+    assert_eq!(res.error_code(), "NOT_FOUND", "{}", res.body);
+    let res = app
+        .gql(
+            bella.token(),
+            "query($c: UUID!) { messages(conversationId: $c) { edges { node { id } } } }",
+            json!({ "c": conversation }),
+        )
+        .await;
+    assert_eq!(res.error_code(), "NOT_FOUND", "{}", res.body);
 
     // Lifted: they sign in again and are seen again.
     act_ok(
@@ -703,6 +721,54 @@ async fn a_suspension_takes_the_person_out_everywhere_until_lifted(backend: Back
         res.data("matches")["edges"].as_array().map(Vec::len),
         Some(1)
     );
+}
+
+/// When the days are over the person signs in and is seen again, with no one acting.
+async fn a_suspension_ends_by_itself(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let m = moderator(&app).await;
+    let person = dog_at(&app, "Sorry", BERLIN).await;
+    let viewer = dog_at(&app, "Viewer", north_of(BERLIN, 1.0)).await;
+    let reporter = dog_at(&app, "Reporter", BERLIN).await;
+    report(&app, &reporter, person.user_id, "HARASSMENT", "").await;
+    act_ok(
+        &app,
+        &m,
+        "suspend",
+        person.user_id,
+        ", days: 1, reason: \"cool off\"",
+    )
+    .await;
+    assert_eq!(
+        app.login(&person.email, DEFAULT_PASSWORD)
+            .await
+            .error_code(),
+        "FORBIDDEN"
+    );
+    // A day passes (the suspension's end is moved to a minute ago).
+    let ended = chrono::Utc::now() - chrono::Duration::minutes(1);
+    match &app.db {
+        Db::Postgres(pool) => {
+            sqlx::query("UPDATE users SET suspended_until = $2, hidden_until = $2 WHERE id = $1")
+                .bind(person.user_id)
+                .bind(ended)
+                .execute(pool)
+                .await
+                .expect("update");
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query("UPDATE users SET suspended_until = ?2, hidden_until = ?2 WHERE id = ?1")
+                .bind(person.user_id)
+                .bind(pupmatch::infra::time::sqlite_ts(ended))
+                .execute(pool)
+                .await
+                .expect("update");
+        }
+    }
+    let login = app.login(&person.email, DEFAULT_PASSWORD).await;
+    assert!(login.errors().is_empty(), "{}", login.body);
+    app.state.discovery.invalidate(viewer.user_id).await;
+    assert!(all_recs(&app, &viewer).await.contains(&person.user_id));
 }
 
 async fn a_ban_refuses_the_email_for_a_new_account(backend: Backend) {

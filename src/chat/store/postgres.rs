@@ -109,7 +109,10 @@ impl ChatStore for PgChatStore {
         conversation_id: Uuid,
     ) -> Result<Option<ConversationRecord>, StoreError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{CONVERSATION_SELECT} WHERE c.id = $2 AND (c.user_a = $1 OR c.user_b = $1)"
+            "{CONVERSATION_SELECT} WHERE c.id = $2 AND (c.user_a = $1 OR c.user_b = $1)
+                AND NOT EXISTS (SELECT 1 FROM users h
+                                 WHERE h.id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
+                                   AND h.hidden_until > now())"
         )))
         .bind(user_id)
         .bind(conversation_id)

@@ -60,7 +60,10 @@ impl ChatStore for SqliteChatStore {
         conversation_id: Uuid,
     ) -> Result<Option<ConversationRecord>, StoreError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{CONVERSATION_SELECT} WHERE c.id = ?2 AND (c.user_a = ?1 OR c.user_b = ?1)"
+            "{CONVERSATION_SELECT} WHERE c.id = ?2 AND (c.user_a = ?1 OR c.user_b = ?1)
+                AND NOT EXISTS (SELECT 1 FROM users h
+                                 WHERE h.id = CASE WHEN c.user_a = ?1 THEN c.user_b ELSE c.user_a END
+                                   AND h.hidden_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
         )))
         .bind(user_id)
         .bind(conversation_id)
@@ -143,6 +146,9 @@ impl ChatStore for SqliteChatStore {
                     ?4, ?5, ?6, ?7, ?8
                FROM conversations c
               WHERE c.id = ?2 AND (c.user_a = ?3 OR c.user_b = ?3)
+                AND NOT EXISTS (SELECT 1 FROM users h
+                                 WHERE h.id = CASE WHEN c.user_a = ?3 THEN c.user_b ELSE c.user_a END
+                                   AND h.hidden_until > ?8)
              ON CONFLICT DO NOTHING
              RETURNING {RETURNED_COLUMNS}"
         )))
