@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Load benchmark: the release server under N concurrent clients, four scenarios, with this
+# machine's floor measured in the same run.
+#
+#   scripts/bench-load.sh [postgres|sqlite] [USERS]        # defaults: postgres 2000
+#
+# It builds the release binary, starts it on a fresh database (PostgreSQL + Redis as
+# scripts/test.sh sets them up, or SQLite) with rate limits lifted, creates USERS people through
+# the public API (benches/load/populate.py: register, profile, two photos, prompts, location,
+# preferences), then runs wrk (-t2 -c32, 3 s warm-up, 15 s each; THREADS, CONNS, DURATION,
+# WARMUP override) on:
+#   floor            GET /healthz, and POST { promptQuestions } (GraphQL touching no data)
+#   me               { me { id email } }
+#   profile          another person's profile with photos and prompts
+#   recommendations  recommendations(first: 20) with profile, photos, score, distance
+#   like             like(userId) of a random person (mutates: runs last)
+# and prints req/s and p50/p90/p99 per scenario, plus the server's peak memory.
+# PROFILE=1 also records `perf` call graphs of the server per scenario (perf from Debian).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BACKEND="${1:-postgres}"
+USERS="${2:-2000}"
+THREADS="${THREADS:-2}"; CONNS="${CONNS:-32}"; DURATION="${DURATION:-15s}"; WARMUP="${WARMUP:-3s}"
+PORT="${PORT:-18080}"
+BASE="http://127.0.0.1:$PORT"
+OUT="${OUT_DIR:-$(mktemp -d /tmp/pupmatch-bench.XXXXXX)}"
+mkdir -p "$OUT"
+PG_ADMIN="${TEST_PG_URL:-postgres://pupmatch_test:pupmatch_test@127.0.0.1:5432/postgres}"
+REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+VENV="${BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pupmatch-bench}"
+log() { printf '==> %s\n' "$*"; }
+
+command -v wrk >/dev/null 2>&1 || { log "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
+if [ ! -x "$VENV/bin/python" ]; then
+  log "installing the load client (httpx, pillow) into $VENV"
+  python3 -m venv "$VENV" && "$VENV/bin/pip" install -q httpx pillow
+fi
+log "building the release server"
+cargo build -q --release --bin pupmatch
+
+db="pupmatch_bench_$$"
+export PUPMATCH_LISTEN="127.0.0.1:$PORT" PUPMATCH_LOG=warn PUPMATCH_JOBS_IN_SERVE=false
+export PUPMATCH_MEDIA_DIR="$OUT/media"
+for limit in USER IP AUTH LOCATION MESSAGE; do export "PUPMATCH_RATE_LIMIT_${limit}_PER_MIN=100000000"; done
+case "$BACKEND" in
+  postgres)
+    psql "$PG_ADMIN" -qc "CREATE DATABASE $db"
+    export PUPMATCH_DATABASE_URL="${PG_ADMIN%/*}/$db" PUPMATCH_REDIS_URL="$REDIS_URL"
+    export PUPMATCH_REDIS_PREFIX="bench:$$:"
+    ;;
+  sqlite) export PUPMATCH_DATABASE_URL="sqlite://$OUT/pupmatch.db" ;;
+  *) echo "backend: postgres or sqlite" >&2; exit 2 ;;
+esac
+cleanup() {
+  [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+  if [ "$BACKEND" = postgres ]; then
+    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+
+target/release/pupmatch serve >"$OUT/server.log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS "$BASE/healthz" >/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
+log "creating $USERS people through the API"
+"$VENV/bin/python" benches/load/populate.py "$BASE" "$USERS" --out "$OUT/tokens.json" | tail -1
+[ "$BACKEND" = postgres ] && psql "${PG_ADMIN%/*}/$db" -qc "VACUUM ANALYZE"
+"$VENV/bin/python" - "$OUT/tokens.json" >"$OUT/tokens.txt" <<'PY'
+import json, sys
+for u in json.load(open(sys.argv[1])):
+    print(u["id"], u["token"])
+PY
+
+# CPU time (clock ticks) used so far by the server, and by every PostgreSQL process.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+db_ticks() {
+  local t=0 pid
+  for pid in $(pgrep -x postgres || true); do t=$((t + $(ticks "$pid"))); done
+  echo "$t"
+}
+run() { # name, then wrk arguments
+  local name=$1; shift
+  [ "$WARMUP" != 0 ] && wrk -t "$THREADS" -c "$CONNS" -d "$WARMUP" "$@" >/dev/null
+  local perf_pid=""
+  if [ "${PROFILE:-0}" = 1 ]; then
+    perf record -F 999 -p "$server" -o "$OUT/$name.perf" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  local s0 d0
+  s0=$(ticks "$server"); d0=$(db_ticks)
+  wrk --latency -t "$THREADS" -c "$CONNS" -d "$DURATION" "$@" >"$OUT/$name.txt"
+  echo "$(( $(ticks "$server") - s0 )) $(( $(db_ticks) - d0 ))" >"$OUT/$name.cpu"
+  [ -z "$perf_pid" ] || wait "$perf_pid" || true
+}
+log "floor: /healthz and { promptQuestions }"
+run healthz "$BASE/healthz"
+printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n' \
+  "'{\"query\":\"{ promptQuestions }\"}'" >"$OUT/floor.lua"
+run graphql-floor -s "$OUT/floor.lua" "$BASE/graphql"
+for s in me profile recommendations like; do
+  log "scenario: $s"
+  run "$s" -s benches/load/scenarios.lua "$BASE" -- "$s" "$OUT/tokens.txt"
+done
+
+peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
+echo
+echo "PupMatch $BACKEND, $USERS people, wrk -t$THREADS -c$CONNS -d$DURATION, $(nproc) cores (raw output: $OUT)"
+hz=$(getconf CLK_TCK); secs=${DURATION%s}
+printf '%-16s %10s %9s %9s %9s %8s %11s %11s\n' scenario "req/s" "p50 ms" "p90 ms" "p99 ms" errors \
+  "server CPU" "database CPU"
+for name in healthz graphql-floor me profile recommendations like; do
+  f="$OUT/$name.txt"
+  rps=$(awk '/Requests\/sec/ {print $2}' "$f")
+  p() { awk -v q="$1" '$1 == q {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}' "$f"; }
+  errs=$(awk '/^RESULT/ { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] ~ /errors/) e += kv[2] } } END { print e + 0 }' "$f")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$f")
+  read -r sv dbv <"$OUT/$name.cpu"
+  cores() { awk -v t="$1" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.2f cores", t / hz / s }'; }
+  printf '%-16s %10s %9s %9s %9s %8s %11s %11s\n' "$name" "$rps" "$(p 50%)" "$(p 90%)" "$(p 99%)" \
+    "$((errs + ${non2xx:-0}))" "$(cores "$sv")" "$(cores "$dbv")"
+done
+echo "server peak RSS: $((peak_kib / 1024)) MiB"
