@@ -13,10 +13,11 @@ import sys
 # (part, crates or symbol prefixes), in the order they are tried.
 PARTS = [
     ("HTTP (hyper, axum, tower)", ["hyper", "hyper_util", "h2", "http", "httparse", "axum", "axum_core", "tower", "tower_http", "tower_layer"]),
-    ("GraphQL parse/validate/execute", ["async_graphql", "async_graphql_parser", "async_graphql_value", "async_graphql_axum", "pest"]),
+    ("GraphQL parse/validate/execute", ["async_graphql", "async_graphql_parser", "async_graphql_value", "async_graphql_axum", "pest", "indexmap", "stacker"]),
     ("SQL client (sqlx)", ["sqlx_core", "sqlx_postgres", "sqlx_sqlite", "sqlx", "libsqlite3_sys", "sqlite3"]),
     ("Redis client", ["redis", "combine"]),
-    ("JSON (serde_json)", ["serde_json", "serde", "ryu", "itoa"]),
+    ("JSON (serde_json)", ["serde_json", "serde", "ryu", "itoa", "zmij"]),
+    ("URLs (media links, parsing)", ["url", "percent_encoding", "form_urlencoded", "idna"]),
     ("auth: JWT, HMAC, hashing", ["jsonwebtoken", "hmac", "sha2", "ring", "base64", "simple_asn1"]),
     ("cache (moka)", ["moka", "quanta", "crossbeam_epoch", "crossbeam_channel", "crossbeam_utils"]),
     ("rate limiting (governor)", ["governor", "dashmap"]),
@@ -39,9 +40,14 @@ def part_of(kind: str, sym: str) -> str:
         return "allocator"
     if sym.startswith(("__memcpy", "__memmove", "__memset", "__memcmp", "memcpy", "memmove", "memset")):
         return "memcpy/memset"
-    for m in CRATE.finditer(sym):
-        if m.group(1) in KNOWN:
-            return KNOWN[m.group(1)]
+    # Generic code of the standard library is charged to the crate it was instantiated for
+    # (`core::ptr::drop_in_place<async_graphql::…>` is GraphQL's).
+    found = [KNOWN[m.group(1)] for m in CRATE.finditer(sym) if m.group(1) in KNOWN]
+    for part in found:
+        if part != "standard library":
+            return part
+    if found:
+        return found[0]
     if sym.startswith("0x") or not sym:
         return "unresolved"
     return "other (libc, unknown)"
