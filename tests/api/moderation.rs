@@ -80,6 +80,20 @@ async fn admin_ok(app: &TestApp, m: &Session, query: &str, variables: Value) -> 
     body["data"].clone()
 }
 
+/// `name`, reported by `reporter_name` for `reason`: the person and the reporter.
+async fn reported(
+    app: &TestApp,
+    name: &str,
+    reporter_name: &str,
+    reason: &str,
+    details: &str,
+) -> (Session, Session) {
+    let person = dog_at(app, name, BERLIN).await;
+    let reporter = dog_at(app, reporter_name, BERLIN).await;
+    report(app, &reporter, person.user_id, reason, details).await;
+    (person, reporter)
+}
+
 async fn report(app: &TestApp, by: &Session, whom: Uuid, reason: &str, details: &str) {
     let res = app
         .gql(
@@ -513,9 +527,7 @@ async fn dismissing_closes_the_case_and_lifts_a_hold(backend: Backend) {
 async fn a_warning_reaches_the_person(backend: Backend) {
     let app = spawn_app(backend).await;
     let m = moderator(&app).await;
-    let person = dog_at(&app, "Rude", BERLIN).await;
-    let reporter = dog_at(&app, "Polite", BERLIN).await;
-    report(&app, &reporter, person.user_id, "HARASSMENT", "rude").await;
+    let (person, _) = reported(&app, "Rude", "Polite", "HARASSMENT", "rude").await;
     act_ok(
         &app,
         &m,
@@ -848,9 +860,7 @@ async fn many_reporters_hide_a_person_until_a_moderator_decides(backend: Backend
 async fn actions_need_a_reason_and_change_nothing_without(backend: Backend) {
     let app = spawn_app(backend).await;
     let m = moderator(&app).await;
-    let person = dog_at(&app, "Someone", BERLIN).await;
-    let reporter = dog_at(&app, "Reporter", BERLIN).await;
-    report(&app, &reporter, person.user_id, "OTHER", "").await;
+    let (person, _) = reported(&app, "Someone", "Reporter", "OTHER", "").await;
     for (op, extra) in [
         ("dismiss", ", reason: \"\""),
         ("warn", ", reason: \"   \""),
@@ -892,9 +902,7 @@ async fn actions_need_a_reason_and_change_nothing_without(backend: Backend) {
 async fn the_audit_log_is_append_only_and_exports_as_csv(backend: Backend) {
     let app = spawn_app(backend).await;
     let m = moderator(&app).await;
-    let person = dog_at(&app, "=HYPERLINK(\"x\")", BERLIN).await;
-    let reporter = dog_at(&app, "Reporter", BERLIN).await;
-    report(&app, &reporter, person.user_id, "OTHER", "").await;
+    let (person, _) = reported(&app, "=HYPERLINK(\"x\")", "Reporter", "OTHER", "").await;
     act_ok(
         &app,
         &m,
