@@ -213,9 +213,19 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
+        // Everything that says "the connection to the database is not working", not "this
+        // statement is wrong": no connection in time, a broken socket, a failed TLS handshake,
+        // or a peer that answered with something that is not PostgreSQL (a proxy or load
+        // balancer in front of a server that is down accepts, then closes at once — sqlx reports
+        // that as a protocol error while connecting).
         let unreachable = matches!(
             err,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed
         );
         let err = anyhow::Error::new(err).context("database query failed");
         if unreachable {
@@ -237,5 +247,27 @@ pub fn on_constraint(err: sqlx::Error, what: &str) -> StoreError {
             StoreError::Conflict(what.to_string())
         }
         _ => StoreError::from(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_database_connection_is_unavailable_not_internal() {
+        let broken = [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::Io(std::io::ErrorKind::UnexpectedEof.into()),
+            // What connecting through a proxy whose server is down looks like.
+            sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".into()),
+        ];
+        for err in broken {
+            let api = ApiError::from(StoreError::from(err));
+            assert!(matches!(api, ApiError::ServiceUnavailable(_)), "{api:?}");
+            assert_eq!(api.retry_after(), Some(DATABASE_RETRY_AFTER.as_secs()));
+        }
+        let wrong = StoreError::from(sqlx::Error::RowNotFound);
+        assert!(matches!(ApiError::from(wrong), ApiError::Internal(_)));
     }
 }

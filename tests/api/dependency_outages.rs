@@ -47,14 +47,18 @@ async fn requests_answer_within_a_second_while_redis_or_postgres_is_down() {
     wait_until_ready(&app).await;
     app.me(user.token()).await.data("me");
 
-    // PostgreSQL goes away: 503 with Retry-After, within a second.
+    // PostgreSQL goes away: 503 with Retry-After, within a second — on a pooled connection
+    // that broke, and on a new one (more requests at once than the pool keeps idle), which the
+    // proxy accepts and closes at once, as a load balancer in front of a dead server does.
     pg.cut().await;
     for _ in 0..3 {
-        let (res, took) = timed_me(&app, &user).await;
-        assert!(took < PROMPTLY, "took {took:?}");
-        assert_eq!(res.status, 503, "{}", res.body);
-        assert_eq!(res.error_code(), "SERVICE_UNAVAILABLE");
-        assert!(res.retry_after.is_some());
+        let answers = futures::future::join_all((0..8).map(|_| timed_me(&app, &user))).await;
+        for (res, took) in answers {
+            assert!(took < PROMPTLY, "took {took:?}");
+            assert_eq!(res.status, 503, "{}", res.body);
+            assert_eq!(res.error_code(), "SERVICE_UNAVAILABLE");
+            assert!(res.retry_after.is_some());
+        }
     }
     let ready = readyz(&app).await;
     assert_eq!(ready.0, 503);
