@@ -20,7 +20,7 @@ use crate::chat::hub::Hub;
 use crate::config::Config;
 use crate::discovery::DiscoveryService;
 use crate::export::ExportService;
-use crate::graphql::{AppSchema, build_introspection_schema, build_schema};
+use crate::graphql::{DOCUMENT_CACHE_BYTES, DocumentCache, Schemas};
 use crate::infra::blobs::{BlobStore, LocalBlobStore, MediaSigner, S3BlobStore};
 use crate::infra::bus::Bus;
 use crate::infra::db::Db;
@@ -81,12 +81,12 @@ pub struct App {
     pub media_signer: MediaSigner,
     /// Request budgets (in-process or shared through Redis).
     pub rate_limiter: RateLimiter,
-    /// The GraphQL schema clients use.
-    pub schema: AppSchema,
+    /// The GraphQL schemas clients use.
+    pub schemas: Schemas,
+    /// GraphQL documents already parsed.
+    pub documents: DocumentCache,
     /// The moderators' GraphQL schema (`/admin/graphql`).
     pub admin_schema: AdminSchema,
-    /// Development only: the unlimited schema for introspection-only queries (GraphiQL).
-    pub introspection_schema: Option<AppSchema>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// The bounded set of GraphQL operation names used as metric labels.
@@ -311,9 +311,9 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
         blobs,
         media_signer,
         rate_limiter,
-        schema: build_schema(production),
+        schemas: Schemas::new(production),
+        documents: DocumentCache::new(DOCUMENT_CACHE_BYTES),
         admin_schema: build_admin_schema(production),
-        introspection_schema: (!production).then(build_introspection_schema),
         metrics: telemetry::prometheus(),
         operation_labels: telemetry::LabelSet::default(),
         config,

@@ -1,16 +1,14 @@
-//! The GraphQL schema: every domain's `XQuery` / `XMutation` merged into one, with the limits of
-//! DESIGN §1 (depth 5, complexity, no introspection or suggestions in production), and the
-//! per-request context resolvers read (who is calling, from where).
+//! The GraphQL schema: every domain's `XQuery` / `XMutation` merged into one, with its limits
+//! (depth 5, complexity, no introspection or suggestions in production), the cache of parsed
+//! documents, and the per-request context resolvers read (who is calling, from where).
 
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextResolve, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{
-    Context, EmptySubscription, MergedObject, Schema, ServerError, ServerResult, Variables,
-};
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema, ServerError, ServerResult};
 
 use crate::app::AppState;
 use crate::auth::api;
@@ -68,49 +66,112 @@ pub struct MutationRoot(
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// The schema clients use. In production, introspection and "did you mean" suggestions are off.
-pub fn build_schema(production: bool) -> AppSchema {
+/// The schemas clients use. In production, introspection and "did you mean" suggestions are off.
+///
+/// A mutation document with more than one root field runs on `batch`, which spends the caller's
+/// budget per field as it runs; everything else runs on `plain`, which has no extension at all
+/// (an extension puts a lookup and two boxed futures on every resolved field).
+pub struct Schemas {
+    pub plain: AppSchema,
+    pub batch: AppSchema,
+    /// Development only: the unlimited schema for introspection-only queries (GraphiQL).
+    pub introspection: Option<AppSchema>,
+}
+
+impl Schemas {
+    pub fn new(production: bool) -> Self {
+        Schemas {
+            plain: build_schema(production, false),
+            batch: build_schema(production, true),
+            introspection: (!production).then(build_introspection_schema),
+        }
+    }
+
+    /// The schema a document runs on (None: it did not parse, and the engine will say why), or
+    /// the error that refuses it before it runs.
+    pub fn for_document(&self, document: Option<&Prepared>) -> Result<&AppSchema, ServerError> {
+        match (document, &self.introspection) {
+            // Development only, and without the depth limit (GraphiQL's query is deeper).
+            (Some(d), Some(unlimited)) if d.introspection_only => Ok(unlimited),
+            (Some(d), _) if d.too_deep => Err(ServerError::new("Query is nested too deep.", None)),
+            (Some(d), _) if d.mutation_batch => Ok(&self.batch),
+            _ => Ok(&self.plain),
+        }
+    }
+}
+
+fn build_schema(production: bool, mutation_budget: bool) -> AppSchema {
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
     )
-    .extension(DepthLimit)
-    .extension(MutationBudget)
     .limit_depth(ENGINE_MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY);
+    if mutation_budget {
+        builder = builder.extension(MutationBudget);
+    }
     if production {
         builder = builder.disable_introspection().disable_suggestions();
     }
     builder.finish()
 }
 
-/// Enforces [`MAX_DEPTH`] on every parsed document, before validation and execution.
-struct DepthLimit;
+/// A parsed document and what the server decides from its shape alone.
+pub struct Prepared {
+    pub document: ExecutableDocument,
+    /// Every root field is `__schema`, `__type` or `__typename`.
+    pub introspection_only: bool,
+    /// Nested deeper than [`MAX_DEPTH`].
+    pub too_deep: bool,
+    /// A mutation whose root selects more than one field (or a fragment): each field spends
+    /// the caller's budget.
+    pub mutation_batch: bool,
+}
 
-impl ExtensionFactory for DepthLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DepthLimitExtension)
+/// Total length of the documents [`DocumentCache`] keeps (the parsed form is a few times that).
+pub const DOCUMENT_CACHE_BYTES: u64 = 4 << 20;
+
+/// Documents already parsed, by their text. Clients send the same few documents again and
+/// again, and parsing is a large part of a small request's cost. Bounded by the total length of
+/// the documents held; a document that does not parse is not kept (the engine reports why).
+pub struct DocumentCache {
+    documents: moka::sync::Cache<String, Arc<Prepared>>,
+}
+
+impl DocumentCache {
+    pub fn new(max_bytes: u64) -> Self {
+        DocumentCache {
+            documents: moka::sync::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|text: &String, _| u32::try_from(text.len()).unwrap_or(u32::MAX))
+                .build(),
+        }
+    }
+
+    /// The prepared document for `query`, parsed now or earlier; None when it does not parse.
+    pub fn prepare(&self, query: &str) -> Option<Arc<Prepared>> {
+        if let Some(found) = self.documents.get(query) {
+            return Some(found);
+        }
+        let document = async_graphql::parser::parse_query(query).ok()?;
+        let prepared = Arc::new(Prepared {
+            introspection_only: is_introspection_only(&document),
+            too_deep: data_depth(&document) > MAX_DEPTH,
+            mutation_batch: is_mutation_batch(&document),
+            document,
+        });
+        self.documents.insert(query.to_string(), prepared.clone());
+        Some(prepared)
     }
 }
 
-struct DepthLimitExtension;
-
-#[async_trait::async_trait]
-impl Extension for DepthLimitExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        if data_depth(&doc) > MAX_DEPTH {
-            return Err(ServerError::new("Query is nested too deep.", None));
-        }
-        Ok(doc)
-    }
+fn is_mutation_batch(doc: &ExecutableDocument) -> bool {
+    doc.operations.iter().any(|(_, op)| {
+        let items = &op.node.selection_set.node.items;
+        op.node.ty == OperationType::Mutation
+            && !(items.len() == 1 && matches!(items[0].node, Selection::Field(_)))
+    })
 }
 
 /// The deepest nesting of any operation, fragments included, where connection `edges` and
@@ -214,7 +275,7 @@ pub fn build_introspection_schema() -> AppSchema {
 
 /// The schema in SDL, as served.
 pub fn sdl() -> String {
-    build_schema(false).sdl()
+    build_schema(false, false).sdl()
 }
 
 /// Whether every root field of every operation is `__schema`, `__type` or `__typename`.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::api;
-use super::model::{Email, IssuedTokens, Password, UserRecord};
+use super::model::{Account, Email, IssuedTokens, Password};
 use crate::app::AppState;
 use crate::graphql::{limit_auth_attempt, require_user};
 use crate::profiles::graphql::{Coordinates, Preferences, Profile, load_profile};
@@ -33,12 +33,12 @@ impl AuthPayload {
         self.0.expires_at
     }
     async fn user(&self) -> Me {
-        Me(self.0.user.clone())
+        Me(Account::from(self.0.user.clone()))
     }
 }
 
 /// The signed-in account. Only ever returned to its owner.
-pub struct Me(UserRecord);
+pub struct Me(Account);
 
 #[Object]
 impl Me {
@@ -75,8 +75,7 @@ impl AuthQuery {
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<Me>> {
         let user = require_user(ctx).await?;
         let state = ctx.data::<AppState>()?;
-        let record = api(state.auth.user(user.user_id).await)?;
-        Ok(Some(Me(record)))
+        Ok(Some(Me(api(state.auth.account(user).await)?)))
     }
 }
 

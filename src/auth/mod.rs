@@ -7,7 +7,7 @@
 //! session and are refused once it ends.
 //!
 //! Session checks are cached per user (the set of sessions whose access tokens can still be
-//! valid) in the two-tier cache, and every way a session ends drops that set on every instance.
+//! valid, with the account they belong to, so `me` reads nothing) in the two-tier cache, and every way a session ends drops that set on every instance.
 //! A session missing from a cached set (a new login) is looked up again in the database.
 //!
 //! Every way a session ends is also announced on the bus ([`TOPIC_SESSIONS_ENDED`]), so each
@@ -33,7 +33,7 @@ use crate::infra::mail::{Email as OutgoingEmail, Mailer};
 use crate::infra::redis::Redis;
 use crate::infra::time;
 use crate::infra::work::WorkGate;
-use model::{AuthUser, Email, IssuedTokens, Password, UserRecord};
+use model::{Account, AuthUser, Email, IssuedTokens, Password, SignedIn, UserRecord};
 use store::{AuthStore, NewRefreshToken, NewSession, Rotation};
 use tokens::{Claims, TokenError, TokenKeys};
 
@@ -130,8 +130,9 @@ pub struct AuthService {
     blobs: Arc<dyn BlobStore>,
     /// Base of the link in reset emails.
     public_url: Url,
-    /// Per user: the sessions not revoked and used within an access token's lifetime.
-    sessions: Arc<TwoTierCache<Vec<Uuid>>>,
+    /// Per user: the account, and the sessions not revoked and used within an access token's
+    /// lifetime.
+    sessions: Arc<TwoTierCache<SignedIn>>,
     /// Announces ended sessions to every instance.
     bus: Bus,
     /// Bounds password hashing (argon2id takes 19 MiB per hash).
@@ -438,26 +439,40 @@ impl AuthService {
             user_id: claims.sub,
             session_id: claims.sid,
         };
-        let cached = self.sessions.get_many(&[claims.sub]).await;
-        if cached
-            .get(&claims.sub)
-            .is_some_and(|s| s.contains(&claims.sid))
-        {
-            return Ok(user);
+        self.account(user).await.map(|_| user)
+    }
+
+    /// The signed-in caller's account, if their session is still active: from the session
+    /// cache, or read (and cached) when nothing is cached for them or the session is not in the
+    /// cached set (a new login).
+    pub async fn account(&self, user: AuthUser) -> AuthResult<Account> {
+        match self.signed_in(user.user_id, user.session_id).await? {
+            Some(s) if s.sessions.contains(&user.session_id) => Ok(s.account.clone()),
+            _ => Err(AuthError::InvalidToken),
         }
+    }
+
+    async fn signed_in(&self, user_id: Uuid, session: Uuid) -> AuthResult<Option<Arc<SignedIn>>> {
+        if let Some(cached) = self.sessions.get_many(&[user_id]).await.remove(&user_id)
+            && cached.sessions.contains(&session)
+        {
+            return Ok(Some(cached));
+        }
+        let Some(user) = self.store.user_by_id(user_id).await? else {
+            return Ok(None);
+        };
         // Every access token still valid was issued at a sign-in or refresh within its
         // lifetime, and both stamp the session's `last_used_at`.
         let since = time::now() - tokens::ACCESS_TOKEN_TTL - chrono::Duration::minutes(5);
-        let active = self.store.active_sessions(claims.sub, since).await?;
-        let valid = active.contains(&claims.sid);
+        let sessions = self.store.active_sessions(user_id, since).await?;
+        let entry = Arc::new(SignedIn {
+            account: Account::from(user),
+            sessions,
+        });
         self.sessions
-            .insert_many(vec![(claims.sub, Arc::new(active))])
+            .insert_many(vec![(user_id, entry.clone())])
             .await;
-        if valid {
-            Ok(user)
-        } else {
-            Err(AuthError::InvalidToken)
-        }
+        Ok(Some(entry))
     }
 
     /// The signed-in user of a console cookie (a refresh token, never rotated there): valid

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -93,6 +94,33 @@ pub struct UserRecord {
     pub email: String,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// What never changes about an account: shown by `me`, and cached with its sessions so that
+/// showing it needs no database read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub id: Uuid,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRecord> for Account {
+    fn from(user: UserRecord) -> Self {
+        Account {
+            id: user.id,
+            email: user.email,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// A person's account and the sessions whose access tokens can still be valid (the session
+/// cache's value).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub account: Account,
+    pub sessions: Vec<Uuid>,
 }
 
 /// The signed-in caller of a request: who, and through which session (refresh-token family).

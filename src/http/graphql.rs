@@ -18,7 +18,7 @@ use super::client_ip::ClientIp;
 use super::middleware::Credentials;
 use crate::app::AppState;
 use crate::error::{ApiError, annotate_graphql_errors};
-use crate::graphql::{RequestContext, is_introspection_only};
+use crate::graphql::RequestContext;
 use crate::playgrounds::graphql::{PlaygroundLoader, ViewerLoader};
 use crate::profiles::loader::{BlockLoader, ProfileLoader};
 
@@ -97,14 +97,9 @@ pub async fn graphql(
     let operation = state
         .operation_labels
         .label(request.operation_name.as_deref());
-    let introspection = !state.config.is_production()
-        && async_graphql::parser::parse_query(&request.query)
-            .is_ok_and(|doc| is_introspection_only(&doc));
-    let schema = match (&state.introspection_schema, introspection) {
-        (Some(unlimited), true) => unlimited,
-        _ => &state.schema,
-    };
-    let request = request
+    let prepared = state.documents.prepare(&request.query);
+    let schema = state.schemas.for_document(prepared.as_deref());
+    let mut request = request
         .data(DataLoader::new(ProfileLoader(state.clone()), tokio::spawn))
         .data(DataLoader::new(BlockLoader(state.clone()), tokio::spawn))
         .data(DataLoader::new(
@@ -116,7 +111,14 @@ pub async fn graphql(
         .data(RequestContext::new(client.limit_key(), credentials));
 
     let start = Instant::now();
-    let mut response = schema.execute(request).await;
+    let mut response = match (schema, &prepared) {
+        (Err(refused), _) => async_graphql::Response::from_errors(vec![refused]),
+        (Ok(schema), Some(doc)) => {
+            request.set_parsed_query(doc.document.clone());
+            schema.execute(request).await
+        }
+        (Ok(schema), None) => schema.execute(request).await,
+    };
     let elapsed = start.elapsed().as_secs_f64();
 
     // A busy or rate-limited field makes the whole answer 503 or 429, with `Retry-After`.

@@ -58,15 +58,20 @@ pub async fn authenticate_and_limit(
     let client = client_ip(peer.ip(), req.headers(), &state.config.trusted_proxies);
     req.extensions_mut().insert(client);
     let ip = client.limit_key();
-    if let Err(wait) = state.rate_limiter.check(Bucket::Ip, &ip).await {
-        return too_many_requests(req.uri().path(), wait);
-    }
-    if let Some(Ok(claims)) = &credentials
-        && let Err(wait) = state
-            .rate_limiter
-            .check(Bucket::User, &claims.sub.to_string())
-            .await
-    {
+    let user = match &credentials {
+        Some(Ok(claims)) => Some(claims.sub.to_string()),
+        _ => None,
+    };
+    let spent = match &user {
+        Some(user) => {
+            state
+                .rate_limiter
+                .check_all(&[(Bucket::Ip, &ip), (Bucket::User, user)])
+                .await
+        }
+        None => state.rate_limiter.check(Bucket::Ip, &ip).await,
+    };
+    if let Err(wait) = spent {
         return too_many_requests(req.uri().path(), wait);
     }
     req.extensions_mut().insert(Credentials(credentials));

@@ -110,22 +110,35 @@ impl LocalLimiter {
     }
 }
 
-/// GCRA in one atomic step. KEYS[1]: the bucket key. ARGV[1]: emission interval (µs).
-/// ARGV[2]: tolerance (µs) = interval × (limit − 1). Returns 0 when allowed, otherwise the
-/// microseconds to wait.
-const GCRA_SCRIPT: &str = r"
+/// GCRA in one atomic step, for one or more budgets at once: a request is let through only when
+/// every budget allows it, and then spends one of each; a refused request spends nothing.
+/// KEYS: the bucket keys. ARGV[2i-1], ARGV[2i]: the i-th bucket's emission interval and tolerance
+/// (µs; tolerance = interval × (limit − 1)). Returns 0 when allowed, otherwise the microseconds
+/// to wait (the longest wait of the budgets that refuse).
+static GCRA_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local allow_at = tat - tolerance
-if now < allow_at then return allow_at - now end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+local wait = 0
+local tats = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local tolerance = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local allow_at = tat - tolerance
+  if now < allow_at and allow_at - now > wait then wait = allow_at - now end
+  tats[i] = tat + interval
+end
+if wait > 0 then return wait end
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, string.format('%.0f', tats[i]), 'PX', math.ceil((tats[i] - now) / 1000) + 1)
+end
 return 0
-";
+",
+    )
+});
 
 impl RateLimiter {
     /// In-process limits (embedded mode, or a fallback).
@@ -155,22 +168,26 @@ impl RateLimiter {
     }
 
     pub async fn check(&self, bucket: Bucket, subject: &str) -> Result<(), Duration> {
+        self.check_all(&[(bucket, subject)]).await
+    }
+
+    /// Spends one of each budget, in one round trip to Redis: all or nothing, so a request
+    /// refused by one budget spends none of the others (in-process, each is checked in turn).
+    pub async fn check_all(&self, budgets: &[(Bucket, &str)]) -> Result<(), Duration> {
         let Some(redis) = &self.redis else {
-            return self.local.check(bucket, subject);
+            return self.check_locally(budgets);
         };
-        let limit = u64::from(bucket.limit(&self.limits).max(1));
-        let interval = 60_000_000 / limit;
-        let tolerance = interval * (limit - 1);
-        let key = redis.key(&format!("rl:{}:{}", bucket.name(), subject));
+        let mut script = GCRA_SCRIPT.prepare_invoke();
+        for (bucket, subject) in budgets {
+            let limit = u64::from(bucket.limit(&self.limits).max(1));
+            let interval = 60_000_000 / limit;
+            script
+                .key(redis.key(&format!("rl:{}:{}", bucket.name(), subject)))
+                .arg(interval)
+                .arg(interval * (limit - 1));
+        }
         let result: redis::RedisResult<i64> = redis
-            .guarded(|mut conn| async move {
-                redis::Script::new(GCRA_SCRIPT)
-                    .key(key)
-                    .arg(interval)
-                    .arg(tolerance)
-                    .invoke_async(&mut conn)
-                    .await
-            })
+            .guarded(|mut conn| async move { script.invoke_async(&mut conn).await })
             .await;
         match result {
             Ok(0) => Ok(()),
@@ -180,9 +197,15 @@ impl RateLimiter {
                 if redis.is_up() {
                     tracing::warn!(error = %err, "shared rate limit unavailable; limiting in-process");
                 }
-                self.local.check(bucket, subject)
+                self.check_locally(budgets)
             }
         }
+    }
+
+    fn check_locally(&self, budgets: &[(Bucket, &str)]) -> Result<(), Duration> {
+        budgets
+            .iter()
+            .try_for_each(|(bucket, subject)| self.local.check(*bucket, subject))
     }
 
     /// Drops in-process state of subjects that are back to a full budget (memory bound).

@@ -37,7 +37,8 @@ use store::ProfileStore;
 /// Profiles, prompts and preferences. (Photos: see [`photos`].)
 pub struct ProfileService {
     store: Arc<dyn ProfileStore>,
-    cache: Arc<TwoTierCache<Option<ProfileView>>>,
+    /// Per user: their profile with photos and prompts, or that they have none.
+    cache: Arc<TwoTierCache<Option<Arc<ProfileView>>>>,
     blobs: Arc<dyn BlobStore>,
     /// Bounds photo decoding (CPU and memory).
     images: WorkGate,
@@ -88,7 +89,7 @@ impl ProfileService {
             match cached.get(id) {
                 Some(entry) => {
                     if let Some(view) = entry.as_ref() {
-                        out.insert(*id, Arc::new(view.clone()));
+                        out.insert(*id, view.clone());
                     }
                 }
                 None => missing.push(*id),
@@ -125,9 +126,9 @@ impl ProfileService {
         }
         let mut fill = Vec::with_capacity(missing.len());
         for id in missing {
-            let view = loaded.remove(&id);
+            let view = loaded.remove(&id).map(Arc::new);
             if let Some(v) = &view {
-                out.insert(id, Arc::new(v.clone()));
+                out.insert(id, v.clone());
             }
             fill.push((id, Arc::new(view)));
         }
