@@ -350,3 +350,61 @@ pub async fn limit_auth_attempt(ctx: &Context<'_>) -> Result<(), ApiError> {
         .await
         .map_err(ApiError::RateLimited)
 }
+
+#[cfg(test)]
+mod document_cache_tests {
+    use super::*;
+
+    #[test]
+    fn a_document_is_parsed_once_and_judged_by_its_shape() {
+        let cache = DocumentCache::new(DOCUMENT_CACHE_BYTES);
+        let me = "{ me { id } }";
+        let first = cache.prepare(me).expect("parses");
+        assert!(Arc::ptr_eq(&first, &cache.prepare(me).expect("parses")));
+        assert!(!first.too_deep && !first.mutation_batch && !first.introspection_only);
+
+        assert!(cache.prepare("{ me { id }").is_none(), "does not parse");
+        let deep = "{ a { b { c { d { e { f } } } } } }";
+        assert!(cache.prepare(deep).expect("parses").too_deep);
+        assert!(
+            cache
+                .prepare("{ __schema { types { name } } }")
+                .expect("parses")
+                .introspection_only
+        );
+    }
+
+    #[test]
+    fn every_way_to_put_several_mutations_in_one_document_is_a_batch() {
+        let cache = DocumentCache::new(DOCUMENT_CACHE_BYTES);
+        let batch = |doc: &str| cache.prepare(doc).expect("parses").mutation_batch;
+        assert!(!batch("mutation { logout }"));
+        assert!(batch("mutation { a: logout b: logout }"));
+        // A fragment or an inline fragment at the root can hold any number of fields.
+        assert!(batch(
+            "mutation { ...F } fragment F on Mutation { a: logout b: logout }"
+        ));
+        assert!(batch(
+            "mutation { ... on Mutation { a: logout b: logout } }"
+        ));
+        // One mutation among several operations of one document.
+        assert!(batch(
+            "query Q { me { id } } mutation M { a: logout b: logout }"
+        ));
+        assert!(
+            !batch("{ a: me { id } b: me { id } }"),
+            "queries spend per request"
+        );
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_the_length_of_its_documents() {
+        let cache = DocumentCache::new(10_000);
+        for i in 0..2_000 {
+            cache.prepare(&format!("{{ me {{ id }} a{i}: me {{ email }} }}"));
+        }
+        cache.documents.run_pending_tasks();
+        let held: u64 = cache.documents.weighted_size();
+        assert!(held <= 10_000, "{held} bytes held");
+    }
+}

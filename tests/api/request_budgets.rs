@@ -11,6 +11,7 @@ use crate::helpers::{Backend, spawn_app, spawn_app_with};
 
 both_backends!(
     aliased_mutations_each_spend_the_request_budget,
+    mutations_inside_a_fragment_each_spend_the_request_budget,
     a_list_costs_its_page_size_in_complexity,
     a_person_keeps_at_most_ten_devices,
     a_person_keeps_at_most_200_favourite_places,
@@ -48,6 +49,27 @@ async fn aliased_mutations_each_spend_the_request_budget(backend: Backend) {
     assert_eq!(limited, 150 - done);
     // The budget is spent for the next request too.
     assert_eq!(app.me(user.token()).await.status, 429);
+}
+
+/// The same batch, hidden in a fragment at the root of the mutation.
+async fn mutations_inside_a_fragment_each_spend_the_request_budget(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.rate_limits.user_per_min = 100).await;
+    let user = app.new_user().await;
+    let batch: String = (0..150)
+        .map(|i| format!("d{i}: updateLocation(latitude: 52.5, longitude: 13.4) "))
+        .collect();
+    let res = app
+        .gql(
+            user.token(),
+            &format!("mutation {{ ...Batch }} fragment Batch on Mutation {{ {batch} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status, 429, "{}", res.body);
+    let done = (0..150)
+        .filter(|i| res.body["data"][format!("d{i}")] == json!(true))
+        .count();
+    assert!((100..=103).contains(&done), "{done} ran");
 }
 
 async fn a_list_costs_its_page_size_in_complexity(backend: Backend) {
