@@ -16,6 +16,8 @@
 #   like             like(userId) of a random person (mutates: runs last)
 # and prints req/s and p50/p90/p99 per scenario, plus the server's peak memory.
 # PROFILE=1 also records `perf` call graphs of the server per scenario (perf from Debian).
+# SEED=1 makes the USERS people with `pupmatch seed` instead (demo profiles in six cities, for
+# large counts) and signs in 2 000 of them (SIGN_IN overrides) as the load's clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,8 +66,14 @@ target/release/pupmatch serve >"$OUT/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "$BASE/healthz" >/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
-log "creating $USERS people through the API"
-"$VENV/bin/python" benches/load/populate.py "$BASE" "$USERS" --out "$OUT/tokens.json" | tail -1
+if [ "${SEED:-0}" = 1 ]; then
+  log "seeding $USERS demo people"
+  PUPMATCH_DATABASE_URL="$PUPMATCH_DATABASE_URL" target/release/pupmatch seed --profiles "$USERS"
+  "$VENV/bin/python" benches/load/sign_in_demo.py "$BASE" "$USERS" "${SIGN_IN:-2000}" --out "$OUT/tokens.json"
+else
+  log "creating $USERS people through the API"
+  "$VENV/bin/python" benches/load/populate.py "$BASE" "$USERS" --out "$OUT/tokens.json" | tail -1
+fi
 [ "$BACKEND" = postgres ] && psql "${PG_ADMIN%/*}/$db" -qc "VACUUM ANALYZE"
 "$VENV/bin/python" - "$OUT/tokens.json" >"$OUT/tokens.txt" <<'PY'
 import json, sys

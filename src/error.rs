@@ -9,6 +9,7 @@
 //!   other internal detail never reach a client.
 //! - Unique-constraint violations become CONFLICT through [`StoreError`] (see `on_constraint`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -124,6 +125,20 @@ impl From<StoreError> for ApiError {
                 ApiError::ServiceUnavailable(DATABASE_RETRY_AFTER)
             }
             StoreError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A store error shared by every caller of one batch (DataLoader results are shared).
+impl From<Arc<StoreError>> for ApiError {
+    fn from(err: Arc<StoreError>) -> Self {
+        match Arc::try_unwrap(err) {
+            Ok(err) => err.into(),
+            Err(shared) => match shared.as_ref() {
+                StoreError::Conflict(what) => ApiError::Conflict(what.clone()),
+                StoreError::Unavailable(_) => ApiError::ServiceUnavailable(DATABASE_RETRY_AFTER),
+                StoreError::Other(e) => ApiError::Internal(anyhow::anyhow!("{e:#}")),
+            },
         }
     }
 }

@@ -7,8 +7,9 @@ use uuid::Uuid;
 use super::api;
 use super::model::{Account, Email, IssuedTokens, Password};
 use crate::app::AppState;
+use crate::error::ApiError;
 use crate::graphql::{limit_auth_attempt, require_user};
-use crate::profiles::graphql::{Coordinates, Preferences, Profile, load_profile};
+use crate::profiles::graphql::{Coordinates, Preferences, Profile};
 
 #[derive(InputObject)]
 pub struct RegisterInput {
@@ -52,7 +53,13 @@ impl Me {
         self.0.created_at
     }
     async fn profile(&self, ctx: &Context<'_>) -> Result<Option<Profile>> {
-        load_profile(ctx, self.0.id).await
+        let state = ctx.data::<AppState>()?;
+        let view = state
+            .profiles
+            .view(self.0.id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(view.map(Profile))
     }
     async fn preferences(&self, ctx: &Context<'_>) -> Result<Option<Preferences>> {
         let state = ctx.data::<AppState>()?;

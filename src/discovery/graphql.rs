@@ -291,14 +291,20 @@ impl DiscoveryMutation {
     async fn block(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
         let state = ctx.data::<AppState>()?;
-        state.discovery.block(user.user_id, user_id).await?;
+        state
+            .discovery
+            .block(user.user_id, user_id, &state.profiles)
+            .await?;
         Ok(true)
     }
 
     async fn unblock(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
         let state = ctx.data::<AppState>()?;
-        state.discovery.unblock(user.user_id, user_id).await?;
+        state
+            .discovery
+            .unblock(user.user_id, user_id, &state.profiles)
+            .await?;
         Ok(true)
     }
 
@@ -313,7 +319,13 @@ impl DiscoveryMutation {
         let state = ctx.data::<AppState>()?;
         state
             .discovery
-            .report(user.user_id, user_id, reason.as_db(), details)
+            .report(
+                user.user_id,
+                user_id,
+                reason.as_db(),
+                details,
+                &state.profiles,
+            )
             .await?;
         Ok(true)
     }

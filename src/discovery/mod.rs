@@ -402,7 +402,12 @@ impl DiscoveryService {
     }
 
     /// Hides both people from each other everywhere and ends any match between them.
-    pub async fn block(&self, user_id: Uuid, target: Uuid) -> ApiResult<()> {
+    pub async fn block(
+        &self,
+        user_id: Uuid,
+        target: Uuid,
+        profiles: &ProfileService,
+    ) -> ApiResult<()> {
         self.check_target(user_id, target)?;
         if !self.store.user_exists(target).await? {
             return Err(ApiError::NotFound("no such user".into()));
@@ -410,13 +415,20 @@ impl DiscoveryService {
         if let Some(ended) = self.store.block(user_id, target, time::now()).await? {
             self.publish(TOPIC_UNMATCHED, user_id, &ended).await;
         }
+        profiles.blocks_changed(user_id, target).await;
         self.invalidate_pair(user_id, target).await;
         Ok(())
     }
 
-    pub async fn unblock(&self, user_id: Uuid, target: Uuid) -> ApiResult<bool> {
+    pub async fn unblock(
+        &self,
+        user_id: Uuid,
+        target: Uuid,
+        profiles: &ProfileService,
+    ) -> ApiResult<bool> {
         self.check_target(user_id, target)?;
         let removed = self.store.unblock(user_id, target).await?;
+        profiles.blocks_changed(user_id, target).await;
         self.invalidate_pair(user_id, target).await;
         Ok(removed)
     }
@@ -428,6 +440,7 @@ impl DiscoveryService {
         target: Uuid,
         reason: &str,
         details: Option<String>,
+        profiles: &ProfileService,
     ) -> ApiResult<()> {
         self.check_target(user_id, target)?;
         let details = details
@@ -458,8 +471,9 @@ impl DiscoveryService {
         if held {
             metrics::counter!("moderation_holds_total").increment(1);
             tracing::warn!(user.id = %target, "reported by many people: hidden until a moderator decides");
+            profiles.invalidate(target).await;
         }
-        self.block(user_id, target).await
+        self.block(user_id, target, profiles).await
     }
 
     pub async fn matches(

@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, annotate_graphql_errors};
 use crate::graphql::RequestContext;
 use crate::playgrounds::graphql::{PlaygroundLoader, ViewerLoader};
-use crate::profiles::loader::{BlockLoader, ProfileLoader};
+use crate::profiles::loader::{ProfileLoader, SeenProfileLoader};
 
 pub async fn graphiql(State(state): State<AppState>) -> Response {
     if state.config.is_production() {
@@ -101,7 +101,10 @@ pub async fn graphql(
     let schema = state.schemas.for_document(prepared.as_deref());
     let mut request = request
         .data(DataLoader::new(ProfileLoader(state.clone()), tokio::spawn))
-        .data(DataLoader::new(BlockLoader(state.clone()), tokio::spawn))
+        .data(DataLoader::new(
+            SeenProfileLoader(state.clone()),
+            tokio::spawn,
+        ))
         .data(DataLoader::new(
             PlaygroundLoader(state.clone()),
             tokio::spawn,

@@ -16,6 +16,10 @@ use serde::de::DeserializeOwned;
 use super::bus::Bus;
 use super::redis::Redis;
 
+/// How long after a change [`TwoTierCache::invalidate_settled`] invalidates again: longer than a
+/// cache fill takes (one database read).
+pub const SETTLE: Duration = Duration::from_secs(2);
+
 pub struct TwoTierCache<V> {
     name: &'static str,
     l1: moka::future::Cache<uuid::Uuid, Arc<V>>,
@@ -122,6 +126,11 @@ where
         found
     }
 
+    /// The value this instance holds in L1, without asking Redis.
+    pub async fn peek_local(&self, key: uuid::Uuid) -> Option<Arc<V>> {
+        self.l1.get(&key).await
+    }
+
     /// Stores freshly loaded values in both tiers.
     pub async fn insert_many(&self, values: Vec<(uuid::Uuid, Arc<V>)>) {
         if values.is_empty() {
@@ -194,6 +203,20 @@ where
             self.l1.invalidate(key).await;
         }
         self.broadcast_l1_invalidation(keys).await;
+    }
+
+    /// [`Self::invalidate_many`] now, and once more a moment later. A reader that loaded the old
+    /// value from the database just before the change and stores it just after the first
+    /// invalidation would otherwise keep it cached for a whole TTL; for values that decide who
+    /// may see whom (blocks, moderation), the second pass bounds that to [`SETTLE`].
+    pub async fn invalidate_settled(self: &Arc<Self>, keys: &[uuid::Uuid]) {
+        self.invalidate_many(keys).await;
+        let cache = Arc::clone(self);
+        let keys = keys.to_vec();
+        tokio::spawn(async move {
+            tokio::time::sleep(SETTLE).await;
+            cache.invalidate_many(&keys).await;
+        });
     }
 
     /// Tells every instance (this one too, when the message comes back) to drop `keys` from L1.

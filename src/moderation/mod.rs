@@ -290,10 +290,12 @@ impl ModerationService {
                 self.auth
                     .sessions_ended(person_id, EndedSessions::all())
                     .await;
-                self.profiles.invalidate(person_id).await;
             }
-            _ => self.profiles.invalidate(person_id).await,
+            _ => {}
         }
+        // Every decision can hide or show the person (a warning or a dismissal lifts a hold),
+        // and the cached profile says which.
+        self.profiles.invalidate(person_id).await;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{InputObject, MaybeUndefined};
 
 use super::input::{self, NewProfile, PreferencesUpdate, PreferencesValue, ProfileChanges};
-use super::loader::{BlockLoader, ProfileLoader};
+use super::loader::{ProfileLoader, SeenProfileLoader};
 use super::model::{
     ActivityLevel, DistanceUnit, DogSize, LocationRecord, PhotoRecord, PreferencesRecord,
     ProfileView, PromptRecord,
@@ -261,10 +261,7 @@ pub struct PreferencesInput {
 /// Loads a profile through the request's batching loader.
 pub async fn load_profile(ctx: &Context<'_>, user_id: Uuid) -> Result<Option<Profile>> {
     let loader = ctx.data::<DataLoader<ProfileLoader>>()?;
-    let view = loader
-        .load_one(user_id)
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading profiles failed: {e}")))?;
+    let view = loader.load_one(user_id).await.map_err(ApiError::from)?;
     Ok(view.map(Profile))
 }
 
@@ -275,19 +272,19 @@ pub struct ProfileQuery;
 impl ProfileQuery {
     /// Someone's profile; null when it does not exist or either of you blocked the other.
     async fn profile(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<Option<Profile>> {
-        let viewer = require_user(ctx).await?;
-        let blocks = ctx.data::<DataLoader<BlockLoader>>()?;
-        let blocked = viewer.user_id != user_id
-            && blocks
-                .load_one((viewer.user_id, user_id))
+        let viewer = require_user(ctx).await?.user_id;
+        let state = ctx.data::<AppState>()?;
+        let seen = match state.profiles.seen_by_if_cached(viewer, user_id).await {
+            Some(seen) => seen,
+            // Not all cached here: batched with the request's other profiles.
+            None => ctx
+                .data::<DataLoader<SeenProfileLoader>>()?
+                .load_one((viewer, user_id))
                 .await
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading blocks failed: {e}")))?
-                .unwrap_or(false);
-        if blocked {
-            return Err(ApiError::NotFound("no such profile".into()).into());
-        }
-        match load_profile(ctx, user_id).await? {
-            Some(p) => Ok(Some(p)),
+                .map_err(ApiError::from)?,
+        };
+        match seen {
+            Some(view) => Ok(Some(Profile(view))),
             None => Err(ApiError::NotFound("no such profile".into()).into()),
         }
     }

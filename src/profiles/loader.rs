@@ -1,5 +1,6 @@
 //! Batches every profile a GraphQL request touches into one cache lookup and, for the misses,
-//! one query each for profiles, photos and prompts — whatever the number of profiles.
+//! one query each for profiles, photos, prompts and moderation state — whatever the number of
+//! profiles.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,34 +22,31 @@ impl Loader<Uuid> for ProfileLoader {
     }
 }
 
-/// Batches "is this profile hidden from the viewer by a block (either way)?" checks of one
-/// request into one query. Keys are `(viewer, other)`.
-pub struct BlockLoader(pub AppState);
+/// [`ProfileLoader`] for profiles opened by id, as one person may see them (not blocked either
+/// way, not hidden by moderation). Keys are `(viewer, other)`.
+pub struct SeenProfileLoader(pub AppState);
 
-impl Loader<(Uuid, Uuid)> for BlockLoader {
-    type Value = bool;
+impl Loader<(Uuid, Uuid)> for SeenProfileLoader {
+    type Value = Arc<ProfileView>;
     type Error = Arc<crate::error::StoreError>;
 
     async fn load(
         &self,
         keys: &[(Uuid, Uuid)],
-    ) -> Result<HashMap<(Uuid, Uuid), bool>, Self::Error> {
+    ) -> Result<HashMap<(Uuid, Uuid), Self::Value>, Self::Error> {
         let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for (viewer, other) in keys {
             by_viewer.entry(*viewer).or_default().push(*other);
         }
         let mut out = HashMap::with_capacity(keys.len());
         for (viewer, others) in by_viewer {
-            let blocked = self
+            let seen = self
                 .0
                 .profiles
-                .store()
-                .blocked_among(viewer, &others)
+                .seen_by(viewer, &others)
                 .await
                 .map_err(Arc::new)?;
-            for other in others {
-                out.insert((viewer, other), blocked.contains(&other));
-            }
+            out.extend(seen.into_iter().map(|(id, view)| ((viewer, id), view)));
         }
         Ok(out)
     }

@@ -39,6 +39,9 @@ pub struct ProfileService {
     store: Arc<dyn ProfileStore>,
     /// Per user: their profile with photos and prompts, or that they have none.
     cache: Arc<TwoTierCache<Option<Arc<ProfileView>>>>,
+    /// Per user: everyone they blocked or who blocked them. Dropped for both people whenever a
+    /// block is made or lifted.
+    blocks: Arc<TwoTierCache<Vec<Uuid>>>,
     blobs: Arc<dyn BlobStore>,
     /// Bounds photo decoding (CPU and memory).
     images: WorkGate,
@@ -57,9 +60,17 @@ impl ProfileService {
             Db::Sqlite(pool) => Arc::new(store::SqliteProfileStore::new(pool.clone())),
         };
         let cache = TwoTierCache::new(
-            "profile",
+            "profiles",
             Duration::from_secs(60),
             10_000,
+            Duration::from_secs(300),
+            redis.clone(),
+            bus.clone(),
+        );
+        let blocks = TwoTierCache::new(
+            "blocks",
+            Duration::from_secs(60),
+            100_000,
             Duration::from_secs(300),
             redis,
             bus,
@@ -67,6 +78,7 @@ impl ProfileService {
         ProfileService {
             store,
             cache,
+            blocks,
             blobs,
             images,
         }
@@ -101,12 +113,19 @@ impl ProfileService {
         let profiles = self.store.profiles_of(&missing).await?;
         let photos = self.store.photos_of(&missing).await?;
         let prompts = self.store.prompts_of(&missing).await?;
+        let hidden: HashMap<Uuid, _> = self
+            .store
+            .hidden_until_of(&missing)
+            .await?
+            .into_iter()
+            .collect();
         let mut loaded: HashMap<Uuid, ProfileView> = profiles
             .into_iter()
             .map(|p| {
                 (
                     p.user_id,
                     ProfileView {
+                        hidden_until: hidden.get(&p.user_id).copied(),
                         profile: p,
                         photos: Vec::new(),
                         prompts: Vec::new(),
@@ -140,9 +159,61 @@ impl ProfileService {
         Ok(self.views(&[user_id]).await?.remove(&user_id))
     }
 
-    /// Drops a user's cached profile everywhere. Call after every committed change.
+    /// The profiles of `others` that `viewer` may see: absent when there is none, when either
+    /// blocked the other, or when moderation hides them (people always see their own).
+    pub async fn seen_by(
+        &self,
+        viewer: Uuid,
+        others: &[Uuid],
+    ) -> Result<HashMap<Uuid, Arc<ProfileView>>, StoreError> {
+        let mut views = self.views(others).await?;
+        let blocks = self.blocks_of(viewer).await?;
+        let now = time::now();
+        views.retain(|id, view| *id == viewer || !(view.is_hidden(now) || blocks.contains(id)));
+        Ok(views)
+    }
+
+    /// [`Self::seen_by`] for one profile when everything it needs is in this instance's cache
+    /// (the common case: no query, nothing to batch); None when something is not.
+    pub async fn seen_by_if_cached(
+        &self,
+        viewer: Uuid,
+        other: Uuid,
+    ) -> Option<Option<Arc<ProfileView>>> {
+        let view = self.cache.peek_local(other).await?;
+        let Some(view) = view.as_ref() else {
+            return Some(None);
+        };
+        if viewer == other {
+            return Some(Some(view.clone()));
+        }
+        let blocks = self.blocks.peek_local(viewer).await?;
+        let hidden = view.is_hidden(time::now()) || blocks.contains(&other);
+        Some((!hidden).then(|| view.clone()))
+    }
+
+    /// Everyone `person` blocked or who blocked `person`.
+    async fn blocks_of(&self, person: Uuid) -> Result<Arc<Vec<Uuid>>, StoreError> {
+        if let Some(cached) = self.blocks.get_many(&[person]).await.remove(&person) {
+            return Ok(cached);
+        }
+        let blocks = Arc::new(self.store.blocks_of(person).await?);
+        self.blocks
+            .insert_many(vec![(person, blocks.clone())])
+            .await;
+        Ok(blocks)
+    }
+
+    /// A block between `a` and `b` was made or lifted: drops both people's cached blocks
+    /// everywhere. Call after the commit.
+    pub async fn blocks_changed(&self, a: Uuid, b: Uuid) {
+        self.blocks.invalidate_settled(&[a, b]).await;
+    }
+
+    /// Drops a user's cached profile everywhere (now, and again a moment later: the view also
+    /// says whether moderation hides them). Call after every committed change.
     pub async fn invalidate(&self, user_id: Uuid) {
-        self.cache.invalidate(user_id).await;
+        self.cache.invalidate_settled(&[user_id]).await;
     }
 
     #[tracing::instrument(skip_all, fields(user.id = %user_id))]

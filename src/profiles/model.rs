@@ -101,6 +101,17 @@ pub struct ProfileView {
     pub profile: ProfileRecord,
     pub photos: Vec<PhotoRecord>,
     pub prompts: Vec<PromptRecord>,
+    /// Until when moderation hides this person from everyone else (a suspension, a ban, or a
+    /// hold after many reports); every moderation action drops the cached view.
+    #[serde(default)]
+    pub hidden_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ProfileView {
+    /// Whether moderation hides this person from others right now.
+    pub fn is_hidden(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.hidden_until.is_some_and(|until| until > now)
+    }
 }
 
 /// A processed photo to store.

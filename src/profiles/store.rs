@@ -76,7 +76,11 @@ pub trait ProfileStore: Send + Sync {
 
     /// Whether either user blocked the other.
     async fn blocked_between(&self, a: Uuid, b: Uuid) -> Result<bool, StoreError>;
-    /// Those of `others` who blocked `viewer` or whom `viewer` blocked, and those hidden from
-    /// everyone by moderation (suspended, banned, or held for review).
-    async fn blocked_among(&self, viewer: Uuid, others: &[Uuid]) -> Result<Vec<Uuid>, StoreError>;
+    /// Everyone `person` blocked or who blocked `person`.
+    async fn blocks_of(&self, person: Uuid) -> Result<Vec<Uuid>, StoreError>;
+    /// Those of `user_ids` whom moderation hides (or hid), with until when.
+    async fn hidden_until_of(
+        &self,
+        user_ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
 }

@@ -14,6 +14,7 @@ use crate::helpers::{Backend, Session, TestApp, spawn_app};
 
 both_backends!(
     a_blocked_person_cannot_open_the_blockers_profile,
+    a_block_hides_a_profile_already_cached_on_every_instance,
     undo_pass_never_hands_back_a_blocker,
     passing_on_a_blocker_finds_no_one,
     liking_a_blocker_finds_no_one_and_stores_nothing,
@@ -66,6 +67,62 @@ async fn a_blocked_person_cannot_open_the_blockers_profile(backend: Backend) {
             assert_eq!(res.error_code(), "NOT_FOUND");
             assert!(!res.body.to_string().contains("Bella\""), "{}", res.body);
         }
+    }
+}
+
+/// Profiles and blocks are cached: the viewer opened the profile on both instances before the
+/// block, and the block still hides it at once where it was made and within moments on the
+/// other instance; lifting it shows the profile again.
+async fn a_block_hides_a_profile_already_cached_on_every_instance(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let other = match backend {
+        // Embedded mode is one process.
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(app.spawn_sibling().await),
+    };
+    let instances: Vec<&TestApp> = std::iter::once(&app).chain(other.as_ref()).collect();
+    let rex = dog_at(&app, "Rex", BERLIN).await;
+    let bella = dog_at(&app, "Bella", north_of(BERLIN, 1.0)).await;
+    for instance in &instances {
+        profile_query(instance, &bella, rex.user_id)
+            .await
+            .data("profile");
+    }
+    act(&app, &rex, "block", bella.user_id).await.data("block");
+    assert_eq!(
+        profile_query(&app, &bella, rex.user_id).await.error_code(),
+        "NOT_FOUND"
+    );
+    for instance in &instances {
+        eventually_code(instance, &bella, rex.user_id, "NOT_FOUND").await;
+    }
+    let lifted = act(&app, &rex, "unblock", bella.user_id).await;
+    lifted.data("unblock");
+    for instance in &instances {
+        eventually_code(instance, &bella, rex.user_id, "").await;
+    }
+}
+
+/// Waits (up to 2 s: the other instances hear of a change over Redis) until `viewer`'s view of
+/// `whom`'s profile answers with `code` ("" for no error).
+async fn eventually_code(app: &TestApp, viewer: &Session, whom: Uuid, code: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let res = profile_query(app, viewer, whom).await;
+        let got = if res.errors().is_empty() {
+            ""
+        } else {
+            res.error_code()
+        };
+        if got == code {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {got:?}: {}",
+            res.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

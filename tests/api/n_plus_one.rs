@@ -98,8 +98,10 @@ async fn nested_profile_queries_cost_a_constant_number_of_statements(backend: Ba
     let one = statements_for(&app, &counter, &viewer, &users[..1]).await;
     let ten = statements_for(&app, &counter, &viewer, &users[1..]).await;
     assert!(one > 0, "the counter sees statements");
-    assert_eq!(
-        ten, one,
+    // Ten cost no more than one (one may also read what the viewer's later requests find
+    // cached, such as their blocks).
+    assert!(
+        ten <= one,
         "10 profiles cost {ten} statements, 1 profile {one}"
     );
     // Warm: the profiles come from the cache.

@@ -347,16 +347,25 @@ impl ProfileStore for PgProfileStore {
         Ok(Some(photos))
     }
 
-    async fn blocked_among(&self, viewer: Uuid, others: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+    async fn blocks_of(&self, person: Uuid) -> Result<Vec<Uuid>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id = ANY($2)
+            "SELECT blocked_id FROM blocks WHERE blocker_id = $1
              UNION
-             SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2)
-             UNION
-             SELECT id FROM users WHERE id = ANY($2) AND id <> $1 AND hidden_until > now()",
+             SELECT blocker_id FROM blocks WHERE blocked_id = $1",
         )
-        .bind(viewer)
-        .bind(others)
+        .bind(person)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn hidden_until_of(
+        &self,
+        user_ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, hidden_until FROM users WHERE id = ANY($1) AND hidden_until IS NOT NULL",
+        )
+        .bind(user_ids)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -339,17 +339,26 @@ impl ProfileStore for SqliteProfileStore {
         Ok(Some(photos))
     }
 
-    async fn blocked_among(&self, viewer: Uuid, others: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+    async fn blocks_of(&self, person: Uuid) -> Result<Vec<Uuid>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT blocked_id FROM blocks WHERE blocker_id = ?1 AND blocked_id IN (SELECT unhex(value) FROM json_each(?2))
+            "SELECT blocked_id FROM blocks WHERE blocker_id = ?1
              UNION
-             SELECT blocker_id FROM blocks WHERE blocked_id = ?1 AND blocker_id IN (SELECT unhex(value) FROM json_each(?2))
-             UNION
-             SELECT id FROM users WHERE id IN (SELECT unhex(value) FROM json_each(?2)) AND id <> ?1
-                                    AND hidden_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+             SELECT blocker_id FROM blocks WHERE blocked_id = ?1",
         )
-        .bind(viewer)
-        .bind(id_list(others))
+        .bind(person)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn hidden_until_of(
+        &self,
+        user_ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, hidden_until FROM users
+              WHERE id IN (SELECT unhex(value) FROM json_each(?1)) AND hidden_until IS NOT NULL",
+        )
+        .bind(id_list(user_ids))
         .fetch_all(&self.pool)
         .await?)
     }

@@ -587,33 +587,6 @@ fn init_test_logging() {
     }
 }
 
-/// `blocker` blocks `blocked`, written straight to the database.
-pub async fn insert_block(app: &TestApp, blocker: Uuid, blocked: Uuid) {
-    match &app.db {
-        Db::Postgres(pool) => {
-            sqlx::query(
-                "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, now())",
-            )
-            .bind(blocker)
-            .bind(blocked)
-            .execute(pool)
-            .await
-            .expect("block");
-        }
-        Db::Sqlite(pool) => {
-            sqlx::query(
-                "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES (?1, ?2, ?3)",
-            )
-            .bind(blocker)
-            .bind(blocked)
-            .bind(pupmatch::infra::time::sqlite_ts(chrono::Utc::now()))
-            .execute(pool)
-            .await
-            .expect("block");
-        }
-    }
-}
-
 /// A runtime for property tests, which drive the async app from proptest's synchronous cases.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
