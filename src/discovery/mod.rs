@@ -104,6 +104,13 @@ pub struct HoldRule {
     pub window: Duration,
 }
 
+/// Whether a list was computed by this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    Yes,
+    No,
+}
+
 impl DiscoveryService {
     pub fn new(
         db: &Db,
@@ -165,19 +172,20 @@ impl DiscoveryService {
         Ok(())
     }
 
+    /// The user's list, cached or computed now (`Fresh::Yes`: nobody in it was acted on yet).
     async fn ranked_list(
         &self,
         user_id: Uuid,
         profiles: &ProfileService,
-    ) -> ApiResult<Option<Arc<RecList>>> {
+    ) -> ApiResult<Option<(Arc<RecList>, Fresh)>> {
         if let Some(list) = self.recs.get_many(&[user_id]).await.remove(&user_id) {
-            return Ok(Some(list));
+            return Ok(Some((list, Fresh::No)));
         }
         let list = self.compute_list(user_id, profiles).await?;
         if let Some(list) = &list {
             self.recs.insert_many(vec![(user_id, list.clone())]).await;
         }
-        Ok(list)
+        Ok(list.map(|list| (list, Fresh::Yes)))
     }
 
     /// Computes a user's list afresh and caches it (the background refresh job); false when
@@ -242,7 +250,7 @@ impl DiscoveryService {
         profiles: &ProfileService,
     ) -> ApiResult<RecommendationPage> {
         let after = after.map(|c| self.parse_cursor(c)).transpose()?;
-        let Some(list) = self.ranked_list(user_id, profiles).await? else {
+        let Some((list, fresh)) = self.ranked_list(user_id, profiles).await? else {
             return Ok(RecommendationPage {
                 items: Vec::new(),
                 unit: profiles.preferences_value(user_id).await?.distance_unit,
@@ -264,8 +272,12 @@ impl DiscoveryService {
             let end = (next + (first - items.len()) * 2 + 4).min(list.items.len());
             let window = &list.items[next..end];
             let ids: Vec<Uuid> = window.iter().map(|r| r.user_id).collect();
-            // Someone may have been liked, passed or blocked since the list was made.
-            let acted = self.store.acted_on(user_id, &ids).await?;
+            // Someone may have been liked, passed or blocked since a cached list was made (the
+            // candidate query of a list made just now already left them out).
+            let acted = match fresh {
+                Fresh::Yes => Vec::new(),
+                Fresh::No => self.store.acted_on(user_id, &ids).await?,
+            };
             let views = profiles.views(&ids).await?;
             for r in window {
                 next += 1;
