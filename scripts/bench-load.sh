@@ -12,7 +12,9 @@
 #   floor            GET /healthz, and POST { promptQuestions } (GraphQL touching no data)
 #   me               { me { id email } }
 #   profile          another person's profile with photos and prompts
-#   recommendations  recommendations(first: 20) with profile, photos, score, distance
+#   recommendations  recommendations(first: 20) with profile, photos, score, distance; each
+#                    person's first request computes their list
+#   recommendations-cached  the same again, every list now cached
 #   like             like(userId) of a random person (mutates: runs last)
 # and prints req/s and p50/p90/p99 per scenario, plus the server's peak memory.
 # PROFILE=1 also records `perf` call graphs of the server per scenario (perf from Debian).
@@ -107,18 +109,31 @@ run healthz "$BASE/healthz"
 printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n' \
   "'{\"query\":\"{ promptQuestions }\"}'" >"$OUT/floor.lua"
 run graphql-floor -s "$OUT/floor.lua" "$BASE/graphql"
-for s in me profile recommendations like; do
+for s in me profile recommendations recommendations-cached like; do
   log "scenario: $s"
-  run "$s" -s benches/load/scenarios.lua "$BASE" -- "$s" "$OUT/tokens.txt"
+  # The second recommendations pass finds every list the first one computed in the cache.
+  run "$s" -s benches/load/scenarios.lua "$BASE" -- "${s%-cached}" "$OUT/tokens.txt"
 done
+
+if [ "$BACKEND" = postgres ]; then
+  # The database's own ceiling for likes: the same transaction the server sends, from pgbench.
+  log "PostgreSQL alone: the like transaction (pgbench)"
+  dburl="${PG_ADMIN%/*}/$db"
+  psql "$dburl" -qc "CREATE TABLE bench_people AS
+      SELECT row_number() OVER (ORDER BY user_id) AS n, user_id FROM profiles;
+    CREATE UNIQUE INDEX ON bench_people (n)"
+  people=$(psql "$dburl" -tAc "SELECT count(*) FROM bench_people")
+  pgbench -n -c "$CONNS" -j "$THREADS" -T "${DURATION%s}" -D people="$people" \
+    -f benches/load/like.pgbench "$dburl" >"$OUT/like-database.txt" 2>&1 || true
+fi
 
 peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 echo
 echo "PupMatch $BACKEND, $USERS people, wrk -t$THREADS -c$CONNS -d$DURATION, $(nproc) cores (raw output: $OUT)"
 hz=$(getconf CLK_TCK); secs=${DURATION%s}
-printf '%-16s %10s %9s %9s %9s %8s %11s %11s\n' scenario "req/s" "p50 ms" "p90 ms" "p99 ms" errors \
+printf '%-23s %10s %9s %9s %9s %8s %11s %11s\n' scenario "req/s" "p50 ms" "p90 ms" "p99 ms" errors \
   "server CPU" "database CPU"
-for name in healthz graphql-floor me profile recommendations like; do
+for name in healthz graphql-floor me profile recommendations recommendations-cached like; do
   f="$OUT/$name.txt"
   rps=$(awk '/Requests\/sec/ {print $2}' "$f")
   p() { awk -v q="$1" '$1 == q {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}' "$f"; }
@@ -126,7 +141,10 @@ for name in healthz graphql-floor me profile recommendations like; do
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$f")
   read -r sv dbv <"$OUT/$name.cpu"
   cores() { awk -v t="$1" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.2f cores", t / hz / s }'; }
-  printf '%-16s %10s %9s %9s %9s %8s %11s %11s\n' "$name" "$rps" "$(p 50%)" "$(p 90%)" "$(p 99%)" \
+  printf '%-23s %10s %9s %9s %9s %8s %11s %11s\n' "$name" "$rps" "$(p 50%)" "$(p 90%)" "$(p 99%)" \
     "$((errs + ${non2xx:-0}))" "$(cores "$sv")" "$(cores "$dbv")"
 done
 echo "server peak RSS: $((peak_kib / 1024)) MiB"
+if [ -f "$OUT/like-database.txt" ]; then
+  echo "PostgreSQL alone, the like transaction at $CONNS clients: $(awk '/^tps/ {printf "%.0f", $3}' "$OUT/like-database.txt") likes/s, $(awk '/latency average/ {print $4, $5}' "$OUT/like-database.txt") average"
+fi
