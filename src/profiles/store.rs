@@ -17,6 +17,11 @@ use super::model::{
 };
 use crate::error::StoreError;
 
+/// Everyone a person (`$1`) blocked or who blocked them; the same text on both backends.
+pub(crate) const BLOCKS_OF_SQL: &str = "SELECT blocked_id FROM blocks WHERE blocker_id = $1
+     UNION
+     SELECT blocker_id FROM blocks WHERE blocked_id = $1";
+
 /// Most photos a profile may have.
 pub const MAX_PHOTOS: i64 = 6;
 

@@ -47,7 +47,8 @@ async fn blocked_pairs(app: &TestApp) -> Vec<(Session, Session)> {
     out
 }
 
-fn profile_query(
+/// `viewer` opens `user`'s profile.
+pub fn profile_query(
     app: &TestApp,
     viewer: &Session,
     user: Uuid,

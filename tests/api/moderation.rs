@@ -8,12 +8,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::blocking::profile_query;
 use crate::both_backends;
 use crate::chat::matched_pair;
 use crate::discovery::{BERLIN, all_recs, dog_at, north_of};
-use crate::helpers::{
-    Backend, DEFAULT_PASSWORD, GqlResponse, Session, TestApp, spawn_app, spawn_app_with,
-};
+use crate::helpers::{Backend, DEFAULT_PASSWORD, Session, TestApp, spawn_app, spawn_app_with};
 use pupmatch::infra::db::Db;
 use pupmatch::moderation::model::{Actor, Role};
 use pupmatch::moderation::store::ModerationStore;
@@ -844,7 +843,7 @@ async fn many_reporters_hide_a_person_until_a_moderator_decides(backend: Backend
     assert_eq!(cases(&app, &m).await[0]["held"], false);
     // The viewer opens the profile (so it is cached) before the hold.
     assert!(
-        profile_of(&app, &viewer, person.user_id)
+        profile_query(&app, &viewer, person.user_id)
             .await
             .errors()
             .is_empty()
@@ -853,7 +852,9 @@ async fn many_reporters_hide_a_person_until_a_moderator_decides(backend: Backend
     assert!(!all_recs(&app, &viewer).await.contains(&person.user_id));
     assert_eq!(cases(&app, &m).await[0]["held"], true);
     assert_eq!(
-        profile_of(&app, &viewer, person.user_id).await.error_code(),
+        profile_query(&app, &viewer, person.user_id)
+            .await
+            .error_code(),
         "NOT_FOUND"
     );
     // A warning decides the case: visible again.
@@ -866,7 +867,7 @@ async fn many_reporters_hide_a_person_until_a_moderator_decides(backend: Backend
     )
     .await;
     assert!(
-        profile_of(&app, &viewer, person.user_id)
+        profile_query(&app, &viewer, person.user_id)
             .await
             .errors()
             .is_empty()
@@ -874,16 +875,6 @@ async fn many_reporters_hide_a_person_until_a_moderator_decides(backend: Backend
     // The viewer's next list (the cached one expires; the refresh job recomputes it).
     app.state.discovery.invalidate(viewer.user_id).await;
     assert!(all_recs(&app, &viewer).await.contains(&person.user_id));
-}
-
-/// `viewer` opens `whom`'s profile.
-async fn profile_of(app: &TestApp, viewer: &Session, whom: Uuid) -> GqlResponse {
-    app.gql(
-        viewer.token(),
-        "query($u: UUID!) { profile(userId: $u) { userId name } }",
-        json!({ "u": whom }),
-    )
-    .await
 }
 
 async fn actions_need_a_reason_and_change_nothing_without(backend: Backend) {

@@ -376,14 +376,9 @@ async fn a_blocked_person_gets_not_found(backend: Backend) {
     app.create_profile(&rex, "Rex").await.data("createProfile");
     profile_of(&app, &bella, &rex).await.data("profile");
     // Bella has Rex's profile cached by now; the block must still hide it at once.
-    let block = app
-        .gql(
-            rex.token(),
-            "mutation($u: UUID!) { block(userId: $u) }",
-            json!({ "u": bella.user_id }),
-        )
-        .await;
-    block.data("block");
+    crate::discovery::act(&app, &rex, "block", bella.user_id)
+        .await
+        .data("block");
     let res = profile_of(&app, &bella, &rex).await;
     assert_eq!(res.error_code(), "NOT_FOUND");
     assert!(res.body["data"]["profile"].is_null());

@@ -348,14 +348,10 @@ impl ProfileStore for PgProfileStore {
     }
 
     async fn blocks_of(&self, person: Uuid) -> Result<Vec<Uuid>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT blocked_id FROM blocks WHERE blocker_id = $1
-             UNION
-             SELECT blocker_id FROM blocks WHERE blocked_id = $1",
-        )
-        .bind(person)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar(super::BLOCKS_OF_SQL)
+            .bind(person)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn hidden_until_of(
