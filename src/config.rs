@@ -1,6 +1,6 @@
 //! Typed configuration: defaults → optional TOML file → `PUPMATCH_*` environment variables.
 //!
-//! The names are part of the operator contract (DESIGN §3). Raw values are read leniently and then
+//! The names are part of the operator contract: renaming one breaks deployments. Raw values are read leniently and then
 //! validated all at once, so a bad deployment gets one clear line per bad value instead of the
 //! first error only.
 
@@ -40,7 +40,7 @@ pub struct S3Config {
     pub secret_access_key: SecretString,
 }
 
-/// Rate limits, in requests per minute (DESIGN §1).
+/// Rate limits, in requests per minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
     /// Per signed-in user, every request.
@@ -55,7 +55,7 @@ pub struct RateLimits {
     pub message_per_min: u32,
 }
 
-/// How often the background jobs run (DESIGN §4; the seed's Celery beat schedule).
+/// How often the background jobs run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobSchedule {
     /// Refresh the recommendations of people active in the last 24 h.

@@ -29,7 +29,7 @@ use store::{
     SendOutcome,
 };
 
-/// Longest message, in characters after trimming (DESIGN §5).
+/// Longest message, in characters after trimming.
 pub const MAX_MESSAGE_CHARS: usize = 2000;
 /// Longest client id.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
@@ -153,7 +153,7 @@ impl ChatService {
         }
     }
 
-    /// Stores a message from `sender` (property 7: only inside their own, live conversation),
+    /// Stores a message from `sender` (only inside their own, live conversation),
     /// then delivers it: to the recipient's sockets and the sender's other sockets (not
     /// `from_socket`, which gets an ack from its caller), and as a notification.
     pub async fn send(

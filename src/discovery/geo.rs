@@ -3,7 +3,7 @@
 //! Distances use the haversine formula on a sphere of the mean Earth radius (IUGG, 6371.0088
 //! km): within 0.5 % of the ellipsoid, which is far below the rounding we show. Other people's
 //! positions are never returned; distances to them are computed from their point snapped to a
-//! ~1 km grid and rounded to whole units, at least 1 (DESIGN §5).
+//! ~1 km grid and rounded to whole units, at least 1.
 
 use crate::error::ApiError;
 
@@ -22,7 +22,7 @@ pub struct Coordinates {
 }
 
 impl Coordinates {
-    /// Property 10: anything outside the ranges (or not finite) is refused, naming the field.
+    /// Anything outside the ranges (or not finite) is refused, naming the field.
     pub fn parse(latitude: f64, longitude: f64) -> Result<Coordinates, ApiError> {
         if !latitude.is_finite() || !(-90.0..=90.0).contains(&latitude) {
             return Err(ApiError::bad_input(
@@ -67,7 +67,7 @@ impl Coordinates {
     }
 }
 
-/// Great-circle distance in kilometres (haversine). Symmetric (property 8).
+/// Great-circle distance in kilometres (haversine). Symmetric: A to B is B to A.
 pub fn haversine_km(a: Coordinates, b: Coordinates) -> f64 {
     let (lat1, lat2) = (a.lat.to_radians(), b.lat.to_radians());
     let dlat = lat2 - lat1;

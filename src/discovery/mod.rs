@@ -83,6 +83,8 @@ pub struct RecommendationPage {
     pub items: Vec<Recommendation>,
     pub unit: DistanceUnit,
     pub has_next_page: bool,
+    /// People of the list left out because they were acted on after it was made.
+    skipped: usize,
 }
 
 pub struct DiscoveryService {
@@ -156,7 +158,7 @@ impl DiscoveryService {
         self.recs.invalidate_many(&[user_id, other]).await;
     }
 
-    /// Property 10: only valid coordinates are stored. The exact point is kept for the owner;
+    /// Only valid coordinates are stored. The exact point is kept for the owner;
     /// others only ever see distances computed from its grid-snapped twin.
     pub async fn update_location(
         &self,
@@ -219,6 +221,7 @@ impl DiscoveryService {
             max_age: prefs.max_age,
             radius_km,
         };
+        metrics::counter!("recommendation_lists_computed_total").increment(1);
         let now = time::now();
         let mut items: Vec<Ranked> = self
             .store
@@ -242,6 +245,10 @@ impl DiscoveryService {
     }
 
     /// A page of recommendations after `after` (a cursor from a previous page).
+    ///
+    /// Swipes do not drop the swiper's own list: people acted on since it was made are skipped
+    /// when a page is served. Once a page's worth of the list has been skipped so (or a full
+    /// list runs short), the list is computed again, so the people beyond its end come in.
     pub async fn recommendations(
         &self,
         user_id: Uuid,
@@ -255,8 +262,38 @@ impl DiscoveryService {
                 items: Vec::new(),
                 unit: profiles.preferences_value(user_id).await?.distance_unit,
                 has_next_page: false,
+                skipped: 0,
             });
         };
+        let page = self
+            .page_of(user_id, &list, fresh, after, first, profiles)
+            .await?;
+        let used_up = page.skipped >= first.max(1)
+            || (page.skipped > 0
+                && page.items.len() < first
+                && list.items.len() >= store::MAX_CANDIDATES as usize);
+        if fresh == Fresh::No
+            && used_up
+            && let Some(list) = self.compute_list(user_id, profiles).await?
+        {
+            self.recs.replace_many(vec![(user_id, list.clone())]).await;
+            return self
+                .page_of(user_id, &list, Fresh::Yes, after, first, profiles)
+                .await;
+        }
+        Ok(page)
+    }
+
+    /// The page of `list` after `after`, without the people acted on since it was made.
+    async fn page_of(
+        &self,
+        user_id: Uuid,
+        list: &RecList,
+        fresh: Fresh,
+        after: Option<(f64, Uuid)>,
+        first: usize,
+        profiles: &ProfileService,
+    ) -> ApiResult<RecommendationPage> {
         let unit = DistanceUnit::from_db(&list.unit).unwrap_or(DistanceUnit::Kilometers);
         let start = match after {
             Some((score, id)) => list
@@ -267,6 +304,7 @@ impl DiscoveryService {
             None => 0,
         };
         let mut items = Vec::with_capacity(first);
+        let mut skipped = 0;
         let mut next = start;
         while items.len() < first && next < list.items.len() {
             let end = (next + (first - items.len()) * 2 + 4).min(list.items.len());
@@ -282,6 +320,7 @@ impl DiscoveryService {
             for r in window {
                 next += 1;
                 if acted.contains(&r.user_id) {
+                    skipped += 1;
                     continue;
                 }
                 let Some(view) = views.get(&r.user_id) else {
@@ -304,6 +343,7 @@ impl DiscoveryService {
             has_next_page: next < list.items.len(),
             items,
             unit,
+            skipped,
         })
     }
 
@@ -314,7 +354,7 @@ impl DiscoveryService {
         Ok(())
     }
 
-    /// Likes `target`; a mutual like makes exactly one match (property 5, 6).
+    /// Likes `target`; a mutual like makes exactly one match (never one without both likes).
     #[tracing::instrument(skip_all, fields(user.id = %user_id))]
     pub async fn like(
         &self,
@@ -339,14 +379,16 @@ impl DiscoveryService {
                 new,
                 notice_push_state,
             } => {
-                self.invalidate_pair(user_id, target).await;
                 if new {
+                    // The liker now shows in the other's list as having liked them (and
+                    // scores higher there). The liker's own list skips people once liked.
+                    self.invalidate(target).await;
                     self.notifications.stored(notice, notice_push_state).await;
                 }
                 Ok(None)
             }
             LikeOutcome::Matched { record, new } => {
-                self.invalidate_pair(user_id, target).await;
+                // Both lists skip a matched pair when served: neither needs computing again.
                 if new {
                     self.publish(TOPIC_MATCH, user_id, &record).await;
                     let views = profiles.views(&[user_id, target]).await?;
@@ -377,7 +419,7 @@ impl DiscoveryService {
         if !self.store.pass(user_id, target, time::now()).await? {
             return Err(ApiError::NotFound("no such profile".into()));
         }
-        self.invalidate(user_id).await;
+        // The passer's list skips the person from now on (see `recommendations`).
         Ok(())
     }
 
@@ -401,7 +443,7 @@ impl DiscoveryService {
         Ok(target)
     }
 
-    /// Ends one of the user's matches (property 16); the conversation ends with it.
+    /// Ends one of the user's matches; the conversation ends with it (no more messages).
     pub async fn unmatch(&self, user_id: Uuid, match_id: Uuid) -> ApiResult<()> {
         let ended = self
             .store

@@ -74,9 +74,9 @@ pub struct Candidate {
 
 /// Default radius of people without preferences, in km.
 pub const DEFAULT_RADIUS_KM: f64 = 50.0;
-/// The most candidates one recommendation list holds.
-/// The most candidates one recommendation list holds: the nearest that pass every filter. Each
-/// like, pass or block recomputes the list, so a swiping user never runs out; 200 is 20 pages.
+/// The most candidates one recommendation list holds: the nearest that pass every filter; 200
+/// is 10 pages of 20. A list is recomputed once a page's worth of it has been swiped, so a
+/// swiping user never runs out.
 pub const MAX_CANDIDATES: i64 = 200;
 
 /// When reports hide a person before a moderator looks: `reporters` distinct reporters of

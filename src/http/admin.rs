@@ -39,7 +39,8 @@ const STYLESHEET: &str = include_str!("admin.css");
 // ---------------------------------------------------------------------------------------------
 // The admin GraphQL API
 
-/// `POST /admin/graphql`: staff only (401 without a valid token, 403 for anyone else).
+/// `POST /admin/graphql`: staff only. Anyone else — no token, a token that does not work, a
+/// member's token — gets 403 `FORBIDDEN`, the same answer the console gives.
 pub async fn graphql(
     State(state): State<AppState>,
     Extension(Credentials(credentials)): Extension<Credentials>,
@@ -67,12 +68,21 @@ async fn staff_from_bearer(
     state: &AppState,
     credentials: Option<Result<crate::auth::tokens::Claims, crate::auth::tokens::TokenError>>,
 ) -> Result<Actor, ApiError> {
+    let staff_only = |why: &str| {
+        ApiError::Forbidden(format!(
+            "moderators and admins only: sign in with a staff account ({why})"
+        ))
+    };
     let claims = match credentials {
-        None => return Err(ApiError::unauthenticated()),
-        Some(Err(_)) => return Err(ApiError::Unauthenticated("invalid or expired token".into())),
+        None => return Err(staff_only("no token")),
+        Some(Err(_)) => return Err(staff_only("the token is invalid or has expired")),
         Some(Ok(claims)) => claims,
     };
-    let user = api(state.auth.authenticate(&claims).await)?;
+    let user = match api(state.auth.authenticate(&claims).await) {
+        Ok(user) => user,
+        Err(ApiError::Unauthenticated(_)) => return Err(staff_only("the session has ended")),
+        Err(other) => return Err(other),
+    };
     state.moderation.staff(user.user_id).await
 }
 

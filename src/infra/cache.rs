@@ -1,4 +1,4 @@
-//! The two-tier cache of the seed's caching strategy: L1 in process (moka, short TTL, size
+//! The two-tier cache: L1 in process (moka, short TTL, size
 //! bound), L2 in Redis (shared, longer TTL) when configured.
 //!
 //! Writes go to the database first, then [`TwoTierCache::invalidate`] deletes the L2 entry and

@@ -17,6 +17,9 @@ use sqlx::{PgPool, SqlitePool};
 /// Longest a PostgreSQL query waits for a pooled connection.
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(800);
 
+/// A pooled PostgreSQL connection idle for this long is checked before it is handed out.
+const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// A connection pool to one of the two supported databases.
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -49,8 +52,10 @@ impl Db {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("Failed to create {}", parent.display()))?;
             }
+            // An SQLite connection is a file handle: it cannot go stale, so no ping before use.
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.clamp(1, 16))
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options.clone())
                 .await
@@ -66,6 +71,7 @@ impl Db {
             if !shared {
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options.clone())
                     .await
@@ -95,6 +101,19 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .min_connections(0)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        // A connection that has just been used is alive: checking it would be
+                        // one more round trip per statement. One idle for a while may have
+                        // been dropped by the server or a proxy; a failed check discards it
+                        // and the pool hands out another.
+                        if meta.idle_for >= PG_PING_AFTER_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await

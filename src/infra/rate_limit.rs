@@ -26,7 +26,7 @@ pub enum Bucket {
     Ip,
     /// Each login / register / password-reset attempt from one client IP.
     Auth,
-    /// Each location update of a signed-in user (DESIGN §5: location updates are limited).
+    /// Each location update of a signed-in user (updates are limited: no live tracking).
     Location,
     /// Each chat message or typing signal of a signed-in user.
     Message,

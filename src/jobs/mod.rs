@@ -1,4 +1,4 @@
-//! Background jobs — the seed's Celery tasks — and the worker that runs them on schedule.
+//! Background jobs and the worker that runs them on schedule.
 //!
 //! | job | every (default) | what it does |
 //! |---|---|---|

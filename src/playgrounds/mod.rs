@@ -135,7 +135,7 @@ pub fn rank_search(query: &str, candidates: Vec<SearchCandidate>, first: usize) 
         .collect()
 }
 
-/// Property 12 and the field limits: the draft as it will be stored, or the first problem.
+/// Valid coordinates and the field limits: the draft as it will be stored, or the first problem.
 pub fn validate(draft: &PlaygroundDraft) -> ApiResult<(String, String, Coordinates)> {
     let name = crate::text::clean("name", &draft.name, Kind::Name, 1, MAX_NAME)?;
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -345,7 +345,7 @@ async fn bad_frames_get_errors_and_change_nothing(backend: Backend) {
     ws.assert_alive().await;
 }
 
-/// Property 16 for chat: after unmatch neither can write, and both sockets hear of it.
+/// After unmatch neither can write, and both sockets hear of it.
 async fn unmatch_ends_the_conversation_for_both(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b, conversation) = matched_pair(&app).await;
@@ -543,7 +543,7 @@ async fn delivery_crosses_instances_postgres() {
     assert_eq!(frame["match"]["userId"], c.user_id.to_string());
 }
 
-/// Property 7: a message is accepted exactly when its sender is one of the two matched people
+/// A message is accepted exactly when its sender is one of the two matched people
 /// of the conversation; everything else is refused and stores nothing.
 fn property_07_only_matched_users_exchange_messages(backend: Backend) {
     use proptest::prelude::*;

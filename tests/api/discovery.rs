@@ -100,6 +100,7 @@ both_backends!(
     scores_and_cursors_tell_nothing_finer_than_the_rounded_score,
     pages_have_no_duplicates_and_no_gaps,
     a_cached_list_is_filtered_against_newer_actions,
+    swiping_does_not_recompute_ones_own_list,
     undo_pass_brings_back_the_most_recent_pass,
     blocking_hides_both_ways_and_ends_the_match,
     reporting_stores_the_reason_and_hides_the_person,
@@ -400,6 +401,66 @@ async fn a_cached_list_is_filtered_against_newer_actions(backend: Backend) {
     // `a` blocks `me`: `me`'s cached list is not theirs to invalidate, but it is filtered.
     act(&app, &a, "block", me.user_id).await.data("block");
     assert_eq!(all_recs(&app, &me).await, vec![b.user_id]);
+}
+
+/// How many recommendation lists this process has computed.
+async fn lists_computed(app: &TestApp) -> u64 {
+    app.metrics()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("recommendation_lists_computed_total "))
+        .map_or(0, |n| n.trim().parse().expect("a count"))
+}
+
+fn user_ids(res: &GqlResponse) -> Vec<Uuid> {
+    res.data("recommendations")["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            e["node"]["profile"]["userId"]
+                .as_str()
+                .expect("id")
+                .parse()
+                .expect("uuid")
+        })
+        .collect()
+}
+
+async fn swiping_does_not_recompute_ones_own_list(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = dog_at(&app, "Me", BERLIN).await;
+    let mut dogs = Vec::new();
+    for i in 0..5 {
+        let at = north_of(BERLIN, 1.0 + f64::from(i));
+        dogs.push(dog_at(&app, &format!("Dog {i}"), at).await.user_id);
+    }
+    let start = lists_computed(&app).await;
+    assert_eq!(user_ids(&recs(&app, &me, 3, None).await).len(), 3);
+    assert_eq!(lists_computed(&app).await, start + 1);
+
+    // A like and a pass: the next page comes from the same list, without either of them.
+    like(&app, &me, dogs[0]).await.data("like");
+    act(&app, &me, "pass", dogs[1]).await.data("pass");
+    let page = user_ids(&recs(&app, &me, 3, None).await);
+    assert_eq!(page.len(), 3);
+    assert!(
+        !page.contains(&dogs[0]) && !page.contains(&dogs[1]),
+        "{page:?}"
+    );
+    assert_eq!(lists_computed(&app).await, start + 1, "no list computed");
+
+    // A page's worth swiped: the list is computed again, with a dog who arrived since.
+    let newcomer = dog_at(&app, "Newcomer", north_of(BERLIN, 0.5))
+        .await
+        .user_id;
+    act(&app, &me, "pass", dogs[2]).await.data("pass");
+    let mut page = user_ids(&recs(&app, &me, 3, None).await);
+    page.sort();
+    let mut want = vec![newcomer, dogs[3], dogs[4]];
+    want.sort();
+    assert_eq!(page, want);
+    assert_eq!(lists_computed(&app).await, start + 2);
 }
 
 async fn undo_pass_brings_back_the_most_recent_pass(backend: Backend) {

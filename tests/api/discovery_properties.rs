@@ -1,4 +1,5 @@
-//! The seed's discovery properties 5, 6, 8, 9, 10, 11, 15 and 16 (≥ 100 cases each), the
+//! Discovery's correctness properties (≥ 100 cases each): matches, distances, coordinates,
+//! exclusions, idempotent swipes and unmatching; the
 //! simultaneous-like race, and the PostGIS plan.
 
 use proptest::prelude::*;
@@ -24,7 +25,7 @@ fn coordinate() -> impl Strategy<Value = (f64, f64)> {
 proptest! {
     #![proptest_config(cases(500))]
 
-    /// Property 8: the distance from A to B equals the distance from B to A.
+    /// The distance from A to B equals the distance from B to A.
     #[test]
     fn property_08_distance_is_symmetric(a in coordinate(), b in coordinate()) {
         let (a, b) = (Coordinates::parse(a.0, a.1).expect("valid"), Coordinates::parse(b.0, b.1).expect("valid"));
@@ -33,7 +34,7 @@ proptest! {
         prop_assert!((0.0..=20_016.0).contains(&ab));
     }
 
-    /// Property 9: miles → kilometres → miles gives back the original value.
+    /// Miles → kilometres → miles gives back the original value.
     #[test]
     fn property_09_unit_conversion_round_trips(miles in 0.0f64..25_000.0) {
         let back = geo::km_to_miles(geo::miles_to_km(miles));
@@ -42,7 +43,7 @@ proptest! {
         prop_assert!((geo::miles_to_km(geo::km_to_miles(km)) - km).abs() <= 1e-9 * km.max(1.0));
     }
 
-    /// Property 10 (the parser): accepted exactly when latitude ∈ [-90, 90] and longitude ∈
+    /// The parser: accepted exactly when latitude ∈ [-90, 90] and longitude ∈
     /// [-180, 180], both finite.
     #[test]
     fn property_10_coordinates_are_validated(
@@ -54,7 +55,7 @@ proptest! {
     }
 }
 
-/// Property 10 over the API: `updateLocation` stores exactly the valid coordinates, and a
+/// Over the API: `updateLocation` stores exactly the valid coordinates, and a
 /// refused update leaves the stored location as it was.
 fn property_10_over_http(backend: Backend) {
     let rt = runtime();
@@ -100,7 +101,7 @@ enum Action {
     Block,
 }
 
-/// Property 11 over random action sequences: whatever a searcher liked, passed or blocked
+/// Over random action sequences: whatever a searcher liked, passed or blocked
 /// never appears in their recommendations.
 fn property_11(backend: Backend) {
     let rt = runtime();
@@ -221,9 +222,9 @@ fn property_05_06(backend: Backend) {
                 let unmutual = scalar(&app, "SELECT COUNT(*) FROM matches m WHERE
                     NOT EXISTS (SELECT 1 FROM likes WHERE user_id = m.user_a AND target_id = m.user_b)
                     OR NOT EXISTS (SELECT 1 FROM likes WHERE user_id = m.user_b AND target_id = m.user_a)").await;
-                prop_assert_eq!(unmutual, 0, "property 5: a match without both likes");
+                prop_assert_eq!(unmutual, 0, "a match without both likes");
                 let duplicated = scalar(&app, "SELECT COUNT(*) FROM (SELECT 1 FROM matches GROUP BY user_a, user_b HAVING COUNT(*) > 1) d").await;
-                prop_assert_eq!(duplicated, 0, "property 6: two matches for one pair");
+                prop_assert_eq!(duplicated, 0, "two matches for one pair");
                 let blocked = scalar(&app, "SELECT COUNT(*) FROM matches m JOIN blocks b
                     ON (b.blocker_id = m.user_a AND b.blocked_id = m.user_b) OR (b.blocker_id = m.user_b AND b.blocked_id = m.user_a)").await;
                 prop_assert_eq!(blocked, 0, "a match survived a block");
@@ -243,7 +244,7 @@ fn property_05_06_matches_are_mutual_and_unique_sqlite() {
     property_05_06(Backend::Sqlite);
 }
 
-/// Property 15: liking or passing the same profile several times has the effect of once.
+/// Liking or passing the same profile several times has the effect of once.
 fn property_15(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(spawn_app(backend));
@@ -294,7 +295,7 @@ fn property_15_like_and_pass_are_idempotent_sqlite() {
     property_15(Backend::Sqlite);
 }
 
-/// Property 16: unmatching deletes the match and its conversation (so no more messages), for
+/// Unmatching deletes the match and its conversation (so no more messages), for
 /// either side, every time.
 fn property_16(backend: Backend) {
     let rt = runtime();

@@ -271,15 +271,7 @@ async fn a_failing_job_is_retried_and_reported(backend: Backend) {
     .expect("recorded");
     assert_eq!((outcome.as_str(), attempts), ("failed", 3));
     assert!(error.is_some());
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.lines().any(|l| l.starts_with("jobs_runs_total{")
             && l.contains("job=\"cleanup\"")

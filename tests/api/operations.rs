@@ -59,7 +59,7 @@ async fn operation_names_are_bounded_metric_labels(backend: Backend) {
             .expect("post");
         assert_eq!(res.status(), 200);
     }
-    let text = metrics_text(&app).await;
+    let text = app.metrics().await;
     let labels: std::collections::BTreeSet<&str> = text
         .lines()
         .filter(|l| l.starts_with("graphql_operations_total{"))
@@ -104,7 +104,7 @@ async fn metrics_count_requests_per_route_and_operation(backend: Backend) {
         .await
         .expect("post");
     assert_eq!(res.status(), 200);
-    let text = metrics_text(&app).await;
+    let text = app.metrics().await;
     assert!(
         text.contains(r#"graphql_operations_total{operation="WhoAmI",outcome="error"}"#),
         "{text}"
@@ -216,16 +216,4 @@ async fn media_urls_need_a_valid_signature(backend: Backend) {
         let res = app.client.get(app.url(&bad)).send().await.expect("get");
         assert_eq!(res.status(), 403, "{bad}");
     }
-}
-
-/// The Prometheus text `/metrics` serves now.
-async fn metrics_text(app: &crate::helpers::TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text")
 }

@@ -1,5 +1,5 @@
 //! Playgrounds: adding (with near-duplicate protection), favourites, radius and name search,
-//! sharing into a chat, bad input, and property 12.
+//! sharing into a chat, bad input, and "a place is stored exactly when its coordinates are valid".
 
 use serde_json::{Value, json};
 
@@ -408,7 +408,7 @@ crate::both_backends!(
     bad_input_is_refused_and_changes_nothing,
 );
 
-/// Property 12: a place is stored exactly when its coordinates are valid (latitude in
+/// A place is stored exactly when its coordinates are valid (latitude in
 /// [-90, 90], longitude in [-180, 180]), and then with exactly those coordinates.
 fn property_12_playground_locations_are_valid(backend: Backend) {
     use proptest::prelude::*;

@@ -1,4 +1,5 @@
-//! The seed's correctness properties 1, 2, 13 and 14, each checked over ≥ 100 generated cases.
+//! Tokens, password hashes and rate limits: correctness properties, each checked over ≥ 100
+//! generated cases.
 
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ fn uuid_strategy() -> impl Strategy<Value = Uuid> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
-    /// Property 1: decoding a valid token gives back the user (and session) it was issued for.
+    /// Decoding a valid token gives back the user (and session) it was issued for.
     #[test]
     fn property_01_token_validity(user in uuid_strategy(), session in uuid_strategy(),
                                   issued_ago in 0i64..86_000) {
@@ -36,7 +37,7 @@ proptest! {
         prop_assert_eq!(claims.exp, expires_at.timestamp());
     }
 
-    /// Property 14: every expired token fails validation, as an authentication error.
+    /// Every expired token fails validation, as an authentication error.
     #[test]
     fn property_14_token_expiration(user in uuid_strategy(), expired_for in 1i64..10_000_000,
                                     lifetime in 1i64..100_000) {
@@ -51,7 +52,7 @@ proptest! {
     // argon2id at production cost: 100 cases.
     #![proptest_config(ProptestConfig::with_cases(100))]
 
-    /// Property 2: the stored hash reveals nothing of the password (salted argon2id PHC string,
+    /// The stored hash reveals nothing of the password (salted argon2id PHC string,
     /// never containing it), yet the same password always verifies and any other does not.
     #[test]
     fn property_02_password_hash_irreversibility(pw in "\\PC{8,40}", other in "\\PC{8,40}") {
@@ -76,7 +77,8 @@ fn limits(n: u32) -> RateLimits {
     }
 }
 
-/// Sends `requests` back-to-back requests through `limiter` and checks property 13.
+/// Sends `requests` back-to-back requests through `limiter` and checks that none past the
+/// threshold gets through.
 async fn check_limit(
     limiter: &RateLimiter,
     limit: u32,
@@ -103,7 +105,7 @@ async fn check_limit(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(100))]
 
-    /// Property 13 (in-process): past the threshold, every further request is rejected.
+    /// In process: past the threshold, every further request is rejected.
     #[test]
     fn property_13_rate_limiting_in_process(limit in 1u32..40, requests in 0u32..80) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
@@ -113,7 +115,7 @@ proptest! {
         })?;
     }
 
-    /// Property 13 (shared through Redis): the same, with the GCRA script on a real Redis.
+    /// Shared through Redis: the same, with the GCRA script on a real Redis.
     #[test]
     fn property_13_rate_limiting_through_redis(limit in 1u32..40, requests in 0u32..80) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");

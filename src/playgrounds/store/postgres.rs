@@ -1,6 +1,6 @@
 //! PostgreSQL + PostGIS implementation of [`PlaygroundStore`]: `ST_DWithin` on the GiST index
 //! of `geog`, ordered by `ST_Distance` (PostGIS's KNN `<->` on geography fails near the poles
-//! with "index returned tuples in wrong order", found by property 12); name candidates through
+//! with "index returned tuples in wrong order", found by the valid-coordinates property test); name candidates through
 //! the GIN trigram index of `name_search`.
 
 use async_trait::async_trait;
