@@ -20,6 +20,7 @@
 # PROFILE=1 also records `perf` call graphs of the server per scenario (perf from Debian).
 # SEED=1 makes the USERS people with `pupmatch seed` instead (demo profiles in six cities, for
 # large counts) and signs in 2 000 of them (SIGN_IN overrides) as the load's clients.
+# KEEP_DB=1 keeps the PostgreSQL database afterwards (its name is printed), for EXPLAIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,7 +59,7 @@ case "$BACKEND" in
 esac
 cleanup() {
   [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-  if [ "$BACKEND" = postgres ]; then
+  if [ "$BACKEND" = postgres ] && [ "${KEEP_DB:-0}" != 1 ]; then
     psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   fi
 }
@@ -145,6 +146,7 @@ for name in healthz graphql-floor me profile recommendations recommendations-cac
     "$((errs + ${non2xx:-0}))" "$(cores "$sv")" "$(cores "$dbv")"
 done
 echo "server peak RSS: $((peak_kib / 1024)) MiB"
+[ "${KEEP_DB:-0}" = 1 ] && [ "$BACKEND" = postgres ] && echo "database kept: ${PG_ADMIN%/*}/$db"
 if [ -f "$OUT/like-database.txt" ]; then
   echo "PostgreSQL alone, the like transaction at $CONNS clients: $(awk '/^tps/ {printf "%.0f", $3}' "$OUT/like-database.txt") likes/s, $(awk '/latency average/ {print $4, $5}' "$OUT/like-database.txt") average"
 fi

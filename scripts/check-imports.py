@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Fails when the modules of src/ import each other in a cycle.
+
+Each file of src/ is a module. A file depends on another when it names one of its items by a
+`crate::…`, `super::…` or `self::…` path (in a `use` line or inline). A module may use its own
+submodules freely (that is how a module is built from parts); every other dependency must go
+one way, so the modules can be read, and changed, from the bottom up.
+
+    scripts/check-imports.py          # exit 1 and print each cycle found
+    scripts/check-imports.py --graph  # also print every dependency
+"""
+
+import re
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def module_of(path: Path) -> tuple:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] in ("mod", "lib", "main"):
+        parts = parts[:-1]
+    return tuple(parts)
+
+
+def strip_comments(text: str) -> str:
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", "", text)
+    # String literals cannot name modules (SQL, messages).
+    return re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+
+
+def use_trees(text: str):
+    """Every path a `use` item names, expanded from its braces."""
+    for m in re.finditer(r"\buse\s+([^;]+);", text):
+        yield from expand(m.group(1).replace("\n", " ").replace(" ", ""))
+
+
+def expand(tree: str):
+    brace = tree.find("{")
+    if brace < 0:
+        yield re.sub(r"as\w+$", "", tree)
+        return
+    prefix, inner = tree[:brace], tree[brace + 1 : tree.rfind("}")]
+    depth, start = 0, 0
+    for i, ch in enumerate(inner + ","):
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            part = inner[start:i]
+            start = i + 1
+            if part:
+                yield from expand(prefix + part)
+
+
+def main() -> int:
+    files = {module_of(p): p for p in SRC.rglob("*.rs")}
+    modules = set(files)
+    deps = {m: set() for m in modules}
+    for mod, path in files.items():
+        text = strip_comments(path.read_text())
+        is_dir_module = path.name in ("mod.rs", "lib.rs", "main.rs")
+        # `super` of a file `a/b.rs` is `a`; of `a/b/mod.rs` it is `a` too.
+        here = mod if is_dir_module else mod
+        paths = list(use_trees(text))
+        paths += re.findall(r"\b((?:crate|super|self)(?:::\w+)+)", text)
+        for p in paths:
+            segs = p.split("::")
+            if segs[0] == "crate":
+                base, rest = (), segs[1:]
+            elif segs[0] in ("super", "self"):
+                base = here
+                while segs and segs[0] in ("super", "self"):
+                    if segs[0] == "super":
+                        base = base[:-1]
+                    segs = segs[1:]
+                rest = segs
+            else:
+                continue
+            # The longest prefix that is a module file is what the path depends on.
+            target = None
+            for n in range(len(rest), -1, -1):
+                cand = base + tuple(rest[:n])
+                if cand in modules:
+                    target = cand
+                    break
+            if target is None or target == mod:
+                continue
+            if target[: len(mod)] == mod:
+                continue  # a module's own submodule
+            deps[mod].add(target)
+
+    # Strongly connected components (Tarjan), each of more than one module is a cycle.
+    index, low, stack, on, comps, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(deps[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            comps.append(comp)
+
+    sys.setrecursionlimit(10000)
+    for v in sorted(modules):
+        if v not in index:
+            visit(v)
+
+    name = lambda m: "crate" + "".join("::" + s for s in m)
+    if "--graph" in sys.argv:
+        for m in sorted(modules):
+            for d in sorted(deps[m]):
+                print(f"{name(m)} -> {name(d)}")
+    cycles = [sorted(c) for c in comps if len(c) > 1]
+    for c in cycles:
+        print(f"cycle of {len(c)} modules:")
+        members = set(c)
+        for m in c:
+            inside = sorted(d for d in deps[m] if d in members)
+            print(f"  {name(m)} -> {', '.join(name(d) for d in inside)}")
+    if cycles:
+        print(f"{len(cycles)} import cycle(s) in src/")
+        return 1
+    print(f"no import cycles among {len(modules)} modules")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
