@@ -564,7 +564,17 @@ impl DiscoveryStore for PgDiscoveryStore {
     }
 
     async fn candidates(&self, s: &Searcher) -> Result<Vec<Candidate>, StoreError> {
-        Ok(sqlx::query_as(CANDIDATES_SQL)
+        // The generic plan walks the GiST index nearest first and stops after MAX_CANDIDATES
+        // people who pass every filter. A plan made for the actual parameters trusts PostGIS's
+        // estimate of how many people are in range (far too few, once the per-person radius
+        // is applied) and joins everyone in range by nested loops: 15–20 times slower
+        // (measured at 2 000 people: 66–76 ms against 3.5–4.4 ms). PostgreSQL tries such
+        // plans for a statement's first five runs on each connection and may keep them.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query_as(CANDIDATES_SQL)
             .bind(s.user_id)
             .bind(s.location.latitude())
             .bind(s.location.longitude())
@@ -574,7 +584,9 @@ impl DiscoveryStore for PgDiscoveryStore {
             .bind(s.age)
             .bind(super::DEFAULT_RADIUS_KM)
             .bind(MAX_CANDIDATES)
-            .fetch_all(&self.pool)
-            .await?)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 }
