@@ -170,8 +170,28 @@ if ! curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null 2>&1; then
 fi
 
 # 6. The suite --------------------------------------------------------------------------------
-log "running the test suite (PostgreSQL + Redis, and SQLite)"
 status=0
+log "checking that no two modules of src/ import each other"
+python3 scripts/check-imports.py || status=1
+# The API contract the mobile app is written against: next to this checkout, or next to the
+# repository it was cloned from. The contract test compares docs/api/ with it.
+if [ -z "${TEST_CONTRACT_DIR:-}" ]; then
+  origin="$(git config --get remote.origin.url 2>/dev/null || true)"
+  for dir in ../shared/api "${origin%/}/../shared/api"; do
+    if [ -f "$dir/schema.graphql" ]; then
+      TEST_CONTRACT_DIR="$(cd "$dir" && pwd)"
+      break
+    fi
+  done
+fi
+if [ -n "${TEST_CONTRACT_DIR:-}" ]; then
+  export TEST_CONTRACT_DIR
+  log "API contract: $TEST_CONTRACT_DIR"
+else
+  export TEST_CONTRACT_DIR=absent
+  log "API contract: not found next to this checkout; docs/api/ is checked against the served schema only"
+fi
+log "running the test suite (PostgreSQL + Redis, and SQLite)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@" || status=$?
 else

@@ -209,6 +209,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request-level failure, shaped like a GraphQL response: `{"errors":[…]}` with the status.
+pub fn graphql_error_response(err: &ApiError) -> Response {
+    let mut extensions = json!({ "code": err.code(), "status": err.status().as_u16() });
+    if let Some(secs) = err.retry_after() {
+        extensions["retryAfter"] = json!(secs);
+    }
+    if let ApiError::BadUserInput {
+        field: Some(field), ..
+    } = err
+    {
+        extensions["field"] = json!(field);
+    }
+    let body = json!({ "errors": [{ "message": err.to_string(), "extensions": extensions }] });
+    let mut response = (err.status(), Json(body)).into_response();
+    if let Some(secs) = err.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
 /// Result of resolvers and services.
 pub type ApiResult<T> = Result<T, ApiError>;
 

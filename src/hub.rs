@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::auth::{SessionsEnded, TOPIC_SESSIONS_ENDED};
-use crate::discovery::{MatchEvent, TOPIC_MATCH, TOPIC_UNMATCHED};
+use crate::events::{
+    MatchEvent, SessionsEnded, TOPIC_MATCH, TOPIC_SESSIONS_ENDED, TOPIC_UNMATCHED,
+};
 use crate::infra::bus::Bus;
 use crate::infra::redis::Redis;
 

@@ -1,22 +1,34 @@
 //! PupMatch: the backend of a dating app for dogs and their people.
 //!
-//! A guided tour, from the edge inwards:
-//! - [`app`]: `Application::build(config)` wires everything; `AppState` is what handlers share.
+//! A guided tour, from the edge inwards (each layer uses only the ones below it; no two modules
+//! import each other, which `scripts/check-imports.py` checks in CI):
+//! - [`server`]: startup and shutdown — `Application::build(config)` binds the listener and
+//!   serves the HTTP surface (with the jobs, when `serve` runs them); `run_worker` runs the
+//!   jobs alone.
+//! - [`http`]: the router — GraphQL, media, photos, export, the socket, health and metrics, the
+//!   moderation console — and its layers. Its state is the application plus the schemas.
+//! - [`graphql`]: the merged schema, its limits and the cache of parsed documents;
+//!   [`graphql::context`] is what every resolver shares (who is calling, the signed-in check,
+//!   paging).
+//! - [`jobs`]: the background jobs and the worker that runs each tick once.
+//! - [`app`]: the application — every service and the infrastructure under them, wired from
+//!   the configuration. It knows nothing of HTTP, GraphQL or jobs.
+//! - Domains, each with its model, service, store (both SQL dialects) and resolvers (which
+//!   take the services they use from the schema, by type):
+//!   [`auth`] (accounts, sessions, passwords), [`profiles`] (dog profiles, photos),
+//!   [`discovery`] (location, recommendations, likes, matches, blocks, reports), [`chat`]
+//!   (messages, and the `/ws` protocol), [`notifications`] (inbox, push) and [`playgrounds`]
+//!   (places); [`moderation`] (cases, actions, roles, the audit log) and [`export`] (a person's
+//!   data, streamed).
+//! - [`hub`]: this instance's live sockets and delivery to them, fed by the bus; chat and
+//!   notifications both send through it.
+//! - [`events`]: what crosses domains on the bus (matches begun or ended, sessions ended).
 //! - [`config`]: typed configuration (defaults → TOML → `PUPMATCH_*`), validated at startup.
-//! - [`http`]: the router — GraphQL, media, health and metrics — and its layers.
-//! - [`graphql`]: the merged schema, its limits, and per-request auth helpers.
 //! - [`error`]: the one API error type and the policy mapping failures to codes and statuses.
-//! - Domains, each with its model, service, store (both SQL dialects) and resolvers:
-//!   [`auth`] (accounts, sessions, passwords), [`profiles`] (dog profiles, photos) and
-//!   [`discovery`] (location, recommendations, likes, matches, blocks), [`chat`] (messages and
-//!   live sockets), [`notifications`] (inbox, push) and [`playgrounds`] (places).
-//! - [`moderation`]: cases built from reports, moderator actions, roles and the audit log;
-//!   served by the admin GraphQL API and the web console (`/admin`).
-//! - [`export`]: a person's data export (`GET /v1/me/export`), streamed.
-//! - [`jobs`]: the background jobs and the worker that runs each tick once (`pupmatch worker`).
-//! - [`seed`]: demo data (`pupmatch seed`).
 //! - [`text`]: hygiene of every free-text input (normalisation, refused characters).
-//! - [`infra`]: database pools and migrations, Redis, rate limiting, mail, blobs, telemetry.
+//! - [`seed`]: demo data (`pupmatch seed`).
+//! - [`infra`]: database pools and migrations, Redis, the bus, caches, rate limiting, mail,
+//!   blobs, push, telemetry.
 
 pub mod app;
 pub mod auth;
@@ -24,9 +36,11 @@ pub mod chat;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod export;
 pub mod graphql;
 pub mod http;
+pub mod hub;
 pub mod infra;
 pub mod jobs;
 pub mod moderation;
@@ -34,7 +48,9 @@ pub mod notifications;
 pub mod playgrounds;
 pub mod profiles;
 pub mod seed;
+pub mod server;
 pub mod text;
 
-pub use app::{AppState, Application};
+pub use app::AppState;
 pub use config::Config;
+pub use server::Application;

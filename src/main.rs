@@ -83,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init_logging(&config);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Application::build(config).await?.run_until_stopped().await,
-        Command::Worker => pupmatch::app::run_worker(config).await,
+        Command::Worker => pupmatch::server::run_worker(config).await,
         Command::Seed { profiles } => {
             let made = pupmatch::seed::run(&config, profiles).await?;
             tracing::info!(profiles = made, "demo data created");

@@ -2,13 +2,16 @@
 
 use async_graphql::{Context, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use uuid::Uuid;
 
 use super::api;
 use super::model::{Account, Email, IssuedTokens, Password};
-use crate::app::AppState;
+use crate::auth::AuthService;
+use crate::discovery::DiscoveryService;
 use crate::error::ApiError;
-use crate::graphql::{limit_auth_attempt, require_user};
+use crate::graphql::context::{limit_auth_attempt, require_user, service};
+use crate::profiles::ProfileService;
 use crate::profiles::graphql::{Coordinates, Preferences, Profile};
 
 #[derive(InputObject)]
@@ -53,22 +56,18 @@ impl Me {
         self.0.created_at
     }
     async fn profile(&self, ctx: &Context<'_>) -> Result<Option<Profile>> {
-        let state = ctx.data::<AppState>()?;
-        let view = state
-            .profiles
-            .view(self.0.id)
-            .await
-            .map_err(ApiError::from)?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let view = profiles.view(self.0.id).await.map_err(ApiError::from)?;
         Ok(view.map(Profile))
     }
     async fn preferences(&self, ctx: &Context<'_>) -> Result<Option<Preferences>> {
-        let state = ctx.data::<AppState>()?;
-        let prefs = state.profiles.preferences_of(self.0.id).await?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let prefs = profiles.preferences_of(self.0.id).await?;
         Ok(prefs.map(Preferences::try_from).transpose()?)
     }
     async fn location(&self, ctx: &Context<'_>) -> Result<Option<Coordinates>> {
-        let state = ctx.data::<AppState>()?;
-        let location = state.profiles.own_location(self.0.id).await?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let location = profiles.own_location(self.0.id).await?;
         Ok(location.map(Coordinates::from))
     }
 }
@@ -81,8 +80,8 @@ impl AuthQuery {
     /// The signed-in account.
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<Me>> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        Ok(Some(Me(api(state.auth.account(user).await)?)))
+        let auth = service::<Arc<AuthService>>(ctx)?;
+        Ok(Some(Me(api(auth.account(user).await)?)))
     }
 }
 
@@ -95,11 +94,8 @@ impl AuthMutation {
         limit_auth_attempt(ctx).await?;
         let email = Email::parse(&input.email)?;
         let password = Password::parse(&input.password, "password")?;
-        let state = ctx.data::<AppState>()?;
-        Ok(AuthPayload(api(state
-            .auth
-            .register(email, password)
-            .await)?))
+        let auth = service::<Arc<AuthService>>(ctx)?;
+        Ok(AuthPayload(api(auth.register(email, password).await)?))
     }
 
     async fn login(
@@ -109,27 +105,27 @@ impl AuthMutation {
         password: String,
     ) -> Result<AuthPayload> {
         limit_auth_attempt(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        Ok(AuthPayload(api(state.auth.login(&email, &password).await)?))
+        let auth = service::<Arc<AuthService>>(ctx)?;
+        Ok(AuthPayload(api(auth.login(&email, &password).await)?))
     }
 
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
-        let state = ctx.data::<AppState>()?;
-        Ok(AuthPayload(api(state.auth.refresh(&refresh_token).await)?))
+        let auth = service::<Arc<AuthService>>(ctx)?;
+        Ok(AuthPayload(api(auth.refresh(&refresh_token).await)?))
     }
 
     /// Ends the session the refresh token belongs to. False when the token is unknown.
     async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
-        let state = ctx.data::<AppState>()?;
-        Ok(api(state.auth.logout(&refresh_token).await)?)
+        let auth = service::<Arc<AuthService>>(ctx)?;
+        Ok(api(auth.logout(&refresh_token).await)?)
     }
 
     /// Always true: never reveals whether the email exists.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
         limit_auth_attempt(ctx).await?;
         let email = Email::parse(&email)?;
-        let state = ctx.data::<AppState>()?;
-        api(state.auth.request_password_reset(&email).await)?;
+        let auth = service::<Arc<AuthService>>(ctx)?;
+        api(auth.request_password_reset(&email).await)?;
         Ok(true)
     }
 
@@ -141,8 +137,8 @@ impl AuthMutation {
     ) -> Result<bool> {
         limit_auth_attempt(ctx).await?;
         let password = Password::parse(&new_password, "newPassword")?;
-        let state = ctx.data::<AppState>()?;
-        api(state.auth.reset_password(&token, password).await)?;
+        let auth = service::<Arc<AuthService>>(ctx)?;
+        api(auth.reset_password(&token, password).await)?;
         Ok(true)
     }
 
@@ -155,9 +151,8 @@ impl AuthMutation {
     ) -> Result<bool> {
         let user = require_user(ctx).await?;
         let password = Password::parse(&new_password, "newPassword")?;
-        let state = ctx.data::<AppState>()?;
-        api(state
-            .auth
+        let auth = service::<Arc<AuthService>>(ctx)?;
+        api(auth
             .change_password(user, &current_password, password)
             .await)?;
         Ok(true)
@@ -166,13 +161,15 @@ impl AuthMutation {
     /// Deletes the account and everything of it (rows and photos). Password-confirmed.
     async fn delete_account(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        api(state.auth.delete_account(user, &password).await)?;
+        let auth = service::<Arc<AuthService>>(ctx)?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        api(auth.delete_account(user, &password).await)?;
         // Nothing cached may still show the person: their profile (both tiers, every
         // instance) and their own recommendations go. Lists that hold them skip them when
         // served, as they have no profile any more.
-        state.profiles.invalidate(user.user_id).await;
-        state.discovery.invalidate(user.user_id).await;
+        profiles.invalidate(user.user_id).await;
+        discovery.invalidate(user.user_id).await;
         Ok(true)
     }
 }

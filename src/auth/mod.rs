@@ -21,11 +21,11 @@ pub mod tokens;
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use url::Url;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, StoreError};
+use crate::events::{EndedSessions, SessionsEnded, TOPIC_SESSIONS_ENDED};
 use crate::infra::blobs::BlobStore;
 use crate::infra::bus::Bus;
 use crate::infra::cache::TwoTierCache;
@@ -86,41 +86,6 @@ impl From<AuthError> for ApiError {
 }
 
 type AuthResult<T> = Result<T, AuthError>;
-
-/// Bus topic of ended sessions (payload: [`SessionsEnded`]).
-pub const TOPIC_SESSIONS_ENDED: &str = "sessions_ended";
-
-/// Some sessions of a person ended: their sockets must close on every instance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionsEnded {
-    pub user_id: Uuid,
-    pub ended: EndedSessions,
-}
-
-/// Which of a person's sessions ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum EndedSessions {
-    /// Just these (logout, a replayed refresh token).
-    These(Vec<Uuid>),
-    /// Every one except these (a password change keeps the session that made it; a reset or
-    /// a deletion keeps none).
-    AllBut(Vec<Uuid>),
-}
-
-impl EndedSessions {
-    pub fn all() -> Self {
-        EndedSessions::AllBut(Vec::new())
-    }
-
-    pub fn contains(&self, session_id: Uuid) -> bool {
-        match self {
-            EndedSessions::These(ended) => ended.contains(&session_id),
-            EndedSessions::AllBut(kept) => !kept.contains(&session_id),
-        }
-    }
-}
 
 /// The auth service. Cheap to share behind an `Arc`.
 pub struct AuthService {

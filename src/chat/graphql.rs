@@ -4,29 +4,21 @@
 
 use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use uuid::Uuid;
 
+use super::ChatService;
 use super::store::{ConversationSummary, MessageRecord};
 use super::{Draft, MessageKind as Kind, conversation_cursor, message_cursor};
-use crate::app::AppState;
-use crate::discovery::graphql::PageInfo;
 use crate::error::ApiError;
-use crate::graphql::require_user;
+use crate::graphql::context::{PageInfo, page_size, require_user, service};
+use crate::infra::rate_limit::RateLimiter;
+use crate::playgrounds::PlaygroundService;
 use crate::playgrounds::graphql::{Playground, load_playground};
+use crate::profiles::ProfileService;
 use crate::profiles::graphql::{Profile, load_profile};
 
 const MAX_PAGE: i32 = 100;
-
-fn page_size(first: i32) -> Result<usize, ApiError> {
-    if (1..=MAX_PAGE).contains(&first) {
-        Ok(usize::try_from(first).unwrap_or(20))
-    } else {
-        Err(ApiError::bad_input(
-            "first",
-            format!("first must be between 1 and {MAX_PAGE}"),
-        ))
-    }
-}
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
@@ -150,7 +142,9 @@ pub struct ChatQuery;
 #[Object]
 impl ChatQuery {
     /// By last activity, newest first.
-    #[graphql(complexity = "crate::graphql::page_cost(first, 20, MAX_PAGE, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::context::page_cost(first, 20, MAX_PAGE, child_complexity)"
+    )]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -158,10 +152,9 @@ impl ChatQuery {
         after: Option<String>,
     ) -> Result<ConversationConnection> {
         let user = require_user(ctx).await?;
-        let first = page_size(first.unwrap_or(20))?;
-        let state = ctx.data::<AppState>()?;
-        let (rows, more) = state
-            .chat
+        let first = page_size(first.unwrap_or(20), MAX_PAGE)?;
+        let chat = service::<Arc<ChatService>>(ctx)?;
+        let (rows, more) = chat
             .conversations(user.user_id, first, after.as_deref())
             .await?;
         let end_cursor = rows.last().map(|c| conversation_cursor(&c.conversation));
@@ -180,16 +173,17 @@ impl ChatQuery {
     /// One of your conversations; null when it does not exist or is not yours.
     async fn conversation(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<Conversation>> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        Ok(state
-            .chat
+        let chat = service::<Arc<ChatService>>(ctx)?;
+        Ok(chat
             .conversation_summary(user.user_id, id)
             .await?
             .map(Conversation))
     }
 
     /// Newest first; `before` is a cursor from a previous page.
-    #[graphql(complexity = "crate::graphql::page_cost(first, 50, MAX_PAGE, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::context::page_cost(first, 50, MAX_PAGE, child_complexity)"
+    )]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -198,10 +192,9 @@ impl ChatQuery {
         before: Option<String>,
     ) -> Result<MessageConnection> {
         let user = require_user(ctx).await?;
-        let first = page_size(first.unwrap_or(50))?;
-        let state = ctx.data::<AppState>()?;
-        let (rows, more) = state
-            .chat
+        let first = page_size(first.unwrap_or(50), MAX_PAGE)?;
+        let chat = service::<Arc<ChatService>>(ctx)?;
+        let (rows, more) = chat
             .messages(user.user_id, conversation_id, first, before.as_deref())
             .await?;
         let end_cursor = rows.last().map(|m| message_cursor(m.id));
@@ -228,15 +221,16 @@ impl ChatMutation {
         client_id: Option<String>,
     ) -> Result<Message> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state.rate_limiter.check_message(user.user_id).await?;
-        let sent = state
-            .chat
+        let rate_limiter = service::<RateLimiter>(ctx)?;
+        let chat = service::<Arc<ChatService>>(ctx)?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        rate_limiter.check_message(user.user_id).await?;
+        let sent = chat
             .send(
                 user.user_id,
                 Draft::text(conversation_id, content, client_id),
                 None,
-                &state.profiles,
+                profiles,
             )
             .await?;
         Ok(Message(sent.message))
@@ -245,11 +239,8 @@ impl ChatMutation {
     /// Marks the listed messages you received read; how many changed.
     async fn mark_messages_read(&self, ctx: &Context<'_>, message_ids: Vec<Uuid>) -> Result<i32> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        let n = state
-            .chat
-            .mark_messages_read(user.user_id, &message_ids)
-            .await?;
+        let chat = service::<Arc<ChatService>>(ctx)?;
+        let n = chat.mark_messages_read(user.user_id, &message_ids).await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 
@@ -260,22 +251,45 @@ impl ChatMutation {
         conversation_id: Uuid,
     ) -> Result<i32> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        let n = state
-            .chat
-            .mark_read(user.user_id, conversation_id, None)
-            .await?;
+        let chat = service::<Arc<ChatService>>(ctx)?;
+        let n = chat.mark_read(user.user_id, conversation_id, None).await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 
     /// Hides the conversation's messages so far from you (the other person keeps theirs).
     async fn delete_conversation(&self, ctx: &Context<'_>, conversation_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state
-            .chat
-            .delete_conversation(user.user_id, conversation_id)
+        let chat = service::<Arc<ChatService>>(ctx)?;
+        chat.delete_conversation(user.user_id, conversation_id)
             .await?;
         Ok(true)
+    }
+
+    /// Sends a place into a conversation as a `PLAYGROUND` message (both people get it live).
+    async fn share_playground(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: Uuid,
+        playground_id: Uuid,
+    ) -> Result<Message> {
+        let user = require_user(ctx).await?;
+        let rate_limiter = service::<RateLimiter>(ctx)?;
+        let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
+        let chat = service::<Arc<ChatService>>(ctx)?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        rate_limiter.check_message(user.user_id).await?;
+        let place = playgrounds
+            .one(playground_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such playground".into()))?;
+        let sent = chat
+            .send(
+                user.user_id,
+                Draft::playground(conversation_id, place.id, place.name.clone()),
+                None,
+                profiles,
+            )
+            .await?;
+        Ok(Message(sent.message))
     }
 }

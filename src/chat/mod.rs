@@ -2,11 +2,10 @@
 //! live over `/ws` (see [`ws`]) and readable over GraphQL (see [`graphql`]).
 //!
 //! Every message is stored before anyone hears of it; then the sender's other sockets and the
-//! recipient's sockets get it through the [`hub::Hub`] on every instance, and the recipient gets
+//! recipient's sockets get it through the [`Hub`] on every instance, and the recipient gets
 //! a notification (push when they have no live socket).
 
 pub mod graphql;
-pub mod hub;
 pub mod store;
 pub mod ws;
 
@@ -19,11 +18,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::hub::Hub;
 use crate::infra::db::Db;
 use crate::infra::time;
 use crate::notifications::{NotificationService, Notify};
 use crate::profiles::ProfileService;
-use hub::Hub;
 use store::{
     ChatStore, ConversationKey, ConversationRecord, ConversationSummary, MessageRecord, NewMessage,
     SendOutcome,

@@ -2,6 +2,7 @@
 //! client's frames and forwards the hub's frames. Every refused frame gets an `error` frame and
 //! leaves the socket open; nothing is stored for it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -12,12 +13,14 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 
-use super::hub::{Outgoing, SOCKET_QUEUE, SocketOwner};
-use super::{Draft, message_json};
-use crate::app::AppState;
+use super::{ChatService, Draft, message_json};
+use crate::auth::AuthService;
 use crate::auth::model::AuthUser;
 use crate::auth::tokens::{Claims, TokenError};
 use crate::error::ApiError;
+use crate::hub::{Outgoing, SOCKET_QUEUE, SocketOwner};
+use crate::infra::rate_limit::RateLimiter;
+use crate::profiles::ProfileService;
 
 /// Largest client frame handled; bigger ones are refused with an `error` frame.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
@@ -97,30 +100,31 @@ async fn close_unauthenticated(mut socket: WebSocket, reason: &str) {
 
 /// The socket's owner, and until when its token is valid (unix seconds).
 async fn authenticate(
-    state: &AppState,
+    services: &SocketServices,
     claims: Result<Claims, TokenError>,
 ) -> Option<(AuthUser, i64)> {
     let claims = claims.ok()?;
-    let user = state.auth.authenticate(&claims).await.ok()?;
+    let user = services.auth.authenticate(&claims).await.ok()?;
     Some((user, claims.exp))
 }
 
 /// Serves one upgraded socket. `header_token` is the verified `Authorization` bearer, if sent.
 pub async fn serve(
-    state: AppState,
+    services: SocketServices,
     mut socket: WebSocket,
     header_token: Option<Result<Claims, TokenError>>,
 ) {
     // Boxed, like frame handling below: the task of an idle socket keeps no room for it.
     let user = match header_token {
-        Some(claims) => Box::pin(authenticate(&state, claims)).await,
+        Some(claims) => Box::pin(authenticate(&services, claims)).await,
         None => {
             // The first frame must be `auth`, within the time limit.
             match tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await {
                 Ok(Some(Ok(Message::Text(text)))) if text.len() <= MAX_FRAME_BYTES => {
                     match serde_json::from_str::<ClientFrame>(&text) {
                         Ok(ClientFrame::Auth { token }) => {
-                            Box::pin(authenticate(&state, state.auth.verify_token(&token))).await
+                            Box::pin(authenticate(&services, services.auth.verify_token(&token)))
+                                .await
                         }
                         _ => None,
                     }
@@ -139,7 +143,7 @@ pub async fn serve(
         session_id: user.session_id,
         expires_at,
     };
-    let registration = state.chat.hub.register(owner, tx).await;
+    let registration = services.chat.hub.register(owner, tx).await;
     if !send_json(
         &mut socket,
         &json!({ "type": "ready", "userId": user.user_id }),
@@ -149,7 +153,7 @@ pub async fn serve(
         return;
     }
     Connection {
-        state,
+        services,
         user,
         socket_id: registration.socket_id,
     }
@@ -158,8 +162,17 @@ pub async fn serve(
     drop(registration);
 }
 
+/// What a socket uses: sessions, chat, profiles (for senders' names) and the message budget.
+#[derive(Clone)]
+pub struct SocketServices {
+    pub auth: Arc<AuthService>,
+    pub chat: Arc<ChatService>,
+    pub profiles: Arc<ProfileService>,
+    pub rate_limiter: RateLimiter,
+}
+
 struct Connection {
-    state: AppState,
+    services: SocketServices,
     user: AuthUser,
     socket_id: Uuid,
 }
@@ -221,7 +234,7 @@ impl Connection {
                 }
             }
             let mut sink = sink.lock().await;
-            match self.state.chat.hub.close_reason(self.socket_id) {
+            match self.services.chat.hub.close_reason(self.socket_id) {
                 Some(why) => {
                     let err = ApiError::Unauthenticated(why.reason().to_string());
                     let frame = error_frame(&err, None).to_string();
@@ -313,7 +326,7 @@ impl Connection {
     }
 
     async fn dispatch(&self, frame: ClientFrame, reply: &Replies<'_>) -> Result<(), ApiError> {
-        let state = &self.state;
+        let services = &self.services;
         let user_id = self.user.user_id;
         match frame {
             ClientFrame::Ping => {
@@ -327,14 +340,14 @@ impl Connection {
                 content,
                 client_id,
             } => {
-                state.rate_limiter.check_message(user_id).await?;
-                let sent = state
+                services.rate_limiter.check_message(user_id).await?;
+                let sent = services
                     .chat
                     .send(
                         user_id,
                         Draft::text(conversation_id, content, client_id.clone()),
                         Some(self.socket_id),
-                        &state.profiles,
+                        &services.profiles,
                     )
                     .await?;
                 let _ = reply
@@ -346,22 +359,22 @@ impl Connection {
                     .await;
             }
             ClientFrame::Typing { conversation_id } => {
-                state.rate_limiter.check_message(user_id).await?;
-                state.chat.typing(user_id, conversation_id).await?;
+                services.rate_limiter.check_message(user_id).await?;
+                services.chat.typing(user_id, conversation_id).await?;
             }
             ClientFrame::MarkRead {
                 conversation_id,
                 up_to,
             } => {
-                state.rate_limiter.check_message(user_id).await?;
-                state
+                services.rate_limiter.check_message(user_id).await?;
+                services
                     .chat
                     .mark_read(user_id, conversation_id, Some(up_to))
                     .await?;
             }
             ClientFrame::Resync { since } => {
-                state.rate_limiter.check_message(user_id).await?;
-                state
+                services.rate_limiter.check_message(user_id).await?;
+                services
                     .chat
                     .resync(user_id, since, |batch| async move {
                         for m in &batch {

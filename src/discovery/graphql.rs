@@ -2,35 +2,21 @@
 
 use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use uuid::Uuid;
 
 use super::store::MatchRecord;
 use super::{Recommendation as Served, geo, match_cursor};
-use crate::app::AppState;
+use crate::discovery::DiscoveryService;
 use crate::error::ApiError;
-use crate::graphql::require_user;
+use crate::graphql::context::{PageInfo, page_size, require_user, service};
+use crate::infra::rate_limit::RateLimiter;
+use crate::profiles::ProfileService;
 use crate::profiles::graphql::{Profile, load_profile};
 use crate::profiles::model::DistanceUnit;
 
 /// Most items one page may ask for.
 const MAX_PAGE: i32 = 50;
-
-fn page_size(first: i32) -> Result<usize, ApiError> {
-    if (1..=MAX_PAGE).contains(&first) {
-        Ok(usize::try_from(first).unwrap_or(10))
-    } else {
-        Err(ApiError::bad_input(
-            "first",
-            format!("first must be between 1 and {MAX_PAGE}"),
-        ))
-    }
-}
-
-#[derive(SimpleObject)]
-pub struct PageInfo {
-    pub has_next_page: bool,
-    pub end_cursor: Option<String>,
-}
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ReportReason {
@@ -153,7 +139,9 @@ pub struct DiscoveryQuery;
 
 #[Object]
 impl DiscoveryQuery {
-    #[graphql(complexity = "crate::graphql::page_cost(first, 10, MAX_PAGE, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::context::page_cost(first, 10, MAX_PAGE, child_complexity)"
+    )]
     async fn recommendations(
         &self,
         ctx: &Context<'_>,
@@ -161,11 +149,11 @@ impl DiscoveryQuery {
         after: Option<String>,
     ) -> Result<RecommendationConnection> {
         let user = require_user(ctx).await?;
-        let first = page_size(first.unwrap_or(10))?;
-        let state = ctx.data::<AppState>()?;
-        let page = state
-            .discovery
-            .recommendations(user.user_id, first, after.as_deref(), &state.profiles)
+        let first = page_size(first.unwrap_or(10), MAX_PAGE)?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let page = discovery
+            .recommendations(user.user_id, first, after.as_deref(), profiles)
             .await?;
         let end_cursor = page.items.last().map(|r| r.cursor.clone());
         let unit = page.unit;
@@ -185,13 +173,15 @@ impl DiscoveryQuery {
     /// People who liked you and whom you have not answered yet.
     async fn likes_received_count(&self, ctx: &Context<'_>) -> Result<i32> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        let n = state.discovery.likes_received_count(user.user_id).await?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        let n = discovery.likes_received_count(user.user_id).await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 
     /// Newest first.
-    #[graphql(complexity = "crate::graphql::page_cost(first, 20, MAX_PAGE, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::context::page_cost(first, 20, MAX_PAGE, child_complexity)"
+    )]
     async fn matches(
         &self,
         ctx: &Context<'_>,
@@ -199,10 +189,9 @@ impl DiscoveryQuery {
         after: Option<String>,
     ) -> Result<MatchConnection> {
         let user = require_user(ctx).await?;
-        let first = page_size(first.unwrap_or(20))?;
-        let state = ctx.data::<AppState>()?;
-        let (rows, more) = state
-            .discovery
+        let first = page_size(first.unwrap_or(20), MAX_PAGE)?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        let (rows, more) = discovery
             .matches(user.user_id, first, after.as_deref())
             .await?;
         let end_cursor = rows.last().map(|m| match_cursor(m.id));
@@ -228,17 +217,16 @@ impl DiscoveryMutation {
         longitude: f64,
     ) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state
-            .rate_limiter
+        let rate_limiter = service::<RateLimiter>(ctx)?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        rate_limiter
             .check(
                 crate::infra::rate_limit::Bucket::Location,
                 &user.user_id.to_string(),
             )
             .await
             .map_err(ApiError::RateLimited)?;
-        state
-            .discovery
+        discovery
             .update_location(user.user_id, latitude, longitude)
             .await?;
         Ok(true)
@@ -246,11 +234,9 @@ impl DiscoveryMutation {
 
     async fn like(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<LikeResult> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        let result = state
-            .discovery
-            .like(user.user_id, user_id, &state.profiles)
-            .await?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let result = discovery.like(user.user_id, user_id, profiles).await?;
         Ok(LikeResult {
             is_match: result.is_some(),
             match_: result.map(|(m, _)| Match(m)),
@@ -259,23 +245,23 @@ impl DiscoveryMutation {
 
     async fn pass(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state.discovery.pass(user.user_id, user_id).await?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        discovery.pass(user.user_id, user_id).await?;
         Ok(true)
     }
 
     async fn unlike(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state.discovery.unlike(user.user_id, user_id).await?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        discovery.unlike(user.user_id, user_id).await?;
         Ok(true)
     }
 
     /// Rewinds the most recent pass; null if none.
     async fn undo_pass(&self, ctx: &Context<'_>) -> Result<Option<Profile>> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        match state.discovery.undo_pass(user.user_id).await? {
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        match discovery.undo_pass(user.user_id).await? {
             Some(target) => load_profile(ctx, target).await,
             None => Ok(None),
         }
@@ -283,28 +269,24 @@ impl DiscoveryMutation {
 
     async fn unmatch(&self, ctx: &Context<'_>, match_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state.discovery.unmatch(user.user_id, match_id).await?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        discovery.unmatch(user.user_id, match_id).await?;
         Ok(true)
     }
 
     async fn block(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state
-            .discovery
-            .block(user.user_id, user_id, &state.profiles)
-            .await?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        discovery.block(user.user_id, user_id, profiles).await?;
         Ok(true)
     }
 
     async fn unblock(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state
-            .discovery
-            .unblock(user.user_id, user_id, &state.profiles)
-            .await?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        discovery.unblock(user.user_id, user_id, profiles).await?;
         Ok(true)
     }
 
@@ -316,16 +298,10 @@ impl DiscoveryMutation {
         details: Option<String>,
     ) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state
-            .discovery
-            .report(
-                user.user_id,
-                user_id,
-                reason.as_db(),
-                details,
-                &state.profiles,
-            )
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        discovery
+            .report(user.user_id, user_id, reason.as_db(), details, profiles)
             .await?;
         Ok(true)
     }

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::events::{MatchEvent, TOPIC_MATCH, TOPIC_UNMATCHED};
 use crate::infra::bus::Bus;
 use crate::infra::cache::TwoTierCache;
 use crate::infra::db::Db;
@@ -39,21 +40,6 @@ use store::{DiscoveryStore, LikeOutcome, MatchRecord, Searcher};
 
 /// Most reports one person may make in 24 hours.
 pub const REPORTS_PER_DAY: i64 = 20;
-
-/// Bus topic of new matches (payload: [`MatchEvent`]).
-pub const TOPIC_MATCH: &str = "match";
-/// Bus topic of ended matches (payload: [`MatchEvent`]).
-pub const TOPIC_UNMATCHED: &str = "unmatched";
-
-/// A match that began or ended, for chat and notifications.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MatchEvent {
-    pub match_id: Uuid,
-    pub conversation_id: Uuid,
-    pub users: [Uuid; 2],
-    pub created_at: DateTime<Utc>,
-}
 
 /// One ranked candidate of a cached list.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,6 +1,11 @@
 //! The GraphQL schema: every domain's `XQuery` / `XMutation` merged into one, with its limits
-//! (depth 5, complexity, no introspection or suggestions in production), the cache of parsed
-//! documents, and the per-request context resolvers read (who is calling, from where).
+//! (depth 5, complexity, no introspection or suggestions in production), the services its
+//! resolvers use, and the cache of parsed documents. What resolvers share (the request's
+//! context, the signed-in check, paging) is in [`context`].
+
+pub mod context;
+
+use context::RequestContext;
 
 use std::sync::Arc;
 
@@ -8,17 +13,14 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema, ServerError, ServerResult};
+use async_graphql::{EmptySubscription, MergedObject, Schema, ServerError, ServerResult};
 
-use crate::app::AppState;
-use crate::auth::api;
+use crate::app::App;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
-use crate::auth::model::AuthUser;
-use crate::auth::tokens::{Claims, TokenError};
 use crate::chat::graphql::{ChatMutation, ChatQuery};
 use crate::discovery::graphql::{DiscoveryMutation, DiscoveryQuery};
 use crate::error::ApiError;
-use crate::infra::rate_limit::Bucket;
+use crate::infra::rate_limit::{Bucket, RateLimiter};
 use crate::notifications::graphql::{NotificationMutation, NotificationQuery};
 use crate::playgrounds::graphql::{PlaygroundMutation, PlaygroundQuery};
 use crate::profiles::graphql::{ProfileMutation, ProfileQuery};
@@ -34,13 +36,6 @@ const ENGINE_MAX_DEPTH: usize = MAX_DEPTH + 2;
 /// `recommendations(first: 50)` with names and photos costs about 850, and a person's 200
 /// favourite places with every field about 2 400.
 pub const MAX_COMPLEXITY: usize = 2500;
-
-/// The complexity of a list field: `first` (or `default` when absent), clamped to `1..=max`,
-/// times the complexity of one item.
-pub fn page_cost(first: Option<i32>, default: i32, max: i32, child: usize) -> usize {
-    let n = first.unwrap_or(default).clamp(1, max.max(1));
-    usize::try_from(n).unwrap_or(1).saturating_mul(child.max(1))
-}
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
@@ -79,10 +74,11 @@ pub struct Schemas {
 }
 
 impl Schemas {
-    pub fn new(production: bool) -> Self {
+    /// The schemas, with `app`'s services for their resolvers.
+    pub fn new(production: bool, app: &App) -> Self {
         Schemas {
-            plain: build_schema(production, false),
-            batch: build_schema(production, true),
+            plain: build_schema(production, false, Some(app)),
+            batch: build_schema(production, true, Some(app)),
             introspection: (!production).then(build_introspection_schema),
         }
     }
@@ -100,7 +96,7 @@ impl Schemas {
     }
 }
 
-fn build_schema(production: bool, mutation_budget: bool) -> AppSchema {
+fn build_schema(production: bool, mutation_budget: bool, app: Option<&App>) -> AppSchema {
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -108,6 +104,17 @@ fn build_schema(production: bool, mutation_budget: bool) -> AppSchema {
     )
     .limit_depth(ENGINE_MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY);
+    // Each resolver asks for the services it uses, by type (`context::service`).
+    if let Some(app) = app {
+        builder = builder
+            .data(app.auth.clone())
+            .data(app.profiles.clone())
+            .data(app.discovery.clone())
+            .data(app.chat.clone())
+            .data(app.notifications.clone())
+            .data(app.playgrounds.clone())
+            .data(app.rate_limiter.clone());
+    }
     if mutation_budget {
         builder = builder.extension(MutationBudget);
     }
@@ -249,14 +256,14 @@ impl Extension for MutationBudgetExtension {
 /// One unit of the signed-in caller's request budget (nothing for anonymous callers: the
 /// mutations they can use have the per-IP auth budget).
 async fn spend_user_budget(ctx: &ExtensionContext<'_>) -> Result<(), ApiError> {
-    let (Ok(state), Ok(request)) = (ctx.data::<AppState>(), ctx.data::<RequestContext>()) else {
+    let (Ok(limiter), Ok(request)) = (ctx.data::<RateLimiter>(), ctx.data::<RequestContext>())
+    else {
         return Ok(());
     };
     let Some(Ok(claims)) = &request.credentials else {
         return Ok(());
     };
-    state
-        .rate_limiter
+    limiter
         .check(Bucket::User, &claims.sub.to_string())
         .await
         .map_err(ApiError::RateLimited)
@@ -275,7 +282,7 @@ pub fn build_introspection_schema() -> AppSchema {
 
 /// The schema in SDL, as served.
 pub fn sdl() -> String {
-    build_schema(false, false).sdl()
+    build_schema(false, false, None).sdl()
 }
 
 /// Whether every root field of every operation is `__schema`, `__type` or `__typename`.
@@ -293,62 +300,6 @@ pub fn is_introspection_only(doc: &ExecutableDocument) -> bool {
                     _ => false,
                 })
     })
-}
-
-/// Per-request facts, inserted by the HTTP layer.
-pub struct RequestContext {
-    /// The client's rate-limit key (its address, behind trusted proxies; an IPv6 /64).
-    pub client_key: String,
-    /// The bearer token as verified (signature and expiry), if one was sent.
-    pub credentials: Option<Result<Claims, TokenError>>,
-    /// The session check, done at most once per request.
-    user: tokio::sync::OnceCell<AuthUser>,
-}
-
-impl RequestContext {
-    pub fn new(client_key: String, credentials: Option<Result<Claims, TokenError>>) -> Self {
-        RequestContext {
-            client_key,
-            credentials,
-            user: tokio::sync::OnceCell::new(),
-        }
-    }
-}
-
-/// The signed-in caller, or UNAUTHENTICATED (missing, invalid, expired or revoked token).
-pub async fn require_user(ctx: &Context<'_>) -> Result<AuthUser, ApiError> {
-    let state = ctx
-        .data::<AppState>()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
-    let request = ctx
-        .data::<RequestContext>()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
-    let claims = match &request.credentials {
-        None => return Err(ApiError::unauthenticated()),
-        Some(Err(_)) => return Err(ApiError::Unauthenticated("invalid or expired token".into())),
-        Some(Ok(claims)) => claims,
-    };
-    request
-        .user
-        .get_or_try_init(|| async { api(state.auth.authenticate(claims).await) })
-        .await
-        .copied()
-}
-
-/// Spends one attempt of the caller's IP on the strict login/register/reset budget. Each aliased
-/// field in one request calls this, so 20 `login`s in one document are 20 attempts.
-pub async fn limit_auth_attempt(ctx: &Context<'_>) -> Result<(), ApiError> {
-    let state = ctx
-        .data::<AppState>()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
-    let request = ctx
-        .data::<RequestContext>()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))?;
-    state
-        .rate_limiter
-        .check(Bucket::Auth, &request.client_key)
-        .await
-        .map_err(ApiError::RateLimited)
 }
 
 #[cfg(test)]

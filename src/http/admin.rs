@@ -21,12 +21,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::HttpState;
 use super::client_ip::ClientIp;
-use super::graphql::error_response;
 use super::middleware::Credentials;
 use crate::app::AppState;
 use crate::auth::api;
-use crate::error::{ApiError, annotate_graphql_errors};
+use crate::error::{ApiError, annotate_graphql_errors, graphql_error_response as error_response};
 use crate::infra::rate_limit::Bucket;
 use crate::moderation::model::{ActionKind, Actor, Role};
 
@@ -42,12 +42,12 @@ const STYLESHEET: &str = include_str!("admin.css");
 /// `POST /admin/graphql`: staff only. Anyone else — no token, a token that does not work, a
 /// member's token — gets 403 `FORBIDDEN`, the same answer the console gives.
 pub async fn graphql(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Extension(Credentials(credentials)): Extension<Credentials>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let actor = match staff_from_bearer(&state, credentials).await {
+    let actor = match staff_from_bearer(&state.app, credentials).await {
         Ok(actor) => actor,
         Err(err) => return error_response(&err),
     };

@@ -4,21 +4,21 @@ use std::time::Instant;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLResponse;
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::{Extension, Json};
 use futures::StreamExt;
-use serde_json::json;
 
 use async_graphql::dataloader::DataLoader;
 
+use super::HttpState;
 use super::client_ip::ClientIp;
 use super::middleware::Credentials;
 use crate::app::AppState;
-use crate::error::{ApiError, annotate_graphql_errors};
-use crate::graphql::RequestContext;
+use crate::error::{ApiError, annotate_graphql_errors, graphql_error_response as error_response};
+use crate::graphql::context::RequestContext;
 use crate::playgrounds::graphql::{PlaygroundLoader, ViewerLoader};
 use crate::profiles::loader::{ProfileLoader, SeenProfileLoader};
 
@@ -27,28 +27,6 @@ pub async fn graphiql(State(state): State<AppState>) -> Response {
         return ApiError::NotFound("GraphiQL is off in production".into()).into_response();
     }
     Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
-}
-
-/// A request-level failure, shaped like a GraphQL response: `{"errors":[…]}` with the status.
-pub fn error_response(err: &ApiError) -> Response {
-    let mut extensions = json!({ "code": err.code(), "status": err.status().as_u16() });
-    if let Some(secs) = err.retry_after() {
-        extensions["retryAfter"] = json!(secs);
-    }
-    if let ApiError::BadUserInput {
-        field: Some(field), ..
-    } = err
-    {
-        extensions["field"] = json!(field);
-    }
-    let body = json!({ "errors": [{ "message": err.to_string(), "extensions": extensions }] });
-    let mut response = (err.status(), Json(body)).into_response();
-    if let Some(secs) = err.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
 }
 
 /// The request document, read up to `limit` bytes: past it (by the declared length, or while
@@ -84,7 +62,7 @@ pub(crate) async fn read_request(
 }
 
 pub async fn graphql(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Extension(client): Extension<ClientIp>,
     Extension(Credentials(credentials)): Extension<Credentials>,
     headers: HeaderMap,
@@ -100,17 +78,26 @@ pub async fn graphql(
     let prepared = state.documents.prepare(&request.query);
     let schema = state.schemas.for_document(prepared.as_deref());
     let mut request = request
-        .data(DataLoader::new(ProfileLoader(state.clone()), tokio::spawn))
         .data(DataLoader::new(
-            SeenProfileLoader(state.clone()),
+            ProfileLoader(state.profiles.clone()),
             tokio::spawn,
         ))
         .data(DataLoader::new(
-            PlaygroundLoader(state.clone()),
+            SeenProfileLoader(state.profiles.clone()),
             tokio::spawn,
         ))
-        .data(DataLoader::new(ViewerLoader(state.clone()), tokio::spawn))
-        .data(state.clone())
+        .data(DataLoader::new(
+            PlaygroundLoader(state.playgrounds.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            ViewerLoader {
+                playgrounds: state.playgrounds.clone(),
+                discovery: state.discovery.clone(),
+                profiles: state.profiles.clone(),
+            },
+            tokio::spawn,
+        ))
         .data(RequestContext::new(client.limit_key(), credentials));
 
     let start = Instant::now();

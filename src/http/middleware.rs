@@ -82,7 +82,7 @@ pub async fn authenticate_and_limit(
 fn too_many_requests(path: &str, wait: Duration) -> Response {
     let err = ApiError::RateLimited(wait);
     if path == "/graphql" {
-        super::graphql::error_response(&err)
+        crate::error::graphql_error_response(&err)
     } else {
         err.into_response()
     }

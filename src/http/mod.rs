@@ -20,10 +20,13 @@ pub mod middleware;
 pub mod photos;
 pub mod ws;
 
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::FromRef;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::routing::{delete, get, post};
 use tower::ServiceBuilder;
@@ -31,7 +34,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::app::AppState;
+use crate::app::{App, AppState};
+use crate::graphql::{DOCUMENT_CACHE_BYTES, DocumentCache, Schemas};
+use crate::infra::telemetry::LabelSet;
+use crate::moderation::graphql::{AdminSchema, build_admin_schema};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -42,7 +48,57 @@ pub(crate) const PHOTO_BODY_LIMIT: usize = crate::profiles::images::MAX_UPLOAD_B
 /// Largest GraphQL request body.
 pub(crate) const GRAPHQL_BODY_LIMIT: usize = 256 * 1024;
 
-pub fn router(state: AppState) -> Router {
+/// What the HTTP handlers share: the application, and the GraphQL schemas served on top of it.
+/// Handlers that need only the application take `State<AppState>`.
+#[derive(Clone)]
+pub struct HttpState(Arc<Served>);
+
+pub struct Served {
+    pub app: AppState,
+    /// The GraphQL schemas clients use.
+    pub schemas: Schemas,
+    /// GraphQL documents already parsed.
+    pub documents: DocumentCache,
+    /// The moderators' GraphQL schema (`/admin/graphql`).
+    pub admin_schema: AdminSchema,
+    /// The bounded set of GraphQL operation names used as metric labels.
+    pub operation_labels: LabelSet,
+}
+
+impl HttpState {
+    pub fn new(app: AppState) -> Self {
+        let production = app.config.is_production();
+        HttpState(Arc::new(Served {
+            schemas: Schemas::new(production, &app),
+            documents: DocumentCache::new(DOCUMENT_CACHE_BYTES),
+            admin_schema: build_admin_schema(production),
+            operation_labels: LabelSet::default(),
+            app,
+        }))
+    }
+}
+
+impl Deref for HttpState {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.0
+    }
+}
+
+impl Deref for Served {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+impl FromRef<HttpState> for AppState {
+    fn from_ref(state: &HttpState) -> AppState {
+        state.app.clone()
+    }
+}
+
+pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route(
             "/graphql",
@@ -72,7 +128,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit.csv", get(admin::audit_csv))
         .route("/admin/staff", get(admin::staff).post(admin::set_role))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.app.clone(),
             middleware::authenticate_and_limit,
         ));
 
@@ -106,7 +162,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Health, and metrics unless they have an address of their own.
-fn ops_routes(with_metrics: bool) -> Router<AppState> {
+fn ops_routes<S>(with_metrics: bool) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AppState: FromRef<S>,
+{
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
@@ -129,7 +189,7 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn cors(state: &AppState) -> CorsLayer {
+fn cors(state: &App) -> CorsLayer {
     let origin = match &state.config.allowed_origins {
         None => AllowOrigin::any(),
         Some(list) => AllowOrigin::list(

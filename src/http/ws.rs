@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::middleware::Credentials;
 use crate::app::AppState;
-use crate::chat::ws::{MAX_FRAME_BYTES, serve};
+use crate::chat::ws::{MAX_FRAME_BYTES, SocketServices, serve};
 use crate::error::ApiError;
 
 /// Per-socket buffers: small, so that idle sockets cost little memory (axum's defaults are
@@ -40,5 +40,13 @@ pub async fn ws(
         .max_write_buffer_size(256 * 1024)
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| serve(state, socket, credentials))
+        .on_upgrade(move |socket| {
+            let services = SocketServices {
+                auth: state.auth.clone(),
+                chat: state.chat.clone(),
+                profiles: state.profiles.clone(),
+                rate_limiter: state.rate_limiter.clone(),
+            };
+            serve(services, socket, credentials)
+        })
 }

@@ -22,6 +22,7 @@ pub mod push;
 pub mod rate_limit;
 pub mod redis;
 pub mod seal;
+pub mod stored;
 pub mod telemetry;
 pub mod time;
 pub mod tls;

@@ -26,9 +26,14 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::app::App;
+use crate::config::JobSchedule;
+use crate::discovery::DiscoveryService;
+use crate::infra::blobs::BlobStore;
 use crate::infra::db::Db;
 use crate::infra::time;
+use crate::notifications::NotificationService;
+use crate::profiles::ProfileService;
 use store::{JobRun, JobStore};
 
 /// Tries per tick before a run is recorded as failed.
@@ -69,8 +74,7 @@ impl Job {
         }
     }
 
-    fn every(self, state: &AppState) -> Duration {
-        let s = state.config.jobs;
+    fn every(self, s: JobSchedule) -> Duration {
         match self {
             Job::RefreshRecommendations => s.refresh_every,
             Job::DeliverNotifications => s.deliver_every,
@@ -79,10 +83,35 @@ impl Job {
     }
 }
 
+/// What the jobs run on.
+#[derive(Clone)]
+pub struct JobServices {
+    pub db: Db,
+    pub schedule: JobSchedule,
+    pub discovery: Arc<DiscoveryService>,
+    pub profiles: Arc<ProfileService>,
+    pub notifications: Arc<NotificationService>,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+impl JobServices {
+    /// The parts of a running application the jobs use.
+    pub fn of(app: &App) -> Self {
+        JobServices {
+            db: app.db.clone(),
+            schedule: app.config.jobs,
+            discovery: app.discovery.clone(),
+            profiles: app.profiles.clone(),
+            notifications: app.notifications.clone(),
+            blobs: app.blobs.clone(),
+        }
+    }
+}
+
 /// Runs the jobs of one deployment; any number may run at once.
 #[derive(Clone)]
 pub struct Worker {
-    state: AppState,
+    services: JobServices,
     store: Arc<dyn JobStore>,
     id: String,
     retry_delay: Duration,
@@ -90,14 +119,14 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(state: AppState) -> Self {
-        let store: Arc<dyn JobStore> = match &state.db {
+    pub fn new(services: JobServices) -> Self {
+        let store: Arc<dyn JobStore> = match &services.db {
             Db::Postgres(pool) => Arc::new(store::PgJobStore::new(pool.clone())),
             Db::Sqlite(pool) => Arc::new(store::SqliteJobStore::new(pool.clone())),
         };
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
         Worker {
-            state,
+            services,
             store,
             id: format!("{host}-{}-{}", std::process::id(), Uuid::now_v7().simple()),
             retry_delay: Duration::from_secs(1),
@@ -142,7 +171,7 @@ impl Worker {
     /// Checks for a new tick of `job` every second (or period, if shorter) and runs the ticks
     /// this worker wins.
     async fn schedule(&self, job: Job) {
-        let every = job.every(&self.state);
+        let every = job.every(self.services.schedule);
         let mut check = tokio::time::interval(every.min(Duration::from_secs(1)));
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_tick = None;
@@ -248,9 +277,9 @@ impl Worker {
         let mut refreshed = 0;
         for user in users {
             if self
-                .state
+                .services
                 .discovery
-                .refresh(user, &self.state.profiles)
+                .refresh(user, &self.services.profiles)
                 .await?
             {
                 refreshed += 1;
@@ -263,7 +292,7 @@ impl Worker {
         let mut total = 0;
         loop {
             let n = self
-                .state
+                .services
                 .notifications
                 .deliver_due_pushes(DELIVERY_BATCH)
                 .await?;
@@ -300,7 +329,7 @@ impl Worker {
     /// was never written, or a delete whose blob delete failed).
     async fn delete_orphan_blobs(&self, before: chrono::DateTime<Utc>) -> anyhow::Result<u64> {
         let old: Vec<String> = self
-            .state
+            .services
             .blobs
             .list("photos/")
             .await?
@@ -312,7 +341,7 @@ impl Worker {
         for chunk in old.chunks(500) {
             let referenced: HashSet<String> = self.store.referenced_blobs(chunk).await?;
             for key in chunk.iter().filter(|k| !referenced.contains(*k)) {
-                self.state.blobs.delete(key).await?;
+                self.services.blobs.delete(key).await?;
                 deleted += 1;
             }
         }

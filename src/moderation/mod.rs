@@ -22,8 +22,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::auth::{AuthService, EndedSessions};
+use crate::auth::AuthService;
 use crate::error::{ApiError, ApiResult};
+use crate::events::EndedSessions;
 use crate::infra::blobs::BlobStore;
 use crate::infra::time;
 use crate::notifications::{NotificationService, Notify, kind};

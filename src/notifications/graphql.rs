@@ -2,14 +2,14 @@
 
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use uuid::Uuid;
 
 use super::store::{NotificationRecord, Preferences, PreferencesPatch};
 use super::{cursor, kind};
-use crate::app::AppState;
-use crate::discovery::graphql::PageInfo;
 use crate::error::ApiError;
-use crate::graphql::require_user;
+use crate::graphql::context::{PageInfo, require_user, service};
+use crate::notifications::NotificationService;
 
 const MAX_PAGE: i32 = 100;
 
@@ -124,7 +124,9 @@ pub struct NotificationQuery;
 #[Object]
 impl NotificationQuery {
     /// Newest first.
-    #[graphql(complexity = "crate::graphql::page_cost(first, 20, MAX_PAGE, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::context::page_cost(first, 20, MAX_PAGE, child_complexity)"
+    )]
     async fn notifications(
         &self,
         ctx: &Context<'_>,
@@ -141,9 +143,8 @@ impl NotificationQuery {
             )
             .into());
         }
-        let state = ctx.data::<AppState>()?;
-        let (rows, more) = state
-            .notifications
+        let notifications = service::<Arc<NotificationService>>(ctx)?;
+        let (rows, more) = notifications
             .list(
                 user.user_id,
                 usize::try_from(first).unwrap_or(20),
@@ -169,8 +170,8 @@ impl NotificationQuery {
         ctx: &Context<'_>,
     ) -> Result<NotificationPreferencesObject> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        Ok(state.notifications.preferences(user.user_id).await?.into())
+        let notifications = service::<Arc<NotificationService>>(ctx)?;
+        Ok(notifications.preferences(user.user_id).await?.into())
     }
 }
 
@@ -186,9 +187,8 @@ impl NotificationMutation {
         platform: DevicePlatform,
     ) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state
-            .notifications
+        let notifications = service::<Arc<NotificationService>>(ctx)?;
+        notifications
             .register_device(user.user_id, &token, platform.as_db())
             .await?;
         Ok(true)
@@ -197,9 +197,8 @@ impl NotificationMutation {
     /// False when you had no such device.
     async fn unregister_device(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        Ok(state
-            .notifications
+        let notifications = service::<Arc<NotificationService>>(ctx)?;
+        Ok(notifications
             .unregister_device(user.user_id, &token)
             .await?)
     }
@@ -210,15 +209,14 @@ impl NotificationMutation {
         input: NotificationPreferencesInput,
     ) -> Result<NotificationPreferencesObject> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
+        let notifications = service::<Arc<NotificationService>>(ctx)?;
         let patch = PreferencesPatch {
             matches: input.matches,
             messages: input.messages,
             likes: input.likes,
             push: input.push,
         };
-        Ok(state
-            .notifications
+        Ok(notifications
             .update_preferences(user.user_id, patch)
             .await?
             .into())
@@ -227,8 +225,8 @@ impl NotificationMutation {
     /// How many became read.
     async fn mark_notifications_read(&self, ctx: &Context<'_>, ids: Vec<Uuid>) -> Result<i32> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        let n = state.notifications.mark_read(user.user_id, &ids).await?;
+        let notifications = service::<Arc<NotificationService>>(ctx)?;
+        let n = notifications.mark_read(user.user_id, &ids).await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 }

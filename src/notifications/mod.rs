@@ -20,8 +20,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::chat::hub::Hub;
 use crate::error::{ApiError, ApiResult};
+use crate::hub::Hub;
 use crate::infra::db::Db;
 use crate::infra::push::{PushError, PushMessage, PushSender};
 use crate::infra::time;

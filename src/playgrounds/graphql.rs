@@ -12,12 +12,12 @@ use uuid::Uuid;
 
 use super::store::PlaygroundRecord;
 use super::{MAX_SEARCH, PlaygroundDraft};
-use crate::app::AppState;
-use crate::chat::Draft;
-use crate::chat::graphql::Message;
+use crate::discovery::DiscoveryService;
 use crate::discovery::geo::{Coordinates as Point, haversine_km, km_to_miles};
 use crate::error::ApiError;
-use crate::graphql::require_user;
+use crate::graphql::context::{require_user, service};
+use crate::playgrounds::PlaygroundService;
+use crate::profiles::ProfileService;
 use crate::profiles::graphql::Coordinates;
 use crate::profiles::model::DistanceUnit;
 
@@ -29,7 +29,12 @@ pub struct Viewer {
     unit: DistanceUnit,
 }
 
-pub struct ViewerLoader(pub AppState);
+/// Loads what a viewer's places need: their favourites, location and distance unit.
+pub struct ViewerLoader {
+    pub playgrounds: Arc<PlaygroundService>,
+    pub discovery: Arc<DiscoveryService>,
+    pub profiles: Arc<ProfileService>,
+}
 
 impl Loader<Uuid> for ViewerLoader {
     type Value = Arc<Viewer>;
@@ -38,7 +43,9 @@ impl Loader<Uuid> for ViewerLoader {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Arc<Viewer>>, Self::Error> {
         let mut out = HashMap::with_capacity(keys.len());
         for &user_id in keys {
-            let viewer = load_viewer(&self.0, user_id).await.map_err(Arc::new)?;
+            let viewer = load_viewer(&self.playgrounds, &self.discovery, &self.profiles, user_id)
+                .await
+                .map_err(Arc::new)?;
             out.insert(user_id, Arc::new(viewer));
         }
         Ok(out)
@@ -46,20 +53,21 @@ impl Loader<Uuid> for ViewerLoader {
 }
 
 /// A viewer's favourites, own location and distance unit, read now.
-async fn load_viewer(state: &AppState, user_id: Uuid) -> Result<Viewer, ApiError> {
+async fn load_viewer(
+    playgrounds: &PlaygroundService,
+    discovery: &DiscoveryService,
+    profiles: &ProfileService,
+    user_id: Uuid,
+) -> Result<Viewer, ApiError> {
     Ok(Viewer {
         user_id,
-        favorites: state.playgrounds.favorite_set(user_id).await?,
-        location: state.discovery.store().location_of(user_id).await?,
-        unit: state
-            .profiles
-            .preferences_value(user_id)
-            .await?
-            .distance_unit,
+        favorites: playgrounds.favorite_set(user_id).await?,
+        location: discovery.store().location_of(user_id).await?,
+        unit: profiles.preferences_value(user_id).await?.distance_unit,
     })
 }
 
-pub struct PlaygroundLoader(pub AppState);
+pub struct PlaygroundLoader(pub Arc<PlaygroundService>);
 
 impl Loader<Uuid> for PlaygroundLoader {
     type Value = Arc<PlaygroundRecord>;
@@ -69,7 +77,7 @@ impl Loader<Uuid> for PlaygroundLoader {
         &self,
         keys: &[Uuid],
     ) -> Result<HashMap<Uuid, Arc<PlaygroundRecord>>, Self::Error> {
-        self.0.playgrounds.many(keys).await.map_err(Arc::new)
+        self.0.many(keys).await.map_err(Arc::new)
     }
 }
 
@@ -190,18 +198,18 @@ pub struct PlaygroundQuery;
 impl PlaygroundQuery {
     /// Your favourite places, most recently saved first.
     #[graphql(
-        complexity = "crate::graphql::page_cost(None, super::MAX_FAVORITES, super::MAX_FAVORITES, child_complexity)"
+        complexity = "crate::graphql::context::page_cost(None, super::MAX_FAVORITES, super::MAX_FAVORITES, child_complexity)"
     )]
     async fn my_playgrounds(&self, ctx: &Context<'_>) -> Result<Vec<Playground>> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        let records = state.playgrounds.favorites(user.user_id).await?;
+        let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
+        let records = playgrounds.favorites(user.user_id).await?;
         present(ctx, user.user_id, records).await
     }
 
     /// Places within `radius` (above 0, at most 100 km) of a point, nearest first.
     #[graphql(
-        complexity = "crate::graphql::page_cost(None, super::NEAR_LIMIT as i32, super::NEAR_LIMIT as i32, child_complexity)"
+        complexity = "crate::graphql::context::page_cost(None, super::NEAR_LIMIT as i32, super::NEAR_LIMIT as i32, child_complexity)"
     )]
     async fn playgrounds_near(
         &self,
@@ -212,18 +220,15 @@ impl PlaygroundQuery {
         #[graphql(default_with = "Some(DistanceUnit::Kilometers)")] unit: Option<DistanceUnit>,
     ) -> Result<Vec<Playground>> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
+        let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
         let radius_km = unit.unwrap_or(DistanceUnit::Kilometers).to_km(radius);
-        let records = state
-            .playgrounds
-            .near(latitude, longitude, radius_km)
-            .await?;
+        let records = playgrounds.near(latitude, longitude, radius_km).await?;
         present(ctx, user.user_id, records).await
     }
 
     /// Fuzzy name search: prefix matches first; case and accents do not matter.
     #[graphql(
-        complexity = "crate::graphql::page_cost(first, 20, MAX_SEARCH as i32, child_complexity)"
+        complexity = "crate::graphql::context::page_cost(first, 20, MAX_SEARCH as i32, child_complexity)"
     )]
     async fn search_playgrounds(
         &self,
@@ -232,14 +237,14 @@ impl PlaygroundQuery {
         #[graphql(default = 20)] first: Option<i32>,
     ) -> Result<Vec<Playground>> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
+        let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
         let first = usize::try_from(first.unwrap_or(20))
             .ok()
             .filter(|f| (1..=MAX_SEARCH).contains(f))
             .ok_or_else(|| {
                 ApiError::bad_input("first", format!("first must be between 1 and {MAX_SEARCH}"))
             })?;
-        let records = state.playgrounds.search(&query, first).await?;
+        let records = playgrounds.search(&query, first).await?;
         present(ctx, user.user_id, records).await
     }
 }
@@ -257,9 +262,10 @@ impl PlaygroundMutation {
         input: PlaygroundInput,
     ) -> Result<Playground> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        let record = state
-            .playgrounds
+        let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let record = playgrounds
             .add(
                 user.user_id,
                 PlaygroundDraft {
@@ -271,7 +277,7 @@ impl PlaygroundMutation {
             )
             .await?;
         // The viewer's favourites just changed: read them fresh, not from this request's loader.
-        let viewer = load_viewer(state, user.user_id).await?;
+        let viewer = load_viewer(playgrounds, discovery, profiles, user.user_id).await?;
         Ok(Playground::new(record, &viewer))
     }
 
@@ -281,11 +287,8 @@ impl PlaygroundMutation {
         playground_id: Uuid,
     ) -> Result<Playground> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        let record = state
-            .playgrounds
-            .favorite(user.user_id, playground_id)
-            .await?;
+        let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
+        let record = playgrounds.favorite(user.user_id, playground_id).await?;
         let viewer = viewer(ctx, user.user_id).await?;
         let mut shown = Playground::new(record, &viewer);
         shown.is_favorite = true;
@@ -296,37 +299,7 @@ impl PlaygroundMutation {
     /// it was not one of them.
     async fn remove_playground(&self, ctx: &Context<'_>, playground_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        Ok(state
-            .playgrounds
-            .unfavorite(user.user_id, playground_id)
-            .await?)
-    }
-
-    /// Sends a place into a conversation as a `PLAYGROUND` message (both people get it live).
-    async fn share_playground(
-        &self,
-        ctx: &Context<'_>,
-        conversation_id: Uuid,
-        playground_id: Uuid,
-    ) -> Result<Message> {
-        let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state.rate_limiter.check_message(user.user_id).await?;
-        let place = state
-            .playgrounds
-            .one(playground_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("no such playground".into()))?;
-        let sent = state
-            .chat
-            .send(
-                user.user_id,
-                Draft::playground(conversation_id, place.id, place.name.clone()),
-                None,
-                &state.profiles,
-            )
-            .await?;
-        Ok(Message(sent.message))
+        let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
+        Ok(playgrounds.unfavorite(user.user_id, playground_id).await?)
     }
 }

@@ -15,9 +15,10 @@ use super::model::{
     ActivityLevel, DistanceUnit, DogSize, LocationRecord, PhotoRecord, PreferencesRecord,
     ProfileView, PromptRecord,
 };
-use crate::app::AppState;
+use crate::discovery::DiscoveryService;
 use crate::error::ApiError;
-use crate::graphql::require_user;
+use crate::graphql::context::{require_user, service};
+use crate::profiles::ProfileService;
 
 /// A dog's public profile, as other people see it. Never carries coordinates.
 pub struct Profile(pub Arc<ProfileView>);
@@ -56,12 +57,12 @@ impl Profile {
         Ok(ActivityLevel::from_db(&self.0.profile.activity_level).map_err(ApiError::Internal)?)
     }
     /// In the owner's order.
-    #[graphql(complexity = "crate::graphql::page_cost(None, 6, 6, child_complexity)")]
+    #[graphql(complexity = "crate::graphql::context::page_cost(None, 6, 6, child_complexity)")]
     async fn photos(&self) -> Vec<Photo> {
         self.0.photos.iter().cloned().map(Photo).collect()
     }
     /// In the owner's order.
-    #[graphql(complexity = "crate::graphql::page_cost(None, 3, 3, child_complexity)")]
+    #[graphql(complexity = "crate::graphql::context::page_cost(None, 3, 3, child_complexity)")]
     async fn prompts(&self) -> Vec<Prompt> {
         self.0.prompts.iter().cloned().map(Prompt).collect()
     }
@@ -88,18 +89,16 @@ impl Photo {
         self.0.id
     }
     async fn url(&self, ctx: &Context<'_>) -> Result<String> {
-        let state = ctx.data::<AppState>()?;
-        Ok(state
-            .profiles
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        Ok(profiles
             .blobs()
             .url(&self.0.storage_key)
             .await
             .map_err(ApiError::Internal)?)
     }
     async fn thumbnail_url(&self, ctx: &Context<'_>) -> Result<String> {
-        let state = ctx.data::<AppState>()?;
-        Ok(state
-            .profiles
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        Ok(profiles
             .blobs()
             .url(&self.0.thumbnail_key)
             .await
@@ -273,8 +272,8 @@ impl ProfileQuery {
     /// Someone's profile; null when it does not exist or either of you blocked the other.
     async fn profile(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<Option<Profile>> {
         let viewer = require_user(ctx).await?.user_id;
-        let state = ctx.data::<AppState>()?;
-        let seen = match state.profiles.seen_by_if_cached(viewer, user_id).await {
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let seen = match profiles.seen_by_if_cached(viewer, user_id).await {
             Some(seen) => seen,
             // Not all cached here: batched with the request's other profiles.
             None => ctx
@@ -303,8 +302,8 @@ impl ProfileMutation {
     async fn create_profile(&self, ctx: &Context<'_>, input: ProfileInput) -> Result<Profile> {
         let user = require_user(ctx).await?;
         let input = input.parse()?;
-        let state = ctx.data::<AppState>()?;
-        Ok(Profile(state.profiles.create(user.user_id, input).await?))
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        Ok(Profile(profiles.create(user.user_id, input).await?))
     }
 
     async fn update_profile(
@@ -314,8 +313,8 @@ impl ProfileMutation {
     ) -> Result<Profile> {
         let user = require_user(ctx).await?;
         let changes = input.parse()?;
-        let state = ctx.data::<AppState>()?;
-        Ok(Profile(state.profiles.update(user.user_id, changes).await?))
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        Ok(Profile(profiles.update(user.user_id, changes).await?))
     }
 
     /// 0..3 prompts; replaces all, in order.
@@ -337,8 +336,8 @@ impl ProfileMutation {
                 ))
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
-        let state = ctx.data::<AppState>()?;
-        let stored = state.profiles.set_prompts(user.user_id, parsed).await?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let stored = profiles.set_prompts(user.user_id, parsed).await?;
         Ok(stored.into_iter().map(Prompt).collect())
     }
 
@@ -348,7 +347,8 @@ impl ProfileMutation {
         input: PreferencesInput,
     ) -> Result<Preferences> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
         let update = PreferencesUpdate {
             min_age: input.min_age,
             max_age: input.max_age,
@@ -356,36 +356,30 @@ impl ProfileMutation {
             activity_level: input.activity_level,
             distance_unit: input.distance_unit,
         };
-        let prefs = state
-            .profiles
-            .update_preferences(user.user_id, update)
-            .await?;
+        let prefs = profiles.update_preferences(user.user_id, update).await?;
         // Other distances and ages: recommendations are computed anew.
-        state.discovery.invalidate(user.user_id).await;
+        discovery.invalidate(user.user_id).await;
         Ok(prefs.into())
     }
 
     async fn pause_profile(&self, ctx: &Context<'_>, paused: bool) -> Result<Profile> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        Ok(Profile(state.profiles.pause(user.user_id, paused).await?))
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        Ok(Profile(profiles.pause(user.user_id, paused).await?))
     }
 
     /// Must be a permutation of the current photos.
     async fn reorder_photos(&self, ctx: &Context<'_>, photo_ids: Vec<Uuid>) -> Result<Vec<Photo>> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        let photos = state
-            .profiles
-            .reorder_photos(user.user_id, &photo_ids)
-            .await?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let photos = profiles.reorder_photos(user.user_id, &photo_ids).await?;
         Ok(photos.into_iter().map(Photo).collect())
     }
 
     async fn delete_photo(&self, ctx: &Context<'_>, photo_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
-        let state = ctx.data::<AppState>()?;
-        state.profiles.delete_photo(user.user_id, photo_id).await?;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        profiles.delete_photo(user.user_id, photo_id).await?;
         Ok(true)
     }
 }

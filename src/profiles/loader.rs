@@ -8,23 +8,23 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 use uuid::Uuid;
 
+use super::ProfileService;
 use super::model::ProfileView;
-use crate::app::AppState;
 
-pub struct ProfileLoader(pub AppState);
+pub struct ProfileLoader(pub Arc<ProfileService>);
 
 impl Loader<Uuid> for ProfileLoader {
     type Value = Arc<ProfileView>;
     type Error = Arc<crate::error::StoreError>;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        self.0.profiles.views(keys).await.map_err(Arc::new)
+        self.0.views(keys).await.map_err(Arc::new)
     }
 }
 
 /// [`ProfileLoader`] for profiles opened by id, as one person may see them (not blocked either
 /// way, not hidden by moderation). Keys are `(viewer, other)`.
-pub struct SeenProfileLoader(pub AppState);
+pub struct SeenProfileLoader(pub Arc<ProfileService>);
 
 impl Loader<(Uuid, Uuid)> for SeenProfileLoader {
     type Value = Arc<ProfileView>;
@@ -40,12 +40,7 @@ impl Loader<(Uuid, Uuid)> for SeenProfileLoader {
         }
         let mut out = HashMap::with_capacity(keys.len());
         for (viewer, others) in by_viewer {
-            let seen = self
-                .0
-                .profiles
-                .seen_by(viewer, &others)
-                .await
-                .map_err(Arc::new)?;
+            let seen = self.0.seen_by(viewer, &others).await.map_err(Arc::new)?;
             out.extend(seen.into_iter().map(|(id, view)| ((viewer, id), view)));
         }
         Ok(out)

@@ -4,6 +4,8 @@ use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::infra::stored::stored_enum;
+
 /// How energetic a dog is.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActivityLevel {
@@ -25,22 +27,7 @@ pub enum DistanceUnit {
     Kilometers,
 }
 
-/// Enums are stored as their GraphQL names (`'LOW'`, `'MILES'`, …), checked by the schema.
-macro_rules! stored_enum {
-    ($ty:ident { $($variant:ident => $text:literal),* $(,)? }) => {
-        impl $ty {
-            pub fn as_db(self) -> &'static str {
-                match self { $($ty::$variant => $text),* }
-            }
-            pub fn from_db(s: &str) -> anyhow::Result<Self> {
-                match s {
-                    $($text => Ok($ty::$variant),)*
-                    other => anyhow::bail!("unknown {} in the database: {other}", stringify!($ty)),
-                }
-            }
-        }
-    };
-}
+// Enums are stored as their GraphQL names (`'LOW'`, `'MILES'`, …), checked by the schema.
 stored_enum!(ActivityLevel { Low => "LOW", Medium => "MEDIUM", High => "HIGH" });
 stored_enum!(DogSize { Small => "SMALL", Medium => "MEDIUM", Large => "LARGE" });
 stored_enum!(DistanceUnit { Miles => "MILES", Kilometers => "KILOMETERS" });

@@ -329,16 +329,29 @@ async fn online_people_get_frames_and_offline_people_get_pushes(backend: Backend
         .await;
     let frame = wb.recv_type("notification").await;
     assert_eq!(frame["notification"]["kind"], "MESSAGE");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The notification was stored before its frame went out, with no push queued: nothing
+    // will ever send one for it.
+    assert_eq!(
+        sqlx_states(&app).await.last().map(String::as_str),
+        Some("NONE")
+    );
     assert_eq!(
         fcm.lock().expect("lock").sent.len(),
         sent_before,
         "no push to someone online"
     );
 
-    // Offline: a push through FCM, with the conversation to open.
+    // Offline (once the hub no longer counts b's socket): a push through FCM, with the
+    // conversation to open.
     wb.close().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let hub = &app.state.chat.hub;
+    for _ in 0..100 {
+        if !hub.is_online(b.user_id).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!hub.is_online(b.user_id).await, "b's socket is gone");
     wa.send_message(&conversation, "hello?", "p-2").await;
     let sent = wait_for_sends(&fcm, sent_before + 1).await;
     let (device, body) = sent.last().expect("a push");

@@ -298,7 +298,8 @@ impl TestApp {
         let state = pupmatch::app::build_state(self.config.clone(), public_url)
             .await
             .expect("worker state");
-        pupmatch::jobs::Worker::new(state).with_retry_delay(std::time::Duration::from_millis(10))
+        pupmatch::jobs::Worker::new(pupmatch::jobs::JobServices::of(&state))
+            .with_retry_delay(std::time::Duration::from_millis(10))
     }
 
     /// The worker of this deployment's mode: its own process's state in scale-out mode
@@ -306,8 +307,10 @@ impl TestApp {
     pub async fn mode_worker(&self) -> pupmatch::jobs::Worker {
         match self.backend {
             Backend::Postgres => self.worker().await,
-            Backend::Sqlite => pupmatch::jobs::Worker::new(self.state.clone())
-                .with_retry_delay(std::time::Duration::from_millis(10)),
+            Backend::Sqlite => {
+                pupmatch::jobs::Worker::new(pupmatch::jobs::JobServices::of(&self.state))
+                    .with_retry_delay(std::time::Duration::from_millis(10))
+            }
         }
     }
 

@@ -1,0 +1,93 @@
+//! What every resolver shares: the request's context (who is calling, from where), the
+//! signed-in check, the per-IP auth budget, and the pieces of paged lists (page sizes, their
+//! cost, `PageInfo`). Resolvers depend on this module and on the services they use; the schema
+//! that assembles them lives above (`crate::graphql`).
+
+use std::sync::Arc;
+
+use async_graphql::{Context, SimpleObject};
+
+use crate::auth::AuthService;
+use crate::auth::api;
+use crate::auth::model::AuthUser;
+use crate::auth::tokens::{Claims, TokenError};
+use crate::error::ApiError;
+use crate::infra::rate_limit::{Bucket, RateLimiter};
+
+/// A service (or other shared value) the schema was built with.
+pub fn service<'a, T: Send + Sync + 'static>(ctx: &Context<'a>) -> Result<&'a T, ApiError> {
+    ctx.data::<T>()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e.message)))
+}
+
+/// The page size a client asked for, when it is within `1..=max`.
+pub fn page_size(first: i32, max: i32) -> Result<usize, ApiError> {
+    match usize::try_from(first) {
+        Ok(n) if (1..=max).contains(&first) => Ok(n),
+        _ => Err(ApiError::bad_input(
+            "first",
+            format!("first must be between 1 and {max}"),
+        )),
+    }
+}
+
+/// Where a connection's page ends.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+/// The complexity of a list field: `first` (or `default` when absent), clamped to `1..=max`,
+/// times the complexity of one item.
+pub fn page_cost(first: Option<i32>, default: i32, max: i32, child: usize) -> usize {
+    let n = first.unwrap_or(default).clamp(1, max.max(1));
+    usize::try_from(n).unwrap_or(1).saturating_mul(child.max(1))
+}
+
+/// Per-request facts, inserted by the HTTP layer.
+pub struct RequestContext {
+    /// The client's rate-limit key (its address, behind trusted proxies; an IPv6 /64).
+    pub client_key: String,
+    /// The bearer token as verified (signature and expiry), if one was sent.
+    pub credentials: Option<Result<Claims, TokenError>>,
+    /// The session check, done at most once per request.
+    user: tokio::sync::OnceCell<AuthUser>,
+}
+
+impl RequestContext {
+    pub fn new(client_key: String, credentials: Option<Result<Claims, TokenError>>) -> Self {
+        RequestContext {
+            client_key,
+            credentials,
+            user: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+/// The signed-in caller, or UNAUTHENTICATED (missing, invalid, expired or revoked token).
+pub async fn require_user(ctx: &Context<'_>) -> Result<AuthUser, ApiError> {
+    let auth = service::<Arc<AuthService>>(ctx)?;
+    let request = service::<RequestContext>(ctx)?;
+    let claims = match &request.credentials {
+        None => return Err(ApiError::unauthenticated()),
+        Some(Err(_)) => return Err(ApiError::Unauthenticated("invalid or expired token".into())),
+        Some(Ok(claims)) => claims,
+    };
+    request
+        .user
+        .get_or_try_init(|| async { api(auth.authenticate(claims).await) })
+        .await
+        .copied()
+}
+
+/// Spends one attempt of the caller's IP on the strict login/register/reset budget. Each aliased
+/// field in one request calls this, so 20 `login`s in one document are 20 attempts.
+pub async fn limit_auth_attempt(ctx: &Context<'_>) -> Result<(), ApiError> {
+    let limiter = service::<RateLimiter>(ctx)?;
+    let request = service::<RequestContext>(ctx)?;
+    limiter
+        .check(Bucket::Auth, &request.client_key)
+        .await
+        .map_err(ApiError::RateLimited)
+}
