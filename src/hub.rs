@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::events::{
     MatchEvent, SessionsEnded, TOPIC_MATCH, TOPIC_SESSIONS_ENDED, TOPIC_UNMATCHED,
 };
+use crate::frames::{MatchFrame, ServerFrame};
 use crate::infra::bus::Bus;
 use crate::infra::redis::Redis;
 
@@ -45,7 +46,8 @@ pub struct Delivery {
     /// A socket that must not get it (the sender's own, which gets an ack instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip: Option<Uuid>,
-    pub frame: serde_json::Value,
+    /// The frame, serialised once by the instance that sent it.
+    pub frame: Box<serde_json::value::RawValue>,
 }
 
 /// Bus topic of sockets to close because their person opened too many (payload: a JSON list
@@ -188,7 +190,7 @@ impl Hub {
                 let Some(hub) = weak.upgrade() else { break };
                 match msg.topic.as_str() {
                     TOPIC_DELIVER => match serde_json::from_str::<Delivery>(&msg.payload) {
-                        Ok(d) => hub.deliver_local(&d.to, d.skip, &d.frame),
+                        Ok(d) => hub.deliver_local(&d.to, d.skip, d.frame.get()),
                         Err(err) => tracing::error!(error = %err, "undecodable delivery"),
                     },
                     TOPIC_MATCH | TOPIC_UNMATCHED => {
@@ -416,7 +418,14 @@ impl Hub {
     }
 
     /// Publishes a frame for the sockets of `to` on every instance.
-    pub async fn send(&self, to: Vec<Uuid>, skip: Option<Uuid>, frame: serde_json::Value) {
+    pub async fn send(&self, to: Vec<Uuid>, skip: Option<Uuid>, frame: ServerFrame) {
+        let frame = match serde_json::value::RawValue::from_string(frame.to_text()) {
+            Ok(frame) => frame,
+            Err(err) => {
+                tracing::error!(error = %err, "unserializable frame");
+                return;
+            }
+        };
         let delivery = Delivery { to, skip, frame };
         let payload = match serde_json::to_string(&delivery) {
             Ok(p) => p,
@@ -430,11 +439,8 @@ impl Hub {
         }
     }
 
-    fn deliver_local(&self, to: &[Uuid], skip: Option<Uuid>, frame: &serde_json::Value) {
-        let text: Outgoing = match serde_json::to_string(frame) {
-            Ok(t) => t.into(),
-            Err(_) => return,
-        };
+    fn deliver_local(&self, to: &[Uuid], skip: Option<Uuid>, frame: &str) {
+        let text: Outgoing = frame.into();
         let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
         for user in to {
             let Some(list) = sockets.get_mut(user) else {
@@ -464,23 +470,21 @@ impl Hub {
         let [a, b] = event.users;
         for (me, other) in [(a, b), (b, a)] {
             let frame = if topic == TOPIC_MATCH {
-                serde_json::json!({
-                    "type": "match",
-                    "match": {
-                        "id": event.match_id,
-                        "userId": other,
-                        "conversationId": event.conversation_id,
-                        "createdAt": event.created_at,
-                    }
-                })
+                ServerFrame::Match {
+                    matched: MatchFrame {
+                        id: event.match_id,
+                        user_id: other,
+                        conversation_id: event.conversation_id,
+                        created_at: event.created_at,
+                    },
+                }
             } else {
-                serde_json::json!({
-                    "type": "unmatched",
-                    "matchId": event.match_id,
-                    "conversationId": event.conversation_id,
-                })
+                ServerFrame::Unmatched {
+                    match_id: event.match_id,
+                    conversation_id: event.conversation_id,
+                }
             };
-            self.deliver_local(&[me], None, &frame);
+            self.deliver_local(&[me], None, &frame.to_text());
         }
     }
 

@@ -38,6 +38,7 @@ pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod frames;
 pub mod graphql;
 pub mod http;
 pub mod hub;

@@ -18,6 +18,7 @@ use crate::infra::blobs::BlobStore;
 use crate::infra::db::Db;
 use crate::infra::time::{self, sqlite_ts};
 use crate::profiles::input::PROMPT_QUESTIONS;
+use crate::profiles::model::{ActivityLevel, DogSize};
 
 pub const DEMO_PASSWORD: &str = "demo-password";
 
@@ -72,8 +73,8 @@ struct SeedProfile {
     age: i32,
     bio: String,
     breed: Option<String>,
-    size: &'static str,
-    activity: &'static str,
+    size: DogSize,
+    activity: ActivityLevel,
     exact: Coordinates,
     grid: Coordinates,
     prompts: Vec<(String, String)>,
@@ -202,8 +203,12 @@ fn make_profile(rng: &mut impl Rng, n: usize, now: DateTime<Utc>, recent: &[Uuid
         age: rng.random_range(0..=15),
         bio: BIOS.choose(rng).copied().unwrap_or("").to_string(),
         breed: BREEDS.choose(rng).map(|b| (*b).to_string()),
-        size: ["SMALL", "MEDIUM", "LARGE"][rng.random_range(0..3)],
-        activity: ["LOW", "MEDIUM", "HIGH"][rng.random_range(0..3)],
+        size: [DogSize::Small, DogSize::Medium, DogSize::Large][rng.random_range(0..3)],
+        activity: [
+            ActivityLevel::Low,
+            ActivityLevel::Medium,
+            ActivityLevel::High,
+        ][rng.random_range(0..3)],
         grid: exact.snapped(),
         exact,
         prompts,

@@ -63,7 +63,7 @@ impl Me {
     async fn preferences(&self, ctx: &Context<'_>) -> Result<Option<Preferences>> {
         let profiles = service::<Arc<ProfileService>>(ctx)?;
         let prefs = profiles.preferences_of(self.0.id).await?;
-        Ok(prefs.map(Preferences::try_from).transpose()?)
+        Ok(prefs.map(Preferences::from))
     }
     async fn location(&self, ctx: &Context<'_>) -> Result<Option<Coordinates>> {
         let profiles = service::<Arc<ProfileService>>(ctx)?;

@@ -2,14 +2,14 @@
 //! number of SQL statements (the last message and unread count come with the page; profiles
 //! through the request's DataLoader).
 
-use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+use async_graphql::{Context, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
 
 use super::ChatService;
 use super::store::{ConversationSummary, MessageRecord};
-use super::{Draft, MessageKind as Kind, conversation_cursor, message_cursor};
+use super::{Draft, MessageKind, conversation_cursor, message_cursor};
 use crate::error::ApiError;
 use crate::graphql::context::{PageInfo, page_size, require_user, service};
 use crate::infra::rate_limit::RateLimiter;
@@ -19,12 +19,6 @@ use crate::profiles::ProfileService;
 use crate::profiles::graphql::{Profile, load_profile};
 
 const MAX_PAGE: i32 = 100;
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum MessageKind {
-    Text,
-    Playground,
-}
 
 pub struct Message(pub MessageRecord);
 
@@ -43,11 +37,7 @@ impl Message {
         self.0.recipient_id
     }
     async fn kind(&self) -> MessageKind {
-        if self.0.kind == Kind::Playground.as_db() {
-            MessageKind::Playground
-        } else {
-            MessageKind::Text
-        }
+        self.0.kind
     }
     async fn content(&self) -> &str {
         &self.0.content

@@ -14,12 +14,13 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::frames::{MessageFrame, ServerFrame};
 use crate::hub::Hub;
 use crate::infra::db::Db;
+use crate::infra::stored::stored_enum;
 use crate::infra::time;
 use crate::notifications::{NotificationService, Notify};
 use crate::profiles::ProfileService;
@@ -37,36 +38,30 @@ const RECENT_RESYNC_DAYS: i64 = 30;
 /// Rows per resync batch.
 pub const RESYNC_BATCH: i64 = 500;
 
-/// What a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a message is (GraphQL `MessageKind`).
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
     Text,
     Playground,
 }
+stored_enum!(MessageKind { Text => "TEXT", Playground => "PLAYGROUND" });
 
-impl MessageKind {
-    pub fn as_db(self) -> &'static str {
-        match self {
-            MessageKind::Text => "TEXT",
-            MessageKind::Playground => "PLAYGROUND",
+impl From<&MessageRecord> for MessageFrame {
+    /// A message as clients see it (the `M` of the WebSocket protocol).
+    fn from(m: &MessageRecord) -> Self {
+        MessageFrame {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            sender_id: m.sender_id,
+            recipient_id: m.recipient_id,
+            kind: m.kind.as_db(),
+            content: m.content.clone(),
+            playground_id: m.playground_id,
+            client_id: m.client_id.clone(),
+            read: m.read_at.is_some(),
+            created_at: m.created_at,
         }
     }
-}
-
-/// A message as clients see it (the `M` of the WebSocket protocol, and GraphQL `Message`).
-pub fn message_json(m: &MessageRecord) -> serde_json::Value {
-    json!({
-        "id": m.id,
-        "conversationId": m.conversation_id,
-        "senderId": m.sender_id,
-        "recipientId": m.recipient_id,
-        "kind": m.kind,
-        "content": m.content,
-        "playgroundId": m.playground_id,
-        "clientId": m.client_id,
-        "read": m.read_at.is_some(),
-        "createdAt": m.created_at,
-    })
 }
 
 /// Validates message text: trimmed, 1..=2000 characters.
@@ -170,7 +165,7 @@ impl ChatService {
             .insert_message(NewMessage {
                 conversation_id,
                 sender_id: sender,
-                kind: draft.kind.as_db(),
+                kind: draft.kind,
                 content,
                 playground_id: draft.playground_id,
                 client_id: client,
@@ -196,7 +191,9 @@ impl ChatService {
             .send(
                 vec![message.recipient_id, message.sender_id],
                 from_socket,
-                json!({ "type": "message", "message": message_json(&message) }),
+                ServerFrame::Message {
+                    message: (&message).into(),
+                },
             )
             .await;
         let name = profiles
@@ -224,7 +221,10 @@ impl ChatService {
             .send(
                 vec![conversation.other_id],
                 None,
-                json!({ "type": "typing", "conversationId": conversation_id, "userId": user_id }),
+                ServerFrame::Typing {
+                    conversation_id,
+                    user_id,
+                },
             )
             .await;
         Ok(())
@@ -279,7 +279,11 @@ impl ChatService {
             .send(
                 vec![to, reader],
                 None,
-                json!({ "type": "read", "conversationId": conversation_id, "userId": reader, "upTo": up_to }),
+                ServerFrame::Read {
+                    conversation_id,
+                    user_id: reader,
+                    up_to,
+                },
             )
             .await;
     }

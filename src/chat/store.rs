@@ -24,7 +24,7 @@ pub struct MessageRecord {
     pub conversation_id: Uuid,
     pub sender_id: Uuid,
     pub recipient_id: Uuid,
-    pub kind: String,
+    pub kind: super::MessageKind,
     pub content: String,
     pub playground_id: Option<Uuid>,
     pub client_id: Option<String>,
@@ -57,7 +57,7 @@ pub struct ConversationSummary {
 pub struct NewMessage {
     pub conversation_id: Uuid,
     pub sender_id: Uuid,
-    pub kind: &'static str,
+    pub kind: super::MessageKind,
     pub content: String,
     pub playground_id: Option<Uuid>,
     pub client_id: Option<String>,

@@ -9,15 +9,16 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 
-use super::{ChatService, Draft, message_json};
+use super::{ChatService, Draft};
 use crate::auth::AuthService;
 use crate::auth::model::AuthUser;
 use crate::auth::tokens::{Claims, TokenError};
 use crate::error::ApiError;
+use crate::frames::ServerFrame;
 use crate::hub::{Outgoing, SOCKET_QUEUE, SocketOwner};
 use crate::infra::rate_limit::RateLimiter;
 use crate::profiles::ProfileService;
@@ -69,27 +70,23 @@ const KNOWN_TYPES: &[&str] = &[
     "ping",
 ];
 
-fn error_frame(err: &ApiError, client_id: Option<&str>) -> Value {
+fn error_frame(err: &ApiError, client_id: Option<&str>) -> ServerFrame {
     if let ApiError::Internal(inner) = err {
         tracing::error!(error = format!("{inner:#}"), "websocket frame failed");
     }
-    let mut frame = json!({ "type": "error", "code": err.code(), "message": err.to_string() });
-    if let Some(c) = client_id {
-        frame["clientId"] = json!(c);
-    }
-    frame
+    ServerFrame::error(err, client_id)
 }
 
-async fn send_json(socket: &mut WebSocket, frame: &Value) -> bool {
+async fn send_frame(socket: &mut WebSocket, frame: &ServerFrame) -> bool {
     socket
-        .send(Message::Text(frame.to_string().into()))
+        .send(Message::Text(frame.to_text().into()))
         .await
         .is_ok()
 }
 
 async fn close_unauthenticated(mut socket: WebSocket, reason: &str) {
     let err = ApiError::Unauthenticated(reason.to_string());
-    let _ = send_json(&mut socket, &error_frame(&err, None)).await;
+    let _ = send_frame(&mut socket, &error_frame(&err, None)).await;
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
             code: CLOSE_UNAUTHENTICATED,
@@ -144,9 +141,11 @@ pub async fn serve(
         expires_at,
     };
     let registration = services.chat.hub.register(owner, tx).await;
-    if !send_json(
+    if !send_frame(
         &mut socket,
-        &json!({ "type": "ready", "userId": user.user_id }),
+        &ServerFrame::Ready {
+            user_id: user.user_id,
+        },
     )
     .await
     {
@@ -189,11 +188,11 @@ struct Replies<'a>(&'a Sink);
 struct SocketGone;
 
 impl Replies<'_> {
-    async fn send(&self, frame: Value) -> Result<(), SocketGone> {
+    async fn send(&self, frame: ServerFrame) -> Result<(), SocketGone> {
         self.0
             .lock()
             .await
-            .send(Message::Text(frame.to_string().into()))
+            .send(Message::Text(frame.to_text().into()))
             .await
             .map_err(|_| SocketGone)
     }
@@ -237,7 +236,7 @@ impl Connection {
             match self.services.chat.hub.close_reason(self.socket_id) {
                 Some(why) => {
                     let err = ApiError::Unauthenticated(why.reason().to_string());
-                    let frame = error_frame(&err, None).to_string();
+                    let frame = error_frame(&err, None).to_text();
                     let _ = sink.send(Message::Text(frame.into())).await;
                     let _ = sink
                         .send(Message::Close(Some(CloseFrame {
@@ -330,7 +329,7 @@ impl Connection {
         let user_id = self.user.user_id;
         match frame {
             ClientFrame::Ping => {
-                let _ = reply.send(json!({ "type": "pong" })).await;
+                let _ = reply.send(ServerFrame::Pong).await;
             }
             ClientFrame::Auth { .. } => {
                 return Err(ApiError::bad_input("type", "already authenticated"));
@@ -351,11 +350,10 @@ impl Connection {
                     )
                     .await?;
                 let _ = reply
-                    .send(json!({
-                        "type": "message_ack",
-                        "clientId": client_id,
-                        "message": message_json(&sent.message),
-                    }))
+                    .send(ServerFrame::MessageAck {
+                        client_id,
+                        message: (&sent.message).into(),
+                    })
                     .await;
             }
             ClientFrame::Typing { conversation_id } => {
@@ -379,7 +377,7 @@ impl Connection {
                     .resync(user_id, since, |batch| async move {
                         for m in &batch {
                             if reply
-                                .send(json!({ "type": "message", "message": message_json(m) }))
+                                .send(ServerFrame::Message { message: m.into() })
                                 .await
                                 .is_err()
                             {
@@ -389,7 +387,7 @@ impl Connection {
                         true
                     })
                     .await?;
-                let _ = reply.send(json!({ "type": "resync_done" })).await;
+                let _ = reply.send(ServerFrame::ResyncDone).await;
             }
         }
         Ok(())

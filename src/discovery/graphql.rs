@@ -1,11 +1,12 @@
 //! GraphQL: `recommendations`, `matches`, `likesReceivedCount`, and the discovery mutations.
 
-use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+use async_graphql::{Context, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
 
 use super::store::MatchRecord;
+use super::store::ReportReason;
 use super::{Recommendation as Served, geo, match_cursor};
 use crate::discovery::DiscoveryService;
 use crate::error::ApiError;
@@ -17,29 +18,6 @@ use crate::profiles::model::DistanceUnit;
 
 /// Most items one page may ask for.
 const MAX_PAGE: i32 = 50;
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum ReportReason {
-    Spam,
-    FakeProfile,
-    InappropriateContent,
-    Harassment,
-    Scam,
-    Other,
-}
-
-impl ReportReason {
-    fn as_db(self) -> &'static str {
-        match self {
-            ReportReason::Spam => "SPAM",
-            ReportReason::FakeProfile => "FAKE_PROFILE",
-            ReportReason::InappropriateContent => "INAPPROPRIATE_CONTENT",
-            ReportReason::Harassment => "HARASSMENT",
-            ReportReason::Scam => "SCAM",
-            ReportReason::Other => "OTHER",
-        }
-    }
-}
 
 pub struct Recommendation {
     served: Served,
@@ -301,7 +279,7 @@ impl DiscoveryMutation {
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
         let profiles = service::<Arc<ProfileService>>(ctx)?;
         discovery
-            .report(user.user_id, user_id, reason.as_db(), details, profiles)
+            .report(user.user_id, user_id, reason, details, profiles)
             .await?;
         Ok(true)
     }

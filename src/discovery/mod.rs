@@ -54,7 +54,7 @@ pub struct Ranked {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecList {
     pub generated_at: DateTime<Utc>,
-    pub unit: String,
+    pub unit: DistanceUnit,
     pub items: Vec<Ranked>,
 }
 
@@ -224,7 +224,7 @@ impl DiscoveryService {
         items.sort_by(|a, b| rank_order(a.score, a.user_id, b.score, b.user_id));
         let list = Arc::new(RecList {
             generated_at: now,
-            unit: prefs.distance_unit.as_db().to_string(),
+            unit: prefs.distance_unit,
             items,
         });
         Ok(Some(list))
@@ -280,7 +280,7 @@ impl DiscoveryService {
         first: usize,
         profiles: &ProfileService,
     ) -> ApiResult<RecommendationPage> {
-        let unit = DistanceUnit::from_db(&list.unit).unwrap_or(DistanceUnit::Kilometers);
+        let unit = list.unit;
         let start = match after {
             Some((score, id)) => list
                 .items
@@ -478,7 +478,7 @@ impl DiscoveryService {
         &self,
         user_id: Uuid,
         target: Uuid,
-        reason: &str,
+        reason: store::ReportReason,
         details: Option<String>,
         profiles: &ProfileService,
     ) -> ApiResult<()> {

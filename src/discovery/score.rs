@@ -47,7 +47,7 @@ pub fn rounded(score: f64) -> f64 {
 }
 
 pub fn score(c: &Candidate, wanted: ActivityLevel, radius_km: f64, now: DateTime<Utc>) -> f64 {
-    let theirs = ActivityLevel::from_db(&c.activity_level).unwrap_or(ActivityLevel::Medium);
+    let theirs = c.activity_level;
     let distance = (-c.distance_km.max(0.0) / (radius_km / 2.0).max(0.5)).exp();
     let parks = (c.shared_playgrounds.clamp(0, 3) as f64) / 3.0;
     let hours = (now - c.last_active_at).num_minutes().max(0) as f64 / 60.0;
@@ -73,7 +73,7 @@ mod tests {
         Candidate {
             user_id: uuid::Uuid::nil(),
             distance_km: 5.0,
-            activity_level: "HIGH".into(),
+            activity_level: ActivityLevel::High,
             photo_count: 3,
             prompt_count: 1,
             has_bio: true,

@@ -13,6 +13,7 @@ pub use sqlite::SqliteDiscoveryStore;
 
 use super::geo::Coordinates;
 use crate::error::StoreError;
+use crate::infra::stored::stored_enum;
 use crate::notifications::store::NotificationRecord;
 
 /// A match as its participants see it.
@@ -33,7 +34,7 @@ pub enum LikeOutcome {
     /// `notice_push_state` is that notification's push state (`None`: not stored).
     Liked {
         new: bool,
-        notice_push_state: Option<String>,
+        notice_push_state: Option<crate::notifications::store::PushState>,
     },
     /// The like completed a pair: the match, and whether this like created it.
     Matched { record: MatchRecord, new: bool },
@@ -63,7 +64,7 @@ pub struct Candidate {
     pub user_id: Uuid,
     /// Kilometres from the searcher to the candidate's grid-snapped point.
     pub distance_km: f64,
-    pub activity_level: String,
+    pub activity_level: crate::profiles::model::ActivityLevel,
     pub photo_count: i32,
     pub prompt_count: i64,
     pub has_bio: bool,
@@ -71,6 +72,26 @@ pub struct Candidate {
     pub liked_you: bool,
     pub shared_playgrounds: i64,
 }
+
+/// Why someone reported a person (GraphQL `ReportReason`).
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportReason {
+    Spam,
+    FakeProfile,
+    InappropriateContent,
+    Harassment,
+    Scam,
+    Other,
+}
+
+stored_enum!(ReportReason {
+    Spam => "SPAM",
+    FakeProfile => "FAKE_PROFILE",
+    InappropriateContent => "INAPPROPRIATE_CONTENT",
+    Harassment => "HARASSMENT",
+    Scam => "SCAM",
+    Other => "OTHER",
+});
 
 /// Default radius of people without preferences, in km.
 pub const DEFAULT_RADIUS_KM: f64 = 50.0;
@@ -149,7 +170,7 @@ pub trait DiscoveryStore: Send + Sync {
         &self,
         user_id: Uuid,
         target: Uuid,
-        reason: &str,
+        reason: ReportReason,
         details: Option<&str>,
         now: DateTime<Utc>,
         hold: AutoHold,

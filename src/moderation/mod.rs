@@ -27,7 +27,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::EndedSessions;
 use crate::infra::blobs::BlobStore;
 use crate::infra::time;
-use crate::notifications::{NotificationService, Notify, kind};
+use crate::notifications::{NotificationKind, NotificationService, Notify};
 use crate::profiles::ProfileService;
 use model::{
     ActionKind, Actor, AuditEntry, CaseSummary, Effect, EvidenceMessage, NewAction, Person,
@@ -276,7 +276,7 @@ impl ModerationService {
                 self.notifications
                     .notify(Notify {
                         user_id: person_id,
-                        kind: kind::SYSTEM,
+                        kind: NotificationKind::System,
                         title: "A warning from the PupMatch team".into(),
                         body: format!(
                             "People reported your behaviour and a moderator agreed: {reason}. \

@@ -5,21 +5,15 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
 
+use super::cursor;
+use super::store::NotificationKind;
 use super::store::{NotificationRecord, Preferences, PreferencesPatch};
-use super::{cursor, kind};
 use crate::error::ApiError;
 use crate::graphql::context::{PageInfo, require_user, service};
+use crate::infra::stored::stored_enum;
 use crate::notifications::NotificationService;
 
 const MAX_PAGE: i32 = 100;
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum NotificationKind {
-    Match,
-    Message,
-    Like,
-    System,
-}
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum DevicePlatform {
@@ -28,15 +22,7 @@ pub enum DevicePlatform {
     Web,
 }
 
-impl DevicePlatform {
-    fn as_db(self) -> &'static str {
-        match self {
-            DevicePlatform::Ios => "IOS",
-            DevicePlatform::Android => "ANDROID",
-            DevicePlatform::Web => "WEB",
-        }
-    }
-}
+stored_enum!(DevicePlatform { Ios => "IOS", Android => "ANDROID", Web => "WEB" });
 
 pub struct Notification(NotificationRecord);
 
@@ -46,12 +32,7 @@ impl Notification {
         self.0.id
     }
     async fn kind(&self) -> NotificationKind {
-        match self.0.kind.as_str() {
-            kind::MATCH => NotificationKind::Match,
-            kind::MESSAGE => NotificationKind::Message,
-            kind::LIKE => NotificationKind::Like,
-            _ => NotificationKind::System,
-        }
+        self.0.kind
     }
     async fn title(&self) -> &str {
         &self.0.title

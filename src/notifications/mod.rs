@@ -17,15 +17,16 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::frames::{NotificationFrame, ServerFrame};
 use crate::hub::Hub;
 use crate::infra::db::Db;
 use crate::infra::push::{PushError, PushMessage, PushSender};
 use crate::infra::time;
-use store::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, push_state};
+pub use store::NotificationKind;
+use store::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, PushState};
 
 /// Attempts per notification before its push is given up.
 pub const MAX_PUSH_ATTEMPTS: i32 = 5;
@@ -34,19 +35,11 @@ const PUSH_LEASE: Duration = Duration::from_secs(120);
 /// Longest device token accepted.
 const MAX_DEVICE_TOKEN: usize = 4096;
 
-/// Notification kinds (GraphQL `NotificationKind`).
-pub mod kind {
-    pub const MATCH: &str = "MATCH";
-    pub const MESSAGE: &str = "MESSAGE";
-    pub const LIKE: &str = "LIKE";
-    pub const SYSTEM: &str = "SYSTEM";
-}
-
 /// One event for one person.
 #[derive(Debug, Clone)]
 pub struct Notify {
     pub user_id: Uuid,
-    pub kind: &'static str,
+    pub kind: NotificationKind,
     pub title: String,
     pub body: String,
     /// Ids the app needs to open the right screen (a JSON object of strings).
@@ -63,7 +56,7 @@ impl Notify {
     ) -> Self {
         Notify {
             user_id,
-            kind: kind::MATCH,
+            kind: NotificationKind::Match,
             title: "It's a match!".into(),
             body: format!("You and {other_name} like each other. Say hello!"),
             data: vec![
@@ -84,7 +77,7 @@ impl Notify {
     ) -> Self {
         Notify {
             user_id,
-            kind: kind::MESSAGE,
+            kind: NotificationKind::Message,
             title: format!("New message from {sender_name}"),
             body: "Open PupMatch to read it.".into(),
             data: vec![
@@ -98,7 +91,7 @@ impl Notify {
     pub fn liked(user_id: Uuid) -> Self {
         Notify {
             user_id,
-            kind: kind::LIKE,
+            kind: NotificationKind::Like,
             title: "Someone likes you".into(),
             body: "Keep swiping to find out who.".into(),
             data: vec![],
@@ -106,17 +99,19 @@ impl Notify {
     }
 }
 
-/// A notification as clients see it (GraphQL `Notification`, and the WebSocket frame).
-pub fn notification_json(n: &NotificationRecord) -> serde_json::Value {
-    json!({
-        "id": n.id,
-        "kind": n.kind,
-        "title": n.title,
-        "body": n.body,
-        "data": n.data,
-        "read": n.read_at.is_some(),
-        "createdAt": n.created_at,
-    })
+impl From<&NotificationRecord> for NotificationFrame {
+    /// A notification as clients see it (the same fields as GraphQL `Notification`).
+    fn from(n: &NotificationRecord) -> Self {
+        NotificationFrame {
+            id: n.id,
+            kind: n.kind.as_db(),
+            title: n.title.clone(),
+            body: n.body.clone(),
+            data: n.data.clone(),
+            read: n.read_at.is_some(),
+            created_at: n.created_at,
+        }
+    }
 }
 
 /// When the next attempt of a push that failed `attempts` times is due: 30 s, 1, 2, 4 … min.
@@ -181,13 +176,13 @@ impl NotificationService {
             record: NotificationRecord {
                 id: Uuid::now_v7(),
                 user_id: event.user_id,
-                kind: event.kind.to_string(),
+                kind: event.kind,
                 title: event.title,
                 body: event.body,
                 data: (!data.is_empty()).then(|| serde_json::Value::Object(data).to_string()),
                 read_at: None,
                 created_at: time::now(),
-                push_state: push_state::NONE.to_string(),
+                push_state: PushState::NotWanted,
                 push_attempts: 0,
             },
         }
@@ -197,19 +192,21 @@ impl NotificationService {
     /// person's preferences declined it, so nothing happens): the `notification` frame to
     /// their live sockets, and, when it is due, the push — in the background, so the request
     /// that caused it does not wait for Google.
-    pub async fn stored(self: &Arc<Self>, outgoing: Outgoing, state: Option<String>) {
+    pub async fn stored(self: &Arc<Self>, outgoing: Outgoing, state: Option<PushState>) {
         let Some(state) = state else {
             return;
         };
         let mut record = outgoing.record;
-        let push = state == push_state::PENDING;
+        let push = state == PushState::Pending;
         record.push_state = state;
-        metrics::counter!("notifications_total", "kind" => record.kind.clone()).increment(1);
+        metrics::counter!("notifications_total", "kind" => record.kind.as_db()).increment(1);
         self.hub
             .send(
                 vec![record.user_id],
                 None,
-                json!({ "type": "notification", "notification": notification_json(&record) }),
+                ServerFrame::Notification {
+                    notification: (&record).into(),
+                },
             )
             .await;
         if push {
@@ -227,7 +224,7 @@ impl NotificationService {
         let tokens = self.store.device_tokens(n.user_id).await?;
         if tokens.is_empty() {
             self.store
-                .set_push_state(n.id, push_state::NONE, n.push_attempts, None)
+                .set_push_state(n.id, PushState::NotWanted, n.push_attempts, None)
                 .await?;
             return Ok(());
         }
@@ -267,17 +264,17 @@ impl NotificationService {
         }
         let attempts = n.push_attempts + 1;
         let (state, next) = if sent {
-            (push_state::SENT, None)
+            (PushState::Sent, None)
         } else if transient && attempts < MAX_PUSH_ATTEMPTS {
             (
-                push_state::PENDING,
+                PushState::Pending,
                 Some(time::now() + push_backoff(attempts)),
             )
         } else if transient || refused {
-            (push_state::FAILED, None)
+            (PushState::Failed, None)
         } else {
             // Every device was gone: nothing left to push to.
-            (push_state::NONE, None)
+            (PushState::NotWanted, None)
         };
         self.store
             .set_push_state(n.id, state, attempts, next)

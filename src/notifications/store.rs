@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::infra::stored::stored_enum;
+
 /// Most devices a person may have registered; registering one more forgets the least recently
 /// seen.
 pub const MAX_DEVICES: i64 = 10;
@@ -25,13 +27,13 @@ use crate::error::StoreError;
 pub struct NotificationRecord {
     pub id: Uuid,
     pub user_id: Uuid,
-    pub kind: String,
+    pub kind: NotificationKind,
     pub title: String,
     pub body: String,
     pub data: Option<String>,
     pub read_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
-    pub push_state: String,
+    pub push_state: PushState,
     pub push_attempts: i32,
 }
 
@@ -63,16 +65,29 @@ pub struct PreferencesPatch {
     pub push: Option<bool>,
 }
 
-/// Push delivery states (`notifications.push_state`).
-pub mod push_state {
-    /// No push wanted (the person was online, or has push off, or no device).
-    pub const NONE: &str = "NONE";
-    /// Waiting for (another) attempt at `next_attempt_at`.
-    pub const PENDING: &str = "PENDING";
-    pub const SENT: &str = "SENT";
-    /// Gave up after the last attempt.
-    pub const FAILED: &str = "FAILED";
+/// What a notification is about (GraphQL `NotificationKind`).
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationKind {
+    Match,
+    Message,
+    Like,
+    /// From the service itself (a moderator's warning).
+    System,
 }
+stored_enum!(NotificationKind { Match => "MATCH", Message => "MESSAGE", Like => "LIKE", System => "SYSTEM" });
+
+/// Where a notification's push stands (`notifications.push_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushState {
+    /// No push wanted (the person was online, or has push off, or no device).
+    NotWanted,
+    /// Waiting for (another) attempt at `next_attempt_at`.
+    Pending,
+    Sent,
+    /// Gave up after the last attempt.
+    Failed,
+}
+stored_enum!(PushState { NotWanted => "NONE", Pending => "PENDING", Sent => "SENT", Failed => "FAILED" });
 
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
@@ -84,7 +99,7 @@ pub trait NotificationStore: Send + Sync {
         &self,
         n: &NotificationRecord,
         offline: bool,
-    ) -> Result<Option<String>, StoreError>;
+    ) -> Result<Option<PushState>, StoreError>;
 
     /// The user's notifications, newest first, older than `before`.
     async fn list(
@@ -142,7 +157,7 @@ pub trait NotificationStore: Send + Sync {
     async fn set_push_state(
         &self,
         id: Uuid,
-        state: &str,
+        state: PushState,
         attempts: i32,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;

@@ -43,18 +43,11 @@ impl Profile {
     async fn breed(&self) -> Option<&str> {
         self.0.profile.breed.as_deref()
     }
-    async fn size(&self) -> Result<Option<DogSize>> {
-        Ok(self
-            .0
-            .profile
-            .size
-            .as_deref()
-            .map(DogSize::from_db)
-            .transpose()
-            .map_err(ApiError::Internal)?)
+    async fn size(&self) -> Option<DogSize> {
+        self.0.profile.size
     }
-    async fn activity_level(&self) -> Result<ActivityLevel> {
-        Ok(ActivityLevel::from_db(&self.0.profile.activity_level).map_err(ApiError::Internal)?)
+    async fn activity_level(&self) -> ActivityLevel {
+        self.0.profile.activity_level
     }
     /// In the owner's order.
     #[graphql(complexity = "crate::graphql::context::page_cost(None, 6, 6, child_complexity)")]
@@ -140,16 +133,15 @@ pub struct Preferences {
     pub distance_unit: DistanceUnit,
 }
 
-impl TryFrom<PreferencesRecord> for Preferences {
-    type Error = ApiError;
-    fn try_from(r: PreferencesRecord) -> Result<Self, ApiError> {
-        Ok(Preferences {
+impl From<PreferencesRecord> for Preferences {
+    fn from(r: PreferencesRecord) -> Self {
+        Preferences {
             min_age: r.min_age,
             max_age: r.max_age,
             max_distance: r.max_distance,
-            activity_level: ActivityLevel::from_db(&r.activity_level)?,
-            distance_unit: DistanceUnit::from_db(&r.distance_unit)?,
-        })
+            activity_level: r.activity_level,
+            distance_unit: r.distance_unit,
+        }
     }
 }
 

@@ -28,10 +28,7 @@ use crate::infra::db::Db;
 use crate::infra::redis::Redis;
 use crate::infra::time;
 use input::{NewProfile, PreferencesUpdate, PreferencesValue, ProfileChanges};
-use model::{
-    ActivityLevel, DistanceUnit, LocationRecord, PreferencesRecord, ProfileRecord, ProfileView,
-    PromptRecord,
-};
+use model::{LocationRecord, PreferencesRecord, ProfileRecord, ProfileView, PromptRecord};
 use store::ProfileStore;
 
 /// Profiles, prompts and preferences. (Photos: see [`photos`].)
@@ -226,8 +223,8 @@ impl ProfileService {
             age: input.age,
             bio: input.bio,
             breed: input.breed,
-            size: input.size.map(|s| s.as_db().to_string()),
-            activity_level: input.activity_level.as_db().to_string(),
+            size: input.size,
+            activity_level: input.activity_level,
             is_paused: false,
             photo_count: 0,
             created_at: now,
@@ -299,8 +296,8 @@ impl ProfileService {
                 min_age: r.min_age,
                 max_age: r.max_age,
                 max_distance: r.max_distance,
-                activity_level: ActivityLevel::from_db(&r.activity_level)?,
-                distance_unit: DistanceUnit::from_db(&r.distance_unit)?,
+                activity_level: r.activity_level,
+                distance_unit: r.distance_unit,
             },
             None => PreferencesValue::default(),
         })

@@ -40,8 +40,8 @@ pub struct ProfileRecord {
     pub age: i32,
     pub bio: String,
     pub breed: Option<String>,
-    pub size: Option<String>,
-    pub activity_level: String,
+    pub size: Option<DogSize>,
+    pub activity_level: ActivityLevel,
     pub is_paused: bool,
     pub photo_count: i32,
     pub created_at: DateTime<Utc>,
@@ -72,8 +72,8 @@ pub struct PreferencesRecord {
     pub min_age: i32,
     pub max_age: i32,
     pub max_distance: f64,
-    pub activity_level: String,
-    pub distance_unit: String,
+    pub activity_level: ActivityLevel,
+    pub distance_unit: DistanceUnit,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

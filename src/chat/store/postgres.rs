@@ -10,6 +10,7 @@ use super::{
     NewMessage, SendOutcome,
 };
 use crate::error::StoreError;
+use crate::infra::stored::stored_enum;
 
 pub struct PgChatStore {
     pool: PgPool,
@@ -37,15 +38,30 @@ const CONVERSATION_SELECT: &str = "SELECT c.id, c.match_id,
 const VISIBLE: &str = "m.created_at > COALESCE(CASE WHEN c.user_a = $1 THEN c.a_cleared_at
                                                      ELSE c.b_cleared_at END, '-infinity')";
 
+/// What `pupmatch_send_message` reports, as the words it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendStatus {
+    NotMember,
+    StaleId,
+    Duplicate,
+    Stored,
+}
+stored_enum!(SendStatus {
+    NotMember => "not_member",
+    StaleId => "stale_id",
+    Duplicate => "duplicate",
+    Stored => "stored",
+});
+
 /// A row of `pupmatch_send_message`: a status and, with it, a message (or the latest id).
 #[derive(sqlx::FromRow)]
 struct SendRow {
-    status: String,
+    status: SendStatus,
     id: Option<Uuid>,
     conversation_id: Option<Uuid>,
     sender_id: Option<Uuid>,
     recipient_id: Option<Uuid>,
-    kind: Option<String>,
+    kind: Option<super::super::MessageKind>,
     content: Option<String>,
     playground_id: Option<Uuid>,
     client_id: Option<String>,
@@ -85,7 +101,7 @@ impl SendRow {
                 created_at,
             }),
             _ => Err(StoreError::Other(anyhow::anyhow!(
-                "pupmatch_send_message returned {} without its message",
+                "pupmatch_send_message returned {:?} without its message",
                 self.status
             ))),
         }
@@ -185,19 +201,14 @@ impl ChatStore for PgChatStore {
             .bind(msg.now)
             .fetch_one(&self.pool)
             .await?;
-            match row.status.as_str() {
-                "not_member" => return Ok(SendOutcome::NotInConversation),
-                "stale_id" => {
+            match row.status {
+                SendStatus::NotMember => return Ok(SendOutcome::NotInConversation),
+                SendStatus::StaleId => {
                     let last = row.id.map_or(0, |u| u.as_u128());
                     id = Uuid::now_v7().max(Uuid::from_u128(last + 1));
                 }
-                "duplicate" => return Ok(SendOutcome::Duplicate(row.record()?)),
-                "stored" => return Ok(SendOutcome::Stored(row.record()?)),
-                other => {
-                    return Err(StoreError::Other(anyhow::anyhow!(
-                        "pupmatch_send_message returned {other:?}"
-                    )));
-                }
+                SendStatus::Duplicate => return Ok(SendOutcome::Duplicate(row.record()?)),
+                SendStatus::Stored => return Ok(SendOutcome::Stored(row.record()?)),
             }
         }
         Err(StoreError::Other(anyhow::anyhow!(

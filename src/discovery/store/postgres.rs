@@ -7,11 +7,14 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
-    AutoHold, Candidate, DiscoveryStore, LikeOutcome, MAX_CANDIDATES, MatchRecord, Searcher,
+    AutoHold, Candidate, DiscoveryStore, LikeOutcome, MAX_CANDIDATES, MatchRecord, ReportReason,
+    Searcher,
 };
 use crate::discovery::geo::Coordinates;
 use crate::error::StoreError;
+use crate::infra::stored::stored_enum;
 use crate::notifications::store::NotificationRecord;
+use crate::notifications::store::PushState;
 
 pub struct PgDiscoveryStore {
     pool: PgPool,
@@ -28,6 +31,27 @@ fn pair_key(a: Uuid, b: Uuid) -> i64 {
     let x = a.as_u128() ^ b.as_u128();
     i64::from_ne_bytes(((x as u64) ^ ((x >> 64) as u64)).to_ne_bytes())
 }
+
+/// What `pupmatch_like` (migration 0007) reports, as the words it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LikeResult {
+    NoProfile,
+    NoUser,
+    Blocked,
+    Liked,
+    LikedAgain,
+    Matched,
+    NewMatch,
+}
+stored_enum!(LikeResult {
+    NoProfile => "no_profile",
+    NoUser => "no_user",
+    Blocked => "blocked",
+    Liked => "liked",
+    LikedAgain => "liked_again",
+    Matched => "matched",
+    NewMatch => "new_match",
+});
 
 fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
     if a < b { (a, b) } else { (b, a) }
@@ -211,11 +235,11 @@ impl DiscoveryStore for PgDiscoveryStore {
         // One round trip: the whole transaction is the `pupmatch_like` function (migration
         // 0007), which queues on the pair's advisory lock like `unlike` and `unmatch` do.
         let (outcome, match_id, conversation_id, created_at, push_state): (
-            String,
+            LikeResult,
             Option<Uuid>,
             Option<Uuid>,
             Option<DateTime<Utc>>,
-            Option<String>,
+            Option<PushState>,
         ) = sqlx::query_as(
             "SELECT out_outcome, out_match_id, out_conversation_id, out_created_at, out_push_state
                FROM pupmatch_like($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -228,7 +252,7 @@ impl DiscoveryStore for PgDiscoveryStore {
         .bind(Uuid::now_v7())
         .bind(Uuid::now_v7())
         .bind(notice.id)
-        .bind(&notice.kind)
+        .bind(notice.kind)
         .bind(&notice.title)
         .bind(&notice.body)
         .bind(&notice.data)
@@ -244,35 +268,30 @@ impl DiscoveryStore for PgDiscoveryStore {
                     created_at,
                 }),
                 _ => Err(StoreError::Other(anyhow::anyhow!(
-                    "pupmatch_like returned {outcome} without its match"
+                    "pupmatch_like returned {outcome:?} without its match"
                 ))),
             }
         };
-        Ok(match outcome.as_str() {
-            "no_profile" => LikeOutcome::NoProfile,
-            "no_user" => LikeOutcome::NoSuchUser,
-            "blocked" => LikeOutcome::Blocked,
-            "liked" => LikeOutcome::Liked {
+        Ok(match outcome {
+            LikeResult::NoProfile => LikeOutcome::NoProfile,
+            LikeResult::NoUser => LikeOutcome::NoSuchUser,
+            LikeResult::Blocked => LikeOutcome::Blocked,
+            LikeResult::Liked => LikeOutcome::Liked {
                 new: true,
                 notice_push_state: push_state,
             },
-            "liked_again" => LikeOutcome::Liked {
+            LikeResult::LikedAgain => LikeOutcome::Liked {
                 new: false,
                 notice_push_state: None,
             },
-            "matched" => LikeOutcome::Matched {
+            LikeResult::Matched => LikeOutcome::Matched {
                 record: record()?,
                 new: false,
             },
-            "new_match" => LikeOutcome::Matched {
+            LikeResult::NewMatch => LikeOutcome::Matched {
                 record: record()?,
                 new: true,
             },
-            other => {
-                return Err(StoreError::Other(anyhow::anyhow!(
-                    "pupmatch_like returned an unknown outcome {other:?}"
-                )));
-            }
         })
     }
 
@@ -418,7 +437,7 @@ impl DiscoveryStore for PgDiscoveryStore {
         &self,
         user_id: Uuid,
         target: Uuid,
-        reason: &str,
+        reason: ReportReason,
         details: Option<&str>,
         now: DateTime<Utc>,
         hold: AutoHold,

@@ -9,7 +9,8 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::{
-    AutoHold, Candidate, DiscoveryStore, LikeOutcome, MAX_CANDIDATES, MatchRecord, Searcher,
+    AutoHold, Candidate, DiscoveryStore, LikeOutcome, MAX_CANDIDATES, MatchRecord, ReportReason,
+    Searcher,
 };
 use crate::discovery::geo::Coordinates;
 use crate::discovery::geo::{bounding_box, haversine_km};
@@ -409,7 +410,7 @@ impl DiscoveryStore for SqliteDiscoveryStore {
         &self,
         user_id: Uuid,
         target: Uuid,
-        reason: &str,
+        reason: ReportReason,
         details: Option<&str>,
         now: DateTime<Utc>,
         hold: AutoHold,
@@ -664,7 +665,7 @@ struct Row {
     user_id: Uuid,
     grid_latitude: f64,
     grid_longitude: f64,
-    activity_level: String,
+    activity_level: crate::profiles::model::ActivityLevel,
     photo_count: i32,
     prompt_count: i64,
     has_bio: bool,

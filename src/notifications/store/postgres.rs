@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, push_state};
+use super::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, PushState};
 use crate::error::StoreError;
 
 pub struct PgNotificationStore {
@@ -30,7 +30,7 @@ impl NotificationStore for PgNotificationStore {
         &self,
         n: &NotificationRecord,
         offline: bool,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<PushState>, StoreError> {
         // `pupmatch_notify` (migration 0007) is also called inside `pupmatch_like`.
         Ok(sqlx::query_scalar(
             "SELECT pupmatch_notify($1, $2, $3, $4, $5, $6, $7, $8)
@@ -38,7 +38,7 @@ impl NotificationStore for PgNotificationStore {
         )
         .bind(n.id)
         .bind(n.user_id)
-        .bind(&n.kind)
+        .bind(n.kind)
         .bind(&n.title)
         .bind(&n.body)
         .bind(&n.data)
@@ -197,7 +197,7 @@ impl NotificationStore for PgNotificationStore {
                             ORDER BY next_attempt_at LIMIT $3
                             FOR UPDATE SKIP LOCKED)
               RETURNING {COLUMNS}",
-            pending = push_state::PENDING
+            pending = PushState::Pending.as_db()
         )))
         .bind(now)
         .bind(lease_until)
@@ -209,7 +209,7 @@ impl NotificationStore for PgNotificationStore {
     async fn set_push_state(
         &self,
         id: Uuid,
-        state: &str,
+        state: PushState,
         attempts: i32,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {

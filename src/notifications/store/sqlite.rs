@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use super::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, push_state};
+use super::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, PushState};
 use crate::error::StoreError;
 use crate::infra::db::{id_list, sqlite_writer};
 use crate::infra::time::sqlite_ts;
@@ -29,7 +29,7 @@ pub async fn insert_wanted(
     conn: &mut SqliteConnection,
     n: &NotificationRecord,
     offline: bool,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<PushState>, StoreError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
                                     push_state, push_attempts, next_attempt_at)
@@ -45,7 +45,7 @@ pub async fn insert_wanted(
     )
     .bind(n.id)
     .bind(n.user_id)
-    .bind(&n.kind)
+    .bind(n.kind)
     .bind(&n.title)
     .bind(&n.body)
     .bind(&n.data)
@@ -61,7 +61,7 @@ impl NotificationStore for SqliteNotificationStore {
         &self,
         n: &NotificationRecord,
         offline: bool,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<PushState>, StoreError> {
         let mut writer = sqlite_writer(&self.pool).acquire().await?;
         insert_wanted(&mut writer, n, offline).await
     }
@@ -215,7 +215,7 @@ impl NotificationStore for SqliteNotificationStore {
                             ORDER BY next_attempt_at LIMIT ?3
                             )
               RETURNING {COLUMNS}",
-            pending = push_state::PENDING
+            pending = PushState::Pending.as_db()
         )))
         .bind(sqlite_ts(now))
         .bind(sqlite_ts(lease_until))
@@ -227,7 +227,7 @@ impl NotificationStore for SqliteNotificationStore {
     async fn set_push_state(
         &self,
         id: Uuid,
-        state: &str,
+        state: PushState,
         attempts: i32,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {

@@ -92,8 +92,8 @@ impl ProfileStore for PgProfileStore {
         .bind(p.age)
         .bind(&p.bio)
         .bind(&p.breed)
-        .bind(&p.size)
-        .bind(&p.activity_level)
+        .bind(p.size)
+        .bind(p.activity_level)
         .bind(p.created_at)
         .fetch_one(&self.pool)
         .await

@@ -95,8 +95,8 @@ impl ProfileStore for SqliteProfileStore {
         .bind(p.age)
         .bind(&p.bio)
         .bind(&p.breed)
-        .bind(&p.size)
-        .bind(&p.activity_level)
+        .bind(p.size)
+        .bind(p.activity_level)
         .bind(sqlite_ts(p.created_at))
         .fetch_one(&self.pool)
         .await
