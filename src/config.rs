@@ -265,10 +265,54 @@ fn check_secret(env: Environment, secret: &SecretString, errors: &mut Vec<String
 }
 
 impl RawConfig {
-    fn validate(self) -> Result<Config, ConfigError> {
+    /// The configuration, or every problem with it (one line each). Each section below reads
+    /// its own settings (taking them out of `self`) and adds what is wrong to `errors`.
+    fn validate(mut self) -> Result<Config, ConfigError> {
         let mut errors = Vec::new();
+        let environment = self.environment(&mut errors);
+        let net = self.network(&mut errors);
+        let data = self.data_stores(&mut errors);
+        let secrets = self.secrets_and_mail(environment, &mut errors);
+        let rate_limits = self.rate_limits(&mut errors);
+        let jobs = self.jobs(data.redis_url.is_none(), &mut errors);
+        let work = self.work(&mut errors);
+        let moderation = self.moderation(&mut errors);
+        let ops = self.operations(&mut errors);
+        if !errors.is_empty() {
+            return Err(ConfigError(errors));
+        }
+        Ok(Config {
+            environment,
+            listen: net.listen,
+            metrics_listen: net.metrics_listen,
+            public_url: net.public_url,
+            database_url: data.database_url,
+            database_ca_file: data.database_ca_file,
+            redis_url: data.redis_url,
+            redis_ca_file: data.redis_ca_file,
+            redis_prefix: data.redis_prefix,
+            media_dir: data.media_dir,
+            s3: data.s3,
+            jwt_secret: secrets.jwt_secret,
+            smtp_url: secrets.smtp_url,
+            mail_from: secrets.mail_from,
+            mail_log_secrets: secrets.mail_log_secrets,
+            allowed_origins: net.allowed_origins,
+            trusted_proxies: net.trusted_proxies,
+            rate_limits,
+            fcm_credentials: ops.fcm_credentials,
+            fcm_endpoint: ops.fcm_endpoint,
+            log: ops.log,
+            log_format: ops.log_format,
+            database_max_connections: data.database_max_connections,
+            jobs,
+            work,
+            moderation,
+        })
+    }
 
-        let environment = match self.env.as_deref().unwrap_or("development") {
+    fn environment(&mut self, errors: &mut Vec<String>) -> Environment {
+        match self.env.as_deref().unwrap_or("development") {
             "development" | "dev" => Environment::Development,
             "production" | "prod" => Environment::Production,
             other => {
@@ -277,8 +321,12 @@ impl RawConfig {
                 ));
                 Environment::Development
             }
-        };
+        }
+    }
 
+    /// Where the server listens, the URL it hands out, who may call it from a browser, and
+    /// which peers' `X-Forwarded-For` it believes.
+    fn network(&mut self, errors: &mut Vec<String>) -> NetworkSettings {
         let listen = match self.listen.as_deref().unwrap_or("127.0.0.1:8080").parse() {
             Ok(addr) => addr,
             Err(_) => {
@@ -286,7 +334,28 @@ impl RawConfig {
                 SocketAddr::from(([127, 0, 0, 1], 8080))
             }
         };
-
+        let metrics_listen = match self.metrics_listen.as_deref() {
+            None | Some("") => None,
+            Some(s) => match s.parse() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    errors.push(
+                        "PUPMATCH_METRICS_LISTEN must be an address like 127.0.0.1:9090".into(),
+                    );
+                    None
+                }
+            },
+        };
+        let public_url = match self.public_url.as_deref() {
+            None | Some("") => None,
+            Some(s) => match Url::parse(s) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+                _ => {
+                    errors.push("PUPMATCH_PUBLIC_URL must be an http(s) URL".into());
+                    None
+                }
+            },
+        };
         let mut trusted_proxies = Vec::new();
         for item in self
             .trusted_proxies
@@ -307,33 +376,35 @@ impl RawConfig {
                 )),
             }
         }
+        let allowed_origins = self.allowed_origins.take().and_then(|s| {
+            let list: Vec<String> = s
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect();
+            (!list.is_empty()).then_some(list)
+        });
+        for origin in allowed_origins.iter().flatten() {
+            if Url::parse(origin).is_err() {
+                errors.push(format!(
+                    "PUPMATCH_ALLOWED_ORIGINS: `{origin}` is not an origin like https://app.example"
+                ));
+            }
+        }
+        NetworkSettings {
+            listen,
+            metrics_listen,
+            public_url,
+            trusted_proxies,
+            allowed_origins,
+        }
+    }
 
-        let metrics_listen = match self.metrics_listen.as_deref() {
-            None | Some("") => None,
-            Some(s) => match s.parse() {
-                Ok(addr) => Some(addr),
-                Err(_) => {
-                    errors.push(
-                        "PUPMATCH_METRICS_LISTEN must be an address like 127.0.0.1:9090".into(),
-                    );
-                    None
-                }
-            },
-        };
-
-        let public_url = match self.public_url.as_deref() {
-            None | Some("") => None,
-            Some(s) => match Url::parse(s) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
-                _ => {
-                    errors.push("PUPMATCH_PUBLIC_URL must be an http(s) URL".into());
-                    None
-                }
-            },
-        };
-
+    /// The database, Redis (with their encryption) and where photos are kept.
+    fn data_stores(&mut self, errors: &mut Vec<String>) -> DataSettings {
         let database_url = self
             .database_url
+            .take()
             .unwrap_or_else(|| "sqlite://./data/pupmatch.db".into());
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
@@ -341,32 +412,40 @@ impl RawConfig {
         {
             errors.push("PUPMATCH_DATABASE_URL must start with sqlite:// or postgres://".into());
         }
-
-        let redis_url = self.redis_url.filter(|s| !s.is_empty());
+        let database_max_connections = self.database_max_connections.unwrap_or(20);
+        if database_max_connections == 0 {
+            errors.push("PUPMATCH_DATABASE_MAX_CONNECTIONS must be at least 1".into());
+        }
+        let redis_url = self.redis_url.take().filter(|s| !s.is_empty());
         if let Some(url) = &redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
             errors.push("PUPMATCH_REDIS_URL must start with redis:// or rediss://".into());
         }
-        let database_ca_file = self.database_ca_file.filter(|p| !p.as_os_str().is_empty());
-        let redis_ca_file = self.redis_ca_file.filter(|p| !p.as_os_str().is_empty());
+        let database_ca_file = self
+            .database_ca_file
+            .take()
+            .filter(|p| !p.as_os_str().is_empty());
+        let redis_ca_file = self
+            .redis_ca_file
+            .take()
+            .filter(|p| !p.as_os_str().is_empty());
         errors.extend(crate::infra::tls::check_settings(
             &database_url,
             database_ca_file.as_deref(),
             redis_url.as_deref(),
             redis_ca_file.as_deref(),
         ));
-
         let s3 = match (
-            self.s3_bucket.filter(|s| !s.is_empty()),
-            self.s3_access_key_id,
-            self.s3_secret_access_key,
+            self.s3_bucket.take().filter(|s| !s.is_empty()),
+            self.s3_access_key_id.take(),
+            self.s3_secret_access_key.take(),
         ) {
             (None, _, _) => None,
             (Some(bucket), Some(access_key_id), Some(secret_access_key)) => Some(S3Config {
                 bucket,
-                endpoint: self.s3_endpoint.filter(|s| !s.is_empty()),
-                region: self.s3_region.unwrap_or_else(|| "us-east-1".into()),
+                endpoint: self.s3_endpoint.take().filter(|s| !s.is_empty()),
+                region: self.s3_region.take().unwrap_or_else(|| "us-east-1".into()),
                 access_key_id,
                 secret_access_key,
             }),
@@ -378,37 +457,51 @@ impl RawConfig {
                 None
             }
         };
+        DataSettings {
+            database_url,
+            database_ca_file,
+            database_max_connections,
+            redis_url,
+            redis_ca_file,
+            redis_prefix: self
+                .redis_prefix
+                .take()
+                .unwrap_or_else(|| "pupmatch:".into()),
+            media_dir: self
+                .media_dir
+                .take()
+                .unwrap_or_else(|| PathBuf::from("./data/media")),
+            s3,
+        }
+    }
 
+    /// The token secret and outgoing mail, with what production refuses.
+    fn secrets_and_mail(&mut self, env: Environment, errors: &mut Vec<String>) -> SecretSettings {
         let jwt_secret = self
             .jwt_secret
+            .take()
             .unwrap_or_else(|| SecretString::from(DEV_JWT_SECRET));
-        check_secret(environment, &jwt_secret, &mut errors);
+        check_secret(env, &jwt_secret, errors);
         let mail_log_secrets = self.mail_log_secrets.unwrap_or(false);
-        check_mail(
-            environment,
-            self.smtp_url.is_some(),
-            mail_log_secrets,
-            &mut errors,
-        );
-
-        let allowed_origins = self.allowed_origins.and_then(|s| {
-            let list: Vec<String> = s
-                .split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_string())
-                .filter(|o| !o.is_empty())
-                .collect();
-            (!list.is_empty()).then_some(list)
-        });
-        if let Some(list) = &allowed_origins {
-            for origin in list {
-                if Url::parse(origin).is_err() {
-                    errors.push(format!(
-                        "PUPMATCH_ALLOWED_ORIGINS: `{origin}` is not an origin like https://app.example"
-                    ));
-                }
-            }
+        check_mail(env, self.smtp_url.is_some(), mail_log_secrets, errors);
+        let mail_from = self
+            .mail_from
+            .take()
+            .unwrap_or_else(|| "PupMatch <no-reply@pupmatch.local>".into());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            errors.push(
+                "PUPMATCH_MAIL_FROM must be a mailbox like PupMatch <no-reply@example.com>".into(),
+            );
         }
+        SecretSettings {
+            jwt_secret,
+            smtp_url: self.smtp_url.take(),
+            mail_from,
+            mail_log_secrets,
+        }
+    }
 
+    fn rate_limits(&self, errors: &mut Vec<String>) -> RateLimits {
         let mut limit = |name: &str, value: Option<u32>, default: u32| -> u32 {
             let v = value.unwrap_or(default);
             if v == 0 {
@@ -418,7 +511,7 @@ impl RawConfig {
                 v
             }
         };
-        let rate_limits = RateLimits {
+        RateLimits {
             user_per_min: limit("RATE_LIMIT_USER_PER_MIN", self.rate_limit_user_per_min, 100),
             ip_per_min: limit("RATE_LIMIT_IP_PER_MIN", self.rate_limit_ip_per_min, 1000),
             auth_per_min: limit("RATE_LIMIT_AUTH_PER_MIN", self.rate_limit_auth_per_min, 10),
@@ -432,30 +525,11 @@ impl RawConfig {
                 self.rate_limit_message_per_min,
                 120,
             ),
-        };
+        }
+    }
 
-        let fcm_endpoint = match self.fcm_endpoint.as_deref() {
-            None | Some("") => None,
-            Some(s) => match Url::parse(s) {
-                Ok(u) => Some(u),
-                Err(_) => {
-                    errors.push("PUPMATCH_FCM_ENDPOINT must be a URL".into());
-                    None
-                }
-            },
-        };
-
-        let log_format = match self.log_format.as_deref().unwrap_or("pretty") {
-            "pretty" => LogFormat::Pretty,
-            "json" => LogFormat::Json,
-            other => {
-                errors.push(format!(
-                    "PUPMATCH_LOG_FORMAT must be `pretty` or `json`, not `{other}`"
-                ));
-                LogFormat::Pretty
-            }
-        };
-
+    /// How often the jobs run, and whether `serve` runs them (by default: without Redis).
+    fn jobs(&self, embedded: bool, errors: &mut Vec<String>) -> JobSchedule {
         let mut every = |name: &str, value: Option<u64>, default: u64| {
             let secs = value.unwrap_or(default);
             if secs == 0 {
@@ -463,7 +537,7 @@ impl RawConfig {
             }
             std::time::Duration::from_secs(secs.max(1))
         };
-        let jobs = JobSchedule {
+        JobSchedule {
             refresh_every: every("JOBS_REFRESH_EVERY_SECS", self.jobs_refresh_every_secs, 900),
             deliver_every: every("JOBS_DELIVER_EVERY_SECS", self.jobs_deliver_every_secs, 300),
             cleanup_every: every(
@@ -471,9 +545,11 @@ impl RawConfig {
                 self.jobs_cleanup_every_secs,
                 86_400,
             ),
-            in_serve: self.jobs_in_serve.unwrap_or(redis_url.is_none()),
-        };
+            in_serve: self.jobs_in_serve.unwrap_or(embedded),
+        }
+    }
 
+    fn work(&self, errors: &mut Vec<String>) -> WorkLimits {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let work = WorkLimits {
             image_workers: self.image_workers.unwrap_or(cores),
@@ -489,7 +565,10 @@ impl RawConfig {
         if work.image_memory_mb < 64 {
             errors.push("PUPMATCH_IMAGE_MEMORY_MB must be at least 64".into());
         }
+        work
+    }
 
+    fn moderation(&self, errors: &mut Vec<String>) -> ModerationSettings {
         let moderation = ModerationSettings {
             hold_reporters: self.moderation_hold_reporters.unwrap_or(3),
             hold_window: std::time::Duration::from_secs(
@@ -502,55 +581,72 @@ impl RawConfig {
         if moderation.hold_window.is_zero() {
             errors.push("PUPMATCH_MODERATION_HOLD_WINDOW_HOURS must be at least 1".into());
         }
-
-        let database_max_connections = self.database_max_connections.unwrap_or(20);
-        if database_max_connections == 0 {
-            errors.push("PUPMATCH_DATABASE_MAX_CONNECTIONS must be at least 1".into());
-        }
-
-        let mail_from = self
-            .mail_from
-            .unwrap_or_else(|| "PupMatch <no-reply@pupmatch.local>".into());
-        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
-            errors.push(
-                "PUPMATCH_MAIL_FROM must be a mailbox like PupMatch <no-reply@example.com>".into(),
-            );
-        }
-
-        if !errors.is_empty() {
-            return Err(ConfigError(errors));
-        }
-        Ok(Config {
-            environment,
-            listen,
-            metrics_listen,
-            public_url,
-            database_url,
-            database_ca_file,
-            redis_url,
-            redis_ca_file,
-            redis_prefix: self.redis_prefix.unwrap_or_else(|| "pupmatch:".into()),
-            media_dir: self
-                .media_dir
-                .unwrap_or_else(|| PathBuf::from("./data/media")),
-            s3,
-            jwt_secret,
-            smtp_url: self.smtp_url,
-            mail_from,
-            mail_log_secrets,
-            allowed_origins,
-            trusted_proxies,
-            rate_limits,
-            fcm_credentials: self.fcm_credentials,
-            fcm_endpoint,
-            log: self.log.unwrap_or_else(|| "info".into()),
-            log_format,
-            database_max_connections,
-            jobs,
-            work,
-            moderation,
-        })
+        moderation
     }
+
+    /// Logging and push delivery.
+    fn operations(&mut self, errors: &mut Vec<String>) -> OperationSettings {
+        let fcm_endpoint = match self.fcm_endpoint.as_deref() {
+            None | Some("") => None,
+            Some(s) => match Url::parse(s) {
+                Ok(u) => Some(u),
+                Err(_) => {
+                    errors.push("PUPMATCH_FCM_ENDPOINT must be a URL".into());
+                    None
+                }
+            },
+        };
+        let log_format = match self.log_format.as_deref().unwrap_or("pretty") {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                errors.push(format!(
+                    "PUPMATCH_LOG_FORMAT must be `pretty` or `json`, not `{other}`"
+                ));
+                LogFormat::Pretty
+            }
+        };
+        OperationSettings {
+            fcm_credentials: self.fcm_credentials.take(),
+            fcm_endpoint,
+            log: self.log.take().unwrap_or_else(|| "info".into()),
+            log_format,
+        }
+    }
+}
+
+/// The sections of [`Config`] as validated, before they are put together.
+struct NetworkSettings {
+    listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
+    public_url: Option<Url>,
+    trusted_proxies: Vec<ipnet::IpNet>,
+    allowed_origins: Option<Vec<String>>,
+}
+
+struct DataSettings {
+    database_url: String,
+    database_ca_file: Option<PathBuf>,
+    database_max_connections: u32,
+    redis_url: Option<String>,
+    redis_ca_file: Option<PathBuf>,
+    redis_prefix: String,
+    media_dir: PathBuf,
+    s3: Option<S3Config>,
+}
+
+struct SecretSettings {
+    jwt_secret: SecretString,
+    smtp_url: Option<SecretString>,
+    mail_from: String,
+    mail_log_secrets: bool,
+}
+
+struct OperationSettings {
+    fcm_credentials: Option<PathBuf>,
+    fcm_endpoint: Option<Url>,
+    log: String,
+    log_format: LogFormat,
 }
 
 #[cfg(test)]

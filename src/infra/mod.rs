@@ -1,13 +1,17 @@
-//! Cross-cutting backends, each with a real implementation per mode, chosen once at startup.
+//! Cross-cutting backends, each with a real implementation per mode, chosen once at startup,
+//! and the small helpers every domain shares. Nothing here knows about a domain.
 //!
+//! - [`db`]: PostgreSQL + PostGIS or SQLite pools and embedded migrations.
+//! - [`redis`]: the optional shared Redis connection, with a deadline per command and a probe
+//!   that brings it back after an outage.
 //! - [`bus`]: publish/subscribe, in-process or across instances through Redis.
 //! - [`cache`]: the two-tier (L1 moka, L2 Redis) cache with invalidation over the bus.
-//! - [`blobs`]: object storage (local disk with signed URLs).
-//! - [`db`]: PostgreSQL + PostGIS or SQLite pools and embedded migrations.
-//! - [`redis`]: the optional shared Redis connection (cache L2, pub/sub, shared rate limits).
+//! - [`blobs`]: photo storage — S3 (or compatible), or local disk served with signed URLs.
 //! - [`rate_limit`]: GCRA limits, in-process (governor) or shared through Redis.
-//! - [`mail`]: outgoing email over SMTP, or logged when SMTP is not configured.
+//! - [`mail`]: outgoing email over SMTP, or logged (secrets redacted) when SMTP is not set.
+//! - [`push`]: push notifications through FCM's HTTP v1 API.
 //! - [`seal`]: opaque tokens (pagination cursors) sealed with a key from the server secret.
+//! - [`stored`]: enums stored as text on both backends (`stored_enum!`).
 //! - [`time`]: the clock and the fixed-width timestamp format SQLite stores.
 //! - [`tls`]: encrypted connections to PostgreSQL and Redis, with an optional private CA.
 //! - [`work`]: bounded pools for CPU- and memory-heavy work (images, password hashes).

@@ -1,0 +1,263 @@
+//! Recommendations: a person's ranked list (computed from the candidates the database
+//! filtered, scored in Rust, cached per person) and the pages served from it, with sealed
+//! cursors. Swipes do not drop the swiper's own list: a page skips the people acted on since
+//! the list was made, and the list is computed again once a page's worth of it is used up.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::store::{self, Searcher};
+use super::{DiscoveryService, score};
+use crate::error::{ApiError, ApiResult};
+use crate::infra::time;
+use crate::profiles::ProfileService;
+use crate::profiles::model::{DistanceUnit, ProfileView};
+
+/// One ranked candidate of a cached list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ranked {
+    pub user_id: Uuid,
+    pub score: f64,
+    pub distance_km: f64,
+    pub liked_you: bool,
+}
+
+/// A user's ranked recommendations, as cached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecList {
+    pub generated_at: DateTime<Utc>,
+    pub unit: DistanceUnit,
+    pub items: Vec<Ranked>,
+}
+
+/// A served recommendation.
+pub struct Recommendation {
+    pub ranked: Ranked,
+    pub profile: Arc<ProfileView>,
+    pub cursor: String,
+}
+
+pub struct RecommendationPage {
+    pub items: Vec<Recommendation>,
+    pub unit: DistanceUnit,
+    pub has_next_page: bool,
+    /// People of the list left out because they were acted on after it was made.
+    skipped: usize,
+}
+
+/// Whether a list was computed by this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    Yes,
+    No,
+}
+
+impl DiscoveryService {
+    /// The user's list, cached or computed now (`Fresh::Yes`: nobody in it was acted on yet).
+    async fn ranked_list(
+        &self,
+        user_id: Uuid,
+        profiles: &ProfileService,
+    ) -> ApiResult<Option<(Arc<RecList>, Fresh)>> {
+        if let Some(list) = self.recs.get_many(&[user_id]).await.remove(&user_id) {
+            return Ok(Some((list, Fresh::No)));
+        }
+        let list = self.compute_list(user_id, profiles).await?;
+        if let Some(list) = &list {
+            self.recs.insert_many(vec![(user_id, list.clone())]).await;
+        }
+        Ok(list.map(|list| (list, Fresh::Yes)))
+    }
+
+    /// Computes a user's list afresh and caches it (the background refresh job); false when
+    /// they have no location.
+    pub async fn refresh(&self, user_id: Uuid, profiles: &ProfileService) -> ApiResult<bool> {
+        let Some(list) = self.compute_list(user_id, profiles).await? else {
+            return Ok(false);
+        };
+        // Every instance serves the new list from now on, not its own older copy.
+        self.recs.replace_many(vec![(user_id, list)]).await;
+        Ok(true)
+    }
+
+    /// A user's ranked list, computed now (not cached here); None without a location.
+    async fn compute_list(
+        &self,
+        user_id: Uuid,
+        profiles: &ProfileService,
+    ) -> ApiResult<Option<Arc<RecList>>> {
+        let Some(location) = self.store.location_of(user_id).await? else {
+            return Ok(None);
+        };
+        let prefs = profiles.preferences_value(user_id).await?;
+        let me = profiles.view(user_id).await?;
+        let radius_km = prefs.distance_unit.to_km(prefs.max_distance);
+        let searcher = Searcher {
+            user_id,
+            location,
+            age: me.as_ref().map(|v| v.profile.age),
+            min_age: prefs.min_age,
+            max_age: prefs.max_age,
+            radius_km,
+        };
+        metrics::counter!("recommendation_lists_computed_total").increment(1);
+        let now = time::now();
+        let mut items: Vec<Ranked> = self
+            .store
+            .candidates(&searcher)
+            .await?
+            .into_iter()
+            .map(|c| Ranked {
+                score: score::rounded(score::score(&c, prefs.activity_level, radius_km, now)),
+                user_id: c.user_id,
+                distance_km: c.distance_km,
+                liked_you: c.liked_you,
+            })
+            .collect();
+        items.sort_by(|a, b| rank_order(a.score, a.user_id, b.score, b.user_id));
+        let list = Arc::new(RecList {
+            generated_at: now,
+            unit: prefs.distance_unit,
+            items,
+        });
+        Ok(Some(list))
+    }
+
+    /// A page of recommendations after `after` (a cursor from a previous page).
+    ///
+    /// Swipes do not drop the swiper's own list: people acted on since it was made are skipped
+    /// when a page is served. Once a page's worth of the list has been skipped so (or a full
+    /// list runs short), the list is computed again, so the people beyond its end come in.
+    pub async fn recommendations(
+        &self,
+        user_id: Uuid,
+        first: usize,
+        after: Option<&str>,
+        profiles: &ProfileService,
+    ) -> ApiResult<RecommendationPage> {
+        let after = after.map(|c| self.parse_cursor(c)).transpose()?;
+        let Some((list, fresh)) = self.ranked_list(user_id, profiles).await? else {
+            return Ok(RecommendationPage {
+                items: Vec::new(),
+                unit: profiles.preferences_value(user_id).await?.distance_unit,
+                has_next_page: false,
+                skipped: 0,
+            });
+        };
+        let page = self
+            .page_of(user_id, &list, fresh, after, first, profiles)
+            .await?;
+        let used_up = page.skipped >= first.max(1)
+            || (page.skipped > 0
+                && page.items.len() < first
+                && list.items.len() >= store::MAX_CANDIDATES as usize);
+        if fresh == Fresh::No
+            && used_up
+            && let Some(list) = self.compute_list(user_id, profiles).await?
+        {
+            self.recs.replace_many(vec![(user_id, list.clone())]).await;
+            return self
+                .page_of(user_id, &list, Fresh::Yes, after, first, profiles)
+                .await;
+        }
+        Ok(page)
+    }
+
+    /// The page of `list` after `after`, without the people acted on since it was made.
+    async fn page_of(
+        &self,
+        user_id: Uuid,
+        list: &RecList,
+        fresh: Fresh,
+        after: Option<(f64, Uuid)>,
+        first: usize,
+        profiles: &ProfileService,
+    ) -> ApiResult<RecommendationPage> {
+        let unit = list.unit;
+        let start = match after {
+            Some((score, id)) => list
+                .items
+                .iter()
+                .position(|r| rank_order(r.score, r.user_id, score, id).is_gt())
+                .unwrap_or(list.items.len()),
+            None => 0,
+        };
+        let mut items = Vec::with_capacity(first);
+        let mut skipped = 0;
+        let mut next = start;
+        while items.len() < first && next < list.items.len() {
+            let end = (next + (first - items.len()) * 2 + 4).min(list.items.len());
+            let window = &list.items[next..end];
+            let ids: Vec<Uuid> = window.iter().map(|r| r.user_id).collect();
+            // Someone may have been liked, passed or blocked since a cached list was made (the
+            // candidate query of a list made just now already left them out).
+            let acted = match fresh {
+                Fresh::Yes => Vec::new(),
+                Fresh::No => self.store.acted_on(user_id, &ids).await?,
+            };
+            let views = profiles.views(&ids).await?;
+            for r in window {
+                next += 1;
+                if acted.contains(&r.user_id) {
+                    skipped += 1;
+                    continue;
+                }
+                let Some(view) = views.get(&r.user_id) else {
+                    continue;
+                };
+                if view.profile.is_paused || !(2..=6).contains(&view.photos.len()) {
+                    continue;
+                }
+                items.push(Recommendation {
+                    cursor: self.make_cursor(r.score, r.user_id),
+                    ranked: r.clone(),
+                    profile: view.clone(),
+                });
+                if items.len() == first {
+                    break;
+                }
+            }
+        }
+        Ok(RecommendationPage {
+            has_next_page: next < list.items.len(),
+            items,
+            unit,
+            skipped,
+        })
+    }
+
+    /// A sealed cursor after (score, id): opaque to the client.
+    fn make_cursor(&self, score: f64, id: Uuid) -> String {
+        let mut plain = hundredths(score).to_be_bytes().to_vec();
+        plain.extend_from_slice(id.as_bytes());
+        URL_SAFE_NO_PAD.encode(self.cursors.seal(&plain))
+    }
+
+    fn parse_cursor(&self, cursor: &str) -> ApiResult<(f64, Uuid)> {
+        let invalid = || ApiError::bad_input("after", "invalid cursor");
+        let sealed = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        let plain = self.cursors.open(&sealed).ok_or_else(invalid)?;
+        let (score, id) = plain.split_at_checked(2).ok_or_else(invalid)?;
+        let score = u16::from_be_bytes([score[0], score[1]]);
+        let id = Uuid::from_slice(id).map_err(|_| invalid())?;
+        Ok((f64::from(score) / 100.0, id))
+    }
+}
+
+/// Best first; ties by user id, so the order is total and pages never overlap.
+/// Compared in served hundredths, so the order says no more than the served scores.
+fn rank_order(score_a: f64, id_a: Uuid, score_b: f64, id_b: Uuid) -> std::cmp::Ordering {
+    hundredths(score_b)
+        .cmp(&hundredths(score_a))
+        .then(id_a.cmp(&id_b))
+}
+
+/// A served score in hundredths (scores lie in [0, 1]).
+fn hundredths(score: f64) -> u16 {
+    (score.clamp(0.0, 1.0) * 100.0).round() as u16
+}
