@@ -48,16 +48,8 @@ pub async fn all_recs(app: &TestApp, user: &Session) -> Vec<Uuid> {
     let mut after: Option<String> = None;
     loop {
         let res = recs(app, user, 10, after.as_deref()).await;
+        out.extend(user_ids(&res));
         let conn = res.data("recommendations");
-        for e in conn["edges"].as_array().expect("edges") {
-            out.push(
-                e["node"]["profile"]["userId"]
-                    .as_str()
-                    .expect("id")
-                    .parse()
-                    .expect("uuid"),
-            );
-        }
         if conn["pageInfo"]["hasNextPage"] != true {
             return out;
         }
@@ -345,17 +337,7 @@ async fn pages_have_no_duplicates_and_no_gaps(backend: Backend) {
     loop {
         let res = recs(&app, &me, 10, after.as_deref()).await;
         let conn = res.data("recommendations").clone();
-        let ids: Vec<String> = conn["edges"]
-            .as_array()
-            .expect("edges")
-            .iter()
-            .map(|e| {
-                e["node"]["profile"]["userId"]
-                    .as_str()
-                    .expect("id")
-                    .to_string()
-            })
-            .collect();
+        let ids: Vec<String> = user_ids(&res).iter().map(Uuid::to_string).collect();
         let scores: Vec<f64> = conn["edges"]
             .as_array()
             .expect("edges")
@@ -412,7 +394,8 @@ async fn lists_computed(app: &TestApp) -> u64 {
         .map_or(0, |n| n.trim().parse().expect("a count"))
 }
 
-fn user_ids(res: &GqlResponse) -> Vec<Uuid> {
+/// The people of one page of recommendations, in order.
+pub fn user_ids(res: &GqlResponse) -> Vec<Uuid> {
     res.data("recommendations")["edges"]
         .as_array()
         .expect("edges")
