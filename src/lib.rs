@@ -23,6 +23,7 @@
 //! - [`hub`]: this instance's live sockets and delivery to them, fed by the bus; chat and
 //!   notifications both send through it.
 //! - [`events`]: what crosses domains on the bus (matches begun or ended, sessions ended).
+//! - [`frames`]: every frame the server sends on `/ws`, as one serde enum.
 //! - [`config`]: typed configuration (defaults → TOML → `PUPMATCH_*`), validated at startup.
 //! - [`error`]: the one API error type and the policy mapping failures to codes and statuses.
 //! - [`text`]: hygiene of every free-text input (normalisation, refused characters).
