@@ -47,6 +47,9 @@ use store::DiscoveryStore;
 pub struct DiscoveryService {
     store: Arc<dyn DiscoveryStore>,
     recs: Arc<TwoTierCache<RecList>>,
+    /// Lists being computed on this instance: a request that finds its person's list being
+    /// computed waits for that computation instead of starting another.
+    computing: recommendations::InFlight,
     bus: Bus,
     notifications: Arc<NotificationService>,
     /// Seals recommendation cursors.
@@ -79,6 +82,7 @@ impl DiscoveryService {
         DiscoveryService {
             store,
             recs,
+            computing: recommendations::InFlight::default(),
             bus,
             notifications,
             cursors: Sealer::new(secret, "recommendation cursor"),

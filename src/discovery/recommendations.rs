@@ -3,7 +3,8 @@
 //! cursors. Swipes do not drop the swiper's own list: a page skips the people acted on since
 //! the list was made, and the list is computed again once a page's worth of it is used up.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -50,6 +51,46 @@ pub struct RecommendationPage {
     skipped: usize,
 }
 
+/// The computations of lists under way on this instance, one per person.
+#[derive(Default)]
+pub(super) struct InFlight(Mutex<HashMap<Uuid, Arc<ListCell>>>);
+
+type ListCell = tokio::sync::OnceCell<Option<Arc<RecList>>>;
+
+impl InFlight {
+    /// Joins the computation of `user_id`'s list under way, or starts one.
+    fn join(&self, user_id: Uuid) -> Computing<'_> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let cell = map.entry(user_id).or_default().clone();
+        Computing {
+            inflight: self,
+            user_id,
+            cell,
+        }
+    }
+}
+
+/// One request's part in a computation. When it ends — the list cached, an error, or the
+/// request gone — the computation is forgotten, so later requests read the cache or start
+/// afresh and never reuse an old result.
+struct Computing<'a> {
+    inflight: &'a InFlight,
+    user_id: Uuid,
+    cell: Arc<ListCell>,
+}
+
+impl Drop for Computing<'_> {
+    fn drop(&mut self) {
+        let mut map = self.inflight.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map
+            .get(&self.user_id)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cell))
+        {
+            map.remove(&self.user_id);
+        }
+    }
+}
+
 /// Whether a list was computed by this request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fresh {
@@ -67,11 +108,20 @@ impl DiscoveryService {
         if let Some(list) = self.recs.get_many(&[user_id]).await.remove(&user_id) {
             return Ok(Some((list, Fresh::No)));
         }
-        let list = self.compute_list(user_id, profiles).await?;
-        if let Some(list) = &list {
-            self.recs.insert_many(vec![(user_id, list.clone())]).await;
-        }
-        Ok(list.map(|list| (list, Fresh::Yes)))
+        let computing = self.computing.join(user_id);
+        let list = computing
+            .cell
+            .get_or_try_init(|| async {
+                let list = self.compute_list(user_id, profiles).await?;
+                if let Some(list) = &list {
+                    self.recs.insert_many(vec![(user_id, list.clone())]).await;
+                }
+                Ok::<_, ApiError>(list)
+            })
+            .await
+            .cloned();
+        drop(computing);
+        Ok(list?.map(|list| (list, Fresh::Yes)))
     }
 
     /// Computes a user's list afresh and caches it (the background refresh job); false when

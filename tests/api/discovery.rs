@@ -93,6 +93,7 @@ both_backends!(
     pages_have_no_duplicates_and_no_gaps,
     a_cached_list_is_filtered_against_newer_actions,
     swiping_does_not_recompute_ones_own_list,
+    requests_at_once_compute_one_list,
     undo_pass_brings_back_the_most_recent_pass,
     blocking_hides_both_ways_and_ends_the_match,
     reporting_stores_the_reason_and_hides_the_person,
@@ -444,6 +445,29 @@ async fn swiping_does_not_recompute_ones_own_list(backend: Backend) {
     want.sort();
     assert_eq!(page, want);
     assert_eq!(lists_computed(&app).await, start + 2);
+}
+
+async fn requests_at_once_compute_one_list(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = dog_at(&app, "Me", BERLIN).await;
+    for i in 0..5 {
+        dog_at(
+            &app,
+            &format!("Dog {i}"),
+            north_of(BERLIN, 1.0 + f64::from(i)),
+        )
+        .await;
+    }
+    let start = lists_computed(&app).await;
+    let pages = futures::future::join_all((0..8).map(|_| recs(&app, &me, 5, None))).await;
+    for page in &pages {
+        assert_eq!(user_ids(page).len(), 5);
+    }
+    assert_eq!(
+        lists_computed(&app).await,
+        start + 1,
+        "eight requests at once wait for one computation"
+    );
 }
 
 async fn undo_pass_brings_back_the_most_recent_pass(backend: Backend) {
