@@ -80,15 +80,15 @@ pub async fn graphql(
     let mut request = request
         .data(DataLoader::new(
             ProfileLoader(state.profiles.clone()),
-            tokio::spawn,
+            spawn_in_request,
         ))
         .data(DataLoader::new(
             SeenProfileLoader(state.profiles.clone()),
-            tokio::spawn,
+            spawn_in_request,
         ))
         .data(DataLoader::new(
             PlaygroundLoader(state.playgrounds.clone()),
-            tokio::spawn,
+            spawn_in_request,
         ))
         .data(DataLoader::new(
             ViewerLoader {
@@ -96,7 +96,7 @@ pub async fn graphql(
                 discovery: state.discovery.clone(),
                 profiles: state.profiles.clone(),
             },
-            tokio::spawn,
+            spawn_in_request,
         ))
         .data(RequestContext::new(client.limit_key(), credentials));
 
@@ -143,4 +143,11 @@ pub async fn graphql(
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     http
+}
+
+/// Runs a DataLoader's batch as its own task inside the request's span, so its statements and
+/// logs carry the request's id.
+fn spawn_in_request(batch: futures::future::BoxFuture<'static, ()>) -> tokio::task::JoinHandle<()> {
+    use tracing::Instrument;
+    tokio::spawn(batch.in_current_span())
 }
