@@ -17,6 +17,9 @@ use sqlx::{PgPool, SqlitePool};
 /// Longest a PostgreSQL query waits for a pooled connection.
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(800);
 
+/// Longest startup waits for PostgreSQL to accept the first connection.
+const PG_STARTUP_WAIT: Duration = Duration::from_secs(10);
+
 /// A pooled PostgreSQL connection idle for this long is checked before it is handed out.
 const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
@@ -98,7 +101,7 @@ impl Db {
             let target = describe_pg(&options, ca_file);
             // A request waits at most this long for a connection: with PostgreSQL gone it gets
             // 503 SERVICE_UNAVAILABLE within a second instead of hanging.
-            let pool = PgPoolOptions::new()
+            let pool_options = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .min_connections(0)
                 .test_before_acquire(false)
@@ -114,22 +117,20 @@ impl Db {
                         Ok(true)
                     })
                 })
-                .acquire_timeout(PG_ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await
-                .map_err(|e| {
-                    if is_tls_failure(&e) {
-                        anyhow::anyhow!(
-                            "Failed to open an encrypted connection to PostgreSQL at {target}: \
+                .acquire_timeout(PG_ACQUIRE_TIMEOUT);
+            let pool = connect_pg(pool_options, options).await.map_err(|e| {
+                if is_tls_failure(&e) {
+                    anyhow::anyhow!(
+                        "Failed to open an encrypted connection to PostgreSQL at {target}: \
                              {e}. The server's certificate must chain to the CA \
                              (PUPMATCH_DATABASE_CA_FILE, else the system's) and, with \
                              sslmode=verify-full, name the host of PUPMATCH_DATABASE_URL"
-                        )
-                    } else {
-                        anyhow::Error::new(e)
-                            .context(format!("Failed to connect to PostgreSQL at {target}"))
-                    }
-                })?;
+                    )
+                } else {
+                    anyhow::Error::new(e)
+                        .context(format!("Failed to connect to PostgreSQL at {target}"))
+                }
+            })?;
             Ok(Db::Postgres(pool))
         }
     }
@@ -194,6 +195,26 @@ fn is_tls_failure(err: &sqlx::Error) -> bool {
             .get_ref()
             .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
         _ => false,
+    }
+}
+
+/// Opens the pool with its first connection. A server that is slow to answer (starting up, or
+/// busy) gets [`PG_STARTUP_WAIT`] rather than a request's [`PG_ACQUIRE_TIMEOUT`]; a refusal (bad
+/// credentials, TLS, no such database) fails at once.
+async fn connect_pg(
+    pool_options: PgPoolOptions,
+    options: PgConnectOptions,
+) -> Result<PgPool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + PG_STARTUP_WAIT;
+    loop {
+        match pool_options.clone().connect_with(options.clone()).await {
+            Err(e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)))
+                if tokio::time::Instant::now() < deadline && !is_tls_failure(&e) =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            result => return result,
+        }
     }
 }
 
