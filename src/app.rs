@@ -112,7 +112,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     let blobs = blob_store(&config, &public_url)?;
     let mailer: Arc<dyn mail::Mailer> = Arc::from(mail::from_config(&config)?);
     let auth = Arc::new(AuthService::new(
-        crate::auth::store_for(&db),
+        crate::auth::store::AuthStore::new(&db),
         TokenKeys::new(&config.jwt_secret),
         mailer,
         blobs.clone(),

@@ -89,7 +89,7 @@ type AuthResult<T> = Result<T, AuthError>;
 
 /// The auth service. Cheap to share behind an `Arc`.
 pub struct AuthService {
-    store: Arc<dyn AuthStore>,
+    store: AuthStore,
     keys: TokenKeys,
     mailer: Arc<dyn Mailer>,
     blobs: Arc<dyn BlobStore>,
@@ -117,7 +117,7 @@ impl AuthService {
         reason = "each argument is a different collaborator, wired once in `app`"
     )]
     pub fn new(
-        store: Arc<dyn AuthStore>,
+        store: AuthStore,
         keys: TokenKeys,
         mailer: Arc<dyn Mailer>,
         blobs: Arc<dyn BlobStore>,
@@ -518,14 +518,6 @@ fn new_session(user_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> (NewSession
         },
     };
     (session, token)
-}
-
-/// Builds the store for the configured backend.
-pub fn store_for(db: &crate::infra::db::Db) -> Arc<dyn AuthStore> {
-    match db {
-        crate::infra::db::Db::Postgres(pool) => Arc::new(store::PgAuthStore::new(pool.clone())),
-        crate::infra::db::Db::Sqlite(pool) => Arc::new(store::SqliteAuthStore::new(pool.clone())),
-    }
 }
 
 /// Turns `ApiResult` helpers' `AuthError` into the API error (used by resolvers).

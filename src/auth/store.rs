@@ -1,18 +1,13 @@
-//! What the auth service needs from the database. One implementation per backend, side by side.
-//! Every method that writes more than one row runs in one transaction.
+//! What the auth service needs from the database, written once for both backends (see
+//! [`crate::infra::sql`]). Every method that writes more than one row runs in one transaction.
 
-mod postgres;
-mod sqlite;
-
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use postgres::PgAuthStore;
-pub use sqlite::SqliteAuthStore;
-
 use super::model::UserRecord;
-use crate::error::StoreError;
+use crate::error::{StoreError, on_constraint};
+use crate::infra::db::Db;
+use crate::infra::sql::{Backend, Sql, Ts, for_update, with_db};
 
 /// A new session with its first refresh token.
 #[derive(Debug, Clone)]
@@ -43,89 +38,409 @@ pub enum Rotation {
     Invalid,
 }
 
-#[async_trait]
-pub trait AuthStore: Send + Sync {
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    session_id: Uuid,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The refresh token presented, with its session. Two concurrent presentations of one token
+/// serialise on these rows, and the second sees the first one's `used_at` (a replay).
+const PRESENTED_TOKEN: Sql = for_update!(
+    "SELECT rt.session_id, s.user_id, rt.expires_at, rt.used_at, s.revoked_at
+       FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+      WHERE rt.token_hash = $1",
+    "OF rt, s"
+);
+
+/// Stores refresh token `$t` of session `$session_id` inside `$tx`.
+macro_rules! insert_refresh_token {
+    ($tx:ident, $session_id:expr, $t:expr) => {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind($t.id)
+        .bind($session_id)
+        .bind(&$t.hash[..])
+        .bind(Ts($t.created_at))
+        .bind(Ts($t.expires_at))
+        .execute(&mut *$tx)
+        .await?;
+    };
+}
+
+/// Starts session `$s` (with its first refresh token) inside `$tx`, and records its person as
+/// active.
+macro_rules! insert_session {
+    ($tx:ident, $s:expr) => {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at) VALUES ($1, $2, $3, $3)",
+        )
+        .bind($s.session_id)
+        .bind($s.user_id)
+        .bind(Ts($s.token.created_at))
+        .execute(&mut *$tx)
+        .await?;
+        insert_refresh_token!($tx, $s.session_id, $s.token);
+        sqlx::query("UPDATE users SET last_active_at = $2 WHERE id = $1")
+            .bind($s.user_id)
+            .bind(Ts($s.token.created_at))
+            .execute(&mut *$tx)
+            .await?;
+    };
+}
+
+/// Every outstanding reset link of `$user_id` stops working (after a reset or a password change).
+macro_rules! use_up_reset_tokens {
+    ($tx:ident, $user_id:expr, $now:expr) => {
+        sqlx::query(
+            "UPDATE password_reset_tokens SET used_at = $2
+              WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind($user_id)
+        .bind(Ts($now))
+        .execute(&mut *$tx)
+        .await?;
+    };
+}
+
+/// Accounts, sessions, refresh and reset tokens.
+#[derive(Clone)]
+pub struct AuthStore {
+    db: Db,
+}
+
+impl AuthStore {
+    pub fn new(db: &Db) -> Self {
+        AuthStore { db: db.clone() }
+    }
+
     /// Inserts the account, its default notification preferences and its first session.
     /// `Conflict` when the email is taken.
-    async fn create_user(&self, user: &UserRecord, session: &NewSession) -> Result<(), StoreError>;
+    pub async fn create_user(
+        &self,
+        user: &UserRecord,
+        session: &NewSession,
+    ) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO users (id, email, password_hash, created_at, updated_at,
+                                    last_active_at)
+                 VALUES ($1, $2, $3, $4, $4, $4)",
+            )
+            .bind(user.id)
+            .bind(&user.email)
+            .bind(&user.password_hash)
+            .bind(Ts(user.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| on_constraint(e, "an account with this email already exists"))?;
+            sqlx::query(
+                "INSERT INTO notification_preferences (user_id, updated_at) VALUES ($1, $2)",
+            )
+            .bind(user.id)
+            .bind(Ts(user.created_at))
+            .execute(&mut *tx)
+            .await?;
+            insert_session!(tx, session);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
 
-    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT id, email, password_hash, created_at FROM users WHERE email = $1",
+            )
+            .bind(email)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
 
-    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+    pub async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as("SELECT id, email, password_hash, created_at FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// The user and session of a refresh token that is unused, unexpired, made after
+    /// `created_after`, and whose session is active (the console's cookie session).
+    pub async fn session_of_refresh_token(
+        &self,
+        presented: &[u8; 32],
+        created_after: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Uuid, Uuid)>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT s.user_id, s.id
+                   FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+                  WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > $3
+                    AND t.created_at > $2 AND s.revoked_at IS NULL",
+            )
+            .bind(&presented[..])
+            .bind(Ts(created_after))
+            .bind(Ts(now))
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
+    /// The moderation restriction on signing in: suspended until, banned since.
+    pub async fn restriction(
+        &self,
+        user_id: Uuid,
+    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as("SELECT suspended_until, banned_at FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        })
+        .unwrap_or((None, None)))
+    }
+
+    /// Whether the keyed hash of an email belongs to a banned account.
+    pub async fn email_banned(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM banned_emails WHERE email_hash = $1)")
+                .bind(&hash[..])
+                .fetch_one(pool)
+                .await?
+        }))
+    }
 
     /// Starts a session (login) and records the user as active.
-    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    pub async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            insert_session!(tx, session);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
 
     /// Rotates the refresh token whose hash is `presented`, storing `next` as its successor.
-    async fn rotate_refresh_token(
+    pub async fn rotate_refresh_token(
         &self,
         presented: &[u8; 32],
         next: &NewRefreshToken,
         now: DateTime<Utc>,
-    ) -> Result<Rotation, StoreError>;
+    ) -> Result<Rotation, StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<TokenRow> = sqlx::query_as(pool.pick(PRESENTED_TOKEN))
+                .bind(&presented[..])
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(Rotation::Invalid);
+            };
+            if row.revoked_at.is_some() {
+                return Ok(Rotation::Invalid);
+            }
+            if row.used_at.is_some() {
+                sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1")
+                    .bind(row.session_id)
+                    .bind(Ts(now))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(Rotation::Replayed {
+                    user_id: row.user_id,
+                    session_id: row.session_id,
+                });
+            }
+            if row.expires_at <= now {
+                return Ok(Rotation::Invalid);
+            }
+            sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1")
+                .bind(&presented[..])
+                .bind(Ts(now))
+                .execute(&mut *tx)
+                .await?;
+            insert_refresh_token!(tx, row.session_id, next);
+            sqlx::query("UPDATE sessions SET last_used_at = $2 WHERE id = $1")
+                .bind(row.session_id)
+                .bind(Ts(now))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE users SET last_active_at = $2 WHERE id = $1")
+                .bind(row.user_id)
+                .bind(Ts(now))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Rotation::Rotated {
+                user_id: row.user_id,
+                session_id: row.session_id,
+            })
+        })
+    }
 
     /// Ends the session that `presented` belongs to: its user and session, or `None` when no
     /// such token exists.
-    async fn revoke_session_by_token(
+    pub async fn revoke_session_by_token(
         &self,
         presented: &[u8; 32],
         now: DateTime<Utc>,
-    ) -> Result<Option<(Uuid, Uuid)>, StoreError>;
+    ) -> Result<Option<(Uuid, Uuid)>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2)
+                  WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)
+              RETURNING user_id, id",
+            )
+            .bind(&presented[..])
+            .bind(Ts(now))
+            .fetch_optional(&*pool.writer())
+            .await?
+        }))
+    }
 
     /// The user's sessions that are not revoked and were used (signed in or refreshed) at or
     /// after `since`.
-    async fn active_sessions(
+    pub async fn active_sessions(
         &self,
         user_id: Uuid,
         since: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>, StoreError>;
+    ) -> Result<Vec<Uuid>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT id FROM sessions
+                  WHERE user_id = $1 AND revoked_at IS NULL AND last_used_at >= $2",
+            )
+            .bind(user_id)
+            .bind(Ts(since))
+            .fetch_all(pool)
+            .await?
+        }))
+    }
 
     /// Stores a reset token (hash only).
-    async fn create_reset_token(
+    pub async fn create_reset_token(
         &self,
         user_id: Uuid,
         token: &NewRefreshToken,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO password_reset_tokens (id, user_id, token_hash, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(token.id)
+            .bind(user_id)
+            .bind(&token.hash[..])
+            .bind(Ts(token.created_at))
+            .bind(Ts(token.expires_at))
+            .execute(&*pool.writer())
+            .await?;
+        });
+        Ok(())
+    }
 
     /// Consumes a valid, unused, unexpired reset token: sets the new password hash, marks every
     /// reset token of the user used, and revokes every session. The user id, or `None` when the
     /// token is not valid (nothing changes then).
-    async fn reset_password(
+    pub async fn reset_password(
         &self,
         presented: &[u8; 32],
         new_password_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<Uuid>, StoreError>;
+    ) -> Result<Option<Uuid>, StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let user_id: Option<Uuid> = sqlx::query_scalar(
+                "UPDATE password_reset_tokens SET used_at = $2
+                  WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+                  RETURNING user_id",
+            )
+            .bind(&presented[..])
+            .bind(Ts(now))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(user_id) = user_id else {
+                return Ok(None);
+            };
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(user_id)
+                .bind(new_password_hash)
+                .bind(Ts(now))
+                .execute(&mut *tx)
+                .await?;
+            use_up_reset_tokens!(tx, user_id, now);
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(Ts(now))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(user_id))
+        })
+    }
 
     /// Sets a new password hash, revokes every session except `keep_session`, and uses up
     /// every outstanding reset token (a reset link sent before the change no longer works).
-    async fn change_password(
+    pub async fn change_password(
         &self,
         user_id: Uuid,
         new_password_hash: &str,
         keep_session: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// The user and session of a refresh token that is unused, unexpired, made after
-    /// `created_after`, and whose session is active (the console's cookie session).
-    async fn session_of_refresh_token(
-        &self,
-        presented: &[u8; 32],
-        created_after: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(Uuid, Uuid)>, StoreError>;
-
-    /// The moderation restriction on signing in: suspended until, banned since.
-    async fn restriction(
-        &self,
-        user_id: Uuid,
-    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), StoreError>;
-
-    /// Whether the keyed hash of an email belongs to a banned account.
-    async fn email_banned(&self, hash: &[u8; 32]) -> Result<bool, StoreError>;
+    ) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(user_id)
+                .bind(new_password_hash)
+                .bind(Ts(now))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $3
+                  WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(keep_session)
+            .bind(Ts(now))
+            .execute(&mut *tx)
+            .await?;
+            use_up_reset_tokens!(tx, user_id, now);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
 
     /// Deletes the account and (by cascade) every row of it. Returns the blob keys its rows
     /// pointed to, for the caller to delete from object storage after the commit.
-    async fn delete_user(&self, user_id: Uuid) -> Result<Vec<String>, StoreError>;
+    pub async fn delete_user(&self, user_id: Uuid) -> Result<Vec<String>, StoreError> {
+        const PHOTO_KEYS: Sql =
+            for_update!("SELECT storage_key, thumbnail_key FROM photos WHERE user_id = $1");
+        let keys: Vec<(String, String)> = with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let keys = sqlx::query_as(pool.pick(PHOTO_KEYS))
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            keys
+        });
+        Ok(keys.into_iter().flat_map(|(a, b)| [a, b]).collect())
+    }
 }

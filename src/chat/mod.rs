@@ -129,17 +129,14 @@ pub struct Sent {
 }
 
 pub struct ChatService {
-    store: Arc<dyn ChatStore>,
+    store: ChatStore,
     pub hub: Arc<Hub>,
     notifications: Arc<NotificationService>,
 }
 
 impl ChatService {
     pub fn new(db: &Db, hub: Arc<Hub>, notifications: Arc<NotificationService>) -> Self {
-        let store: Arc<dyn ChatStore> = match db {
-            Db::Postgres(pool) => Arc::new(store::PgChatStore::new(pool.clone())),
-            Db::Sqlite(pool) => Arc::new(store::SqliteChatStore::new(pool.clone())),
-        };
+        let store = ChatStore::new(db);
         ChatService {
             store,
             hub,

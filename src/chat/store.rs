@@ -1,21 +1,19 @@
-//! Chat storage: conversations and messages. One implementation per backend.
+//! Chat storage: conversations and messages, written once for both backends (see
+//! [`crate::infra::sql`]) but for sending and the conversation list, which differ.
 //!
 //! Message ids are UUIDv7, and a message is only stored while the writer holds both people's
 //! locks (PostgreSQL: advisory locks per person, and the id must be above every id already in
 //! either stream; SQLite: the database write lock, with the id made under it), so each person's
 //! messages commit in id order and "everything after id X" never skips one committed later.
 
-mod postgres;
-mod sqlite;
-
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use postgres::PgChatStore;
-pub use sqlite::SqliteChatStore;
-
 use crate::error::StoreError;
+use crate::infra::db::Db;
+use crate::infra::sql::{Backend, Ids, Sql, Ts, in_ids, with_db};
+use crate::infra::stored::stored_enum;
+use crate::infra::time;
 
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
@@ -84,72 +82,529 @@ pub struct MarkedRead {
 /// Conversation list order: `(updated_at, id)`, newest first.
 pub type ConversationKey = (DateTime<Utc>, Uuid);
 
-#[async_trait]
-pub trait ChatStore: Send + Sync {
-    /// The conversation, if `user_id` is in it.
-    async fn conversation(
+/// The columns of [`MessageRecord`] from `messages m`.
+macro_rules! message_columns {
+    () => {
+        "m.id, m.conversation_id, m.sender_id, m.recipient_id, m.kind, m.content,
+         m.playground_id, m.client_id, m.read_at, m.created_at"
+    };
+}
+
+/// The columns of [`MessageRecord`], unqualified (for `RETURNING`, where SQLite does not accept
+/// a table alias).
+macro_rules! returned_columns {
+    () => {
+        "id, conversation_id, sender_id, recipient_id, kind, content, playground_id, client_id,
+         read_at, created_at"
+    };
+}
+
+/// `$1` is the viewer: the conversation from their side.
+macro_rules! conversation_select {
+    () => {
+        "SELECT c.id, c.match_id,
+                CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END AS other_id,
+                c.created_at, c.updated_at,
+                CASE WHEN c.user_a = $1 THEN c.a_cleared_at ELSE c.b_cleared_at END AS cleared_at
+           FROM conversations c"
+    };
+}
+
+/// Messages `m` of conversation `c` visible to the viewer `$1`: newer than their last clear of
+/// the conversation.
+macro_rules! visible {
+    () => {
+        "(CASE WHEN c.user_a = $1 THEN c.a_cleared_at ELSE c.b_cleared_at END IS NULL
+          OR m.created_at > CASE WHEN c.user_a = $1 THEN c.a_cleared_at ELSE c.b_cleared_at END)"
+    };
+}
+
+/// The other person of conversation `c` (viewer `$1`) is not hidden by moderation at `$N`.
+macro_rules! other_not_hidden {
+    ($n:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM users h
+                          WHERE h.id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
+                            AND h.hidden_until > $",
+            $n,
+            ")"
+        )
+    };
+}
+
+/// The viewer `$1`'s page of conversations by last activity: after the keyset (`$2`, `$3`), at
+/// most `$4`, only `$5` when given, with each one's unread count; `$6` is now.
+macro_rules! conversation_page {
+    ($last:expr) => {
+        concat!(
+            "SELECT v.*,
+                    (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                      WHERE m.conversation_id = v.id AND m.recipient_id = $1 AND m.read_at IS NULL
+                        AND ",
+            visible!(),
+            ") AS unread_count, ",
+            $last,
+            " FROM (",
+            conversation_select!(),
+            " WHERE (c.user_a = $1 OR c.user_b = $1) AND ",
+            other_not_hidden!(6),
+            " AND ($2 IS NULL OR (c.updated_at, c.id) < ($2, $3))
+              AND ($5 IS NULL OR c.id = $5)
+            ORDER BY c.updated_at DESC, c.id DESC
+            LIMIT $4) v"
+        )
+    };
+}
+
+/// PostgreSQL: the page with each conversation's last visible message as a JSON object, in one
+/// statement.
+const CONVERSATIONS_PG: &str = concat!(
+    conversation_page!("CASE WHEN lm.id IS NULL THEN NULL ELSE to_jsonb(lm) END AS last_message"),
+    " LEFT JOIN LATERAL (SELECT ",
+    message_columns!(),
+    " FROM messages m JOIN conversations c ON c.id = m.conversation_id
+       WHERE m.conversation_id = v.id AND ",
+    visible!(),
+    " ORDER BY m.id DESC LIMIT 1) lm ON true
+    ORDER BY v.updated_at DESC, v.id DESC"
+);
+
+/// SQLite: the page with each conversation's last visible message id (the messages are read by
+/// id next: two statements for any page size).
+const CONVERSATIONS_SQLITE: &str = concat!(
+    conversation_page!(concat!(
+        "(SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id
+           WHERE m.conversation_id = v.id AND ",
+        visible!(),
+        " ORDER BY m.id DESC LIMIT 1) AS last_id"
+    )),
+    " ORDER BY v.updated_at DESC, v.id DESC"
+);
+
+const MESSAGES_BY_ID: Sql = in_ids!(
+    concat!("SELECT ", message_columns!(), " FROM messages m WHERE m.id"),
+    1,
+    ""
+);
+
+const MARK_MESSAGES_READ: Sql = in_ids!(
+    "UPDATE messages SET read_at = $3 WHERE recipient_id = $1 AND read_at IS NULL AND id",
+    2,
+    concat!(" RETURNING ", returned_columns!())
+);
+/// What `pupmatch_send_message` reports, as the words it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendStatus {
+    NotMember,
+    StaleId,
+    Duplicate,
+    Stored,
+}
+stored_enum!(SendStatus {
+    NotMember => "not_member",
+    StaleId => "stale_id",
+    Duplicate => "duplicate",
+    Stored => "stored",
+});
+
+/// A row of `pupmatch_send_message`: a status and, with it, a message (or the latest id).
+#[derive(sqlx::FromRow)]
+struct SendRow {
+    status: SendStatus,
+    id: Option<Uuid>,
+    conversation_id: Option<Uuid>,
+    sender_id: Option<Uuid>,
+    recipient_id: Option<Uuid>,
+    kind: Option<super::MessageKind>,
+    content: Option<String>,
+    playground_id: Option<Uuid>,
+    client_id: Option<String>,
+    read_at: Option<DateTime<Utc>>,
+    created_at: Option<DateTime<Utc>>,
+}
+
+impl SendRow {
+    fn record(self) -> Result<MessageRecord, StoreError> {
+        match (
+            self.id,
+            self.conversation_id,
+            self.sender_id,
+            self.recipient_id,
+            self.kind,
+            self.content,
+            self.created_at,
+        ) {
+            (
+                Some(id),
+                Some(conversation_id),
+                Some(sender_id),
+                Some(recipient_id),
+                Some(kind),
+                Some(content),
+                Some(created_at),
+            ) => Ok(MessageRecord {
+                id,
+                conversation_id,
+                sender_id,
+                recipient_id,
+                kind,
+                content,
+                playground_id: self.playground_id,
+                client_id: self.client_id,
+                read_at: self.read_at,
+                created_at,
+            }),
+            _ => Err(StoreError::Other(anyhow::anyhow!(
+                "pupmatch_send_message returned {:?} without its message",
+                self.status
+            ))),
+        }
+    }
+}
+
+/// A row of the conversation list: PostgreSQL brings the last message along, SQLite its id.
+#[derive(sqlx::FromRow)]
+struct SummaryRow<Last> {
+    #[sqlx(flatten)]
+    conversation: ConversationRecord,
+    unread_count: i64,
+    #[sqlx(flatten)]
+    last: Last,
+}
+
+#[derive(sqlx::FromRow)]
+struct LastMessage {
+    /// The last visible message as a JSON object (`to_jsonb` of its row), if any.
+    last_message: Option<sqlx::types::Json<MessageRecord>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LastId {
+    last_id: Option<Uuid>,
+}
+
+/// Conversations and messages.
+#[derive(Clone)]
+pub struct ChatStore {
+    db: Db,
+}
+
+impl ChatStore {
+    pub fn new(db: &Db) -> Self {
+        ChatStore { db: db.clone() }
+    }
+
+    /// The conversation if `user_id` is in it (and the other person is not hidden).
+    pub async fn conversation(
         &self,
         user_id: Uuid,
         conversation_id: Uuid,
-    ) -> Result<Option<ConversationRecord>, StoreError>;
+    ) -> Result<Option<ConversationRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(concat!(
+                conversation_select!(),
+                " WHERE c.id = $2 AND (c.user_a = $1 OR c.user_b = $1) AND ",
+                other_not_hidden!(3)
+            ))
+            .bind(user_id)
+            .bind(conversation_id)
+            .bind(Ts(time::now()))
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
 
     /// The user's conversations by last activity, after the keyset `after` (only `only` when
     /// given), with each one's last message and unread count.
-    async fn conversations(
+    pub async fn conversations(
         &self,
         user_id: Uuid,
         after: Option<ConversationKey>,
         only: Option<Uuid>,
         limit: i64,
-    ) -> Result<Vec<ConversationSummary>, StoreError>;
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        let (after_at, after_id) = after.unzip();
+        let now = Ts(time::now());
+        match &self.db {
+            Db::Postgres(pool) => {
+                let rows: Vec<SummaryRow<LastMessage>> = sqlx::query_as(CONVERSATIONS_PG)
+                    .bind(user_id)
+                    .bind(after_at.map(Ts))
+                    .bind(after_id)
+                    .bind(limit)
+                    .bind(only)
+                    .bind(now)
+                    .fetch_all(pool)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| ConversationSummary {
+                        conversation: r.conversation,
+                        unread_count: r.unread_count,
+                        last_message: r.last.last_message.map(|m| m.0),
+                    })
+                    .collect())
+            }
+            Db::Sqlite(pool) => {
+                let rows: Vec<SummaryRow<LastId>> = sqlx::query_as(CONVERSATIONS_SQLITE)
+                    .bind(user_id)
+                    .bind(after_at.map(Ts))
+                    .bind(after_id)
+                    .bind(limit)
+                    .bind(only)
+                    .bind(now)
+                    .fetch_all(pool)
+                    .await?;
+                let last_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.last.last_id).collect();
+                let mut last: std::collections::HashMap<Uuid, MessageRecord> =
+                    if last_ids.is_empty() {
+                        Default::default()
+                    } else {
+                        sqlx::query_as::<_, MessageRecord>(MESSAGES_BY_ID.sqlite)
+                            .bind(Ids(&last_ids))
+                            .fetch_all(pool)
+                            .await?
+                            .into_iter()
+                            .map(|m| (m.id, m))
+                            .collect()
+                    };
+                Ok(rows
+                    .into_iter()
+                    .map(|r| ConversationSummary {
+                        last_message: r.last.last_id.and_then(|id| last.remove(&id)),
+                        conversation: r.conversation,
+                        unread_count: r.unread_count,
+                    })
+                    .collect())
+            }
+        }
+    }
 
     /// Stores a message if the sender is in the conversation; idempotent per `clientId`.
     /// Also moves the conversation's `updated_at`.
-    async fn insert_message(&self, message: NewMessage) -> Result<SendOutcome, StoreError>;
+    pub async fn insert_message(&self, msg: NewMessage) -> Result<SendOutcome, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => {
+                // One round trip (the `pupmatch_send_message` function). The id must be above
+                // every id already in both people's streams; when another instance's clock is
+                // behind or a message raced ahead, the function says so and a larger id is
+                // tried.
+                let mut id = Uuid::now_v7();
+                for _ in 0..8 {
+                    let row: SendRow = sqlx::query_as(
+                        "SELECT * FROM pupmatch_send_message($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(msg.conversation_id)
+                    .bind(msg.sender_id)
+                    .bind(id)
+                    .bind(msg.kind)
+                    .bind(&msg.content)
+                    .bind(msg.playground_id)
+                    .bind(&msg.client_id)
+                    .bind(msg.now)
+                    .fetch_one(pool)
+                    .await?;
+                    match row.status {
+                        SendStatus::NotMember => return Ok(SendOutcome::NotInConversation),
+                        SendStatus::StaleId => {
+                            let last = row.id.map_or(0, |u| u.as_u128());
+                            id = Uuid::now_v7().max(Uuid::from_u128(last + 1));
+                        }
+                        SendStatus::Duplicate => return Ok(SendOutcome::Duplicate(row.record()?)),
+                        SendStatus::Stored => return Ok(SendOutcome::Stored(row.record()?)),
+                    }
+                }
+                Err(StoreError::Other(anyhow::anyhow!(
+                    "no message id above the conversation's latest after 8 tries"
+                )))
+            }
+            Db::Sqlite(pool) => {
+                // One statement on the writer connection: the membership check, the insert and
+                // (by trigger) the conversation's activity time. The id is made after the
+                // connection is ours, so ids increase in commit order. Nothing inserted means
+                // not a member, or a client id used before (the unique index).
+                let mut writer = pool.writer().acquire().await?;
+                let stored: Option<MessageRecord> = sqlx::query_as(concat!(
+                    "INSERT INTO messages (id, conversation_id, sender_id, recipient_id, kind,
+                                           content, playground_id, client_id, created_at)
+                     SELECT $1, c.id, $3, CASE WHEN c.user_a = $3 THEN c.user_b ELSE c.user_a END,
+                            $4, $5, $6, $7, $8
+                       FROM conversations c
+                      WHERE c.id = $2 AND (c.user_a = $3 OR c.user_b = $3)
+                        AND NOT EXISTS (SELECT 1 FROM users h
+                                         WHERE h.id = CASE WHEN c.user_a = $3 THEN c.user_b
+                                                           ELSE c.user_a END
+                                           AND h.hidden_until > $8)
+                     ON CONFLICT DO NOTHING
+                     RETURNING ",
+                    returned_columns!()
+                ))
+                .bind(Uuid::now_v7())
+                .bind(msg.conversation_id)
+                .bind(msg.sender_id)
+                .bind(msg.kind)
+                .bind(&msg.content)
+                .bind(msg.playground_id)
+                .bind(&msg.client_id)
+                .bind(Ts(msg.now))
+                .fetch_optional(&mut *writer)
+                .await?;
+                drop(writer);
+                if let Some(stored) = stored {
+                    return Ok(SendOutcome::Stored(stored));
+                }
+                let earlier: Option<MessageRecord> = match &msg.client_id {
+                    Some(client_id) => {
+                        sqlx::query_as(concat!(
+                            "SELECT ",
+                            message_columns!(),
+                            " FROM messages m
+                             WHERE m.sender_id = $1 AND m.client_id = $2
+                               AND EXISTS (SELECT 1 FROM conversations c
+                                            WHERE c.id = $3 AND (c.user_a = $1 OR c.user_b = $1))"
+                        ))
+                        .bind(msg.sender_id)
+                        .bind(client_id)
+                        .bind(msg.conversation_id)
+                        .fetch_optional(pool)
+                        .await?
+                    }
+                    None => None,
+                };
+                Ok(match earlier {
+                    Some(existing) => SendOutcome::Duplicate(existing),
+                    None => SendOutcome::NotInConversation,
+                })
+            }
+        }
+    }
 
     /// Messages of a conversation visible to `user_id`, newest first, older than `before`.
-    async fn messages(
+    pub async fn messages(
         &self,
         user_id: Uuid,
         conversation_id: Uuid,
         before: Option<Uuid>,
         limit: i64,
-    ) -> Result<Vec<MessageRecord>, StoreError>;
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                 WHERE m.conversation_id = $2 AND (c.user_a = $1 OR c.user_b = $1) AND ",
+                visible!(),
+                " AND ($3 IS NULL OR m.id < $3)
+                 ORDER BY m.id DESC LIMIT $4"
+            ))
+            .bind(user_id)
+            .bind(conversation_id)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
 
     /// Messages of all the user's conversations visible to them with an id above `after`,
     /// oldest first.
-    async fn messages_after(
+    pub async fn messages_after(
         &self,
         user_id: Uuid,
         after: Uuid,
         limit: i64,
-    ) -> Result<Vec<MessageRecord>, StoreError>;
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT * FROM (SELECT ",
+                message_columns!(),
+                " FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                 WHERE m.recipient_id = $1 AND m.id > $2 AND ",
+                visible!(),
+                " UNION ALL SELECT ",
+                message_columns!(),
+                " FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                 WHERE m.sender_id = $1 AND m.id > $2 AND ",
+                visible!(),
+                ") x ORDER BY id LIMIT $3"
+            ))
+            .bind(user_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
 
     /// Marks unread messages to `user_id` in the conversation read, those with id ≤ `up_to`
     /// (all when `None`).
-    async fn mark_conversation_read(
+    pub async fn mark_conversation_read(
         &self,
         user_id: Uuid,
         conversation_id: Uuid,
         up_to: Option<Uuid>,
         now: DateTime<Utc>,
-    ) -> Result<MarkedRead, StoreError>;
+    ) -> Result<MarkedRead, StoreError> {
+        let marked: Vec<Uuid> = with_db!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "UPDATE messages SET read_at = $4
+                  WHERE conversation_id = $2 AND recipient_id = $1 AND read_at IS NULL
+                    AND ($3 IS NULL OR id <= $3)
+                  RETURNING id",
+            )
+            .bind(user_id)
+            .bind(conversation_id)
+            .bind(up_to)
+            .bind(Ts(now))
+            .fetch_all(&*pool.writer())
+            .await?
+        });
+        Ok(MarkedRead {
+            count: marked.len() as u64,
+            up_to: marked.iter().max().copied(),
+        })
+    }
 
     /// Marks the given messages read where `user_id` is their recipient. Returns the messages
     /// that became read (for read receipts).
-    async fn mark_messages_read(
+    pub async fn mark_messages_read(
         &self,
         user_id: Uuid,
         ids: &[Uuid],
         now: DateTime<Utc>,
-    ) -> Result<Vec<MessageRecord>, StoreError>;
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(pool.pick(MARK_MESSAGES_READ))
+                .bind(user_id)
+                .bind(Ids(ids))
+                .bind(Ts(now))
+                .fetch_all(&*pool.writer())
+                .await?
+        }))
+    }
 
     /// Hides everything up to now from `user_id` (the other person keeps it). False when the
     /// user is not in the conversation.
-    async fn clear_conversation(
+    pub async fn clear_conversation(
         &self,
         user_id: Uuid,
         conversation_id: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        let changed = with_db!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE conversations
+                    SET a_cleared_at = CASE WHEN user_a = $1 THEN $3 ELSE a_cleared_at END,
+                        b_cleared_at = CASE WHEN user_b = $1 THEN $3 ELSE b_cleared_at END
+                  WHERE id = $2 AND (user_a = $1 OR user_b = $1)",
+            )
+            .bind(user_id)
+            .bind(conversation_id)
+            .bind(Ts(now))
+            .execute(&*pool.writer())
+            .await?
+            .rows_affected()
+        });
+        Ok(changed > 0)
+    }
 }

@@ -45,7 +45,7 @@ use geo::Coordinates;
 use store::DiscoveryStore;
 
 pub struct DiscoveryService {
-    store: Arc<dyn DiscoveryStore>,
+    store: DiscoveryStore,
     recs: Arc<TwoTierCache<RecList>>,
     /// Lists being computed on this instance: a request that finds its person's list being
     /// computed waits for that computation instead of starting another.
@@ -67,10 +67,7 @@ impl DiscoveryService {
         secret: &[u8],
         hold: HoldRule,
     ) -> Self {
-        let store: Arc<dyn DiscoveryStore> = match db {
-            Db::Postgres(pool) => Arc::new(store::PgDiscoveryStore::new(pool.clone())),
-            Db::Sqlite(pool) => Arc::new(store::SqliteDiscoveryStore::new(pool.clone())),
-        };
+        let store = DiscoveryStore::new(db);
         let recs = TwoTierCache::new(
             "recs",
             Duration::from_secs(300),
@@ -90,7 +87,7 @@ impl DiscoveryService {
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn DiscoveryStore> {
+    pub fn store(&self) -> &DiscoveryStore {
         &self.store
     }
 

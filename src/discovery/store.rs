@@ -1,19 +1,17 @@
 //! Discovery storage: locations, likes, passes, matches, blocks, reports, and the candidate
-//! query behind recommendations. One implementation per backend.
+//! query behind recommendations. Written once for both backends (see [`crate::infra::sql`]),
+//! except a like and the candidate query, which differ enough to stand per backend side by side
+//! (`store/postgres.rs`, `store/sqlite.rs`).
 
-mod postgres;
-mod sqlite;
-
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use postgres::{CANDIDATES_SQL, PgDiscoveryStore};
-pub use sqlite::SqliteDiscoveryStore;
-
 use super::geo::Coordinates;
 use crate::error::StoreError;
+use crate::infra::db::Db;
+use crate::infra::sql::{Backend, Ids, Sql, Ts, WriteTx, for_update, in_ids, with_db};
 use crate::infra::stored::stored_enum;
+use crate::infra::time;
 use crate::notifications::store::NotificationRecord;
 
 /// A match as its participants see it.
@@ -113,60 +111,381 @@ pub fn forever() -> DateTime<Utc> {
     chrono::DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31T23:59:59Z is valid")
 }
 
-#[async_trait]
-pub trait DiscoveryStore: Send + Sync {
-    async fn set_location(
+/// `$1` is the viewer: a match from their side.
+macro_rules! match_select {
+    () => {
+        "SELECT m.id, CASE WHEN m.user_a = $1 THEN m.user_b ELSE m.user_a END AS other_id,
+                c.id AS conversation_id, m.created_at
+           FROM matches m JOIN conversations c ON c.match_id = m.id"
+    };
+}
+
+/// The match of `$viewer` and `$other`, if any, inside `$tx`.
+macro_rules! match_between {
+    ($tx:ident, $viewer:expr, $other:expr) => {{
+        let (a, b) = ordered($viewer, $other);
+        let found: Option<MatchRecord> = sqlx::query_as(concat!(
+            match_select!(),
+            " WHERE m.user_a = $2 AND m.user_b = $3"
+        ))
+        .bind($viewer)
+        .bind(a)
+        .bind(b)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        found
+    }};
+}
+
+/// Ends the match of `$viewer` and `$other`, if any, inside `$tx`; the match it was.
+macro_rules! delete_match_between {
+    ($tx:ident, $viewer:expr, $other:expr) => {{
+        let ended = match_between!($tx, $viewer, $other);
+        if let Some(m) = &ended {
+            sqlx::query("DELETE FROM matches WHERE id = $1")
+                .bind(m.id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        ended
+    }};
+}
+
+/// Records a pass of `$user` on `$target` (idempotent) inside `$tx`, and withdraws a like of the
+/// same pair.
+macro_rules! record_pass {
+    ($tx:ident, $user:expr, $target:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO passes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, target_id) DO NOTHING",
+        )
+        .bind(Uuid::now_v7())
+        .bind($user)
+        .bind($target)
+        .bind(Ts($now))
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query("DELETE FROM likes WHERE user_id = $1 AND target_id = $2")
+            .bind($user)
+            .bind($target)
+            .execute(&mut *$tx)
+            .await?;
+    };
+}
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::CANDIDATES_SQL;
+
+/// The pair's two people in a fixed order (matches and conversations store them so).
+fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+/// One lock key per unordered pair: a like, an unlike and a block of one pair queue on it.
+fn pair_key(a: Uuid, b: Uuid) -> i64 {
+    let x = a.as_u128() ^ b.as_u128();
+    i64::from_ne_bytes(((x as u64) ^ ((x >> 64) as u64)).to_ne_bytes())
+}
+
+/// What each inbox says about the other (`$1` and `$2` the pair; `$3`, `$4` the other's id as
+/// text): notifications whose data names them.
+const DELETE_NOTICES_ABOUT: Sql = Sql {
+    postgres: "DELETE FROM notifications
+                WHERE (user_id = $1 AND data::jsonb ->> 'userId' = $3)
+                   OR (user_id = $2 AND data::jsonb ->> 'userId' = $4)",
+    sqlite: "DELETE FROM notifications
+              WHERE (user_id = $1 AND json_extract(data, '$.userId') = $3)
+                 OR (user_id = $2 AND json_extract(data, '$.userId') = $4)",
+};
+
+/// A report with its snapshot of the reported profile, taken in the same statement.
+macro_rules! insert_report {
+    ($photo_keys:literal) => {
+        concat!(
+            "INSERT INTO reports (id, reporter_id, reported_id, reason, details, created_at,
+                                  reported_name, reported_bio, reported_photo_keys)
+             SELECT $1, $2, $3, $4, $5, $6, p.name, p.bio, ",
+            $photo_keys,
+            " FROM (SELECT 1) AS one LEFT JOIN profiles p ON p.user_id = $3"
+        )
+    };
+}
+const INSERT_REPORT: Sql = Sql {
+    postgres: insert_report!(
+        "(SELECT COALESCE(json_agg(ph.storage_key ORDER BY ph.position), '[]')::text
+            FROM photos ph WHERE ph.user_id = $3)"
+    ),
+    sqlite: insert_report!(
+        "(SELECT json_group_array(storage_key)
+            FROM (SELECT storage_key FROM photos WHERE user_id = $3 ORDER BY position))"
+    ),
+};
+
+/// Those of `$2` the viewer `$1` liked, passed, matched or blocked, who blocked them, or whom
+/// moderation hides at `$3`.
+const ACTED_ON: Sql = in_ids!(2;
+    "SELECT target_id FROM likes WHERE user_id = $1 AND target_id",
+    " UNION SELECT target_id FROM passes WHERE user_id = $1 AND target_id",
+    " UNION SELECT user_b FROM matches WHERE user_a = $1 AND user_b",
+    " UNION SELECT user_a FROM matches WHERE user_b = $1 AND user_a",
+    " UNION SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id",
+    " UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id",
+    " UNION SELECT id FROM users WHERE hidden_until > $3 AND id";
+    ""
+);
+
+/// Locations, swipes, matches, blocks and reports, and recommendation candidates.
+#[derive(Clone)]
+pub struct DiscoveryStore {
+    db: Db,
+}
+
+impl DiscoveryStore {
+    pub fn new(db: &Db) -> Self {
+        DiscoveryStore { db: db.clone() }
+    }
+
+    /// Stores the exact point and the grid point shown to others.
+    pub async fn set_location(
         &self,
         user_id: Uuid,
         exact: Coordinates,
         grid: Coordinates,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-    async fn location_of(&self, user_id: Uuid) -> Result<Option<Coordinates>, StoreError>;
+    ) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO locations (user_id, latitude, longitude, grid_latitude,
+                                        grid_longitude, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (user_id) DO UPDATE SET
+                     latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
+                     grid_latitude = EXCLUDED.grid_latitude,
+                     grid_longitude = EXCLUDED.grid_longitude,
+                     updated_at = EXCLUDED.updated_at",
+            )
+            .bind(user_id)
+            .bind(exact.latitude())
+            .bind(exact.longitude())
+            .bind(grid.latitude())
+            .bind(grid.longitude())
+            .bind(Ts(now))
+            .execute(&*pool.writer())
+            .await?;
+        });
+        Ok(())
+    }
 
-    /// Likes `target` and, when the like is mutual, creates the match and its conversation —
-    /// in one transaction, serialised per pair so two simultaneous likes make exactly one match.
-    /// A new like that is not mutual also stores `notice` (the `LIKE` notification for
-    /// `target`; pushed if `target_offline`) in that transaction, if `target` wants it.
-    async fn like(
+    pub async fn location_of(&self, user_id: Uuid) -> Result<Option<Coordinates>, StoreError> {
+        let row: Option<(f64, f64)> = with_db!(&self.db, |pool| {
+            sqlx::query_as("SELECT latitude, longitude FROM locations WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.and_then(|(lat, lon)| Coordinates::parse(lat, lon).ok()))
+    }
+
+    /// Records a like; creates the match (and its conversation) when it is mutual, and stores
+    /// the liked person's notice (`notice`, pushed when `target_offline`) for a new like.
+    pub async fn like(
         &self,
         user_id: Uuid,
         target: Uuid,
         now: DateTime<Utc>,
         notice: &NotificationRecord,
         target_offline: bool,
-    ) -> Result<LikeOutcome, StoreError>;
-    /// False when the target does not exist. Passing also withdraws a like.
-    async fn pass(
+    ) -> Result<LikeOutcome, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => {
+                postgres::like(pool, user_id, target, now, notice, target_offline).await
+            }
+            Db::Sqlite(pool) => {
+                sqlite::like(pool, user_id, target, now, notice, target_offline).await
+            }
+        }
+    }
+
+    /// Records a pass (replacing a like) and ends a match of the pair. False when the target
+    /// does not exist for the user (no account, hidden, or blocked either way).
+    pub async fn pass(
         &self,
         user_id: Uuid,
         target: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
-    /// Withdraws a like; a match built on it ends. Returns the ended match.
-    async fn unlike(&self, user_id: Uuid, target: Uuid) -> Result<Option<MatchRecord>, StoreError>;
-    /// Removes the most recent pass; returns whom it was about.
-    async fn undo_last_pass(&self, user_id: Uuid) -> Result<Option<Uuid>, StoreError>;
-    /// Ends a match the user is part of. `None` when there is no such match of theirs.
-    async fn unmatch(
+    ) -> Result<bool, StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            tx.relax_durability().await?;
+            let visible: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE id = $2
+                                   AND (hidden_until IS NULL OR hidden_until <= $3))
+                    AND NOT EXISTS (SELECT 1 FROM blocks
+                                     WHERE (blocker_id = $1 AND blocked_id = $2)
+                                        OR (blocker_id = $2 AND blocked_id = $1))",
+            )
+            .bind(user_id)
+            .bind(target)
+            .bind(Ts(now))
+            .fetch_one(&mut *tx)
+            .await?;
+            if !visible {
+                return Ok(false);
+            }
+            record_pass!(tx, user_id, target, now);
+            delete_match_between!(tx, user_id, target);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Withdraws a like (and ends the match it made); the match that ended, if any.
+    pub async fn unlike(
+        &self,
+        user_id: Uuid,
+        target: Uuid,
+    ) -> Result<Option<MatchRecord>, StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            tx.lock_key(pair_key(user_id, target)).await?;
+            sqlx::query("DELETE FROM likes WHERE user_id = $1 AND target_id = $2")
+                .bind(user_id)
+                .bind(target)
+                .execute(&mut *tx)
+                .await?;
+            let ended = delete_match_between!(tx, user_id, target);
+            tx.commit().await?;
+            Ok(ended)
+        })
+    }
+
+    /// Removes the user's latest pass on someone not blocked either way; whom it was on.
+    pub async fn undo_last_pass(&self, user_id: Uuid) -> Result<Option<Uuid>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "DELETE FROM passes WHERE id = (
+                     SELECT p.id FROM passes p
+                      WHERE p.user_id = $1
+                        AND NOT EXISTS (SELECT 1 FROM blocks b
+                                         WHERE (b.blocker_id = $1 AND b.blocked_id = p.target_id)
+                                            OR (b.blocker_id = p.target_id AND b.blocked_id = $1))
+                      ORDER BY p.created_at DESC, p.id DESC LIMIT 1)
+                 RETURNING target_id",
+            )
+            .bind(user_id)
+            .fetch_optional(&*pool.writer())
+            .await?
+        }))
+    }
+
+    /// Ends the user's match: its likes go and each passes on the other. `None` when the user
+    /// has no such match.
+    pub async fn unmatch(
         &self,
         user_id: Uuid,
         match_id: Uuid,
-    ) -> Result<Option<MatchRecord>, StoreError>;
-    /// Blocks; ends any match and withdraws likes between the two. Returns the ended match.
-    async fn block(
+    ) -> Result<Option<MatchRecord>, StoreError> {
+        const THE_MATCH: Sql = for_update!(
+            concat!(
+                match_select!(),
+                " WHERE m.id = $2 AND (m.user_a = $1 OR m.user_b = $1)"
+            ),
+            "OF m"
+        );
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let found: Option<MatchRecord> = sqlx::query_as(pool.pick(THE_MATCH))
+                .bind(user_id)
+                .bind(match_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(m) = &found {
+                sqlx::query("DELETE FROM matches WHERE id = $1")
+                    .bind(m.id)
+                    .execute(&mut *tx)
+                    .await?;
+                // Unmatching is final: both likes go, and each passes on the other, so they
+                // leave each other's discovery and match again only if both like again.
+                sqlx::query(
+                    "DELETE FROM likes WHERE (user_id = $1 AND target_id = $2)
+                                          OR (user_id = $2 AND target_id = $1)",
+                )
+                .bind(user_id)
+                .bind(m.other_id)
+                .execute(&mut *tx)
+                .await?;
+                let now = time::now();
+                for (a, b) in [(user_id, m.other_id), (m.other_id, user_id)] {
+                    record_pass!(tx, a, b, now);
+                }
+            }
+            tx.commit().await?;
+            Ok(found)
+        })
+    }
+
+    /// Blocks `target`: likes both ways and a match between them go, and so do the
+    /// notifications each has about the other. The match that ended, if any.
+    pub async fn block(
         &self,
         user_id: Uuid,
         target: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<Option<MatchRecord>, StoreError>;
-    async fn unblock(&self, user_id: Uuid, target: Uuid) -> Result<bool, StoreError>;
+    ) -> Result<Option<MatchRecord>, StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            tx.lock_key(pair_key(user_id, target)).await?;
+            sqlx::query(
+                "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(user_id)
+            .bind(target)
+            .bind(Ts(now))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM likes WHERE (user_id = $1 AND target_id = $2)
+                                      OR (user_id = $2 AND target_id = $1)",
+            )
+            .bind(user_id)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+            let ended = delete_match_between!(tx, user_id, target);
+            sqlx::query(pool.pick(DELETE_NOTICES_ABOUT))
+                .bind(user_id)
+                .bind(target)
+                .bind(target.to_string())
+                .bind(user_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(ended)
+        })
+    }
+
+    /// Whether there was a block to lift.
+    pub async fn unblock(&self, user_id: Uuid, target: Uuid) -> Result<bool, StoreError> {
+        let lifted = with_db!(&self.db, |pool| {
+            sqlx::query("DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
+                .bind(user_id)
+                .bind(target)
+                .execute(&*pool.writer())
+                .await?
+                .rows_affected()
+        });
+        Ok(lifted > 0)
+    }
+
     /// Stores a report for moderation, with a snapshot of the reported person's name, bio and
     /// photo keys as they are now, and a copy of the messages they sent the reporter. When
     /// `hold.reporters` distinct people have reported them since `hold.since` (this report
     /// included), hides them from everyone until a moderator decides; true when this report
     /// did that.
-    async fn report(
+    pub async fn report(
         &self,
         user_id: Uuid,
         target: Uuid,
@@ -174,32 +493,164 @@ pub trait DiscoveryStore: Send + Sync {
         details: Option<&str>,
         now: DateTime<Utc>,
         hold: AutoHold,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        let id = Uuid::now_v7();
+        let (a, b) = ordered(user_id, target);
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(pool.pick(INSERT_REPORT))
+                .bind(id)
+                .bind(user_id)
+                .bind(target)
+                .bind(reason)
+                .bind(details)
+                .bind(Ts(now))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO report_messages (report_id, message_id, sent_at, content)
+                 SELECT $1, m.id, m.created_at, m.content
+                   FROM conversations c JOIN messages m ON m.conversation_id = c.id
+                  WHERE c.user_a = $2 AND c.user_b = $3 AND m.sender_id = $4
+                  ORDER BY m.id DESC LIMIT 500",
+            )
+            .bind(id)
+            .bind(a)
+            .bind(b)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+            let held = sqlx::query(
+                "UPDATE users SET hidden_until = $2
+                  WHERE id = $1 AND (hidden_until IS NULL OR hidden_until < $2)
+                    AND (SELECT COUNT(DISTINCT reporter_id) FROM reports
+                          WHERE reported_id = $1 AND status = 'OPEN' AND created_at > $3) >= $4",
+            )
+            .bind(target)
+            .bind(Ts(forever()))
+            .bind(Ts(hold.since))
+            .bind(hold.reporters)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            tx.commit().await?;
+            Ok(held)
+        })
+    }
 
-    async fn user_exists(&self, user_id: Uuid) -> Result<bool, StoreError>;
     /// How many reports the user made after `since`, and when the oldest of them was made.
-    async fn reports_made_since(
+    pub async fn reports_made_since(
         &self,
         user_id: Uuid,
         since: DateTime<Utc>,
-    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT COUNT(*), MIN(created_at) FROM reports
+                  WHERE reporter_id = $1 AND created_at > $2",
+            )
+            .bind(user_id)
+            .bind(Ts(since))
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
+    pub async fn user_exists(&self, user_id: Uuid) -> Result<bool, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+                .bind(user_id)
+                .fetch_one(pool)
+                .await?
+        }))
+    }
+
     /// Newest first; `before` is a match id (UUIDv7: ids sort by time).
-    async fn matches(
+    pub async fn matches(
         &self,
         user_id: Uuid,
         before: Option<Uuid>,
         limit: i64,
-    ) -> Result<Vec<MatchRecord>, StoreError>;
-    async fn match_of(
+    ) -> Result<Vec<MatchRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(concat!(
+                match_select!(),
+                " WHERE (m.user_a = $1 OR m.user_b = $1) AND ($2 IS NULL OR m.id < $2)
+                    AND NOT EXISTS (SELECT 1 FROM users h
+                                     WHERE h.id = CASE WHEN m.user_a = $1 THEN m.user_b
+                                                       ELSE m.user_a END
+                                       AND h.hidden_until > $4)
+                  ORDER BY m.id DESC LIMIT $3"
+            ))
+            .bind(user_id)
+            .bind(before)
+            .bind(limit)
+            .bind(Ts(time::now()))
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    pub async fn match_of(
         &self,
         user_id: Uuid,
         match_id: Uuid,
-    ) -> Result<Option<MatchRecord>, StoreError>;
+    ) -> Result<Option<MatchRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(concat!(
+                match_select!(),
+                " WHERE m.id = $2 AND (m.user_a = $1 OR m.user_b = $1)"
+            ))
+            .bind(user_id)
+            .bind(match_id)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
     /// People who liked the user and whom the user has not acted on (nor blocked).
-    async fn likes_received_count(&self, user_id: Uuid) -> Result<i64, StoreError>;
-    /// Those of `others` the user liked, passed, matched or blocked, or who blocked the user.
-    async fn acted_on(&self, user_id: Uuid, others: &[Uuid]) -> Result<Vec<Uuid>, StoreError>;
+    pub async fn likes_received_count(&self, user_id: Uuid) -> Result<i64, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM likes l
+                  WHERE l.target_id = $1
+                    AND NOT EXISTS (SELECT 1 FROM likes x
+                                     WHERE x.user_id = $1 AND x.target_id = l.user_id)
+                    AND NOT EXISTS (SELECT 1 FROM passes x
+                                     WHERE x.user_id = $1 AND x.target_id = l.user_id)
+                    AND NOT EXISTS (SELECT 1 FROM blocks b
+                                     WHERE (b.blocker_id = $1 AND b.blocked_id = l.user_id)
+                                        OR (b.blocker_id = l.user_id AND b.blocked_id = $1))
+                    AND NOT EXISTS (SELECT 1 FROM users h
+                                     WHERE h.id = l.user_id AND h.hidden_until > $2)",
+            )
+            .bind(user_id)
+            .bind(Ts(time::now()))
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
+    /// Those of `others` the user liked, passed, matched or blocked, or who blocked the user
+    /// (or whom moderation hides).
+    pub async fn acted_on(&self, user_id: Uuid, others: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar(pool.pick(ACTED_ON))
+                .bind(user_id)
+                .bind(Ids(others))
+                .bind(Ts(time::now()))
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
     /// Complete, unpaused profiles with a location within both people's distance and age
     /// preferences, excluding self, liked, passed, matched and blocked (both ways).
-    async fn candidates(&self, searcher: &Searcher) -> Result<Vec<Candidate>, StoreError>;
+    pub async fn candidates(&self, searcher: &Searcher) -> Result<Vec<Candidate>, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => postgres::candidates(pool, searcher).await,
+            Db::Sqlite(pool) => sqlite::candidates(pool, searcher).await,
+        }
+    }
 }

@@ -2,6 +2,8 @@
 //! and the small helpers every domain shares. Nothing here knows about a domain.
 //!
 //! - [`db`]: PostgreSQL + PostGIS or SQLite pools and embedded migrations.
+//! - [`sql`]: what lets a store write each statement once for both backends (`with_db!`,
+//!   timestamps, id lists, write transactions, row locks).
 //! - [`redis`]: the optional shared Redis connection, with a deadline per command and a probe
 //!   that brings it back after an outage.
 //! - [`bus`]: publish/subscribe, in-process or across instances through Redis.
@@ -26,6 +28,7 @@ pub mod push;
 pub mod rate_limit;
 pub mod redis;
 pub mod seal;
+pub mod sql;
 pub mod stored;
 pub mod telemetry;
 pub mod time;

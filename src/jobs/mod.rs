@@ -112,7 +112,7 @@ impl JobServices {
 #[derive(Clone)]
 pub struct Worker {
     services: JobServices,
-    store: Arc<dyn JobStore>,
+    store: JobStore,
     id: String,
     retry_delay: Duration,
     orphan_grace: chrono::Duration,
@@ -120,10 +120,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(services: JobServices) -> Self {
-        let store: Arc<dyn JobStore> = match &services.db {
-            Db::Postgres(pool) => Arc::new(store::PgJobStore::new(pool.clone())),
-            Db::Sqlite(pool) => Arc::new(store::SqliteJobStore::new(pool.clone())),
-        };
+        let store = JobStore::new(&services.db);
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
         Worker {
             services,

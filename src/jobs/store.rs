@@ -1,18 +1,14 @@
-//! SQL of the background jobs: leases, the run log, and the cleanup statements.
-
-mod postgres;
-mod sqlite;
+//! SQL of the background jobs: leases, the run log, and the cleanup statements, written once
+//! for both backends (see [`crate::infra::sql`]); writes go through SQLite's writer connection.
 
 use std::collections::HashSet;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use postgres::PgJobStore;
-pub use sqlite::SqliteJobStore;
-
 use crate::error::StoreError;
+use crate::infra::db::Db;
+use crate::infra::sql::{Backend, Sql, Ts, with_db};
 
 /// One finished run of a job.
 #[derive(Debug, Clone)]
@@ -29,34 +25,169 @@ pub struct JobRun {
     pub error: Option<String>,
 }
 
-#[async_trait]
-pub trait JobStore: Send + Sync {
+/// Which of the keys `$1` a photo row or an open report's evidence points to.
+const REFERENCED_BLOBS: Sql = Sql {
+    postgres: "SELECT storage_key FROM photos WHERE storage_key = ANY($1)
+               UNION ALL
+               SELECT thumbnail_key FROM photos WHERE thumbnail_key = ANY($1)
+               UNION ALL
+               SELECT k FROM reports r, json_array_elements_text(r.reported_photo_keys::json) k
+                WHERE r.status = 'OPEN' AND k = ANY($1)",
+    sqlite: "SELECT storage_key FROM photos
+              WHERE storage_key IN (SELECT value FROM json_each($1))
+             UNION ALL
+             SELECT thumbnail_key FROM photos
+              WHERE thumbnail_key IN (SELECT value FROM json_each($1))
+             UNION ALL
+             SELECT k.value FROM reports r, json_each(r.reported_photo_keys) k
+              WHERE r.status = 'OPEN' AND k.value IN (SELECT value FROM json_each($1))",
+};
+
+/// Leases, the run log, and the cleanups.
+#[derive(Clone)]
+pub struct JobStore {
+    db: Db,
+}
+
+impl JobStore {
+    pub fn new(db: &Db) -> Self {
+        JobStore { db: db.clone() }
+    }
+
+    /// Runs a `DELETE` whose only parameter is a time; how many rows went.
+    async fn delete(&self, sql: &'static str, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query(sql)
+                .bind(Ts(at))
+                .execute(&*pool.writer())
+                .await?
+                .rows_affected()
+        }))
+    }
+
     /// Takes tick `tick` of `job` for `holder`: true for exactly one caller per tick (the row
     /// moves forward only from an older tick).
-    async fn claim(
+    pub async fn claim(
         &self,
         job: &str,
         tick: i64,
         holder: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
-    async fn record_run(&self, run: &JobRun) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError> {
+        let won: Option<String> = with_db!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO job_leases (job, tick, holder, claimed_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (job) DO UPDATE
+                    SET tick = EXCLUDED.tick, holder = EXCLUDED.holder,
+                        claimed_at = EXCLUDED.claimed_at
+                  WHERE job_leases.tick < EXCLUDED.tick
+                 RETURNING holder",
+            )
+            .bind(job)
+            .bind(tick)
+            .bind(holder)
+            .bind(Ts(now))
+            .fetch_optional(&*pool.writer())
+            .await?
+        });
+        Ok(won.is_some())
+    }
+
+    pub async fn record_run(&self, run: &JobRun) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO job_runs (id, job, tick, worker, started_at, finished_at, attempts,
+                                       outcome, items, error)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(run.id)
+            .bind(run.job)
+            .bind(run.tick)
+            .bind(&run.worker)
+            .bind(Ts(run.started_at))
+            .bind(Ts(run.finished_at))
+            .bind(run.attempts)
+            .bind(if run.ok { "ok" } else { "failed" })
+            .bind(run.items)
+            .bind(&run.error)
+            .execute(&*pool.writer())
+            .await?;
+        });
+        Ok(())
+    }
+
     /// People active since `since` who have a location, at most `limit`, most recent first.
-    async fn recently_active(
+    pub async fn recently_active(
         &self,
         since: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<Uuid>, StoreError>;
+    ) -> Result<Vec<Uuid>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT u.id FROM users u JOIN locations l ON l.user_id = u.id
+                  WHERE u.last_active_at >= $1
+                  ORDER BY u.last_active_at DESC LIMIT $2",
+            )
+            .bind(Ts(since))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
     /// Refresh and password-reset tokens past their expiry.
-    async fn delete_expired_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
-    async fn delete_passes_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    pub async fn delete_expired_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(self
+            .delete("DELETE FROM refresh_tokens WHERE expires_at < $1", now)
+            .await?
+            + self
+                .delete(
+                    "DELETE FROM password_reset_tokens WHERE expires_at < $1",
+                    now,
+                )
+                .await?)
+    }
+
+    pub async fn delete_passes_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.delete("DELETE FROM passes WHERE created_at < $1", before)
+            .await
+    }
+
     /// Read notifications created before `before`.
-    async fn delete_read_notifications_before(
+    pub async fn delete_read_notifications_before(
         &self,
         before: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
-    async fn delete_runs_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    ) -> Result<u64, StoreError> {
+        self.delete(
+            "DELETE FROM notifications WHERE read_at IS NOT NULL AND created_at < $1",
+            before,
+        )
+        .await
+    }
+
+    pub async fn delete_runs_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.delete("DELETE FROM job_runs WHERE started_at < $1", before)
+            .await
+    }
+
     /// Which of `keys` a photo row points to (as its image or its thumbnail), or an open
     /// report keeps as evidence (its snapshot of the reported profile).
-    async fn referenced_blobs(&self, keys: &[String]) -> Result<HashSet<String>, StoreError>;
+    pub async fn referenced_blobs(&self, keys: &[String]) -> Result<HashSet<String>, StoreError> {
+        let found: Vec<String> = match &self.db {
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(pool.pick(REFERENCED_BLOBS))
+                    .bind(keys)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Db::Sqlite(pool) => {
+                let list = serde_json::to_string(keys).map_err(|e| StoreError::Other(e.into()))?;
+                sqlx::query_scalar(pool.pick(REFERENCED_BLOBS))
+                    .bind(list)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        Ok(found.into_iter().collect())
+    }
 }

@@ -1,6 +1,4 @@
-//! Moderation's SQL, written once for both backends: the statements are the same text (`$N`
-//! placeholders work on both), and [`with_db!`] runs one body per backend with the right pool,
-//! timestamp binding and write transaction.
+//! Moderation's SQL, written once for both backends (see [`crate::infra::sql`]).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -11,13 +9,14 @@ use super::model::{
 };
 use crate::error::StoreError;
 use crate::infra::db::Db;
+use crate::infra::sql::{Backend, Ts, with_db};
 
 /// Appends `$action` to the audit log inside `$tx`.
 macro_rules! insert_action {
-    ($tx:ident, $ts:ident, $action:expr) => {
+    ($tx:ident, $action:expr) => {
         sqlx::query(INSERT_ACTION)
             .bind($action.id)
-            .bind($ts($action.created_at))
+            .bind(Ts($action.created_at))
             .bind($action.actor_id)
             .bind(&$action.actor_email)
             .bind($action.kind.as_str())
@@ -32,49 +31,14 @@ macro_rules! insert_action {
 
 /// Revokes every session of `$person` inside `$tx`.
 macro_rules! end_sessions {
-    ($tx:ident, $ts:ident, $person:expr, $now:expr) => {
+    ($tx:ident, $person:expr, $now:expr) => {
         sqlx::query(
             "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
         )
         .bind($person)
-        .bind($ts($now))
+        .bind(Ts($now))
         .execute(&mut *$tx)
         .await?;
-    };
-}
-
-/// Runs `$body` against the pool of either backend. Inside it, `$ts(t)` is a timestamp in the
-/// backend's stored form and `$begin($pool)` opens a write transaction.
-macro_rules! with_db {
-    ($db:expr, |$pool:ident, $ts:ident, $begin:ident| $body:block) => {
-        match $db {
-            Db::Postgres($pool) => {
-                #[allow(dead_code)]
-                fn $ts(t: DateTime<Utc>) -> DateTime<Utc> {
-                    t
-                }
-                #[allow(dead_code)]
-                async fn $begin(
-                    pool: &sqlx::PgPool,
-                ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-                    pool.begin().await
-                }
-                $body
-            }
-            Db::Sqlite($pool) => {
-                #[allow(dead_code)]
-                fn $ts(t: DateTime<Utc>) -> String {
-                    crate::infra::time::sqlite_ts(t)
-                }
-                #[allow(dead_code)]
-                async fn $begin(
-                    pool: &sqlx::SqlitePool,
-                ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-                    crate::infra::db::begin_write(pool).await
-                }
-                $body
-            }
-        }
     };
 }
 
@@ -107,7 +71,7 @@ impl ModerationStore {
 
     /// The account with this (normalised) email: its id and role.
     pub async fn account_by_email(&self, email: &str) -> Result<Option<(Uuid, Role)>, StoreError> {
-        let row: Option<(Uuid, String)> = with_db!(&self.db, |pool, ts, begin| {
+        let row: Option<(Uuid, String)> = with_db!(&self.db, |pool| {
             sqlx::query_as("SELECT id, role FROM users WHERE email = $1")
                 .bind(email)
                 .fetch_optional(pool)
@@ -118,7 +82,7 @@ impl ModerationStore {
 
     /// The account's role (`None`: no such account).
     pub async fn role_of(&self, user_id: Uuid) -> Result<Option<Role>, StoreError> {
-        let role: Option<String> = with_db!(&self.db, |pool, ts, begin| {
+        let role: Option<String> = with_db!(&self.db, |pool| {
             sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
                 .bind(user_id)
                 .fetch_optional(pool)
@@ -134,14 +98,14 @@ impl ModerationStore {
         role: Role,
         action: &NewAction,
     ) -> Result<(), StoreError> {
-        with_db!(&self.db, |pool, ts, begin| {
-            let mut tx = begin(pool).await?;
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
                 .bind(user_id)
                 .bind(role.as_str())
                 .execute(&mut *tx)
                 .await?;
-            insert_action!(tx, ts, action);
+            insert_action!(tx, action);
             tx.commit().await?;
         });
         Ok(())
@@ -149,7 +113,7 @@ impl ModerationStore {
 
     /// Every open report, oldest first (the queue groups them by person).
     pub async fn open_reports(&self) -> Result<Vec<OpenReport>, StoreError> {
-        Ok(with_db!(&self.db, |pool, ts, begin| {
+        Ok(with_db!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT reported_id, reporter_id, reason, created_at FROM reports
                   WHERE status = 'OPEN' ORDER BY created_at",
@@ -161,7 +125,7 @@ impl ModerationStore {
 
     /// How many people have open reports.
     pub async fn open_case_count(&self) -> Result<i64, StoreError> {
-        Ok(with_db!(&self.db, |pool, ts, begin| {
+        Ok(with_db!(&self.db, |pool| {
             sqlx::query_scalar(
                 "SELECT COUNT(DISTINCT reported_id) FROM reports WHERE status = 'OPEN'",
             )
@@ -171,7 +135,7 @@ impl ModerationStore {
     }
 
     pub async fn person(&self, user_id: Uuid) -> Result<Option<Person>, StoreError> {
-        Ok(with_db!(&self.db, |pool, ts, begin| {
+        Ok(with_db!(&self.db, |pool| {
             sqlx::query_as(PERSON)
                 .bind(user_id)
                 .fetch_optional(pool)
@@ -180,7 +144,7 @@ impl ModerationStore {
     }
 
     pub async fn current_photos(&self, user_id: Uuid) -> Result<Vec<CurrentPhoto>, StoreError> {
-        Ok(with_db!(&self.db, |pool, ts, begin| {
+        Ok(with_db!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT id, storage_key, thumbnail_key FROM photos WHERE user_id = $1 ORDER BY position",
             )
@@ -192,7 +156,7 @@ impl ModerationStore {
 
     /// Reports about the person, open ones first, newest first within each group.
     pub async fn reports_about(&self, user_id: Uuid) -> Result<Vec<ReportRow>, StoreError> {
-        Ok(with_db!(&self.db, |pool, ts, begin| {
+        Ok(with_db!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT r.id, r.reporter_id, p.name AS reporter_name, r.reason, r.details, r.status,
                         r.created_at, r.reported_name, r.reported_bio, r.reported_photo_keys
@@ -212,7 +176,7 @@ impl ModerationStore {
         &self,
         user_id: Uuid,
     ) -> Result<Vec<EvidenceMessage>, StoreError> {
-        Ok(with_db!(&self.db, |pool, ts, begin| {
+        Ok(with_db!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT rm.report_id, rm.sent_at, rm.content
                    FROM report_messages rm JOIN reports r ON r.id = rm.report_id
@@ -235,9 +199,9 @@ impl ModerationStore {
     ) -> Result<Applied, StoreError> {
         let person = action.subject_id;
         let forever = crate::discovery::store::forever();
-        let applied = with_db!(&self.db, |pool, ts, begin| {
-            let mut tx = begin(pool).await?;
-            insert_action!(tx, ts, action);
+        let applied = with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            insert_action!(tx, action);
             let mut applied = Applied::default();
             if action.kind.closes_case() {
                 let status = if matches!(effect, Effect::Dismiss) {
@@ -258,7 +222,7 @@ impl ModerationStore {
                 )
                 .bind(person)
                 .bind(status)
-                .bind(ts(now))
+                .bind(Ts(now))
                 .bind(action.id)
                 .execute(&mut *tx)
                 .await?
@@ -273,7 +237,7 @@ impl ModerationStore {
                             AND (suspended_until IS NULL OR suspended_until <= $2)",
                     )
                     .bind(person)
-                    .bind(ts(now))
+                    .bind(Ts(now))
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -284,16 +248,16 @@ impl ModerationStore {
                           WHERE id = $1",
                     )
                     .bind(person)
-                    .bind(ts(*until))
+                    .bind(Ts(*until))
                     .execute(&mut *tx)
                     .await?;
-                    end_sessions!(tx, ts, person, now);
+                    end_sessions!(tx, person, now);
                 }
                 Effect::Ban { email_hash } => {
                     sqlx::query("UPDATE users SET banned_at = $2, hidden_until = $3 WHERE id = $1")
                         .bind(person)
-                        .bind(ts(now))
-                        .bind(ts(forever))
+                        .bind(Ts(now))
+                        .bind(Ts(forever))
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query(
@@ -301,11 +265,11 @@ impl ModerationStore {
                          ON CONFLICT (email_hash) DO NOTHING",
                     )
                     .bind(&email_hash[..])
-                    .bind(ts(now))
+                    .bind(Ts(now))
                     .bind(person)
                     .execute(&mut *tx)
                     .await?;
-                    end_sessions!(tx, ts, person, now);
+                    end_sessions!(tx, person, now);
                 }
                 Effect::Lift => {
                     sqlx::query(
@@ -337,8 +301,8 @@ impl ModerationStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let person = action.subject_id;
-        Ok(with_db!(&self.db, |pool, ts, begin| {
-            let mut tx = begin(pool).await?;
+        Ok(with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
             let position: Option<i32> = sqlx::query_scalar(
                 "DELETE FROM photos WHERE id = $1 AND user_id = $2 RETURNING position",
             )
@@ -368,10 +332,10 @@ impl ModerationStore {
                       WHERE user_id = $1",
                 )
                 .bind(person)
-                .bind(ts(now))
+                .bind(Ts(now))
                 .execute(&mut *tx)
                 .await?;
-                insert_action!(tx, ts, action);
+                insert_action!(tx, action);
                 tx.commit().await?;
                 true
             } else {
@@ -387,7 +351,7 @@ impl ModerationStore {
         before: Option<(DateTime<Utc>, Uuid)>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let (at, id) = before.unwrap_or((crate::discovery::store::forever(), Uuid::max()));
-        Ok(with_db!(&self.db, |pool, ts, begin| {
+        Ok(with_db!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT id, created_at, actor_id, actor_email, kind, subject_id, subject_name,
                         reason, detail
@@ -395,7 +359,7 @@ impl ModerationStore {
                   WHERE created_at < $1 OR (created_at = $1 AND id < $2)
                   ORDER BY created_at DESC, id DESC LIMIT $3",
             )
-            .bind(ts(at))
+            .bind(Ts(at))
             .bind(id)
             .bind(limit)
             .fetch_all(pool)
@@ -405,7 +369,7 @@ impl ModerationStore {
 
     /// Accounts with a role, admins first.
     pub async fn staff(&self) -> Result<Vec<StaffRow>, StoreError> {
-        Ok(with_db!(&self.db, |pool, ts, begin| {
+        Ok(with_db!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT id, email, role FROM users WHERE role <> 'MEMBER' ORDER BY role, email",
             )

@@ -129,17 +129,14 @@ pub struct Outgoing {
 }
 
 pub struct NotificationService {
-    store: Arc<dyn NotificationStore>,
+    store: NotificationStore,
     hub: Arc<Hub>,
     push: Arc<dyn PushSender>,
 }
 
 impl NotificationService {
     pub fn new(db: &Db, hub: Arc<Hub>, push: Arc<dyn PushSender>) -> Arc<Self> {
-        let store: Arc<dyn NotificationStore> = match db {
-            Db::Postgres(pool) => Arc::new(store::PgNotificationStore::new(pool.clone())),
-            Db::Sqlite(pool) => Arc::new(store::SqliteNotificationStore::new(pool.clone())),
-        };
+        let store = NotificationStore::new(db);
         Arc::new(NotificationService { store, hub, push })
     }
 

@@ -1,27 +1,23 @@
-//! Notification storage: the inbox, per-user preferences, devices, and the push queue.
+//! Notification storage: the inbox, per-user preferences, devices, and the push queue, written
+//! once for both backends (see [`crate::infra::sql`]).
 
-mod postgres;
-pub(crate) mod sqlite;
-
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
 use uuid::Uuid;
 
+use crate::error::StoreError;
+use crate::infra::db::Db;
+use crate::infra::sql::{Backend, Ids, Sql, Ts, in_ids, with_db};
 use crate::infra::stored::stored_enum;
 
 /// Most devices a person may have registered; registering one more forgets the least recently
 /// seen.
 pub const MAX_DEVICES: i64 = 10;
 
-/// Keeps only a person's [`MAX_DEVICES`] most recently seen devices (same text on both
-/// backends: `$1` the person, `$2` the number kept).
+/// Keeps only a person's [`MAX_DEVICES`] most recently seen devices (`$1` the person, `$2` the
+/// number kept).
 const PRUNE_DEVICES: &str = "DELETE FROM devices WHERE user_id = $1 AND id NOT IN (
          SELECT id FROM devices WHERE user_id = $1 ORDER BY last_seen_at DESC, id DESC LIMIT $2)";
-
-pub use postgres::PgNotificationStore;
-pub use sqlite::SqliteNotificationStore;
-
-use crate::error::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct NotificationRecord {
@@ -89,76 +85,313 @@ pub enum PushState {
 }
 stored_enum!(PushState { NotWanted => "NONE", Pending => "PENDING", Sent => "SENT", Failed => "FAILED" });
 
-#[async_trait]
-pub trait NotificationStore: Send + Sync {
+/// The columns of a [`NotificationRecord`].
+macro_rules! columns {
+    () => {
+        "id, user_id, kind, title, body, data, read_at, created_at, push_state, push_attempts"
+    };
+}
+
+const MARK_READ: Sql = in_ids!(
+    "UPDATE notifications SET read_at = $3 WHERE user_id = $1 AND read_at IS NULL AND id",
+    2,
+    ""
+);
+
+/// Pending pushes due by `$1`, oldest first (`$3` of them), leased until `$2`. PostgreSQL skips
+/// rows another worker is claiming; SQLite's writer runs one claim at a time.
+const CLAIM_DUE_PUSHES: Sql = Sql {
+    postgres: concat!(
+        "UPDATE notifications SET next_attempt_at = $2
+          WHERE id IN (SELECT id FROM notifications
+                        WHERE push_state = 'PENDING' AND next_attempt_at <= $1
+                        ORDER BY next_attempt_at LIMIT $3
+                        FOR UPDATE SKIP LOCKED)
+          RETURNING ",
+        columns!()
+    ),
+    sqlite: concat!(
+        "UPDATE notifications SET next_attempt_at = $2
+          WHERE id IN (SELECT id FROM notifications
+                        WHERE push_state = 'PENDING' AND next_attempt_at <= $1
+                        ORDER BY next_attempt_at LIMIT $3)
+          RETURNING ",
+        columns!()
+    ),
+};
+
+/// SQLite's [`NotificationStore::insert_wanted`] on a given connection, so a notification can be
+/// stored in the transaction of the event that causes it. (PostgreSQL's is the `pupmatch_notify`
+/// function, which `pupmatch_like` calls too.)
+pub(crate) async fn insert_wanted_sqlite(
+    conn: &mut SqliteConnection,
+    n: &NotificationRecord,
+    offline: bool,
+) -> Result<Option<PushState>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
+                                    push_state, push_attempts, next_attempt_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7,
+                CASE WHEN o.pushable AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
+                CASE WHEN o.pushable AND COALESCE(p.push, true) THEN $7 END
+           FROM (SELECT $8 AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = $2) AS pushable) o
+           LEFT JOIN notification_preferences p ON p.user_id = $2
+          WHERE COALESCE(CASE $3 WHEN 'MATCH' THEN p.matches
+                                   WHEN 'MESSAGE' THEN p.messages
+                                   WHEN 'LIKE' THEN p.likes END, true)
+         RETURNING push_state",
+    )
+    .bind(n.id)
+    .bind(n.user_id)
+    .bind(n.kind)
+    .bind(&n.title)
+    .bind(&n.body)
+    .bind(&n.data)
+    .bind(Ts(n.created_at))
+    .bind(offline)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The inbox, preferences, devices and push queue.
+#[derive(Clone)]
+pub struct NotificationStore {
+    db: Db,
+}
+
+impl NotificationStore {
+    pub fn new(db: &Db) -> Self {
+        NotificationStore { db: db.clone() }
+    }
+
     /// Stores the notification if the person's preferences want its kind, in one statement.
     /// Its push is `PENDING` (due at once) when `offline` and the person has push on and a
-    /// registered device, else
-    /// `NONE`. Returns the push state stored, or `None` when the preferences declined it.
-    async fn insert_wanted(
+    /// registered device, else `NONE`. Returns the push state stored, or `None` when the
+    /// preferences declined it.
+    ///
+    /// On PostgreSQL it commits without waiting for the WAL flush (`synchronous_commit` off for
+    /// this statement's transaction only): a crash may lose the last fraction of a second of
+    /// notifications, never a message (messages commit durably before their ack).
+    pub async fn insert_wanted(
         &self,
         n: &NotificationRecord,
         offline: bool,
-    ) -> Result<Option<PushState>, StoreError>;
+    ) -> Result<Option<PushState>, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => Ok(sqlx::query_scalar(
+                "SELECT pupmatch_notify($1, $2, $3, $4, $5, $6, $7, $8)
+                   FROM (SELECT set_config('synchronous_commit', 'off', true)) o",
+            )
+            .bind(n.id)
+            .bind(n.user_id)
+            .bind(n.kind)
+            .bind(&n.title)
+            .bind(&n.body)
+            .bind(&n.data)
+            .bind(n.created_at)
+            .bind(offline)
+            .fetch_one(pool)
+            .await?),
+            Db::Sqlite(pool) => {
+                let mut writer = pool.writer().acquire().await?;
+                insert_wanted_sqlite(&mut writer, n, offline).await
+            }
+        }
+    }
 
     /// The user's notifications, newest first, older than `before`.
-    async fn list(
+    pub async fn list(
         &self,
         user_id: Uuid,
         before: Option<Uuid>,
         unread_only: bool,
         limit: i64,
-    ) -> Result<Vec<NotificationRecord>, StoreError>;
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM notifications
+                 WHERE user_id = $1 AND ($2 IS NULL OR id < $2) AND (NOT $3 OR read_at IS NULL)
+                 ORDER BY id DESC LIMIT $4"
+            ))
+            .bind(user_id)
+            .bind(before)
+            .bind(unread_only)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
 
     /// Marks the user's listed notifications read; how many changed.
-    async fn mark_read(
+    pub async fn mark_read(
         &self,
         user_id: Uuid,
         ids: &[Uuid],
         now: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<u64, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query(pool.pick(MARK_READ))
+                .bind(user_id)
+                .bind(Ids(ids))
+                .bind(Ts(now))
+                .execute(&*pool.writer())
+                .await?
+                .rows_affected()
+        }))
+    }
 
-    async fn preferences(&self, user_id: Uuid) -> Result<Preferences, StoreError>;
+    pub async fn preferences(&self, user_id: Uuid) -> Result<Preferences, StoreError> {
+        let found: Option<Preferences> = with_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT matches, messages, likes, push FROM notification_preferences
+                  WHERE user_id = $1",
+            )
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(found.unwrap_or_default())
+    }
 
-    async fn update_preferences(
+    pub async fn update_preferences(
         &self,
         user_id: Uuid,
-        patch: PreferencesPatch,
+        p: PreferencesPatch,
         now: DateTime<Utc>,
-    ) -> Result<Preferences, StoreError>;
+    ) -> Result<Preferences, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "INSERT INTO notification_preferences
+                        (user_id, matches, messages, likes, push, updated_at)
+                 VALUES ($1, COALESCE($2, true), COALESCE($3, true), COALESCE($4, true),
+                         COALESCE($5, true), $6)
+                 ON CONFLICT (user_id) DO UPDATE SET
+                     matches = COALESCE($2, notification_preferences.matches),
+                     messages = COALESCE($3, notification_preferences.messages),
+                     likes = COALESCE($4, notification_preferences.likes),
+                     push = COALESCE($5, notification_preferences.push),
+                     updated_at = $6
+                 RETURNING matches, messages, likes, push",
+            )
+            .bind(user_id)
+            .bind(p.matches)
+            .bind(p.messages)
+            .bind(p.likes)
+            .bind(p.push)
+            .bind(Ts(now))
+            .fetch_one(&*pool.writer())
+            .await?
+        }))
+    }
 
     /// Registers a device token for the user (a token moves to its latest user).
-    async fn register_device(
+    pub async fn register_device(
         &self,
         user_id: Uuid,
         token: &str,
         platform: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO devices (id, user_id, token, platform, created_at, last_seen_at)
+                 VALUES ($1, $2, $3, $4, $5, $5)
+                 ON CONFLICT (token) DO UPDATE SET
+                     user_id = EXCLUDED.user_id, platform = EXCLUDED.platform,
+                     last_seen_at = EXCLUDED.last_seen_at",
+            )
+            .bind(Uuid::now_v7())
+            .bind(user_id)
+            .bind(token)
+            .bind(platform)
+            .bind(Ts(now))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(PRUNE_DEVICES)
+                .bind(user_id)
+                .bind(MAX_DEVICES)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
 
     /// Removes the user's device token; false when they had no such token.
-    async fn unregister_device(&self, user_id: Uuid, token: &str) -> Result<bool, StoreError>;
+    pub async fn unregister_device(&self, user_id: Uuid, token: &str) -> Result<bool, StoreError> {
+        let removed = with_db!(&self.db, |pool| {
+            sqlx::query("DELETE FROM devices WHERE user_id = $1 AND token = $2")
+                .bind(user_id)
+                .bind(token)
+                .execute(&*pool.writer())
+                .await?
+                .rows_affected()
+        });
+        Ok(removed > 0)
+    }
 
     /// Forgets a token the push service reported as no longer valid.
-    async fn forget_device(&self, token: &str) -> Result<(), StoreError>;
+    pub async fn forget_device(&self, token: &str) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool| {
+            sqlx::query("DELETE FROM devices WHERE token = $1")
+                .bind(token)
+                .execute(&*pool.writer())
+                .await?;
+        });
+        Ok(())
+    }
 
-    async fn device_tokens(&self, user_id: Uuid) -> Result<Vec<String>, StoreError>;
+    pub async fn device_tokens(&self, user_id: Uuid) -> Result<Vec<String>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar("SELECT token FROM devices WHERE user_id = $1 ORDER BY created_at")
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
 
     /// Pending pushes due by `now`, oldest first, claimed for a while (their next attempt is
     /// moved to `lease_until`) so that two workers never send the same one.
-    async fn claim_due_pushes(
+    pub async fn claim_due_pushes(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<NotificationRecord>, StoreError>;
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(pool.pick(CLAIM_DUE_PUSHES))
+                .bind(Ts(now))
+                .bind(Ts(lease_until))
+                .bind(limit)
+                .fetch_all(&*pool.writer())
+                .await?
+        }))
+    }
 
     /// Records a push attempt's result.
-    async fn set_push_state(
+    pub async fn set_push_state(
         &self,
         id: Uuid,
         state: PushState,
         attempts: i32,
         next_attempt_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE notifications
+                    SET push_state = $2, push_attempts = $3, next_attempt_at = $4
+                  WHERE id = $1",
+            )
+            .bind(id)
+            .bind(state)
+            .bind(attempts)
+            .bind(next_attempt_at.map(Ts))
+            .execute(&*pool.writer())
+            .await?;
+        });
+        Ok(())
+    }
 }

@@ -162,16 +162,13 @@ pub fn check_radius(radius_km: f64) -> ApiResult<f64> {
 }
 
 pub struct PlaygroundService {
-    store: Arc<dyn PlaygroundStore>,
+    store: PlaygroundStore,
     cache: Arc<TwoTierCache<PlaygroundRecord>>,
 }
 
 impl PlaygroundService {
     pub fn new(db: &Db, bus: Bus) -> Self {
-        let store: Arc<dyn PlaygroundStore> = match db {
-            Db::Postgres(pool) => Arc::new(store::PgPlaygroundStore::new(pool.clone())),
-            Db::Sqlite(pool) => Arc::new(store::SqlitePlaygroundStore::new(pool.clone())),
-        };
+        let store = PlaygroundStore::new(db);
         // In process only (no L2): places are cheap to read and change rarely.
         let cache = TwoTierCache::new(
             "playgrounds",
@@ -184,7 +181,7 @@ impl PlaygroundService {
         PlaygroundService { store, cache }
     }
 
-    pub fn store(&self) -> &Arc<dyn PlaygroundStore> {
+    pub fn store(&self) -> &PlaygroundStore {
         &self.store
     }
 

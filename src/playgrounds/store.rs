@@ -1,18 +1,24 @@
-//! Playground persistence: the trait the service uses and its PostgreSQL and SQLite versions.
+//! Playground persistence, written once for both backends (see [`crate::infra::sql`]) but for
+//! the place searches, which differ:
+//!
+//! - PostgreSQL + PostGIS: `ST_DWithin` on the GiST index of `geog`, ordered by `ST_Distance`
+//!   (PostGIS's KNN `<->` on geography fails near the poles with "index returned tuples in wrong
+//!   order"); name candidates through the GIN trigram index of `name_search`.
+//! - SQLite: an R*Tree box prefilter with exact haversine distances in Rust; name candidates
+//!   from the FTS5 trigram index (substring `LIKE`, and any shared trigram for typos).
 
-mod postgres;
-mod sqlite;
+use std::collections::HashSet;
+use std::future::Future;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::{Postgres, Sqlite, Transaction};
 use uuid::Uuid;
 
-pub use postgres::PgPlaygroundStore;
-pub use sqlite::SqlitePlaygroundStore;
-
-use crate::discovery::geo::Coordinates;
+use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
+use crate::infra::db::Db;
+use crate::infra::sql::{Backend, Ids, Sql, Ts, in_ids, with_db};
 
 /// A place, with how many people saved it.
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
@@ -48,36 +54,339 @@ pub struct SearchCandidate {
     pub name_search: String,
 }
 
-#[async_trait]
-pub trait PlaygroundStore: Send + Sync {
+const BY_IDS: Sql = in_ids!(
+    "SELECT p.id, p.name, p.description, p.latitude, p.longitude, p.created_by, p.created_at,
+            (SELECT COUNT(*) FROM playground_favorites f WHERE f.playground_id = p.id)
+                AS favorite_count
+       FROM playgrounds p WHERE p.id",
+    1,
+    ""
+);
+
+/// Places, and who saved which.
+#[derive(Clone)]
+pub struct PlaygroundStore {
+    db: Db,
+}
+
+impl PlaygroundStore {
+    pub fn new(db: &Db) -> Self {
+        PlaygroundStore { db: db.clone() }
+    }
+
     /// Inserts the place unless one with the same `name_search` lies within
     /// `duplicate_radius_m`, then favourites whichever it is for its creator, in one
     /// transaction. The id, and whether it is new.
-    async fn add_and_favorite(&self, new: NewPlayground) -> Result<(Uuid, bool), StoreError>;
+    pub async fn add_and_favorite(&self, new: NewPlayground) -> Result<(Uuid, bool), StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let (id, created) = match tx.same_place(&new).await? {
+                Some(id) => (id, false),
+                None => {
+                    sqlx::query(
+                        "INSERT INTO playgrounds (id, name, name_search, description, latitude,
+                                                  longitude, created_by, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(new.id)
+                    .bind(&new.name)
+                    .bind(&new.name_search)
+                    .bind(&new.description)
+                    .bind(new.latitude)
+                    .bind(new.longitude)
+                    .bind(new.created_by)
+                    .bind(Ts(new.now))
+                    .execute(&mut *tx)
+                    .await?;
+                    (new.id, true)
+                }
+            };
+            sqlx::query(
+                "INSERT INTO playground_favorites (user_id, playground_id, created_at)
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(new.created_by)
+            .bind(id)
+            .bind(Ts(new.now))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok((id, created))
+        })
+    }
+
     /// False when there is no such place. Favouriting twice is one favourite.
-    async fn favorite(
+    pub async fn favorite(
         &self,
         user_id: Uuid,
         id: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            let added = sqlx::query(
+                "INSERT INTO playground_favorites (user_id, playground_id, created_at)
+                 SELECT $1, id, $3 FROM playgrounds WHERE id = $2
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(user_id)
+            .bind(id)
+            .bind(Ts(now))
+            .execute(&*pool.writer())
+            .await?
+            .rows_affected();
+            // Nothing added: already a favourite, or no such place.
+            added > 0
+                || sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM playgrounds WHERE id = $1)")
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await?
+        }))
+    }
+
     /// Whether it was a favourite.
-    async fn unfavorite(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError>;
+    pub async fn unfavorite(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        let removed = with_db!(&self.db, |pool| {
+            sqlx::query(
+                "DELETE FROM playground_favorites WHERE user_id = $1 AND playground_id = $2",
+            )
+            .bind(user_id)
+            .bind(id)
+            .execute(&*pool.writer())
+            .await?
+            .rows_affected()
+        });
+        Ok(removed > 0)
+    }
+
     /// The user's favourites, most recently saved first.
-    async fn favorite_ids(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError>;
-    async fn by_ids(&self, ids: &[Uuid]) -> Result<Vec<PlaygroundRecord>, StoreError>;
+    pub async fn favorite_ids(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT playground_id FROM playground_favorites WHERE user_id = $1
+                  ORDER BY created_at DESC, playground_id",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    pub async fn by_ids(&self, ids: &[Uuid]) -> Result<Vec<PlaygroundRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(pool.pick(BY_IDS))
+                .bind(Ids(ids))
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
     /// Places within `radius_km` of `at`, nearest first (ties by id), at most `limit`.
-    async fn near(
+    pub async fn near(
         &self,
         at: Coordinates,
         radius_km: f64,
         limit: i64,
-    ) -> Result<Vec<Uuid>, StoreError>;
+    ) -> Result<Vec<Uuid>, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => Ok(sqlx::query_scalar(
+                "WITH me AS (SELECT ST_SetSRID(ST_MakePoint($2, $1), 4326)::geography AS g)
+                 SELECT p.id FROM playgrounds p, me
+                  WHERE ST_DWithin(p.geog, me.g, $3)
+                  ORDER BY ST_Distance(p.geog, me.g), p.id
+                  LIMIT $4",
+            )
+            .bind(at.latitude())
+            .bind(at.longitude())
+            .bind(radius_km * 1000.0)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?),
+            Db::Sqlite(pool) => {
+                let mut within: Vec<(f64, Uuid)> = in_box(pool, at, radius_km, None)
+                    .await?
+                    .into_iter()
+                    .filter(|(km, _)| *km <= radius_km)
+                    .collect();
+                within.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                Ok(within
+                    .into_iter()
+                    .take(usize::try_from(limit).unwrap_or(0))
+                    .map(|(_, id)| id)
+                    .collect())
+            }
+        }
+    }
+
     /// Places whose normalised name contains `query` or shares trigrams with it (at most
     /// `limit`, the likeliest first); ranking is the service's.
-    async fn search_candidates(
+    pub async fn search_candidates(
         &self,
         query: &str,
         limit: i64,
-    ) -> Result<Vec<SearchCandidate>, StoreError>;
+    ) -> Result<Vec<SearchCandidate>, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => Ok(sqlx::query_as(
+                "SELECT id, name_search FROM playgrounds
+                  WHERE name_search LIKE '%' || $2 || '%' OR name_search % $1
+                  ORDER BY (name_search LIKE $2 || '%') DESC, similarity(name_search, $1) DESC, id
+                  LIMIT $3",
+            )
+            .bind(query)
+            .bind(like_escape(query))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?),
+            Db::Sqlite(pool) => {
+                // Substrings: the trigram index answers LIKE itself (for queries of 3+
+                // characters). LIKE's own wildcards in the query are matched with instr().
+                let literal = !query.contains(['%', '_']);
+                let mut out: Vec<SearchCandidate> = if literal {
+                    sqlx::query_as(
+                        "SELECT p.id, p.name_search FROM playgrounds p
+                          WHERE p.rowid IN (SELECT rowid FROM playgrounds_fts
+                                             WHERE name_search LIKE '%' || $1 || '%' LIMIT $2)",
+                    )
+                    .bind(query)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+                } else {
+                    sqlx::query_as(
+                        "SELECT id, name_search FROM playgrounds
+                          WHERE instr(name_search, $1) > 0 LIMIT $2",
+                    )
+                    .bind(query)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+                };
+                // Typos: names sharing trigrams with the query, best first.
+                if let Some(expr) = any_trigram(query) {
+                    let similar: Vec<SearchCandidate> = sqlx::query_as(
+                        "SELECT p.id, p.name_search FROM playgrounds p
+                          WHERE p.rowid IN (SELECT rowid FROM playgrounds_fts
+                                             WHERE playgrounds_fts MATCH $1
+                                             ORDER BY rank LIMIT $2)",
+                    )
+                    .bind(expr)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?;
+                    let seen: HashSet<Uuid> = out.iter().map(|c| c.id).collect();
+                    out.extend(similar.into_iter().filter(|c| !seen.contains(&c.id)));
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Finding the place a new one would duplicate, inside the write transaction that adds it.
+trait SamePlace {
+    /// The nearest place with the same normalised name within the duplicate radius.
+    fn same_place(
+        &mut self,
+        new: &NewPlayground,
+    ) -> impl Future<Output = Result<Option<Uuid>, StoreError>> + Send;
+}
+
+impl SamePlace for Transaction<'_, Postgres> {
+    async fn same_place(&mut self, new: &NewPlayground) -> Result<Option<Uuid>, StoreError> {
+        // Two people adding the same place at once: the second waits, then finds the first.
+        sqlx::query("SELECT pg_advisory_xact_lock(3, hashtext($1))")
+            .bind(&new.name_search)
+            .execute(&mut **self)
+            .await?;
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM playgrounds
+              WHERE name_search = $1
+                AND ST_DWithin(geog, ST_SetSRID(ST_MakePoint($3, $2), 4326)::geography, $4)
+              ORDER BY ST_Distance(geog, ST_SetSRID(ST_MakePoint($3, $2), 4326)::geography), id
+              LIMIT 1",
+        )
+        .bind(&new.name_search)
+        .bind(new.latitude)
+        .bind(new.longitude)
+        .bind(new.duplicate_radius_m)
+        .fetch_optional(&mut **self)
+        .await?)
+    }
+}
+
+/// The write transaction holds SQLite's one write lock: a concurrent add waits for it.
+impl SamePlace for Transaction<'_, Sqlite> {
+    async fn same_place(&mut self, new: &NewPlayground) -> Result<Option<Uuid>, StoreError> {
+        let at = Coordinates::parse(new.latitude, new.longitude)
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("{e}")))?;
+        let radius_km = new.duplicate_radius_m / 1000.0;
+        Ok(in_box(&mut **self, at, radius_km, Some(&new.name_search))
+            .await?
+            .into_iter()
+            .filter(|(km, _)| *km <= radius_km)
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, id)| id))
+    }
+}
+
+/// SQLite: the places (named `name`, when given) in the R*Tree box around `at` a little larger
+/// than `radius_km`, with their exact distances in km.
+async fn in_box<'e, E>(
+    conn: E,
+    at: Coordinates,
+    radius_km: f64,
+    name: Option<&str>,
+) -> Result<Vec<(f64, Uuid)>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    #[derive(sqlx::FromRow)]
+    struct Point {
+        id: Uuid,
+        latitude: f64,
+        longitude: f64,
+    }
+    let (min_lat, max_lat, mut min_lon, mut max_lon) = bounding_box(at, radius_km * 1.01);
+    if min_lon < -180.0 || max_lon > 180.0 {
+        (min_lon, max_lon) = (-180.0, 180.0);
+    }
+    let points: Vec<Point> = sqlx::query_as(
+        "SELECT p.id, p.latitude, p.longitude
+           FROM playgrounds_rtree r JOIN playgrounds p ON p.rowid = r.id
+          WHERE r.min_lat >= $1 AND r.max_lat <= $2 AND r.min_lon >= $3 AND r.max_lon <= $4
+            AND ($5 IS NULL OR p.name_search = $5)",
+    )
+    .bind(min_lat.max(-90.0))
+    .bind(max_lat.min(90.0))
+    .bind(min_lon)
+    .bind(max_lon)
+    .bind(name)
+    .fetch_all(conn)
+    .await?;
+    Ok(points
+        .into_iter()
+        .filter_map(|p| {
+            let there = Coordinates::parse(p.latitude, p.longitude).ok()?;
+            Some((haversine_km(at, there), p.id))
+        })
+        .collect())
+}
+
+/// `LIKE` pattern text matching `s` literally.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// An FTS5 query matching any trigram of `query` (each a quoted phrase).
+fn any_trigram(query: &str) -> Option<String> {
+    let chars: Vec<char> = query.chars().collect();
+    let mut seen = HashSet::new();
+    let phrases: Vec<String> = chars
+        .windows(3)
+        .map(|w| w.iter().collect::<String>())
+        .filter(|t| seen.insert(t.clone()))
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect();
+    (!phrases.is_empty()).then(|| phrases.join(" OR "))
 }

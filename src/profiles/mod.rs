@@ -33,7 +33,7 @@ use store::ProfileStore;
 
 /// Profiles, prompts and preferences. (Photos: see [`photos`].)
 pub struct ProfileService {
-    store: Arc<dyn ProfileStore>,
+    store: ProfileStore,
     /// Per user: their profile with photos and prompts, or that they have none.
     cache: Arc<TwoTierCache<Option<Arc<ProfileView>>>>,
     /// Per user: everyone they blocked or who blocked them. Dropped for both people whenever a
@@ -52,10 +52,7 @@ impl ProfileService {
         blobs: Arc<dyn BlobStore>,
         images: WorkGate,
     ) -> Self {
-        let store: Arc<dyn ProfileStore> = match db {
-            Db::Postgres(pool) => Arc::new(store::PgProfileStore::new(pool.clone())),
-            Db::Sqlite(pool) => Arc::new(store::SqliteProfileStore::new(pool.clone())),
-        };
+        let store = ProfileStore::new(db);
         let cache = TwoTierCache::new(
             "profiles",
             Duration::from_secs(60),
@@ -81,7 +78,7 @@ impl ProfileService {
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn ProfileStore> {
+    pub fn store(&self) -> &ProfileStore {
         &self.store
     }
 

@@ -1,23 +1,23 @@
-//! Profile storage, one implementation per backend. Multi-row writes run in one transaction.
+//! Profile storage, written once for both backends (see [`crate::infra::sql`]). Multi-row writes
+//! run in one transaction; photo changes of one person serialise on their account row.
 
-mod postgres;
-mod sqlite;
+use std::future::Future;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Sqlite};
 use uuid::Uuid;
-
-pub use postgres::PgProfileStore;
-pub use sqlite::SqliteProfileStore;
 
 use super::input::{PreferencesValue, ProfileChanges};
 use super::model::{
     LocationRecord, NewPhoto, PhotoDeletion, PhotoRecord, PreferencesRecord, ProfileRecord,
     PromptRecord,
 };
-use crate::error::StoreError;
+use crate::error::{StoreError, on_constraint};
+use crate::infra::db::Db;
+use crate::infra::sql::{Backend, Ids, Sql, Ts, for_update, in_ids, with_db};
+use crate::infra::time;
 
-/// Everyone a person (`$1`) blocked or who blocked them; the same text on both backends.
+/// Everyone a person (`$1`) blocked or who blocked them.
 pub(crate) const BLOCKS_OF_SQL: &str = "SELECT blocked_id FROM blocks WHERE blocker_id = $1
      UNION
      SELECT blocker_id FROM blocks WHERE blocked_id = $1";
@@ -25,67 +25,507 @@ pub(crate) const BLOCKS_OF_SQL: &str = "SELECT blocked_id FROM blocks WHERE bloc
 /// Most photos a profile may have.
 pub const MAX_PHOTOS: i64 = 6;
 
-#[async_trait]
-pub trait ProfileStore: Send + Sync {
-    async fn profiles_of(&self, user_ids: &[Uuid]) -> Result<Vec<ProfileRecord>, StoreError>;
-    /// Photos of these users, by user and then the owner's order.
-    async fn photos_of(&self, user_ids: &[Uuid]) -> Result<Vec<PhotoRecord>, StoreError>;
-    /// Prompts of these users, by user and then the owner's order.
-    async fn prompts_of(&self, user_ids: &[Uuid]) -> Result<Vec<PromptRecord>, StoreError>;
-    async fn preferences_of(&self, user_id: Uuid) -> Result<Option<PreferencesRecord>, StoreError>;
-    async fn location_of(&self, user_id: Uuid) -> Result<Option<LocationRecord>, StoreError>;
+const PROFILES_OF: Sql = in_ids!(
+    "SELECT id, user_id, name, age, bio, breed, size, activity_level, is_paused,
+            photo_count, created_at, updated_at
+       FROM profiles WHERE user_id",
+    1,
+    ""
+);
+const PHOTOS_OF: Sql = in_ids!(
+    "SELECT id, user_id, position, storage_key, thumbnail_key, created_at
+       FROM photos WHERE user_id",
+    1,
+    " ORDER BY user_id, position"
+);
+const PROMPTS_OF: Sql = in_ids!(
+    "SELECT id, user_id, position, question, answer FROM prompts WHERE user_id",
+    1,
+    " ORDER BY user_id, position"
+);
+const HIDDEN_UNTIL_OF: Sql = in_ids!(
+    "SELECT id, hidden_until FROM users WHERE hidden_until IS NOT NULL AND id",
+    1,
+    ""
+);
+/// Takes the person's account row: their photo changes serialise here.
+const LOCK_ACCOUNT: Sql = for_update!("SELECT 1 FROM users WHERE id = $1");
 
-    /// `Conflict` when the user already has a profile.
-    async fn create_profile(&self, profile: &ProfileRecord) -> Result<ProfileRecord, StoreError>;
-    /// `None` when the user has no profile.
-    async fn update_profile(
+const CREATE_PROFILE: &str =
+    "INSERT INTO profiles (id, user_id, name, age, bio, breed, size, activity_level,
+                           is_paused, photo_count, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false,
+             (SELECT COUNT(*) FROM photos WHERE user_id = $2), $9, $9)
+     RETURNING id, user_id, name, age, bio, breed, size, activity_level, is_paused, photo_count,
+               created_at, updated_at";
+const UPDATE_PROFILE: &str = "UPDATE profiles SET
+         name = COALESCE($2, name),
+         age = COALESCE($3, age),
+         bio = COALESCE($4, bio),
+         breed = CASE WHEN $5 THEN $6 ELSE breed END,
+         size = COALESCE($7, size),
+         activity_level = COALESCE($8, activity_level),
+         updated_at = $9
+     WHERE user_id = $1
+     RETURNING id, user_id, name, age, bio, breed, size, activity_level, is_paused, photo_count,
+               created_at, updated_at";
+const SET_PAUSED: &str = "UPDATE profiles SET is_paused = $2, updated_at = $3 WHERE user_id = $1
+     RETURNING id, user_id, name, age, bio, breed, size, activity_level, is_paused, photo_count,
+               created_at, updated_at";
+
+/// Profiles, photos, prompts, preferences and locations, and the block and hiding checks that
+/// decide who may see them.
+#[derive(Clone)]
+pub struct ProfileStore {
+    db: Db,
+}
+
+impl ProfileStore {
+    pub fn new(db: &Db) -> Self {
+        ProfileStore { db: db.clone() }
+    }
+
+    pub async fn profiles_of(&self, user_ids: &[Uuid]) -> Result<Vec<ProfileRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(pool.pick(PROFILES_OF))
+                .bind(Ids(user_ids))
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// Photos of these users, by user and then the owner's order.
+    pub async fn photos_of(&self, user_ids: &[Uuid]) -> Result<Vec<PhotoRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(pool.pick(PHOTOS_OF))
+                .bind(Ids(user_ids))
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// Prompts of these users, by user and then the owner's order.
+    pub async fn prompts_of(&self, user_ids: &[Uuid]) -> Result<Vec<PromptRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(pool.pick(PROMPTS_OF))
+                .bind(Ids(user_ids))
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    pub async fn preferences_of(
         &self,
         user_id: Uuid,
-        changes: &ProfileChanges,
+    ) -> Result<Option<PreferencesRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT min_age, max_age, max_distance, activity_level, distance_unit
+                   FROM preferences WHERE user_id = $1",
+            )
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
+    pub async fn location_of(&self, user_id: Uuid) -> Result<Option<LocationRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as("SELECT latitude, longitude FROM locations WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// `Conflict` when the user already has a profile.
+    pub async fn create_profile(&self, p: &ProfileRecord) -> Result<ProfileRecord, StoreError> {
+        with_db!(&self.db, |pool| {
+            sqlx::query_as(CREATE_PROFILE)
+                .bind(p.id)
+                .bind(p.user_id)
+                .bind(&p.name)
+                .bind(p.age)
+                .bind(&p.bio)
+                .bind(&p.breed)
+                .bind(p.size)
+                .bind(p.activity_level)
+                .bind(Ts(p.created_at))
+                .fetch_one(&*pool.writer())
+                .await
+        })
+        .map_err(|e| on_constraint(e, "this account already has a profile"))
+    }
+
+    /// `None` when the user has no profile.
+    pub async fn update_profile(
+        &self,
+        user_id: Uuid,
+        c: &ProfileChanges,
         now: DateTime<Utc>,
-    ) -> Result<Option<ProfileRecord>, StoreError>;
-    async fn set_paused(
+    ) -> Result<Option<ProfileRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(UPDATE_PROFILE)
+                .bind(user_id)
+                .bind(&c.name)
+                .bind(c.age)
+                .bind(&c.bio)
+                .bind(c.breed.is_some())
+                .bind(c.breed.clone().flatten())
+                .bind(c.size)
+                .bind(c.activity_level)
+                .bind(Ts(now))
+                .fetch_optional(&*pool.writer())
+                .await?
+        }))
+    }
+
+    pub async fn set_paused(
         &self,
         user_id: Uuid,
         paused: bool,
         now: DateTime<Utc>,
-    ) -> Result<Option<ProfileRecord>, StoreError>;
+    ) -> Result<Option<ProfileRecord>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(SET_PAUSED)
+                .bind(user_id)
+                .bind(paused)
+                .bind(Ts(now))
+                .fetch_optional(&*pool.writer())
+                .await?
+        }))
+    }
+
     /// Replaces every prompt of the user, in the given order.
-    async fn replace_prompts(
+    pub async fn replace_prompts(
         &self,
         user_id: Uuid,
         prompts: &[(String, String)],
         now: DateTime<Utc>,
-    ) -> Result<Vec<PromptRecord>, StoreError>;
-    async fn upsert_preferences(
+    ) -> Result<Vec<PromptRecord>, StoreError> {
+        let records: Vec<PromptRecord> = (0i32..)
+            .zip(prompts)
+            .map(|(position, (question, answer))| PromptRecord {
+                id: Uuid::now_v7(),
+                user_id,
+                position,
+                question: question.clone(),
+                answer: answer.clone(),
+            })
+            .collect();
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM prompts WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            for record in &records {
+                sqlx::query(
+                    "INSERT INTO prompts (id, user_id, position, question, answer, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(record.id)
+                .bind(user_id)
+                .bind(record.position)
+                .bind(&record.question)
+                .bind(&record.answer)
+                .bind(Ts(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("UPDATE profiles SET updated_at = $2 WHERE user_id = $1")
+                .bind(user_id)
+                .bind(Ts(now))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(records)
+    }
+
+    pub async fn upsert_preferences(
         &self,
         user_id: Uuid,
-        prefs: &PreferencesValue,
+        p: &PreferencesValue,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO preferences (user_id, min_age, max_age, max_distance, activity_level,
+                                          distance_unit, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (user_id) DO UPDATE SET
+                     min_age = EXCLUDED.min_age, max_age = EXCLUDED.max_age,
+                     max_distance = EXCLUDED.max_distance,
+                     activity_level = EXCLUDED.activity_level,
+                     distance_unit = EXCLUDED.distance_unit, updated_at = EXCLUDED.updated_at",
+            )
+            .bind(user_id)
+            .bind(p.min_age)
+            .bind(p.max_age)
+            .bind(p.max_distance)
+            .bind(p.activity_level)
+            .bind(p.distance_unit)
+            .bind(Ts(now))
+            .execute(&*pool.writer())
+            .await?;
+        });
+        Ok(())
+    }
 
-    async fn photo_count(&self, user_id: Uuid) -> Result<i64, StoreError>;
+    pub async fn photo_count(&self, user_id: Uuid) -> Result<i64, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM photos WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_one(pool)
+                .await?
+        }))
+    }
+
     /// Appends a photo; `Conflict` when the user already has [`MAX_PHOTOS`].
-    async fn insert_photo(&self, photo: &NewPhoto) -> Result<PhotoRecord, StoreError>;
-    async fn delete_photo(
+    pub async fn insert_photo(&self, photo: &NewPhoto) -> Result<PhotoRecord, StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(pool.pick(LOCK_ACCOUNT))
+                .bind(photo.user_id)
+                .execute(&mut *tx)
+                .await?;
+            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM photos WHERE user_id = $1")
+                .bind(photo.user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if count >= MAX_PHOTOS {
+                return Err(StoreError::Conflict(format!(
+                    "a profile has at most {MAX_PHOTOS} photos"
+                )));
+            }
+            let record: PhotoRecord = sqlx::query_as(
+                "INSERT INTO photos (id, user_id, position, storage_key, thumbnail_key, width,
+                                     height, byte_size, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 RETURNING id, user_id, position, storage_key, thumbnail_key, created_at",
+            )
+            .bind(photo.id)
+            .bind(photo.user_id)
+            .bind(i32::try_from(count).unwrap_or(0))
+            .bind(&photo.storage_key)
+            .bind(&photo.thumbnail_key)
+            .bind(photo.width)
+            .bind(photo.height)
+            .bind(photo.byte_size)
+            .bind(Ts(photo.created_at))
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE profiles SET photo_count = $2, updated_at = $3 WHERE user_id = $1")
+                .bind(photo.user_id)
+                .bind(i32::try_from(count + 1).unwrap_or(0))
+                .bind(Ts(photo.created_at))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(record)
+        })
+    }
+
+    pub async fn delete_photo(
         &self,
         user_id: Uuid,
         photo_id: Uuid,
-    ) -> Result<PhotoDeletion, StoreError>;
+    ) -> Result<PhotoDeletion, StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(pool.pick(LOCK_ACCOUNT))
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            let photos: Vec<(Uuid, String, String)> = sqlx::query_as(
+                "SELECT id, storage_key, thumbnail_key FROM photos
+                  WHERE user_id = $1 ORDER BY position",
+            )
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let Some((_, key, thumb)) = photos.iter().find(|(id, ..)| *id == photo_id).cloned()
+            else {
+                return Ok(PhotoDeletion::NotFound);
+            };
+            if photos.len() == 2 {
+                return Ok(PhotoDeletion::WouldLeaveTooFew);
+            }
+            sqlx::query("DELETE FROM photos WHERE id = $1")
+                .bind(photo_id)
+                .execute(&mut *tx)
+                .await?;
+            let rest: Vec<Uuid> = photos
+                .iter()
+                .map(|(id, ..)| *id)
+                .filter(|id| *id != photo_id)
+                .collect();
+            tx.renumber(&rest).await?;
+            sqlx::query("UPDATE profiles SET photo_count = $2, updated_at = $3 WHERE user_id = $1")
+                .bind(user_id)
+                .bind(i32::try_from(rest.len()).unwrap_or(0))
+                .bind(Ts(time::now()))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(PhotoDeletion::Deleted(vec![key, thumb]))
+        })
+    }
+
     /// Sets the order; `None` when `order` is not a permutation of the user's photos.
-    async fn reorder_photos(
+    pub async fn reorder_photos(
         &self,
         user_id: Uuid,
         order: &[Uuid],
-    ) -> Result<Option<Vec<PhotoRecord>>, StoreError>;
+    ) -> Result<Option<Vec<PhotoRecord>>, StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(pool.pick(LOCK_ACCOUNT))
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            let mut current: Vec<Uuid> =
+                sqlx::query_scalar("SELECT id FROM photos WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let mut wanted = order.to_vec();
+            current.sort();
+            wanted.sort();
+            if current != wanted {
+                return Ok(None);
+            }
+            tx.renumber(order).await?;
+            sqlx::query("UPDATE profiles SET updated_at = $2 WHERE user_id = $1")
+                .bind(user_id)
+                .bind(Ts(time::now()))
+                .execute(&mut *tx)
+                .await?;
+            let photos = sqlx::query_as(
+                "SELECT id, user_id, position, storage_key, thumbnail_key, created_at
+                   FROM photos WHERE user_id = $1 ORDER BY position",
+            )
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(photos))
+        })
+    }
 
     /// Whether either user blocked the other.
-    async fn blocked_between(&self, a: Uuid, b: Uuid) -> Result<bool, StoreError>;
+    pub async fn blocked_between(&self, a: Uuid, b: Uuid) -> Result<bool, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM blocks
+                                 WHERE (blocker_id = $1 AND blocked_id = $2)
+                                    OR (blocker_id = $2 AND blocked_id = $1))",
+            )
+            .bind(a)
+            .bind(b)
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
     /// Everyone `person` blocked or who blocked `person`.
-    async fn blocks_of(&self, person: Uuid) -> Result<Vec<Uuid>, StoreError>;
+    pub async fn blocks_of(&self, person: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_scalar(BLOCKS_OF_SQL)
+                .bind(person)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
     /// Those of `user_ids` whom moderation hides (or hid), with until when.
-    async fn hidden_until_of(
+    pub async fn hidden_until_of(
         &self,
         user_ids: &[Uuid],
-    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
+            sqlx::query_as(pool.pick(HIDDEN_UNTIL_OF))
+                .bind(Ids(user_ids))
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+}
+
+/// Positions photos 0, 1, … in a new order: each backend its own way, since they check the
+/// unique (user, position) constraint differently.
+trait Renumber {
+    /// Gives `ids` positions 0, 1, … in this order.
+    fn renumber(&mut self, ids: &[Uuid]) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// PostgreSQL defers the constraint to the commit, so positions may collide in between.
+impl Renumber for sqlx::Transaction<'_, Postgres> {
+    async fn renumber(&mut self, ids: &[Uuid]) -> Result<(), StoreError> {
+        sqlx::query("SET CONSTRAINTS photos_user_position_key DEFERRED")
+            .execute(&mut **self)
+            .await?;
+        sqlx::query(
+            "UPDATE photos SET position = o.position
+               FROM (SELECT id, (ord - 1)::int AS position
+                       FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, ord)) o
+              WHERE photos.id = o.id",
+        )
+        .bind(ids)
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+}
+
+/// SQLite checks the constraint row by row and cannot defer it, so the rows are taken out and
+/// put back in order.
+impl Renumber for sqlx::Transaction<'_, Sqlite> {
+    async fn renumber(&mut self, ids: &[Uuid]) -> Result<(), StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: Uuid,
+            user_id: Uuid,
+            storage_key: String,
+            thumbnail_key: String,
+            width: i32,
+            height: i32,
+            byte_size: i32,
+            created_at: String,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, user_id, storage_key, thumbnail_key, width, height, byte_size, created_at
+               FROM photos WHERE id IN (SELECT unhex(value) FROM json_each($1))",
+        )
+        .bind(Ids(ids))
+        .fetch_all(&mut **self)
+        .await?;
+        sqlx::query("DELETE FROM photos WHERE id IN (SELECT unhex(value) FROM json_each($1))")
+            .bind(Ids(ids))
+            .execute(&mut **self)
+            .await?;
+        for (position, id) in (0i32..).zip(ids) {
+            let Some(r) = rows.iter().find(|r| r.id == *id) else {
+                continue;
+            };
+            sqlx::query(
+                "INSERT INTO photos (id, user_id, position, storage_key, thumbnail_key, width,
+                                     height, byte_size, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(r.id)
+            .bind(r.user_id)
+            .bind(position)
+            .bind(&r.storage_key)
+            .bind(&r.thumbnail_key)
+            .bind(r.width)
+            .bind(r.height)
+            .bind(r.byte_size)
+            .bind(&r.created_at)
+            .execute(&mut **self)
+            .await?;
+        }
+        Ok(())
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pupmatch::auth::store::NewRefreshToken;
+use pupmatch::auth::store::{AuthStore, NewRefreshToken};
 use pupmatch::auth::tokens::new_opaque_token;
 use serde_json::json;
 use uuid::Uuid;
@@ -107,7 +107,7 @@ async fn an_expired_reset_token_is_refused(backend: Backend) {
     let user = app.new_user().await;
     let (token, hash) = new_opaque_token();
     let issued = chrono::Utc::now() - chrono::Duration::hours(2);
-    pupmatch::auth::store_for(&app.db)
+    AuthStore::new(&app.db)
         .create_reset_token(
             user.user_id,
             &NewRefreshToken {
