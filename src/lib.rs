@@ -13,8 +13,10 @@
 //! - [`jobs`]: the background jobs and the worker that runs each tick once.
 //! - [`app`]: the application — every service and the infrastructure under them, wired from
 //!   the configuration. It knows nothing of HTTP, GraphQL or jobs.
-//! - Domains, each with its model, service, store (both SQL dialects) and resolvers (which
-//!   take the services they use from the schema, by type):
+//! - Domains, each with its model, service, store and resolvers (which take the services they
+//!   use from the schema, by type). A store is one type over the configured pool with each
+//!   statement written once for both databases ([`infra::sql`]); what truly differs (PostGIS,
+//!   PL/pgSQL, SQLite's R*Tree and FTS5) stands per backend side by side:
 //!   [`auth`] (accounts, sessions, passwords), [`profiles`] (dog profiles, photos),
 //!   [`discovery`] (location, recommendations, likes, matches, blocks, reports), [`chat`]
 //!   (messages, and the `/ws` protocol), [`notifications`] (inbox, push) and [`playgrounds`]
@@ -28,8 +30,8 @@
 //! - [`error`]: the one API error type and the policy mapping failures to codes and statuses.
 //! - [`text`]: hygiene of every free-text input (normalisation, refused characters).
 //! - [`seed`]: demo data (`pupmatch seed`).
-//! - [`infra`]: database pools and migrations, Redis, the bus, caches, rate limiting, mail,
-//!   blobs, push, telemetry.
+//! - [`infra`]: database pools and migrations, the SQL layer both databases share, Redis, the
+//!   bus, caches, rate limiting, mail, blobs, push, telemetry.
 
 pub mod app;
 pub mod auth;

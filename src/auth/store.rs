@@ -7,7 +7,9 @@ use uuid::Uuid;
 use super::model::UserRecord;
 use crate::error::{StoreError, on_constraint};
 use crate::infra::db::Db;
-use crate::infra::sql::{Backend, Sql, Ts, for_update, with_db};
+use crate::infra::sql::{
+    Backend, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update, returning, with_db,
+};
 
 /// A new session with its first refresh token.
 #[derive(Debug, Clone)]
@@ -140,13 +142,12 @@ impl AuthStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| on_constraint(e, "an account with this email already exists"))?;
-            sqlx::query(
+            execute_in!(
+                tx,
                 "INSERT INTO notification_preferences (user_id, updated_at) VALUES ($1, $2)",
-            )
-            .bind(user.id)
-            .bind(Ts(user.created_at))
-            .execute(&mut *tx)
-            .await?;
+                user.id,
+                Ts(user.created_at)
+            );
             insert_session!(tx, session);
             tx.commit().await?;
         });
@@ -154,23 +155,21 @@ impl AuthStore {
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT id, email, password_hash, created_at FROM users WHERE email = $1",
-            )
-            .bind(email)
-            .fetch_optional(pool)
-            .await?
-        }))
+        Ok(fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT id, email, password_hash, created_at FROM users WHERE email = $1",
+            email
+        ))
     }
 
     pub async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as("SELECT id, email, password_hash, created_at FROM users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-        }))
+        Ok(fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT id, email, password_hash, created_at FROM users WHERE id = $1",
+            id
+        ))
     }
 
     /// The user and session of a refresh token that is unused, unexpired, made after
@@ -181,19 +180,17 @@ impl AuthStore {
         created_after: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<(Uuid, Uuid)>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT s.user_id, s.id
+        Ok(fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT s.user_id, s.id
                    FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
                   WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > $3
                     AND t.created_at > $2 AND s.revoked_at IS NULL",
-            )
-            .bind(&presented[..])
-            .bind(Ts(created_after))
-            .bind(Ts(now))
-            .fetch_optional(pool)
-            .await?
-        }))
+            &presented[..],
+            Ts(created_after),
+            Ts(now)
+        ))
     }
 
     /// The moderation restriction on signing in: suspended until, banned since.
@@ -201,23 +198,23 @@ impl AuthStore {
         &self,
         user_id: Uuid,
     ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as("SELECT suspended_until, banned_at FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?
-        })
+        Ok(fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT suspended_until, banned_at FROM users WHERE id = $1",
+            user_id
+        )
         .unwrap_or((None, None)))
     }
 
     /// Whether the keyed hash of an email belongs to a banned account.
     pub async fn email_banned(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM banned_emails WHERE email_hash = $1)")
-                .bind(&hash[..])
-                .fetch_one(pool)
-                .await?
-        }))
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_one,
+            "SELECT EXISTS (SELECT 1 FROM banned_emails WHERE email_hash = $1)",
+            &hash[..]
+        ))
     }
 
     /// Starts a session (login) and records the user as active.
@@ -250,11 +247,12 @@ impl AuthStore {
                 return Ok(Rotation::Invalid);
             }
             if row.used_at.is_some() {
-                sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1")
-                    .bind(row.session_id)
-                    .bind(Ts(now))
-                    .execute(&mut *tx)
-                    .await?;
+                execute_in!(
+                    tx,
+                    "UPDATE sessions SET revoked_at = $2 WHERE id = $1",
+                    row.session_id,
+                    Ts(now)
+                );
                 tx.commit().await?;
                 return Ok(Rotation::Replayed {
                     user_id: row.user_id,
@@ -264,22 +262,25 @@ impl AuthStore {
             if row.expires_at <= now {
                 return Ok(Rotation::Invalid);
             }
-            sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1")
-                .bind(&presented[..])
-                .bind(Ts(now))
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(
+                tx,
+                "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1",
+                &presented[..],
+                Ts(now)
+            );
             insert_refresh_token!(tx, row.session_id, next);
-            sqlx::query("UPDATE sessions SET last_used_at = $2 WHERE id = $1")
-                .bind(row.session_id)
-                .bind(Ts(now))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE users SET last_active_at = $2 WHERE id = $1")
-                .bind(row.user_id)
-                .bind(Ts(now))
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(
+                tx,
+                "UPDATE sessions SET last_used_at = $2 WHERE id = $1",
+                row.session_id,
+                Ts(now)
+            );
+            execute_in!(
+                tx,
+                "UPDATE users SET last_active_at = $2 WHERE id = $1",
+                row.user_id,
+                Ts(now)
+            );
             tx.commit().await?;
             Ok(Rotation::Rotated {
                 user_id: row.user_id,
@@ -295,17 +296,15 @@ impl AuthStore {
         presented: &[u8; 32],
         now: DateTime<Utc>,
     ) -> Result<Option<(Uuid, Uuid)>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2)
+        Ok(returning!(
+            &self.db,
+            fetch_optional,
+            "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2)
                   WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)
               RETURNING user_id, id",
-            )
-            .bind(&presented[..])
-            .bind(Ts(now))
-            .fetch_optional(&*pool.writer())
-            .await?
-        }))
+            &presented[..],
+            Ts(now)
+        ))
     }
 
     /// The user's sessions that are not revoked and were used (signed in or refreshed) at or
@@ -315,16 +314,14 @@ impl AuthStore {
         user_id: Uuid,
         since: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar(
-                "SELECT id FROM sessions
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_all,
+            "SELECT id FROM sessions
                   WHERE user_id = $1 AND revoked_at IS NULL AND last_used_at >= $2",
-            )
-            .bind(user_id)
-            .bind(Ts(since))
-            .fetch_all(pool)
-            .await?
-        }))
+            user_id,
+            Ts(since)
+        ))
     }
 
     /// Stores a reset token (hash only).
@@ -333,19 +330,16 @@ impl AuthStore {
         user_id: Uuid,
         token: &NewRefreshToken,
     ) -> Result<(), StoreError> {
-        with_db!(&self.db, |pool| {
-            sqlx::query(
-                "INSERT INTO password_reset_tokens (id, user_id, token_hash, created_at, expires_at)
+        execute!(
+            &self.db,
+            "INSERT INTO password_reset_tokens (id, user_id, token_hash, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(token.id)
-            .bind(user_id)
-            .bind(&token.hash[..])
-            .bind(Ts(token.created_at))
-            .bind(Ts(token.expires_at))
-            .execute(&*pool.writer())
-            .await?;
-        });
+            token.id,
+            user_id,
+            &token.hash[..],
+            Ts(token.created_at),
+            Ts(token.expires_at)
+        );
         Ok(())
     }
 
@@ -372,20 +366,20 @@ impl AuthStore {
             let Some(user_id) = user_id else {
                 return Ok(None);
             };
-            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-                .bind(user_id)
-                .bind(new_password_hash)
-                .bind(Ts(now))
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(
+                tx,
+                "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
+                user_id,
+                new_password_hash,
+                Ts(now)
+            );
             use_up_reset_tokens!(tx, user_id, now);
-            sqlx::query(
+            execute_in!(
+                tx,
                 "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(user_id)
-            .bind(Ts(now))
-            .execute(&mut *tx)
-            .await?;
+                user_id,
+                Ts(now)
+            );
             tx.commit().await?;
             Ok(Some(user_id))
         })
@@ -402,21 +396,21 @@ impl AuthStore {
     ) -> Result<(), StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-                .bind(user_id)
-                .bind(new_password_hash)
-                .bind(Ts(now))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
+            execute_in!(
+                tx,
+                "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
+                user_id,
+                new_password_hash,
+                Ts(now)
+            );
+            execute_in!(
+                tx,
                 "UPDATE sessions SET revoked_at = $3
                   WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
-            )
-            .bind(user_id)
-            .bind(keep_session)
-            .bind(Ts(now))
-            .execute(&mut *tx)
-            .await?;
+                user_id,
+                keep_session,
+                Ts(now)
+            );
             use_up_reset_tokens!(tx, user_id, now);
             tx.commit().await?;
         });
@@ -434,10 +428,7 @@ impl AuthStore {
                 .bind(user_id)
                 .fetch_all(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM users WHERE id = $1")
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(tx, "DELETE FROM users WHERE id = $1", user_id);
             tx.commit().await?;
             keys
         });

@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::infra::db::Db;
-use crate::infra::sql::{Backend, Ids, Sql, Ts, in_ids, with_db};
+use crate::infra::sql::{
+    Backend, Ids, Sql, Ts, execute, fetch, in_ids, returning, returning_scalar,
+};
 use crate::infra::stored::stored_enum;
 use crate::infra::time;
 
@@ -225,40 +227,24 @@ struct SendRow {
 
 impl SendRow {
     fn record(self) -> Result<MessageRecord, StoreError> {
-        match (
-            self.id,
-            self.conversation_id,
-            self.sender_id,
-            self.recipient_id,
-            self.kind,
-            self.content,
-            self.created_at,
-        ) {
-            (
-                Some(id),
-                Some(conversation_id),
-                Some(sender_id),
-                Some(recipient_id),
-                Some(kind),
-                Some(content),
-                Some(created_at),
-            ) => Ok(MessageRecord {
-                id,
-                conversation_id,
-                sender_id,
-                recipient_id,
-                kind,
-                content,
-                playground_id: self.playground_id,
-                client_id: self.client_id,
-                read_at: self.read_at,
-                created_at,
-            }),
-            _ => Err(StoreError::Other(anyhow::anyhow!(
-                "pupmatch_send_message returned {:?} without its message",
-                self.status
-            ))),
-        }
+        let status = self.status;
+        let missing = || {
+            StoreError::Other(anyhow::anyhow!(
+                "pupmatch_send_message returned {status:?} without its message"
+            ))
+        };
+        Ok(MessageRecord {
+            id: self.id.ok_or_else(missing)?,
+            conversation_id: self.conversation_id.ok_or_else(missing)?,
+            sender_id: self.sender_id.ok_or_else(missing)?,
+            recipient_id: self.recipient_id.ok_or_else(missing)?,
+            kind: self.kind.ok_or_else(missing)?,
+            content: self.content.ok_or_else(missing)?,
+            playground_id: self.playground_id,
+            client_id: self.client_id,
+            read_at: self.read_at,
+            created_at: self.created_at.ok_or_else(missing)?,
+        })
     }
 }
 
@@ -300,18 +286,18 @@ impl ChatStore {
         user_id: Uuid,
         conversation_id: Uuid,
     ) -> Result<Option<ConversationRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(concat!(
+        Ok(fetch!(
+            &self.db,
+            fetch_optional,
+            concat!(
                 conversation_select!(),
                 " WHERE c.id = $2 AND (c.user_a = $1 OR c.user_b = $1) AND ",
                 other_not_hidden!(3)
-            ))
-            .bind(user_id)
-            .bind(conversation_id)
-            .bind(Ts(time::now()))
-            .fetch_optional(pool)
-            .await?
-        }))
+            ),
+            user_id,
+            conversation_id,
+            Ts(time::now())
+        ))
     }
 
     /// The user's conversations by last activity, after the keyset `after` (only `only` when
@@ -325,17 +311,23 @@ impl ChatStore {
     ) -> Result<Vec<ConversationSummary>, StoreError> {
         let (after_at, after_id) = after.unzip();
         let now = Ts(time::now());
-        match &self.db {
-            Db::Postgres(pool) => {
-                let rows: Vec<SummaryRow<LastMessage>> = sqlx::query_as(CONVERSATIONS_PG)
+        // The page, in either backend's statement.
+        macro_rules! page {
+            ($pool:ident, $sql:expr) => {
+                sqlx::query_as($sql)
                     .bind(user_id)
                     .bind(after_at.map(Ts))
                     .bind(after_id)
                     .bind(limit)
                     .bind(only)
                     .bind(now)
-                    .fetch_all(pool)
-                    .await?;
+                    .fetch_all($pool)
+                    .await?
+            };
+        }
+        match &self.db {
+            Db::Postgres(pool) => {
+                let rows: Vec<SummaryRow<LastMessage>> = page!(pool, CONVERSATIONS_PG);
                 Ok(rows
                     .into_iter()
                     .map(|r| ConversationSummary {
@@ -346,15 +338,7 @@ impl ChatStore {
                     .collect())
             }
             Db::Sqlite(pool) => {
-                let rows: Vec<SummaryRow<LastId>> = sqlx::query_as(CONVERSATIONS_SQLITE)
-                    .bind(user_id)
-                    .bind(after_at.map(Ts))
-                    .bind(after_id)
-                    .bind(limit)
-                    .bind(only)
-                    .bind(now)
-                    .fetch_all(pool)
-                    .await?;
+                let rows: Vec<SummaryRow<LastId>> = page!(pool, CONVERSATIONS_SQLITE);
                 let last_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.last.last_id).collect();
                 let mut last: std::collections::HashMap<Uuid, MessageRecord> =
                     if last_ids.is_empty() {
@@ -487,8 +471,10 @@ impl ChatStore {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<MessageRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(concat!(
+        Ok(fetch!(
+            &self.db,
+            fetch_all,
+            concat!(
                 "SELECT ",
                 message_columns!(),
                 " FROM messages m JOIN conversations c ON c.id = m.conversation_id
@@ -496,14 +482,12 @@ impl ChatStore {
                 visible!(),
                 " AND ($3 IS NULL OR m.id < $3)
                  ORDER BY m.id DESC LIMIT $4"
-            ))
-            .bind(user_id)
-            .bind(conversation_id)
-            .bind(before)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-        }))
+            ),
+            user_id,
+            conversation_id,
+            before,
+            limit
+        ))
     }
 
     /// Messages of all the user's conversations visible to them with an id above `after`,
@@ -514,8 +498,10 @@ impl ChatStore {
         after: Uuid,
         limit: i64,
     ) -> Result<Vec<MessageRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(concat!(
+        Ok(fetch!(
+            &self.db,
+            fetch_all,
+            concat!(
                 "SELECT * FROM (SELECT ",
                 message_columns!(),
                 " FROM messages m JOIN conversations c ON c.id = m.conversation_id
@@ -527,13 +513,11 @@ impl ChatStore {
                  WHERE m.sender_id = $1 AND m.id > $2 AND ",
                 visible!(),
                 ") x ORDER BY id LIMIT $3"
-            ))
-            .bind(user_id)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-        }))
+            ),
+            user_id,
+            after,
+            limit
+        ))
     }
 
     /// Marks unread messages to `user_id` in the conversation read, those with id ≤ `up_to`
@@ -545,20 +529,18 @@ impl ChatStore {
         up_to: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Result<MarkedRead, StoreError> {
-        let marked: Vec<Uuid> = with_db!(&self.db, |pool| {
-            sqlx::query_scalar(
-                "UPDATE messages SET read_at = $4
+        let marked: Vec<Uuid> = returning_scalar!(
+            &self.db,
+            fetch_all,
+            "UPDATE messages SET read_at = $4
                   WHERE conversation_id = $2 AND recipient_id = $1 AND read_at IS NULL
                     AND ($3 IS NULL OR id <= $3)
                   RETURNING id",
-            )
-            .bind(user_id)
-            .bind(conversation_id)
-            .bind(up_to)
-            .bind(Ts(now))
-            .fetch_all(&*pool.writer())
-            .await?
-        });
+            user_id,
+            conversation_id,
+            up_to,
+            Ts(now)
+        );
         Ok(MarkedRead {
             count: marked.len() as u64,
             up_to: marked.iter().max().copied(),
@@ -573,14 +555,14 @@ impl ChatStore {
         ids: &[Uuid],
         now: DateTime<Utc>,
     ) -> Result<Vec<MessageRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(pool.pick(MARK_MESSAGES_READ))
-                .bind(user_id)
-                .bind(Ids(ids))
-                .bind(Ts(now))
-                .fetch_all(&*pool.writer())
-                .await?
-        }))
+        Ok(returning!(
+            &self.db,
+            fetch_all,
+            MARK_MESSAGES_READ,
+            user_id,
+            Ids(ids),
+            Ts(now)
+        ))
     }
 
     /// Hides everything up to now from `user_id` (the other person keeps it). False when the
@@ -591,20 +573,16 @@ impl ChatStore {
         conversation_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let changed = with_db!(&self.db, |pool| {
-            sqlx::query(
-                "UPDATE conversations
+        let changed = execute!(
+            &self.db,
+            "UPDATE conversations
                     SET a_cleared_at = CASE WHEN user_a = $1 THEN $3 ELSE a_cleared_at END,
                         b_cleared_at = CASE WHEN user_b = $1 THEN $3 ELSE b_cleared_at END
                   WHERE id = $2 AND (user_a = $1 OR user_b = $1)",
-            )
-            .bind(user_id)
-            .bind(conversation_id)
-            .bind(Ts(now))
-            .execute(&*pool.writer())
-            .await?
-            .rows_affected()
-        });
+            user_id,
+            conversation_id,
+            Ts(now)
+        );
         Ok(changed > 0)
     }
 }

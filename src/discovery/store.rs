@@ -9,7 +9,10 @@ use uuid::Uuid;
 use super::geo::Coordinates;
 use crate::error::StoreError;
 use crate::infra::db::Db;
-use crate::infra::sql::{Backend, Ids, Sql, Ts, WriteTx, for_update, in_ids, with_db};
+use crate::infra::sql::{
+    Backend, Ids, Sql, Ts, WriteTx, execute, execute_in, fetch, fetch_scalar, for_update, in_ids,
+    returning_scalar, with_db,
+};
 use crate::infra::stored::stored_enum;
 use crate::infra::time;
 use crate::notifications::store::NotificationRecord;
@@ -151,25 +154,66 @@ macro_rules! delete_match_between {
     }};
 }
 
-/// Records a pass of `$user` on `$target` (idempotent) inside `$tx`, and withdraws a like of the
-/// same pair.
-macro_rules! record_pass {
-    ($tx:ident, $user:expr, $target:expr, $now:expr) => {
-        sqlx::query(
-            "INSERT INTO passes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (user_id, target_id) DO NOTHING",
-        )
+/// Records a swipe of `$user` on `$target` (idempotent) in `$table` inside `$tx`, and withdraws
+/// the opposite swipe of the pair (in `$opposite`): a pass replaces a like, a like a pass.
+/// Whether the swipe is new.
+macro_rules! record_swipe {
+    ($tx:ident, $table:literal replacing $opposite:literal, $user:expr, $target:expr, $now:expr) => {{
+        let new = sqlx::query(concat!(
+            "INSERT INTO ",
+            $table,
+            " (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, target_id) DO NOTHING"
+        ))
         .bind(Uuid::now_v7())
         .bind($user)
         .bind($target)
         .bind(Ts($now))
         .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+            > 0;
+        sqlx::query(concat!(
+            "DELETE FROM ",
+            $opposite,
+            " WHERE user_id = $1 AND target_id = $2"
+        ))
+        .bind($user)
+        .bind($target)
+        .execute(&mut *$tx)
         .await?;
-        sqlx::query("DELETE FROM likes WHERE user_id = $1 AND target_id = $2")
-            .bind($user)
-            .bind($target)
-            .execute(&mut *$tx)
-            .await?;
+        new
+    }};
+}
+
+/// What scores a candidate `l.user_id` (profile `p`, account `u`) for the searcher `$1`.
+macro_rules! candidate_signals {
+    () => {
+        "p.activity_level, p.photo_count,
+         (SELECT COUNT(*) FROM prompts pr WHERE pr.user_id = l.user_id) AS prompt_count,
+         (p.bio <> '') AS has_bio,
+         u.last_active_at,
+         EXISTS (SELECT 1 FROM likes lk WHERE lk.user_id = l.user_id AND lk.target_id = $1)
+             AS liked_you,
+         (SELECT COUNT(*) FROM playground_favorites f1
+            JOIN playground_favorites f2
+              ON f2.playground_id = f1.playground_id AND f2.user_id = $1
+           WHERE f1.user_id = l.user_id) AS shared_playgrounds"
+    };
+}
+
+/// The candidate `l.user_id` is someone the searcher `$1` has not liked, passed or matched, and
+/// no block stands between them either way.
+macro_rules! not_acted_on {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM likes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
+         AND NOT EXISTS (SELECT 1 FROM passes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
+         AND NOT EXISTS (SELECT 1 FROM matches m
+                          WHERE (m.user_a = $1 AND m.user_b = l.user_id)
+                             OR (m.user_b = $1 AND m.user_a = l.user_id))
+         AND NOT EXISTS (SELECT 1 FROM blocks b
+                          WHERE (b.blocker_id = $1 AND b.blocked_id = l.user_id)
+                             OR (b.blocker_id = l.user_id AND b.blocked_id = $1))"
     };
 }
 
@@ -255,9 +299,9 @@ impl DiscoveryStore {
         grid: Coordinates,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        with_db!(&self.db, |pool| {
-            sqlx::query(
-                "INSERT INTO locations (user_id, latitude, longitude, grid_latitude,
+        execute!(
+            &self.db,
+            "INSERT INTO locations (user_id, latitude, longitude, grid_latitude,
                                         grid_longitude, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (user_id) DO UPDATE SET
@@ -265,26 +309,23 @@ impl DiscoveryStore {
                      grid_latitude = EXCLUDED.grid_latitude,
                      grid_longitude = EXCLUDED.grid_longitude,
                      updated_at = EXCLUDED.updated_at",
-            )
-            .bind(user_id)
-            .bind(exact.latitude())
-            .bind(exact.longitude())
-            .bind(grid.latitude())
-            .bind(grid.longitude())
-            .bind(Ts(now))
-            .execute(&*pool.writer())
-            .await?;
-        });
+            user_id,
+            exact.latitude(),
+            exact.longitude(),
+            grid.latitude(),
+            grid.longitude(),
+            Ts(now)
+        );
         Ok(())
     }
 
     pub async fn location_of(&self, user_id: Uuid) -> Result<Option<Coordinates>, StoreError> {
-        let row: Option<(f64, f64)> = with_db!(&self.db, |pool| {
-            sqlx::query_as("SELECT latitude, longitude FROM locations WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?
-        });
+        let row: Option<(f64, f64)> = fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT latitude, longitude FROM locations WHERE user_id = $1",
+            user_id
+        );
         Ok(row.and_then(|(lat, lon)| Coordinates::parse(lat, lon).ok()))
     }
 
@@ -334,7 +375,7 @@ impl DiscoveryStore {
             if !visible {
                 return Ok(false);
             }
-            record_pass!(tx, user_id, target, now);
+            record_swipe!(tx, "passes" replacing "likes", user_id, target, now);
             delete_match_between!(tx, user_id, target);
             tx.commit().await?;
             Ok(true)
@@ -350,11 +391,12 @@ impl DiscoveryStore {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
             tx.lock_key(pair_key(user_id, target)).await?;
-            sqlx::query("DELETE FROM likes WHERE user_id = $1 AND target_id = $2")
-                .bind(user_id)
-                .bind(target)
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(
+                tx,
+                "DELETE FROM likes WHERE user_id = $1 AND target_id = $2",
+                user_id,
+                target
+            );
             let ended = delete_match_between!(tx, user_id, target);
             tx.commit().await?;
             Ok(ended)
@@ -363,9 +405,10 @@ impl DiscoveryStore {
 
     /// Removes the user's latest pass on someone not blocked either way; whom it was on.
     pub async fn undo_last_pass(&self, user_id: Uuid) -> Result<Option<Uuid>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar(
-                "DELETE FROM passes WHERE id = (
+        Ok(returning_scalar!(
+            &self.db,
+            fetch_optional,
+            "DELETE FROM passes WHERE id = (
                      SELECT p.id FROM passes p
                       WHERE p.user_id = $1
                         AND NOT EXISTS (SELECT 1 FROM blocks b
@@ -373,11 +416,8 @@ impl DiscoveryStore {
                                             OR (b.blocker_id = p.target_id AND b.blocked_id = $1))
                       ORDER BY p.created_at DESC, p.id DESC LIMIT 1)
                  RETURNING target_id",
-            )
-            .bind(user_id)
-            .fetch_optional(&*pool.writer())
-            .await?
-        }))
+            user_id
+        ))
     }
 
     /// Ends the user's match: its likes go and each passes on the other. `None` when the user
@@ -402,23 +442,19 @@ impl DiscoveryStore {
                 .fetch_optional(&mut *tx)
                 .await?;
             if let Some(m) = &found {
-                sqlx::query("DELETE FROM matches WHERE id = $1")
-                    .bind(m.id)
-                    .execute(&mut *tx)
-                    .await?;
+                execute_in!(tx, "DELETE FROM matches WHERE id = $1", m.id);
                 // Unmatching is final: both likes go, and each passes on the other, so they
                 // leave each other's discovery and match again only if both like again.
-                sqlx::query(
+                execute_in!(
+                    tx,
                     "DELETE FROM likes WHERE (user_id = $1 AND target_id = $2)
                                           OR (user_id = $2 AND target_id = $1)",
-                )
-                .bind(user_id)
-                .bind(m.other_id)
-                .execute(&mut *tx)
-                .await?;
+                    user_id,
+                    m.other_id
+                );
                 let now = time::now();
                 for (a, b) in [(user_id, m.other_id), (m.other_id, user_id)] {
-                    record_pass!(tx, a, b, now);
+                    record_swipe!(tx, "passes" replacing "likes", a, b, now);
                 }
             }
             tx.commit().await?;
@@ -437,23 +473,21 @@ impl DiscoveryStore {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
             tx.lock_key(pair_key(user_id, target)).await?;
-            sqlx::query(
+            execute_in!(
+                tx,
                 "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3)
                  ON CONFLICT DO NOTHING",
-            )
-            .bind(user_id)
-            .bind(target)
-            .bind(Ts(now))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
+                user_id,
+                target,
+                Ts(now)
+            );
+            execute_in!(
+                tx,
                 "DELETE FROM likes WHERE (user_id = $1 AND target_id = $2)
                                       OR (user_id = $2 AND target_id = $1)",
-            )
-            .bind(user_id)
-            .bind(target)
-            .execute(&mut *tx)
-            .await?;
+                user_id,
+                target
+            );
             let ended = delete_match_between!(tx, user_id, target);
             sqlx::query(pool.pick(DELETE_NOTICES_ABOUT))
                 .bind(user_id)
@@ -469,14 +503,12 @@ impl DiscoveryStore {
 
     /// Whether there was a block to lift.
     pub async fn unblock(&self, user_id: Uuid, target: Uuid) -> Result<bool, StoreError> {
-        let lifted = with_db!(&self.db, |pool| {
-            sqlx::query("DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
-                .bind(user_id)
-                .bind(target)
-                .execute(&*pool.writer())
-                .await?
-                .rows_affected()
-        });
+        let lifted = execute!(
+            &self.db,
+            "DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2",
+            user_id,
+            target
+        );
         Ok(lifted > 0)
     }
 
@@ -507,19 +539,18 @@ impl DiscoveryStore {
                 .bind(Ts(now))
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
+            execute_in!(
+                tx,
                 "INSERT INTO report_messages (report_id, message_id, sent_at, content)
                  SELECT $1, m.id, m.created_at, m.content
                    FROM conversations c JOIN messages m ON m.conversation_id = c.id
                   WHERE c.user_a = $2 AND c.user_b = $3 AND m.sender_id = $4
                   ORDER BY m.id DESC LIMIT 500",
-            )
-            .bind(id)
-            .bind(a)
-            .bind(b)
-            .bind(target)
-            .execute(&mut *tx)
-            .await?;
+                id,
+                a,
+                b,
+                target
+            );
             let held = sqlx::query(
                 "UPDATE users SET hidden_until = $2
                   WHERE id = $1 AND (hidden_until IS NULL OR hidden_until < $2)
@@ -545,25 +576,23 @@ impl DiscoveryStore {
         user_id: Uuid,
         since: DateTime<Utc>,
     ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT COUNT(*), MIN(created_at) FROM reports
+        Ok(fetch!(
+            &self.db,
+            fetch_one,
+            "SELECT COUNT(*), MIN(created_at) FROM reports
                   WHERE reporter_id = $1 AND created_at > $2",
-            )
-            .bind(user_id)
-            .bind(Ts(since))
-            .fetch_one(pool)
-            .await?
-        }))
+            user_id,
+            Ts(since)
+        ))
     }
 
     pub async fn user_exists(&self, user_id: Uuid) -> Result<bool, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
-                .bind(user_id)
-                .fetch_one(pool)
-                .await?
-        }))
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_one,
+            "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)",
+            user_id
+        ))
     }
 
     /// Newest first; `before` is a match id (UUIDv7: ids sort by time).
@@ -573,8 +602,10 @@ impl DiscoveryStore {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<MatchRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(concat!(
+        Ok(fetch!(
+            &self.db,
+            fetch_all,
+            concat!(
                 match_select!(),
                 " WHERE (m.user_a = $1 OR m.user_b = $1) AND ($2 IS NULL OR m.id < $2)
                     AND NOT EXISTS (SELECT 1 FROM users h
@@ -582,14 +613,12 @@ impl DiscoveryStore {
                                                        ELSE m.user_a END
                                        AND h.hidden_until > $4)
                   ORDER BY m.id DESC LIMIT $3"
-            ))
-            .bind(user_id)
-            .bind(before)
-            .bind(limit)
-            .bind(Ts(time::now()))
-            .fetch_all(pool)
-            .await?
-        }))
+            ),
+            user_id,
+            before,
+            limit,
+            Ts(time::now())
+        ))
     }
 
     pub async fn match_of(
@@ -597,23 +626,24 @@ impl DiscoveryStore {
         user_id: Uuid,
         match_id: Uuid,
     ) -> Result<Option<MatchRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(concat!(
+        Ok(fetch!(
+            &self.db,
+            fetch_optional,
+            concat!(
                 match_select!(),
                 " WHERE m.id = $2 AND (m.user_a = $1 OR m.user_b = $1)"
-            ))
-            .bind(user_id)
-            .bind(match_id)
-            .fetch_optional(pool)
-            .await?
-        }))
+            ),
+            user_id,
+            match_id
+        ))
     }
 
     /// People who liked the user and whom the user has not acted on (nor blocked).
     pub async fn likes_received_count(&self, user_id: Uuid) -> Result<i64, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM likes l
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_one,
+            "SELECT COUNT(*) FROM likes l
                   WHERE l.target_id = $1
                     AND NOT EXISTS (SELECT 1 FROM likes x
                                      WHERE x.user_id = $1 AND x.target_id = l.user_id)
@@ -624,25 +654,22 @@ impl DiscoveryStore {
                                         OR (b.blocker_id = l.user_id AND b.blocked_id = $1))
                     AND NOT EXISTS (SELECT 1 FROM users h
                                      WHERE h.id = l.user_id AND h.hidden_until > $2)",
-            )
-            .bind(user_id)
-            .bind(Ts(time::now()))
-            .fetch_one(pool)
-            .await?
-        }))
+            user_id,
+            Ts(time::now())
+        ))
     }
 
     /// Those of `others` the user liked, passed, matched or blocked, or who blocked the user
     /// (or whom moderation hides).
     pub async fn acted_on(&self, user_id: Uuid, others: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar(pool.pick(ACTED_ON))
-                .bind(user_id)
-                .bind(Ids(others))
-                .bind(Ts(time::now()))
-                .fetch_all(pool)
-                .await?
-        }))
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_all,
+            ACTED_ON,
+            user_id,
+            Ids(others),
+            Ts(time::now())
+        ))
     }
 
     /// Complete, unpaused profiles with a location within both people's distance and age

@@ -1,6 +1,5 @@
-//! What an export reads: every row that belongs to or names the person. The statements are the
-//! same on both backends (SQLite accepts `$N`), so each is written once and run on whichever
-//! pool the deployment has.
+//! What an export reads: every row that belongs to or names the person, each statement written
+//! once for both backends (see [`crate::infra::sql`]).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -8,20 +7,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::infra::db::Db;
-
-/// Runs one statement on either backend and fetches every row as `$row`.
-macro_rules! fetch_all {
-    ($db:expr, $row:ty, $sql:expr $(, $bind:expr)* $(,)?) => {
-        match $db {
-            Db::Postgres(pool) => {
-                sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_all(pool).await
-            }
-            Db::Sqlite(pool) => {
-                sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_all(pool).await
-            }
-        }
-    };
-}
+use crate::infra::sql::fetch;
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
@@ -214,128 +200,124 @@ impl ExportStore {
     }
 
     pub async fn account(&self, user: Uuid) -> Result<Option<Account>, StoreError> {
-        let rows = fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Account,
+            fetch_optional,
             "SELECT id, email, created_at, last_active_at FROM users WHERE id = $1",
             user
-        )?;
-        Ok(rows.into_iter().next())
+        ))
     }
 
     pub async fn profile(&self, user: Uuid) -> Result<Option<Profile>, StoreError> {
-        let rows = fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Profile,
+            fetch_optional,
             "SELECT name, age, bio, breed, size, activity_level, is_paused, created_at, updated_at
                FROM profiles WHERE user_id = $1",
             user
-        )?;
-        Ok(rows.into_iter().next())
+        ))
     }
 
     pub async fn prompts(&self, user: Uuid) -> Result<Vec<Prompt>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Prompt,
+            fetch_all,
             "SELECT position, question, answer, created_at FROM prompts
               WHERE user_id = $1 ORDER BY position",
             user
-        )?)
+        ))
     }
 
     pub async fn photos(&self, user: Uuid) -> Result<Vec<Photo>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Photo,
+            fetch_all,
             "SELECT id, position, storage_key, thumbnail_key, width, height, created_at
                FROM photos WHERE user_id = $1 ORDER BY position",
             user
-        )?)
+        ))
     }
 
     pub async fn preferences(&self, user: Uuid) -> Result<Option<Preferences>, StoreError> {
-        let rows = fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Preferences,
+            fetch_optional,
             "SELECT min_age, max_age, max_distance, activity_level, distance_unit, updated_at
                FROM preferences WHERE user_id = $1",
             user
-        )?;
-        Ok(rows.into_iter().next())
+        ))
     }
 
     pub async fn location(&self, user: Uuid) -> Result<Option<Location>, StoreError> {
-        let rows = fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Location,
+            fetch_optional,
             "SELECT latitude, longitude, updated_at FROM locations WHERE user_id = $1",
             user
-        )?;
-        Ok(rows.into_iter().next())
+        ))
     }
 
     pub async fn likes(&self, user: Uuid) -> Result<Vec<Act>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Act,
+            fetch_all,
             "SELECT target_id AS user_id, created_at FROM likes
               WHERE user_id = $1 ORDER BY created_at, id",
             user
-        )?)
+        ))
     }
 
     pub async fn passes(&self, user: Uuid) -> Result<Vec<Act>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Act,
+            fetch_all,
             "SELECT target_id AS user_id, created_at FROM passes
               WHERE user_id = $1 ORDER BY created_at, id",
             user
-        )?)
+        ))
     }
 
     pub async fn blocks(&self, user: Uuid) -> Result<Vec<Act>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Act,
+            fetch_all,
             "SELECT blocked_id AS user_id, created_at FROM blocks
               WHERE blocker_id = $1 ORDER BY created_at",
             user
-        )?)
+        ))
     }
 
     pub async fn reports_made(&self, user: Uuid) -> Result<Vec<Report>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Report,
+            fetch_all,
             "SELECT id, reported_id AS user_id, reason, details, status, created_at FROM reports
               WHERE reporter_id = $1 ORDER BY created_at, id",
             user
-        )?)
+        ))
     }
 
     pub async fn matches(&self, user: Uuid) -> Result<Vec<Match>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Match,
+            fetch_all,
             "SELECT id, CASE WHEN user_a = $1 THEN user_b ELSE user_a END AS user_id, created_at
                FROM matches WHERE user_a = $1 OR user_b = $1 ORDER BY created_at, id",
             user
-        )?)
+        ))
     }
 
     pub async fn conversations(&self, user: Uuid) -> Result<Vec<Conversation>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Conversation,
+            fetch_all,
             "SELECT id, match_id,
                     CASE WHEN user_a = $1 THEN user_b ELSE user_a END AS user_id,
                     created_at,
                     CASE WHEN user_a = $1 THEN a_cleared_at ELSE b_cleared_at END AS cleared_at
                FROM conversations WHERE user_a = $1 OR user_b = $1 ORDER BY created_at, id",
             user
-        )?)
+        ))
     }
 
     /// Up to `limit` of the messages the person sent or received with an id above `after`,
@@ -346,9 +328,9 @@ impl ExportStore {
         after: Uuid,
         limit: i64,
     ) -> Result<Vec<Message>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Message,
+            fetch_all,
             "SELECT * FROM (
                  SELECT id, conversation_id, sender_id, recipient_id, kind, content,
                         playground_id, read_at, created_at
@@ -361,28 +343,28 @@ impl ExportStore {
             user,
             after,
             limit
-        )?)
+        ))
     }
 
     pub async fn playgrounds_added(&self, user: Uuid) -> Result<Vec<Playground>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Playground,
+            fetch_all,
             "SELECT id, name, description, latitude, longitude, created_at FROM playgrounds
               WHERE created_by = $1 ORDER BY created_at, id",
             user
-        )?)
+        ))
     }
 
     pub async fn favorites(&self, user: Uuid) -> Result<Vec<Favorite>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Favorite,
+            fetch_all,
             "SELECT f.playground_id, p.name, f.created_at
                FROM playground_favorites f JOIN playgrounds p ON p.id = f.playground_id
               WHERE f.user_id = $1 ORDER BY f.created_at",
             user
-        )?)
+        ))
     }
 
     /// Up to `limit` notifications with an id above `after`, oldest first.
@@ -392,48 +374,47 @@ impl ExportStore {
         after: Uuid,
         limit: i64,
     ) -> Result<Vec<Notification>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Notification,
+            fetch_all,
             "SELECT id, kind, title, body, data, read_at, created_at, push_state
                FROM notifications WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
             user,
             after,
             limit
-        )?)
+        ))
     }
 
     pub async fn notification_preferences(
         &self,
         user: Uuid,
     ) -> Result<Option<NotificationPreferences>, StoreError> {
-        let rows = fetch_all!(
+        Ok(fetch!(
             &self.db,
-            NotificationPreferences,
+            fetch_optional,
             "SELECT matches, messages, likes, push, updated_at FROM notification_preferences
               WHERE user_id = $1",
             user
-        )?;
-        Ok(rows.into_iter().next())
+        ))
     }
 
     pub async fn devices(&self, user: Uuid) -> Result<Vec<Device>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Device,
+            fetch_all,
             "SELECT id, platform, token, created_at, last_seen_at FROM devices
               WHERE user_id = $1 ORDER BY created_at, id",
             user
-        )?)
+        ))
     }
 
     pub async fn sessions(&self, user: Uuid) -> Result<Vec<Session>, StoreError> {
-        Ok(fetch_all!(
+        Ok(fetch!(
             &self.db,
-            Session,
+            fetch_all,
             "SELECT id, created_at, last_used_at, revoked_at FROM sessions
               WHERE user_id = $1 ORDER BY created_at, id",
             user
-        )?)
+        ))
     }
 }

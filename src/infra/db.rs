@@ -1,7 +1,8 @@
 //! Database pools for both backends, and the embedded migrations.
 //!
 //! `PUPMATCH_DATABASE_URL` picks the backend: `postgres://…` (PostGIS, scale-out) or `sqlite://…`
-//! (embedded). Each domain's store has one implementation per variant of [`Db`].
+//! (embedded). Each domain's store holds a [`Db`] and writes its statements once for both
+//! (see [`super::sql`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -153,13 +154,22 @@ impl Db {
     /// A trivial round trip, for `/readyz`.
     pub async fn ping(&self) -> anyhow::Result<()> {
         match self {
-            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await?,
+            Db::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
             Db::Sqlite(pool) => {
                 sqlx::query("SELECT 1").execute(pool).await?;
-                return Ok(());
             }
-        };
+        }
         Ok(())
+    }
+
+    /// Whether the pool was closed (the application stopped).
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Db::Postgres(pool) => pool.is_closed(),
+            Db::Sqlite(pool) => pool.is_closed(),
+        }
     }
 
     pub async fn close(&self) {

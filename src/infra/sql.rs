@@ -1,6 +1,8 @@
 //! One SQL layer for both backends. A store holds a [`Db`](super::db::Db) and writes each
 //! statement once: `$N` placeholders work on both drivers, and [`with_db!`] runs the same body
-//! with whichever pool is configured (the body is compiled once per backend). The differences
+//! with whichever pool is configured (the body is compiled once per backend); [`fetch!`],
+//! [`fetch_scalar!`], [`returning!`], [`returning_scalar!`] and [`execute!`] do that for a single
+//! statement, and [`execute_in!`] runs one inside a transaction. The differences
 //! that made two copies of most statements are hidden here:
 //!
 //! - timestamps: bind [`Ts`] — `timestamptz` on PostgreSQL, fixed-width UTC text on SQLite;
@@ -38,12 +40,99 @@ macro_rules! with_db {
 }
 pub(crate) use with_db;
 
+/// Runs one statement with [`with_db!`]: `$query` (`query_as` or `query_scalar`) on `$sql` (a
+/// `&'static str` both backends accept, or an [`Sql`]) with the binds, fetched `$how` from the
+/// pool (`read`) or the writer (`write`).
+macro_rules! one_statement {
+    ($pool_kind:ident, $query:ident, $db:expr, $how:ident, $sql:expr $(, $bind:expr)*) => {
+        $crate::infra::sql::with_db!($db, |pool| {
+            sqlx::$query($crate::infra::sql::Backend::pick(pool, $sql))
+                $(.bind($bind))*
+                .$how($crate::infra::sql::one_statement!(@$pool_kind pool))
+                .await?
+        })
+    };
+    (@read $pool:ident) => { $pool };
+    (@write $pool:ident) => { &*$crate::infra::sql::Backend::writer($pool) };
+}
+pub(crate) use one_statement;
+
+/// `fetch!(db, fetch_all, SQL, binds…)`: one read, its rows as the caller's type (`query_as`);
+/// `fetch_all`, `fetch_optional` or `fetch_one`.
+macro_rules! fetch {
+    ($db:expr, $how:ident, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $crate::infra::sql::one_statement!(read, query_as, $db, $how, $sql $(, $bind)*)
+    };
+}
+pub(crate) use fetch;
+
+/// [`fetch!`] of one column (`query_scalar`).
+macro_rules! fetch_scalar {
+    ($db:expr, $how:ident, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $crate::infra::sql::one_statement!(read, query_scalar, $db, $how, $sql $(, $bind)*)
+    };
+}
+pub(crate) use fetch_scalar;
+
+/// [`fetch!`] for a write that returns rows (`… RETURNING`), on the writer.
+macro_rules! returning {
+    ($db:expr, $how:ident, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $crate::infra::sql::one_statement!(write, query_as, $db, $how, $sql $(, $bind)*)
+    };
+}
+pub(crate) use returning;
+
+/// [`returning!`] of one column.
+macro_rules! returning_scalar {
+    ($db:expr, $how:ident, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $crate::infra::sql::one_statement!(write, query_scalar, $db, $how, $sql $(, $bind)*)
+    };
+}
+pub(crate) use returning_scalar;
+
+/// `execute!(db, SQL, binds…)`: one write on the writer; how many rows it changed.
+macro_rules! execute {
+    ($db:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $crate::infra::sql::with_db!($db, |pool| {
+            sqlx::query($crate::infra::sql::Backend::pick(pool, $sql))
+                $(.bind($bind))*
+                .execute(&*$crate::infra::sql::Backend::writer(pool))
+                .await?
+                .rows_affected()
+        })
+    };
+}
+pub(crate) use execute;
+
+/// `execute_in!(tx, SQL, binds…)`: one statement inside the transaction `tx`; how many rows it
+/// changed.
+macro_rules! execute_in {
+    ($tx:ident, $sql:expr $(, $bind:expr)* $(,)?) => {
+        sqlx::query($sql)
+            $(.bind($bind))*
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+    };
+}
+pub(crate) use execute_in;
+
 /// A statement in each backend's words, for the few places where they differ; a body run by
 /// [`with_db!`] takes its backend's with [`Backend::pick`].
 #[derive(Clone, Copy, Debug)]
 pub struct Sql {
     pub postgres: &'static str,
     pub sqlite: &'static str,
+}
+
+/// A statement both backends accept as it is.
+impl From<&'static str> for Sql {
+    fn from(both: &'static str) -> Self {
+        Sql {
+            postgres: both,
+            sqlite: both,
+        }
+    }
 }
 
 /// `in_ids!("SELECT … WHERE user_id", 1, " ORDER BY …")`: the statement testing a column against
@@ -108,7 +197,7 @@ pub trait Backend {
     fn writer(&self) -> Cow<'_, sqlx::Pool<Self::Database>>;
 
     /// This backend's text of `sql`.
-    fn pick(&self, sql: Sql) -> &'static str;
+    fn pick(&self, sql: impl Into<Sql>) -> &'static str;
 }
 
 impl Backend for PgPool {
@@ -124,8 +213,8 @@ impl Backend for PgPool {
         Cow::Borrowed(self)
     }
 
-    fn pick(&self, sql: Sql) -> &'static str {
-        sql.postgres
+    fn pick(&self, sql: impl Into<Sql>) -> &'static str {
+        sql.into().postgres
     }
 }
 
@@ -142,8 +231,8 @@ impl Backend for SqlitePool {
         Cow::Owned(sqlite_writer(self))
     }
 
-    fn pick(&self, sql: Sql) -> &'static str {
-        sql.sqlite
+    fn pick(&self, sql: impl Into<Sql>) -> &'static str {
+        sql.into().sqlite
     }
 }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::infra::db::Db;
-use crate::infra::sql::{Backend, Sql, Ts, with_db};
+use crate::infra::sql::{Backend, Sql, Ts, execute, fetch_scalar, returning_scalar};
 
 /// One finished run of a job.
 #[derive(Debug, Clone)]
@@ -56,13 +56,7 @@ impl JobStore {
 
     /// Runs a `DELETE` whose only parameter is a time; how many rows went.
     async fn delete(&self, sql: &'static str, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query(sql)
-                .bind(Ts(at))
-                .execute(&*pool.writer())
-                .await?
-                .rows_affected()
-        }))
+        Ok(execute!(&self.db, sql, Ts(at)))
     }
 
     /// Takes tick `tick` of `job` for `holder`: true for exactly one caller per tick (the row
@@ -74,45 +68,40 @@ impl JobStore {
         holder: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let won: Option<String> = with_db!(&self.db, |pool| {
-            sqlx::query_scalar(
-                "INSERT INTO job_leases (job, tick, holder, claimed_at) VALUES ($1, $2, $3, $4)
+        let won: Option<String> = returning_scalar!(
+            &self.db,
+            fetch_optional,
+            "INSERT INTO job_leases (job, tick, holder, claimed_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (job) DO UPDATE
                     SET tick = EXCLUDED.tick, holder = EXCLUDED.holder,
                         claimed_at = EXCLUDED.claimed_at
                   WHERE job_leases.tick < EXCLUDED.tick
                  RETURNING holder",
-            )
-            .bind(job)
-            .bind(tick)
-            .bind(holder)
-            .bind(Ts(now))
-            .fetch_optional(&*pool.writer())
-            .await?
-        });
+            job,
+            tick,
+            holder,
+            Ts(now)
+        );
         Ok(won.is_some())
     }
 
     pub async fn record_run(&self, run: &JobRun) -> Result<(), StoreError> {
-        with_db!(&self.db, |pool| {
-            sqlx::query(
-                "INSERT INTO job_runs (id, job, tick, worker, started_at, finished_at, attempts,
+        execute!(
+            &self.db,
+            "INSERT INTO job_runs (id, job, tick, worker, started_at, finished_at, attempts,
                                        outcome, items, error)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(run.id)
-            .bind(run.job)
-            .bind(run.tick)
-            .bind(&run.worker)
-            .bind(Ts(run.started_at))
-            .bind(Ts(run.finished_at))
-            .bind(run.attempts)
-            .bind(if run.ok { "ok" } else { "failed" })
-            .bind(run.items)
-            .bind(&run.error)
-            .execute(&*pool.writer())
-            .await?;
-        });
+            run.id,
+            run.job,
+            run.tick,
+            &run.worker,
+            Ts(run.started_at),
+            Ts(run.finished_at),
+            run.attempts,
+            if run.ok { "ok" } else { "failed" },
+            run.items,
+            &run.error
+        );
         Ok(())
     }
 
@@ -122,17 +111,15 @@ impl JobStore {
         since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Uuid>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar(
-                "SELECT u.id FROM users u JOIN locations l ON l.user_id = u.id
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_all,
+            "SELECT u.id FROM users u JOIN locations l ON l.user_id = u.id
                   WHERE u.last_active_at >= $1
                   ORDER BY u.last_active_at DESC LIMIT $2",
-            )
-            .bind(Ts(since))
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-        }))
+            Ts(since),
+            limit
+        ))
     }
 
     /// Refresh and password-reset tokens past their expiry.

@@ -9,7 +9,7 @@ use super::model::{
 };
 use crate::error::StoreError;
 use crate::infra::db::Db;
-use crate::infra::sql::{Backend, Ts, with_db};
+use crate::infra::sql::{Backend, Ts, execute_in, fetch, fetch_scalar, with_db};
 
 /// Appends `$action` to the audit log inside `$tx`.
 macro_rules! insert_action {
@@ -63,31 +63,28 @@ impl ModerationStore {
 
     /// Whether the database pool was closed (the application stopped).
     pub fn is_closed(&self) -> bool {
-        match &self.db {
-            Db::Postgres(pool) => pool.is_closed(),
-            Db::Sqlite(pool) => pool.is_closed(),
-        }
+        self.db.is_closed()
     }
 
     /// The account with this (normalised) email: its id and role.
     pub async fn account_by_email(&self, email: &str) -> Result<Option<(Uuid, Role)>, StoreError> {
-        let row: Option<(Uuid, String)> = with_db!(&self.db, |pool| {
-            sqlx::query_as("SELECT id, role FROM users WHERE email = $1")
-                .bind(email)
-                .fetch_optional(pool)
-                .await?
-        });
+        let row: Option<(Uuid, String)> = fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT id, role FROM users WHERE email = $1",
+            email
+        );
         Ok(row.map(|(id, role)| (id, Role::parse(&role).unwrap_or(Role::Member))))
     }
 
     /// The account's role (`None`: no such account).
     pub async fn role_of(&self, user_id: Uuid) -> Result<Option<Role>, StoreError> {
-        let role: Option<String> = with_db!(&self.db, |pool| {
-            sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?
-        });
+        let role: Option<String> = fetch_scalar!(
+            &self.db,
+            fetch_optional,
+            "SELECT role FROM users WHERE id = $1",
+            user_id
+        );
         Ok(role.map(|r| Role::parse(&r).unwrap_or(Role::Member)))
     }
 
@@ -100,11 +97,12 @@ impl ModerationStore {
     ) -> Result<(), StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
-                .bind(user_id)
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(
+                tx,
+                "UPDATE users SET role = $2 WHERE id = $1",
+                user_id,
+                role.as_str()
+            );
             insert_action!(tx, action);
             tx.commit().await?;
         });
@@ -113,62 +111,49 @@ impl ModerationStore {
 
     /// Every open report, oldest first (the queue groups them by person).
     pub async fn open_reports(&self) -> Result<Vec<OpenReport>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT reported_id, reporter_id, reason, created_at FROM reports
-                  WHERE status = 'OPEN' ORDER BY created_at",
-            )
-            .fetch_all(pool)
-            .await?
-        }))
+        Ok(fetch!(
+            &self.db,
+            fetch_all,
+            "SELECT reported_id, reporter_id, reason, created_at FROM reports
+                  WHERE status = 'OPEN' ORDER BY created_at"
+        ))
     }
 
     /// How many people have open reports.
     pub async fn open_case_count(&self) -> Result<i64, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar(
-                "SELECT COUNT(DISTINCT reported_id) FROM reports WHERE status = 'OPEN'",
-            )
-            .fetch_one(pool)
-            .await?
-        }))
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_one,
+            "SELECT COUNT(DISTINCT reported_id) FROM reports WHERE status = 'OPEN'"
+        ))
     }
 
     pub async fn person(&self, user_id: Uuid) -> Result<Option<Person>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(PERSON)
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?
-        }))
+        Ok(fetch!(&self.db, fetch_optional, PERSON, user_id))
     }
 
     pub async fn current_photos(&self, user_id: Uuid) -> Result<Vec<CurrentPhoto>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT id, storage_key, thumbnail_key FROM photos WHERE user_id = $1 ORDER BY position",
-            )
-            .bind(user_id)
-            .fetch_all(pool)
-            .await?
-        }))
+        Ok(fetch!(
+            &self.db,
+            fetch_all,
+            "SELECT id, storage_key, thumbnail_key FROM photos WHERE user_id = $1 ORDER BY position",
+            user_id
+        ))
     }
 
     /// Reports about the person, open ones first, newest first within each group.
     pub async fn reports_about(&self, user_id: Uuid) -> Result<Vec<ReportRow>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT r.id, r.reporter_id, p.name AS reporter_name, r.reason, r.details, r.status,
+        Ok(fetch!(
+            &self.db,
+            fetch_all,
+            "SELECT r.id, r.reporter_id, p.name AS reporter_name, r.reason, r.details, r.status,
                         r.created_at, r.reported_name, r.reported_bio, r.reported_photo_keys
                    FROM reports r LEFT JOIN profiles p ON p.user_id = r.reporter_id
                   WHERE r.reported_id = $1
                   ORDER BY CASE WHEN r.status = 'OPEN' THEN 0 ELSE 1 END, r.created_at DESC
                   LIMIT 200",
-            )
-            .bind(user_id)
-            .fetch_all(pool)
-            .await?
-        }))
+            user_id
+        ))
     }
 
     /// The messages copied with the reports about the person (only what they sent reporters).
@@ -176,17 +161,15 @@ impl ModerationStore {
         &self,
         user_id: Uuid,
     ) -> Result<Vec<EvidenceMessage>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT rm.report_id, rm.sent_at, rm.content
+        Ok(fetch!(
+            &self.db,
+            fetch_all,
+            "SELECT rm.report_id, rm.sent_at, rm.content
                    FROM report_messages rm JOIN reports r ON r.id = rm.report_id
                   WHERE r.reported_id = $1
                   ORDER BY rm.report_id, rm.sent_at",
-            )
-            .bind(user_id)
-            .fetch_all(pool)
-            .await?
-        }))
+            user_id
+        ))
     }
 
     /// Logs `action` and applies `effect` to its subject, in one transaction. Actions that
@@ -231,58 +214,37 @@ impl ModerationStore {
             match effect {
                 Effect::Dismiss | Effect::Actioned => {
                     // A hold ends with the decision; a running suspension or ban stays.
-                    sqlx::query(
+                    execute_in!(
+                        tx,
                         "UPDATE users SET hidden_until = NULL
                           WHERE id = $1 AND banned_at IS NULL
                             AND (suspended_until IS NULL OR suspended_until <= $2)",
-                    )
-                    .bind(person)
-                    .bind(Ts(now))
-                    .execute(&mut *tx)
-                    .await?;
+                        person,
+                        Ts(now)
+                    );
                 }
                 Effect::Suspend { until } => {
-                    sqlx::query(
-                        "UPDATE users SET suspended_until = $2,
+                    execute_in!(tx, "UPDATE users SET suspended_until = $2,
                                 hidden_until = CASE WHEN banned_at IS NULL THEN $2 ELSE hidden_until END
-                          WHERE id = $1",
-                    )
-                    .bind(person)
-                    .bind(Ts(*until))
-                    .execute(&mut *tx)
-                    .await?;
+                          WHERE id = $1", person, Ts(*until));
                     end_sessions!(tx, person, now);
                 }
                 Effect::Ban { email_hash } => {
-                    sqlx::query("UPDATE users SET banned_at = $2, hidden_until = $3 WHERE id = $1")
-                        .bind(person)
-                        .bind(Ts(now))
-                        .bind(Ts(forever))
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(
-                        "INSERT INTO banned_emails (email_hash, banned_at, user_id) VALUES ($1, $2, $3)
-                         ON CONFLICT (email_hash) DO NOTHING",
-                    )
-                    .bind(&email_hash[..])
-                    .bind(Ts(now))
-                    .bind(person)
-                    .execute(&mut *tx)
-                    .await?;
+                    execute_in!(
+                        tx,
+                        "UPDATE users SET banned_at = $2, hidden_until = $3 WHERE id = $1",
+                        person,
+                        Ts(now),
+                        Ts(forever)
+                    );
+                    execute_in!(tx, "INSERT INTO banned_emails (email_hash, banned_at, user_id) VALUES ($1, $2, $3)
+                         ON CONFLICT (email_hash) DO NOTHING", &email_hash[..], Ts(now), person);
                     end_sessions!(tx, person, now);
                 }
                 Effect::Lift => {
-                    sqlx::query(
-                        "UPDATE users SET suspended_until = NULL, banned_at = NULL, hidden_until = NULL
-                          WHERE id = $1",
-                    )
-                    .bind(person)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("DELETE FROM banned_emails WHERE user_id = $1")
-                        .bind(person)
-                        .execute(&mut *tx)
-                        .await?;
+                    execute_in!(tx, "UPDATE users SET suspended_until = NULL, banned_at = NULL, hidden_until = NULL
+                          WHERE id = $1", person);
+                    execute_in!(tx, "DELETE FROM banned_emails WHERE user_id = $1", person);
                 }
             }
             tx.commit().await?;
@@ -321,20 +283,20 @@ impl ModerationStore {
                 .fetch_all(&mut *tx)
                 .await?;
                 for id in later {
-                    sqlx::query("UPDATE photos SET position = position - 1 WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                    execute_in!(
+                        tx,
+                        "UPDATE photos SET position = position - 1 WHERE id = $1",
+                        id
+                    );
                 }
-                sqlx::query(
+                execute_in!(
+                    tx,
                     "UPDATE profiles SET updated_at = $2,
                             photo_count = (SELECT COUNT(*) FROM photos WHERE user_id = $1)
                       WHERE user_id = $1",
-                )
-                .bind(person)
-                .bind(Ts(now))
-                .execute(&mut *tx)
-                .await?;
+                    person,
+                    Ts(now)
+                );
                 insert_action!(tx, action);
                 tx.commit().await?;
                 true
@@ -351,30 +313,26 @@ impl ModerationStore {
         before: Option<(DateTime<Utc>, Uuid)>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let (at, id) = before.unwrap_or((crate::discovery::store::forever(), Uuid::max()));
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT id, created_at, actor_id, actor_email, kind, subject_id, subject_name,
+        Ok(fetch!(
+            &self.db,
+            fetch_all,
+            "SELECT id, created_at, actor_id, actor_email, kind, subject_id, subject_name,
                         reason, detail
                    FROM moderation_actions
                   WHERE created_at < $1 OR (created_at = $1 AND id < $2)
                   ORDER BY created_at DESC, id DESC LIMIT $3",
-            )
-            .bind(Ts(at))
-            .bind(id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-        }))
+            Ts(at),
+            id,
+            limit
+        ))
     }
 
     /// Accounts with a role, admins first.
     pub async fn staff(&self) -> Result<Vec<StaffRow>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT id, email, role FROM users WHERE role <> 'MEMBER' ORDER BY role, email",
-            )
-            .fetch_all(pool)
-            .await?
-        }))
+        Ok(fetch!(
+            &self.db,
+            fetch_all,
+            "SELECT id, email, role FROM users WHERE role <> 'MEMBER' ORDER BY role, email"
+        ))
     }
 }

@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::infra::db::Db;
-use crate::infra::sql::{Backend, Ids, Sql, Ts, in_ids, with_db};
+use crate::infra::sql::{
+    Backend, Ids, Sql, Ts, execute, execute_in, fetch, fetch_scalar, in_ids, returning, with_db,
+};
 use crate::infra::stored::stored_enum;
 
 /// Most devices a person may have registered; registering one more forgets the least recently
@@ -207,21 +209,21 @@ impl NotificationStore {
         unread_only: bool,
         limit: i64,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(concat!(
+        Ok(fetch!(
+            &self.db,
+            fetch_all,
+            concat!(
                 "SELECT ",
                 columns!(),
                 " FROM notifications
                  WHERE user_id = $1 AND ($2 IS NULL OR id < $2) AND (NOT $3 OR read_at IS NULL)
                  ORDER BY id DESC LIMIT $4"
-            ))
-            .bind(user_id)
-            .bind(before)
-            .bind(unread_only)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-        }))
+            ),
+            user_id,
+            before,
+            unread_only,
+            limit
+        ))
     }
 
     /// Marks the user's listed notifications read; how many changed.
@@ -231,27 +233,17 @@ impl NotificationStore {
         ids: &[Uuid],
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query(pool.pick(MARK_READ))
-                .bind(user_id)
-                .bind(Ids(ids))
-                .bind(Ts(now))
-                .execute(&*pool.writer())
-                .await?
-                .rows_affected()
-        }))
+        Ok(execute!(&self.db, MARK_READ, user_id, Ids(ids), Ts(now)))
     }
 
     pub async fn preferences(&self, user_id: Uuid) -> Result<Preferences, StoreError> {
-        let found: Option<Preferences> = with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT matches, messages, likes, push FROM notification_preferences
+        let found: Option<Preferences> = fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT matches, messages, likes, push FROM notification_preferences
                   WHERE user_id = $1",
-            )
-            .bind(user_id)
-            .fetch_optional(pool)
-            .await?
-        });
+            user_id
+        );
         Ok(found.unwrap_or_default())
     }
 
@@ -261,9 +253,10 @@ impl NotificationStore {
         p: PreferencesPatch,
         now: DateTime<Utc>,
     ) -> Result<Preferences, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "INSERT INTO notification_preferences
+        Ok(returning!(
+            &self.db,
+            fetch_one,
+            "INSERT INTO notification_preferences
                         (user_id, matches, messages, likes, push, updated_at)
                  VALUES ($1, COALESCE($2, true), COALESCE($3, true), COALESCE($4, true),
                          COALESCE($5, true), $6)
@@ -274,16 +267,13 @@ impl NotificationStore {
                      push = COALESCE($5, notification_preferences.push),
                      updated_at = $6
                  RETURNING matches, messages, likes, push",
-            )
-            .bind(user_id)
-            .bind(p.matches)
-            .bind(p.messages)
-            .bind(p.likes)
-            .bind(p.push)
-            .bind(Ts(now))
-            .fetch_one(&*pool.writer())
-            .await?
-        }))
+            user_id,
+            p.matches,
+            p.messages,
+            p.likes,
+            p.push,
+            Ts(now)
+        ))
     }
 
     /// Registers a device token for the user (a token moves to its latest user).
@@ -296,25 +286,20 @@ impl NotificationStore {
     ) -> Result<(), StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(
+            execute_in!(
+                tx,
                 "INSERT INTO devices (id, user_id, token, platform, created_at, last_seen_at)
                  VALUES ($1, $2, $3, $4, $5, $5)
                  ON CONFLICT (token) DO UPDATE SET
                      user_id = EXCLUDED.user_id, platform = EXCLUDED.platform,
                      last_seen_at = EXCLUDED.last_seen_at",
-            )
-            .bind(Uuid::now_v7())
-            .bind(user_id)
-            .bind(token)
-            .bind(platform)
-            .bind(Ts(now))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(PRUNE_DEVICES)
-                .bind(user_id)
-                .bind(MAX_DEVICES)
-                .execute(&mut *tx)
-                .await?;
+                Uuid::now_v7(),
+                user_id,
+                token,
+                platform,
+                Ts(now)
+            );
+            execute_in!(tx, PRUNE_DEVICES, user_id, MAX_DEVICES);
             tx.commit().await?;
         });
         Ok(())
@@ -322,35 +307,28 @@ impl NotificationStore {
 
     /// Removes the user's device token; false when they had no such token.
     pub async fn unregister_device(&self, user_id: Uuid, token: &str) -> Result<bool, StoreError> {
-        let removed = with_db!(&self.db, |pool| {
-            sqlx::query("DELETE FROM devices WHERE user_id = $1 AND token = $2")
-                .bind(user_id)
-                .bind(token)
-                .execute(&*pool.writer())
-                .await?
-                .rows_affected()
-        });
+        let removed = execute!(
+            &self.db,
+            "DELETE FROM devices WHERE user_id = $1 AND token = $2",
+            user_id,
+            token
+        );
         Ok(removed > 0)
     }
 
     /// Forgets a token the push service reported as no longer valid.
     pub async fn forget_device(&self, token: &str) -> Result<(), StoreError> {
-        with_db!(&self.db, |pool| {
-            sqlx::query("DELETE FROM devices WHERE token = $1")
-                .bind(token)
-                .execute(&*pool.writer())
-                .await?;
-        });
+        execute!(&self.db, "DELETE FROM devices WHERE token = $1", token);
         Ok(())
     }
 
     pub async fn device_tokens(&self, user_id: Uuid) -> Result<Vec<String>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar("SELECT token FROM devices WHERE user_id = $1 ORDER BY created_at")
-                .bind(user_id)
-                .fetch_all(pool)
-                .await?
-        }))
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_all,
+            "SELECT token FROM devices WHERE user_id = $1 ORDER BY created_at",
+            user_id
+        ))
     }
 
     /// Pending pushes due by `now`, oldest first, claimed for a while (their next attempt is
@@ -361,14 +339,14 @@ impl NotificationStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(pool.pick(CLAIM_DUE_PUSHES))
-                .bind(Ts(now))
-                .bind(Ts(lease_until))
-                .bind(limit)
-                .fetch_all(&*pool.writer())
-                .await?
-        }))
+        Ok(returning!(
+            &self.db,
+            fetch_all,
+            CLAIM_DUE_PUSHES,
+            Ts(now),
+            Ts(lease_until),
+            limit
+        ))
     }
 
     /// Records a push attempt's result.
@@ -379,19 +357,16 @@ impl NotificationStore {
         attempts: i32,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        with_db!(&self.db, |pool| {
-            sqlx::query(
-                "UPDATE notifications
+        execute!(
+            &self.db,
+            "UPDATE notifications
                     SET push_state = $2, push_attempts = $3, next_attempt_at = $4
                   WHERE id = $1",
-            )
-            .bind(id)
-            .bind(state)
-            .bind(attempts)
-            .bind(next_attempt_at.map(Ts))
-            .execute(&*pool.writer())
-            .await?;
-        });
+            id,
+            state,
+            attempts,
+            next_attempt_at.map(Ts)
+        );
         Ok(())
     }
 }

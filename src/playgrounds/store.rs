@@ -18,7 +18,9 @@ use uuid::Uuid;
 use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
 use crate::infra::db::Db;
-use crate::infra::sql::{Backend, Ids, Sql, Ts, in_ids, with_db};
+use crate::infra::sql::{
+    Backend, Ids, Sql, Ts, execute, execute_in, fetch, fetch_scalar, in_ids, with_db,
+};
 
 /// A place, with how many people saved it.
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
@@ -83,33 +85,31 @@ impl PlaygroundStore {
             let (id, created) = match tx.same_place(&new).await? {
                 Some(id) => (id, false),
                 None => {
-                    sqlx::query(
+                    execute_in!(
+                        tx,
                         "INSERT INTO playgrounds (id, name, name_search, description, latitude,
                                                   longitude, created_by, created_at)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(new.id)
-                    .bind(&new.name)
-                    .bind(&new.name_search)
-                    .bind(&new.description)
-                    .bind(new.latitude)
-                    .bind(new.longitude)
-                    .bind(new.created_by)
-                    .bind(Ts(new.now))
-                    .execute(&mut *tx)
-                    .await?;
+                        new.id,
+                        &new.name,
+                        &new.name_search,
+                        &new.description,
+                        new.latitude,
+                        new.longitude,
+                        new.created_by,
+                        Ts(new.now)
+                    );
                     (new.id, true)
                 }
             };
-            sqlx::query(
+            execute_in!(
+                tx,
                 "INSERT INTO playground_favorites (user_id, playground_id, created_at)
                  VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(new.created_by)
-            .bind(id)
-            .bind(Ts(new.now))
-            .execute(&mut *tx)
-            .await?;
+                new.created_by,
+                id,
+                Ts(new.now)
+            );
             tx.commit().await?;
             Ok((id, created))
         })
@@ -122,62 +122,49 @@ impl PlaygroundStore {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            let added = sqlx::query(
-                "INSERT INTO playground_favorites (user_id, playground_id, created_at)
-                 SELECT $1, id, $3 FROM playgrounds WHERE id = $2
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(user_id)
-            .bind(id)
-            .bind(Ts(now))
-            .execute(&*pool.writer())
-            .await?
-            .rows_affected();
-            // Nothing added: already a favourite, or no such place.
-            added > 0
-                || sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM playgrounds WHERE id = $1)")
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await?
-        }))
+        let added = execute!(
+            &self.db,
+            "INSERT INTO playground_favorites (user_id, playground_id, created_at)
+             SELECT $1, id, $3 FROM playgrounds WHERE id = $2
+             ON CONFLICT DO NOTHING",
+            user_id,
+            id,
+            Ts(now)
+        );
+        // Nothing added: already a favourite, or no such place.
+        Ok(added > 0
+            || fetch_scalar!(
+                &self.db,
+                fetch_one,
+                "SELECT EXISTS (SELECT 1 FROM playgrounds WHERE id = $1)",
+                id
+            ))
     }
 
     /// Whether it was a favourite.
     pub async fn unfavorite(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
-        let removed = with_db!(&self.db, |pool| {
-            sqlx::query(
-                "DELETE FROM playground_favorites WHERE user_id = $1 AND playground_id = $2",
-            )
-            .bind(user_id)
-            .bind(id)
-            .execute(&*pool.writer())
-            .await?
-            .rows_affected()
-        });
+        let removed = execute!(
+            &self.db,
+            "DELETE FROM playground_favorites WHERE user_id = $1 AND playground_id = $2",
+            user_id,
+            id
+        );
         Ok(removed > 0)
     }
 
     /// The user's favourites, most recently saved first.
     pub async fn favorite_ids(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar(
-                "SELECT playground_id FROM playground_favorites WHERE user_id = $1
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_all,
+            "SELECT playground_id FROM playground_favorites WHERE user_id = $1
                   ORDER BY created_at DESC, playground_id",
-            )
-            .bind(user_id)
-            .fetch_all(pool)
-            .await?
-        }))
+            user_id
+        ))
     }
 
     pub async fn by_ids(&self, ids: &[Uuid]) -> Result<Vec<PlaygroundRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(pool.pick(BY_IDS))
-                .bind(Ids(ids))
-                .fetch_all(pool)
-                .await?
-        }))
+        Ok(fetch!(&self.db, fetch_all, BY_IDS, Ids(ids)))
     }
 
     /// Places within `radius_km` of `at`, nearest first (ties by id), at most `limit`.

@@ -14,7 +14,10 @@ use super::model::{
 };
 use crate::error::{StoreError, on_constraint};
 use crate::infra::db::Db;
-use crate::infra::sql::{Backend, Ids, Sql, Ts, for_update, in_ids, with_db};
+use crate::infra::sql::{
+    Backend, Ids, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update, in_ids, returning,
+    with_db,
+};
 use crate::infra::time;
 
 /// Everyone a person (`$1`) blocked or who blocked them.
@@ -86,56 +89,39 @@ impl ProfileStore {
     }
 
     pub async fn profiles_of(&self, user_ids: &[Uuid]) -> Result<Vec<ProfileRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(pool.pick(PROFILES_OF))
-                .bind(Ids(user_ids))
-                .fetch_all(pool)
-                .await?
-        }))
+        Ok(fetch!(&self.db, fetch_all, PROFILES_OF, Ids(user_ids)))
     }
 
     /// Photos of these users, by user and then the owner's order.
     pub async fn photos_of(&self, user_ids: &[Uuid]) -> Result<Vec<PhotoRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(pool.pick(PHOTOS_OF))
-                .bind(Ids(user_ids))
-                .fetch_all(pool)
-                .await?
-        }))
+        Ok(fetch!(&self.db, fetch_all, PHOTOS_OF, Ids(user_ids)))
     }
 
     /// Prompts of these users, by user and then the owner's order.
     pub async fn prompts_of(&self, user_ids: &[Uuid]) -> Result<Vec<PromptRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(pool.pick(PROMPTS_OF))
-                .bind(Ids(user_ids))
-                .fetch_all(pool)
-                .await?
-        }))
+        Ok(fetch!(&self.db, fetch_all, PROMPTS_OF, Ids(user_ids)))
     }
 
     pub async fn preferences_of(
         &self,
         user_id: Uuid,
     ) -> Result<Option<PreferencesRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT min_age, max_age, max_distance, activity_level, distance_unit
+        Ok(fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT min_age, max_age, max_distance, activity_level, distance_unit
                    FROM preferences WHERE user_id = $1",
-            )
-            .bind(user_id)
-            .fetch_optional(pool)
-            .await?
-        }))
+            user_id
+        ))
     }
 
     pub async fn location_of(&self, user_id: Uuid) -> Result<Option<LocationRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as("SELECT latitude, longitude FROM locations WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?
-        }))
+        Ok(fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT latitude, longitude FROM locations WHERE user_id = $1",
+            user_id
+        ))
     }
 
     /// `Conflict` when the user already has a profile.
@@ -164,20 +150,20 @@ impl ProfileStore {
         c: &ProfileChanges,
         now: DateTime<Utc>,
     ) -> Result<Option<ProfileRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(UPDATE_PROFILE)
-                .bind(user_id)
-                .bind(&c.name)
-                .bind(c.age)
-                .bind(&c.bio)
-                .bind(c.breed.is_some())
-                .bind(c.breed.clone().flatten())
-                .bind(c.size)
-                .bind(c.activity_level)
-                .bind(Ts(now))
-                .fetch_optional(&*pool.writer())
-                .await?
-        }))
+        Ok(returning!(
+            &self.db,
+            fetch_optional,
+            UPDATE_PROFILE,
+            user_id,
+            &c.name,
+            c.age,
+            &c.bio,
+            c.breed.is_some(),
+            c.breed.clone().flatten(),
+            c.size,
+            c.activity_level,
+            Ts(now)
+        ))
     }
 
     pub async fn set_paused(
@@ -186,14 +172,14 @@ impl ProfileStore {
         paused: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<ProfileRecord>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(SET_PAUSED)
-                .bind(user_id)
-                .bind(paused)
-                .bind(Ts(now))
-                .fetch_optional(&*pool.writer())
-                .await?
-        }))
+        Ok(returning!(
+            &self.db,
+            fetch_optional,
+            SET_PAUSED,
+            user_id,
+            paused,
+            Ts(now)
+        ))
     }
 
     /// Replaces every prompt of the user, in the given order.
@@ -215,29 +201,26 @@ impl ProfileStore {
             .collect();
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query("DELETE FROM prompts WHERE user_id = $1")
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(tx, "DELETE FROM prompts WHERE user_id = $1", user_id);
             for record in &records {
-                sqlx::query(
+                execute_in!(
+                    tx,
                     "INSERT INTO prompts (id, user_id, position, question, answer, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(record.id)
-                .bind(user_id)
-                .bind(record.position)
-                .bind(&record.question)
-                .bind(&record.answer)
-                .bind(Ts(now))
-                .execute(&mut *tx)
-                .await?;
+                    record.id,
+                    user_id,
+                    record.position,
+                    &record.question,
+                    &record.answer,
+                    Ts(now)
+                );
             }
-            sqlx::query("UPDATE profiles SET updated_at = $2 WHERE user_id = $1")
-                .bind(user_id)
-                .bind(Ts(now))
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(
+                tx,
+                "UPDATE profiles SET updated_at = $2 WHERE user_id = $1",
+                user_id,
+                Ts(now)
+            );
             tx.commit().await?;
         });
         Ok(records)
@@ -249,9 +232,9 @@ impl ProfileStore {
         p: &PreferencesValue,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        with_db!(&self.db, |pool| {
-            sqlx::query(
-                "INSERT INTO preferences (user_id, min_age, max_age, max_distance, activity_level,
+        execute!(
+            &self.db,
+            "INSERT INTO preferences (user_id, min_age, max_age, max_distance, activity_level,
                                           distance_unit, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (user_id) DO UPDATE SET
@@ -259,27 +242,24 @@ impl ProfileStore {
                      max_distance = EXCLUDED.max_distance,
                      activity_level = EXCLUDED.activity_level,
                      distance_unit = EXCLUDED.distance_unit, updated_at = EXCLUDED.updated_at",
-            )
-            .bind(user_id)
-            .bind(p.min_age)
-            .bind(p.max_age)
-            .bind(p.max_distance)
-            .bind(p.activity_level)
-            .bind(p.distance_unit)
-            .bind(Ts(now))
-            .execute(&*pool.writer())
-            .await?;
-        });
+            user_id,
+            p.min_age,
+            p.max_age,
+            p.max_distance,
+            p.activity_level,
+            p.distance_unit,
+            Ts(now)
+        );
         Ok(())
     }
 
     pub async fn photo_count(&self, user_id: Uuid) -> Result<i64, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM photos WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_one(pool)
-                .await?
-        }))
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_one,
+            "SELECT COUNT(*) FROM photos WHERE user_id = $1",
+            user_id
+        ))
     }
 
     /// Appends a photo; `Conflict` when the user already has [`MAX_PHOTOS`].
@@ -316,12 +296,13 @@ impl ProfileStore {
             .bind(Ts(photo.created_at))
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::query("UPDATE profiles SET photo_count = $2, updated_at = $3 WHERE user_id = $1")
-                .bind(photo.user_id)
-                .bind(i32::try_from(count + 1).unwrap_or(0))
-                .bind(Ts(photo.created_at))
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(
+                tx,
+                "UPDATE profiles SET photo_count = $2, updated_at = $3 WHERE user_id = $1",
+                photo.user_id,
+                i32::try_from(count + 1).unwrap_or(0),
+                Ts(photo.created_at)
+            );
             tx.commit().await?;
             Ok(record)
         })
@@ -352,22 +333,20 @@ impl ProfileStore {
             if photos.len() == 2 {
                 return Ok(PhotoDeletion::WouldLeaveTooFew);
             }
-            sqlx::query("DELETE FROM photos WHERE id = $1")
-                .bind(photo_id)
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(tx, "DELETE FROM photos WHERE id = $1", photo_id);
             let rest: Vec<Uuid> = photos
                 .iter()
                 .map(|(id, ..)| *id)
                 .filter(|id| *id != photo_id)
                 .collect();
             tx.renumber(&rest).await?;
-            sqlx::query("UPDATE profiles SET photo_count = $2, updated_at = $3 WHERE user_id = $1")
-                .bind(user_id)
-                .bind(i32::try_from(rest.len()).unwrap_or(0))
-                .bind(Ts(time::now()))
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(
+                tx,
+                "UPDATE profiles SET photo_count = $2, updated_at = $3 WHERE user_id = $1",
+                user_id,
+                i32::try_from(rest.len()).unwrap_or(0),
+                Ts(time::now())
+            );
             tx.commit().await?;
             Ok(PhotoDeletion::Deleted(vec![key, thumb]))
         })
@@ -397,11 +376,12 @@ impl ProfileStore {
                 return Ok(None);
             }
             tx.renumber(order).await?;
-            sqlx::query("UPDATE profiles SET updated_at = $2 WHERE user_id = $1")
-                .bind(user_id)
-                .bind(Ts(time::now()))
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(
+                tx,
+                "UPDATE profiles SET updated_at = $2 WHERE user_id = $1",
+                user_id,
+                Ts(time::now())
+            );
             let photos = sqlx::query_as(
                 "SELECT id, user_id, position, storage_key, thumbnail_key, created_at
                    FROM photos WHERE user_id = $1 ORDER BY position",
@@ -416,27 +396,20 @@ impl ProfileStore {
 
     /// Whether either user blocked the other.
     pub async fn blocked_between(&self, a: Uuid, b: Uuid) -> Result<bool, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM blocks
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_one,
+            "SELECT EXISTS (SELECT 1 FROM blocks
                                  WHERE (blocker_id = $1 AND blocked_id = $2)
                                     OR (blocker_id = $2 AND blocked_id = $1))",
-            )
-            .bind(a)
-            .bind(b)
-            .fetch_one(pool)
-            .await?
-        }))
+            a,
+            b
+        ))
     }
 
     /// Everyone `person` blocked or who blocked `person`.
     pub async fn blocks_of(&self, person: Uuid) -> Result<Vec<Uuid>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_scalar(BLOCKS_OF_SQL)
-                .bind(person)
-                .fetch_all(pool)
-                .await?
-        }))
+        Ok(fetch_scalar!(&self.db, fetch_all, BLOCKS_OF_SQL, person))
     }
 
     /// Those of `user_ids` whom moderation hides (or hid), with until when.
@@ -444,12 +417,7 @@ impl ProfileStore {
         &self,
         user_ids: &[Uuid],
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
-        Ok(with_db!(&self.db, |pool| {
-            sqlx::query_as(pool.pick(HIDDEN_UNTIL_OF))
-                .bind(Ids(user_ids))
-                .fetch_all(pool)
-                .await?
-        }))
+        Ok(fetch!(&self.db, fetch_all, HIDDEN_UNTIL_OF, Ids(user_ids)))
     }
 }
 

@@ -37,40 +37,28 @@ stored_enum!(LikeResult {
 /// `$9` limit. Distances are on the sphere of the Earth's mean radius (`use_spheroid` false), as
 /// everywhere else in PupMatch: half the CPU of the ellipsoid, and far below the rounding shown.
 /// Public so a test can check its plan uses the GiST index.
-pub const CANDIDATES_SQL: &str = "WITH me AS (SELECT ST_SetSRID(ST_MakePoint($3, $2), 4326)::geography AS g)
-             SELECT l.user_id,
-                    ST_Distance(l.grid_geog, me.g, false) / 1000.0 AS distance_km,
-                    p.activity_level, p.photo_count,
-                    (SELECT COUNT(*) FROM prompts pr WHERE pr.user_id = l.user_id) AS prompt_count,
-                    (p.bio <> '') AS has_bio,
-                    u.last_active_at,
-                    EXISTS (SELECT 1 FROM likes lk WHERE lk.user_id = l.user_id AND lk.target_id = $1) AS liked_you,
-                    (SELECT COUNT(*) FROM playground_favorites f1
-                       JOIN playground_favorites f2 ON f2.playground_id = f1.playground_id AND f2.user_id = $1
-                      WHERE f1.user_id = l.user_id) AS shared_playgrounds
-               FROM me, locations l
-               JOIN profiles p ON p.user_id = l.user_id
-               JOIN users u ON u.id = l.user_id
-               LEFT JOIN preferences cp ON cp.user_id = l.user_id
-              WHERE ST_DWithin(l.grid_geog, me.g, $4, false)
-                AND l.user_id <> $1
-                AND (u.hidden_until IS NULL OR u.hidden_until <= now())
-                AND NOT p.is_paused AND p.photo_count BETWEEN 2 AND 6
-                AND p.age BETWEEN $5 AND $6
-                AND ($7::int IS NULL OR $7 BETWEEN COALESCE(cp.min_age, 0) AND COALESCE(cp.max_age, 30))
-                AND ST_DWithin(l.grid_geog, me.g, 1000.0 * COALESCE(
-                        CASE cp.distance_unit WHEN 'MILES' THEN cp.max_distance * 1.609344
-                                              ELSE cp.max_distance END, $8), false)
-                AND NOT EXISTS (SELECT 1 FROM likes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
-                AND NOT EXISTS (SELECT 1 FROM passes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
-                AND NOT EXISTS (SELECT 1 FROM matches m
-                                 WHERE (m.user_a = $1 AND m.user_b = l.user_id)
-                                    OR (m.user_b = $1 AND m.user_a = l.user_id))
-                AND NOT EXISTS (SELECT 1 FROM blocks b
-                                 WHERE (b.blocker_id = $1 AND b.blocked_id = l.user_id)
-                                    OR (b.blocker_id = l.user_id AND b.blocked_id = $1))
-              ORDER BY l.grid_geog <-> me.g
-              LIMIT $9";
+pub const CANDIDATES_SQL: &str = concat!(
+    "WITH me AS (SELECT ST_SetSRID(ST_MakePoint($3, $2), 4326)::geography AS g)
+     SELECT l.user_id, ST_Distance(l.grid_geog, me.g, false) / 1000.0 AS distance_km, ",
+    candidate_signals!(),
+    " FROM me, locations l
+       JOIN profiles p ON p.user_id = l.user_id
+       JOIN users u ON u.id = l.user_id
+       LEFT JOIN preferences cp ON cp.user_id = l.user_id
+      WHERE ST_DWithin(l.grid_geog, me.g, $4, false)
+        AND l.user_id <> $1
+        AND (u.hidden_until IS NULL OR u.hidden_until <= now())
+        AND NOT p.is_paused AND p.photo_count BETWEEN 2 AND 6
+        AND p.age BETWEEN $5 AND $6
+        AND ($7::int IS NULL OR $7 BETWEEN COALESCE(cp.min_age, 0) AND COALESCE(cp.max_age, 30))
+        AND ST_DWithin(l.grid_geog, me.g, 1000.0 * COALESCE(
+                CASE cp.distance_unit WHEN 'MILES' THEN cp.max_distance * 1.609344
+                                      ELSE cp.max_distance END, $8), false)
+        AND ",
+    not_acted_on!(),
+    " ORDER BY l.grid_geog <-> me.g
+      LIMIT $9"
+);
 
 /// What `pupmatch_like` returns: the outcome, the match (id, conversation, when), and the
 /// liked person's notice's push state.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{Candidate, LikeOutcome, MAX_CANDIDATES, MatchRecord, Searcher, ordered};
 use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
-use crate::infra::sql::{Backend, Ts};
+use crate::infra::sql::{Backend, Ts, execute_in};
 use crate::notifications::store::{NotificationRecord, insert_wanted_sqlite};
 
 /// Records a like (see [`super::DiscoveryStore::like`]).
@@ -43,24 +43,7 @@ pub(super) async fn like(
     if blocked {
         return Ok(LikeOutcome::Blocked);
     }
-    // The like (idempotent), replacing a pass of the same pair.
-    let new = sqlx::query(
-        "INSERT INTO likes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (user_id, target_id) DO NOTHING",
-    )
-    .bind(Uuid::now_v7())
-    .bind(user_id)
-    .bind(target)
-    .bind(Ts(now))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
-    sqlx::query("DELETE FROM passes WHERE user_id = $1 AND target_id = $2")
-        .bind(user_id)
-        .bind(target)
-        .execute(&mut *tx)
-        .await?;
+    let new = record_swipe!(tx, "likes" replacing "passes", user_id, target, now);
     let mutual: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM likes WHERE user_id = $1 AND target_id = $2)",
     )
@@ -86,24 +69,24 @@ pub(super) async fn like(
     }
     let (a, b) = ordered(user_id, target);
     let (match_id, conversation_id) = (Uuid::now_v7(), Uuid::now_v7());
-    sqlx::query("INSERT INTO matches (id, user_a, user_b, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(match_id)
-        .bind(a)
-        .bind(b)
-        .bind(Ts(now))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
+    execute_in!(
+        tx,
+        "INSERT INTO matches (id, user_a, user_b, created_at) VALUES ($1, $2, $3, $4)",
+        match_id,
+        a,
+        b,
+        Ts(now)
+    );
+    execute_in!(
+        tx,
         "INSERT INTO conversations (id, match_id, user_a, user_b, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5)",
-    )
-    .bind(conversation_id)
-    .bind(match_id)
-    .bind(a)
-    .bind(b)
-    .bind(Ts(now))
-    .execute(&mut *tx)
-    .await?;
+        conversation_id,
+        match_id,
+        a,
+        b,
+        Ts(now)
+    );
     tx.commit().await?;
     Ok(LikeOutcome::Matched {
         record: MatchRecord {
@@ -150,18 +133,10 @@ async fn candidates_within(
         (min_lon, max_lon) = (-180.0, 180.0);
     }
     (min_lat, max_lat) = (min_lat.max(-90.0), max_lat.min(90.0));
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT l.user_id, l.grid_latitude, l.grid_longitude,
-                p.activity_level, p.photo_count,
-                (SELECT COUNT(*) FROM prompts pr WHERE pr.user_id = l.user_id) AS prompt_count,
-                (p.bio <> '') AS has_bio,
-                u.last_active_at,
-                EXISTS (SELECT 1 FROM likes lk WHERE lk.user_id = l.user_id AND lk.target_id = $1) AS liked_you,
-                (SELECT COUNT(*) FROM playground_favorites f1
-                   JOIN playground_favorites f2 ON f2.playground_id = f1.playground_id AND f2.user_id = $1
-                  WHERE f1.user_id = l.user_id) AS shared_playgrounds,
-                cp.max_distance, cp.distance_unit
-           FROM locations_rtree r
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "SELECT l.user_id, l.grid_latitude, l.grid_longitude, cp.max_distance, cp.distance_unit, ",
+        candidate_signals!(),
+        " FROM locations_rtree r
            JOIN locations l ON l.rowid = r.id
            JOIN profiles p ON p.user_id = l.user_id
            JOIN users u ON u.id = l.user_id
@@ -172,15 +147,9 @@ async fn candidates_within(
             AND p.is_paused = 0 AND p.photo_count BETWEEN 2 AND 6
             AND p.age BETWEEN $6 AND $7
             AND ($8 IS NULL OR $8 BETWEEN COALESCE(cp.min_age, 0) AND COALESCE(cp.max_age, 30))
-            AND NOT EXISTS (SELECT 1 FROM likes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
-            AND NOT EXISTS (SELECT 1 FROM passes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
-            AND NOT EXISTS (SELECT 1 FROM matches m
-                             WHERE (m.user_a = $1 AND m.user_b = l.user_id)
-                                OR (m.user_b = $1 AND m.user_a = l.user_id))
-            AND NOT EXISTS (SELECT 1 FROM blocks b
-                             WHERE (b.blocker_id = $1 AND b.blocked_id = l.user_id)
-                                OR (b.blocker_id = l.user_id AND b.blocked_id = $1))",
-    )
+            AND ",
+        not_acted_on!()
+    ))
     .bind(s.user_id)
     .bind(min_lat)
     .bind(max_lat)
