@@ -96,17 +96,23 @@ macro_rules! insert_session {
     };
 }
 
-/// Every outstanding reset link of `$user_id` stops working (after a reset or a password change).
-macro_rules! use_up_reset_tokens {
-    ($tx:ident, $user_id:expr, $now:expr) => {
-        sqlx::query(
-            "UPDATE password_reset_tokens SET used_at = $2
-              WHERE user_id = $1 AND used_at IS NULL",
-        )
-        .bind($user_id)
-        .bind(Ts($now))
-        .execute(&mut *$tx)
-        .await?;
+/// Sets `$user_id`'s new password hash inside `$tx`; every outstanding reset link of theirs
+/// stops working (a link sent before a change, or the one just used).
+macro_rules! set_password {
+    ($tx:ident, $user_id:expr, $hash:expr, $now:expr) => {
+        execute_in!(
+            $tx,
+            "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
+            $user_id,
+            $hash,
+            Ts($now)
+        );
+        execute_in!(
+            $tx,
+            "UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+            $user_id,
+            Ts($now)
+        );
     };
 }
 
@@ -366,14 +372,7 @@ impl AuthStore {
             let Some(user_id) = user_id else {
                 return Ok(None);
             };
-            execute_in!(
-                tx,
-                "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
-                user_id,
-                new_password_hash,
-                Ts(now)
-            );
-            use_up_reset_tokens!(tx, user_id, now);
+            set_password!(tx, user_id, new_password_hash, now);
             execute_in!(
                 tx,
                 "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
@@ -396,13 +395,7 @@ impl AuthStore {
     ) -> Result<(), StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            execute_in!(
-                tx,
-                "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
-                user_id,
-                new_password_hash,
-                Ts(now)
-            );
+            set_password!(tx, user_id, new_password_hash, now);
             execute_in!(
                 tx,
                 "UPDATE sessions SET revoked_at = $3
@@ -411,7 +404,6 @@ impl AuthStore {
                 keep_session,
                 Ts(now)
             );
-            use_up_reset_tokens!(tx, user_id, now);
             tx.commit().await?;
         });
         Ok(())
