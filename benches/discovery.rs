@@ -35,30 +35,6 @@ fn args() -> Args {
     }
 }
 
-async fn gql(
-    client: &reqwest::Client,
-    url: &str,
-    token: Option<&str>,
-    query: &str,
-    vars: Value,
-) -> Value {
-    let mut req = client
-        .post(url)
-        .json(&json!({ "query": query, "variables": vars }));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let body: Value = req
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    assert!(body["errors"].is_null(), "{body}");
-    body["data"].clone()
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args();
@@ -115,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
 
     let client = reqwest::Client::new();
     let email = format!("bench-{}@pupmatch.example", uuid::Uuid::new_v4().simple());
-    let reg = gql(&client, &url, None, "mutation($e: String!) { register(input: {email: $e, password: \"benchmark-password\"}) { accessToken user { id } } }", json!({ "e": email })).await;
+    let reg = common::gql(&client, &url, None, "mutation($e: String!) { register(input: {email: $e, password: \"benchmark-password\"}) { accessToken user { id } } }", json!({ "e": email })).await;
     let token = reg["register"]["accessToken"]
         .as_str()
         .expect("token")
@@ -124,8 +100,8 @@ async fn main() -> anyhow::Result<()> {
         .as_str()
         .expect("id")
         .parse()?;
-    gql(&client, &url, Some(&token), "mutation { createProfile(input: {name: \"Bench\", age: 4, bio: \"\", activityLevel: HIGH}) { id } }", json!({})).await;
-    gql(
+    common::gql(&client, &url, Some(&token), "mutation { createProfile(input: {name: \"Bench\", age: 4, bio: \"\", activityLevel: HIGH}) { id } }", json!({})).await;
+    common::gql(
         &client,
         &url,
         Some(&token),
@@ -134,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     let (_, lat, lon) = pupmatch::seed::CITIES[0];
-    gql(
+    common::gql(
         &client,
         &url,
         Some(&token),
@@ -144,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
     .await;
 
     let recs_query = "{ recommendations(first: 10) { edges { node { score distance likedYou profile { userId name photos { url } } } } } }";
-    let first = gql(&client, &url, Some(&token), recs_query, json!({})).await;
+    let first = common::gql(&client, &url, Some(&token), recs_query, json!({})).await;
     let served = first["recommendations"]["edges"]
         .as_array()
         .map_or(0, Vec::len);
@@ -153,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
     let mut warm = Vec::with_capacity(args.warm);
     for _ in 0..args.warm {
         let t = Instant::now();
-        gql(&client, &url, Some(&token), recs_query, json!({})).await;
+        common::gql(&client, &url, Some(&token), recs_query, json!({})).await;
         warm.push(t.elapsed());
     }
     println!(
@@ -165,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..args.cold {
         state.discovery.invalidate(user_id).await;
         let t = Instant::now();
-        gql(&client, &url, Some(&token), recs_query, json!({})).await;
+        common::gql(&client, &url, Some(&token), recs_query, json!({})).await;
         cold.push(t.elapsed());
     }
     println!(
@@ -177,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
     let likers = 50usize;
     let mut tokens = Vec::new();
     for i in 0..likers {
-        let d = gql(&client, &url, None, "mutation($e: String!) { login(email: $e, password: \"demo-password\") { accessToken } }", json!({ "e": format!("demo{i}@pupmatch.example") })).await;
+        let d = common::gql(&client, &url, None, "mutation($e: String!) { login(email: $e, password: \"demo-password\") { accessToken } }", json!({ "e": format!("demo{i}@pupmatch.example") })).await;
         tokens.push(
             d["login"]["accessToken"]
                 .as_str()

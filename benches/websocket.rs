@@ -57,35 +57,11 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn gql(
-    client: &reqwest::Client,
-    base: &str,
-    token: Option<&str>,
-    query: &str,
-    vars: Value,
-) -> Value {
-    let mut req = client
-        .post(format!("{base}/graphql"))
-        .json(&json!({ "query": query, "variables": vars }));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let res: Value = req
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    assert!(res["errors"].is_null(), "{res}");
-    res["data"].clone()
-}
-
 /// Registers a user with a profile: (user id, access token).
 async fn dog(client: &reqwest::Client, base: &str, i: usize) -> (String, String) {
-    let d = gql(
+    let d = common::gql(
         client,
-        base,
+        &format!("{base}/graphql"),
         None,
         "mutation($e: String!) { register(input: { email: $e, password: \"bench-password\" }) { accessToken user { id } } }",
         json!({ "e": format!("ws{i}-{}@bench.example", uuid::Uuid::new_v4().simple()) }),
@@ -99,9 +75,9 @@ async fn dog(client: &reqwest::Client, base: &str, i: usize) -> (String, String)
         .as_str()
         .expect("id")
         .to_string();
-    gql(
+    common::gql(
         client,
-        base,
+        &format!("{base}/graphql"),
         Some(&token),
         "mutation { createProfile(input: { name: \"Bench\", age: 3, bio: \"\", activityLevel: HIGH }) { id } }",
         json!({}),
@@ -159,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
     let mut server = command.spawn()?;
     let pid = server.id();
     let base = format!("http://127.0.0.1:{port}");
+    let graphql = format!("{base}/graphql");
     let ws_url = format!("ws://127.0.0.1:{port}/ws");
     let client = reqwest::Client::new();
     for _ in 0..200 {
@@ -188,8 +165,8 @@ async fn main() -> anyhow::Result<()> {
         let a = dog(&client, &base, 2 * i).await;
         let b = dog(&client, &base, 2 * i + 1).await;
         let like = "mutation($u: UUID!) { like(userId: $u) { match { conversationId } } }";
-        gql(&client, &base, Some(&a.1), like, json!({ "u": b.0 })).await;
-        let d = gql(&client, &base, Some(&b.1), like, json!({ "u": a.0 })).await;
+        common::gql(&client, &graphql, Some(&a.1), like, json!({ "u": b.0 })).await;
+        let d = common::gql(&client, &graphql, Some(&b.1), like, json!({ "u": a.0 })).await;
         let conversation = d["like"]["match"]["conversationId"]
             .as_str()
             .expect("conversation")

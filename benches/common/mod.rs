@@ -1,8 +1,10 @@
-//! Helpers shared by the benchmarks: `--name value` flags and percentile summaries.
+//! Helpers shared by the benchmarks: `--name value` flags, percentile summaries and GraphQL calls.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
+
+use serde_json::{Value, json};
 
 /// The `--name value` pairs of the command line (others, like cargo's `--bench`, are ignored).
 pub struct Flags(HashMap<String, String>);
@@ -58,4 +60,30 @@ pub fn percentiles(mut samples: Vec<Duration>) -> String {
         at(0.99),
         at(1.0)
     )
+}
+
+/// POSTs a GraphQL document to `url` (as `token`'s owner) and returns its `data`; panics on any
+/// error, since a benchmark measures only what works.
+pub async fn gql(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    vars: Value,
+) -> Value {
+    let mut req = client
+        .post(url)
+        .json(&json!({ "query": query, "variables": vars }));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let body: Value = req
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"].clone()
 }

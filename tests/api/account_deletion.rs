@@ -78,18 +78,6 @@ pub fn uuid_lit(app: &TestApp, id: Uuid) -> String {
     }
 }
 
-pub async fn exec(app: &TestApp, sql: &str) {
-    let sql = sqlx::AssertSqlSafe(sql.to_string());
-    match &app.db {
-        Db::Postgres(pool) => {
-            sqlx::query(sql).execute(pool).await.expect("insert");
-        }
-        Db::Sqlite(pool) => {
-            sqlx::query(sql).execute(pool).await.expect("insert");
-        }
-    }
-}
-
 /// Gives `me` a row in every table, several of them involving `other`.
 async fn fill_every_table(app: &TestApp, me: Uuid, other: Uuid) {
     let ts = "'2026-01-01T00:00:00.000000Z'";
@@ -161,7 +149,7 @@ async fn fill_every_table(app: &TestApp, me: Uuid, other: Uuid) {
         ),
     ];
     for sql in &statements {
-        exec(app, sql).await;
+        app.execute(sql).await;
     }
 }
 
@@ -175,13 +163,7 @@ async fn deleting_an_account_removes_every_row_and_blob(backend: Backend) {
         assert!(app.count(table).await > 0, "{table} was filled");
     }
 
-    let res = app
-        .gql(
-            me.token(),
-            "mutation($p: String!) { deleteAccount(password: $p) }",
-            json!({ "p": DEFAULT_PASSWORD }),
-        )
-        .await;
+    let res = app.delete_account(&me).await;
     assert_eq!(*res.data("deleteAccount"), json!(true));
 
     for table in PERSONAL_TABLES {
@@ -235,17 +217,6 @@ async fn a_wrong_password_deletes_nothing(backend: Backend) {
     app.me(me.token()).await.data("me");
 }
 
-pub async fn delete_account(app: &TestApp, user: &Session) {
-    let res = app
-        .gql(
-            user.token(),
-            "mutation($p: String!) { deleteAccount(password: $p) }",
-            json!({ "p": DEFAULT_PASSWORD }),
-        )
-        .await;
-    assert_eq!(*res.data("deleteAccount"), json!(true));
-}
-
 /// Today's attack: delete the account, and its profile is still served from the cache. Here a
 /// viewer on another instance (scale-out; the same one in embedded mode) has the profile and
 /// a recommendation list holding it cached in both tiers; right after the deletion, neither
@@ -272,7 +243,7 @@ async fn a_deleted_account_vanishes_at_once_from_every_instance(backend: Backend
     both.sort();
     assert_eq!(before, both);
 
-    delete_account(&app, &gone).await;
+    app.delete_account(&gone).await.data("deleteAccount");
     for instance in [&app, there] {
         let res = instance
             .gql(viewer.token(), profile, json!({ "u": gone.user_id }))
@@ -309,11 +280,7 @@ async fn reports_outlive_the_accounts_they_involve(backend: Backend) {
     let reporter = dog_at(&app, "Reporter", BERLIN).await;
     let harasser = dog_at(&app, "Harasser", BERLIN).await;
     let res = app
-        .gql(
-            reporter.token(),
-            "mutation($u: UUID!) { report(userId: $u, reason: HARASSMENT, details: \"rude\") }",
-            json!({ "u": harasser.user_id }),
-        )
+        .report(&reporter, &harasser.user_id, "HARASSMENT", Some("rude"))
         .await;
     assert_eq!(*res.data("report"), json!(true));
     // The harasser covers their tracks: a new name and bio, then the account goes.
@@ -324,7 +291,7 @@ async fn reports_outlive_the_accounts_they_involve(backend: Backend) {
     )
     .await
     .data("updateProfile");
-    delete_account(&app, &harasser).await;
+    app.delete_account(&harasser).await.data("deleteAccount");
     let kept = reports(&app).await;
     assert_eq!(kept.len(), 1);
     let (reported, name, bio, photo_keys, reason, has_reporter) = &kept[0];
@@ -337,7 +304,7 @@ async fn reports_outlive_the_accounts_they_involve(backend: Backend) {
     assert!(has_reporter);
 
     // The reporter leaves too: the report stays, without their id.
-    delete_account(&app, &reporter).await;
+    app.delete_account(&reporter).await.data("deleteAccount");
     let kept = reports(&app).await;
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].0, harasser.user_id);

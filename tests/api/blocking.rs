@@ -228,13 +228,9 @@ async fn notifications_forget_the_other_person(backend: Backend) {
     for who_blocks in [0, 1] {
         let (a, b, conversation) = matched_pair(&app).await;
         for (from, to) in [(&a, &b), (&b, &a)] {
-            app.gql(
-                from.token(),
-                "mutation($c: UUID!) { sendMessage(conversationId: $c, content: \"woof\") { id } }",
-                json!({ "c": conversation }),
-            )
-            .await
-            .data("sendMessage");
+            app.send_message(from, &conversation, "woof")
+                .await
+                .data("sendMessage");
             let _ = to;
         }
         let (blocker, blocked) = if who_blocks == 0 { (&a, &b) } else { (&b, &a) };

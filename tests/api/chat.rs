@@ -360,13 +360,7 @@ async fn unmatch_ends_the_conversation_for_both(backend: Backend) {
         )
         .await;
     let match_id = matches.data("matches")["edges"][0]["node"]["id"].clone();
-    let res = app
-        .gql(
-            a.token(),
-            "mutation($m: UUID!) { unmatch(matchId: $m) }",
-            json!({ "m": match_id }),
-        )
-        .await;
+    let res = app.unmatch(&a, &match_id).await;
     assert_eq!(res.data("unmatch"), true);
     for ws in [&mut wa, &mut wb] {
         let frame = ws.recv_type("unmatched").await;
@@ -403,13 +397,7 @@ async fn block_ends_the_conversation_for_both(backend: Backend) {
         wa.send_message(&conversation, "why", "b-1").await["code"],
         "NOT_FOUND"
     );
-    let res = app
-        .gql(
-            b.token(),
-            "mutation($c: UUID!) { sendMessage(conversationId: $c, content: \"x\") { id } }",
-            json!({ "c": conversation }),
-        )
-        .await;
+    let res = app.send_message(&b, &conversation, "x").await;
     assert_eq!(res.error_code(), "NOT_FOUND");
 }
 
@@ -463,13 +451,7 @@ async fn conversations_page_by_last_activity(backend: Backend) {
         );
     }
     // Activity in the second one moves it to the top.
-    let res = app
-        .gql(
-            me.token(),
-            "mutation($c: UUID!) { sendMessage(conversationId: $c, content: \"hi\") { id } }",
-            json!({ "c": conversations[1] }),
-        )
-        .await;
+    let res = app.send_message(&me, &conversations[1], "hi").await;
     res.data("sendMessage");
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
@@ -564,7 +546,7 @@ fn property_07_only_matched_users_exchange_messages(backend: Backend) {
         rt.block_on(async {
             let (id, members) = &conversations[conv];
             let res = app
-                .gql(people[sender].token(), "mutation($c: UUID!) { sendMessage(conversationId: $c, content: \"woof\") { id } }", json!({ "c": id }))
+                .send_message(&people[sender], &id, "woof")
                 .await;
             if members.contains(&sender) {
                 res.data("sendMessage");

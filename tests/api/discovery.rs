@@ -538,17 +538,13 @@ async fn reporting_stores_the_reason_and_hides_the_person(backend: Backend) {
     let me = dog_at(&app, "Me", BERLIN).await;
     let spammer = dog_at(&app, "Spammer", north_of(BERLIN, 1.0)).await;
     let res = app
-        .gql(me.token(), "mutation($u: UUID!) { report(userId: $u, reason: SPAM, details: \"  sells kibble  \") }", json!({ "u": spammer.user_id }))
+        .report(&me, &spammer.user_id, "SPAM", Some("  sells kibble  "))
         .await;
     assert_eq!(*res.data("report"), json!(true));
     assert_eq!(app.count("reports").await, 1);
     assert!(all_recs(&app, &me).await.is_empty());
     let long = app
-        .gql(
-            me.token(),
-            "mutation($u: UUID!, $d: String) { report(userId: $u, reason: OTHER, details: $d) }",
-            json!({ "u": spammer.user_id, "d": "x".repeat(1001) }),
-        )
+        .report(&me, &spammer.user_id, "OTHER", Some(&"x".repeat(1001)))
         .await;
     assert_eq!(long.error_code(), "BAD_USER_INPUT");
     let bad_reason = app
@@ -567,32 +563,14 @@ async fn unmatching_ends_the_match_and_its_conversation(backend: Backend) {
     let (rex, bella, m) = match_pair(&app).await;
     let stranger = dog_at(&app, "Stranger", north_of(BERLIN, 1.0)).await;
     let id = m["id"].as_str().expect("id");
-    let res = app
-        .gql(
-            stranger.token(),
-            "mutation($m: UUID!) { unmatch(matchId: $m) }",
-            json!({ "m": id }),
-        )
-        .await;
+    let res = app.unmatch(&stranger, &id).await;
     assert_eq!(res.error_code(), "NOT_FOUND");
     assert_eq!(app.count("matches").await, 1);
-    let res = app
-        .gql(
-            bella.token(),
-            "mutation($m: UUID!) { unmatch(matchId: $m) }",
-            json!({ "m": id }),
-        )
-        .await;
+    let res = app.unmatch(&bella, &id).await;
     assert_eq!(*res.data("unmatch"), json!(true));
     assert_eq!(app.count("matches").await, 0);
     assert_eq!(app.count("conversations").await, 0);
-    let again = app
-        .gql(
-            rex.token(),
-            "mutation($m: UUID!) { unmatch(matchId: $m) }",
-            json!({ "m": id }),
-        )
-        .await;
+    let again = app.unmatch(&rex, &id).await;
     assert_eq!(again.error_code(), "NOT_FOUND");
     // Unmatching is final: they leave each other's discovery, and one like alone does not
     // bring the match back; only both liking again does.
@@ -654,13 +632,7 @@ async fn bad_discovery_input_changes_nothing(backend: Backend) {
         act(&app, &me, "block", Uuid::now_v7()).await.error_code(),
         "NOT_FOUND"
     );
-    let res = app
-        .gql(
-            me.token(),
-            "mutation($m: UUID!) { unmatch(matchId: $m) }",
-            json!({ "m": Uuid::now_v7() }),
-        )
-        .await;
+    let res = app.unmatch(&me, &Uuid::now_v7()).await;
     assert_eq!(res.error_code(), "NOT_FOUND");
     for table in ["likes", "passes", "matches", "blocks"] {
         assert_eq!(app.count(table).await, 0, "{table}");

@@ -123,8 +123,7 @@ fn property_11(backend: Backend) {
     let action = prop_oneof![Just(Action::Like), Just(Action::Pass), Just(Action::Block)];
     proptest!(cases(100), |(actions in prop::collection::vec((action, 0usize..6), 0..8))| {
         rt.block_on(async {
-            let me = app.new_user().await;
-            app.create_profile(&me, "Searcher").await.data("createProfile");
+            let me = app.new_user_with_profile("Searcher").await;
             place(&app, &me, BERLIN).await.data("updateLocation");
             let mut acted = std::collections::HashSet::new();
             // Warm the cache first, so later reads exercise the cached-list filter too.
@@ -214,7 +213,7 @@ fn property_05_06(backend: Backend) {
                     PairOp::Unmatch(a) => {
                         let res = app.gql(dogs[a].token(), "{ matches { edges { node { id } } } }", json!({})).await;
                         if let Some(id) = res.data("matches")["edges"][0]["node"]["id"].as_str() {
-                            app.gql(dogs[a].token(), "mutation($m: UUID!) { unmatch(matchId: $m) }", json!({ "m": id })).await.data("unmatch");
+                            app.unmatch(&dogs[a], &id).await.data("unmatch");
                         }
                     }
                     _ => {}
@@ -314,7 +313,7 @@ fn property_16(backend: Backend) {
             let m = res.data("like")["match"].clone();
             prop_assert_eq!(scalar(&app, "SELECT COUNT(*) FROM matches").await, 1);
             prop_assert_eq!(scalar(&app, "SELECT COUNT(*) FROM conversations").await, 1);
-            let res = app.gql(pair[unmatcher].token(), "mutation($m: UUID!) { unmatch(matchId: $m) }", json!({ "m": m["id"] })).await;
+            let res = app.unmatch(&pair[unmatcher], &m["id"]).await;
             res.data("unmatch");
             prop_assert_eq!(scalar(&app, "SELECT COUNT(*) FROM matches").await, 0);
             prop_assert_eq!(scalar(&app, "SELECT COUNT(*) FROM conversations").await, 0);

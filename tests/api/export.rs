@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::account_deletion::{exec, uuid_lit};
+use crate::account_deletion::uuid_lit;
 use crate::both_backends;
 use crate::chat::matched_pair;
 use crate::discovery::{BERLIN, act, dog_at, like, north_of};
@@ -58,13 +58,9 @@ async fn an_export_holds_everything_stored_about_the_person(backend: Backend) {
     like(&app, &me, liked.user_id).await.data("like");
     act(&app, &me, "pass", passed.user_id).await.data("pass");
     act(&app, &me, "block", blocked.user_id).await.data("block");
-    app.gql(
-        me.token(),
-        "mutation($u: UUID!) { report(userId: $u, reason: SPAM, details: \"sells kibble\") }",
-        json!({ "u": reported.user_id }),
-    )
-    .await
-    .data("report");
+    app.report(&me, &reported.user_id, "SPAM", Some("sells kibble"))
+        .await
+        .data("report");
     let park = app
         .gql(
             me.token(),
@@ -200,9 +196,7 @@ async fn an_export_is_streamed_and_one_a_minute(backend: Backend) {
                 )
             })
             .collect();
-        exec(
-            &app,
-            &format!(
+        app.execute(&format!(
                 "INSERT INTO messages (id, conversation_id, sender_id, recipient_id, kind, content, created_at) VALUES {}",
                 rows.join(", ")
             ),

@@ -81,13 +81,7 @@ async fn graphiql_introspection_works_in_development(backend: Backend) {
     let res = app.gql(None, q, json!({})).await;
     let types = res.data("__schema")["types"].as_array().expect("types");
     assert!(types.iter().any(|t| t["name"] == "AuthPayload"));
-    let page = app
-        .client
-        .get(app.url("/graphql"))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(page.status(), 200);
+    let page = app.get_ok(app.url("/graphql")).await;
     assert!(
         page.text()
             .await

@@ -29,20 +29,6 @@ async fn exec_at(app: &TestApp, sql: &str, at: DateTime<Utc>) -> u64 {
     }
 }
 
-async fn exec(app: &TestApp, sql: &str) {
-    match &app.db {
-        Db::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-            .execute(p)
-            .await
-            .map(drop),
-        Db::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-            .execute(p)
-            .await
-            .map(drop),
-    }
-    .expect("statement");
-}
-
 /// (job, tick, runs) for every tick that ran.
 async fn runs_per_tick(app: &TestApp) -> Vec<(String, i64, i64)> {
     let sql = "SELECT job, tick, COUNT(*) FROM job_runs GROUP BY job, tick ORDER BY job, tick";
@@ -254,7 +240,8 @@ async fn refresh_recomputes_the_lists_of_active_people(backend: Backend) {
 
 async fn a_failing_job_is_retried_and_reported(backend: Backend) {
     let app = spawn_app(backend).await;
-    exec(&app, "ALTER TABLE passes RENAME TO passes_away").await;
+    app.execute("ALTER TABLE passes RENAME TO passes_away")
+        .await;
     let worker = app.worker().await;
     let run = worker.run(Job::Cleanup, 7).await;
     assert!(!run.ok);
@@ -283,7 +270,8 @@ async fn a_failing_job_is_retried_and_reported(backend: Backend) {
         "{metrics}"
     );
     // Mended, the next run succeeds.
-    exec(&app, "ALTER TABLE passes_away RENAME TO passes").await;
+    app.execute("ALTER TABLE passes_away RENAME TO passes")
+        .await;
     let run = worker.run(Job::Cleanup, 8).await;
     assert!(run.ok, "{run:?}");
     assert_eq!(run.attempts, 1);

@@ -50,8 +50,7 @@ async fn forty_huge_uploads_at_once_keep_memory_bounded(backend: Backend) {
     assert!(png.len() < 10 * 1024 * 1024, "{} bytes", png.len());
     let mut people = Vec::new();
     for _ in 0..8 {
-        let user = app.new_user().await;
-        app.create_profile(&user, "Rex").await.data("createProfile");
+        let user = app.new_user_with_profile("Rex").await;
         people.push(user);
     }
     let before = peak_rss_mib();

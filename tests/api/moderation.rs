@@ -96,25 +96,8 @@ async fn reported(
 }
 
 async fn report(app: &TestApp, by: &Session, whom: Uuid, reason: &str, details: &str) {
-    let res = app
-        .gql(
-            by.token(),
-            "mutation($u: UUID!, $r: ReportReason!, $d: String) { report(userId: $u, reason: $r, details: $d) }",
-            json!({ "u": whom, "r": reason, "d": details }),
-        )
-        .await;
+    let res = app.report(by, &whom, reason, Some(details)).await;
     assert_eq!(*res.data("report"), json!(true), "{}", res.body);
-}
-
-async fn send(app: &TestApp, from: &Session, conversation: &str, text: &str) {
-    let res = app
-        .gql(
-            from.token(),
-            "mutation($c: UUID!, $t: String!) { sendMessage(conversationId: $c, content: $t) { id } }",
-            json!({ "c": conversation, "t": text }),
-        )
-        .await;
-    assert!(res.errors().is_empty(), "{}", res.body);
 }
 
 async fn cases(app: &TestApp, m: &Session) -> Vec<Value> {
@@ -409,9 +392,15 @@ async fn the_queue_puts_the_most_reported_first_with_evidence(backend: Backend) 
     let m = moderator(&app).await;
     // The harasser matched with Bella and wrote to her; Bella wrote back.
     let (harasser, bella, conversation) = matched_pair(&app).await;
-    send(&app, &harasser, &conversation, "you are ugly").await;
-    send(&app, &bella, &conversation, "please stop").await;
-    send(&app, &harasser, &conversation, "make me").await;
+    app.send_message(&harasser, &conversation, "you are ugly")
+        .await
+        .data("sendMessage");
+    app.send_message(&bella, &conversation, "please stop")
+        .await
+        .data("sendMessage");
+    app.send_message(&harasser, &conversation, "make me")
+        .await
+        .data("sendMessage");
     // Someone else chats with the harasser too: a moderator never sees that.
     let other = dog_at(&app, "Other", BERLIN).await;
     crate::discovery::like(&app, &other, harasser.user_id).await;
@@ -420,7 +409,9 @@ async fn the_queue_puts_the_most_reported_first_with_evidence(backend: Backend) 
         .as_str()
         .expect("conversation")
         .to_string();
-    send(&app, &harasser, &private, "a private note").await;
+    app.send_message(&harasser, &private, "a private note")
+        .await
+        .data("sendMessage");
 
     // An older case with one reporter, then the harasser with two.
     let spammer = dog_at(&app, "Spammer", BERLIN).await;
@@ -627,7 +618,9 @@ async fn a_suspension_takes_the_person_out_everywhere_until_lifted(backend: Back
     let app = spawn_app(backend).await;
     let m = moderator(&app).await;
     let (harasser, bella, conversation) = matched_pair(&app).await;
-    send(&app, &harasser, &conversation, "hey").await;
+    app.send_message(&harasser, &conversation, "hey")
+        .await
+        .data("sendMessage");
     let viewer = dog_at(&app, "Viewer", north_of(BERLIN, 1.0)).await;
     assert!(all_recs(&app, &viewer).await.contains(&harasser.user_id));
     let reporter = dog_at(&app, "Reporter", BERLIN).await;
@@ -685,13 +678,7 @@ async fn a_suspension_takes_the_person_out_everywhere_until_lifted(backend: Back
     let like = crate::discovery::like(&app, &viewer, harasser.user_id).await;
     assert_eq!(like.error_code(), "NOT_FOUND", "{}", like.body);
     // Nor can Bella write into the old conversation or read it by its id.
-    let res = app
-        .gql(
-            bella.token(),
-            "mutation($c: UUID!) { sendMessage(conversationId: $c, content: \"hello?\") { id } }",
-            json!({ "c": conversation }),
-        )
-        .await;
+    let res = app.send_message(&bella, &conversation, "hello?").await;
     assert_eq!(res.error_code(), "NOT_FOUND", "{}", res.body);
     let res = app
         .gql(
@@ -922,28 +909,14 @@ async fn the_audit_log_is_append_only_and_exports_as_csv(backend: Backend) {
     )
     .await;
     // No statement edits or deletes an entry.
-    let refused = match &app.db {
-        Db::Postgres(pool) => (
-            sqlx::query("UPDATE moderation_actions SET reason = 'edited'")
-                .execute(pool)
-                .await
-                .is_err(),
-            sqlx::query("DELETE FROM moderation_actions")
-                .execute(pool)
-                .await
-                .is_err(),
-        ),
-        Db::Sqlite(pool) => (
-            sqlx::query("UPDATE moderation_actions SET reason = 'edited'")
-                .execute(pool)
-                .await
-                .is_err(),
-            sqlx::query("DELETE FROM moderation_actions")
-                .execute(pool)
-                .await
-                .is_err(),
-        ),
-    };
+    let refused = (
+        app.try_execute("UPDATE moderation_actions SET reason = 'edited'")
+            .await
+            .is_err(),
+        app.try_execute("DELETE FROM moderation_actions")
+            .await
+            .is_err(),
+    );
     assert_eq!(refused, (true, true));
     assert_eq!(audit_count(&app).await, 2);
     // The CSV, from the console.

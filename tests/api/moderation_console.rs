@@ -170,13 +170,7 @@ async fn a_moderator_handles_a_harassment_case_in_the_browser() {
         ),
     ];
     for (by, whom, reason, details) in reports {
-        let res = app
-            .gql(
-                by.token(),
-                "mutation($u: UUID!, $r: ReportReason!, $d: String) { report(userId: $u, reason: $r, details: $d) }",
-                json!({ "u": whom.user_id, "r": reason, "d": details }),
-            )
-            .await;
+        let res = app.report(by, &whom.user_id, reason, Some(details)).await;
         assert!(res.errors().is_empty(), "{}", res.body);
     }
     // Rex edits his profile after being reported: the case still shows what was reported.

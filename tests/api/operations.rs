@@ -31,13 +31,7 @@ async fn metrics_can_have_an_address_of_their_own(backend: Backend) {
         .expect("get");
     assert_eq!(public.status(), 404, "not on the public address");
     let own = app.metrics_address.clone().expect("a metrics address");
-    let res = app
-        .client
-        .get(format!("{own}/metrics"))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(res.status(), 200);
+    let res = app.get_ok(format!("{own}/metrics")).await;
     assert!(
         res.text()
             .await
@@ -71,20 +65,8 @@ async fn operation_names_are_bounded_metric_labels(backend: Backend) {
 
 async fn health_and_readiness_answer(backend: Backend) {
     let app = spawn_app(backend).await;
-    let health = app
-        .client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(health.status(), 200);
-    let ready = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(ready.status(), 200);
+    app.get_ok(app.url("/healthz")).await;
+    let ready = app.get_ok(app.url("/readyz")).await;
     let body: serde_json::Value = ready.json().await.expect("json");
     assert_eq!(body["database"], "ok");
     let expected_redis = match backend {
@@ -193,12 +175,8 @@ async fn media_urls_need_a_valid_signature(backend: Backend) {
     let exp = chrono::Utc::now().timestamp() + 60;
     let sig = signer.sign(key, exp);
     let ok = app
-        .client
-        .get(app.url(&format!("/media/{key}?exp={exp}&sig={sig}")))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(ok.status(), 200);
+        .get_ok(app.url(&format!("/media/{key}?exp={exp}&sig={sig}")))
+        .await;
     assert_eq!(
         ok.bytes().await.expect("bytes").as_ref(),
         b"\xff\xd8\xff jpeg"

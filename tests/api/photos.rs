@@ -356,8 +356,7 @@ fn property_03(backend: Backend) {
     };
     proptest!(config, |(ops in prop::collection::vec(photo_op(), 1..12))| {
         rt.block_on(async {
-            let user = app.new_user().await;
-            app.create_profile(&user, "Rex").await.data("createProfile");
+            let user = app.new_user_with_profile("Rex").await;
             let mut reached_complete = false;
             for op in ops {
                 let ids = app.photo_ids(&user, &user).await;

@@ -173,8 +173,7 @@ async fn profile_limits_name_the_field_and_store_nothing(backend: Backend) {
 
 async fn a_second_profile_conflicts(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.new_user().await;
-    app.create_profile(&user, "Rex").await.data("createProfile");
+    let user = app.new_user_with_profile("Rex").await;
     let again = app.create_profile(&user, "Max").await;
     assert_eq!(again.error_code(), "CONFLICT");
     assert_eq!(
@@ -195,8 +194,7 @@ async fn a_second_profile_conflicts(backend: Backend) {
 
 async fn updates_change_only_what_is_given(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.new_user().await;
-    app.create_profile(&user, "Rex").await.data("createProfile");
+    let user = app.new_user_with_profile("Rex").await;
     let res = app
         .gql(
             user.token(),
@@ -235,8 +233,7 @@ async fn updates_change_only_what_is_given(backend: Backend) {
 
 async fn prompts_come_from_the_catalogue_and_replace_in_order(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.new_user().await;
-    app.create_profile(&user, "Rex").await.data("createProfile");
+    let user = app.new_user_with_profile("Rex").await;
     let q = questions(&app, &user).await;
     let three = json!([
         { "question": q[3], "answer": "Fetch" },
@@ -259,8 +256,7 @@ async fn prompts_come_from_the_catalogue_and_replace_in_order(backend: Backend) 
 
 async fn bad_prompts_change_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.new_user().await;
-    app.create_profile(&user, "Rex").await.data("createProfile");
+    let user = app.new_user_with_profile("Rex").await;
     let q = questions(&app, &user).await;
     set_prompts(&app, &user, json!([{ "question": q[0], "answer": "Ball" }]))
         .await
@@ -349,8 +345,7 @@ async fn preferences_are_validated_and_merged(backend: Backend) {
 
 async fn a_paused_profile_says_so(backend: Backend) {
     let app = spawn_app(backend).await;
-    let user = app.new_user().await;
-    app.create_profile(&user, "Rex").await.data("createProfile");
+    let user = app.new_user_with_profile("Rex").await;
     let res = app
         .gql(
             user.token(),

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::account_deletion::{exec, uuid_lit};
+use crate::account_deletion::uuid_lit;
 use crate::both_backends;
 use crate::discovery::{BERLIN, dog_at, north_of};
 use crate::helpers::{Backend, spawn_app, spawn_app_with};
@@ -161,9 +161,7 @@ async fn a_person_keeps_at_most_200_favourite_places(backend: Backend) {
         let id = uuid::Uuid::now_v7();
         places.push(id);
         let at = north_of(BERLIN, f64::from(i));
-        exec(
-            &app,
-            &format!(
+        app.execute(&format!(
                 "INSERT INTO playgrounds (id, name, name_search, description, latitude, longitude, created_by, created_at) VALUES ({}, 'Park {i}', 'park {i}', '', {}, {}, {u}, {ts})",
                 uuid_lit(&app, id), at.0, at.1
             ),
@@ -175,13 +173,10 @@ async fn a_person_keeps_at_most_200_favourite_places(backend: Backend) {
         .iter()
         .map(|id| format!("({u}, {}, {ts})", uuid_lit(&app, *id)))
         .collect();
-    exec(
-        &app,
-        &format!(
-            "INSERT INTO playground_favorites (user_id, playground_id, created_at) VALUES {}",
-            values.join(", ")
-        ),
-    )
+    app.execute(&format!(
+        "INSERT INTO playground_favorites (user_id, playground_id, created_at) VALUES {}",
+        values.join(", ")
+    ))
     .await;
     let fav = "mutation($p: UUID!) { favoritePlayground(playgroundId: $p) { id } }";
     let res = app

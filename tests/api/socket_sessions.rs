@@ -122,7 +122,7 @@ async fn deleting_the_account_closes_every_socket(backend: Backend) {
     let mut here = app.ws(&me).await;
     let mut far = there.ws(&other_session).await;
     let mut theirs = there.ws(&bystander).await;
-    crate::account_deletion::delete_account(&app, &me).await;
+    app.delete_account(&me).await.data("deleteAccount");
     assert_closed(&mut here, SESSION_ENDED).await;
     assert_closed(&mut far, SESSION_ENDED).await;
     theirs.assert_alive().await;

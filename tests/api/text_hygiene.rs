@@ -119,13 +119,7 @@ async fn every_text_input_refuses_disguises_and_stores_nothing(backend: Backend)
 
     // Report details.
     let other = dog_at(&app, "Other", BERLIN).await;
-    let res = app
-        .gql(
-            a.token(),
-            "mutation($u: UUID!, $d: String) { report(userId: $u, reason: OTHER, details: $d) }",
-            json!({ "u": other.user_id, "d": bad }),
-        )
-        .await;
+    let res = app.report(&a, &other.user_id, "OTHER", Some(bad)).await;
     assert_refused(&res, "details");
     assert_eq!(app.count("reports").await, 0);
     assert_eq!(app.count("blocks").await, 0);

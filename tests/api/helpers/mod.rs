@@ -342,6 +342,57 @@ impl TestApp {
         }
     }
 
+    /// `sendMessage` of `text` from `from` into `conversation` (any id JSON takes).
+    pub async fn send_message(
+        &self,
+        from: &Session,
+        conversation: impl serde::Serialize,
+        text: &str,
+    ) -> GqlResponse {
+        self.gql(
+            from.token(),
+            "mutation($c: UUID!, $t: String!) { sendMessage(conversationId: $c, content: $t) { id } }",
+            json!({ "c": conversation, "t": text }),
+        )
+        .await
+    }
+
+    /// `report` of `whom` by `by`, for `reason` (a `ReportReason` name), with `details`.
+    pub async fn report(
+        &self,
+        by: &Session,
+        whom: impl serde::Serialize,
+        reason: &str,
+        details: Option<&str>,
+    ) -> GqlResponse {
+        self.gql(
+            by.token(),
+            "mutation($u: UUID!, $r: ReportReason!, $d: String) { report(userId: $u, reason: $r, details: $d) }",
+            json!({ "u": whom, "r": reason, "d": details }),
+        )
+        .await
+    }
+
+    /// `unmatch` of `match_id` by `user`.
+    pub async fn unmatch(&self, user: &Session, match_id: impl serde::Serialize) -> GqlResponse {
+        self.gql(
+            user.token(),
+            "mutation($m: UUID!) { unmatch(matchId: $m) }",
+            json!({ "m": match_id }),
+        )
+        .await
+    }
+
+    /// `deleteAccount` by `user`, with their password.
+    pub async fn delete_account(&self, user: &Session) -> GqlResponse {
+        self.gql(
+            user.token(),
+            "mutation($p: String!) { deleteAccount(password: $p) }",
+            json!({ "p": DEFAULT_PASSWORD }),
+        )
+        .await
+    }
+
     pub async fn register(&self, email: &str, password: &str) -> GqlResponse {
         self.gql(
             None,
@@ -428,6 +479,13 @@ impl TestApp {
         .await
     }
 
+    /// A new user with a profile named `name` (no photos yet).
+    pub async fn new_user_with_profile(&self, name: &str) -> Session {
+        let user = self.new_user().await;
+        self.create_profile(&user, name).await.data("createProfile");
+        user
+    }
+
     /// A user with a complete profile (two photos). Returns the photo ids.
     pub async fn complete_profile(&self, user: &Session, name: &str) -> Vec<Uuid> {
         self.create_profile(user, name).await.data("createProfile");
@@ -465,6 +523,22 @@ impl TestApp {
     }
 
     /// The Prometheus text `/metrics` serves now.
+    /// Signing in as `user` works with `password` only (no longer with the default one).
+    pub async fn only_password_is(&self, user: &Session, password: &str) {
+        assert_eq!(
+            self.login(&user.email, DEFAULT_PASSWORD).await.error_code(),
+            "UNAUTHENTICATED"
+        );
+        self.login(&user.email, password).await.data("login");
+    }
+
+    /// GETs `url`, which must answer 200.
+    pub async fn get_ok(&self, url: impl reqwest::IntoUrl) -> reqwest::Response {
+        let res = self.client.get(url).send().await.expect("get");
+        assert_eq!(res.status(), 200, "{}", res.url());
+        res
+    }
+
     pub async fn metrics(&self) -> String {
         self.client
             .get(self.url("/metrics"))
@@ -474,6 +548,20 @@ impl TestApp {
             .text()
             .await
             .expect("metrics text")
+    }
+
+    /// Runs a statement (fixed text from the test, never input) on the test's database.
+    pub async fn try_execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        Ok(match &self.db {
+            Db::Postgres(pool) => sqlx::query(sql).execute(pool).await?.rows_affected(),
+            Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await?.rows_affected(),
+        })
+    }
+
+    /// [`Self::try_execute`], which must succeed.
+    pub async fn execute(&self, sql: &str) {
+        self.try_execute(sql).await.expect("statement");
     }
 
     /// Rows in `table` (a fixed name from the test, never input).
