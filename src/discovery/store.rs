@@ -10,7 +10,7 @@ use super::geo::Coordinates;
 use crate::error::StoreError;
 use crate::infra::db::Db;
 use crate::infra::sql::{
-    Backend, Ids, Sql, Ts, WriteTx, execute, execute_in, fetch, fetch_scalar, for_update, in_ids,
+    Backend, Ids, Sql, Ts, WriteTx, execute, execute_in, fetch, fetch_scalar, for_update,
     returning_scalar, with_db,
 };
 use crate::infra::stored::stored_enum;
@@ -268,17 +268,38 @@ const INSERT_REPORT: Sql = Sql {
 };
 
 /// Those of `$2` the viewer `$1` liked, passed, matched or blocked, who blocked them, or whom
-/// moderation hides at `$3`.
-const ACTED_ON: Sql = in_ids!(2;
-    "SELECT target_id FROM likes WHERE user_id = $1 AND target_id",
-    " UNION SELECT target_id FROM passes WHERE user_id = $1 AND target_id",
-    " UNION SELECT user_b FROM matches WHERE user_a = $1 AND user_b",
-    " UNION SELECT user_a FROM matches WHERE user_b = $1 AND user_a",
-    " UNION SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id",
-    " UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id",
-    " UNION SELECT id FROM users WHERE hidden_until > $3 AND id";
-    ""
-);
+/// moderation hides, given each backend's test of a column against the list and its clock. The
+/// clock is read in the statement: PostgreSQL then plans the last test on its small index of
+/// hidden people (with a bound time it would look up every listed person instead).
+macro_rules! acted_on {
+    ($in_ids:literal, $now:literal) => {
+        concat!(
+            "SELECT target_id FROM likes WHERE user_id = $1 AND target_id",
+            $in_ids,
+            " UNION SELECT target_id FROM passes WHERE user_id = $1 AND target_id",
+            $in_ids,
+            " UNION SELECT user_b FROM matches WHERE user_a = $1 AND user_b",
+            $in_ids,
+            " UNION SELECT user_a FROM matches WHERE user_b = $1 AND user_a",
+            $in_ids,
+            " UNION SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id",
+            $in_ids,
+            " UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id",
+            $in_ids,
+            " UNION SELECT id FROM users WHERE hidden_until > ",
+            $now,
+            " AND id",
+            $in_ids
+        )
+    };
+}
+const ACTED_ON: Sql = Sql {
+    postgres: acted_on!(" = ANY($2)", "now()"),
+    sqlite: acted_on!(
+        " IN (SELECT unhex(value) FROM json_each($2))",
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+    ),
+};
 
 /// Locations, swipes, matches, blocks and reports, and recommendation candidates.
 #[derive(Clone)]
@@ -667,8 +688,7 @@ impl DiscoveryStore {
             fetch_all,
             ACTED_ON,
             user_id,
-            Ids(others),
-            Ts(time::now())
+            Ids(others)
         ))
     }
 

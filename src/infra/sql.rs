@@ -136,18 +136,8 @@ impl From<&'static str> for Sql {
 }
 
 /// `in_ids!("SELECT … WHERE user_id", 1, " ORDER BY …")`: the statement testing a column against
-/// the list of ids bound as parameter `$1` (an [`Ids`]). With several tests of the same list:
-/// `in_ids!(2; "SELECT … WHERE a", " UNION SELECT … WHERE b"; "")`, each part followed by one.
+/// the list of ids bound as parameter `$1` (an [`Ids`]).
 macro_rules! in_ids {
-    ($n:literal; $($part:expr),+; $tail:expr) => {
-        $crate::infra::sql::Sql {
-            postgres: concat!($($part, " = ANY($", $n, ")",)+ $tail),
-            sqlite: concat!(
-                $($part, " IN (SELECT unhex(value) FROM json_each($", $n, "))",)+
-                $tail
-            ),
-        }
-    };
     ($head:expr, $n:literal, $tail:expr) => {
         $crate::infra::sql::Sql {
             postgres: concat!($head, " = ANY($", $n, ")", $tail),

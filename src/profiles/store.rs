@@ -266,10 +266,7 @@ impl ProfileStore {
     pub async fn insert_photo(&self, photo: &NewPhoto) -> Result<PhotoRecord, StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(pool.pick(LOCK_ACCOUNT))
-                .bind(photo.user_id)
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(tx, pool.pick(LOCK_ACCOUNT), photo.user_id);
             let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM photos WHERE user_id = $1")
                 .bind(photo.user_id)
                 .fetch_one(&mut *tx)
@@ -315,10 +312,7 @@ impl ProfileStore {
     ) -> Result<PhotoDeletion, StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(pool.pick(LOCK_ACCOUNT))
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(tx, pool.pick(LOCK_ACCOUNT), user_id);
             let photos: Vec<(Uuid, String, String)> = sqlx::query_as(
                 "SELECT id, storage_key, thumbnail_key FROM photos
                   WHERE user_id = $1 ORDER BY position",
@@ -360,10 +354,7 @@ impl ProfileStore {
     ) -> Result<Option<Vec<PhotoRecord>>, StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(pool.pick(LOCK_ACCOUNT))
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+            execute_in!(tx, pool.pick(LOCK_ACCOUNT), user_id);
             let mut current: Vec<Uuid> =
                 sqlx::query_scalar("SELECT id FROM photos WHERE user_id = $1")
                     .bind(user_id)
