@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# A/B of two server binaries on one PostgreSQL database: the same people, one scenario,
+# alternating the binaries ROUNDS times (8 s warm-up, 15 s measured each), with the server's and
+# PostgreSQL's CPU per run. For changes whose effect is smaller than the machine's drift
+# between two runs of scripts/bench-load.sh.
+#
+#   scripts/bench-ab.sh OLD_BINARY NEW_BINARY [SCENARIO [USERS]]   # recommendations, 2000
+#
+# SCENARIO is one of benches/load/scenarios.lua's (recommendations is measured with every list
+# cached: the warm-up computes them). ROUNDS (3), CONNS (32). Needs what scripts/test.sh starts
+# (PostgreSQL, Redis) and what scripts/bench-load.sh installs (wrk, the load client).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OLD="$1"; NEW="$2"; SCENARIO="${3:-recommendations}"; USERS="${4:-2000}"
+ROUNDS="${ROUNDS:-3}"; CONNS="${CONNS:-32}"
+PG_ADMIN="${TEST_PG_URL:-postgres://pupmatch_test:pupmatch_test@127.0.0.1:5432/postgres}"
+VENV="${BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pupmatch-bench}"
+OUT="$(mktemp -d /tmp/pupmatch-ab.XXXXXX)"
+db="pupmatch_ab_$$"
+PORT="${PORT:-18081}"; BASE="http://127.0.0.1:$PORT"
+export PUPMATCH_LISTEN="127.0.0.1:$PORT" PUPMATCH_LOG=warn PUPMATCH_JOBS_IN_SERVE=false
+export PUPMATCH_MEDIA_DIR="$OUT/media" PUPMATCH_DATABASE_URL="${PG_ADMIN%/*}/$db"
+export PUPMATCH_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+for limit in USER IP AUTH LOCATION MESSAGE; do export "PUPMATCH_RATE_LIMIT_${limit}_PER_MIN=100000000"; done
+server=""
+start() { # binary, name (each binary caches under its own Redis prefix)
+  PUPMATCH_REDIS_PREFIX="ab:$$:$2:" "$1" serve >>"$OUT/server-$2.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 100); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+stop() { kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true; server=""; }
+cleanup() { stop; psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+db_ticks() { local t=0 pid; for pid in $(pgrep -x postgres || true); do t=$((t + $(ticks "$pid"))); done; echo "$t"; }
+
+psql "$PG_ADMIN" -qc "CREATE DATABASE $db"
+start "$NEW" new
+"$VENV/bin/python" benches/load/populate.py "$BASE" "$USERS" --out "$OUT/tokens.json" | tail -1
+stop
+psql "$PUPMATCH_DATABASE_URL" -qc "VACUUM ANALYZE"
+"$VENV/bin/python" -c 'import json,sys; [print(u["id"], u["token"]) for u in json.load(open(sys.argv[1]))]' \
+  "$OUT/tokens.json" >"$OUT/tokens.txt"
+hz=$(getconf CLK_TCK)
+for round in $(seq 1 "$ROUNDS"); do
+  for which in old new; do
+    bin="$OLD"; [ "$which" = new ] && bin="$NEW"
+    start "$bin" "$which"
+    wrk -t2 -c "$CONNS" -d8s -s benches/load/scenarios.lua "$BASE" -- "$SCENARIO" "$OUT/tokens.txt" >/dev/null
+    s0=$(ticks "$server"); d0=$(db_ticks)
+    wrk --latency -t2 -c "$CONNS" -d15s -s benches/load/scenarios.lua "$BASE" -- "$SCENARIO" "$OUT/tokens.txt" \
+      >"$OUT/$which-$round.txt"
+    s1=$(ticks "$server"); d1=$(db_ticks)
+    rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/$which-$round.txt")
+    p99=$(awk '$1 == "99%" {print $2}' "$OUT/$which-$round.txt")
+    printf 'round %s %-3s %10s req/s  p99 %-9s server %5.2f cores  database %5.2f cores\n' "$round" "$which" \
+      "$rps" "$p99" "$(awk -v t=$((s1 - s0)) -v hz="$hz" 'BEGIN { print t / hz / 15 }')" \
+      "$(awk -v t=$((d1 - d0)) -v hz="$hz" 'BEGIN { print t / hz / 15 }')"
+    stop
+  done
+done
