@@ -21,6 +21,8 @@
 # SEED=1 makes the USERS people with `pupmatch seed` instead (demo profiles in six cities, for
 # large counts) and signs in 2 000 of them (SIGN_IN overrides) as the load's clients.
 # KEEP_DB=1 keeps the PostgreSQL database afterwards (its name is printed), for EXPLAIN.
+# SCENARIOS="recommendations recommendations-cached" runs only those after the floor.
+# BIN=path runs that server binary instead of building one (to measure an older build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,8 +43,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "installing the load client (httpx, pillow) into $VENV"
   python3 -m venv "$VENV" && "$VENV/bin/pip" install -q httpx pillow
 fi
-log "building the release server"
-cargo build -q --release --bin pupmatch
+if [ -z "${BIN:-}" ]; then
+  log "building the release server"
+  cargo build -q --release --bin pupmatch
+  BIN=target/release/pupmatch
+fi
 
 db="pupmatch_bench_$$"
 export PUPMATCH_LISTEN="127.0.0.1:$PORT" PUPMATCH_LOG=warn PUPMATCH_JOBS_IN_SERVE=false
@@ -65,13 +70,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-target/release/pupmatch serve >"$OUT/server.log" 2>&1 &
+"$BIN" serve >"$OUT/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "$BASE/healthz" >/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
 if [ "${SEED:-0}" = 1 ]; then
   log "seeding $USERS demo people"
-  PUPMATCH_DATABASE_URL="$PUPMATCH_DATABASE_URL" target/release/pupmatch seed --profiles "$USERS"
+  PUPMATCH_DATABASE_URL="$PUPMATCH_DATABASE_URL" "$BIN" seed --profiles "$USERS"
   "$VENV/bin/python" benches/load/sign_in_demo.py "$BASE" "$USERS" "${SIGN_IN:-2000}" --out "$OUT/tokens.json"
 else
   log "creating $USERS people through the API"
@@ -110,13 +115,14 @@ run healthz "$BASE/healthz"
 printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n' \
   "'{\"query\":\"{ promptQuestions }\"}'" >"$OUT/floor.lua"
 run graphql-floor -s "$OUT/floor.lua" "$BASE/graphql"
-for s in me profile recommendations recommendations-cached like; do
+SCENARIOS="${SCENARIOS:-me profile recommendations recommendations-cached like}"
+for s in $SCENARIOS; do
   log "scenario: $s"
   # The second recommendations pass finds every list the first one computed in the cache.
   run "$s" -s benches/load/scenarios.lua "$BASE" -- "${s%-cached}" "$OUT/tokens.txt"
 done
 
-if [ "$BACKEND" = postgres ]; then
+if [ "$BACKEND" = postgres ] && [[ " $SCENARIOS " == *" like "* ]]; then
   # The database's own ceiling for likes: the same transaction the server sends, from pgbench.
   log "PostgreSQL alone: the like transaction (pgbench)"
   dburl="${PG_ADMIN%/*}/$db"
@@ -134,7 +140,7 @@ echo "PupMatch $BACKEND, $USERS people, wrk -t$THREADS -c$CONNS -d$DURATION, $(n
 hz=$(getconf CLK_TCK); secs=${DURATION%s}
 printf '%-23s %10s %9s %9s %9s %8s %11s %11s\n' scenario "req/s" "p50 ms" "p90 ms" "p99 ms" errors \
   "server CPU" "database CPU"
-for name in healthz graphql-floor me profile recommendations recommendations-cached like; do
+for name in healthz graphql-floor $SCENARIOS; do
   f="$OUT/$name.txt"
   rps=$(awk '/Requests\/sec/ {print $2}' "$f")
   p() { awk -v q="$1" '$1 == q {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}' "$f"; }

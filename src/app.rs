@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::discovery::DiscoveryService;
 use crate::export::ExportService;
 use crate::hub::Hub;
-use crate::infra::blobs::{BlobStore, LocalBlobStore, MediaSigner, S3BlobStore};
+use crate::infra::blobs::{BlobStore, LocalBlobStore, MediaSigner, ReusedLinks, S3BlobStore};
 use crate::infra::bus::Bus;
 use crate::infra::db::Db;
 use crate::infra::rate_limit::RateLimiter;
@@ -189,14 +189,15 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
 
 /// The configured photo store: S3 when `PUPMATCH_S3_*` is set, else local disk with signed URLs.
 pub fn blob_store(config: &Config, public_url: &Url) -> anyhow::Result<Arc<dyn BlobStore>> {
-    Ok(match &config.s3 {
+    let store: Arc<dyn BlobStore> = match &config.s3 {
         Some(s3) => Arc::new(S3BlobStore::new(s3)?),
         None => Arc::new(LocalBlobStore::new(
             &config.media_dir,
             MediaSigner::new(config.jwt_secret.expose_secret().as_bytes()),
             public_url.clone(),
         )?),
-    })
+    };
+    Ok(Arc::new(ReusedLinks::new(store)))
 }
 
 fn spawn_rate_limit_pruning(limiter: RateLimiter) {

@@ -47,7 +47,8 @@ pub struct RecommendationPage {
     pub items: Vec<Recommendation>,
     pub unit: DistanceUnit,
     pub has_next_page: bool,
-    /// People of the list left out because they were acted on after it was made.
+    /// People of the list left out because they were swiped on, blocked, hidden or gone since it
+    /// was made.
     skipped: usize,
 }
 
@@ -241,24 +242,27 @@ impl DiscoveryService {
         let mut skipped = 0;
         let mut next = start;
         while items.len() < first && next < list.items.len() {
-            let end = (next + (first - items.len()) * 2 + 4).min(list.items.len());
+            // A few more than needed: some may be left out.
+            let end = (next + (first - items.len()) + 4).min(list.items.len());
             let window = &list.items[next..end];
             let ids: Vec<Uuid> = window.iter().map(|r| r.user_id).collect();
-            // Someone may have been liked, passed or blocked since a cached list was made (the
-            // candidate query of a list made just now already left them out).
-            let acted = match fresh {
+            // Someone may have been liked or passed since a cached list was made (the candidate
+            // query of a list made just now already left them out).
+            let swiped = match fresh {
                 Fresh::Yes => Vec::new(),
-                Fresh::No => self.store.acted_on(user_id, &ids).await?,
+                Fresh::No => self.store.swiped_on(user_id, &ids).await?,
             };
-            let views = profiles.views(&ids).await?;
+            // Without those blocked either way since, or hidden by moderation (from the same
+            // caches every profile read uses).
+            let views = profiles.seen_by(user_id, &ids).await?;
             for r in window {
                 next += 1;
-                if acted.contains(&r.user_id) {
-                    skipped += 1;
-                    continue;
-                }
-                let Some(view) = views.get(&r.user_id) else {
-                    continue;
+                let view = match views.get(&r.user_id) {
+                    Some(view) if !swiped.contains(&r.user_id) => view,
+                    _ => {
+                        skipped += 1;
+                        continue;
+                    }
                 };
                 if view.profile.is_paused || !(2..=6).contains(&view.photos.len()) {
                     continue;

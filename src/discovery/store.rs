@@ -267,38 +267,22 @@ const INSERT_REPORT: Sql = Sql {
     ),
 };
 
-/// Those of `$2` the viewer `$1` liked, passed, matched or blocked, who blocked them, or whom
-/// moderation hides, given each backend's test of a column against the list and its clock. The
-/// clock is read in the statement: PostgreSQL then plans the last test on its small index of
-/// hidden people (with a bound time it would look up every listed person instead).
-macro_rules! acted_on {
-    ($in_ids:literal, $now:literal) => {
+/// Those of `$2` the viewer `$1` liked or passed, given each backend's test of a column against
+/// the list. (A match always has both people's likes: the like that made it, and an unmatch or a
+/// block removes the match with the likes.)
+macro_rules! swiped_on {
+    ($in_ids:literal) => {
         concat!(
             "SELECT target_id FROM likes WHERE user_id = $1 AND target_id",
             $in_ids,
-            " UNION SELECT target_id FROM passes WHERE user_id = $1 AND target_id",
-            $in_ids,
-            " UNION SELECT user_b FROM matches WHERE user_a = $1 AND user_b",
-            $in_ids,
-            " UNION SELECT user_a FROM matches WHERE user_b = $1 AND user_a",
-            $in_ids,
-            " UNION SELECT blocked_id FROM blocks WHERE blocker_id = $1 AND blocked_id",
-            $in_ids,
-            " UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id",
-            $in_ids,
-            " UNION SELECT id FROM users WHERE hidden_until > ",
-            $now,
-            " AND id",
+            " UNION ALL SELECT target_id FROM passes WHERE user_id = $1 AND target_id",
             $in_ids
         )
     };
 }
-const ACTED_ON: Sql = Sql {
-    postgres: acted_on!(" = ANY($2)", "now()"),
-    sqlite: acted_on!(
-        " IN (SELECT unhex(value) FROM json_each($2))",
-        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-    ),
+const SWIPED_ON: Sql = Sql {
+    postgres: swiped_on!(" = ANY($2)"),
+    sqlite: swiped_on!(" IN (SELECT unhex(value) FROM json_each($2))"),
 };
 
 /// Locations, swipes, matches, blocks and reports, and recommendation candidates.
@@ -680,13 +664,12 @@ impl DiscoveryStore {
         ))
     }
 
-    /// Those of `others` the user liked, passed, matched or blocked, or who blocked the user
-    /// (or whom moderation hides).
-    pub async fn acted_on(&self, user_id: Uuid, others: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+    /// Those of `others` the user liked or passed (or matched: a match keeps both likes).
+    pub async fn swiped_on(&self, user_id: Uuid, others: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
         Ok(fetch_scalar!(
             &self.db,
             fetch_all,
-            ACTED_ON,
+            SWIPED_ON,
             user_id,
             Ids(others)
         ))

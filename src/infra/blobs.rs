@@ -1,7 +1,9 @@
 //! Object storage for photos. Local disk (embedded mode) serves blobs through our own
 //! HMAC-signed, expiring `/media/{key}?exp=…&sig=…` URLs.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -9,8 +11,15 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use url::Url;
 
-/// How long a signed media URL stays valid.
+/// How long a media URL handed to a client stays valid, at least.
 pub const MEDIA_URL_TTL_SECS: i64 = 3600;
+
+/// How long one signed URL of a blob is handed out again (see [`ReusedLinks`]). Stores sign
+/// for [`MEDIA_URL_TTL_SECS`] plus this, so a reused URL still has at least the full TTL left.
+pub const LINK_REUSE_SECS: i64 = 300;
+
+/// The lifetime a store signs a URL for.
+const SIGNED_FOR_SECS: i64 = MEDIA_URL_TTL_SECS + LINK_REUSE_SECS;
 
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -19,7 +28,7 @@ pub trait BlobStore: Send + Sync {
     async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
     /// Deleting a missing blob is not an error.
     async fn delete(&self, key: &str) -> anyhow::Result<()>;
-    /// A URL a client can fetch the blob from, valid for [`MEDIA_URL_TTL_SECS`].
+    /// A URL a client can fetch the blob from, valid for at least [`MEDIA_URL_TTL_SECS`].
     async fn url(&self, key: &str) -> anyhow::Result<String>;
     /// Every blob whose key starts with `prefix` (a folder such as `photos/`), with when it
     /// was last written.
@@ -101,7 +110,7 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn url(&self, key: &str) -> anyhow::Result<String> {
-        let exp = chrono::Utc::now().timestamp() + MEDIA_URL_TTL_SECS;
+        let exp = chrono::Utc::now().timestamp() + SIGNED_FOR_SECS;
         let sig = self.signer.sign(key, exp);
         let mut url = self.public_url.clone();
         url.set_path(&format!("/media/{key}"));
@@ -150,10 +159,92 @@ impl BlobStore for LocalBlobStore {
     }
 }
 
+/// A store whose signed URLs are handed out again for [`LINK_REUSE_SECS`]: a page of 20
+/// profiles shows 40 photos, and signing each afresh on every request (an HMAC, or an S3
+/// presignature) was a tenth of a recommendation page's CPU. Reusing a URL for a few minutes also
+/// lets the app's image cache keep the photo. Bounded: each shard forgets everything when it
+/// fills up, and when the reuse window turns.
+pub struct ReusedLinks {
+    inner: Arc<dyn BlobStore>,
+    shards: Vec<Mutex<LinkShard>>,
+}
+
+#[derive(Default)]
+struct LinkShard {
+    window: i64,
+    links: HashMap<String, String>,
+}
+
+const LINK_SHARDS: usize = 16;
+const LINKS_PER_SHARD: usize = 8192;
+
+impl ReusedLinks {
+    pub fn new(inner: Arc<dyn BlobStore>) -> Self {
+        ReusedLinks {
+            inner,
+            shards: (0..LINK_SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    fn shard(&self, key: &str) -> &Mutex<LinkShard> {
+        // FNV-1a: keys are server-made, so no one chooses them to collide.
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        &self.shards[(hash % LINK_SHARDS as u64) as usize]
+    }
+
+    fn lock(shard: &Mutex<LinkShard>) -> std::sync::MutexGuard<'_, LinkShard> {
+        shard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl BlobStore for ReusedLinks {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
+        self.inner.put(key, bytes).await
+    }
+
+    async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        self.inner.get(key).await
+    }
+
+    async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        Self::lock(self.shard(key)).links.remove(key);
+        self.inner.delete(key).await
+    }
+
+    async fn url(&self, key: &str) -> anyhow::Result<String> {
+        let window = chrono::Utc::now().timestamp().div_euclid(LINK_REUSE_SECS);
+        let shard = self.shard(key);
+        {
+            let shard = Self::lock(shard);
+            if shard.window == window
+                && let Some(url) = shard.links.get(key)
+            {
+                return Ok(url.clone());
+            }
+        }
+        let url = self.inner.url(key).await?;
+        let mut shard = Self::lock(shard);
+        if shard.window != window || shard.links.len() >= LINKS_PER_SHARD {
+            shard.window = window;
+            shard.links.clear();
+        }
+        shard.links.insert(key.to_string(), url.clone());
+        Ok(url)
+    }
+
+    async fn list(&self, prefix: &str) -> anyhow::Result<Vec<BlobInfo>> {
+        self.inner.list(prefix).await
+    }
+}
+
 /// HMAC-SHA256 over `key` and expiry, with a key derived from the server secret.
 #[derive(Clone)]
 pub struct MediaSigner {
-    key: Vec<u8>,
+    /// Keyed once; each signature clones the keyed state.
+    mac: Hmac<Sha256>,
 }
 
 impl MediaSigner {
@@ -161,17 +252,23 @@ impl MediaSigner {
         // Domain-separate from JWT signing: same secret, different derived key.
         let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
         mac.update(b"pupmatch media url v1");
+        let key = mac.finalize().into_bytes();
         MediaSigner {
-            key: mac.finalize().into_bytes().to_vec(),
+            mac: Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length"),
         }
     }
 
-    pub fn sign(&self, key: &str, exp: i64) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+    /// The MAC of `key` and `exp`, before hex encoding.
+    fn mac(&self, key: &str, exp: i64) -> Hmac<Sha256> {
+        let mut mac = self.mac.clone();
         mac.update(key.as_bytes());
         mac.update(b"\n");
         mac.update(exp.to_string().as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        mac
+    }
+
+    pub fn sign(&self, key: &str, exp: i64) -> String {
+        hex::encode(self.mac(key, exp).finalize().into_bytes())
     }
 
     /// Valid signature and not expired at `now` (unix seconds). Constant-time comparison.
@@ -182,11 +279,7 @@ impl MediaSigner {
         let Ok(sig) = hex::decode(sig) else {
             return false;
         };
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(key.as_bytes());
-        mac.update(b"\n");
-        mac.update(exp.to_string().as_bytes());
-        mac.verify_slice(&sig).is_ok()
+        self.mac(key, exp).verify_slice(&sig).is_ok()
     }
 }
 
@@ -255,7 +348,7 @@ impl BlobStore for S3BlobStore {
             .signed_url(
                 axum::http::Method::GET,
                 &Self::path(key)?,
-                std::time::Duration::from_secs(u64::try_from(MEDIA_URL_TTL_SECS).unwrap_or(3600)),
+                std::time::Duration::from_secs(SIGNED_FOR_SECS.unsigned_abs()),
             )
             .await
             .context("S3 presign failed")?;

@@ -20,11 +20,14 @@ fn derive(secret: &[u8], label: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    for part in parts {
-        mac.update(part);
-    }
+/// An HMAC keyed once: each use clones the keyed state instead of hashing the key again.
+fn keyed(key: &[u8; 32]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length")
+}
+
+fn hmac(keyed: &Hmac<Sha256>, message: &[u8]) -> [u8; 32] {
+    let mut mac = keyed.clone();
+    mac.update(message);
     mac.finalize().into_bytes().into()
 }
 
@@ -32,18 +35,21 @@ fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
 /// one use is refused by another).
 #[derive(Clone)]
 pub struct Sealer {
-    mac_key: [u8; 32],
-    stream_key: [u8; 32],
+    mac: Hmac<Sha256>,
+    stream: Hmac<Sha256>,
 }
 
 impl Sealer {
     pub fn new(secret: &[u8], purpose: &str) -> Self {
         Sealer {
-            mac_key: derive(secret, format!("pupmatch seal mac v1 {purpose}").as_bytes()),
-            stream_key: derive(
+            mac: keyed(&derive(
+                secret,
+                format!("pupmatch seal mac v1 {purpose}").as_bytes(),
+            )),
+            stream: keyed(&derive(
                 secret,
                 format!("pupmatch seal stream v1 {purpose}").as_bytes(),
-            ),
+            )),
         }
     }
 
@@ -53,8 +59,8 @@ impl Sealer {
             plaintext.len() <= MAX_PLAINTEXT,
             "plaintext too long to seal"
         );
-        let iv = &hmac(&self.mac_key, &[plaintext])[..IV_LEN];
-        let stream = hmac(&self.stream_key, &[iv]);
+        let iv = &hmac(&self.mac, plaintext)[..IV_LEN];
+        let stream = hmac(&self.stream, iv);
         let mut out = iv.to_vec();
         out.extend(plaintext.iter().zip(stream).map(|(p, k)| p ^ k));
         out
@@ -66,9 +72,9 @@ impl Sealer {
             return None;
         }
         let (iv, body) = sealed.split_at(IV_LEN);
-        let stream = hmac(&self.stream_key, &[iv]);
+        let stream = hmac(&self.stream, iv);
         let plaintext: Vec<u8> = body.iter().zip(stream).map(|(c, k)| c ^ k).collect();
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.mac_key).expect("any key length");
+        let mut mac = self.mac.clone();
         mac.update(&plaintext);
         mac.verify_truncated_left(iv).ok()?;
         Some(plaintext)

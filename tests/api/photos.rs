@@ -17,6 +17,7 @@ both_backends!(
     deleting_keeps_a_complete_profile_complete_and_removes_blobs,
     someone_elses_photo_cannot_be_touched,
     reordering_needs_an_exact_permutation,
+    a_photo_link_is_reused_for_minutes_and_lasts_an_hour,
 );
 
 async fn the_type_is_sniffed_from_the_bytes_not_the_name(backend: Backend) {
@@ -469,4 +470,77 @@ fn property_17_photo_order_is_preserved_postgres() {
 #[test]
 fn property_17_photo_order_is_preserved_sqlite() {
     property_17(Backend::Sqlite);
+}
+
+/// Until when a signed media link works (unix seconds): local links carry `exp`, S3 links their
+/// signing time and lifetime.
+fn link_valid_until(link: &str) -> i64 {
+    let url = url::Url::parse(link).expect("a URL");
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    if let Some(exp) = param("exp") {
+        return exp.parse().expect("exp");
+    }
+    let signed = param("X-Amz-Date").expect("an expiry or a signing time");
+    let signed = chrono::NaiveDateTime::parse_from_str(&signed, "%Y%m%dT%H%M%SZ")
+        .expect("X-Amz-Date")
+        .and_utc()
+        .timestamp();
+    let lifetime: i64 = param("X-Amz-Expires")
+        .expect("X-Amz-Expires")
+        .parse()
+        .expect("secs");
+    signed + lifetime
+}
+
+/// A page of profiles hands out the same photo links for a few minutes (so they are not signed
+/// again on every request, and the app's image cache can keep the photos), and every link handed
+/// out still works for at least an hour.
+async fn a_photo_link_is_reused_for_minutes_and_lasts_an_hour(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let owner = app.new_user().await;
+    app.complete_profile(&owner, "Rex").await;
+    let viewer = app.new_user_with_profile("Bella").await;
+    let links = || async {
+        let res = app
+            .gql(
+                viewer.token(),
+                "query($u: UUID!) { profile(userId: $u) { photos { url thumbnailUrl } } }",
+                json!({ "u": owner.user_id }),
+            )
+            .await;
+        let photos = res.data("profile")["photos"].clone();
+        let mut links = Vec::new();
+        for photo in photos.as_array().expect("photos") {
+            for field in ["url", "thumbnailUrl"] {
+                links.push(photo[field].as_str().expect("a link").to_string());
+            }
+        }
+        links
+    };
+    // Links are reused within a five-minute window: retry if the two reads straddle its end.
+    let window = || chrono::Utc::now().timestamp().div_euclid(300);
+    let (first, second) = loop {
+        let started = window();
+        let first = links().await;
+        // Past the second in which the first links were signed.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let second = links().await;
+        if window() == started {
+            break (first, second);
+        }
+    };
+    assert_eq!(first.len(), 4);
+    assert_eq!(first, second, "the same links, not signed again");
+    let now = chrono::Utc::now().timestamp();
+    for link in &first {
+        assert!(
+            link_valid_until(link) >= now + 3600 - 5,
+            "{link} expires too soon"
+        );
+        app.get_ok(link.as_str()).await;
+    }
 }
