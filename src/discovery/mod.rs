@@ -18,6 +18,7 @@
 
 pub mod geo;
 pub mod graphql;
+mod marks;
 mod recommendations;
 mod safety;
 pub mod score;
@@ -50,6 +51,8 @@ pub struct DiscoveryService {
     /// Lists being computed on this instance: a request that finds its person's list being
     /// computed waits for that computation instead of starting another.
     computing: recommendations::InFlight,
+    /// Whether a person has swiped since their cached list was computed.
+    marks: marks::SwipeMarks,
     bus: Bus,
     notifications: Arc<NotificationService>,
     /// Seals recommendation cursors.
@@ -68,6 +71,7 @@ impl DiscoveryService {
         hold: HoldRule,
     ) -> Self {
         let store = DiscoveryStore::new(db);
+        let marks = marks::SwipeMarks::new(redis.clone());
         let recs = TwoTierCache::new(
             "recs",
             Duration::from_secs(300),
@@ -80,6 +84,7 @@ impl DiscoveryService {
             store,
             recs,
             computing: recommendations::InFlight::default(),
+            marks,
             bus,
             notifications,
             cursors: Sealer::new(secret, "recommendation cursor"),

@@ -1,7 +1,9 @@
 //! Recommendations: a person's ranked list (computed from the candidates the database
 //! filtered, scored in Rust, cached per person) and the pages served from it, with sealed
 //! cursors. Swipes do not drop the swiper's own list: a page skips the people acted on since
-//! the list was made, and the list is computed again once a page's worth of it is used up.
+//! the list was made, and the list is computed again once a page's worth of it is used up. A
+//! page whose reader has not liked or passed anyone since their list was made asks the database
+//! nothing (see [`super::marks`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +34,10 @@ pub struct Ranked {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecList {
     pub generated_at: DateTime<Utc>,
+    /// The person's swipe mark stored before the candidates were read: while it is still
+    /// stored, they have not liked or passed anyone since, and pages need no check.
+    #[serde(default)]
+    pub mark: Option<Uuid>,
     pub unit: DistanceUnit,
     pub items: Vec<Ranked>,
 }
@@ -99,6 +105,14 @@ enum Fresh {
     No,
 }
 
+/// Whether a page must check its people against the swipes made since its list was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// The list was computed by this request, or its reader has not swiped since.
+    No,
+    Swipes,
+}
+
 impl DiscoveryService {
     /// The user's list, cached or computed now (`Fresh::Yes`: nobody in it was acted on yet).
     async fn ranked_list(
@@ -158,6 +172,8 @@ impl DiscoveryService {
         };
         metrics::counter!("recommendation_lists_computed_total").increment(1);
         let now = time::now();
+        // Before the candidates are read: a swipe they miss drops this mark.
+        let mark = self.marks.start(user_id).await;
         let mut items: Vec<Ranked> = self
             .store
             .candidates(&searcher)
@@ -173,6 +189,7 @@ impl DiscoveryService {
         items.sort_by(|a, b| rank_order(a.score, a.user_id, b.score, b.user_id));
         let list = Arc::new(RecList {
             generated_at: now,
+            mark,
             unit: prefs.distance_unit,
             items,
         });
@@ -200,8 +217,13 @@ impl DiscoveryService {
                 skipped: 0,
             });
         };
+        let check = match fresh {
+            Fresh::Yes => Check::No,
+            Fresh::No if self.marks.unswiped_since(user_id, list.mark).await => Check::No,
+            Fresh::No => Check::Swipes,
+        };
         let page = self
-            .page_of(user_id, &list, fresh, after, first, profiles)
+            .page_of(user_id, &list, check, after, first, profiles)
             .await?;
         let used_up = page.skipped >= first.max(1)
             || (page.skipped > 0
@@ -213,7 +235,7 @@ impl DiscoveryService {
         {
             self.recs.replace_many(vec![(user_id, list.clone())]).await;
             return self
-                .page_of(user_id, &list, Fresh::Yes, after, first, profiles)
+                .page_of(user_id, &list, Check::No, after, first, profiles)
                 .await;
         }
         Ok(page)
@@ -224,7 +246,7 @@ impl DiscoveryService {
         &self,
         user_id: Uuid,
         list: &RecList,
-        fresh: Fresh,
+        check: Check,
         after: Option<(f64, Uuid)>,
         first: usize,
         profiles: &ProfileService,
@@ -248,9 +270,9 @@ impl DiscoveryService {
             let ids: Vec<Uuid> = window.iter().map(|r| r.user_id).collect();
             // Someone may have been liked or passed since a cached list was made (the candidate
             // query of a list made just now already left them out).
-            let swiped = match fresh {
-                Fresh::Yes => Vec::new(),
-                Fresh::No => self.store.swiped_on(user_id, &ids).await?,
+            let swiped = match check {
+                Check::No => Vec::new(),
+                Check::Swipes => self.store.swiped_on(user_id, &ids).await?,
             };
             // Without those blocked either way since, or hidden by moderation (from the same
             // caches every profile read uses).

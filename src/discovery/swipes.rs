@@ -47,6 +47,7 @@ impl DiscoveryService {
                 notice_push_state,
             } => {
                 if new {
+                    self.marks.swiped(user_id).await;
                     // The liker now shows in the other's list as having liked them (and
                     // scores higher there). The liker's own list skips people once liked.
                     self.invalidate(target).await;
@@ -57,6 +58,7 @@ impl DiscoveryService {
             LikeOutcome::Matched { record, new } => {
                 // Both lists skip a matched pair when served: neither needs computing again.
                 if new {
+                    self.marks.swiped(user_id).await;
                     self.publish(TOPIC_MATCH, user_id, &record).await;
                     let views = profiles.views(&[user_id, target]).await?;
                     let name = |id: &Uuid| {
@@ -87,6 +89,7 @@ impl DiscoveryService {
             return Err(ApiError::NotFound("no such profile".into()));
         }
         // The passer's list skips the person from now on (see `recommendations`).
+        self.marks.swiped(user_id).await;
         Ok(())
     }
 

@@ -197,6 +197,29 @@ impl ReusedLinks {
     fn lock(shard: &Mutex<LinkShard>) -> std::sync::MutexGuard<'_, LinkShard> {
         shard.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The link for `key` handed out in reuse window `window`, if any.
+    fn reused(&self, key: &str, window: i64) -> Option<String> {
+        let shard = Self::lock(self.shard(key));
+        (shard.window == window)
+            .then(|| shard.links.get(key).cloned())
+            .flatten()
+    }
+
+    /// Keeps a link signed in `window` for reuse within it.
+    fn remember(&self, key: &str, url: &str, window: i64) {
+        let mut shard = Self::lock(self.shard(key));
+        if window < shard.window {
+            // Signed in a window that ended while it was being signed: handed out, not kept
+            // (keeping it would take the shard back to the old window and empty it).
+            return;
+        }
+        if shard.window != window || shard.links.len() >= LINKS_PER_SHARD {
+            shard.window = window;
+            shard.links.clear();
+        }
+        shard.links.insert(key.to_string(), url.to_string());
+    }
 }
 
 #[async_trait]
@@ -216,22 +239,11 @@ impl BlobStore for ReusedLinks {
 
     async fn url(&self, key: &str) -> anyhow::Result<String> {
         let window = chrono::Utc::now().timestamp().div_euclid(LINK_REUSE_SECS);
-        let shard = self.shard(key);
-        {
-            let shard = Self::lock(shard);
-            if shard.window == window
-                && let Some(url) = shard.links.get(key)
-            {
-                return Ok(url.clone());
-            }
+        if let Some(url) = self.reused(key, window) {
+            return Ok(url);
         }
         let url = self.inner.url(key).await?;
-        let mut shard = Self::lock(shard);
-        if shard.window != window || shard.links.len() >= LINKS_PER_SHARD {
-            shard.window = window;
-            shard.links.clear();
-        }
-        shard.links.insert(key.to_string(), url.clone());
+        self.remember(key, &url, window);
         Ok(url)
     }
 
@@ -393,6 +405,27 @@ mod tests {
         ] {
             assert!(!valid_key(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_link_signed_after_its_window_ended_does_not_take_the_shard_back() {
+        let dir = std::env::temp_dir().join(format!("pupmatch-links-{}", std::process::id()));
+        let store = LocalBlobStore::new(
+            &dir,
+            MediaSigner::new(b"secret"),
+            "http://127.0.0.1".parse().expect("url"),
+        )
+        .expect("store");
+        let links = ReusedLinks::new(Arc::new(store));
+        links.remember("a.jpg", "link-5", 5);
+        assert_eq!(links.reused("a.jpg", 5).as_deref(), Some("link-5"));
+        // A signing of the same photo that began in window 4 finishes now: handed out to its
+        // request, but the shard stays on window 5 and keeps the newer link.
+        links.remember("a.jpg", "link-4", 4);
+        assert_eq!(links.reused("a.jpg", 5).as_deref(), Some("link-5"));
+        assert_eq!(links.reused("a.jpg", 4), None);
+        assert_eq!(links.reused("a.jpg", 6), None, "a new window signs again");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

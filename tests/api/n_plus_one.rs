@@ -11,6 +11,7 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::both_backends;
+use crate::discovery::{BERLIN, act, dog_at, like, north_of, recs, user_ids};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
 
 /// The statements run while serving a request, as sqlx logged them.
@@ -65,7 +66,10 @@ impl tracing::field::Visit for Statement {
     }
 }
 
-both_backends!(nested_profile_queries_cost_a_constant_number_of_statements);
+both_backends!(
+    nested_profile_queries_cost_a_constant_number_of_statements,
+    a_cached_page_asks_the_database_nothing_until_its_reader_swipes,
+);
 
 async fn statements_for(
     app: &TestApp,
@@ -137,4 +141,63 @@ async fn nested_profile_queries_cost_a_constant_number_of_statements(backend: Ba
     // Warm: the profiles come from the cache.
     let warm = statements_for(&app, &counter, &viewer, &users[1..]).await;
     assert!(warm.len() < ten.len(), "cached: {warm:#?}, cold: {ten:#?}");
+}
+
+/// A cached recommendation page read by someone who has not liked or passed anyone since their
+/// list was made runs no statement at all. After a like and a pass, the next page — on every
+/// instance, at once — checks again and leaves both people out.
+async fn a_cached_page_asks_the_database_nothing_until_its_reader_swipes(backend: Backend) {
+    let counter = QueryCounter::default();
+    let _ = tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(counter.clone()),
+    );
+    let app = spawn_app(backend).await;
+    let sibling = match backend {
+        // Embedded mode is one process.
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(app.spawn_sibling().await),
+    };
+    let instances: Vec<&TestApp> = std::iter::once(&app).chain(sibling.as_ref()).collect();
+    let me = dog_at(&app, "Me", BERLIN).await;
+    for i in 0..4 {
+        dog_at(
+            &app,
+            &format!("Dog {i}"),
+            north_of(BERLIN, 1.0 + f64::from(i)),
+        )
+        .await;
+    }
+    // Let the profile caches' second drops after the setup pass (see above).
+    tokio::time::sleep(pupmatch::infra::cache::SETTLE + std::time::Duration::from_millis(200))
+        .await;
+    let listed = user_ids(&recs(&app, &me, 4, None).await);
+    assert_eq!(listed.len(), 4);
+    // Each instance's first read fills its own caches (the session, the profiles).
+    for instance in &instances {
+        assert_eq!(user_ids(&recs(instance, &me, 4, None).await), listed);
+    }
+    for instance in &instances {
+        let before = counter.count();
+        assert_eq!(user_ids(&recs(instance, &me, 4, None).await), listed);
+        assert_eq!(
+            counter.since(before),
+            Vec::<String>::new(),
+            "a cached page whose reader has not swiped since"
+        );
+    }
+
+    like(&app, &me, listed[0]).await.data("like");
+    act(&app, &me, "pass", listed[1]).await.data("pass");
+    for instance in &instances {
+        let before = counter.count();
+        assert_eq!(
+            user_ids(&recs(instance, &me, 4, None).await),
+            listed[2..].to_vec(),
+            "the liked and the passed are left out"
+        );
+        assert!(
+            !counter.since(before).is_empty(),
+            "after a swipe, the page checks"
+        );
+    }
 }
