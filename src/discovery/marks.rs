@@ -100,6 +100,15 @@ impl SwipeMarks {
         stored == Some(mark)
     }
 
+    /// The Redis key of `user_id`'s mark, for deleting it in a command sent anyway (then
+    /// [`Self::swiped`] only if that command failed); None in embedded mode.
+    pub(super) fn redis_key(&self, user_id: Uuid) -> Option<String> {
+        match &self.store {
+            MarkStore::Redis(redis) => Some(Self::key(redis, user_id)),
+            MarkStore::Memory(_) => None,
+        }
+    }
+
     /// After a like or pass by `user_id` has committed: their cached list must be checked.
     pub(super) async fn swiped(&self, user_id: Uuid) {
         match &self.store {

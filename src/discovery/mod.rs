@@ -101,6 +101,26 @@ impl DiscoveryService {
         self.recs.invalidate(user_id).await;
     }
 
+    /// After `user_id`'s like of `target` committed: the liked person's list (they now show
+    /// as having liked them) and the liker's swipe mark go, in one Redis command.
+    async fn liked(&self, user_id: Uuid, target: Uuid) {
+        match self.marks.redis_key(user_id) {
+            Some(mark) => {
+                if !self
+                    .recs
+                    .invalidate_many_and_delete(&[target], &[mark])
+                    .await
+                {
+                    self.marks.swiped(user_id).await;
+                }
+            }
+            None => {
+                self.marks.swiped(user_id).await;
+                self.invalidate(target).await;
+            }
+        }
+    }
+
     /// Drops both people's cached lists after an action between them.
     async fn invalidate_pair(&self, user_id: Uuid, other: Uuid) {
         self.recs.invalidate_many(&[user_id, other]).await;

@@ -47,10 +47,9 @@ impl DiscoveryService {
                 notice_push_state,
             } => {
                 if new {
-                    self.marks.swiped(user_id).await;
                     // The liker now shows in the other's list as having liked them (and
                     // scores higher there). The liker's own list skips people once liked.
-                    self.invalidate(target).await;
+                    self.liked(user_id, target).await;
                     self.notifications.stored(notice, notice_push_state).await;
                 }
                 Ok(None)

@@ -184,25 +184,38 @@ where
 
     /// [`Self::invalidate`] for several keys: one L2 command and one bus message for all.
     pub async fn invalidate_many(&self, keys: &[uuid::Uuid]) {
-        if keys.is_empty() {
-            return;
+        self.invalidate_many_and_delete(keys, &[]).await;
+    }
+
+    /// [`Self::invalidate_many`], deleting `also` (other Redis keys, already prefixed) in the same
+    /// command. False when Redis did not confirm the deletion.
+    pub async fn invalidate_many_and_delete(&self, keys: &[uuid::Uuid], also: &[String]) -> bool {
+        if keys.is_empty() && also.is_empty() {
+            return true;
         }
+        let mut deleted_l2 = true;
         if let Some(redis) = &self.redis {
-            let names: Vec<String> = keys
+            let mut names: Vec<String> = keys
                 .iter()
                 .map(|k| Self::l2_key(redis, self.name, k))
                 .collect();
+            names.extend_from_slice(also);
             let mut cmd = redis::cmd("DEL");
             cmd.arg(&names);
             let deleted: redis::RedisResult<i64> = redis.query(cmd).await;
             if let Err(err) = deleted {
                 tracing::error!(cache = self.name, error = %err, "L2 invalidation failed");
+                deleted_l2 = false;
             }
+        }
+        if keys.is_empty() {
+            return deleted_l2;
         }
         for key in keys {
             self.l1.invalidate(key).await;
         }
         self.broadcast_l1_invalidation(keys).await;
+        deleted_l2
     }
 
     /// [`Self::invalidate_many`] now, and once more a moment later. A reader that loaded the old
