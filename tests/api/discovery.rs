@@ -95,6 +95,7 @@ both_backends!(
     swiping_does_not_recompute_ones_own_list,
     requests_at_once_compute_one_list,
     undo_pass_brings_back_the_most_recent_pass,
+    a_like_replaces_a_pass_and_a_pass_a_like,
     blocking_hides_both_ways_and_ends_the_match,
     reporting_stores_the_reason_and_hides_the_person,
     unmatching_ends_the_match_and_its_conversation,
@@ -494,6 +495,25 @@ async fn undo_pass_brings_back_the_most_recent_pass(backend: Backend) {
         .gql(me.token(), "mutation { undoPass { userId } }", json!({}))
         .await;
     assert!(none.body["data"]["undoPass"].is_null() && none.errors().is_empty());
+}
+
+/// Changing one's mind: a like after a pass leaves only the like (the other is notified once),
+/// a pass after a like only the pass, and liking again changes nothing.
+async fn a_like_replaces_a_pass_and_a_pass_a_like(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = dog_at(&app, "Me", BERLIN).await;
+    let other = dog_at(&app, "Other", north_of(BERLIN, 1.0)).await;
+    let swipes = || async { (app.count("likes").await, app.count("passes").await) };
+    act(&app, &me, "pass", other.user_id).await.data("pass");
+    assert_eq!(swipes().await, (0, 1));
+    like(&app, &me, other.user_id).await.data("like");
+    assert_eq!(swipes().await, (1, 0), "the like replaced the pass");
+    like(&app, &me, other.user_id).await.data("like");
+    assert_eq!(swipes().await, (1, 0));
+    assert_eq!(app.count("notifications").await, 1, "one LIKE notification");
+    act(&app, &me, "pass", other.user_id).await.data("pass");
+    assert_eq!(swipes().await, (0, 1), "the pass replaced the like");
+    assert!(all_recs(&app, &me).await.is_empty());
 }
 
 async fn match_pair(app: &TestApp) -> (Session, Session, Value) {

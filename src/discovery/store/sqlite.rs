@@ -21,19 +21,25 @@ pub(super) async fn like(
     notice: &NotificationRecord,
     target_offline: bool,
 ) -> Result<LikeOutcome, StoreError> {
+    // Every statement is a hop to the one writer connection's thread, which all writes queue
+    // for: what can be read is read at once (the write lock held since `BEGIN IMMEDIATE`
+    // keeps it true until the commit).
     let mut tx = pool.begin_write().await?;
-    let (has_profile, target_exists, blocked): (bool, bool, bool) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM profiles WHERE user_id = $1),
+    let (has_profile, target_exists, blocked, passed, mutual): (bool, bool, bool, bool, bool) =
+        sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM profiles WHERE user_id = $1),
                 EXISTS (SELECT 1 FROM profiles WHERE user_id = $2)
                   AND NOT EXISTS (SELECT 1 FROM users WHERE id = $2 AND hidden_until > $3),
                 EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2)
-                                              OR (blocker_id = $2 AND blocked_id = $1))",
-    )
-    .bind(user_id)
-    .bind(target)
-    .bind(Ts(now))
-    .fetch_one(&mut *tx)
-    .await?;
+                                              OR (blocker_id = $2 AND blocked_id = $1)),
+                EXISTS (SELECT 1 FROM passes WHERE user_id = $1 AND target_id = $2),
+                EXISTS (SELECT 1 FROM likes WHERE user_id = $2 AND target_id = $1)",
+        )
+        .bind(user_id)
+        .bind(target)
+        .bind(Ts(now))
+        .fetch_one(&mut *tx)
+        .await?;
     if !has_profile {
         return Ok(LikeOutcome::NoProfile);
     }
@@ -43,14 +49,27 @@ pub(super) async fn like(
     if blocked {
         return Ok(LikeOutcome::Blocked);
     }
-    let new = record_swipe!(tx, "likes" replacing "passes", user_id, target, now);
-    let mutual: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM likes WHERE user_id = $1 AND target_id = $2)",
+    let new = sqlx::query(
+        "INSERT INTO likes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, target_id) DO NOTHING",
     )
-    .bind(target)
+    .bind(Uuid::now_v7())
     .bind(user_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    .bind(target)
+    .bind(Ts(now))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if passed {
+        // A like replaces a pass.
+        execute_in!(
+            tx,
+            "DELETE FROM passes WHERE user_id = $1 AND target_id = $2",
+            user_id,
+            target
+        );
+    }
     if !mutual {
         let notice_push_state = if new {
             insert_wanted_sqlite(&mut tx, notice, target_offline).await?
