@@ -527,7 +527,7 @@ async fn delivery_crosses_instances_postgres() {
 
 /// A message is accepted exactly when its sender is one of the two matched people
 /// of the conversation; everything else is refused and stores nothing.
-fn property_07_only_matched_users_exchange_messages(backend: Backend) {
+fn only_matched_users_exchange_messages(backend: Backend) {
     use proptest::prelude::*;
     let rt = crate::helpers::runtime();
     let (app, people, conversations) = rt.block_on(async {
@@ -561,13 +561,13 @@ fn property_07_only_matched_users_exchange_messages(backend: Backend) {
 }
 
 #[test]
-fn property_07_only_matched_users_exchange_messages_postgres() {
-    property_07_only_matched_users_exchange_messages(Backend::Postgres);
+fn only_matched_users_exchange_messages_postgres() {
+    only_matched_users_exchange_messages(Backend::Postgres);
 }
 
 #[test]
-fn property_07_only_matched_users_exchange_messages_sqlite() {
-    property_07_only_matched_users_exchange_messages(Backend::Sqlite);
+fn only_matched_users_exchange_messages_sqlite() {
+    only_matched_users_exchange_messages(Backend::Sqlite);
 }
 
 async fn mark_messages_read_counts_only_received_messages(backend: Backend) {

@@ -27,7 +27,7 @@ proptest! {
 
     /// The distance from A to B equals the distance from B to A.
     #[test]
-    fn property_08_distance_is_symmetric(a in coordinate(), b in coordinate()) {
+    fn distance_is_symmetric(a in coordinate(), b in coordinate()) {
         let (a, b) = (Coordinates::parse(a.0, a.1).expect("valid"), Coordinates::parse(b.0, b.1).expect("valid"));
         let (ab, ba) = (geo::haversine_km(a, b), geo::haversine_km(b, a));
         prop_assert!((ab - ba).abs() <= 1e-9 * ab.max(1.0), "{} vs {}", ab, ba);
@@ -36,7 +36,7 @@ proptest! {
 
     /// Miles → kilometres → miles gives back the original value.
     #[test]
-    fn property_09_unit_conversion_round_trips(miles in 0.0f64..25_000.0) {
+    fn unit_conversion_round_trips(miles in 0.0f64..25_000.0) {
         let back = geo::km_to_miles(geo::miles_to_km(miles));
         prop_assert!((back - miles).abs() <= 1e-9 * miles.max(1.0));
         let km = miles;
@@ -46,7 +46,7 @@ proptest! {
     /// The parser: accepted exactly when latitude ∈ [-90, 90] and longitude ∈
     /// [-180, 180], both finite.
     #[test]
-    fn property_10_coordinates_are_validated(
+    fn coordinates_are_validated(
         lat in prop_oneof![-200.0f64..200.0, Just(f64::NAN), Just(f64::INFINITY), Just(90.0), Just(-90.0)],
         lon in prop_oneof![-400.0f64..400.0, Just(f64::NAN), Just(f64::NEG_INFINITY), Just(180.0), Just(-180.0)],
     ) {
@@ -57,7 +57,7 @@ proptest! {
 
 /// Over the API: `updateLocation` stores exactly the valid coordinates, and a
 /// refused update leaves the stored location as it was.
-fn property_10_over_http(backend: Backend) {
+fn update_location_validates(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(spawn_app(backend));
     let user = rt.block_on(app.new_user());
@@ -85,13 +85,13 @@ fn property_10_over_http(backend: Backend) {
 }
 
 #[test]
-fn property_10_update_location_validates_postgres() {
-    property_10_over_http(Backend::Postgres);
+fn update_location_validates_postgres() {
+    update_location_validates(Backend::Postgres);
 }
 
 #[test]
-fn property_10_update_location_validates_sqlite() {
-    property_10_over_http(Backend::Sqlite);
+fn update_location_validates_sqlite() {
+    update_location_validates(Backend::Sqlite);
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +103,7 @@ enum Action {
 
 /// Over random action sequences: whatever a searcher liked, passed or blocked
 /// never appears in their recommendations.
-fn property_11(backend: Backend) {
+fn discovery_excludes_acted_on_profiles(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(spawn_app(backend));
     let pool: Vec<Session> = rt.block_on(async {
@@ -151,13 +151,13 @@ fn property_11(backend: Backend) {
 }
 
 #[test]
-fn property_11_discovery_excludes_acted_on_profiles_postgres() {
-    property_11(Backend::Postgres);
+fn discovery_excludes_acted_on_profiles_postgres() {
+    discovery_excludes_acted_on_profiles(Backend::Postgres);
 }
 
 #[test]
-fn property_11_discovery_excludes_acted_on_profiles_sqlite() {
-    property_11(Backend::Sqlite);
+fn discovery_excludes_acted_on_profiles_sqlite() {
+    discovery_excludes_acted_on_profiles(Backend::Sqlite);
 }
 
 async fn scalar(app: &TestApp, sql: &str) -> i64 {
@@ -185,7 +185,7 @@ enum PairOp {
 
 /// Properties 5 and 6 over random sequences of likes, unlikes, blocks and unmatches among four
 /// dogs: every match rests on two likes, and no pair ever has more than one match.
-fn property_05_06(backend: Backend) {
+fn matches_are_mutual_and_unique(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(spawn_app(backend));
     let dogs: Vec<Session> = rt.block_on(async {
@@ -234,17 +234,17 @@ fn property_05_06(backend: Backend) {
 }
 
 #[test]
-fn property_05_06_matches_are_mutual_and_unique_postgres() {
-    property_05_06(Backend::Postgres);
+fn matches_are_mutual_and_unique_postgres() {
+    matches_are_mutual_and_unique(Backend::Postgres);
 }
 
 #[test]
-fn property_05_06_matches_are_mutual_and_unique_sqlite() {
-    property_05_06(Backend::Sqlite);
+fn matches_are_mutual_and_unique_sqlite() {
+    matches_are_mutual_and_unique(Backend::Sqlite);
 }
 
 /// Liking or passing the same profile several times has the effect of once.
-fn property_15(backend: Backend) {
+fn like_and_pass_are_idempotent(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(spawn_app(backend));
     let (me, pool) = rt.block_on(async {
@@ -285,18 +285,18 @@ fn pair_filter(app: &TestApp, a: Uuid, b: Uuid) -> String {
 }
 
 #[test]
-fn property_15_like_and_pass_are_idempotent_postgres() {
-    property_15(Backend::Postgres);
+fn like_and_pass_are_idempotent_postgres() {
+    like_and_pass_are_idempotent(Backend::Postgres);
 }
 
 #[test]
-fn property_15_like_and_pass_are_idempotent_sqlite() {
-    property_15(Backend::Sqlite);
+fn like_and_pass_are_idempotent_sqlite() {
+    like_and_pass_are_idempotent(Backend::Sqlite);
 }
 
 /// Unmatching deletes the match and its conversation (so no more messages), for
 /// either side, every time.
-fn property_16(backend: Backend) {
+fn unmatch_cascades(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(spawn_app(backend));
     let pair = rt.block_on(async {
@@ -327,13 +327,13 @@ fn property_16(backend: Backend) {
 }
 
 #[test]
-fn property_16_unmatch_cascades_postgres() {
-    property_16(Backend::Postgres);
+fn unmatch_cascades_postgres() {
+    unmatch_cascades(Backend::Postgres);
 }
 
 #[test]
-fn property_16_unmatch_cascades_sqlite() {
-    property_16(Backend::Sqlite);
+fn unmatch_cascades_sqlite() {
+    unmatch_cascades(Backend::Sqlite);
 }
 
 /// Two people liking each other at the same instant get exactly one match.

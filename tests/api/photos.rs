@@ -1,5 +1,6 @@
 //! Photo upload (REST), deletion and ordering: sniffed types, size and pixel limits, metadata
-//! stripping, the 2–6 rule, ownership, and properties 3, 4 and 17.
+//! stripping, the 2–6 rule, ownership, that only valid images are accepted and that photo order
+//! is preserved.
 
 use proptest::prelude::*;
 use serde_json::json;
@@ -348,7 +349,7 @@ fn photo_op() -> impl Strategy<Value = PhotoOp> {
     ]
 }
 
-fn property_03(backend: Backend) {
+fn photo_count_stays_within_2_to_6(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(spawn_app(backend));
     let config = ProptestConfig {
@@ -389,13 +390,13 @@ fn property_03(backend: Backend) {
 }
 
 #[test]
-fn property_03_photo_count_stays_within_2_to_6_postgres() {
-    property_03(Backend::Postgres);
+fn photo_count_stays_within_2_to_6_postgres() {
+    photo_count_stays_within_2_to_6(Backend::Postgres);
 }
 
 #[test]
-fn property_03_photo_count_stays_within_2_to_6_sqlite() {
-    property_03(Backend::Sqlite);
+fn photo_count_stays_within_2_to_6_sqlite() {
+    photo_count_stays_within_2_to_6(Backend::Sqlite);
 }
 
 fn not_an_image() -> impl Strategy<Value = Vec<u8>> {
@@ -409,7 +410,7 @@ fn not_an_image() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn property_04(backend: Backend) {
+fn only_valid_images_are_accepted(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(spawn_app(backend));
     let user = rt.block_on(app.new_user());
@@ -428,16 +429,16 @@ fn property_04(backend: Backend) {
 }
 
 #[test]
-fn property_04_only_valid_images_are_accepted_postgres() {
-    property_04(Backend::Postgres);
+fn only_valid_images_are_accepted_postgres() {
+    only_valid_images_are_accepted(Backend::Postgres);
 }
 
 #[test]
-fn property_04_only_valid_images_are_accepted_sqlite() {
-    property_04(Backend::Sqlite);
+fn only_valid_images_are_accepted_sqlite() {
+    only_valid_images_are_accepted(Backend::Sqlite);
 }
 
-fn property_17(backend: Backend) {
+fn photo_order_is_preserved(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(spawn_app(backend));
     let (user, ids) = rt.block_on(async {
@@ -463,13 +464,13 @@ fn property_17(backend: Backend) {
 }
 
 #[test]
-fn property_17_photo_order_is_preserved_postgres() {
-    property_17(Backend::Postgres);
+fn photo_order_is_preserved_postgres() {
+    photo_order_is_preserved(Backend::Postgres);
 }
 
 #[test]
-fn property_17_photo_order_is_preserved_sqlite() {
-    property_17(Backend::Sqlite);
+fn photo_order_is_preserved_sqlite() {
+    photo_order_is_preserved(Backend::Sqlite);
 }
 
 /// Until when a signed media link works (unix seconds): local links carry `exp`, S3 links their

@@ -410,7 +410,7 @@ crate::both_backends!(
 
 /// A place is stored exactly when its coordinates are valid (latitude in
 /// [-90, 90], longitude in [-180, 180]), and then with exactly those coordinates.
-fn property_12_playground_locations_are_valid(backend: Backend) {
+fn playground_locations_are_valid(backend: Backend) {
     use proptest::prelude::*;
     let rt = crate::helpers::runtime();
     let (app, user) = rt.block_on(async {
@@ -453,13 +453,13 @@ fn property_12_playground_locations_are_valid(backend: Backend) {
 }
 
 #[test]
-fn property_12_playground_locations_are_valid_postgres() {
-    property_12_playground_locations_are_valid(Backend::Postgres);
+fn playground_locations_are_valid_postgres() {
+    playground_locations_are_valid(Backend::Postgres);
 }
 
 #[test]
-fn property_12_playground_locations_are_valid_sqlite() {
-    property_12_playground_locations_are_valid(Backend::Sqlite);
+fn playground_locations_are_valid_sqlite() {
+    playground_locations_are_valid(Backend::Sqlite);
 }
 
 /// Shared favourite places raise compatibility: with everything else equal, the person who

@@ -27,7 +27,7 @@ proptest! {
 
     /// Decoding a valid token gives back the user (and session) it was issued for.
     #[test]
-    fn property_01_token_validity(user in uuid_strategy(), session in uuid_strategy(),
+    fn token_validity(user in uuid_strategy(), session in uuid_strategy(),
                                   issued_ago in 0i64..86_000) {
         let now = Utc::now() - chrono::Duration::seconds(issued_ago);
         let (token, expires_at) = keys().issue(user, session, now).expect("signs");
@@ -39,7 +39,7 @@ proptest! {
 
     /// Every expired token fails validation, as an authentication error.
     #[test]
-    fn property_14_token_expiration(user in uuid_strategy(), expired_for in 1i64..10_000_000,
+    fn token_expiration(user in uuid_strategy(), expired_for in 1i64..10_000_000,
                                     lifetime in 1i64..100_000) {
         let exp = Utc::now().timestamp() - expired_for;
         let claims = Claims { sub: user, sid: user, iat: exp - lifetime, exp, iss: "pupmatch".into() };
@@ -55,7 +55,7 @@ proptest! {
     /// The stored hash reveals nothing of the password (salted argon2id PHC string,
     /// never containing it), yet the same password always verifies and any other does not.
     #[test]
-    fn property_02_password_hash_irreversibility(pw in "\\PC{8,40}", other in "\\PC{8,40}") {
+    fn password_hash_irreversibility(pw in "\\PC{8,40}", other in "\\PC{8,40}") {
         let hash = password::hash_blocking(&pw).expect("hashes");
         prop_assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         prop_assert!(!hash.contains(&pw));
@@ -107,7 +107,7 @@ proptest! {
 
     /// In process: past the threshold, every further request is rejected.
     #[test]
-    fn property_13_rate_limiting_in_process(limit in 1u32..40, requests in 0u32..80) {
+    fn rate_limiting_in_process(limit in 1u32..40, requests in 0u32..80) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
             let limiter = RateLimiter::local(limits(limit));
@@ -117,7 +117,7 @@ proptest! {
 
     /// Shared through Redis: the same, with the GCRA script on a real Redis.
     #[test]
-    fn property_13_rate_limiting_through_redis(limit in 1u32..40, requests in 0u32..80) {
+    fn rate_limiting_through_redis(limit in 1u32..40, requests in 0u32..80) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
             let prefix = format!("prop13:{}:", Uuid::new_v4().simple());
