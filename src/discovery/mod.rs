@@ -104,20 +104,13 @@ impl DiscoveryService {
     /// After `user_id`'s like of `target` committed: the liked person's list (they now show
     /// as having liked them) and the liker's swipe mark go, in one Redis command.
     async fn liked(&self, user_id: Uuid, target: Uuid) {
-        match self.marks.redis_key(user_id) {
-            Some(mark) => {
-                if !self
-                    .recs
-                    .invalidate_many_and_delete(&[target], &[mark])
-                    .await
-                {
-                    self.marks.swiped(user_id).await;
-                }
-            }
-            None => {
-                self.marks.swiped(user_id).await;
-                self.invalidate(target).await;
-            }
+        let mark = self.marks.redis_key(user_id);
+        let dropped = self
+            .recs
+            .invalidate_many_and_delete(&[target], mark.as_slice())
+            .await;
+        if mark.is_none() || !dropped {
+            self.marks.swiped(user_id).await;
         }
     }
 
