@@ -197,15 +197,20 @@ impl NotificationService {
         let push = state == PushState::Pending;
         record.push_state = state;
         metrics::counter!("notifications_total", "kind" => record.kind.as_db()).increment(1);
-        self.hub
-            .send(
-                vec![record.user_id],
-                None,
-                ServerFrame::Notification {
-                    notification: (&record).into(),
-                },
-            )
-            .await;
+        // Live or push, as the module docs say: a person with no live socket anywhere when it
+        // was made gets the push (when wanted) and finds it in their list, so no frame is sent
+        // to every instance for nobody. One who connected since then sees it there too.
+        if !outgoing.offline {
+            self.hub
+                .send(
+                    vec![record.user_id],
+                    None,
+                    ServerFrame::Notification {
+                        notification: (&record).into(),
+                    },
+                )
+                .await;
+        }
         if push {
             let this = self.clone();
             tokio::spawn(async move {

@@ -523,6 +523,15 @@ async fn delivery_crosses_instances_postgres() {
     like(&two, &b, c.user_id).await.data("like");
     let frame = wb.recv_type("match").await;
     assert_eq!(frame["match"]["userId"], c.user_id.to_string());
+    // So does a like: the instance that stores it sees b online on the other one.
+    let d = dog_at(&one, "Bolt", BERLIN).await;
+    like(&one, &d, b.user_id).await.data("like");
+    loop {
+        let note = wb.recv_type("notification").await;
+        if note["notification"]["kind"] == "LIKE" {
+            break;
+        }
+    }
 }
 
 /// A message is accepted exactly when its sender is one of the two matched people

@@ -372,6 +372,46 @@ async fn online_people_get_frames_and_offline_people_get_pushes(backend: Backend
     assert_eq!(fcm.lock().expect("lock").tokens_issued.len(), 1);
 }
 
+/// A notification is either shown live or left for later: someone with a live socket gets the
+/// `notification` frame; for someone with none nothing goes out to the instances at all (it waits
+/// in their inbox, and goes as a push when they have a device).
+async fn a_notification_goes_live_or_waits_in_the_inbox(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = dog_at(&app, "Rex", BERLIN).await;
+    let b = dog_at(&app, "Bella", BERLIN).await;
+    let c = dog_at(&app, "Luna", BERLIN).await;
+    let mut bus = app.state.bus.subscribe();
+
+    // b has no socket: the like is stored and notified, and no frame is published for b.
+    like(&app, &a, b.user_id).await.data("like");
+    assert_eq!(inbox(&app, &b, true).await.len(), 1);
+    let quiet = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            match bus.recv().await {
+                Ok(m) if m.topic == "deliver" && m.payload.contains(&b.user_id.to_string()) => {
+                    return m.payload;
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    std::future::pending().await
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        quiet.is_err(),
+        "a frame went out for someone offline: {quiet:?}"
+    );
+
+    // b online: the next like arrives as a frame.
+    let mut wb = app.ws(&b).await;
+    like(&app, &c, b.user_id).await.data("like");
+    let frame = wb.recv_type("notification").await;
+    assert_eq!(frame["notification"]["kind"], "LIKE");
+    assert_eq!(inbox(&app, &b, true).await.len(), 2);
+}
+
 /// The push states once one of them is `wanted`, or after 5 s, whichever comes first.
 async fn wait_for_state(app: &TestApp, wanted: &str) -> Vec<String> {
     for _ in 0..100 {
@@ -535,6 +575,7 @@ crate::both_backends!(
     likes_and_matches_fill_the_inbox,
     preferences_decide_what_is_notified,
     online_people_get_frames_and_offline_people_get_pushes,
+    a_notification_goes_live_or_waits_in_the_inbox,
     pushes_retry_and_forget_dead_devices,
     devices_are_validated,
 );
