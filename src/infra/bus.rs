@@ -105,6 +105,42 @@ impl Bus {
         Ok(())
     }
 
+    /// Runs `first` and then publishes `payload` on `topic`, in one round trip: Redis runs a
+    /// pipeline's commands in order, so no instance hears the message before `first` took
+    /// effect. False when Redis did not confirm it (the message is then heard in-process only,
+    /// as with [`Self::publish`]); without Redis, `first` has nowhere to run and only the
+    /// in-process message goes out.
+    pub async fn publish_after(
+        &self,
+        mut first: redis::Pipeline,
+        topic: &str,
+        payload: String,
+    ) -> bool {
+        let Some(redis) = &self.redis else {
+            let _ = self.local.send(BusMessage {
+                topic: topic.to_string(),
+                payload,
+            });
+            return false;
+        };
+        first
+            .cmd("PUBLISH")
+            .arg(redis.key(&format!("bus:{topic}")))
+            .arg(&payload)
+            .ignore();
+        match redis.pipeline::<()>(first).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(error = %err, topic, "published in-process only");
+                let _ = self.local.send(BusMessage {
+                    topic: topic.to_string(),
+                    payload,
+                });
+                false
+            }
+        }
+    }
+
     /// Every message published from now on (receivers filter by topic).
     pub fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
         self.local.subscribe()

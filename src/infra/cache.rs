@@ -83,6 +83,14 @@ where
         format!("cache:{}", self.name)
     }
 
+    /// The L1 invalidation message for `keys`.
+    fn payload(keys: &[uuid::Uuid]) -> String {
+        keys.iter()
+            .map(uuid::Uuid::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     fn l2_key(redis: &Redis, name: &str, key: &uuid::Uuid) -> String {
         redis.key(&format!("{name}:{key}"))
     }
@@ -146,18 +154,35 @@ where
     /// with Redis, writes L2 and drops the keys from every instance's L1, so each reads the
     /// new value next; without Redis (one process) it is [`Self::insert_many`].
     pub async fn replace_many(&self, values: Vec<(uuid::Uuid, Arc<V>)>) {
-        if self.redis.is_none() {
+        let Some(redis) = &self.redis else {
             return self.insert_many(values).await;
-        }
-        self.write_l2(&values).await;
+        };
+        // The writes and the broadcast in one round trip, the writes first.
+        let pipe = self.l2_writes(redis, &values);
         let keys: Vec<uuid::Uuid> = values.iter().map(|(k, _)| *k).collect();
-        self.broadcast_l1_invalidation(&keys).await;
+        if !self
+            .bus
+            .publish_after(pipe, &self.topic(), Self::payload(&keys))
+            .await
+            && redis.is_up()
+        {
+            tracing::warn!(cache = self.name, "L2 write failed");
+        }
     }
 
     async fn write_l2(&self, values: &[(uuid::Uuid, Arc<V>)]) {
         let Some(redis) = &self.redis else {
             return;
         };
+        if let Err(err) = redis.pipeline::<()>(self.l2_writes(redis, values)).await
+            && redis.is_up()
+        {
+            tracing::warn!(cache = self.name, error = %err, "L2 write failed");
+        }
+    }
+
+    /// One `SET` per value, with the L2 lifetime.
+    fn l2_writes(&self, redis: &Redis, values: &[(uuid::Uuid, Arc<V>)]) -> redis::Pipeline {
         let mut pipe = redis::pipe();
         for (key, value) in values {
             if let Ok(json) = serde_json::to_string(value.as_ref()) {
@@ -169,11 +194,7 @@ where
                     .ignore();
             }
         }
-        if let Err(err) = redis.pipeline::<()>(pipe).await
-            && redis.is_up()
-        {
-            tracing::warn!(cache = self.name, error = %err, "L2 write failed");
-        }
+        pipe
     }
 
     /// Write-through invalidation: drops `key` from L2, from this L1, and (over the bus) from
@@ -193,29 +214,38 @@ where
         if keys.is_empty() && also.is_empty() {
             return true;
         }
-        let mut deleted_l2 = true;
-        if let Some(redis) = &self.redis {
-            let mut names: Vec<String> = keys
-                .iter()
-                .map(|k| Self::l2_key(redis, self.name, k))
-                .collect();
-            names.extend_from_slice(also);
-            let mut cmd = redis::cmd("DEL");
-            cmd.arg(&names);
-            let deleted: redis::RedisResult<i64> = redis.query(cmd).await;
-            if let Err(err) = deleted {
-                tracing::error!(cache = self.name, error = %err, "L2 invalidation failed");
-                deleted_l2 = false;
+        let Some(redis) = &self.redis else {
+            for key in keys {
+                self.l1.invalidate(key).await;
             }
-        }
-        if keys.is_empty() {
-            return deleted_l2;
+            if !keys.is_empty() {
+                self.broadcast_l1_invalidation(keys).await;
+            }
+            return true;
+        };
+        let mut names: Vec<String> = keys
+            .iter()
+            .map(|k| Self::l2_key(redis, self.name, k))
+            .collect();
+        names.extend_from_slice(also);
+        let mut del = redis::pipe();
+        del.cmd("DEL").arg(&names).ignore();
+        // The deletion and the other instances' L1 invalidation in one round trip, the
+        // deletion first: an instance that hears the message finds L2 empty already.
+        let deleted = if keys.is_empty() {
+            redis.pipeline::<()>(del).await.is_ok()
+        } else {
+            self.bus
+                .publish_after(del, &self.topic(), Self::payload(keys))
+                .await
+        };
+        if !deleted {
+            tracing::error!(cache = self.name, "L2 invalidation failed");
         }
         for key in keys {
             self.l1.invalidate(key).await;
         }
-        self.broadcast_l1_invalidation(keys).await;
-        deleted_l2
+        deleted
     }
 
     /// [`Self::invalidate_many`] now, and once more a moment later. A reader that loaded the old
@@ -234,12 +264,7 @@ where
 
     /// Tells every instance (this one too, when the message comes back) to drop `keys` from L1.
     async fn broadcast_l1_invalidation(&self, keys: &[uuid::Uuid]) {
-        let payload = keys
-            .iter()
-            .map(uuid::Uuid::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        if let Err(err) = self.bus.publish(&self.topic(), payload).await {
+        if let Err(err) = self.bus.publish(&self.topic(), Self::payload(keys)).await {
             tracing::error!(
                 cache = self.name,
                 error = format!("{err:#}"),
