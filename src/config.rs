@@ -236,6 +236,11 @@ impl Config {
 
 /// Production sends mail for real: without SMTP a reset email would only reach the log, and a
 /// log that holds reset tokens lets anyone who reads it take over any account.
+/// The cores this process may use (2 when the system does not say).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
 fn check_mail(env: Environment, has_smtp: bool, log_secrets: bool, errors: &mut Vec<String>) {
     if env != Environment::Production {
         return;
@@ -412,7 +417,12 @@ impl RawConfig {
         {
             errors.push("PUPMATCH_DATABASE_URL must start with sqlite:// or postgres://".into());
         }
-        let database_max_connections = self.database_max_connections.unwrap_or(20);
+        // More transactions at once than the database has cores to run them makes each one
+        // slower (they queue on locks and for the CPU inside PostgreSQL); waiting for a
+        // connection in the pool is cheaper. Four per core, at most 20.
+        let database_max_connections = self
+            .database_max_connections
+            .unwrap_or_else(|| u32::try_from(cores() * 4).unwrap_or(20).clamp(4, 20));
         if database_max_connections == 0 {
             errors.push("PUPMATCH_DATABASE_MAX_CONNECTIONS must be at least 1".into());
         }
@@ -550,7 +560,7 @@ impl RawConfig {
     }
 
     fn work(&self, errors: &mut Vec<String>) -> WorkLimits {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let cores = cores();
         let work = WorkLimits {
             image_workers: self.image_workers.unwrap_or(cores),
             image_memory_mb: self.image_memory_mb.unwrap_or(512),
@@ -652,6 +662,20 @@ struct OperationSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_pool_has_four_connections_per_core_and_at_most_twenty() {
+        let pool = Config::defaults().database_max_connections;
+        assert_eq!(pool, u32::try_from(cores() * 4).unwrap_or(20).clamp(4, 20));
+        assert!((4..=20).contains(&pool));
+        let set = RawConfig {
+            database_max_connections: Some(50),
+            ..raw()
+        }
+        .validate()
+        .expect("valid");
+        assert_eq!(set.database_max_connections, 50);
+    }
 
     fn raw() -> RawConfig {
         RawConfig::default()
