@@ -96,6 +96,13 @@ db_ticks() {
   for pid in $(pgrep -x postgres || true); do t=$((t + $(ticks "$pid"))); done
   echo "$t"
 }
+redis_ticks() {
+  local t=0 pid
+  for pid in $(pgrep -x redis-server || true); do t=$((t + $(ticks "$pid"))); done
+  echo "$t"
+}
+# Every core's busy time (user, nice, system, irq, softirq): what the whole machine spent.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 run() { # name, then wrk arguments
   local name=$1; shift
   [ "$WARMUP" != 0 ] && wrk -t "$THREADS" -c "$CONNS" -d "$WARMUP" "$@" >/dev/null
@@ -104,10 +111,11 @@ run() { # name, then wrk arguments
     perf record -F 999 -p "$server" -o "$OUT/$name.perf" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  local s0 d0
-  s0=$(ticks "$server"); d0=$(db_ticks)
+  local s0 d0 r0 b0
+  s0=$(ticks "$server"); d0=$(db_ticks); r0=$(redis_ticks); b0=$(busy_ticks)
   wrk --latency -t "$THREADS" -c "$CONNS" -d "$DURATION" "$@" >"$OUT/$name.txt"
-  echo "$(( $(ticks "$server") - s0 )) $(( $(db_ticks) - d0 ))" >"$OUT/$name.cpu"
+  echo "$(( $(ticks "$server") - s0 )) $(( $(db_ticks) - d0 )) $(( $(redis_ticks) - r0 ))" \
+    "$(( $(busy_ticks) - b0 ))" >"$OUT/$name.cpu"
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
 }
 log "floor: /healthz and { promptQuestions }"
@@ -138,18 +146,19 @@ peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 echo
 echo "PupMatch $BACKEND, $USERS people, wrk -t$THREADS -c$CONNS -d$DURATION, $(nproc) cores (raw output: $OUT)"
 hz=$(getconf CLK_TCK); secs=${DURATION%s}
-printf '%-23s %10s %9s %9s %9s %8s %11s %11s\n' scenario "req/s" "p50 ms" "p90 ms" "p99 ms" errors \
-  "server CPU" "database CPU"
+printf '%-23s %10s %9s %9s %9s %8s %11s %11s %11s %11s\n' scenario "req/s" "p50 ms" "p90 ms" \
+  "p99 ms" errors "server CPU" "database CPU" "Redis CPU" "machine CPU"
 for name in healthz graphql-floor $SCENARIOS; do
   f="$OUT/$name.txt"
   rps=$(awk '/Requests\/sec/ {print $2}' "$f")
   p() { awk -v q="$1" '$1 == q {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}' "$f"; }
   errs=$(awk '/^RESULT/ { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] ~ /errors/) e += kv[2] } } END { print e + 0 }' "$f")
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$f")
-  read -r sv dbv <"$OUT/$name.cpu"
+  read -r sv dbv rv bv <"$OUT/$name.cpu"
   cores() { awk -v t="$1" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.2f cores", t / hz / s }'; }
-  printf '%-23s %10s %9s %9s %9s %8s %11s %11s\n' "$name" "$rps" "$(p 50%)" "$(p 90%)" "$(p 99%)" \
-    "$((errs + ${non2xx:-0}))" "$(cores "$sv")" "$(cores "$dbv")"
+  printf '%-23s %10s %9s %9s %9s %8s %11s %11s %11s %11s\n' "$name" "$rps" "$(p 50%)" "$(p 90%)" \
+    "$(p 99%)" "$((errs + ${non2xx:-0}))" "$(cores "$sv")" "$(cores "$dbv")" "$(cores "$rv")" \
+    "$(cores "$bv")"
 done
 echo "server peak RSS: $((peak_kib / 1024)) MiB"
 [ "${KEEP_DB:-0}" = 1 ] && [ "$BACKEND" = postgres ] && echo "database kept: ${PG_ADMIN%/*}/$db"
