@@ -234,13 +234,23 @@ impl Config {
     }
 }
 
-/// Production sends mail for real: without SMTP a reset email would only reach the log, and a
-/// log that holds reset tokens lets anyone who reads it take over any account.
 /// The cores this process may use (2 when the system does not say).
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
+/// The database pool's default size on a machine with `cores` cores. More transactions at once
+/// than the database has cores to run them makes each one slower (they queue on locks and for
+/// the CPU inside PostgreSQL); waiting for a connection in the pool is cheaper. Four per core,
+/// from 4 to 20.
+fn default_pool_size(cores: usize) -> u32 {
+    u32::try_from(cores.saturating_mul(4))
+        .unwrap_or(20)
+        .clamp(4, 20)
+}
+
+/// Production sends mail for real: without SMTP a reset email would only reach the log, and a
+/// log that holds reset tokens lets anyone who reads it take over any account.
 fn check_mail(env: Environment, has_smtp: bool, log_secrets: bool, errors: &mut Vec<String>) {
     if env != Environment::Production {
         return;
@@ -417,12 +427,9 @@ impl RawConfig {
         {
             errors.push("PUPMATCH_DATABASE_URL must start with sqlite:// or postgres://".into());
         }
-        // More transactions at once than the database has cores to run them makes each one
-        // slower (they queue on locks and for the CPU inside PostgreSQL); waiting for a
-        // connection in the pool is cheaper. Four per core, at most 20.
         let database_max_connections = self
             .database_max_connections
-            .unwrap_or_else(|| u32::try_from(cores() * 4).unwrap_or(20).clamp(4, 20));
+            .unwrap_or_else(|| default_pool_size(cores()));
         if database_max_connections == 0 {
             errors.push("PUPMATCH_DATABASE_MAX_CONNECTIONS must be at least 1".into());
         }
@@ -665,9 +672,14 @@ mod tests {
 
     #[test]
     fn the_default_pool_has_four_connections_per_core_and_at_most_twenty() {
-        let pool = Config::defaults().database_max_connections;
-        assert_eq!(pool, u32::try_from(cores() * 4).unwrap_or(20).clamp(4, 20));
-        assert!((4..=20).contains(&pool));
+        assert_eq!(default_pool_size(1), 4);
+        assert_eq!(default_pool_size(2), 8);
+        assert_eq!(default_pool_size(5), 20);
+        assert_eq!(default_pool_size(64), 20);
+        assert_eq!(
+            Config::defaults().database_max_connections,
+            default_pool_size(cores())
+        );
         let set = RawConfig {
             database_max_connections: Some(50),
             ..raw()

@@ -233,7 +233,11 @@ where
         // The deletion and the other instances' L1 invalidation in one round trip, the
         // deletion first: an instance that hears the message finds L2 empty already.
         let deleted = if keys.is_empty() {
-            redis.pipeline::<()>(del).await.is_ok()
+            redis
+                .pipeline::<()>(del)
+                .await
+                .inspect_err(|err| tracing::warn!(cache = self.name, error = %err, "DEL failed"))
+                .is_ok()
         } else {
             self.bus
                 .publish_after(del, &self.topic(), Self::payload(keys))
