@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# A/B of two server binaries on one PostgreSQL database: the same people, one scenario,
-# alternating the binaries ROUNDS times (8 s warm-up, 15 s measured each), with the server's and
-# PostgreSQL's CPU per run. For changes whose effect is smaller than the machine's drift
-# between two runs of scripts/bench-load.sh.
+# A/B of two server binaries on one database: the same people, one scenario, alternating the
+# binaries ROUNDS times (8 s warm-up, 15 s measured each), with the server's and PostgreSQL's CPU
+# per run. For changes whose effect is smaller than the machine's drift between two runs of
+# scripts/bench-load.sh.
 #
 #   scripts/bench-ab.sh OLD_BINARY NEW_BINARY [SCENARIO [USERS]]   # recommendations, 2000
+#   BACKEND=sqlite scripts/bench-ab.sh OLD NEW like                 # embedded mode (one file)
 #
 # SCENARIO is one of benches/load/scenarios.lua's (recommendations is measured with every list
 # cached: the warm-up computes them). ROUNDS (3), CONNS (32). Needs what scripts/test.sh starts
@@ -19,8 +20,14 @@ OUT="$(mktemp -d /tmp/pupmatch-ab.XXXXXX)"
 db="pupmatch_ab_$$"
 PORT="${PORT:-18081}"; BASE="http://127.0.0.1:$PORT"
 export PUPMATCH_LISTEN="127.0.0.1:$PORT" PUPMATCH_LOG=warn PUPMATCH_JOBS_IN_SERVE=false
+BACKEND="${BACKEND:-postgres}"
 export PUPMATCH_MEDIA_DIR="$OUT/media" PUPMATCH_DATABASE_URL="${PG_ADMIN%/*}/$db"
-export PUPMATCH_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+case "$BACKEND" in
+  postgres) ;;
+  sqlite) PUPMATCH_DATABASE_URL="sqlite://$OUT/pupmatch.db" ;;
+  *) echo "BACKEND: postgres or sqlite" >&2; exit 2 ;;
+esac
+[ "$BACKEND" = postgres ] && export PUPMATCH_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 for limit in USER IP AUTH LOCATION MESSAGE; do export "PUPMATCH_RATE_LIMIT_${limit}_PER_MIN=100000000"; done
 server=""
 start() { # binary, name (each binary caches under its own Redis prefix)
@@ -29,16 +36,23 @@ start() { # binary, name (each binary caches under its own Redis prefix)
   for _ in $(seq 1 100); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 }
 stop() { kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true; server=""; }
-cleanup() { stop; psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; }
+cleanup() {
+  stop
+  [ "$BACKEND" = postgres ] && psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+  true
+}
 trap cleanup EXIT
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-db_ticks() { local t=0 pid; for pid in $(pgrep -x postgres || true); do t=$((t + $(ticks "$pid"))); done; echo "$t"; }
+db_ticks() { # PostgreSQL's processes; SQLite runs inside the server
+  local t=0 pid
+  [ "$BACKEND" = postgres ] || { echo 0; return; }
+  for pid in $(pgrep -x postgres || true); do t=$((t + $(ticks "$pid"))); done; echo "$t"; }
 
-psql "$PG_ADMIN" -qc "CREATE DATABASE $db"
+[ "$BACKEND" = postgres ] && psql "$PG_ADMIN" -qc "CREATE DATABASE $db"
 start "$NEW" new
 "$VENV/bin/python" benches/load/populate.py "$BASE" "$USERS" --out "$OUT/tokens.json" | tail -1
 stop
-psql "$PUPMATCH_DATABASE_URL" -qc "VACUUM ANALYZE"
+[ "$BACKEND" = postgres ] && psql "$PUPMATCH_DATABASE_URL" -qc "VACUUM ANALYZE"
 "$VENV/bin/python" -c 'import json,sys; [print(u["id"], u["token"]) for u in json.load(open(sys.argv[1]))]' \
   "$OUT/tokens.json" >"$OUT/tokens.txt"
 hz=$(getconf CLK_TCK)

@@ -407,6 +407,18 @@ impl AuthService {
         self.account(user).await.map(|_| user)
     }
 
+    /// Whether `user`'s session is still active, asked of the database rather than the cache
+    /// (which another instance's ending of it reaches a moment later). A socket asks once more
+    /// after it has registered for session ends: a session that ended before is seen here, one
+    /// that ends after by the socket hub.
+    pub async fn session_still_active(&self, user: AuthUser) -> AuthResult<bool> {
+        Ok(self
+            .store
+            .active_sessions(user.user_id, active_since())
+            .await?
+            .contains(&user.session_id))
+    }
+
     /// The signed-in caller's account, if their session is still active: from the session
     /// cache, or read (and cached) when nothing is cached for them or the session is not in the
     /// cached set (a new login).
@@ -426,10 +438,7 @@ impl AuthService {
         let Some(user) = self.store.user_by_id(user_id).await? else {
             return Ok(None);
         };
-        // Every access token still valid was issued at a sign-in or refresh within its
-        // lifetime, and both stamp the session's `last_used_at`.
-        let since = time::now() - tokens::ACCESS_TOKEN_TTL - chrono::Duration::minutes(5);
-        let sessions = self.store.active_sessions(user_id, since).await?;
+        let sessions = self.store.active_sessions(user_id, active_since()).await?;
         let entry = Arc::new(SignedIn {
             account: Account::from(user),
             sessions,
@@ -505,6 +514,12 @@ impl AuthService {
 }
 
 /// A new session id with its first refresh token (the token for the client, the row to store).
+/// The oldest `last_used_at` of a session an access token can still belong to: every access
+/// token still valid was issued at a sign-in or refresh within its lifetime, and both stamp it.
+fn active_since() -> chrono::DateTime<chrono::Utc> {
+    time::now() - tokens::ACCESS_TOKEN_TTL - chrono::Duration::minutes(5)
+}
+
 fn new_session(user_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> (NewSession, String) {
     let (token, hash) = tokens::new_opaque_token();
     let session = NewSession {

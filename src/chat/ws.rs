@@ -141,6 +141,17 @@ pub async fn serve(
         expires_at,
     };
     let registration = services.chat.hub.register(owner, tx).await;
+    // The check above may have passed just before the session ended, and its end been
+    // announced before this socket was registered to hear it: ask once more, now that any later
+    // end reaches the socket.
+    // (Should the database not answer, the check above stands.)
+    match services.auth.session_still_active(user).await {
+        Ok(true) => {}
+        Ok(false) => return close_unauthenticated(socket, "the session has ended").await,
+        Err(err) => {
+            tracing::warn!(error = %err, "a new socket's session could not be checked again")
+        }
+    }
     if !send_frame(
         &mut socket,
         &ServerFrame::Ready {

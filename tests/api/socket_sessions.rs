@@ -17,6 +17,8 @@ use crate::helpers::{
 
 /// Close code of a socket whose session ended.
 const SESSION_ENDED: u16 = 4001;
+/// Close code of a socket refused at connect time.
+const UNAUTHENTICATED: u16 = 4401;
 /// Close code of a socket whose access token expired.
 const TOKEN_EXPIRED: u16 = 4002;
 /// How soon an ended session's sockets must close.
@@ -29,6 +31,7 @@ both_backends!(
     deleting_the_account_closes_every_socket,
     a_replayed_refresh_token_closes_its_sessions_sockets,
     a_socket_closes_when_its_token_expires,
+    a_socket_opened_as_its_session_ends_does_not_outlive_it,
     a_reset_link_dies_with_a_password_change,
     an_eleventh_socket_closes_the_oldest,
     resync_and_mark_read_spend_the_chat_budget,
@@ -78,6 +81,24 @@ async fn logging_out_closes_that_sessions_sockets_on_every_instance(backend: Bac
     // The ended session cannot open a new one.
     let mut again = app.ws_raw(Some(&phone.access_token), None).await;
     assert_eq!(again.recv().await["code"], "UNAUTHENTICATED");
+}
+
+/// A stolen token's socket opened in the instant its session ends: the session check passes
+/// (this instance still has the session cached), and the end was announced before the socket
+/// was there to hear it. It must not stay open until the token expires.
+async fn a_socket_opened_as_its_session_ends_does_not_outlive_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let victim = app.new_user().await;
+    let me = app
+        .gql(Some(&victim.access_token), "{ me { id } }", json!({}))
+        .await;
+    assert_eq!(me.data("me")["id"], json!(victim.user_id.to_string()));
+    // Another instance has just ended it: the database says so, its announcement has gone by,
+    // and this instance's session cache has not dropped it yet.
+    app.execute("UPDATE sessions SET revoked_at = last_used_at")
+        .await;
+    let mut thief = app.ws_raw(Some(&victim.access_token), None).await;
+    assert_closed(&mut thief, UNAUTHENTICATED).await;
 }
 
 async fn a_password_change_closes_every_other_sessions_sockets(backend: Backend) {
