@@ -47,6 +47,78 @@ pub enum LikeOutcome {
     NoProfile,
 }
 
+/// What a like did, as the words both backends' like statements report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LikeResult {
+    NoProfile,
+    NoUser,
+    Blocked,
+    Liked,
+    LikedAgain,
+    Matched,
+    NewMatch,
+}
+stored_enum!(LikeResult {
+    NoProfile => "no_profile",
+    NoUser => "no_user",
+    Blocked => "blocked",
+    Liked => "liked",
+    LikedAgain => "liked_again",
+    Matched => "matched",
+    NewMatch => "new_match",
+});
+
+/// A like statement's answer: the outcome, the match (id, conversation, when), and the liked
+/// person's notice's push state.
+type LikeRow = (
+    LikeResult,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<DateTime<Utc>>,
+    Option<crate::notifications::store::PushState>,
+);
+
+impl LikeOutcome {
+    /// The outcome a like statement reported, for a like of `target`.
+    fn from_row(row: LikeRow, target: Uuid) -> Result<LikeOutcome, StoreError> {
+        let (outcome, match_id, conversation_id, created_at, push_state) = row;
+        let record = || -> Result<MatchRecord, StoreError> {
+            match (match_id, conversation_id, created_at) {
+                (Some(id), Some(conversation_id), Some(created_at)) => Ok(MatchRecord {
+                    id,
+                    other_id: target,
+                    conversation_id,
+                    created_at,
+                }),
+                _ => Err(StoreError::Other(anyhow::anyhow!(
+                    "the like reported {outcome:?} without its match"
+                ))),
+            }
+        };
+        Ok(match outcome {
+            LikeResult::NoProfile => LikeOutcome::NoProfile,
+            LikeResult::NoUser => LikeOutcome::NoSuchUser,
+            LikeResult::Blocked => LikeOutcome::Blocked,
+            LikeResult::Liked => LikeOutcome::Liked {
+                new: true,
+                notice_push_state: push_state,
+            },
+            LikeResult::LikedAgain => LikeOutcome::Liked {
+                new: false,
+                notice_push_state: None,
+            },
+            LikeResult::Matched => LikeOutcome::Matched {
+                record: record()?,
+                new: false,
+            },
+            LikeResult::NewMatch => LikeOutcome::Matched {
+                record: record()?,
+                new: true,
+            },
+        })
+    }
+}
+
 /// The searcher's side of a recommendation query.
 #[derive(Debug, Clone, Copy)]
 pub struct Searcher {
@@ -289,11 +361,28 @@ const SWIPED_ON: Sql = Sql {
 #[derive(Clone)]
 pub struct DiscoveryStore {
     db: Db,
+    likes: Likes,
+}
+
+/// Where likes are written.
+#[derive(Clone)]
+enum Likes {
+    /// One call of the `pupmatch_like` function each.
+    Postgres(sqlx::PgPool),
+    /// In transactions of as many as wait for the one writer.
+    Sqlite(sqlite::LikeWriter),
 }
 
 impl DiscoveryStore {
     pub fn new(db: &Db) -> Self {
-        DiscoveryStore { db: db.clone() }
+        let likes = match db {
+            Db::Postgres(pool) => Likes::Postgres(pool.clone()),
+            Db::Sqlite(pool) => Likes::Sqlite(sqlite::LikeWriter::start(pool.clone())),
+        };
+        DiscoveryStore {
+            db: db.clone(),
+            likes,
+        }
     }
 
     /// Stores the exact point and the grid point shown to others.
@@ -344,12 +433,14 @@ impl DiscoveryStore {
         notice: &NotificationRecord,
         target_offline: bool,
     ) -> Result<LikeOutcome, StoreError> {
-        match &self.db {
-            Db::Postgres(pool) => {
+        match &self.likes {
+            Likes::Postgres(pool) => {
                 postgres::like(pool, user_id, target, now, notice, target_offline).await
             }
-            Db::Sqlite(pool) => {
-                sqlite::like(pool, user_id, target, now, notice, target_offline).await
+            Likes::Sqlite(writer) => {
+                writer
+                    .like(user_id, target, now, notice, target_offline)
+                    .await
             }
         }
     }

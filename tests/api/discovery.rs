@@ -96,6 +96,7 @@ both_backends!(
     requests_at_once_compute_one_list,
     undo_pass_brings_back_the_most_recent_pass,
     a_like_replaces_a_pass_and_a_pass_a_like,
+    likes_at_once_each_get_their_own_answer,
     blocking_hides_both_ways_and_ends_the_match,
     reporting_stores_the_reason_and_hides_the_person,
     unmatching_ends_the_match_and_its_conversation,
@@ -523,6 +524,89 @@ async fn match_pair(app: &TestApp) -> (Session, Session, Value) {
     let res = like(app, &bella, rex.user_id).await;
     let m = res.data("like")["match"].clone();
     (rex, bella, m)
+}
+
+/// Likes sent at the same moment (on SQLite, written together in one transaction) each get
+/// the answer their own state calls for, and one that is refused changes nothing for the rest.
+async fn likes_at_once_each_get_their_own_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let star = dog_at(&app, "Star", BERLIN).await;
+    let mut fans = Vec::new();
+    for i in 0..8 {
+        fans.push(
+            dog_at(
+                &app,
+                &format!("Fan {i}"),
+                north_of(BERLIN, 1.0 + f64::from(i)),
+            )
+            .await,
+        );
+    }
+    // Star already likes the first four; the fifth has blocked Star.
+    for fan in &fans[..4] {
+        assert_eq!(
+            like(&app, &star, fan.user_id).await.data("like")["isMatch"],
+            false
+        );
+    }
+    act(&app, &fans[4], "block", star.user_id)
+        .await
+        .data("block");
+    let no_profile = app.new_user().await;
+
+    // At once: every fan likes Star, Star likes the last two fans back, someone without a
+    // profile likes Star, and a fan likes nobody that exists.
+    let mut sends = Vec::new();
+    for fan in &fans {
+        sends.push(like(&app, fan, star.user_id));
+    }
+    sends.push(like(&app, &star, fans[6].user_id));
+    sends.push(like(&app, &star, fans[7].user_id));
+    sends.push(like(&app, &no_profile, star.user_id));
+    sends.push(like(&app, &fans[0], Uuid::now_v7()));
+    let answers = futures::future::join_all(sends).await;
+
+    for (i, answer) in answers[..4].iter().enumerate() {
+        let answer = answer.data("like");
+        assert_eq!(answer["isMatch"], true, "fan {i}: {answer}");
+        assert_eq!(answer["match"]["profile"]["userId"], json!(star.user_id));
+    }
+    assert_eq!(
+        answers[4].error_code(),
+        "NOT_FOUND",
+        "the fan who blocked Star"
+    );
+    assert_eq!(answers[5].data("like")["isMatch"], false);
+    // Star and fans 6 and 7 liked each other at the same moment: one match each, and one
+    // of the two likes made it.
+    for (fan, from_star) in [(6, 8), (7, 9)] {
+        let theirs = answers[fan].data("like")["isMatch"]
+            .as_bool()
+            .expect("isMatch");
+        let stars = answers[from_star].data("like")["isMatch"]
+            .as_bool()
+            .expect("isMatch");
+        assert!(theirs || stars, "fan {fan}: neither like made the match");
+    }
+    assert_eq!(answers[10].error_code(), "FORBIDDEN", "no profile");
+    assert_eq!(answers[11].error_code(), "NOT_FOUND", "nobody");
+
+    assert_eq!(app.count("matches").await, 6);
+    assert_eq!(app.count("conversations").await, 6);
+    // Fans 5, 6 and 7's likes, and Star's four earlier ones; not the blocked fan's or the
+    // refused ones.
+    assert_eq!(app.count("likes").await, 4 + 4 + 3 + 2);
+    let matches = app
+        .gql(
+            star.token(),
+            "{ matches(first: 20) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        matches.data("matches")["edges"].as_array().map(Vec::len),
+        Some(6)
+    );
 }
 
 async fn blocking_hides_both_ways_and_ends_the_match(backend: Backend) {

@@ -6,31 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Candidate, LikeOutcome, MAX_CANDIDATES, MatchRecord, Searcher, pair_key};
+use super::{Candidate, LikeOutcome, LikeRow, MAX_CANDIDATES, Searcher, pair_key};
 use crate::error::StoreError;
-use crate::infra::stored::stored_enum;
-use crate::notifications::store::{NotificationRecord, PushState};
-
-/// What `pupmatch_like` (migration 0007) reports, as the words it returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LikeResult {
-    NoProfile,
-    NoUser,
-    Blocked,
-    Liked,
-    LikedAgain,
-    Matched,
-    NewMatch,
-}
-stored_enum!(LikeResult {
-    NoProfile => "no_profile",
-    NoUser => "no_user",
-    Blocked => "blocked",
-    Liked => "liked",
-    LikedAgain => "liked_again",
-    Matched => "matched",
-    NewMatch => "new_match",
-});
+use crate::notifications::store::NotificationRecord;
 
 /// The recommendation candidates of one searcher. `$1` searcher, `$2`/`$3` latitude/longitude,
 /// `$4` radius (m), `$5`/`$6` age range, `$7` searcher's dog's age, `$8` default radius (km),
@@ -60,16 +38,6 @@ pub const CANDIDATES_SQL: &str = concat!(
       LIMIT $9"
 );
 
-/// What `pupmatch_like` returns: the outcome, the match (id, conversation, when), and the
-/// liked person's notice's push state.
-type LikeRow = (
-    LikeResult,
-    Option<Uuid>,
-    Option<Uuid>,
-    Option<DateTime<Utc>>,
-    Option<PushState>,
-);
-
 /// Records a like (see [`super::DiscoveryStore::like`]).
 pub(super) async fn like(
     pool: &PgPool,
@@ -79,8 +47,9 @@ pub(super) async fn like(
     notice: &NotificationRecord,
     target_offline: bool,
 ) -> Result<LikeOutcome, StoreError> {
-    // One round trip: the whole transaction is the `pupmatch_like` function , which queues on the pair's advisory lock like `unlike` and `unmatch` do.
-    let (outcome, match_id, conversation_id, created_at, push_state): LikeRow = sqlx::query_as(
+    // One round trip: the whole transaction is the `pupmatch_like` function, which queues on
+    // the pair's advisory lock like `unlike` and `unmatch` do.
+    let row: LikeRow = sqlx::query_as(
         "SELECT out_outcome, out_match_id, out_conversation_id, out_created_at, out_push_state
            FROM pupmatch_like($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
@@ -99,40 +68,7 @@ pub(super) async fn like(
     .bind(target_offline)
     .fetch_one(pool)
     .await?;
-    let record = || -> Result<MatchRecord, StoreError> {
-        match (match_id, conversation_id, created_at) {
-            (Some(id), Some(conversation_id), Some(created_at)) => Ok(MatchRecord {
-                id,
-                other_id: target,
-                conversation_id,
-                created_at,
-            }),
-            _ => Err(StoreError::Other(anyhow::anyhow!(
-                "pupmatch_like returned {outcome:?} without its match"
-            ))),
-        }
-    };
-    Ok(match outcome {
-        LikeResult::NoProfile => LikeOutcome::NoProfile,
-        LikeResult::NoUser => LikeOutcome::NoSuchUser,
-        LikeResult::Blocked => LikeOutcome::Blocked,
-        LikeResult::Liked => LikeOutcome::Liked {
-            new: true,
-            notice_push_state: push_state,
-        },
-        LikeResult::LikedAgain => LikeOutcome::Liked {
-            new: false,
-            notice_push_state: None,
-        },
-        LikeResult::Matched => LikeOutcome::Matched {
-            record: record()?,
-            new: false,
-        },
-        LikeResult::NewMatch => LikeOutcome::Matched {
-            record: record()?,
-            new: true,
-        },
-    })
+    LikeOutcome::from_row(row, target)
 }
 
 /// The candidates of one searcher, nearest first (see [`super::DiscoveryStore::candidates`]).

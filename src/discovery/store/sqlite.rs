@@ -1,121 +1,224 @@
-//! SQLite: a like as a write transaction (`BEGIN IMMEDIATE` takes the write lock up front, which
-//! also serialises two simultaneous likes of one pair), and the candidate query: prefiltered
-//! with the R*Tree over locations, then measured exactly (haversine) in Rust.
+//! SQLite: likes as one script each, written by one task in transactions of as many as wait
+//! (`BEGIN IMMEDIATE` takes the write lock up front; likes of one pair run one after the other),
+//! and the candidate query: prefiltered with the R*Tree over locations, then measured exactly
+//! (haversine) in Rust.
 
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{Candidate, LikeOutcome, MAX_CANDIDATES, MatchRecord, Searcher, ordered};
+use super::{Candidate, LikeOutcome, LikeRow, MAX_CANDIDATES, Searcher, ordered};
 use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
-use crate::infra::sql::{Backend, Ts, execute_in};
-use crate::notifications::store::{NotificationRecord, insert_wanted_sqlite};
+use crate::infra::sql::{Backend, Ts};
+use crate::notifications::store::NotificationRecord;
 
-/// Records a like (see [`super::DiscoveryStore::like`]).
-pub(super) async fn like(
-    pool: &SqlitePool,
+/// Whether `$1` may like `$2` at `$3`: both have a profile, `$2` is not hidden, and neither
+/// blocked the other.
+macro_rules! like_allowed {
+    () => {
+        "EXISTS (SELECT 1 FROM profiles WHERE user_id = $1)
+         AND EXISTS (SELECT 1 FROM profiles WHERE user_id = $2)
+         AND NOT EXISTS (SELECT 1 FROM users WHERE id = $2 AND hidden_until > $3)
+         AND NOT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2)
+                                               OR (blocker_id = $2 AND blocked_id = $1))"
+    };
+}
+
+/// A like as one script of statements, each doing its part only when the state calls for it,
+/// the last reporting what happened in `pupmatch_like`'s words. `$1` the one liking, `$2` the
+/// one liked, `$3` now, `$4` the like's id, `$5`/`$6` a new match's and conversation's ids,
+/// `$7`/`$8` the pair in id order, `$9`–`$13` the liked person's notice (id, kind, title, body,
+/// data), `$14` whether they are offline (a push is wanted).
+const LIKE_SQL: &str = concat!(
+    "INSERT INTO likes (id, user_id, target_id, created_at)
+     SELECT $4, $1, $2, $3 WHERE ",
+    like_allowed!(),
+    " ON CONFLICT (user_id, target_id) DO NOTHING;
+
+     -- A like replaces a pass.
+     DELETE FROM passes WHERE user_id = $1 AND target_id = $2 AND ",
+    like_allowed!(),
+    ";
+
+     -- A new like that is not mutual: the liked person's notice, as they want it.
+     INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
+                                push_state, push_attempts, next_attempt_at)
+     SELECT $9, $2, $10, $11, $12, $13, $3,
+            CASE WHEN o.pushable AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
+            CASE WHEN o.pushable AND COALESCE(p.push, true) THEN $3 END
+       FROM (SELECT $14 AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = $2) AS pushable) o
+       LEFT JOIN notification_preferences p ON p.user_id = $2
+      WHERE COALESCE(CASE $10 WHEN 'MATCH' THEN p.matches
+                              WHEN 'MESSAGE' THEN p.messages
+                              WHEN 'LIKE' THEN p.likes END, true)
+        AND EXISTS (SELECT 1 FROM likes WHERE id = $4)
+        AND NOT EXISTS (SELECT 1 FROM likes WHERE user_id = $2 AND target_id = $1);
+
+     -- A mutual like: the match and its conversation, unless the pair has them.
+     INSERT INTO matches (id, user_a, user_b, created_at)
+     SELECT $5, $7, $8, $3
+      WHERE EXISTS (SELECT 1 FROM likes WHERE user_id = $2 AND target_id = $1)
+        AND NOT EXISTS (SELECT 1 FROM matches WHERE user_a = $7 AND user_b = $8)
+        AND ",
+    like_allowed!(),
+    ";
+     INSERT INTO conversations (id, match_id, user_a, user_b, created_at, updated_at)
+     SELECT $6, $5, $7, $8, $3, $3 WHERE EXISTS (SELECT 1 FROM matches WHERE id = $5);
+
+     SELECT CASE
+              WHEN NOT EXISTS (SELECT 1 FROM profiles WHERE user_id = $1) THEN 'no_profile'
+              WHEN NOT EXISTS (SELECT 1 FROM profiles WHERE user_id = $2)
+                   OR EXISTS (SELECT 1 FROM users WHERE id = $2 AND hidden_until > $3)
+                THEN 'no_user'
+              WHEN EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2)
+                                                 OR (blocker_id = $2 AND blocked_id = $1))
+                THEN 'blocked'
+              WHEN m.id = $5 THEN 'new_match'
+              WHEN m.id IS NOT NULL
+                   AND EXISTS (SELECT 1 FROM likes WHERE user_id = $2 AND target_id = $1)
+                THEN 'matched'
+              WHEN EXISTS (SELECT 1 FROM likes WHERE id = $4) THEN 'liked'
+              ELSE 'liked_again'
+            END,
+            m.id, c.id, m.created_at, n.push_state
+       FROM (SELECT 1) AS one
+       LEFT JOIN matches m ON m.user_a = $7 AND m.user_b = $8
+       LEFT JOIN conversations c ON c.match_id = m.id
+       LEFT JOIN notifications n ON n.id = $9"
+);
+
+/// Most likes written in one transaction.
+const LIKES_PER_COMMIT: usize = 64;
+
+/// A like to write, and where its outcome goes.
+struct LikeJob {
+    like: Like,
+    outcome: oneshot::Sender<Result<LikeOutcome, StoreError>>,
+}
+
+/// What a like needs written.
+struct Like {
     user_id: Uuid,
     target: Uuid,
     now: DateTime<Utc>,
-    notice: &NotificationRecord,
+    notice: NotificationRecord,
     target_offline: bool,
-) -> Result<LikeOutcome, StoreError> {
-    // Every statement is a hop to the one writer connection's thread, which all writes queue
-    // for: what can be read is read at once (the write lock held since `BEGIN IMMEDIATE`
-    // keeps it true until the commit).
-    let mut tx = pool.begin_write().await?;
-    let (has_profile, target_exists, blocked, passed, mutual): (bool, bool, bool, bool, bool) =
-        sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM profiles WHERE user_id = $1),
-                EXISTS (SELECT 1 FROM profiles WHERE user_id = $2)
-                  AND NOT EXISTS (SELECT 1 FROM users WHERE id = $2 AND hidden_until > $3),
-                EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2)
-                                              OR (blocker_id = $2 AND blocked_id = $1)),
-                EXISTS (SELECT 1 FROM passes WHERE user_id = $1 AND target_id = $2),
-                EXISTS (SELECT 1 FROM likes WHERE user_id = $2 AND target_id = $1)",
-        )
-        .bind(user_id)
-        .bind(target)
-        .bind(Ts(now))
-        .fetch_one(&mut *tx)
-        .await?;
-    if !has_profile {
-        return Ok(LikeOutcome::NoProfile);
+}
+
+/// Writes likes for one database: the likes that wait while a transaction is written go into the
+/// next one together (group commit). Each like still gets its own outcome, decided by the write.
+#[derive(Clone)]
+pub(super) struct LikeWriter {
+    jobs: mpsc::Sender<LikeJob>,
+}
+
+impl LikeWriter {
+    /// Starts the task that writes the likes; it ends when the last writer handle is dropped.
+    pub(super) fn start(pool: SqlitePool) -> LikeWriter {
+        let (jobs, queue) = mpsc::channel(1024);
+        tokio::spawn(write_likes(pool, queue));
+        LikeWriter { jobs }
     }
-    if !target_exists {
-        return Ok(LikeOutcome::NoSuchUser);
-    }
-    if blocked {
-        return Ok(LikeOutcome::Blocked);
-    }
-    let new = sqlx::query(
-        "INSERT INTO likes (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (user_id, target_id) DO NOTHING",
-    )
-    .bind(Uuid::now_v7())
-    .bind(user_id)
-    .bind(target)
-    .bind(Ts(now))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
-    if passed {
-        // A like replaces a pass.
-        execute_in!(
-            tx,
-            "DELETE FROM passes WHERE user_id = $1 AND target_id = $2",
+
+    /// Records a like (see [`super::DiscoveryStore::like`]).
+    pub(super) async fn like(
+        &self,
+        user_id: Uuid,
+        target: Uuid,
+        now: DateTime<Utc>,
+        notice: &NotificationRecord,
+        target_offline: bool,
+    ) -> Result<LikeOutcome, StoreError> {
+        let stopped = || StoreError::Unavailable(anyhow::anyhow!("the like writer has stopped"));
+        let (outcome, written) = oneshot::channel();
+        let like = Like {
             user_id,
-            target
-        );
-    }
-    if !mutual {
-        let notice_push_state = if new {
-            insert_wanted_sqlite(&mut tx, notice, target_offline).await?
-        } else {
-            None
+            target,
+            now,
+            notice: notice.clone(),
+            target_offline,
         };
-        tx.commit().await?;
-        return Ok(LikeOutcome::Liked {
-            new,
-            notice_push_state,
-        });
+        self.jobs
+            .send(LikeJob { like, outcome })
+            .await
+            .map_err(|_| stopped())?;
+        written.await.map_err(|_| stopped())?
     }
-    if let Some(record) = match_between!(tx, user_id, target) {
-        tx.commit().await?;
-        return Ok(LikeOutcome::Matched { record, new: false });
+}
+
+/// Writes queued likes until every sender is gone, as many at a time as are waiting.
+async fn write_likes(pool: SqlitePool, mut queue: mpsc::Receiver<LikeJob>) {
+    let mut batch = Vec::with_capacity(LIKES_PER_COMMIT);
+    while queue.recv_many(&mut batch, LIKES_PER_COMMIT).await > 0 {
+        let likes: Vec<&Like> = batch.iter().map(|job| &job.like).collect();
+        let outcomes = match write_together(&pool, &likes).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            // One failed, and with it the transaction: each again on its own, so only it fails.
+            Err(err) if likes.len() == 1 => vec![Err(err)],
+            Err(_) => {
+                let mut alone = Vec::with_capacity(likes.len());
+                for like in &likes {
+                    alone.push(
+                        write_together(&pool, std::slice::from_ref(like))
+                            .await
+                            .and_then(|mut one| {
+                                one.pop().ok_or_else(|| {
+                                    StoreError::Other(anyhow::anyhow!("a like without outcome"))
+                                })
+                            }),
+                    );
+                }
+                alone
+            }
+        };
+        for (job, outcome) in batch.drain(..).zip(outcomes) {
+            // The request may have gone; its like is written all the same.
+            let _ = job.outcome.send(outcome);
+        }
     }
-    let (a, b) = ordered(user_id, target);
-    let (match_id, conversation_id) = (Uuid::now_v7(), Uuid::now_v7());
-    execute_in!(
-        tx,
-        "INSERT INTO matches (id, user_a, user_b, created_at) VALUES ($1, $2, $3, $4)",
-        match_id,
-        a,
-        b,
-        Ts(now)
-    );
-    execute_in!(
-        tx,
-        "INSERT INTO conversations (id, match_id, user_a, user_b, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $5)",
-        conversation_id,
-        match_id,
-        a,
-        b,
-        Ts(now)
-    );
+}
+
+/// Writes `likes` in one transaction, in order; their outcomes, or the first error (nothing
+/// written).
+async fn write_together(
+    pool: &SqlitePool,
+    likes: &[&Like],
+) -> Result<Vec<LikeOutcome>, StoreError> {
+    // Each statement sent is a hop to the one writer connection's thread and back, and every
+    // write waits for that connection: a like is one script, one hop, between `BEGIN
+    // IMMEDIATE` (the write lock, taken up front) and the commit they share.
+    let mut tx = pool.begin_write().await?;
+    let mut outcomes = Vec::with_capacity(likes.len());
+    for like in likes {
+        let (a, b) = ordered(like.user_id, like.target);
+        let notice = &like.notice;
+        let rows: Vec<LikeRow> = sqlx::query_as(LIKE_SQL)
+            .bind(like.user_id)
+            .bind(like.target)
+            .bind(Ts(like.now))
+            .bind(Uuid::now_v7())
+            .bind(Uuid::now_v7())
+            .bind(Uuid::now_v7())
+            .bind(a)
+            .bind(b)
+            .bind(notice.id)
+            .bind(notice.kind)
+            .bind(&notice.title)
+            .bind(&notice.body)
+            .bind(&notice.data)
+            .bind(like.target_offline)
+            // All of it: a fetch that stops at the first row could stop the script early.
+            .fetch_all(&mut *tx)
+            .await?;
+        let row = rows.into_iter().next().ok_or_else(|| {
+            StoreError::Other(anyhow::anyhow!("the like script reported nothing"))
+        })?;
+        outcomes.push(LikeOutcome::from_row(row, like.target)?);
+    }
     tx.commit().await?;
-    Ok(LikeOutcome::Matched {
-        record: MatchRecord {
-            id: match_id,
-            other_id: target,
-            conversation_id,
-            created_at: now,
-        },
-        new: true,
-    })
+    Ok(outcomes)
 }
 
 /// The candidates of one searcher, nearest first (see [`super::DiscoveryStore::candidates`]).
