@@ -97,6 +97,7 @@ both_backends!(
     undo_pass_brings_back_the_most_recent_pass,
     a_like_replaces_a_pass_and_a_pass_a_like,
     likes_at_once_each_get_their_own_answer,
+    a_like_that_fails_fails_alone,
     blocking_hides_both_ways_and_ends_the_match,
     reporting_stores_the_reason_and_hides_the_person,
     unmatching_ends_the_match_and_its_conversation,
@@ -607,6 +608,67 @@ async fn likes_at_once_each_get_their_own_answer(backend: Backend) {
         matches.data("matches")["edges"].as_array().map(Vec::len),
         Some(6)
     );
+}
+
+/// A like the database refuses (here a trigger refuses every like of one person) fails on its
+/// own: likes written in the same moment, and on SQLite in the same transaction, still land.
+async fn a_like_that_fails_fails_alone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let refused = dog_at(&app, "Refused", BERLIN).await;
+    let star = dog_at(&app, "Star", north_of(BERLIN, 1.0)).await;
+    let mut fans = Vec::new();
+    for i in 0..4 {
+        fans.push(
+            dog_at(
+                &app,
+                &format!("Fan {i}"),
+                north_of(BERLIN, 2.0 + f64::from(i)),
+            )
+            .await,
+        );
+    }
+    match backend {
+        Backend::Postgres => {
+            app.execute(&format!(
+                "CREATE FUNCTION refuse_like() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                   IF NEW.target_id = '{}' THEN RAISE EXCEPTION 'refused'; END IF;
+                   RETURN NEW;
+                 END $$",
+                refused.user_id
+            ))
+            .await;
+            app.execute(
+                "CREATE TRIGGER refuse_like BEFORE INSERT ON likes
+                 FOR EACH ROW EXECUTE FUNCTION refuse_like()",
+            )
+            .await;
+        }
+        Backend::Sqlite => {
+            app.execute(&format!(
+                "CREATE TRIGGER refuse_like BEFORE INSERT ON likes
+                 WHEN NEW.target_id = X'{}'
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                refused.user_id.simple()
+            ))
+            .await;
+        }
+    }
+    let mut sends = Vec::new();
+    for fan in &fans {
+        sends.push(like(&app, fan, refused.user_id));
+        sends.push(like(&app, fan, star.user_id));
+    }
+    let answers = futures::future::join_all(sends).await;
+    for pair in answers.chunks(2) {
+        assert_eq!(pair[0].error_code(), "INTERNAL", "{:?}", pair[0].body);
+        assert_eq!(pair[1].data("like")["isMatch"], false);
+    }
+    assert_eq!(app.count("likes").await, 4);
+    let count = app
+        .gql(star.token(), "{ likesReceivedCount }", json!({}))
+        .await;
+    assert_eq!(*count.data("likesReceivedCount"), json!(4));
 }
 
 async fn blocking_hides_both_ways_and_ends_the_match(backend: Backend) {
