@@ -187,38 +187,88 @@ async fn write_together(
     likes: &[&Like],
 ) -> Result<Vec<LikeOutcome>, StoreError> {
     // Each statement sent is a hop to the one writer connection's thread and back, and every
-    // write waits for that connection: a like is one script, one hop, between `BEGIN
-    // IMMEDIATE` (the write lock, taken up front) and the commit they share.
+    // write waits for that connection: the likes go as scripts of up to 16 (one hop each)
+    // between `BEGIN IMMEDIATE` (the write lock, taken up front) and the commit they share.
     let mut tx = pool.begin_write().await?;
     let mut outcomes = Vec::with_capacity(likes.len());
-    for like in likes {
-        let (a, b) = ordered(like.user_id, like.target);
-        let notice = &like.notice;
-        let rows: Vec<LikeRow> = sqlx::query_as(LIKE_SQL)
-            .bind(like.user_id)
-            .bind(like.target)
-            .bind(Ts(like.now))
-            .bind(Uuid::now_v7())
-            .bind(Uuid::now_v7())
-            .bind(Uuid::now_v7())
-            .bind(a)
-            .bind(b)
-            .bind(notice.id)
-            .bind(notice.kind)
-            .bind(&notice.title)
-            .bind(&notice.body)
-            .bind(&notice.data)
-            .bind(like.target_offline)
-            // All of it: a fetch that stops at the first row could stop the script early.
-            .fetch_all(&mut *tx)
-            .await?;
-        let row = rows.into_iter().next().ok_or_else(|| {
-            StoreError::Other(anyhow::anyhow!("the like script reported nothing"))
-        })?;
-        outcomes.push(LikeOutcome::from_row(row, like.target)?);
+    let mut rest = likes;
+    while !rest.is_empty() {
+        let (sql, n) = likes_sql(rest.len());
+        let (chunk, after) = rest.split_at(n);
+        rest = after;
+        let mut query = sqlx::query_as::<_, LikeRow>(sql);
+        for like in chunk {
+            let (a, b) = ordered(like.user_id, like.target);
+            let notice = &like.notice;
+            query = query
+                .bind(like.user_id)
+                .bind(like.target)
+                .bind(Ts(like.now))
+                .bind(Uuid::now_v7())
+                .bind(Uuid::now_v7())
+                .bind(Uuid::now_v7())
+                .bind(a)
+                .bind(b)
+                .bind(notice.id)
+                .bind(notice.kind)
+                .bind(&notice.title)
+                .bind(&notice.body)
+                .bind(&notice.data)
+                .bind(like.target_offline);
+        }
+        // All of it: a fetch that stops at the first row would stop the script there.
+        let rows = query.fetch_all(&mut *tx).await?;
+        if rows.len() != chunk.len() {
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "{} likes reported {} outcomes",
+                chunk.len(),
+                rows.len()
+            )));
+        }
+        for (row, like) in rows.into_iter().zip(chunk) {
+            outcomes.push(LikeOutcome::from_row(row, like.target)?);
+        }
     }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// Parameters of one like in [`LIKE_SQL`] (`$1`–`$14`).
+const LIKE_PARAMS: usize = 14;
+
+/// The script for the next likes of `waiting`: [`LIKE_SQL`] repeated for 16, 4 or 1 of them
+/// (few scripts, so each is prepared once per connection), the i-th copy's parameters moved up
+/// by `LIKE_PARAMS`·i; and how many likes it writes.
+fn likes_sql(waiting: usize) -> (&'static str, usize) {
+    static SCRIPTS: std::sync::LazyLock<[(String, usize); 3]> =
+        std::sync::LazyLock::new(|| [16, 4, 1].map(|n| (repeated_like_sql(n), n)));
+    let (sql, n) = SCRIPTS
+        .iter()
+        .find(|(_, n)| *n <= waiting)
+        .unwrap_or(&SCRIPTS[2]);
+    (sql.as_str(), *n)
+}
+
+fn repeated_like_sql(n: usize) -> String {
+    let mut out = String::with_capacity(LIKE_SQL.len() * n);
+    for i in 0..n {
+        let mut rest = LIKE_SQL;
+        while let Some(at) = rest.find('$') {
+            let digits = rest[at + 1..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .count();
+            let k: usize = rest[at + 1..at + 1 + digits]
+                .parse()
+                .expect("LIKE_SQL numbers its parameters");
+            out.push_str(&rest[..at]);
+            out.push_str(&format!("${}", k + LIKE_PARAMS * i));
+            rest = &rest[at + 1 + digits..];
+        }
+        out.push_str(rest);
+        out.push_str(";\n");
+    }
+    out
 }
 
 /// The candidates of one searcher, nearest first (see [`super::DiscoveryStore::candidates`]).
@@ -324,4 +374,33 @@ struct Row {
     shared_playgrounds: i64,
     max_distance: Option<f64>,
     distance_unit: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The parameter numbers a script uses.
+    fn parameters(sql: &str) -> BTreeSet<usize> {
+        sql.split('$')
+            .skip(1)
+            .map(|after| {
+                let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().expect("a numbered parameter")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn likes_in_one_script_each_have_their_own_parameters() {
+        assert_eq!(parameters(LIKE_SQL), (1..=LIKE_PARAMS).collect());
+        let three = repeated_like_sql(3);
+        assert_eq!(three.matches("INSERT INTO likes").count(), 3);
+        assert_eq!(parameters(&three), (1..=3 * LIKE_PARAMS).collect());
+        assert_eq!(likes_sql(40).1, 16);
+        assert_eq!(likes_sql(15).1, 4);
+        assert_eq!(likes_sql(3).1, 1);
+    }
 }
