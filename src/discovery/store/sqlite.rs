@@ -12,7 +12,7 @@ use super::{Candidate, LikeOutcome, LikeRow, MAX_CANDIDATES, Searcher, ordered};
 use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
 use crate::infra::sql::{Backend, Ts};
-use crate::notifications::store::NotificationRecord;
+use crate::notifications::store::{NotificationRecord, insert_wanted_sqlite_sql};
 
 /// Whether `$1` may like `$2` at `$3`: both have a profile, `$2` is not hidden, and neither
 /// blocked the other.
@@ -43,16 +43,9 @@ const LIKE_SQL: &str = concat!(
     ";
 
      -- A new like that is not mutual: the liked person's notice, as they want it.
-     INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
-                                push_state, push_attempts, next_attempt_at)
-     SELECT $9, $2, $10, $11, $12, $13, $3,
-            CASE WHEN o.pushable AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END, 0,
-            CASE WHEN o.pushable AND COALESCE(p.push, true) THEN $3 END
-       FROM (SELECT $14 AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = $2) AS pushable) o
-       LEFT JOIN notification_preferences p ON p.user_id = $2
-      WHERE COALESCE(CASE $10 WHEN 'MATCH' THEN p.matches
-                              WHEN 'MESSAGE' THEN p.messages
-                              WHEN 'LIKE' THEN p.likes END, true)
+     ",
+    insert_wanted_sqlite_sql!("$9", "$2", "$10", "$11", "$12", "$13", "$3", "$14"),
+    "
         AND EXISTS (SELECT 1 FROM likes WHERE id = $4)
         AND NOT EXISTS (SELECT 1 FROM likes WHERE user_id = $2 AND target_id = $1);
 
