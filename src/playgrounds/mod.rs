@@ -193,7 +193,6 @@ impl PlaygroundService {
         draft: PlaygroundDraft,
     ) -> ApiResult<Arc<PlaygroundRecord>> {
         let (name, description, at) = validate(&draft)?;
-        self.check_room_for_favorite(user_id, None).await?;
         let (id, created) = self
             .store
             .add_and_favorite(NewPlayground {
@@ -218,20 +217,7 @@ impl PlaygroundService {
             .ok_or_else(|| ApiError::NotFound("the playground is gone".into()))
     }
 
-    /// CONFLICT when the person already keeps [`MAX_FAVORITES`] places (and `id` is not one).
-    async fn check_room_for_favorite(&self, user_id: Uuid, id: Option<Uuid>) -> ApiResult<()> {
-        let ids = self.store.favorite_ids(user_id).await?;
-        let already = id.is_some_and(|id| ids.contains(&id));
-        if !already && ids.len() >= MAX_FAVORITES as usize {
-            return Err(ApiError::Conflict(format!(
-                "you can keep at most {MAX_FAVORITES} favourite places; remove one first"
-            )));
-        }
-        Ok(())
-    }
-
     pub async fn favorite(&self, user_id: Uuid, id: Uuid) -> ApiResult<Arc<PlaygroundRecord>> {
-        self.check_room_for_favorite(user_id, Some(id)).await?;
         if !self.store.favorite(user_id, id, time::now()).await? {
             return Err(ApiError::NotFound("no such playground".into()));
         }

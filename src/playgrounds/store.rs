@@ -15,12 +15,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Sqlite, Transaction};
 use uuid::Uuid;
 
+use super::MAX_FAVORITES;
 use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
 use crate::infra::db::Db;
 use crate::infra::sql::{
     Backend, Ids, Sql, Ts, execute, execute_in, fetch, fetch_scalar, in_ids, with_db,
 };
+use crate::profiles::store::LOCK_ACCOUNT;
 
 /// A place, with how many people saved it.
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
@@ -65,6 +67,22 @@ const BY_IDS: Sql = in_ids!(
     ""
 );
 
+/// Whether `$1` already keeps place `$2` (NULL: none) as a favourite, and how many they keep.
+const KEPT_FAVORITES: &str = "SELECT EXISTS (SELECT 1 FROM playground_favorites
+                                               WHERE user_id = $1 AND playground_id = $2),
+                                      (SELECT COUNT(*) FROM playground_favorites WHERE user_id = $1)";
+
+/// CONFLICT when a person who keeps `count` favourites (`already` one of them: the place in
+/// question) has no room for one more.
+fn room_for_favorite((already, count): (bool, i64)) -> Result<(), StoreError> {
+    if already || count < i64::from(MAX_FAVORITES) {
+        return Ok(());
+    }
+    Err(StoreError::Conflict(format!(
+        "you can keep at most {MAX_FAVORITES} favourite places; remove one first"
+    )))
+}
+
 /// Places, and who saved which.
 #[derive(Clone)]
 pub struct PlaygroundStore {
@@ -82,7 +100,15 @@ impl PlaygroundStore {
     pub async fn add_and_favorite(&self, new: NewPlayground) -> Result<(Uuid, bool), StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let (id, created) = match tx.same_place(&new).await? {
+            execute_in!(tx, pool.pick(LOCK_ACCOUNT), new.created_by);
+            let found = tx.same_place(&new).await?;
+            let kept: (bool, i64) = sqlx::query_as(KEPT_FAVORITES)
+                .bind(new.created_by)
+                .bind(found)
+                .fetch_one(&mut *tx)
+                .await?;
+            room_for_favorite(kept)?;
+            let (id, created) = match found {
                 Some(id) => (id, false),
                 None => {
                     execute_in!(
@@ -115,30 +141,43 @@ impl PlaygroundStore {
         })
     }
 
-    /// False when there is no such place. Favouriting twice is one favourite.
+    /// False when there is no such place. Favouriting twice is one favourite. CONFLICT when the
+    /// person already keeps [`MAX_FAVORITES`] other places: counted on their locked account row,
+    /// so favourites made at once are counted one after another.
     pub async fn favorite(
         &self,
         user_id: Uuid,
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let added = execute!(
-            &self.db,
-            "INSERT INTO playground_favorites (user_id, playground_id, created_at)
-             SELECT $1, id, $3 FROM playgrounds WHERE id = $2
-             ON CONFLICT DO NOTHING",
-            user_id,
-            id,
-            Ts(now)
-        );
-        // Nothing added: already a favourite, or no such place.
-        Ok(added > 0
-            || fetch_scalar!(
-                &self.db,
-                fetch_one,
-                "SELECT EXISTS (SELECT 1 FROM playgrounds WHERE id = $1)",
-                id
-            ))
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            execute_in!(tx, pool.pick(LOCK_ACCOUNT), user_id);
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM playgrounds WHERE id = $1)")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if !exists {
+                return Ok(false);
+            }
+            let kept: (bool, i64) = sqlx::query_as(KEPT_FAVORITES)
+                .bind(user_id)
+                .bind(Some(id))
+                .fetch_one(&mut *tx)
+                .await?;
+            room_for_favorite(kept)?;
+            execute_in!(
+                tx,
+                "INSERT INTO playground_favorites (user_id, playground_id, created_at)
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                user_id,
+                id,
+                Ts(now)
+            );
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// Whether it was a favourite.

@@ -51,8 +51,9 @@ const HIDDEN_UNTIL_OF: Sql = in_ids!(
     1,
     ""
 );
-/// Takes the person's account row: their photo changes serialise here.
-const LOCK_ACCOUNT: Sql = for_update!("SELECT 1 FROM users WHERE id = $1");
+/// Takes the person's account row: their photo changes, and their favourite places, serialise
+/// here.
+pub(crate) const LOCK_ACCOUNT: Sql = for_update!("SELECT 1 FROM users WHERE id = $1");
 
 const CREATE_PROFILE: &str =
     "INSERT INTO profiles (id, user_id, name, age, bio, breed, size, activity_level,

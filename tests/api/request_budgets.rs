@@ -15,6 +15,7 @@ both_backends!(
     a_list_costs_its_page_size_in_complexity,
     a_person_keeps_at_most_ten_devices,
     a_person_keeps_at_most_200_favourite_places,
+    favourites_made_at_once_stay_within_the_cap,
     a_person_makes_at_most_20_reports_a_day,
 );
 
@@ -207,6 +208,60 @@ async fn a_person_keeps_at_most_200_favourite_places(backend: Backend) {
     app.gql(user.token(), fav, json!({ "p": places[200] }))
         .await
         .data("favoritePlayground");
+}
+
+/// The attack: at 199 favourites, a dozen favourites (and two new places) sent at once each
+/// counted 199 and all went in.
+async fn favourites_made_at_once_stay_within_the_cap(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = dog_at(&app, "Rex", BERLIN).await;
+    let ts = "'2026-01-01T00:00:00.000000Z'";
+    let u = uuid_lit(&app, user.user_id);
+    let mut places = Vec::new();
+    for i in 0..211 {
+        let id = uuid::Uuid::now_v7();
+        places.push(id);
+        let at = north_of(BERLIN, f64::from(i));
+        app.execute(&format!(
+                "INSERT INTO playgrounds (id, name, name_search, description, latitude, longitude, created_by, created_at) VALUES ({}, 'Park {i}', 'park {i}', '', {}, {}, {u}, {ts})",
+                uuid_lit(&app, id), at.0, at.1
+            ),
+        )
+        .await;
+    }
+    let values: Vec<String> = places[..199]
+        .iter()
+        .map(|id| format!("({u}, {}, {ts})", uuid_lit(&app, *id)))
+        .collect();
+    app.execute(&format!(
+        "INSERT INTO playground_favorites (user_id, playground_id, created_at) VALUES {}",
+        values.join(", ")
+    ))
+    .await;
+    let fav = "mutation($p: UUID!) { favoritePlayground(playgroundId: $p) { id } }";
+    let add = "mutation($n: String!, $l: Float!) { addPlayground(input: { name: $n, description: \"\", latitude: 10, longitude: $l }) { id } }";
+    let mut sends = Vec::new();
+    for place in &places[199..] {
+        sends.push(app.gql(user.token(), fav, json!({ "p": place })));
+    }
+    for (i, longitude) in [(1, 10.0), (2, 11.0)] {
+        sends.push(app.gql(
+            user.token(),
+            add,
+            json!({ "n": format!("New place {i}"), "l": longitude }),
+        ));
+    }
+    let answers = futures::future::join_all(sends).await;
+    let refused = answers
+        .iter()
+        .filter(|a| {
+            a.errors()
+                .first()
+                .is_some_and(|_| a.error_code() == "CONFLICT")
+        })
+        .count();
+    assert_eq!(refused, answers.len() - 1, "exactly one went in");
+    assert_eq!(app.count("playground_favorites").await, 200);
 }
 
 async fn a_person_makes_at_most_20_reports_a_day(backend: Backend) {
