@@ -513,13 +513,13 @@ impl AuthService {
     }
 }
 
-/// A new session id with its first refresh token (the token for the client, the row to store).
 /// The oldest `last_used_at` of a session an access token can still belong to: every access
 /// token still valid was issued at a sign-in or refresh within its lifetime, and both stamp it.
 fn active_since() -> chrono::DateTime<chrono::Utc> {
     time::now() - tokens::ACCESS_TOKEN_TTL - chrono::Duration::minutes(5)
 }
 
+/// A new session id with its first refresh token (the token for the client, the row to store).
 fn new_session(user_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> (NewSession, String) {
     let (token, hash) = tokens::new_opaque_token();
     let session = NewSession {
