@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::account_deletion::uuid_lit;
 use crate::both_backends;
 use crate::discovery::{BERLIN, dog_at, north_of};
-use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, Session, TestApp, spawn_app, spawn_app_with};
 
 both_backends!(
     aliased_mutations_each_spend_the_request_budget,
@@ -152,33 +152,40 @@ async fn a_person_keeps_at_most_ten_devices(backend: Backend) {
     assert_eq!(app.count("devices").await, 11);
 }
 
-async fn a_person_keeps_at_most_200_favourite_places(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let user = dog_at(&app, "Rex", BERLIN).await;
+/// `total` places added by `user` straight into the database, a kilometre apart, the first
+/// `kept` of them their favourites.
+async fn places_kept(app: &TestApp, user: &Session, total: u32, kept: usize) -> Vec<uuid::Uuid> {
     let ts = "'2026-01-01T00:00:00.000000Z'";
-    let u = uuid_lit(&app, user.user_id);
+    let u = uuid_lit(app, user.user_id);
     let mut places = Vec::new();
-    for i in 0..201 {
+    for i in 0..total {
         let id = uuid::Uuid::now_v7();
         places.push(id);
         let at = north_of(BERLIN, f64::from(i));
         app.execute(&format!(
                 "INSERT INTO playgrounds (id, name, name_search, description, latitude, longitude, created_by, created_at) VALUES ({}, 'Park {i}', 'park {i}', '', {}, {}, {u}, {ts})",
-                uuid_lit(&app, id), at.0, at.1
+                uuid_lit(app, id), at.0, at.1
             ),
         )
         .await;
     }
-    // 200 favourites, then no more.
-    let values: Vec<String> = places[..200]
+    let values: Vec<String> = places[..kept]
         .iter()
-        .map(|id| format!("({u}, {}, {ts})", uuid_lit(&app, *id)))
+        .map(|id| format!("({u}, {}, {ts})", uuid_lit(app, *id)))
         .collect();
     app.execute(&format!(
         "INSERT INTO playground_favorites (user_id, playground_id, created_at) VALUES {}",
         values.join(", ")
     ))
     .await;
+    places
+}
+
+async fn a_person_keeps_at_most_200_favourite_places(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = dog_at(&app, "Rex", BERLIN).await;
+    // 200 favourites, then no more.
+    let places = places_kept(&app, &user, 201, 200).await;
     let fav = "mutation($p: UUID!) { favoritePlayground(playgroundId: $p) { id } }";
     let res = app
         .gql(user.token(), fav, json!({ "p": places[200] }))
@@ -215,29 +222,7 @@ async fn a_person_keeps_at_most_200_favourite_places(backend: Backend) {
 async fn favourites_made_at_once_stay_within_the_cap(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = dog_at(&app, "Rex", BERLIN).await;
-    let ts = "'2026-01-01T00:00:00.000000Z'";
-    let u = uuid_lit(&app, user.user_id);
-    let mut places = Vec::new();
-    for i in 0..211 {
-        let id = uuid::Uuid::now_v7();
-        places.push(id);
-        let at = north_of(BERLIN, f64::from(i));
-        app.execute(&format!(
-                "INSERT INTO playgrounds (id, name, name_search, description, latitude, longitude, created_by, created_at) VALUES ({}, 'Park {i}', 'park {i}', '', {}, {}, {u}, {ts})",
-                uuid_lit(&app, id), at.0, at.1
-            ),
-        )
-        .await;
-    }
-    let values: Vec<String> = places[..199]
-        .iter()
-        .map(|id| format!("({u}, {}, {ts})", uuid_lit(&app, *id)))
-        .collect();
-    app.execute(&format!(
-        "INSERT INTO playground_favorites (user_id, playground_id, created_at) VALUES {}",
-        values.join(", ")
-    ))
-    .await;
+    let places = places_kept(&app, &user, 211, 199).await;
     let fav = "mutation($p: UUID!) { favoritePlayground(playgroundId: $p) { id } }";
     let add = "mutation($n: String!, $l: Float!) { addPlayground(input: { name: $n, description: \"\", latitude: 10, longitude: $l }) { id } }";
     let mut sends = Vec::new();
