@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A/B of two server binaries on one database: the same people, one scenario, alternating the
 # binaries ROUNDS times (8 s warm-up, 15 s measured each), with the server's and PostgreSQL's CPU
-# per run. For changes whose effect is smaller than the machine's drift between two runs of
-# scripts/bench-load.sh.
+# per run, the order within a pair alternating. For changes whose effect is smaller than the
+# machine's drift between two runs of scripts/bench-load.sh.
 #
 #   scripts/bench-ab.sh OLD_BINARY NEW_BINARY [SCENARIO [USERS]]   # recommendations, 2000
 #   BACKEND=sqlite scripts/bench-ab.sh OLD NEW like                 # embedded mode (one file)
@@ -57,7 +57,10 @@ stop
   "$OUT/tokens.json" >"$OUT/tokens.txt"
 hz=$(getconf CLK_TCK)
 for round in $(seq 1 "$ROUNDS"); do
-  for which in old new; do
+  # Odd rounds run the old binary first, even rounds the new one: a scenario that writes (like)
+  # grows the database run by run, and the later run of a pair would always pay for it.
+  order="old new"; [ $((round % 2)) = 0 ] && order="new old"
+  for which in $order; do
     bin="$OLD"; [ "$which" = new ] && bin="$NEW"
     start "$bin" "$which"
     wrk -t2 -c "$CONNS" -d8s -s benches/load/scenarios.lua "$BASE" -- "$SCENARIO" "$OUT/tokens.txt" >/dev/null
