@@ -17,7 +17,9 @@
 #   recommendations-cached  the same again, every list now cached
 #   like             like(userId) of a random person (mutates: runs last)
 # and prints req/s and p50/p90/p99 per scenario, plus the server's peak memory.
-# PROFILE=1 also records `perf` call graphs of the server per scenario (perf from Debian).
+# PROFILE=1 also records `perf` profiles of the server per scenario (perf from Debian);
+# PERF_ARGS replaces perf's sampling options (default -F 999; call graphs of a release build
+# need e.g. PERF_ARGS="-F 499 --call-graph dwarf,8192").
 # SEED=1 makes the USERS people with `pupmatch seed` instead (demo profiles in six cities, for
 # large counts) and signs in 2 000 of them (SIGN_IN overrides) as the load's clients.
 # KEEP_DB=1 keeps the PostgreSQL database afterwards (its name is printed), for EXPLAIN.
@@ -108,7 +110,8 @@ run() { # name, then wrk arguments
   [ "$WARMUP" != 0 ] && wrk -t "$THREADS" -c "$CONNS" -d "$WARMUP" "$@" >/dev/null
   local perf_pid=""
   if [ "${PROFILE:-0}" = 1 ]; then
-    perf record -F 999 -p "$server" -o "$OUT/$name.perf" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+    # shellcheck disable=SC2086 # PERF_ARGS is a list of options
+    perf record ${PERF_ARGS:--F 999} -p "$server" -o "$OUT/$name.perf" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   local s0 d0 r0 b0
