@@ -18,6 +18,8 @@
 #   like             like(userId) of a random person (mutates: runs last)
 # and prints req/s and p50/p90/p99 per scenario, plus the server's peak memory.
 # PROFILE=1 also records `perf` profiles of the server per scenario (perf from Debian);
+# PROFILE=system records the whole machine instead (PostgreSQL, Redis and wrk too; e.g.
+# `perf report -i OUT/like.perf --comm postgres`);
 # PERF_ARGS replaces perf's sampling options (default -F 999; call graphs of a release build
 # need e.g. PERF_ARGS="-F 499 --call-graph dwarf,8192").
 # SEED=1 makes the USERS people with `pupmatch seed` instead (demo profiles in six cities, for
@@ -105,21 +107,42 @@ redis_ticks() {
 }
 # Every core's busy time (user, nice, system, irq, softirq): what the whole machine spent.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+# PostgreSQL's per-table counters (scans, rows read, rows written); a scenario's difference is
+# in OUT/NAME.tables (what each request made the database do).
+table_stats() {
+  [ "$BACKEND" = postgres ] || return 0
+  psql "${PG_ADMIN%/*}/$db" -AtF ' ' -c "SELECT relname, seq_scan, seq_tup_read,
+      coalesce(idx_scan, 0), coalesce(idx_tup_fetch, 0), n_tup_ins, n_tup_upd, n_tup_del,
+      n_tup_hot_upd FROM pg_stat_user_tables ORDER BY relname" 2>/dev/null || true
+}
 run() { # name, then wrk arguments
   local name=$1; shift
   [ "$WARMUP" != 0 ] && wrk -t "$THREADS" -c "$CONNS" -d "$WARMUP" "$@" >/dev/null
   local perf_pid=""
-  if [ "${PROFILE:-0}" = 1 ]; then
+  if [ "${PROFILE:-0}" != 0 ]; then
+    local target=(-p "$server")
+    [ "$PROFILE" = system ] && target=(-a)
     # shellcheck disable=SC2086 # PERF_ARGS is a list of options
-    perf record ${PERF_ARGS:--F 999} -p "$server" -o "$OUT/$name.perf" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+    perf record ${PERF_ARGS:--F 999} "${target[@]}" -o "$OUT/$name.perf" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   local s0 d0 r0 b0
+  table_stats >"$OUT/$name.tables0"
   s0=$(ticks "$server"); d0=$(db_ticks); r0=$(redis_ticks); b0=$(busy_ticks)
   wrk --latency -t "$THREADS" -c "$CONNS" -d "$DURATION" "$@" >"$OUT/$name.txt"
   echo "$(( $(ticks "$server") - s0 )) $(( $(db_ticks) - d0 )) $(( $(redis_ticks) - r0 ))" \
     "$(( $(busy_ticks) - b0 ))" >"$OUT/$name.cpu"
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
+  if [ "$BACKEND" = postgres ]; then
+    sleep 1 # backends report their counters at most once a second
+    table_stats >"$OUT/$name.tables1"
+    awk 'NR == FNR { for (i = 2; i <= NF; i++) a[$1, i] = $i; next }
+      { line = ""; any = 0
+        for (i = 2; i <= NF; i++) { d = $i - a[$1, i]; line = line " " d; if (d) any = 1 }
+        if (any) print $1 line }' "$OUT/$name.tables0" "$OUT/$name.tables1" |
+      { echo "table seq_scan seq_tup_read idx_scan idx_tup_fetch ins upd del hot_upd"; cat; } \
+      >"$OUT/$name.tables"
+  fi
 }
 log "floor: /healthz and { promptQuestions }"
 run healthz "$BASE/healthz"

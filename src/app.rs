@@ -96,6 +96,9 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     )
     .await?;
     db.migrate().await?;
+    for warning in db.setting_warnings().await? {
+        tracing::warn!("{warning}");
+    }
     let redis = match &config.redis_url {
         Some(url) => {
             Some(Redis::connect(url, &config.redis_prefix, config.redis_ca_file.as_deref()).await?)

@@ -151,6 +151,29 @@ impl Db {
         Ok(())
     }
 
+    /// What the server should say about the database's own settings at start-up: PostgreSQL
+    /// without autovacuum never refreshes its planner statistics, so a plan made while a table
+    /// was small keeps reading it whole as it grows (the like and message functions are immune;
+    /// the other statements are not).
+    pub async fn setting_warnings(&self) -> anyhow::Result<Vec<String>> {
+        let Db::Postgres(pool) = self else {
+            return Ok(Vec::new());
+        };
+        let autovacuum: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+            .fetch_one(pool)
+            .await?;
+        Ok(if autovacuum == "on" {
+            Vec::new()
+        } else {
+            vec![
+                "PostgreSQL's autovacuum is off: the planner's statistics will not follow the \
+                 tables as they grow, and queries planned while a table was small will keep \
+                 reading it whole; turn autovacuum on, or run ANALYZE regularly"
+                    .to_string(),
+            ]
+        })
+    }
+
     /// A trivial round trip, for `/readyz`.
     pub async fn ping(&self) -> anyhow::Result<()> {
         match self {

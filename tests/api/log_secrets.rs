@@ -1,6 +1,7 @@
 //! No secret reaches the logs, and the careless-operator settings are refused: production
 //! without a mail server does not start (reset emails would only be logged), and `seed` (demo
-//! accounts with a published password) refuses production.
+//! accounts with a published password) refuses production. A PostgreSQL that never refreshes
+//! its planner statistics (autovacuum off) is named in the log at start-up.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -230,6 +231,51 @@ async fn no_working_token_reaches_the_logs(backend: Backend) {
     .await;
     assert!(still["data"]["login"]["accessToken"].is_string(), "{still}");
     let _ = server.kill().await;
+}
+
+/// The start-up log warns exactly when the database's autovacuum is off (as on a test machine
+/// tuned for speed; the other case is checked where autovacuum runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_without_autovacuum_is_named_at_start_up_postgres() {
+    let db = TestDb::create(Backend::Postgres).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_pupmatch"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PUPMATCH_LISTEN", "127.0.0.1:0")
+        .env("PUPMATCH_DATABASE_URL", db.url())
+        .env("PUPMATCH_MEDIA_DIR", dir.path().join("media"))
+        .env("PUPMATCH_LOG_FORMAT", "json")
+        .env("PUPMATCH_JOBS_IN_SERVE", "false")
+        .env("PUPMATCH_REDIS_URL", redis_url())
+        .env(
+            "PUPMATCH_REDIS_PREFIX",
+            format!("test:{}:", uuid::Uuid::new_v4().simple()),
+        )
+        .stdout(Stdio::from(log.try_clone().expect("log file")))
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let text = wait_for_log(&log_path, "PupMatch is listening").await;
+    let _ = server.kill().await;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(db.url())
+        .await
+        .expect("connect");
+    let autovacuum: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+        .fetch_one(&mut conn)
+        .await
+        .expect("setting");
+    let warned = text.lines().any(|line| {
+        line.contains("\"WARN\"") && line.contains("autovacuum is off") && line.contains("ANALYZE")
+    });
+    assert_eq!(
+        warned,
+        autovacuum != "on",
+        "autovacuum {autovacuum}, log:\n{text}"
+    );
 }
 
 /// The server's base URL, from its "listening" log line.

@@ -32,6 +32,7 @@ mod photos;
 mod playgrounds;
 mod profiles;
 mod properties;
+mod query_plans;
 mod rate_limits;
 mod request_budgets;
 mod socket_sessions;
