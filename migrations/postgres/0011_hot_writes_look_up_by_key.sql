@@ -11,3 +11,15 @@ ALTER FUNCTION pupmatch_notify(uuid, uuid, text, text, text, text, timestamptz, 
     SET enable_seqscan = off;
 ALTER FUNCTION pupmatch_send_message(uuid, uuid, uuid, text, text, uuid, text, timestamptz)
     SET enable_seqscan = off;
+
+-- Each pair lookup finds its row through whichever index the planner picks: the second index
+-- of each pair table holds both people too (it served "everyone who liked this person", and
+-- a like back read all of them to find one).
+DROP INDEX likes_target_idx;
+CREATE INDEX likes_target_idx ON likes (target_id, user_id);
+DROP INDEX passes_target_idx;
+CREATE INDEX passes_target_idx ON passes (target_id, user_id);
+DROP INDEX matches_user_b_idx;
+CREATE INDEX matches_user_b_idx ON matches (user_b, user_a);
+DROP INDEX blocks_blocked_idx;
+CREATE INDEX blocks_blocked_idx ON blocks (blocked_id, blocker_id);

@@ -13,16 +13,21 @@ use sqlx::{Connection, PgConnection};
 use crate::discovery::{BERLIN, dog_at, like, north_of};
 use crate::helpers::{Backend, spawn_app};
 
-/// Per table: (sequential scans, rows inserted), as PostgreSQL's statistics have them.
-type Counters = BTreeMap<String, (i64, i64)>;
+/// Per table: (sequential scans, rows inserted, rows fetched through an index), as
+/// PostgreSQL's statistics have them.
+type Counters = BTreeMap<String, (i64, i64, i64)>;
 
 async fn counters(conn: &mut PgConnection) -> Counters {
-    let rows: Vec<(String, i64, i64)> =
-        sqlx::query_as("SELECT relname::text, seq_scan, n_tup_ins FROM pg_stat_user_tables")
-            .fetch_all(&mut *conn)
-            .await
-            .expect("table statistics");
-    rows.into_iter().map(|(t, s, i)| (t, (s, i))).collect()
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT relname::text, seq_scan, n_tup_ins, coalesce(idx_tup_fetch, 0)
+           FROM pg_stat_user_tables",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("table statistics");
+    rows.into_iter()
+        .map(|(t, s, i, f)| (t, (s, i, f)))
+        .collect()
 }
 
 /// The counters with every backend's own included: a backend reports its counters when idle,
@@ -132,4 +137,39 @@ async fn likes_and_messages_read_no_table_whole_whatever_the_statistics_postgres
         read_whole.is_empty(),
         "tables read whole by likes and messages (sequential scans): {read_whole:?}"
     );
+}
+
+/// Liking back someone who liked you looks up the pair, not everyone who liked you: a person
+/// liked by many pays for a like what anyone pays, even when the planner was told the tables
+/// are empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_like_looks_up_the_pair_not_everyone_who_liked_you_postgres() {
+    const FANS: usize = 12;
+    let app = spawn_app(Backend::Postgres).await;
+    let star = dog_at(&app, "Star", BERLIN).await;
+    app.execute("ANALYZE").await;
+    let mut fans = Vec::new();
+    for i in 0..FANS {
+        let fan = dog_at(&app, &format!("Fan {i}"), north_of(BERLIN, 0.5)).await;
+        like(&app, &fan, star.user_id).await.data("like");
+        fans.push(fan);
+    }
+    let mut conn = PgConnection::connect(&app.config.database_url)
+        .await
+        .expect("connect");
+    let before = flushed_counters(&mut conn).await;
+    for fan in &fans {
+        let res = like(&app, &star, fan.user_id).await;
+        assert_eq!(res.data("like")["isMatch"], true, "{res:?}");
+    }
+    let after = flushed_counters(&mut conn).await;
+    let fetched = |table: &str| after[table].2 - before[table].2;
+    // One like read a like (the one it answers); each found its match's row once.
+    for table in ["likes", "matches"] {
+        assert!(
+            fetched(table) <= FANS as i64,
+            "{} rows of {table} read through an index for {FANS} likes back",
+            fetched(table)
+        );
+    }
 }
