@@ -77,27 +77,10 @@ async fn no_working_token_reaches_the_logs(backend: Backend) {
     let db = TestDb::create(backend).await;
     let dir = tempfile::tempdir().expect("dir");
     let log_path = dir.path().join("server.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pupmatch"));
+    let mut command = server_command(backend, &db, dir.path(), &log_path);
     command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PUPMATCH_LISTEN", "127.0.0.1:0")
-        .env("PUPMATCH_DATABASE_URL", db.url())
-        .env("PUPMATCH_MEDIA_DIR", dir.path().join("media"))
         .env("PUPMATCH_LOG", "debug")
-        .env("PUPMATCH_LOG_FORMAT", "json")
-        .env("PUPMATCH_RATE_LIMIT_AUTH_PER_MIN", "100000")
-        .env("PUPMATCH_JOBS_IN_SERVE", "false")
-        .stdout(Stdio::from(log.try_clone().expect("log file")))
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true);
-    if backend == Backend::Postgres {
-        command.env("PUPMATCH_REDIS_URL", redis_url()).env(
-            "PUPMATCH_REDIS_PREFIX",
-            format!("test:{}:", uuid::Uuid::new_v4().simple()),
-        );
-    }
+        .env("PUPMATCH_RATE_LIMIT_AUTH_PER_MIN", "100000");
     let mut server = command.spawn().expect("the binary starts");
     let base = wait_for_address(&log_path).await;
     let client = reqwest::Client::new();
@@ -240,23 +223,7 @@ async fn a_database_without_autovacuum_is_named_at_start_up_postgres() {
     let db = TestDb::create(Backend::Postgres).await;
     let dir = tempfile::tempdir().expect("dir");
     let log_path = dir.path().join("server.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_pupmatch"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PUPMATCH_LISTEN", "127.0.0.1:0")
-        .env("PUPMATCH_DATABASE_URL", db.url())
-        .env("PUPMATCH_MEDIA_DIR", dir.path().join("media"))
-        .env("PUPMATCH_LOG_FORMAT", "json")
-        .env("PUPMATCH_JOBS_IN_SERVE", "false")
-        .env("PUPMATCH_REDIS_URL", redis_url())
-        .env(
-            "PUPMATCH_REDIS_PREFIX",
-            format!("test:{}:", uuid::Uuid::new_v4().simple()),
-        )
-        .stdout(Stdio::from(log.try_clone().expect("log file")))
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true)
+    let mut server = server_command(Backend::Postgres, &db, dir.path(), &log_path)
         .spawn()
         .expect("the binary starts");
     let text = wait_for_log(&log_path, "PupMatch is listening").await;
@@ -276,6 +243,36 @@ async fn a_database_without_autovacuum_is_named_at_start_up_postgres() {
         autovacuum != "on",
         "autovacuum {autovacuum}, log:\n{text}"
     );
+}
+
+/// `pupmatch serve` on `db` (with Redis on PostgreSQL), logging JSON into `log`, media under
+/// `dir`, no jobs, listening on a free port.
+fn server_command(
+    backend: Backend,
+    db: &TestDb,
+    dir: &std::path::Path,
+    log: &std::path::Path,
+) -> tokio::process::Command {
+    let log = std::fs::File::create(log).expect("log file");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pupmatch"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PUPMATCH_LISTEN", "127.0.0.1:0")
+        .env("PUPMATCH_DATABASE_URL", db.url())
+        .env("PUPMATCH_MEDIA_DIR", dir.join("media"))
+        .env("PUPMATCH_LOG_FORMAT", "json")
+        .env("PUPMATCH_JOBS_IN_SERVE", "false")
+        .stdout(Stdio::from(log.try_clone().expect("log file")))
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true);
+    if backend == Backend::Postgres {
+        command.env("PUPMATCH_REDIS_URL", redis_url()).env(
+            "PUPMATCH_REDIS_PREFIX",
+            format!("test:{}:", uuid::Uuid::new_v4().simple()),
+        );
+    }
+    command
 }
 
 /// The server's base URL, from its "listening" log line.
