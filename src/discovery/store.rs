@@ -289,6 +289,7 @@ macro_rules! not_acted_on {
     };
 }
 
+mod like_writer;
 mod postgres;
 mod sqlite;
 
@@ -361,27 +362,15 @@ const SWIPED_ON: Sql = Sql {
 #[derive(Clone)]
 pub struct DiscoveryStore {
     db: Db,
-    likes: Likes,
-}
-
-/// Where likes are written.
-#[derive(Clone)]
-enum Likes {
-    /// One call of the `pupmatch_like` function each.
-    Postgres(sqlx::PgPool),
-    /// In transactions of as many as wait for the one writer.
-    Sqlite(sqlite::LikeWriter),
+    /// Likes are written together, as many as wait (see `like_writer`).
+    likes: like_writer::LikeWriter,
 }
 
 impl DiscoveryStore {
     pub fn new(db: &Db) -> Self {
-        let likes = match db {
-            Db::Postgres(pool) => Likes::Postgres(pool.clone()),
-            Db::Sqlite(pool) => Likes::Sqlite(sqlite::LikeWriter::start(pool.clone())),
-        };
         DiscoveryStore {
             db: db.clone(),
-            likes,
+            likes: like_writer::LikeWriter::start(db),
         }
     }
 
@@ -433,16 +422,9 @@ impl DiscoveryStore {
         notice: &NotificationRecord,
         target_offline: bool,
     ) -> Result<LikeOutcome, StoreError> {
-        match &self.likes {
-            Likes::Postgres(pool) => {
-                postgres::like(pool, user_id, target, now, notice, target_offline).await
-            }
-            Likes::Sqlite(writer) => {
-                writer
-                    .like(user_id, target, now, notice, target_offline)
-                    .await
-            }
-        }
+        self.likes
+            .like(user_id, target, now, notice, target_offline)
+            .await
     }
 
     /// Records a pass (replacing a like) and ends a match of the pair. False when the target
