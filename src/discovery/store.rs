@@ -289,7 +289,6 @@ macro_rules! not_acted_on {
     };
 }
 
-mod like_writer;
 mod postgres;
 mod sqlite;
 
@@ -362,15 +361,27 @@ const SWIPED_ON: Sql = Sql {
 #[derive(Clone)]
 pub struct DiscoveryStore {
     db: Db,
-    /// Likes are written together, as many as wait (see `like_writer`).
-    likes: like_writer::LikeWriter,
+    likes: Likes,
+}
+
+/// Where likes are written.
+#[derive(Clone)]
+enum Likes {
+    /// One call of the `pupmatch_like` function each.
+    Postgres(sqlx::PgPool),
+    /// In transactions of as many as wait for the one writer.
+    Sqlite(sqlite::LikeWriter),
 }
 
 impl DiscoveryStore {
     pub fn new(db: &Db) -> Self {
+        let likes = match db {
+            Db::Postgres(pool) => Likes::Postgres(pool.clone()),
+            Db::Sqlite(pool) => Likes::Sqlite(sqlite::LikeWriter::start(pool.clone())),
+        };
         DiscoveryStore {
             db: db.clone(),
-            likes: like_writer::LikeWriter::start(db),
+            likes,
         }
     }
 
@@ -422,9 +433,16 @@ impl DiscoveryStore {
         notice: &NotificationRecord,
         target_offline: bool,
     ) -> Result<LikeOutcome, StoreError> {
-        self.likes
-            .like(user_id, target, now, notice, target_offline)
-            .await
+        match &self.likes {
+            Likes::Postgres(pool) => {
+                postgres::like(pool, user_id, target, now, notice, target_offline).await
+            }
+            Likes::Sqlite(writer) => {
+                writer
+                    .like(user_id, target, now, notice, target_offline)
+                    .await
+            }
+        }
     }
 
     /// Records a pass (replacing a like) and ends a match of the pair. False when the target

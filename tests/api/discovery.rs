@@ -4,8 +4,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::helpers::{Backend, GqlResponse, Session, TestApp, end_server_connections, spawn_app};
-use sqlx::Connection;
+use crate::helpers::{Backend, GqlResponse, Session, TestApp, spawn_app};
 
 /// Berlin, Alexanderplatz.
 pub const BERLIN: (f64, f64) = (52.5219, 13.4132);
@@ -609,61 +608,6 @@ async fn likes_at_once_each_get_their_own_answer(backend: Backend) {
         matches.data("matches")["edges"].as_array().map(Vec::len),
         Some(6)
     );
-}
-
-/// Likes that arrive together are written together on PostgreSQL too: fewer transactions than
-/// likes (PostgreSQL's own count of the functions' calls), each like once, each with its answer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn likes_that_arrive_together_are_written_together_postgres() {
-    const FANS: usize = 16;
-    let app = spawn_app(Backend::Postgres).await;
-    let star = dog_at(&app, "Star", BERLIN).await;
-    let mut fans = Vec::new();
-    for i in 0..FANS {
-        fans.push(dog_at(&app, &format!("Fan {i}"), north_of(BERLIN, 1.0)).await);
-    }
-    let mut conn = sqlx::PgConnection::connect(&app.config.database_url)
-        .await
-        .expect("connect");
-    // PostgreSQL counts the calls of PL/pgSQL functions on the connections opened from now on.
-    sqlx::query(
-        "DO $$ BEGIN
-           EXECUTE format('ALTER DATABASE %I SET track_functions = ''pl''', current_database());
-         END $$",
-    )
-    .execute(&mut conn)
-    .await
-    .expect("track functions");
-    end_server_connections(&mut conn).await;
-
-    let answers =
-        futures::future::join_all(fans.iter().map(|fan| like(&app, fan, star.user_id))).await;
-    for answer in &answers {
-        assert_eq!(answer.data("like")["isMatch"], false, "{:?}", answer.body);
-    }
-    end_server_connections(&mut conn).await;
-    let calls = |function: &'static str| {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_user_functions
-              WHERE funcname = $1",
-        )
-        .bind(function)
-    };
-    let likes = calls("pupmatch_like")
-        .fetch_one(&mut conn)
-        .await
-        .expect("calls");
-    let together = calls("pupmatch_like_batch")
-        .fetch_one(&mut conn)
-        .await
-        .expect("calls");
-    assert_eq!(likes, FANS as i64, "each like written once");
-    assert!(together >= 1, "no likes were written together");
-    assert_eq!(app.count("likes").await, FANS as i64);
-    let count = app
-        .gql(star.token(), "{ likesReceivedCount }", json!({}))
-        .await;
-    assert_eq!(*count.data("likesReceivedCount"), json!(FANS));
 }
 
 /// A like the database refuses (here a trigger refuses every like of one person) fails on its

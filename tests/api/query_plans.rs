@@ -5,11 +5,13 @@
 //! statistics of empty tables, then count, from PostgreSQL's own counters, the tables the writes
 //! read whole.
 
-use sqlx::{Connection, PgConnection};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use sqlx::{Connection, PgConnection};
 
 use crate::discovery::{BERLIN, dog_at, like, north_of};
-use crate::helpers::{Backend, end_server_connections, spawn_app};
+use crate::helpers::{Backend, spawn_app};
 
 /// Per table: (sequential scans, rows inserted, rows fetched through an index), as
 /// PostgreSQL's statistics have them.
@@ -28,9 +30,40 @@ async fn counters(conn: &mut PgConnection) -> Counters {
         .collect()
 }
 
-/// The counters with every backend's own included (see [`end_server_connections`]).
+/// The counters with every backend's own included: a backend reports its counters when idle,
+/// at most once a second and sometimes only ten seconds later, and always when it ends — so the
+/// server's connections are ended (its pool opens new ones) and the counters read once they
+/// are gone.
 async fn flushed_counters(conn: &mut PgConnection) -> Counters {
-    end_server_connections(conn).await;
+    let ended: Vec<i32> = sqlx::query_scalar(
+        "WITH others AS MATERIALIZED (
+             SELECT pid FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid())
+         SELECT pid FROM others WHERE pg_terminate_backend(pid)",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("end the server's connections");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
+                .bind(&ended)
+                .fetch_one(&mut *conn)
+                .await
+                .expect("connections");
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server's connections did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The server's pool checks a connection idle for a second before handing it out, and
+    // opens a new one for each ended.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     counters(conn).await
 }
 

@@ -1,5 +1,4 @@
-//! PostgreSQL + PostGIS: likes as one call of the `pupmatch_like` function (or of
-//! `pupmatch_like_batch`, for likes written together), and the candidate
+//! PostgreSQL + PostGIS: a like as one call of the `pupmatch_like` function, and the candidate
 //! query (`geography` with GiST indexes: `ST_DWithin`, KNN `<->`, points built as
 //! `ST_SetSRID(ST_MakePoint(lon, lat), 4326)`).
 
@@ -7,10 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::like_writer::Like;
-use super::{Candidate, LikeOutcome, LikeResult, LikeRow, MAX_CANDIDATES, Searcher, pair_key};
+use super::{Candidate, LikeOutcome, LikeRow, MAX_CANDIDATES, Searcher, pair_key};
 use crate::error::StoreError;
-use crate::notifications::store::PushState;
+use crate::notifications::store::NotificationRecord;
 
 /// The recommendation candidates of one searcher. `$1` searcher, `$2`/`$3` latitude/longitude,
 /// `$4` radius (m), `$5`/`$6` age range, `$7` searcher's dog's age, `$8` default radius (km),
@@ -40,120 +38,37 @@ pub const CANDIDATES_SQL: &str = concat!(
       LIMIT $9"
 );
 
-/// A [`LikeRow`] with the like's place among those written together (from 1).
-type NumberedLikeRow = (
-    i32,
-    LikeResult,
-    Option<Uuid>,
-    Option<Uuid>,
-    Option<DateTime<Utc>>,
-    Option<PushState>,
-);
-
-/// Writes `likes` in one transaction (see `like_writer`): their outcomes in order, or the first
-/// error (nothing written). One round trip either way: the `pupmatch_like` function for one
-/// like, `pupmatch_like_batch` (each pair's `pupmatch_like` in lock-key order, so concurrent
-/// transactions cannot deadlock on the pairs' advisory locks) for more.
-pub(super) async fn write_together(
+/// Records a like (see [`super::DiscoveryStore::like`]).
+pub(super) async fn like(
     pool: &PgPool,
-    likes: &[&Like],
-) -> Result<Vec<LikeOutcome>, StoreError> {
-    if let [like] = likes {
-        let notice = &like.notice;
-        let row: LikeRow = sqlx::query_as(
-            "SELECT out_outcome, out_match_id, out_conversation_id, out_created_at, out_push_state
-               FROM pupmatch_like($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(like.user_id)
-        .bind(like.target)
-        .bind(pair_key(like.user_id, like.target))
-        .bind(like.now)
-        .bind(Uuid::now_v7())
-        .bind(Uuid::now_v7())
-        .bind(Uuid::now_v7())
-        .bind(notice.id)
-        .bind(notice.kind)
-        .bind(&notice.title)
-        .bind(&notice.body)
-        .bind(&notice.data)
-        .bind(like.target_offline)
-        .fetch_one(pool)
-        .await?;
-        return Ok(vec![LikeOutcome::from_row(row, like.target)?]);
-    }
-    let column = |f: fn(&Like) -> Uuid| likes.iter().map(|l| f(l)).collect::<Vec<Uuid>>();
-    let new_ids = || likes.iter().map(|_| Uuid::now_v7()).collect::<Vec<Uuid>>();
-    let rows: Vec<NumberedLikeRow> = sqlx::query_as(
-        "SELECT out_index, out_outcome, out_match_id, out_conversation_id, out_created_at,
-                    out_push_state
-               FROM pupmatch_like_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-              ORDER BY out_index",
+    user_id: Uuid,
+    target: Uuid,
+    now: DateTime<Utc>,
+    notice: &NotificationRecord,
+    target_offline: bool,
+) -> Result<LikeOutcome, StoreError> {
+    // One round trip: the whole transaction is the `pupmatch_like` function, which queues on
+    // the pair's advisory lock like `unlike` and `unmatch` do.
+    let row: LikeRow = sqlx::query_as(
+        "SELECT out_outcome, out_match_id, out_conversation_id, out_created_at, out_push_state
+           FROM pupmatch_like($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
-    .bind(column(|l| l.user_id))
-    .bind(column(|l| l.target))
-    .bind(
-        likes
-            .iter()
-            .map(|l| pair_key(l.user_id, l.target))
-            .collect::<Vec<i64>>(),
-    )
-    .bind(likes.iter().map(|l| l.now).collect::<Vec<DateTime<Utc>>>())
-    .bind(new_ids())
-    .bind(new_ids())
-    .bind(new_ids())
-    .bind(column(|l| l.notice.id))
-    .bind(
-        likes
-            .iter()
-            .map(|l| l.notice.kind.as_db())
-            .collect::<Vec<&str>>(),
-    )
-    .bind(
-        likes
-            .iter()
-            .map(|l| l.notice.title.as_str())
-            .collect::<Vec<&str>>(),
-    )
-    .bind(
-        likes
-            .iter()
-            .map(|l| l.notice.body.as_str())
-            .collect::<Vec<&str>>(),
-    )
-    .bind(
-        likes
-            .iter()
-            .map(|l| l.notice.data.as_deref())
-            .collect::<Vec<Option<&str>>>(),
-    )
-    .bind(
-        likes
-            .iter()
-            .map(|l| l.target_offline)
-            .collect::<Vec<bool>>(),
-    )
-    .fetch_all(pool)
+    .bind(user_id)
+    .bind(target)
+    .bind(pair_key(user_id, target))
+    .bind(now)
+    .bind(Uuid::now_v7())
+    .bind(Uuid::now_v7())
+    .bind(Uuid::now_v7())
+    .bind(notice.id)
+    .bind(notice.kind)
+    .bind(&notice.title)
+    .bind(&notice.body)
+    .bind(&notice.data)
+    .bind(target_offline)
+    .fetch_one(pool)
     .await?;
-    if rows.len() != likes.len() {
-        return Err(StoreError::Other(anyhow::anyhow!(
-            "{} likes reported {} outcomes",
-            likes.len(),
-            rows.len()
-        )));
-    }
-    rows.into_iter()
-        .zip(likes)
-        .enumerate()
-        .map(|(i, ((index, outcome, m, c, at, push), like))| {
-            if usize::try_from(index).ok() != Some(i + 1) {
-                return Err(StoreError::Other(anyhow::anyhow!(
-                    "like {} reported as {index}",
-                    i + 1
-                )));
-            }
-            LikeOutcome::from_row((outcome, m, c, at, push), like.target)
-        })
-        .collect()
+    LikeOutcome::from_row(row, target)
 }
 
 /// The candidates of one searcher, nearest first (see [`super::DiscoveryStore::candidates`]).

@@ -1,19 +1,18 @@
 //! SQLite: likes as one script each, written by one task in transactions of as many as wait
-//! (see `like_writer`; `BEGIN IMMEDIATE` takes the write lock up front; likes of one pair run
-//! one after the other),
+//! (`BEGIN IMMEDIATE` takes the write lock up front; likes of one pair run one after the other),
 //! and the candidate query: prefiltered with the R*Tree over locations, then measured exactly
 //! (haversine) in Rust.
 
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::like_writer::Like;
 use super::{Candidate, LikeOutcome, LikeRow, MAX_CANDIDATES, Searcher, ordered};
 use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
 use crate::infra::sql::{Backend, Ts};
-use crate::notifications::store::insert_wanted_sqlite_sql;
+use crate::notifications::store::{NotificationRecord, insert_wanted_sqlite_sql};
 
 /// Whether `$1` may like `$2` at `$3`: both have a profile, `$2` is not hidden, and neither
 /// blocked the other.
@@ -83,9 +82,100 @@ const LIKE_SQL: &str = concat!(
        LEFT JOIN notifications n ON n.id = $9"
 );
 
+/// Most likes written in one transaction.
+const LIKES_PER_COMMIT: usize = 64;
+
+/// A like to write, and where its outcome goes.
+struct LikeJob {
+    like: Like,
+    outcome: oneshot::Sender<Result<LikeOutcome, StoreError>>,
+}
+
+/// What a like needs written.
+struct Like {
+    user_id: Uuid,
+    target: Uuid,
+    now: DateTime<Utc>,
+    notice: NotificationRecord,
+    target_offline: bool,
+}
+
+/// Writes likes for one database: the likes that wait while a transaction is written go into the
+/// next one together (group commit). Each like still gets its own outcome, decided by the write.
+#[derive(Clone)]
+pub(super) struct LikeWriter {
+    jobs: mpsc::Sender<LikeJob>,
+}
+
+impl LikeWriter {
+    /// Starts the task that writes the likes; it ends when the last writer handle is dropped.
+    pub(super) fn start(pool: SqlitePool) -> LikeWriter {
+        let (jobs, queue) = mpsc::channel(1024);
+        tokio::spawn(write_likes(pool, queue));
+        LikeWriter { jobs }
+    }
+
+    /// Records a like (see [`super::DiscoveryStore::like`]).
+    pub(super) async fn like(
+        &self,
+        user_id: Uuid,
+        target: Uuid,
+        now: DateTime<Utc>,
+        notice: &NotificationRecord,
+        target_offline: bool,
+    ) -> Result<LikeOutcome, StoreError> {
+        let stopped = || StoreError::Unavailable(anyhow::anyhow!("the like writer has stopped"));
+        let (outcome, written) = oneshot::channel();
+        let like = Like {
+            user_id,
+            target,
+            now,
+            notice: notice.clone(),
+            target_offline,
+        };
+        self.jobs
+            .send(LikeJob { like, outcome })
+            .await
+            .map_err(|_| stopped())?;
+        written.await.map_err(|_| stopped())?
+    }
+}
+
+/// Writes queued likes until every sender is gone, as many at a time as are waiting.
+async fn write_likes(pool: SqlitePool, mut queue: mpsc::Receiver<LikeJob>) {
+    let mut batch = Vec::with_capacity(LIKES_PER_COMMIT);
+    while queue.recv_many(&mut batch, LIKES_PER_COMMIT).await > 0 {
+        let likes: Vec<&Like> = batch.iter().map(|job| &job.like).collect();
+        let outcomes = match write_together(&pool, &likes).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            // One failed, and with it the transaction: each again on its own, so only it fails.
+            Err(err) if likes.len() == 1 => vec![Err(err)],
+            Err(_) => {
+                let mut alone = Vec::with_capacity(likes.len());
+                for like in &likes {
+                    alone.push(
+                        write_together(&pool, std::slice::from_ref(like))
+                            .await
+                            .and_then(|mut one| {
+                                one.pop().ok_or_else(|| {
+                                    StoreError::Other(anyhow::anyhow!("a like without outcome"))
+                                })
+                            }),
+                    );
+                }
+                alone
+            }
+        };
+        for (job, outcome) in batch.drain(..).zip(outcomes) {
+            // The request may have gone; its like is written all the same.
+            let _ = job.outcome.send(outcome);
+        }
+    }
+}
+
 /// Writes `likes` in one transaction, in order; their outcomes, or the first error (nothing
 /// written).
-pub(super) async fn write_together(
+async fn write_together(
     pool: &SqlitePool,
     likes: &[&Like],
 ) -> Result<Vec<LikeOutcome>, StoreError> {

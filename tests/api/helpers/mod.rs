@@ -580,43 +580,6 @@ impl TestApp {
     }
 }
 
-/// Ends every other connection to `conn`'s database — the server's; its pool opens new ones —
-/// and returns once they are gone. A PostgreSQL backend reports its statistics when idle, at
-/// most once a second and sometimes only ten seconds later, and always when it ends: afterwards
-/// the statistics views hold all the server did. New connections also pick up settings made
-/// with `ALTER DATABASE`.
-pub async fn end_server_connections(conn: &mut sqlx::PgConnection) {
-    let ended: Vec<i32> = sqlx::query_scalar(
-        "WITH others AS MATERIALIZED (
-             SELECT pid FROM pg_stat_activity
-              WHERE datname = current_database() AND pid <> pg_backend_pid())
-         SELECT pid FROM others WHERE pg_terminate_backend(pid)",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .expect("end the server's connections");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let left: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
-                .bind(&ended)
-                .fetch_one(&mut *conn)
-                .await
-                .expect("connections");
-        if left == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server's connections did not end"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    // The server's pool checks a connection idle for a second before handing it out, and
-    // opens a new one for each ended.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-}
-
 pub const DEFAULT_PASSWORD: &str = "correct horse battery";
 
 /// A signed-in account.
