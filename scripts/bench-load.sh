@@ -108,7 +108,7 @@ redis_ticks() {
 # Every core's busy time (user, nice, system, irq, softirq): what the whole machine spent.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 # PostgreSQL's per-table counters (scans, rows read, rows written); a scenario's difference is
-# in OUT/NAME.tables (what each request made the database do).
+# in OUT/NAME.tables (what its requests made the database do, to within a few).
 table_stats() {
   [ "$BACKEND" = postgres ] || return 0
   psql "${PG_ADMIN%/*}/$db" -AtF ' ' -c "SELECT relname, seq_scan, seq_tup_read,
@@ -134,7 +134,9 @@ run() { # name, then wrk arguments
     "$(( $(busy_ticks) - b0 ))" >"$OUT/$name.cpu"
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
   if [ "$BACKEND" = postgres ]; then
-    sleep 1 # backends report their counters at most once a second
+    # Backends report their counters when idle: most within a second, some held up to ten, so
+    # a scenario's file may miss a few of its own or count a few of the scenario before.
+    sleep 1
     table_stats >"$OUT/$name.tables1"
     awk 'NR == FNR { for (i = 2; i <= NF; i++) a[$1, i] = $i; next }
       { line = ""; any = 0
