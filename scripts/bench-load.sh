@@ -16,7 +16,8 @@
 #                    person's first request computes their list
 #   recommendations-cached  the same again, every list now cached
 #   like             like(userId) of a random person (mutates: runs last)
-# and prints req/s and p50/p90/p99 per scenario, plus the server's peak memory.
+# and prints req/s and p50/p90/p99 per scenario, the CPU each process used, the server's context
+# switches per request, and the server's peak memory.
 # PROFILE=1 also records `perf` profiles of the server per scenario (perf from Debian);
 # PROFILE=system records the whole machine instead (PostgreSQL, Redis and wrk too; e.g.
 # `perf report -i OUT/like.perf --comm postgres`);
@@ -105,6 +106,10 @@ redis_ticks() {
   for pid in $(pgrep -x redis-server || true); do t=$((t + $(ticks "$pid"))); done
   echo "$t"
 }
+# Context switches of the server's threads so far (each one a thread that waited, or was made to).
+switches() {
+  cat /proc/"$server"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'
+}
 # Every core's busy time (user, nice, system, irq, softirq): what the whole machine spent.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 # PostgreSQL's per-table counters (scans, rows read, rows written); a scenario's difference is
@@ -126,12 +131,12 @@ run() { # name, then wrk arguments
     perf record ${PERF_ARGS:--F 999} "${target[@]}" -o "$OUT/$name.perf" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  local s0 d0 r0 b0
+  local s0 d0 r0 b0 c0
   table_stats >"$OUT/$name.tables0"
-  s0=$(ticks "$server"); d0=$(db_ticks); r0=$(redis_ticks); b0=$(busy_ticks)
+  s0=$(ticks "$server"); d0=$(db_ticks); r0=$(redis_ticks); b0=$(busy_ticks); c0=$(switches)
   wrk --latency -t "$THREADS" -c "$CONNS" -d "$DURATION" "$@" >"$OUT/$name.txt"
   echo "$(( $(ticks "$server") - s0 )) $(( $(db_ticks) - d0 )) $(( $(redis_ticks) - r0 ))" \
-    "$(( $(busy_ticks) - b0 ))" >"$OUT/$name.cpu"
+    "$(( $(busy_ticks) - b0 )) $(( $(switches) - c0 ))" >"$OUT/$name.cpu"
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
   if [ "$BACKEND" = postgres ]; then
     # Backends report their counters when idle: most within a second, some held up to ten, so
@@ -181,19 +186,21 @@ peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
 echo
 echo "PupMatch $BACKEND, $USERS people, wrk -t$THREADS -c$CONNS -d$DURATION, $(nproc) cores (raw output: $OUT)"
 hz=$(getconf CLK_TCK); secs=${DURATION%s}
-printf '%-23s %10s %9s %9s %9s %8s %11s %11s %11s %11s\n' scenario "req/s" "p50 ms" "p90 ms" \
-  "p99 ms" errors "server CPU" "database CPU" "Redis CPU" "machine CPU"
+printf '%-23s %10s %9s %9s %9s %8s %11s %11s %11s %11s %9s\n' scenario "req/s" "p50 ms" "p90 ms" \
+  "p99 ms" errors "server CPU" "database CPU" "Redis CPU" "machine CPU" "switches"
 for name in healthz graphql-floor $SCENARIOS; do
   f="$OUT/$name.txt"
   rps=$(awk '/Requests\/sec/ {print $2}' "$f")
   p() { awk -v q="$1" '$1 == q {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.2f", v}' "$f"; }
   errs=$(awk '/^RESULT/ { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] ~ /errors/) e += kv[2] } } END { print e + 0 }' "$f")
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$f")
-  read -r sv dbv rv bv <"$OUT/$name.cpu"
+  read -r sv dbv rv bv cs <"$OUT/$name.cpu"
   cores() { awk -v t="$1" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.2f cores", t / hz / s }'; }
-  printf '%-23s %10s %9s %9s %9s %8s %11s %11s %11s %11s\n' "$name" "$rps" "$(p 50%)" "$(p 90%)" \
+  # The server's context switches per request.
+  per_request=$(awk -v c="${cs:-0}" -v r="$rps" -v s="$secs" 'BEGIN { printf "%.1f", r > 0 ? c / (r * s) : 0 }')
+  printf '%-23s %10s %9s %9s %9s %8s %11s %11s %11s %11s %9s\n' "$name" "$rps" "$(p 50%)" "$(p 90%)" \
     "$(p 99%)" "$((errs + ${non2xx:-0}))" "$(cores "$sv")" "$(cores "$dbv")" "$(cores "$rv")" \
-    "$(cores "$bv")"
+    "$(cores "$bv")" "$per_request/req"
 done
 echo "server peak RSS: $((peak_kib / 1024)) MiB"
 [ "${KEEP_DB:-0}" = 1 ] && [ "$BACKEND" = postgres ] && echo "database kept: ${PG_ADMIN%/*}/$db"

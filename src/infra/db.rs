@@ -49,7 +49,10 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 // Checkpoints run in the background (below), never inside a writer's commit.
-                .pragma("wal_autocheckpoint", "0");
+                .pragma("wal_autocheckpoint", "0")
+                // Statement journals (a batch of likes writes many pages in one statement) and
+                // sorts stay in memory instead of a temporary file made and deleted each time.
+                .pragma("temp_store", "memory");
             if let Some(parent) = options.get_filename().parent()
                 && !parent.as_os_str().is_empty()
             {

@@ -122,33 +122,6 @@ const CLAIM_DUE_PUSHES: Sql = Sql {
     ),
 };
 
-/// SQLite: stores a notification as its person wants it (nothing when they turned its kind off;
-/// a push pending when `offline` and they have a device and push on), from the parameters named
-/// (`"$1"`…): id, person, kind, title, body, data, when, offline. A statement may add conditions
-/// (`AND …`) and a `RETURNING`.
-macro_rules! insert_wanted_sqlite_sql {
-    ($id:literal, $user:literal, $kind:literal, $title:literal, $body:literal, $data:literal,
-     $at:literal, $offline:literal) => {
-        concat!(
-            "INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
-                                        push_state, push_attempts, next_attempt_at)
-             SELECT ", $id, ", ", $user, ", ", $kind, ", ", $title, ", ", $body, ", ", $data,
-            ", ", $at, ",
-                    CASE WHEN o.pushable AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END,
-                    0,
-                    CASE WHEN o.pushable AND COALESCE(p.push, true) THEN ", $at, " END
-               FROM (SELECT ", $offline, " AND EXISTS (SELECT 1 FROM devices d
-                                                        WHERE d.user_id = ", $user, ")
-                        AS pushable) o
-               LEFT JOIN notification_preferences p ON p.user_id = ", $user, "
-              WHERE COALESCE(CASE ", $kind, " WHEN 'MATCH' THEN p.matches
-                                              WHEN 'MESSAGE' THEN p.messages
-                                              WHEN 'LIKE' THEN p.likes END, true)"
-        )
-    };
-}
-pub(crate) use insert_wanted_sqlite_sql;
-
 /// SQLite's [`NotificationStore::insert_wanted`] on a given connection, so a notification can be
 /// stored in the transaction of the event that causes it. (PostgreSQL's is the `pupmatch_notify`
 /// function, which `pupmatch_like` calls too.)
@@ -157,10 +130,24 @@ pub(crate) async fn insert_wanted_sqlite(
     n: &NotificationRecord,
     offline: bool,
 ) -> Result<Option<PushState>, StoreError> {
-    Ok(sqlx::query_scalar(concat!(
-        insert_wanted_sqlite_sql!("$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"),
-        " RETURNING push_state"
-    ))
+    // Nothing when they turned the kind off; a push pending when `offline` and they have a
+    // device and push on. (A like's notice is stored the same way by the `like_requests`
+    // trigger.)
+    Ok(sqlx::query_scalar(
+        "INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
+                                    push_state, push_attempts, next_attempt_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7,
+                CASE WHEN o.pushable AND COALESCE(p.push, true) THEN 'PENDING' ELSE 'NONE' END,
+                0,
+                CASE WHEN o.pushable AND COALESCE(p.push, true) THEN $7 END
+           FROM (SELECT $8 AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = $2)
+                    AS pushable) o
+           LEFT JOIN notification_preferences p ON p.user_id = $2
+          WHERE COALESCE(CASE $3 WHEN 'MATCH' THEN p.matches
+                                 WHEN 'MESSAGE' THEN p.messages
+                                 WHEN 'LIKE' THEN p.likes END, true)
+         RETURNING push_state",
+    )
     .bind(n.id)
     .bind(n.user_id)
     .bind(n.kind)

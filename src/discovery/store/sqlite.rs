@@ -1,4 +1,4 @@
-//! SQLite: likes as one script each, written by one task in transactions of as many as wait
+//! SQLite: likes written by one task, as many as wait in one transaction and one statement
 //! (`BEGIN IMMEDIATE` takes the write lock up front; likes of one pair run one after the other),
 //! and the candidate query: prefiltered with the R*Tree over locations, then measured exactly
 //! (haversine) in Rust.
@@ -12,75 +12,25 @@ use super::{Candidate, LikeOutcome, LikeRow, MAX_CANDIDATES, Searcher, ordered};
 use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
 use crate::infra::sql::{Backend, Ts};
-use crate::notifications::store::{NotificationRecord, insert_wanted_sqlite_sql};
+use crate::infra::time::sqlite_ts;
+use crate::notifications::store::NotificationRecord;
 
-/// Whether `$1` may like `$2` at `$3`: both have a profile, `$2` is not hidden, and neither
-/// blocked the other.
-macro_rules! like_allowed {
-    () => {
-        "EXISTS (SELECT 1 FROM profiles WHERE user_id = $1)
-         AND EXISTS (SELECT 1 FROM profiles WHERE user_id = $2)
-         AND NOT EXISTS (SELECT 1 FROM users WHERE id = $2 AND hidden_until > $3)
-         AND NOT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2)
-                                               OR (blocker_id = $2 AND blocked_id = $1))"
-    };
-}
-
-/// A like as one script of statements, each doing its part only when the state calls for it,
-/// the last reporting what happened in `pupmatch_like`'s words. `$1` the one liking, `$2` the
-/// one liked, `$3` now, `$4` the like's id, `$5`/`$6` a new match's and conversation's ids,
-/// `$7`/`$8` the pair in id order, `$9`–`$13` the liked person's notice (id, kind, title, body,
-/// data), `$14` whether they are offline (a push is wanted).
-const LIKE_SQL: &str = concat!(
-    "INSERT INTO likes (id, user_id, target_id, created_at)
-     SELECT $4, $1, $2, $3 WHERE ",
-    like_allowed!(),
-    " ON CONFLICT (user_id, target_id) DO NOTHING;
-
-     -- A like replaces a pass.
-     DELETE FROM passes WHERE user_id = $1 AND target_id = $2 AND ",
-    like_allowed!(),
-    ";
-
-     -- A new like that is not mutual: the liked person's notice, as they want it.
-     ",
-    insert_wanted_sqlite_sql!("$9", "$2", "$10", "$11", "$12", "$13", "$3", "$14"),
-    "
-        AND EXISTS (SELECT 1 FROM likes WHERE id = $4)
-        AND NOT EXISTS (SELECT 1 FROM likes WHERE user_id = $2 AND target_id = $1);
-
-     -- A mutual like: the match and its conversation, unless the pair has them.
-     INSERT INTO matches (id, user_a, user_b, created_at)
-     SELECT $5, $7, $8, $3
-      WHERE EXISTS (SELECT 1 FROM likes WHERE user_id = $2 AND target_id = $1)
-        AND NOT EXISTS (SELECT 1 FROM matches WHERE user_a = $7 AND user_b = $8)
-        AND ",
-    like_allowed!(),
-    ";
-     INSERT INTO conversations (id, match_id, user_a, user_b, created_at, updated_at)
-     SELECT $6, $5, $7, $8, $3, $3 WHERE EXISTS (SELECT 1 FROM matches WHERE id = $5);
-
-     SELECT CASE
-              WHEN NOT EXISTS (SELECT 1 FROM profiles WHERE user_id = $1) THEN 'no_profile'
-              WHEN NOT EXISTS (SELECT 1 FROM profiles WHERE user_id = $2)
-                   OR EXISTS (SELECT 1 FROM users WHERE id = $2 AND hidden_until > $3)
-                THEN 'no_user'
-              WHEN EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2)
-                                                 OR (blocker_id = $2 AND blocked_id = $1))
-                THEN 'blocked'
-              WHEN m.id = $5 THEN 'new_match'
-              WHEN m.id IS NOT NULL
-                   AND EXISTS (SELECT 1 FROM likes WHERE user_id = $2 AND target_id = $1)
-                THEN 'matched'
-              WHEN EXISTS (SELECT 1 FROM likes WHERE id = $4) THEN 'liked'
-              ELSE 'liked_again'
-            END,
-            m.id, c.id, m.created_at, n.push_state
-       FROM (SELECT 1) AS one
-       LEFT JOIN matches m ON m.user_a = $7 AND m.user_b = $8
-       LEFT JOIN conversations c ON c.match_id = m.id
-       LEFT JOIN notifications n ON n.id = $9"
-);
+/// Writes a batch of likes in one statement: `$1` is a JSON array with one array per like (see
+/// [`like_request`]), and inserting them into the `like_requests` view runs each like in order
+/// (its trigger is SQLite's `pupmatch_like`); then their outcomes, in that order, and the
+/// outcomes table emptied again.
+const WRITE_LIKES_SQL: &str = "
+    INSERT INTO like_requests (seq, user_id, target_id, now, like_id, match_id, conversation_id,
+                               pair_a, pair_b, notice_id, notice_kind, notice_title, notice_body,
+                               notice_data, target_offline)
+    SELECT key, unhex(value ->> 0), unhex(value ->> 1), value ->> 2, unhex(value ->> 3),
+           unhex(value ->> 4), unhex(value ->> 5), unhex(value ->> 6), unhex(value ->> 7),
+           unhex(value ->> 8), value ->> 9, value ->> 10, value ->> 11, value ->> 12, value ->> 13
+      FROM json_each($1)
+     ORDER BY key;
+    SELECT outcome, match_id, conversation_id, created_at, push_state
+      FROM like_outcomes ORDER BY seq;
+    DELETE FROM like_outcomes";
 
 /// Most likes written in one transaction.
 const LIKES_PER_COMMIT: usize = 64;
@@ -179,89 +129,52 @@ async fn write_together(
     pool: &SqlitePool,
     likes: &[&Like],
 ) -> Result<Vec<LikeOutcome>, StoreError> {
-    // Each statement sent is a hop to the one writer connection's thread and back, and every
-    // write waits for that connection: the likes go as scripts of up to 16 (one hop each)
-    // between `BEGIN IMMEDIATE` (the write lock, taken up front) and the commit they share.
+    // Every statement sent is a hop to the one writer connection's thread and back, and each
+    // statement's result comes back on its own: the whole batch is one statement, between
+    // `BEGIN IMMEDIATE` (the write lock, taken up front) and the commit.
+    let requests: Vec<serde_json::Value> = likes.iter().map(|like| like_request(like)).collect();
     let mut tx = pool.begin_write().await?;
-    let mut outcomes = Vec::with_capacity(likes.len());
-    let mut rest = likes;
-    while !rest.is_empty() {
-        let (sql, n) = likes_sql(rest.len());
-        let (chunk, after) = rest.split_at(n);
-        rest = after;
-        let mut query = sqlx::query_as::<_, LikeRow>(sql);
-        for like in chunk {
-            let (a, b) = ordered(like.user_id, like.target);
-            let notice = &like.notice;
-            query = query
-                .bind(like.user_id)
-                .bind(like.target)
-                .bind(Ts(like.now))
-                .bind(Uuid::now_v7())
-                .bind(Uuid::now_v7())
-                .bind(Uuid::now_v7())
-                .bind(a)
-                .bind(b)
-                .bind(notice.id)
-                .bind(notice.kind)
-                .bind(&notice.title)
-                .bind(&notice.body)
-                .bind(&notice.data)
-                .bind(like.target_offline);
-        }
-        // All of it: a fetch that stops at the first row would stop the script there.
-        let rows = query.fetch_all(&mut *tx).await?;
-        if rows.len() != chunk.len() {
-            return Err(StoreError::Other(anyhow::anyhow!(
-                "{} likes reported {} outcomes",
-                chunk.len(),
-                rows.len()
-            )));
-        }
-        for (row, like) in rows.into_iter().zip(chunk) {
-            outcomes.push(LikeOutcome::from_row(row, like.target)?);
-        }
+    let rows: Vec<LikeRow> = sqlx::query_as(WRITE_LIKES_SQL)
+        .bind(serde_json::Value::Array(requests).to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+    if rows.len() != likes.len() {
+        return Err(StoreError::Other(anyhow::anyhow!(
+            "{} likes reported {} outcomes",
+            likes.len(),
+            rows.len()
+        )));
     }
     tx.commit().await?;
-    Ok(outcomes)
+    rows.into_iter()
+        .zip(likes)
+        .map(|(row, like)| LikeOutcome::from_row(row, like.target))
+        .collect()
 }
 
-/// Parameters of one like in [`LIKE_SQL`] (`$1`–`$14`).
-const LIKE_PARAMS: usize = 14;
-
-/// The script for the next likes of `waiting`: [`LIKE_SQL`] repeated for 16, 4 or 1 of them
-/// (few scripts, so each is prepared once per connection), the i-th copy's parameters moved up
-/// by `LIKE_PARAMS`·i; and how many likes it writes.
-fn likes_sql(waiting: usize) -> (&'static str, usize) {
-    static SCRIPTS: std::sync::LazyLock<[(String, usize); 3]> =
-        std::sync::LazyLock::new(|| [16, 4, 1].map(|n| (repeated_like_sql(n), n)));
-    let (sql, n) = SCRIPTS
-        .iter()
-        .find(|(_, n)| *n <= waiting)
-        .unwrap_or(&SCRIPTS[2]);
-    (sql.as_str(), *n)
-}
-
-fn repeated_like_sql(n: usize) -> String {
-    let mut out = String::with_capacity(LIKE_SQL.len() * n);
-    for i in 0..n {
-        let mut rest = LIKE_SQL;
-        while let Some(at) = rest.find('$') {
-            let digits = rest[at + 1..]
-                .bytes()
-                .take_while(u8::is_ascii_digit)
-                .count();
-            let k: usize = rest[at + 1..at + 1 + digits]
-                .parse()
-                .expect("LIKE_SQL numbers its parameters");
-            out.push_str(&rest[..at]);
-            out.push_str(&format!("${}", k + LIKE_PARAMS * i));
-            rest = &rest[at + 1 + digits..];
-        }
-        out.push_str(rest);
-        out.push_str(";\n");
-    }
-    out
+/// One like as a row of [`WRITE_LIKES_SQL`]: the one liking, the one liked, now, new ids for the
+/// like, a match and its conversation, the pair in id order, the liked person's notice (id, kind,
+/// title, body, data) and whether they are offline (a push is wanted).
+fn like_request(like: &Like) -> serde_json::Value {
+    let hex = |id: Uuid| serde_json::Value::String(id.simple().to_string());
+    let (a, b) = ordered(like.user_id, like.target);
+    let notice = &like.notice;
+    serde_json::json!([
+        hex(like.user_id),
+        hex(like.target),
+        sqlite_ts(like.now),
+        hex(Uuid::now_v7()),
+        hex(Uuid::now_v7()),
+        hex(Uuid::now_v7()),
+        hex(a),
+        hex(b),
+        hex(notice.id),
+        notice.kind.as_db(),
+        notice.title,
+        notice.body,
+        notice.data,
+        like.target_offline,
+    ])
 }
 
 /// The candidates of one searcher, nearest first (see [`super::DiscoveryStore::candidates`]).
@@ -371,29 +284,130 @@ struct Row {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use super::*;
+    use crate::infra::db::Db;
+    use crate::notifications::store::{NotificationKind, PushState};
 
-    /// The parameter numbers a script uses.
-    fn parameters(sql: &str) -> BTreeSet<usize> {
-        sql.split('$')
-            .skip(1)
-            .map(|after| {
-                let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-                digits.parse().expect("a numbered parameter")
-            })
-            .collect()
+    /// Someone in the database, with a profile or without.
+    async fn person(pool: &SqlitePool, with_profile: bool) -> Uuid {
+        let id = Uuid::now_v7();
+        let now = sqlite_ts(Utc::now());
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, created_at, updated_at, last_active_at)
+             VALUES ($1, $2, 'not a hash', $3, $3, $3)",
+        )
+        .bind(id)
+        .bind(format!("{}@example.com", id.simple()))
+        .bind(&now)
+        .execute(pool)
+        .await
+        .expect("user");
+        if with_profile {
+            sqlx::query(
+                "INSERT INTO profiles (id, user_id, name, age, activity_level, created_at,
+                                       updated_at)
+                 VALUES ($1, $2, 'Rex', 3, 'MEDIUM', $3, $3)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(id)
+            .bind(&now)
+            .execute(pool)
+            .await
+            .expect("profile");
+        }
+        id
     }
 
-    #[test]
-    fn likes_in_one_script_each_have_their_own_parameters() {
-        assert_eq!(parameters(LIKE_SQL), (1..=LIKE_PARAMS).collect());
-        let three = repeated_like_sql(3);
-        assert_eq!(three.matches("INSERT INTO likes").count(), 3);
-        assert_eq!(parameters(&three), (1..=3 * LIKE_PARAMS).collect());
-        assert_eq!(likes_sql(40).1, 16);
-        assert_eq!(likes_sql(15).1, 4);
-        assert_eq!(likes_sql(3).1, 1);
+    fn like(user_id: Uuid, target: Uuid) -> Like {
+        Like {
+            user_id,
+            target,
+            now: Utc::now(),
+            notice: NotificationRecord {
+                id: Uuid::now_v7(),
+                user_id: target,
+                kind: NotificationKind::Like,
+                title: "Someone likes you".into(),
+                body: "Take a look".into(),
+                data: Some(r#"{"userId":"x"}"#.into()),
+                read_at: None,
+                created_at: Utc::now(),
+                push_state: PushState::NotWanted,
+                push_attempts: 0,
+            },
+            target_offline: true,
+        }
+    }
+
+    async fn count(pool: &SqlitePool, table: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(pool)
+            .await
+            .expect("count")
+    }
+
+    /// Likes written together in one statement run one after the other, each seeing what the
+    /// ones before it wrote: two people who like each other in the same batch make one match,
+    /// made by the second like, and the first like's notice is stored; a like again, a like
+    /// without a profile and a like of someone without one each get their own outcome.
+    #[tokio::test]
+    async fn likes_written_together_run_in_order_and_each_get_their_own_outcome() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("likes.db").display());
+        let db = Db::connect(&url, 2, None).await.expect("database");
+        db.migrate().await.expect("migrations");
+        let Db::Sqlite(pool) = &db else {
+            unreachable!("an SQLite URL")
+        };
+        let (rex, bella, milo) = (
+            person(pool, true).await,
+            person(pool, true).await,
+            person(pool, true).await,
+        );
+        let (no_profile, profileless_target) =
+            (person(pool, false).await, person(pool, false).await);
+
+        let batch = [
+            like(rex, bella),
+            like(bella, rex),
+            like(rex, milo),
+            like(rex, milo),
+            like(no_profile, rex),
+            like(rex, profileless_target),
+        ];
+        let outcomes = write_together(pool, &batch.iter().collect::<Vec<_>>())
+            .await
+            .expect("written");
+
+        assert_eq!(
+            outcomes[0],
+            LikeOutcome::Liked {
+                new: true,
+                notice_push_state: Some(PushState::NotWanted)
+            },
+            "the first of the pair: no mutual like yet (no device: no push)"
+        );
+        let LikeOutcome::Matched { record, new: true } = &outcomes[1] else {
+            panic!("the second of the pair makes the match: {:?}", outcomes[1]);
+        };
+        assert_eq!(record.other_id, rex);
+        assert!(matches!(outcomes[2], LikeOutcome::Liked { new: true, .. }));
+        assert_eq!(
+            outcomes[3],
+            LikeOutcome::Liked {
+                new: false,
+                notice_push_state: None
+            },
+            "the same like again, in the same batch"
+        );
+        assert_eq!(outcomes[4], LikeOutcome::NoProfile);
+        assert_eq!(outcomes[5], LikeOutcome::NoSuchUser);
+
+        assert_eq!(count(pool, "likes").await, 3);
+        assert_eq!(count(pool, "matches").await, 1);
+        assert_eq!(count(pool, "conversations").await, 1);
+        // Bella's notice of Rex's like and Milo's; none for the like that made the match.
+        assert_eq!(count(pool, "notifications").await, 2);
+        assert_eq!(count(pool, "like_outcomes").await, 0, "read and emptied");
     }
 }
