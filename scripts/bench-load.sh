@@ -197,7 +197,7 @@ for name in healthz graphql-floor $SCENARIOS; do
   read -r sv dbv rv bv cs <"$OUT/$name.cpu"
   cores() { awk -v t="$1" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.2f cores", t / hz / s }'; }
   # The server's context switches per request.
-  per_request=$(awk -v c="${cs:-0}" -v r="$rps" -v s="$secs" 'BEGIN { printf "%.1f", r > 0 ? c / (r * s) : 0 }')
+  per_request=$(awk -v c="${cs:-0}" -v r="$rps" -v s="$secs" 'BEGIN { printf "%.1f", (r > 0 ? c / (r * s) : 0) }')
   printf '%-23s %10s %9s %9s %9s %8s %11s %11s %11s %11s %9s\n' "$name" "$rps" "$(p 50%)" "$(p 90%)" \
     "$(p 99%)" "$((errs + ${non2xx:-0}))" "$(cores "$sv")" "$(cores "$dbv")" "$(cores "$rv")" \
     "$(cores "$bv")" "$per_request/req"
