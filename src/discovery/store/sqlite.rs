@@ -11,15 +11,18 @@ use uuid::Uuid;
 use super::{Candidate, LikeOutcome, LikeRow, MAX_CANDIDATES, Searcher, ordered};
 use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
-use crate::infra::sql::{Backend, Ts};
+use crate::infra::db::sqlite_writer;
+use crate::infra::sql::Ts;
 use crate::infra::time::sqlite_ts;
 use crate::notifications::store::NotificationRecord;
 
-/// Writes a batch of likes in one statement: `$1` is a JSON array with one array per like (see
-/// [`like_request`]), and inserting them into the `like_requests` view runs each like in order
-/// (its trigger is SQLite's `pupmatch_like`); then their outcomes, in that order, and the
-/// outcomes table emptied again.
+/// Writes a batch of likes in one transaction and one statement, sent to the writer connection
+/// as one command: `$1` is a JSON array with one array per like (see [`like_request`]), and
+/// inserting them into the `like_requests` view runs each like in order (its trigger is SQLite's
+/// `pupmatch_like`); then their outcomes, in that order, and the outcomes table emptied again.
+/// `BEGIN IMMEDIATE` takes the write lock up front.
 const WRITE_LIKES_SQL: &str = "
+    BEGIN IMMEDIATE;
     INSERT INTO like_requests (seq, user_id, target_id, now, like_id, match_id, conversation_id,
                                pair_a, pair_b, notice_id, notice_kind, notice_title, notice_body,
                                notice_data, target_offline)
@@ -30,7 +33,8 @@ const WRITE_LIKES_SQL: &str = "
      ORDER BY key;
     SELECT outcome, match_id, conversation_id, created_at, push_state
       FROM like_outcomes ORDER BY seq;
-    DELETE FROM like_outcomes";
+    DELETE FROM like_outcomes;
+    COMMIT";
 
 /// Most likes written in one transaction.
 const LIKES_PER_COMMIT: usize = 64;
@@ -124,20 +128,34 @@ async fn write_likes(pool: SqlitePool, mut queue: mpsc::Receiver<LikeJob>) {
 }
 
 /// Writes `likes` in one transaction, in order; their outcomes, or the first error (nothing
-/// written).
+/// written). Outcomes that do not match the likes one for one (which the statement rules out)
+/// are an error too, though the likes were written.
 async fn write_together(
     pool: &SqlitePool,
     likes: &[&Like],
 ) -> Result<Vec<LikeOutcome>, StoreError> {
-    // Every statement sent is a hop to the one writer connection's thread and back, and each
-    // statement's result comes back on its own: the whole batch is one statement, between
-    // `BEGIN IMMEDIATE` (the write lock, taken up front) and the commit.
+    // Every command sent is a hop to the writer connection's thread and back, and each
+    // statement's result comes back on its own: the transaction is one command, its likes one
+    // statement.
     let requests: Vec<serde_json::Value> = likes.iter().map(|like| like_request(like)).collect();
-    let mut tx = pool.begin_write().await?;
-    let rows: Vec<LikeRow> = sqlx::query_as(WRITE_LIKES_SQL)
+    let mut conn = sqlite_writer(pool).acquire().await?;
+    let written = sqlx::query_as::<_, LikeRow>(WRITE_LIKES_SQL)
         .bind(serde_json::Value::Array(requests).to_string())
-        .fetch_all(&mut *tx)
-        .await?;
+        .fetch_all(&mut *conn)
+        .await;
+    let rows = match written {
+        Ok(rows) => rows,
+        Err(err) => {
+            // The script stopped at the failing statement: end its transaction. A connection
+            // that cannot say whether it still has one is not used again.
+            if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut *conn).await
+                && !rollback.to_string().contains("no transaction is active")
+            {
+                conn.close_on_drop();
+            }
+            return Err(err.into());
+        }
+    };
     if rows.len() != likes.len() {
         return Err(StoreError::Other(anyhow::anyhow!(
             "{} likes reported {} outcomes",
@@ -145,7 +163,6 @@ async fn write_together(
             rows.len()
         )));
     }
-    tx.commit().await?;
     rows.into_iter()
         .zip(likes)
         .map(|(row, like)| LikeOutcome::from_row(row, like.target))
