@@ -76,6 +76,7 @@ impl Db {
                 .get(&file)
                 .is_some_and(|w| !w.is_closed());
             if !shared {
+                let threads_before = sqlite_threads();
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
                     .test_before_acquire(false)
@@ -83,6 +84,7 @@ impl Db {
                     .connect_with(options.clone())
                     .await
                     .context("Failed to open the SQLite database")?;
+                run_ahead_of_requests(&threads_before);
                 sqlite_writers()
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -303,6 +305,58 @@ pub async fn begin_write(
 ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
     sqlite_writer(pool).begin_with("BEGIN IMMEDIATE").await
 }
+
+/// The nice value of SQLite's writer thread, ahead of the request threads (0): every write in the
+/// process queues for that one thread, so a writer preempted by request work holds them all up.
+#[cfg(target_os = "linux")]
+const SQLITE_WRITER_NICE: i32 = -10;
+
+/// The ids of this process's threads that run SQLite connections (one each).
+#[cfg(target_os = "linux")]
+fn sqlite_threads() -> std::collections::HashSet<i32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Default::default();
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with("sqlx-sqlite"))
+        })
+        .filter_map(|task| task.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sqlite_threads() -> std::collections::HashSet<i32> {
+    Default::default()
+}
+
+/// Gives the SQLite threads started since `before` (the writer connection's) priority over the
+/// request threads, where the process may (raising a priority needs `CAP_SYS_NICE`, or root).
+#[cfg(target_os = "linux")]
+fn run_ahead_of_requests(before: &std::collections::HashSet<i32>) {
+    for thread in sqlite_threads().difference(before) {
+        let Some(pid) = rustix::process::Pid::from_raw(*thread) else {
+            continue;
+        };
+        match rustix::process::setpriority_process(Some(pid), SQLITE_WRITER_NICE) {
+            Ok(()) => tracing::debug!(
+                thread,
+                nice = SQLITE_WRITER_NICE,
+                "SQLite's writer runs ahead"
+            ),
+            Err(err) => tracing::debug!(
+                thread,
+                error = %err,
+                "SQLite's writer keeps the default priority (raising it needs CAP_SYS_NICE)"
+            ),
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run_ahead_of_requests(_before: &std::collections::HashSet<i32>) {}
 
 /// The SQLite databases' writer pools (one connection each), by file.
 fn sqlite_writers() -> &'static std::sync::Mutex<HashMap<PathBuf, SqlitePool>> {

@@ -247,7 +247,7 @@ async fn a_database_without_autovacuum_is_named_at_start_up_postgres() {
 
 /// `pupmatch serve` on `db` (with Redis on PostgreSQL), logging JSON into `log`, media under
 /// `dir`, no jobs, listening on a free port.
-fn server_command(
+pub(crate) fn server_command(
     backend: Backend,
     db: &TestDb,
     dir: &std::path::Path,
@@ -287,7 +287,7 @@ async fn wait_for_address(log: &std::path::Path) -> String {
 }
 
 /// The log once it contains `needle` (waits up to 20 s).
-async fn wait_for_log(log: &std::path::Path, needle: &str) -> String {
+pub(crate) async fn wait_for_log(log: &std::path::Path, needle: &str) -> String {
     for _ in 0..400 {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         if text.contains(needle) {

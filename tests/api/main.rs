@@ -36,5 +36,6 @@ mod query_plans;
 mod rate_limits;
 mod request_budgets;
 mod socket_sessions;
+mod sqlite_writer;
 mod text_hygiene;
 mod tokens;

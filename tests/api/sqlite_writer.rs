@@ -1,0 +1,68 @@
+//! SQLite has one writer: every write in the process queues for the thread of its one write
+//! connection, so the server gives that thread priority over the request threads where the
+//! operating system lets it.
+
+use crate::helpers::{Backend, TestDb};
+use crate::log_secrets::{server_command, wait_for_log};
+
+/// The name and nice value of each thread of process `pid`.
+fn threads(pid: u32) -> Vec<(String, i32)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the server's threads")
+        .flatten()
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // "tid (name) state ppid …": the nice value is the 19th field, the 17th after the
+            // name (which may hold spaces).
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_string();
+            let nice = rest.split_whitespace().nth(16)?.parse().ok()?;
+            Some((name, nice))
+        })
+        .collect()
+}
+
+/// Whether this process holds `CAP_SYS_NICE` (raising a priority needs it), and so the server
+/// it starts.
+fn may_raise_priorities() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << 23) != 0)
+}
+
+#[tokio::test]
+async fn the_writer_thread_runs_ahead_of_the_request_threads_sqlite() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let log_path = dir.path().join("server.log");
+    let mut server = server_command(Backend::Sqlite, &db, dir.path(), &log_path)
+        .spawn()
+        .expect("the binary starts");
+    wait_for_log(&log_path, "PupMatch is listening").await;
+    let threads = threads(server.id().expect("running"));
+    let _ = server.kill().await;
+
+    let sqlite: Vec<i32> = threads
+        .iter()
+        .filter(|(name, _)| name.starts_with("sqlx-sqlite"))
+        .map(|(_, nice)| *nice)
+        .collect();
+    let ahead = sqlite.iter().filter(|nice| **nice < 0).count();
+    if may_raise_priorities() {
+        assert_eq!(ahead, 1, "only the writer runs ahead: {threads:?}");
+        assert!(sqlite.contains(&-10), "{threads:?}");
+    } else {
+        assert_eq!(ahead, 0, "{threads:?}");
+    }
+    assert!(
+        threads
+            .iter()
+            .filter(|(name, _)| !name.starts_with("sqlx-sqlite"))
+            .all(|(_, nice)| *nice == 0),
+        "the request threads keep the default priority: {threads:?}"
+    );
+}
