@@ -11,7 +11,7 @@
 
 CREATE TABLE like_outcomes (
     seq              INTEGER PRIMARY KEY,
-    outcome          TEXT NOT NULL,
+    outcome          TEXT,
     match_id         BLOB,
     conversation_id  BLOB,
     created_at       TEXT,
@@ -28,25 +28,29 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, N
 
 CREATE TRIGGER like_requests_write INSTEAD OF INSERT ON like_requests
 BEGIN
+    -- A refused like's outcome is its refusal; an allowed one's stays NULL until the end.
+    INSERT INTO like_outcomes (seq, outcome)
+    SELECT NEW.seq,
+           CASE
+             WHEN NOT EXISTS (SELECT 1 FROM profiles WHERE user_id = NEW.user_id) THEN 'no_profile'
+             WHEN NOT EXISTS (SELECT 1 FROM profiles WHERE user_id = NEW.target_id)
+                  OR EXISTS (SELECT 1 FROM users WHERE id = NEW.target_id AND hidden_until > NEW.now)
+               THEN 'no_user'
+             WHEN EXISTS (SELECT 1 FROM blocks
+                           WHERE (blocker_id = NEW.user_id AND blocked_id = NEW.target_id)
+                              OR (blocker_id = NEW.target_id AND blocked_id = NEW.user_id))
+               THEN 'blocked'
+           END;
+
     INSERT INTO likes (id, user_id, target_id, created_at)
     SELECT NEW.like_id, NEW.user_id, NEW.target_id, NEW.now
-     WHERE EXISTS (SELECT 1 FROM profiles WHERE user_id = NEW.user_id)
-       AND EXISTS (SELECT 1 FROM profiles WHERE user_id = NEW.target_id)
-       AND NOT EXISTS (SELECT 1 FROM users WHERE id = NEW.target_id AND hidden_until > NEW.now)
-       AND NOT EXISTS (SELECT 1 FROM blocks
-                        WHERE (blocker_id = NEW.user_id AND blocked_id = NEW.target_id)
-                           OR (blocker_id = NEW.target_id AND blocked_id = NEW.user_id))
+     WHERE (SELECT outcome FROM like_outcomes WHERE seq = NEW.seq) IS NULL
     ON CONFLICT (user_id, target_id) DO NOTHING;
 
     -- An allowed like replaces a pass.
     DELETE FROM passes
      WHERE user_id = NEW.user_id AND target_id = NEW.target_id
-       AND EXISTS (SELECT 1 FROM profiles WHERE user_id = NEW.user_id)
-       AND EXISTS (SELECT 1 FROM profiles WHERE user_id = NEW.target_id)
-       AND NOT EXISTS (SELECT 1 FROM users WHERE id = NEW.target_id AND hidden_until > NEW.now)
-       AND NOT EXISTS (SELECT 1 FROM blocks
-                        WHERE (blocker_id = NEW.user_id AND blocked_id = NEW.target_id)
-                           OR (blocker_id = NEW.target_id AND blocked_id = NEW.user_id));
+       AND (SELECT outcome FROM like_outcomes WHERE seq = NEW.seq) IS NULL;
 
     -- A new like that is not mutual: the liked person's notice, as they want it.
     INSERT INTO notifications (id, user_id, kind, title, body, data, created_at,
@@ -70,40 +74,29 @@ BEGIN
     -- A mutual like: the match and its conversation, unless the pair has them.
     INSERT INTO matches (id, user_a, user_b, created_at)
     SELECT NEW.match_id, NEW.pair_a, NEW.pair_b, NEW.now
-     WHERE EXISTS (SELECT 1 FROM likes WHERE user_id = NEW.target_id AND target_id = NEW.user_id)
-       AND NOT EXISTS (SELECT 1 FROM matches WHERE user_a = NEW.pair_a AND user_b = NEW.pair_b)
-       AND EXISTS (SELECT 1 FROM profiles WHERE user_id = NEW.user_id)
-       AND EXISTS (SELECT 1 FROM profiles WHERE user_id = NEW.target_id)
-       AND NOT EXISTS (SELECT 1 FROM users WHERE id = NEW.target_id AND hidden_until > NEW.now)
-       AND NOT EXISTS (SELECT 1 FROM blocks
-                        WHERE (blocker_id = NEW.user_id AND blocked_id = NEW.target_id)
-                           OR (blocker_id = NEW.target_id AND blocked_id = NEW.user_id));
+     WHERE (SELECT outcome FROM like_outcomes WHERE seq = NEW.seq) IS NULL
+       AND EXISTS (SELECT 1 FROM likes WHERE user_id = NEW.target_id AND target_id = NEW.user_id)
+       AND NOT EXISTS (SELECT 1 FROM matches WHERE user_a = NEW.pair_a AND user_b = NEW.pair_b);
     INSERT INTO conversations (id, match_id, user_a, user_b, created_at, updated_at)
     SELECT NEW.conversation_id, NEW.match_id, NEW.pair_a, NEW.pair_b, NEW.now, NEW.now
      WHERE EXISTS (SELECT 1 FROM matches WHERE id = NEW.match_id);
 
-    INSERT INTO like_outcomes (seq, outcome, match_id, conversation_id, created_at, push_state)
-    SELECT NEW.seq,
-           CASE
-             WHEN NOT EXISTS (SELECT 1 FROM profiles WHERE user_id = NEW.user_id) THEN 'no_profile'
-             WHEN NOT EXISTS (SELECT 1 FROM profiles WHERE user_id = NEW.target_id)
-                  OR EXISTS (SELECT 1 FROM users WHERE id = NEW.target_id AND hidden_until > NEW.now)
-               THEN 'no_user'
-             WHEN EXISTS (SELECT 1 FROM blocks
-                           WHERE (blocker_id = NEW.user_id AND blocked_id = NEW.target_id)
-                              OR (blocker_id = NEW.target_id AND blocked_id = NEW.user_id))
-               THEN 'blocked'
-             WHEN m.id = NEW.match_id THEN 'new_match'
-             WHEN m.id IS NOT NULL
-                  AND EXISTS (SELECT 1 FROM likes
-                               WHERE user_id = NEW.target_id AND target_id = NEW.user_id)
-               THEN 'matched'
-             WHEN EXISTS (SELECT 1 FROM likes WHERE id = NEW.like_id) THEN 'liked'
-             ELSE 'liked_again'
-           END,
-           m.id, c.id, m.created_at, n.push_state
-      FROM (SELECT 1) AS one
-      LEFT JOIN matches m ON m.user_a = NEW.pair_a AND m.user_b = NEW.pair_b
-      LEFT JOIN conversations c ON c.match_id = m.id
-      LEFT JOIN notifications n ON n.id = NEW.notice_id;
+    -- An allowed like's outcome.
+    UPDATE like_outcomes
+       SET (outcome, match_id, conversation_id, created_at, push_state) = (
+           SELECT CASE
+                    WHEN m.id = NEW.match_id THEN 'new_match'
+                    WHEN m.id IS NOT NULL
+                         AND EXISTS (SELECT 1 FROM likes
+                                      WHERE user_id = NEW.target_id AND target_id = NEW.user_id)
+                      THEN 'matched'
+                    WHEN EXISTS (SELECT 1 FROM likes WHERE id = NEW.like_id) THEN 'liked'
+                    ELSE 'liked_again'
+                  END,
+                  m.id, c.id, m.created_at, n.push_state
+             FROM (SELECT 1) AS one
+             LEFT JOIN matches m ON m.user_a = NEW.pair_a AND m.user_b = NEW.pair_b
+             LEFT JOIN conversations c ON c.match_id = m.id
+             LEFT JOIN notifications n ON n.id = NEW.notice_id)
+     WHERE seq = NEW.seq AND outcome IS NULL;
 END;
