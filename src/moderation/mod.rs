@@ -284,6 +284,7 @@ impl ModerationService {
                              account."
                         ),
                         data: vec![],
+                        conversation: None,
                     })
                     .await;
             }

@@ -44,6 +44,9 @@ pub struct Notify {
     pub body: String,
     /// Ids the app needs to open the right screen (a JSON object of strings).
     pub data: Vec<(String, String)>,
+    /// Stored only while this conversation exists: the notice of a match or a message never
+    /// lands after a block or unmatch ended it (which clears what was there before).
+    pub conversation: Option<Uuid>,
 }
 
 impl Notify {
@@ -64,6 +67,7 @@ impl Notify {
                 ("conversationId".into(), conversation_id.to_string()),
                 ("userId".into(), other_id.to_string()),
             ],
+            conversation: Some(conversation_id),
         }
     }
 
@@ -85,6 +89,7 @@ impl Notify {
                 ("messageId".into(), message_id.to_string()),
                 ("userId".into(), sender_id.to_string()),
             ],
+            conversation: Some(conversation_id),
         }
     }
 
@@ -95,6 +100,7 @@ impl Notify {
             title: "Someone likes you".into(),
             body: "Keep swiping to find out who.".into(),
             data: vec![],
+            conversation: None,
         }
     }
 }
@@ -126,6 +132,8 @@ pub struct Outgoing {
     pub record: NotificationRecord,
     /// Its person had no live socket anywhere when it was made: a push is wanted.
     pub offline: bool,
+    /// See [`Notify::conversation`].
+    pub conversation: Option<Uuid>,
 }
 
 pub struct NotificationService {
@@ -152,7 +160,7 @@ impl NotificationService {
         let outgoing = self.outgoing(event).await;
         let state = self
             .store
-            .insert_wanted(&outgoing.record, outgoing.offline)
+            .insert_wanted(&outgoing.record, outgoing.offline, outgoing.conversation)
             .await?;
         self.stored(outgoing, state).await;
         Ok(())
@@ -170,6 +178,7 @@ impl NotificationService {
             .collect();
         Outgoing {
             offline,
+            conversation: event.conversation,
             record: NotificationRecord {
                 id: Uuid::now_v7(),
                 user_id: event.user_id,

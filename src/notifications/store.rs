@@ -122,13 +122,14 @@ const CLAIM_DUE_PUSHES: Sql = Sql {
     ),
 };
 
-/// SQLite's [`NotificationStore::insert_wanted`] on a given connection, so a notification can be
-/// stored in the transaction of the event that causes it. (PostgreSQL's is the `pupmatch_notify`
-/// function, which `pupmatch_like` calls too.)
-pub(crate) async fn insert_wanted_sqlite(
+/// SQLite's [`NotificationStore::insert_wanted`], on the writer connection (so the conversation
+/// it may depend on cannot end in between). PostgreSQL's is the `pupmatch_notify` function,
+/// which `pupmatch_like` calls too.
+async fn insert_wanted_sqlite(
     conn: &mut SqliteConnection,
     n: &NotificationRecord,
     offline: bool,
+    conversation: Option<Uuid>,
 ) -> Result<Option<PushState>, StoreError> {
     // Nothing when they turned the kind off; a push pending when `offline` and they have a
     // device and push on. (A like's notice is stored the same way by the `like_requests`
@@ -146,6 +147,7 @@ pub(crate) async fn insert_wanted_sqlite(
           WHERE COALESCE(CASE $3 WHEN 'MATCH' THEN p.matches
                                  WHEN 'MESSAGE' THEN p.messages
                                  WHEN 'LIKE' THEN p.likes END, true)
+            AND ($9 IS NULL OR EXISTS (SELECT 1 FROM conversations WHERE id = $9))
          RETURNING push_state",
     )
     .bind(n.id)
@@ -156,6 +158,7 @@ pub(crate) async fn insert_wanted_sqlite(
     .bind(&n.data)
     .bind(Ts(n.created_at))
     .bind(offline)
+    .bind(conversation)
     .fetch_optional(conn)
     .await?)
 }
@@ -183,10 +186,17 @@ impl NotificationStore {
         &self,
         n: &NotificationRecord,
         offline: bool,
+        conversation: Option<Uuid>,
     ) -> Result<Option<PushState>, StoreError> {
         match &self.db {
+            // A notice about a conversation waits for a block or unmatch ending it, or finds
+            // it gone (see `pupmatch_notify_in_conversation`).
             Db::Postgres(pool) => Ok(sqlx::query_scalar(
-                "SELECT pupmatch_notify($1, $2, $3, $4, $5, $6, $7, $8)
+                "SELECT CASE WHEN $9::uuid IS NULL
+                             THEN pupmatch_notify($1, $2, $3, $4, $5, $6, $7, $8)
+                             ELSE pupmatch_notify_in_conversation($9, $1, $2, $3, $4, $5, $6,
+                                                                  $7, $8)
+                        END
                    FROM (SELECT set_config('synchronous_commit', 'off', true)) o",
             )
             .bind(n.id)
@@ -197,11 +207,12 @@ impl NotificationStore {
             .bind(&n.data)
             .bind(n.created_at)
             .bind(offline)
+            .bind(conversation)
             .fetch_one(pool)
             .await?),
             Db::Sqlite(pool) => {
                 let mut writer = pool.writer().acquire().await?;
-                insert_wanted_sqlite(&mut writer, n, offline).await
+                insert_wanted_sqlite(&mut writer, n, offline, conversation).await
             }
         }
     }

@@ -21,6 +21,7 @@ both_backends!(
     recommendations_never_show_a_blocker,
     matches_and_conversations_forget_the_other_person,
     notifications_forget_the_other_person,
+    messages_sent_as_the_block_lands_leave_no_notification,
     sharing_a_place_with_a_blocker_finds_no_conversation,
     sockets_carry_nothing_between_blocked_people,
 );
@@ -252,6 +253,32 @@ async fn notifications_forget_the_other_person(backend: Backend) {
                 hidden.user_id
             );
         }
+    }
+}
+
+/// The race: messages sent while the recipient blocks the sender. A message stored just before
+/// the block must not have its notification land just after it, in the blocker's inbox.
+async fn messages_sent_as_the_block_lands_leave_no_notification(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for _ in 0..8 {
+        let (sender, blocker, conversation) = matched_pair(&app).await;
+        let texts: Vec<String> = (0..12).map(|i| format!("woof {i}")).collect();
+        let sends = texts
+            .iter()
+            .map(|text| app.send_message(&sender, &conversation, text));
+        let (answers, block) = tokio::join!(futures::future::join_all(sends), async {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            act(&app, &blocker, "block", sender.user_id).await
+        });
+        block.data("block");
+        let stored = answers.iter().filter(|a| a.errors().is_empty()).count();
+        // Whatever the notifications still on their way do, they end after the block.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let notes = crate::notifications::inbox(&app, &blocker, false).await;
+        assert!(
+            !notes.iter().any(|n| mentions(n, &sender)),
+            "{stored} of 12 messages stored; after the block the inbox holds {notes:?}"
+        );
     }
 }
 
