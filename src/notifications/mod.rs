@@ -45,7 +45,7 @@ pub struct Notify {
     /// Ids the app needs to open the right screen (a JSON object of strings).
     pub data: Vec<(String, String)>,
     /// Stored only while this conversation exists: the notice of a match or a message never
-    /// lands after a block or unmatch ended it (which clears what was there before).
+    /// lands after a block or unmatch ended it (a block also clears those stored before).
     pub conversation: Option<Uuid>,
 }
 

@@ -220,15 +220,10 @@ async fn no_working_token_reaches_the_logs(backend: Backend) {
 /// tuned for speed; the other case is checked where autovacuum runs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_without_autovacuum_is_named_at_start_up_postgres() {
-    let db = TestDb::create(Backend::Postgres).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let log_path = dir.path().join("server.log");
-    let mut server = server_command(Backend::Postgres, &db, dir.path(), &log_path)
-        .spawn()
-        .expect("the binary starts");
-    let text = wait_for_log(&log_path, "PupMatch is listening").await;
-    let _ = server.kill().await;
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(db.url())
+    let mut server = serve(Backend::Postgres).await;
+    let _ = server.process.kill().await;
+    let text = server.log;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(server.db.url())
         .await
         .expect("connect");
     let autovacuum: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
@@ -245,9 +240,35 @@ async fn a_database_without_autovacuum_is_named_at_start_up_postgres() {
     );
 }
 
+/// A `pupmatch serve` process (see [`server_command`]) on a fresh database, listening.
+pub(crate) struct Served {
+    pub process: tokio::process::Child,
+    /// Its log up to its "listening" line.
+    pub log: String,
+    pub db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts `pupmatch serve` on a fresh `backend` database and waits until it listens.
+pub(crate) async fn serve(backend: Backend) -> Served {
+    let db = TestDb::create(backend).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let log_path = dir.path().join("server.log");
+    let process = server_command(backend, &db, dir.path(), &log_path)
+        .spawn()
+        .expect("the binary starts");
+    let log = wait_for_log(&log_path, "PupMatch is listening").await;
+    Served {
+        process,
+        log,
+        db,
+        _dir: dir,
+    }
+}
+
 /// `pupmatch serve` on `db` (with Redis on PostgreSQL), logging JSON into `log`, media under
 /// `dir`, no jobs, listening on a free port.
-pub(crate) fn server_command(
+fn server_command(
     backend: Backend,
     db: &TestDb,
     dir: &std::path::Path,
@@ -287,7 +308,7 @@ async fn wait_for_address(log: &std::path::Path) -> String {
 }
 
 /// The log once it contains `needle` (waits up to 20 s).
-pub(crate) async fn wait_for_log(log: &std::path::Path, needle: &str) -> String {
+async fn wait_for_log(log: &std::path::Path, needle: &str) -> String {
     for _ in 0..400 {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         if text.contains(needle) {

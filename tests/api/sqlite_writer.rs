@@ -2,8 +2,8 @@
 //! connection, so the server gives that thread priority over the request threads where the
 //! operating system lets it.
 
-use crate::helpers::{Backend, TestDb};
-use crate::log_secrets::{server_command, wait_for_log};
+use crate::helpers::Backend;
+use crate::log_secrets::serve;
 
 /// The name and nice value of each thread of process `pid`.
 fn threads(pid: u32) -> Vec<(String, i32)> {
@@ -36,15 +36,9 @@ fn may_raise_priorities() -> bool {
 
 #[tokio::test]
 async fn the_writer_thread_runs_ahead_of_the_request_threads_sqlite() {
-    let db = TestDb::create(Backend::Sqlite).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let log_path = dir.path().join("server.log");
-    let mut server = server_command(Backend::Sqlite, &db, dir.path(), &log_path)
-        .spawn()
-        .expect("the binary starts");
-    wait_for_log(&log_path, "PupMatch is listening").await;
-    let threads = threads(server.id().expect("running"));
-    let _ = server.kill().await;
+    let mut server = serve(Backend::Sqlite).await;
+    let threads = threads(server.process.id().expect("running"));
+    let _ = server.process.kill().await;
 
     let sqlite: Vec<i32> = threads
         .iter()
