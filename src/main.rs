@@ -68,6 +68,13 @@ enum AdminCommand {
         #[arg(long, default_value = "revoked from the command line")]
         reason: String,
     },
+    /// Lift the account's suspension, ban or hold (e.g. an admin locked out), audited.
+    Lift {
+        email: String,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[tokio::main]
@@ -89,6 +96,21 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(profiles = made, "demo data created");
             Ok(())
         }
+        Command::Admin {
+            command: AdminCommand::Lift { email, reason },
+        } => {
+            let db =
+                Db::connect(&config.database_url, 1, config.database_ca_file.as_deref()).await?;
+            db.migrate().await.context("migration failed")?;
+            let store = pupmatch::moderation::store::ModerationStore::new(&db);
+            let user_id = pupmatch::moderation::lift_from_command_line(&store, &email, &reason)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            db.close().await;
+            pupmatch::server::forget_cached_profile(&config, user_id).await?;
+            println!("{email} may sign in again and is visible to others");
+            Ok(())
+        }
         Command::Admin { command } => {
             let (email, role, reason) = match command {
                 AdminCommand::Grant {
@@ -100,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
                     (email, role, reason)
                 }
                 AdminCommand::Revoke { email, reason } => (email, Role::Member, reason),
+                AdminCommand::Lift { .. } => unreachable!("matched above"),
             };
             let db =
                 Db::connect(&config.database_url, 1, config.database_ca_file.as_deref()).await?;

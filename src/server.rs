@@ -156,6 +156,24 @@ pub async fn run_worker(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Drops `user_id`'s cached profile on every running instance, from a process that serves
+/// nothing (the command line): through Redis in scale-out mode. In embedded mode the server's
+/// own cache, which no other process reaches, lets the change show within a minute.
+pub async fn forget_cached_profile(config: &Config, user_id: uuid::Uuid) -> anyhow::Result<()> {
+    let Some(url) = &config.redis_url else {
+        return Ok(());
+    };
+    let redis = crate::infra::redis::Redis::connect(
+        url,
+        &config.redis_prefix,
+        config.redis_ca_file.as_deref(),
+    )
+    .await?;
+    let bus = crate::infra::bus::Bus::redis(redis.clone()).await?;
+    crate::profiles::ProfileService::forget_cached(redis, bus, user_id).await;
+    Ok(())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {

@@ -434,7 +434,7 @@ pub async fn queue(
         Ok(c) => c,
         Err(page) => return page,
     };
-    let cases = match state.moderation.cases().await {
+    let cases = match state.moderation.cases(&console.actor).await {
         Ok(cases) => cases,
         Err(err) => return err.into_response(),
     };
@@ -493,7 +493,7 @@ pub async fn case(
         Ok(c) => c,
         Err(page) => return page,
     };
-    let detail = match state.moderation.case(person_id).await {
+    let detail = match state.moderation.case(&console.actor, person_id).await {
         Ok(Some(detail)) => detail,
         Ok(None) => return ApiError::NotFound("no such person".into()).into_response(),
         Err(err) => return err.into_response(),
@@ -787,6 +787,7 @@ pub async fn act(
             ),
             &BTreeSet::new(),
         ),
+        Err(ApiError::Forbidden(message)) => forbidden_page(&message),
         Err(err) => err.into_response(),
     }
 }
@@ -893,12 +894,10 @@ pub async fn staff(State(state): State<AppState>, headers: HeaderMap) -> Respons
         Ok(c) => c,
         Err(page) => return page,
     };
-    if console.actor.role != Role::Admin {
-        return forbidden_page("Only admins manage roles.");
-    }
-    let rows = match state.moderation.store().staff().await {
+    let rows = match state.moderation.staff_list(&console.actor).await {
         Ok(rows) => rows,
-        Err(err) => return ApiError::from(err).into_response(),
+        Err(ApiError::Forbidden(_)) => return forbidden_page("Only admins manage roles."),
+        Err(err) => return err.into_response(),
     };
     let mut body = String::from(
         r#"<table><caption>Accounts with a role</caption><thead><tr><th scope="col">Email</th><th scope="col">Role</th></tr></thead><tbody>"#,

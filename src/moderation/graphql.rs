@@ -135,8 +135,7 @@ impl AdminQuery {
 
     /// Open cases, most urgent first (distinct reporters, then age).
     async fn cases(&self, ctx: &Context<'_>) -> Result<Vec<Case>> {
-        actor(ctx)?;
-        let cases = service(ctx)?.cases().await?;
+        let cases = service(ctx)?.cases(actor(ctx)?).await?;
         Ok(cases
             .into_iter()
             .map(|c| Case {
@@ -154,9 +153,8 @@ impl AdminQuery {
 
     /// Everything about one reported person.
     async fn case(&self, ctx: &Context<'_>, person_id: ID) -> Result<Option<CaseView>> {
-        actor(ctx)?;
         let id = self::person_id(&person_id)?;
-        let Some(detail) = service(ctx)?.case(id).await? else {
+        let Some(detail) = service(ctx)?.case(actor(ctx)?, id).await? else {
             return Ok(None);
         };
         let p = detail.person;
@@ -224,10 +222,9 @@ impl AdminQuery {
             .collect())
     }
 
-    /// Accounts with a role.
+    /// Accounts with a role (admins only).
     async fn staff(&self, ctx: &Context<'_>) -> Result<Vec<Staff>> {
-        actor(ctx)?;
-        let rows = service(ctx)?.store().staff().await?;
+        let rows = service(ctx)?.staff_list(actor(ctx)?).await?;
         Ok(rows
             .into_iter()
             .map(|s| Staff {

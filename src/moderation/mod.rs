@@ -37,6 +37,9 @@ use store::ModerationStore;
 
 /// Longest suspension a moderator can give (a ban is for longer).
 pub const MAX_SUSPENSION_DAYS: i64 = 365;
+/// Why a staff member cannot act on another.
+const OUT_OF_REACH: &str = "moderators act on members only, admins on members and moderators; \
+                            an admin's account is changed from the command line";
 /// Cases shown at most in the queue.
 pub const QUEUE_LIMIT: usize = 200;
 
@@ -101,9 +104,22 @@ impl ModerationService {
         })
     }
 
-    /// Open cases, most urgent first: most distinct reporters, then the oldest first report.
-    pub async fn cases(&self) -> ApiResult<Vec<CaseSummary>> {
-        let reports = self.store.open_reports().await?;
+    /// The open cases `viewer` sees, most urgent first: most distinct reporters, then the
+    /// oldest first report.
+    pub async fn cases(&self, viewer: &Actor) -> ApiResult<Vec<CaseSummary>> {
+        let all = self.store.open_reports().await?;
+        metrics::gauge!("moderation_open_cases").set(
+            all.iter()
+                .map(|r| r.reported_id)
+                .collect::<std::collections::HashSet<_>>()
+                .len() as f64,
+        );
+        let reports = all.into_iter().filter(|r| {
+            viewer.id != Some(r.reported_id)
+                && viewer
+                    .role
+                    .sees_cases_of(Role::parse(&r.reported_role).unwrap_or(Role::Member))
+        });
         let mut by_person: HashMap<Uuid, CaseSummary> = HashMap::new();
         let mut reporters: HashMap<Uuid, Vec<Option<Uuid>>> = HashMap::new();
         let mut reasons: HashMap<Uuid, HashMap<String, usize>> = HashMap::new();
@@ -154,7 +170,6 @@ impl ModerationService {
                 .then_with(|| a.first_reported_at.cmp(&b.first_reported_at))
                 .then_with(|| a.person_id.cmp(&b.person_id))
         });
-        metrics::gauge!("moderation_open_cases").set(cases.len() as f64);
         cases.truncate(QUEUE_LIMIT);
         let now = time::now();
         for case in &mut cases {
@@ -166,11 +181,15 @@ impl ModerationService {
         Ok(cases)
     }
 
-    /// Everything a moderator needs to decide about one person.
-    pub async fn case(&self, person_id: Uuid) -> ApiResult<Option<CaseDetail>> {
+    /// Everything a moderator needs to decide about one person (`None` for someone whose
+    /// cases `viewer` does not see: themselves, or staff out of their reach).
+    pub async fn case(&self, viewer: &Actor, person_id: Uuid) -> ApiResult<Option<CaseDetail>> {
         let Some(person) = self.store.person(person_id).await? else {
             return Ok(None);
         };
+        if viewer.id == Some(person_id) || !viewer.role.sees_cases_of(person.role()) {
+            return Ok(None);
+        }
         let mut photos = Vec::new();
         for photo in self.store.current_photos(person_id).await? {
             photos.push((photo.id, self.url(&photo.storage_key).await?));
@@ -200,6 +219,26 @@ impl ModerationService {
         }))
     }
 
+    /// The person `actor` is about to act on, or why not: NOT_FOUND, yourself, or an account
+    /// whose role puts it out of the actor's reach (FORBIDDEN).
+    async fn subject(&self, actor: &Actor, person_id: Uuid) -> ApiResult<Person> {
+        let person = self
+            .store
+            .person(person_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such person".into()))?;
+        if Some(person_id) == actor.id {
+            return Err(ApiError::bad_input(
+                "personId",
+                "you cannot act on yourself",
+            ));
+        }
+        if !actor.may_act_on(person_id, person.role()) {
+            return Err(ApiError::Forbidden(OUT_OF_REACH.into()));
+        }
+        Ok(person)
+    }
+
     async fn url(&self, key: &str) -> ApiResult<String> {
         self.blobs.url(key).await.map_err(ApiError::Internal)
     }
@@ -220,17 +259,7 @@ impl ModerationService {
             return Err(ApiError::bad_input("kind", "use the photo or role action"));
         }
         let reason = clean_reason(reason)?;
-        let person = self
-            .store
-            .person(person_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("no such person".into()))?;
-        if Some(person_id) == actor.id {
-            return Err(ApiError::bad_input(
-                "personId",
-                "you cannot act on yourself",
-            ));
-        }
+        let person = self.subject(actor, person_id).await?;
         let now = time::now();
         let (effect, detail) = match kind {
             ActionKind::Dismiss => (Effect::Dismiss, None),
@@ -310,11 +339,7 @@ impl ModerationService {
         reason: &str,
     ) -> ApiResult<()> {
         let reason = clean_reason(reason)?;
-        let person = self
-            .store
-            .person(person_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("no such person".into()))?;
+        let person = self.subject(actor, person_id).await?;
         let now = time::now();
         let action = new_action(
             actor,
@@ -342,6 +367,14 @@ impl ModerationService {
         reason: &str,
     ) -> ApiResult<Uuid> {
         set_role(&self.store, actor, email, role, reason).await
+    }
+
+    /// Accounts with a role, admins first. Admins only.
+    pub async fn staff_list(&self, viewer: &Actor) -> ApiResult<Vec<model::StaffRow>> {
+        if viewer.role != Role::Admin {
+            return Err(ApiError::Forbidden("only admins see the staff list".into()));
+        }
+        Ok(self.store.staff().await?)
     }
 
     /// The audit log, newest first.
@@ -385,15 +418,18 @@ pub async fn set_role(
     }
     let reason = clean_reason(reason)?;
     let email = email.trim().to_lowercase();
-    let (user_id, _) = store
+    let (user_id, current) = store
         .account_by_email(&email)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no account with the email {email}")))?;
-    if Some(user_id) == actor.id && role != Role::Admin {
+    if actor.id.is_some() && Some(user_id) == actor.id {
         return Err(ApiError::bad_input(
             "email",
-            "an admin cannot take their own role away",
+            "an admin cannot change their own role",
         ));
+    }
+    if !actor.may_act_on(user_id, current) {
+        return Err(ApiError::Forbidden(OUT_OF_REACH.into()));
     }
     let now = time::now();
     let (kind, detail) = if role == Role::Member {
@@ -414,6 +450,35 @@ pub async fn set_role(
     };
     store.set_role(user_id, role, &action).await?;
     record_metrics(kind, None, now);
+    Ok(user_id)
+}
+
+/// Lifts the suspension, ban or hold of the account with `email`, logged like every action:
+/// the operator's way back in when the console is out of reach (every admin locked out).
+pub async fn lift_from_command_line(
+    store: &ModerationStore,
+    email: &str,
+    reason: &str,
+) -> ApiResult<Uuid> {
+    let reason = clean_reason(reason)?;
+    let email = email.trim().to_lowercase();
+    let no_account = || ApiError::NotFound(format!("no account with the email {email}"));
+    let (user_id, _) = store
+        .account_by_email(&email)
+        .await?
+        .ok_or_else(no_account)?;
+    let person = store.person(user_id).await?.ok_or_else(no_account)?;
+    let now = time::now();
+    let action = new_action(
+        &Actor::command_line(),
+        ActionKind::Lift,
+        &person,
+        reason,
+        None,
+        now,
+    );
+    store.apply(&action, &Effect::Lift, now).await?;
+    record_metrics(ActionKind::Lift, None, now);
     Ok(user_id)
 }
 

@@ -34,6 +34,27 @@ impl Role {
     pub fn is_staff(self) -> bool {
         self != Role::Member
     }
+
+    /// Whether someone with this role may act on an account with role `subject`: moderators on
+    /// members, admins on members and moderators, nobody on an admin (only the command line).
+    pub fn may_act_on(self, subject: Role) -> bool {
+        match self {
+            Role::Admin => subject != Role::Admin,
+            Role::Moderator => subject == Role::Member,
+            Role::Member => false,
+        }
+    }
+
+    /// Whether someone with this role sees cases about an account with role `subject`:
+    /// moderators see members' cases; admins see everyone's (an admin's case is decided from
+    /// the command line).
+    pub fn sees_cases_of(self, subject: Role) -> bool {
+        match self {
+            Role::Admin => true,
+            Role::Moderator => subject == Role::Member,
+            Role::Member => false,
+        }
+    }
 }
 
 /// What a moderator (or the command line) did.
@@ -111,6 +132,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// Whether this actor may act on `subject`: the operator at the command line on anyone
+    /// (recovery), staff as their role allows and never on themselves.
+    pub fn may_act_on(&self, subject_id: Uuid, subject: Role) -> bool {
+        match self.id {
+            None => true,
+            Some(me) => me != subject_id && self.role.may_act_on(subject),
+        }
+    }
+
     pub fn command_line() -> Actor {
         Actor {
             id: None,
@@ -171,6 +201,8 @@ pub struct OpenReport {
     pub reporter_id: Option<Uuid>,
     pub reason: String,
     pub created_at: DateTime<Utc>,
+    /// The reported account's role now.
+    pub reported_role: String,
 }
 
 /// The reported person as they are now.
@@ -187,6 +219,12 @@ pub struct Person {
     pub bio: Option<String>,
     pub age: Option<i32>,
     pub breed: Option<String>,
+}
+
+impl Person {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Member)
+    }
 }
 
 /// A photo on the reported person's profile now.

@@ -114,8 +114,10 @@ impl ModerationStore {
         Ok(fetch!(
             &self.db,
             fetch_all,
-            "SELECT reported_id, reporter_id, reason, created_at FROM reports
-                  WHERE status = 'OPEN' ORDER BY created_at"
+            "SELECT r.reported_id, r.reporter_id, r.reason, r.created_at,
+                    COALESCE(u.role, 'MEMBER') AS reported_role
+               FROM reports r LEFT JOIN users u ON u.id = r.reported_id
+              WHERE r.status = 'OPEN' ORDER BY r.created_at"
         ))
     }
 

@@ -53,14 +53,7 @@ impl ProfileService {
         images: WorkGate,
     ) -> Self {
         let store = ProfileStore::new(db);
-        let cache = TwoTierCache::new(
-            "profiles",
-            Duration::from_secs(60),
-            10_000,
-            Duration::from_secs(300),
-            redis.clone(),
-            bus.clone(),
-        );
+        let cache = Self::profile_cache(redis.clone(), bus.clone());
         let blocks = TwoTierCache::new(
             "blocks",
             Duration::from_secs(60),
@@ -76,6 +69,28 @@ impl ProfileService {
             blobs,
             images,
         }
+    }
+
+    /// Drops `user_id`'s cached profile from Redis and every instance's memory, without a
+    /// service (the command line).
+    pub async fn forget_cached(redis: Redis, bus: Bus, user_id: Uuid) {
+        Self::profile_cache(Some(redis), bus)
+            .invalidate(user_id)
+            .await;
+    }
+
+    fn profile_cache(
+        redis: Option<Redis>,
+        bus: Bus,
+    ) -> Arc<TwoTierCache<Option<Arc<ProfileView>>>> {
+        TwoTierCache::new(
+            "profiles",
+            Duration::from_secs(60),
+            10_000,
+            Duration::from_secs(300),
+            redis,
+            bus,
+        )
     }
 
     pub fn store(&self) -> &ProfileStore {

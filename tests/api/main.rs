@@ -37,5 +37,6 @@ mod rate_limits;
 mod request_budgets;
 mod socket_sessions;
 mod sqlite_writer;
+mod staff_reach;
 mod text_hygiene;
 mod tokens;
