@@ -2,7 +2,9 @@
 //!
 //! From a peer in `PUPMATCH_TRUSTED_PROXIES`, the client is the right-most `X-Forwarded-For`
 //! address that is not itself a trusted proxy (each proxy appends the address it saw, so
-//! everything left of that was written by the client and proves nothing). From any other peer
+//! everything left of that was written by the client and proves nothing). A hop may carry a
+//! port (`198.51.100.10:4444`, `[2001:db8::1]:443`); one that cannot be read (`unknown`) ends
+//! the walk, and the client is keyed by the proxy that wrote it. From any other peer
 //! the header is ignored: it must never let a client pick its own rate-limit key. IPv6 clients
 //! are keyed by their /64, which one subscriber usually holds whole.
 
@@ -38,24 +40,53 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }
 
+/// One `X-Forwarded-For` hop: an address, `ip:port` or `[ipv6]:port` (some proxies append
+/// the port they saw), or `None` when it is none of these (`unknown`, an obfuscated name).
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']')?;
+        let port_ok = after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok());
+        return port_ok
+            .then(|| ip.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6))
+            .flatten();
+    }
+    let (ip, port) = hop.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    ip.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
 /// The client behind `peer` (the TCP peer), given the request headers.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> ClientIp {
     if trusted.is_empty() || !is_trusted(peer, trusted) {
         return ClientIp(peer);
     }
-    let hops: Vec<IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
         .collect();
-    // Right to left: the first address no trusted proxy vouches for is the client.
-    match hops.iter().rev().find(|ip| !is_trusted(**ip, trusted)) {
-        Some(ip) => ClientIp(*ip),
-        // Every hop is a proxy of ours: the left-most is the closest we know to the client.
-        None => ClientIp(hops.first().copied().unwrap_or(peer)),
+    // Right to left: the first address no trusted proxy vouches for is the client. A hop that
+    // cannot be read ends the walk: everything left of it is unknown, so the client is keyed by
+    // the proxy that wrote it (the last trusted address passed).
+    let mut closest = peer;
+    for hop in hops.iter().rev() {
+        match hop_address(hop) {
+            Some(ip) if is_trusted(ip, trusted) => closest = ip,
+            Some(ip) => return ClientIp(ip),
+            None => return ClientIp(closest),
+        }
     }
+    // Every hop is a proxy of ours: the left-most is the closest we know to the client.
+    ClientIp(closest)
 }
 
 #[cfg(test)]
@@ -93,9 +124,51 @@ mod tests {
         // Several headers count as one list.
         let h = headers(&["6.6.6.6", "198.51.100.7"]);
         assert_eq!(client_ip(peer, &h, &trusted).0.to_string(), "198.51.100.7");
-        // Garbage is skipped; nothing usable means the peer.
+        // Nothing usable means the peer.
         let h = headers(&["not an ip"]);
         assert_eq!(client_ip(peer, &h, &trusted).0, peer);
+        assert_eq!(client_ip(peer, &headers(&[]), &trusted).0, peer);
+        assert_eq!(client_ip(peer, &headers(&[" , "]), &trusted).0, peer);
+    }
+
+    #[test]
+    fn hops_with_ports_are_read() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let peer: IpAddr = "10.0.0.2".parse().expect("ip");
+        for (xff, client) in [
+            ("6.6.6.6, 198.51.100.10:4444", "198.51.100.10"),
+            ("6.6.6.6, [2001:db8::1]:443", "2001:db8::1"),
+            ("6.6.6.6, [2001:db8::1]", "2001:db8::1"),
+            ("6.6.6.6, 198.51.100.10:4444, 10.0.0.5:80", "198.51.100.10"),
+            ("6.6.6.6, 2001:db8::1", "2001:db8::1"),
+        ] {
+            assert_eq!(
+                client_ip(peer, &headers(&[xff]), &trusted).0.to_string(),
+                client,
+                "{xff}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unreadable_hop_is_the_client_keyed_by_the_proxy_that_wrote_it() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let peer: IpAddr = "10.0.0.2".parse().expect("ip");
+        for (xff, client) in [
+            ("6.6.6.6, unknown", "10.0.0.2"),
+            ("6.6.6.6, unknown, 10.0.0.5", "10.0.0.5"),
+            ("6.6.6.6, _hidden", "10.0.0.2"),
+            ("6.6.6.6, 198.51.100.10:99999", "10.0.0.2"),
+            ("6.6.6.6, [2001:db8::1]:x", "10.0.0.2"),
+            ("6.6.6.6, [not-v6]:443", "10.0.0.2"),
+            ("6.6.6.6, 198.51.100.10:", "10.0.0.2"),
+        ] {
+            assert_eq!(
+                client_ip(peer, &headers(&[xff]), &trusted).0.to_string(),
+                client,
+                "{xff}"
+            );
+        }
     }
 
     #[test]

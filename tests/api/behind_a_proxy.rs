@@ -1,6 +1,7 @@
 //! Behind a real reverse proxy (nginx, started here) in front of two API instances on one
 //! Redis: each client is limited on its own address, a spoofed `X-Forwarded-For` changes
-//! nothing, and GraphQL, photo upload and `/ws` all work through it.
+//! nothing (also from a proxy that appends ports or writes `unknown`), and GraphQL, photo
+//! upload and `/ws` all work through it.
 
 use std::net::IpAddr;
 use std::process::Stdio;
@@ -36,7 +37,9 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
-async fn start_nginx(upstreams: &[u16]) -> Nginx {
+/// nginx in front of `upstreams`, writing `X-Forwarded-For` as `forwarded_for` says (an nginx
+/// expression: `$proxy_add_x_forwarded_for` appends the client's address).
+async fn start_nginx(upstreams: &[u16], forwarded_for: &str) -> Nginx {
     let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
@@ -75,7 +78,7 @@ http {{
       proxy_bind {PROXY_SOURCE};
       proxy_http_version 1.1;
       proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-For \"{forwarded_for}\";
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $http_connection;
       proxy_read_timeout 60s;
@@ -152,7 +155,7 @@ async fn each_client_has_its_own_limits_behind_a_proxy() {
         .iter()
         .map(|a| a.rsplit(':').next().expect("port").parse().expect("port"))
         .collect();
-    let nginx = start_nginx(&ports).await;
+    let nginx = start_nginx(&ports, "$proxy_add_x_forwarded_for").await;
     let base = format!("http://127.0.0.1:{}", nginx.port);
 
     // Registered directly (its own address's budget), used through the proxy.
@@ -264,4 +267,80 @@ async fn each_client_has_its_own_limits_behind_a_proxy() {
             "{ready:?}"
         );
     }
+}
+
+/// Three wrong passwords from `client`, each claiming another address on the left of what the
+/// proxy appends; then the right one, whose status is returned.
+async fn fourth_login_after_spoofed_failures(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+    spoof_prefix: &str,
+) -> u16 {
+    for i in 0..3 {
+        let (status, body) = gql(
+            client,
+            base,
+            login(email, "wrong password"),
+            Some(&format!("{spoof_prefix}.{i}")),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    gql(
+        client,
+        base,
+        login(email, DEFAULT_PASSWORD),
+        Some(&format!("{spoof_prefix}.9")),
+    )
+    .await
+    .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_appends_ports_or_unknown_does_not_let_clients_pick_their_address() {
+    let app = spawn_app_with(Backend::Postgres, |c| {
+        c.rate_limits.auth_per_min = 3;
+        c.trusted_proxies = vec![format!("{PROXY_SOURCE}/32").parse().expect("cidr")];
+    })
+    .await;
+    let port: u16 = app
+        .address
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .parse()
+        .expect("port");
+    let user = app.new_user().await;
+
+    // The proxy appends `address:port`: each client is still limited on its own address.
+    let with_ports = start_nginx(&[port], "$http_x_forwarded_for, $remote_addr:$remote_port").await;
+    let base = format!("http://127.0.0.1:{}", with_ports.port);
+    let (alice, bob) = (client_from("127.0.0.3"), client_from("127.0.0.4"));
+    assert_eq!(
+        fourth_login_after_spoofed_failures(&alice, &base, &user.email, "10.9.9").await,
+        429,
+        "spoofed addresses left of `ip:port` are not believed"
+    );
+    let (status, body) = gql(&bob, &base, login(&user.email, DEFAULT_PASSWORD), None).await;
+    assert_eq!(status, 200, "another client is not limited: {body}");
+
+    // The proxy appends `unknown`: nothing left of it is believed, so its clients share the
+    // proxy's own budget.
+    let unknown = start_nginx(&[port], "$http_x_forwarded_for, unknown").await;
+    let base = format!("http://127.0.0.1:{}", unknown.port);
+    let (carol, dave) = (client_from("127.0.0.6"), client_from("127.0.0.7"));
+    assert_eq!(
+        fourth_login_after_spoofed_failures(&carol, &base, &user.email, "10.7.7").await,
+        429,
+        "spoofed addresses left of `unknown` are not believed"
+    );
+    let (status, _) = gql(
+        &dave,
+        &base,
+        login(&user.email, DEFAULT_PASSWORD),
+        Some("10.7.7.200"),
+    )
+    .await;
+    assert_eq!(status, 429, "keyed by the proxy that wrote `unknown`");
 }
