@@ -99,6 +99,12 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     for warning in db.setting_warnings().await? {
         tracing::warn!("{warning}");
     }
+    if config.is_production() && config.any_origin() {
+        tracing::warn!(
+            "PUPMATCH_ALLOWED_ORIGINS=*: any web page may call this API and open WebSockets \
+             with a visitor's credentials; list your web origins instead"
+        );
+    }
     let redis = match &config.redis_url {
         Some(url) => {
             Some(Redis::connect(url, &config.redis_prefix, config.redis_ca_file.as_deref()).await?)

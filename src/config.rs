@@ -92,7 +92,7 @@ pub struct Config {
     pub mail_from: String,
     /// Development without SMTP: write the secrets of logged emails (reset tokens) in clear.
     pub mail_log_secrets: bool,
-    /// `None`: any origin.
+    /// `None` (development only) or `["*"]`: any origin.
     pub allowed_origins: Option<Vec<String>>,
     /// Peers whose `X-Forwarded-For` is believed (load balancers, reverse proxies).
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -210,6 +210,21 @@ impl Config {
         self.environment == Environment::Production
     }
 
+    /// Whether a browser page from `origin` may call the API and open a WebSocket.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        match &self.allowed_origins {
+            None => true,
+            Some(list) => list.iter().any(|a| a == ANY_ORIGIN || a == origin),
+        }
+    }
+
+    /// Whether every origin is allowed (unset in development, or `*`).
+    pub fn any_origin(&self) -> bool {
+        self.allowed_origins
+            .as_deref()
+            .is_none_or(|list| list.iter().any(|a| a == ANY_ORIGIN))
+    }
+
     /// Checks rules that span fields, after a caller changed values programmatically.
     pub fn check(&self) -> Result<(), ConfigError> {
         let mut errors = Vec::new();
@@ -218,6 +233,12 @@ impl Config {
             self.environment,
             self.smtp_url.is_some(),
             self.mail_log_secrets,
+            &mut errors,
+        );
+        check_exposure(
+            self.environment,
+            self.public_url.as_ref(),
+            self.allowed_origins.as_deref(),
             &mut errors,
         );
         errors.extend(crate::infra::tls::check_settings(
@@ -247,6 +268,37 @@ fn default_pool_size(cores: usize) -> u32 {
     u32::try_from(cores.saturating_mul(4))
         .unwrap_or(20)
         .clamp(4, 20)
+}
+
+/// `PUPMATCH_ALLOWED_ORIGINS=*`: any origin, said on purpose.
+pub const ANY_ORIGIN: &str = "*";
+
+/// Production is reached over HTTPS (the console's cookie is `Secure`, links in emails are
+/// safe to follow) and names the web origins it serves: without the list, any page on the web
+/// could call the API with a visitor's credentials and open sockets. `*` says so on purpose.
+fn check_exposure(
+    env: Environment,
+    public_url: Option<&Url>,
+    allowed_origins: Option<&[String]>,
+    errors: &mut Vec<String>,
+) {
+    if env != Environment::Production {
+        return;
+    }
+    if public_url.is_none_or(|u| u.scheme() != "https") {
+        errors.push(
+            "PUPMATCH_PUBLIC_URL must be an https:// URL in production (the address people \
+             reach the service at, behind its TLS proxy)"
+                .into(),
+        );
+    }
+    if allowed_origins.is_none() {
+        errors.push(
+            "PUPMATCH_ALLOWED_ORIGINS must be set in production: the origins of your web pages \
+             (e.g. https://app.example), or `*` to allow any"
+                .into(),
+        );
+    }
 }
 
 /// Production sends mail for real: without SMTP a reset email would only reach the log, and a
@@ -287,6 +339,12 @@ impl RawConfig {
         let environment = self.environment(&mut errors);
         let net = self.network(&mut errors);
         let data = self.data_stores(&mut errors);
+        check_exposure(
+            environment,
+            net.public_url.as_ref(),
+            net.allowed_origins.as_deref(),
+            &mut errors,
+        );
         let secrets = self.secrets_and_mail(environment, &mut errors);
         let rate_limits = self.rate_limits(&mut errors);
         let jobs = self.jobs(data.redis_url.is_none(), &mut errors);
@@ -399,7 +457,13 @@ impl RawConfig {
                 .collect();
             (!list.is_empty()).then_some(list)
         });
-        for origin in allowed_origins.iter().flatten() {
+        let list = allowed_origins.as_deref().unwrap_or_default();
+        if list.len() > 1 && list.iter().any(|o| o == ANY_ORIGIN) {
+            errors.push(
+                "PUPMATCH_ALLOWED_ORIGINS: `*` allows any origin; list no other with it".into(),
+            );
+        }
+        for origin in list.iter().filter(|o| *o != ANY_ORIGIN) {
             if Url::parse(origin).is_err() {
                 errors.push(format!(
                     "PUPMATCH_ALLOWED_ORIGINS: `{origin}` is not an origin like https://app.example"
@@ -711,6 +775,66 @@ mod tests {
         .validate()
         .expect_err("must refuse");
         assert!(err.to_string().contains("PUPMATCH_JWT_SECRET"));
+    }
+
+    fn production() -> RawConfig {
+        RawConfig {
+            env: Some("production".into()),
+            jwt_secret: Some(SecretString::from(
+                "a production secret of at least 32 bytes",
+            )),
+            smtp_url: Some(SecretString::from("smtp://127.0.0.1:2525")),
+            public_url: Some("https://pupmatch.example".into()),
+            allowed_origins: Some("https://app.pupmatch.example".into()),
+            ..raw()
+        }
+    }
+
+    #[test]
+    fn production_names_its_origins_and_is_served_over_https() {
+        production()
+            .validate()
+            .expect("a complete production configuration");
+        let err = RawConfig {
+            allowed_origins: None,
+            ..production()
+        }
+        .validate()
+        .expect_err("refused");
+        assert!(
+            err.to_string().contains("PUPMATCH_ALLOWED_ORIGINS"),
+            "{err}"
+        );
+        let any = RawConfig {
+            allowed_origins: Some(" * ".into()),
+            ..production()
+        }
+        .validate()
+        .expect("`*` on purpose");
+        assert!(any.any_origin() && any.origin_allowed("https://evil.example"));
+        let err = RawConfig {
+            allowed_origins: Some("*, https://a.example".into()),
+            ..production()
+        }
+        .validate()
+        .expect_err("refused");
+        assert!(err.to_string().contains("`*`"), "{err}");
+        for url in [None, Some("http://pupmatch.example")] {
+            let err = RawConfig {
+                public_url: url.map(String::from),
+                ..production()
+            }
+            .validate()
+            .expect_err("refused");
+            assert!(err.to_string().contains("PUPMATCH_PUBLIC_URL"), "{err}");
+        }
+        let listed = production().validate().expect("valid");
+        assert!(!listed.any_origin());
+        assert!(listed.origin_allowed("https://app.pupmatch.example"));
+        assert!(!listed.origin_allowed("https://evil.example"));
+        // Development stays open without the setting.
+        let dev = Config::defaults();
+        assert!(dev.any_origin() && dev.origin_allowed("http://localhost:19006"));
     }
 
     #[test]

@@ -191,12 +191,12 @@ pub fn metrics_router(state: AppState) -> Router {
 
 fn cors(state: &App) -> CorsLayer {
     let origin = match &state.config.allowed_origins {
-        None => AllowOrigin::any(),
-        Some(list) => AllowOrigin::list(
+        Some(list) if !state.config.any_origin() => AllowOrigin::list(
             list.iter()
                 .filter_map(|o| HeaderValue::from_str(o).ok())
                 .collect::<Vec<_>>(),
         ),
+        _ => AllowOrigin::any(),
     };
     CorsLayer::new()
         .allow_origin(origin)

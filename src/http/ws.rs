@@ -25,11 +25,8 @@ pub async fn ws(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if let (Some(origin), Some(allowed)) =
-        (headers.get(header::ORIGIN), &state.config.allowed_origins)
-    {
-        let origin = origin.to_str().unwrap_or("");
-        if !allowed.iter().any(|a| a == origin) {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        if !state.config.origin_allowed(origin.to_str().unwrap_or("")) {
             return ApiError::Forbidden("this origin may not open a WebSocket".into())
                 .into_response();
         }

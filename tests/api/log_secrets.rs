@@ -9,8 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestDb, redis_url, test_config};
-use pupmatch::config::Environment;
+use crate::helpers::{Backend, TestDb, in_production, redis_url, test_config};
 
 both_backends!(
     production_without_a_mail_server_refuses_to_start,
@@ -22,7 +21,7 @@ async fn production_without_a_mail_server_refuses_to_start(backend: Backend) {
     let db = TestDb::create(backend).await;
     let media = tempfile::tempdir().expect("dir");
     let mut config = test_config(backend, &db, media.path());
-    config.environment = Environment::Production;
+    in_production(&mut config);
     config.smtp_url = None;
     let err = pupmatch::Application::build(config.clone())
         .await
@@ -46,8 +45,7 @@ async fn seed_refuses_to_run_in_production(backend: Backend) {
     let db = TestDb::create(backend).await;
     let media = tempfile::tempdir().expect("dir");
     let mut config = test_config(backend, &db, media.path());
-    config.environment = Environment::Production;
-    config.smtp_url = Some("smtp://127.0.0.1:1".to_string().into());
+    in_production(&mut config);
     let err = pupmatch::seed::run(&config, 3)
         .await
         .expect_err("seed must refuse production");
@@ -251,10 +249,16 @@ pub(crate) struct Served {
 
 /// Starts `pupmatch serve` on a fresh `backend` database and waits until it listens.
 pub(crate) async fn serve(backend: Backend) -> Served {
+    serve_with(backend, &[]).await
+}
+
+/// [`serve`] with more environment variables.
+pub(crate) async fn serve_with(backend: Backend, env: &[(&str, &str)]) -> Served {
     let db = TestDb::create(backend).await;
     let dir = tempfile::tempdir().expect("dir");
     let log_path = dir.path().join("server.log");
     let process = server_command(backend, &db, dir.path(), &log_path)
+        .envs(env.iter().copied())
         .spawn()
         .expect("the binary starts");
     let log = wait_for_log(&log_path, "PupMatch is listening").await;

@@ -27,6 +27,7 @@ mod moderation_console;
 mod n_plus_one;
 mod notifications;
 mod operations;
+mod origins;
 mod password_reset;
 mod photos;
 mod playgrounds;

@@ -3,8 +3,7 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestDb, spawn_app, spawn_app_with, test_config};
-use pupmatch::config::Environment;
+use crate::helpers::{Backend, TestDb, in_production, spawn_app, spawn_app_with, test_config};
 
 both_backends!(
     health_and_readiness_answer,
@@ -112,8 +111,7 @@ async fn every_response_carries_a_request_id(backend: Backend) {
 
 async fn production_mode_hides_the_schema(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        c.environment = Environment::Production;
-        c.smtp_url = Some("smtp://127.0.0.1:1".to_string().into());
+        in_production(c);
     })
     .await;
     let res = app
@@ -153,9 +151,8 @@ async fn production_refuses_the_development_secret(backend: Backend) {
     let db = TestDb::create(backend).await;
     let media = tempfile::tempdir().expect("dir");
     let mut config = test_config(backend, &db, media.path());
-    config.environment = Environment::Production;
+    in_production(&mut config);
     config.jwt_secret = pupmatch::config::DEV_JWT_SECRET.into();
-    config.smtp_url = Some("smtp://127.0.0.1:1".to_string().into());
     let err = pupmatch::Application::build(config)
         .await
         .err()

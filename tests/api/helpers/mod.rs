@@ -226,6 +226,18 @@ pub fn test_config(backend: Backend, db: &TestDb, media_dir: &std::path::Path) -
     config
 }
 
+/// Production settings a test app needs to start: a mail server (none listens there), the
+/// https address people reach it at, and the one web origin it serves.
+pub fn in_production(config: &mut Config) {
+    config.environment = pupmatch::config::Environment::Production;
+    config.smtp_url = Some("smtp://127.0.0.1:1".to_string().into());
+    config.public_url = Some("https://pupmatch.test".parse().expect("url"));
+    config.allowed_origins = Some(vec![PRODUCTION_ORIGIN.to_string()]);
+}
+
+/// The web origin [`in_production`] allows.
+pub const PRODUCTION_ORIGIN: &str = "https://app.pupmatch.test";
+
 /// Creates the test's bucket on the S3-compatible server.
 async fn create_bucket(config: &Config) {
     if let Some(s3) = &config.s3 {
