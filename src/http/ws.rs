@@ -25,11 +25,10 @@ pub async fn ws(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        if !state.config.origin_allowed(origin.to_str().unwrap_or("")) {
-            return ApiError::Forbidden("this origin may not open a WebSocket".into())
-                .into_response();
-        }
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && !state.config.origin_allowed(origin.to_str().unwrap_or(""))
+    {
+        return ApiError::Forbidden("this origin may not open a WebSocket".into()).into_response();
     }
     upgrade
         .read_buffer_size(READ_BUFFER)
