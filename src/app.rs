@@ -84,9 +84,11 @@ pub struct App {
 /// services: what `serve` and `worker` share.
 pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppState> {
     config.check()?;
-    for warning in
-        crate::infra::tls::unverified_connections(&config.database_url, config.redis_url.as_deref())
-    {
+    for warning in crate::infra::tls::unverified_connections(
+        &config.database_url,
+        config.database_ca_file.is_some(),
+        config.redis_url.as_deref(),
+    ) {
         tracing::warn!("{warning}");
     }
     let db = Db::connect(

@@ -33,8 +33,8 @@ pub enum Db {
 
 impl Db {
     /// Connects (creating the SQLite file and its folder when missing). `ca_file` is the CA
-    /// PostgreSQL's certificate must chain to; given without an `sslmode` in the URL, it means
-    /// `verify-full`.
+    /// PostgreSQL's certificate must chain to; given without an `sslmode` in the URL it means
+    /// `verify-full`, and with `sslmode=require` the chain is verified (`verify-ca`).
     pub async fn connect(
         url: &str,
         max_connections: u32,
@@ -100,9 +100,12 @@ impl Db {
                 .options([("max_parallel_workers_per_gather", "0")]);
             if let Some(ca) = ca_file {
                 options = options.ssl_root_cert(ca);
-                if crate::infra::tls::pg_ssl_mode(url).is_none() {
-                    options = options.ssl_mode(PgSslMode::VerifyFull);
-                }
+            }
+            if let Some(mode) = crate::infra::tls::effective_pg_ssl_mode(url, ca_file.is_some()) {
+                options = options.ssl_mode(
+                    mode.parse::<PgSslMode>()
+                        .context("PUPMATCH_DATABASE_URL: unknown sslmode")?,
+                );
             }
             let target = describe_pg(&options, ca_file);
             // A request waits at most this long for a connection: with PostgreSQL gone it gets

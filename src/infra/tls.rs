@@ -4,7 +4,10 @@
 //! `verify-full`); Redis is encrypted with a `rediss://` URL and always verifies the server's
 //! certificate and name. Each may trust a private CA given as a PEM file
 //! (`PUPMATCH_DATABASE_CA_FILE`, `PUPMATCH_REDIS_CA_FILE`); otherwise the system's trust store
-//! is used. A CA file given for PostgreSQL without an `sslmode` means `verify-full`.
+//! is used. A CA file given for PostgreSQL without an `sslmode` means `verify-full`; with
+//! `sslmode=require` it verifies the chain as `verify-ca` does (as libpq does when a root
+//! certificate is there). The URL is read as the driver reads it: the last `sslmode` wins, and
+//! a `host` parameter names the host.
 
 use std::path::Path;
 
@@ -43,12 +46,40 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
     Ok(pem)
 }
 
-/// The `sslmode` a PostgreSQL URL names, if any (`ssl-mode` is accepted as well).
+/// The `sslmode` a PostgreSQL URL names, if any, read as the driver reads it: the last
+/// `sslmode` (or `ssl-mode`) wins.
 pub fn pg_ssl_mode(url: &str) -> Option<String> {
+    last_param(url, &["sslmode", "ssl-mode"]).map(|v| v.to_ascii_lowercase())
+}
+
+/// The value of the last of `keys` in `url`'s query.
+fn last_param(url: &str, keys: &[&str]) -> Option<String> {
     let url = url::Url::parse(url).ok()?;
     url.query_pairs()
-        .find(|(k, _)| k == "sslmode" || k == "ssl-mode")
-        .map(|(_, v)| v.to_ascii_lowercase())
+        .filter(|(k, _)| keys.contains(&k.as_ref()))
+        .last()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The `sslmode` a connection to `url` runs with, as libpq would: with a root certificate (the
+/// CA file, or `sslrootcert` in the URL) `require` also verifies the chain, as `verify-ca`
+/// does; a CA file without a mode means `verify-full`. `None`: the driver's default.
+pub fn effective_pg_ssl_mode(url: &str, ca_file: bool) -> Option<String> {
+    let root_cert =
+        ca_file || last_param(url, &["sslrootcert", "ssl-root-cert", "ssl-ca"]).is_some();
+    match pg_ssl_mode(url).as_deref() {
+        None if ca_file => Some("verify-full".into()),
+        Some("require") if root_cert => Some("verify-ca".into()),
+        other => other.map(String::from),
+    }
+}
+
+/// The host a PostgreSQL URL connects to, as the driver reads it: a `host` (or `hostaddr`)
+/// parameter overrides the URL's host; `None` for a Unix socket or no host at all.
+pub fn pg_host(url: &str) -> Option<String> {
+    let host = last_param(url, &["host", "hostaddr"])
+        .or_else(|| url::Url::parse(url).ok()?.host_str().map(String::from))?;
+    (!host.is_empty() && !host.starts_with('/') && !host.starts_with("%2F")).then_some(host)
 }
 
 /// Problems with the TLS settings, one line each (empty when they are consistent).
@@ -98,42 +129,43 @@ pub fn check_settings(
     errors
 }
 
+/// Whether a host name or address is another machine.
+fn remote(name: &str) -> bool {
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name != "localhost"
+        && !name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Connections that cross a network unverified: a PostgreSQL host that is not this machine
-/// without `sslmode=verify-full`/`verify-ca`, or a Redis host without `rediss://`. Logged as
-/// warnings at startup (a private network may be trusted on purpose, so they are not refused).
-pub fn unverified_connections(database_url: &str, redis_url: Option<&str>) -> Vec<String> {
+/// whose certificate is not verified (`verify-full`, `verify-ca`, or `require` with a CA
+/// file), or a Redis host without `rediss://`. Logged as warnings at startup (a private
+/// network may be trusted on purpose, so they are not refused).
+pub fn unverified_connections(
+    database_url: &str,
+    database_ca_file: bool,
+    redis_url: Option<&str>,
+) -> Vec<String> {
     let mut warnings = Vec::new();
-    let remote = |url: &url::Url| {
-        url.host().is_some_and(|host| match host {
-            // Hosts of non-web schemes come back as names, addresses included.
-            url::Host::Domain(name) => {
-                let name = name.trim_start_matches('[').trim_end_matches(']');
-                name != "localhost"
-                    && !name
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            }
-            url::Host::Ipv4(ip) => !ip.is_loopback(),
-            url::Host::Ipv6(ip) => !ip.is_loopback(),
-        })
-    };
-    if let Ok(url) = url::Url::parse(database_url)
-        && matches!(url.scheme(), "postgres" | "postgresql")
-        && remote(&url)
-        && !matches!(
-            pg_ssl_mode(database_url).as_deref(),
-            Some("verify-full" | "verify-ca")
-        )
-    {
-        warnings.push(format!(
-            "PostgreSQL at {} is reached without verifying its certificate: set \
-             sslmode=verify-full (and PUPMATCH_DATABASE_CA_FILE for a private CA)",
-            url.host_str().unwrap_or_default()
-        ));
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        let host = pg_host(database_url).unwrap_or_default();
+        if remote(&host)
+            && !host.is_empty()
+            && !matches!(
+                effective_pg_ssl_mode(database_url, database_ca_file).as_deref(),
+                Some("verify-full" | "verify-ca")
+            )
+        {
+            warnings.push(format!(
+                "PostgreSQL at {host} is reached without verifying its certificate: set \
+                 sslmode=verify-full (and PUPMATCH_DATABASE_CA_FILE for a private CA)"
+            ));
+        }
     }
     if let Some(Ok(url)) = redis_url.map(url::Url::parse)
         && url.scheme() == "redis"
-        && remote(&url)
+        && url.host_str().is_some_and(remote)
     {
         warnings.push(format!(
             "Redis at {} is reached unencrypted: use a rediss:// URL (and \
@@ -163,6 +195,61 @@ mod tests {
             Some("verify-full")
         );
         assert_eq!(pg_ssl_mode("postgres://u@db.example/app"), None);
+        // As the driver reads it: the last one wins.
+        assert_eq!(
+            pg_ssl_mode("postgres://u@h/app?sslmode=verify-full&ssl-mode=disable").as_deref(),
+            Some("disable")
+        );
+    }
+
+    #[test]
+    fn require_with_a_root_certificate_verifies_the_chain() {
+        let mode = |url: &str, ca: bool| effective_pg_ssl_mode(url, ca);
+        assert_eq!(
+            mode("postgres://u@h/db", true).as_deref(),
+            Some("verify-full")
+        );
+        assert_eq!(mode("postgres://u@h/db", false), None);
+        assert_eq!(
+            mode("postgres://u@h/db?sslmode=require", true).as_deref(),
+            Some("verify-ca")
+        );
+        assert_eq!(
+            mode(
+                "postgres://u@h/db?sslmode=require&sslrootcert=/ca.pem",
+                false
+            )
+            .as_deref(),
+            Some("verify-ca")
+        );
+        assert_eq!(
+            mode("postgres://u@h/db?sslmode=require", false).as_deref(),
+            Some("require")
+        );
+        assert_eq!(
+            mode("postgres://u@h/db?sslmode=verify-ca", true).as_deref(),
+            Some("verify-ca")
+        );
+    }
+
+    #[test]
+    fn the_host_is_read_as_the_driver_reads_it() {
+        assert_eq!(
+            pg_host("postgres://u@db.example/app").as_deref(),
+            Some("db.example")
+        );
+        assert_eq!(
+            pg_host("postgres://u@localhost/app?host=db.internal").as_deref(),
+            Some("db.internal")
+        );
+        assert_eq!(
+            pg_host("postgres://u@localhost/app?hostaddr=10.1.2.3").as_deref(),
+            Some("10.1.2.3")
+        );
+        assert_eq!(
+            pg_host("postgres://u@localhost/app?host=/var/run/postgresql"),
+            None
+        );
     }
 
     #[test]
@@ -213,12 +300,34 @@ mod tests {
                 Some("rediss://cache.internal"),
             ),
             ("postgres://u@db.internal/db?sslmode=verify-ca", None),
+            ("postgres://u@db.internal/db?host=/var/run/postgresql", None),
             ("sqlite://./data/pupmatch.db", None),
         ] {
-            assert_eq!(unverified_connections(db, redis), none, "{db} {redis:?}");
+            assert_eq!(
+                unverified_connections(db, false, redis),
+                none,
+                "{db} {redis:?}"
+            );
+        }
+        // A CA file makes `require` verify the chain.
+        assert_eq!(
+            unverified_connections("postgres://u@db.internal/db?sslmode=require", true, None),
+            none
+        );
+        // Read as the driver reads it: a `host` parameter, the last `sslmode`.
+        for db in [
+            "postgres://u@localhost/db?host=db.internal",
+            "postgres://u@db.internal/db?sslmode=verify-full&sslmode=require",
+        ] {
+            let warnings = unverified_connections(db, false, None);
+            assert!(
+                warnings.len() == 1 && warnings[0].contains("PostgreSQL at db.internal"),
+                "{db}: {warnings:?}"
+            );
         }
         let warnings = unverified_connections(
             "postgres://u:secret@db.internal/db?sslmode=require",
+            false,
             Some("redis://:secret@cache.internal:6379"),
         );
         assert_eq!(warnings.len(), 2, "{warnings:?}");

@@ -4,7 +4,8 @@
 //! second, unrelated CA.
 //!
 //! The server connects with `sslmode=verify-full` (what a CA file means without a mode),
-//! `verify-ca` and `require`, and over `rediss://`; a certificate from another CA, or one that
+//! `verify-ca` and `require` (which verifies the chain when a CA file is given), and over
+//! `rediss://`; a certificate from another CA, or one that
 //! does not name the host, stops it at startup with an error that says so.
 
 use std::path::PathBuf;
@@ -224,6 +225,59 @@ async fn postgres_with_a_certificate_from_another_ca_refuses_to_start() {
     )])
     .await;
     assert!(printed.contains("UnknownIssuer"), "{printed}");
+}
+
+/// `require` with a CA file verifies the chain, as libpq does when a root certificate is
+/// there: a certificate from another CA stops the server at start, however the URL says
+/// `require` (the last `sslmode` is the one used; a `host` parameter names the host).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_require_with_a_ca_file_verifies_the_chain() {
+    for query in [
+        "?sslmode=require".to_string(),
+        "?sslmode=verify-full&sslmode=require".to_string(),
+    ] {
+        let printed = startup_failure(&[
+            (
+                "PUPMATCH_DATABASE_URL",
+                tls_pg_url("localhost", "postgres", &query),
+            ),
+            (
+                "PUPMATCH_DATABASE_CA_FILE",
+                other_ca().display().to_string(),
+            ),
+        ])
+        .await;
+        assert!(printed.contains("sslmode=verify-ca"), "{query}: {printed}");
+        assert!(printed.contains("UnknownIssuer"), "{query}: {printed}");
+    }
+    // The URL's own host and port are overridden by its parameters, as the driver reads them.
+    let printed = startup_failure(&[
+        (
+            "PUPMATCH_DATABASE_URL",
+            format!(
+                "postgres://postgres@127.0.0.1:5432/postgres?host=localhost&port={}&sslmode=require",
+                pg_port()
+            ),
+        ),
+        (
+            "PUPMATCH_DATABASE_CA_FILE",
+            other_ca().display().to_string(),
+        ),
+    ])
+    .await;
+    assert!(
+        printed.contains(&format!("localhost:{} (sslmode=verify-ca", pg_port())),
+        "{printed}"
+    );
+    assert!(printed.contains("UnknownIssuer"), "{printed}");
+
+    // With the right CA, `require` connects: the chain is checked, not the name.
+    let require = tls_pg_url("127.0.0.1", "postgres", "?sslmode=require");
+    let db = Db::connect(&require, 1, Some(&ca()))
+        .await
+        .expect("the chain is the test CA's");
+    db.ping().await.expect("ping");
+    db.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
