@@ -33,8 +33,10 @@ use crate::infra::mail::{Email as OutgoingEmail, Mailer};
 use crate::infra::redis::Redis;
 use crate::infra::time;
 use crate::infra::work::WorkGate;
-use model::{Account, AuthUser, Email, IssuedTokens, Password, SignedIn, UserRecord};
-use store::{AuthStore, NewRefreshToken, NewSession, Rotation};
+use model::{
+    Account, AuthUser, ConsoleSignIn, Email, IssuedTokens, Password, SignedIn, UserRecord,
+};
+use store::{AuthStore, NewRefreshToken, NewSession, Rotation, SessionKind};
 use tokens::{Claims, TokenError, TokenKeys};
 
 /// Failures of the auth domain.
@@ -211,7 +213,7 @@ impl AuthService {
             password_hash: password::hash(&self.hashing, password.expose().to_string()).await?,
             created_at: now,
         };
-        let (session, refresh_token) = new_session(user.id, now);
+        let (session, refresh_token) = new_session(user.id, SessionKind::App, now);
         self.store.create_user(&user, &session).await?;
         tracing::info!(user.id = %user.id, "account registered");
         self.issue(user, session.session_id, refresh_token, now)
@@ -219,6 +221,18 @@ impl AuthService {
 
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, email: &str, password: &str) -> AuthResult<IssuedTokens> {
+        let user = self.verify_credentials(email, password).await?;
+        let now = time::now();
+        self.check_not_restricted(user.id, now).await?;
+        let (session, refresh_token) = new_session(user.id, SessionKind::App, now);
+        self.start_session(&session, now).await?;
+        tracing::info!(user.id = %user.id, session.id = %session.session_id, "signed in");
+        self.issue(user, session.session_id, refresh_token, now)
+    }
+
+    /// The account whose email and password these are (the same error for an unknown email
+    /// and a wrong password, after the same work).
+    async fn verify_credentials(&self, email: &str, password: &str) -> AuthResult<UserRecord> {
         // A malformed email cannot belong to an account: same answer as an unknown one.
         let user = match Email::parse(email) {
             Ok(email) => self.store.user_by_email(email.as_str()).await?,
@@ -229,16 +243,43 @@ impl AuthService {
             |u| u.password_hash.clone(),
         );
         let matches = password::verify(&self.hashing, password.to_string(), hash).await?;
-        let user = match user {
-            Some(user) if matches => user,
-            _ => return Err(AuthError::InvalidCredentials),
-        };
+        match user {
+            Some(user) if matches => Ok(user),
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Signs a staff member in to the moderation console: a console session, whose one token
+    /// (for the console's cookie) lasts [`tokens::CONSOLE_SESSION_TTL`], is never refreshed and
+    /// reaches nothing else. Who may use the console is the caller's to check.
+    #[tracing::instrument(skip_all)]
+    pub async fn console_login(&self, email: &str, password: &str) -> AuthResult<ConsoleSignIn> {
+        let user = self.verify_credentials(email, password).await?;
         let now = time::now();
         self.check_not_restricted(user.id, now).await?;
-        let (session, refresh_token) = new_session(user.id, now);
-        self.store.create_session(&session).await?;
-        tracing::info!(user.id = %user.id, session.id = %session.session_id, "signed in");
-        self.issue(user, session.session_id, refresh_token, now)
+        let (session, cookie) = new_session(user.id, SessionKind::Console, now);
+        self.start_session(&session, now).await?;
+        tracing::info!(user.id = %user.id, session.id = %session.session_id, "console sign-in");
+        Ok(ConsoleSignIn {
+            user_id: user.id,
+            cookie,
+        })
+    }
+
+    /// Stores a new session, unless a suspension or ban landed since the account was checked.
+    async fn start_session(
+        &self,
+        session: &NewSession,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AuthResult<()> {
+        if self.store.create_session(session, now).await? {
+            return Ok(());
+        }
+        self.check_not_restricted(session.user_id, now).await?;
+        // Lifted again in between: the person can simply try once more.
+        Err(AuthError::Restricted(
+            "this account was restricted while signing in".into(),
+        ))
     }
 
     #[tracing::instrument(skip_all)]
@@ -276,6 +317,10 @@ impl AuthService {
                     .await;
                 tracing::warn!("a rotated refresh token was replayed; its session is revoked");
                 Err(AuthError::RefreshTokenReplayed)
+            }
+            Rotation::Restricted { user_id } => {
+                self.check_not_restricted(user_id, now).await?;
+                Err(AuthError::InvalidToken)
             }
             Rotation::Invalid => Err(AuthError::InvalidToken),
         }
@@ -449,17 +494,17 @@ impl AuthService {
         Ok(Some(entry))
     }
 
-    /// The signed-in user of a console cookie (a refresh token, never rotated there): valid
-    /// while its session is active and it is younger than `max_age`.
-    pub async fn console_session(
-        &self,
-        refresh_token: &str,
-        max_age: chrono::Duration,
-    ) -> AuthResult<AuthUser> {
+    /// The signed-in staff member of a console cookie: valid while its console session is
+    /// active and younger than [`tokens::CONSOLE_SESSION_TTL`].
+    pub async fn console_session(&self, cookie: &str) -> AuthResult<AuthUser> {
         let now = time::now();
         match self
             .store
-            .session_of_refresh_token(&tokens::hash_opaque(refresh_token), now - max_age, now)
+            .session_of_refresh_token(
+                &tokens::hash_opaque(cookie),
+                now - tokens::CONSOLE_SESSION_TTL,
+                now,
+            )
             .await?
         {
             Some((user_id, session_id)) => Ok(AuthUser {
@@ -520,16 +565,25 @@ fn active_since() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// A new session id with its first refresh token (the token for the client, the row to store).
-fn new_session(user_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> (NewSession, String) {
+fn new_session(
+    user_id: Uuid,
+    kind: SessionKind,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (NewSession, String) {
     let (token, hash) = tokens::new_opaque_token();
+    let lifetime = match kind {
+        SessionKind::App => tokens::REFRESH_TOKEN_TTL,
+        SessionKind::Console => tokens::CONSOLE_SESSION_TTL,
+    };
     let session = NewSession {
         session_id: Uuid::now_v7(),
         user_id,
+        kind,
         token: NewRefreshToken {
             id: Uuid::now_v7(),
             hash,
             created_at: now,
-            expires_at: now + tokens::REFRESH_TOKEN_TTL,
+            expires_at: now + lifetime,
         },
     };
     (session, token)

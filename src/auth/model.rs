@@ -139,6 +139,12 @@ pub struct IssuedTokens {
     pub user: UserRecord,
 }
 
+/// A console sign-in: the account, and the secret for the console's cookie.
+pub struct ConsoleSignIn {
+    pub user_id: Uuid,
+    pub cookie: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

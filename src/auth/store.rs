@@ -16,7 +16,25 @@ use crate::infra::sql::{
 pub struct NewSession {
     pub session_id: Uuid,
     pub user_id: Uuid,
+    pub kind: SessionKind,
     pub token: NewRefreshToken,
+}
+
+/// Who a session is for. An app session's refresh token rotates and its access tokens reach the
+/// API; a console session's token is the console's cookie and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    App,
+    Console,
+}
+
+impl SessionKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::App => "app",
+            SessionKind::Console => "console",
+        }
+    }
 }
 
 /// A refresh token to store (hash only).
@@ -36,8 +54,10 @@ pub enum Rotation {
     /// The token had already been rotated: someone replayed it, so the whole session (token
     /// family) has been revoked.
     Replayed { user_id: Uuid, session_id: Uuid },
-    /// Unknown, expired, or its session has ended.
+    /// Unknown, expired, its session has ended, or it is a console session's.
     Invalid,
+    /// The account is suspended or banned: nothing was rotated.
+    Restricted { user_id: Uuid },
 }
 
 #[derive(sqlx::FromRow)]
@@ -54,8 +74,17 @@ struct TokenRow {
 const PRESENTED_TOKEN: Sql = for_update!(
     "SELECT rt.session_id, s.user_id, rt.expires_at, rt.used_at, s.revoked_at
        FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
-      WHERE rt.token_hash = $1",
+      WHERE rt.token_hash = $1 AND s.kind = 'app'",
     "OF rt, s"
+);
+
+/// The account, locked, if it is neither suspended nor banned at `$2`. A suspension or ban
+/// writes this row before it ends the account's sessions, so a sign-in or refresh that locks
+/// it first has its session ended by the restriction, and one that waits for the restriction
+/// sees it here and makes nothing.
+const UNRESTRICTED_ACCOUNT: Sql = for_update!(
+    "SELECT id FROM users
+      WHERE id = $1 AND banned_at IS NULL AND (suspended_until IS NULL OR suspended_until <= $2)"
 );
 
 /// Stores refresh token `$t` of session `$session_id` inside `$tx`.
@@ -80,11 +109,13 @@ macro_rules! insert_refresh_token {
 macro_rules! insert_session {
     ($tx:ident, $s:expr) => {
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at) VALUES ($1, $2, $3, $3)",
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, kind)
+             VALUES ($1, $2, $3, $3, $4)",
         )
         .bind($s.session_id)
         .bind($s.user_id)
         .bind(Ts($s.token.created_at))
+        .bind($s.kind.as_str())
         .execute(&mut *$tx)
         .await?;
         insert_refresh_token!($tx, $s.session_id, $s.token);
@@ -192,7 +223,7 @@ impl AuthStore {
             "SELECT s.user_id, s.id
                    FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
                   WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > $3
-                    AND t.created_at > $2 AND s.revoked_at IS NULL",
+                    AND t.created_at > $2 AND s.revoked_at IS NULL AND s.kind = 'console'",
             &presented[..],
             Ts(created_after),
             Ts(now)
@@ -223,14 +254,27 @@ impl AuthStore {
         ))
     }
 
-    /// Starts a session (login) and records the user as active.
-    pub async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
-        with_db!(&self.db, |pool| {
+    /// Starts a session (login) and records the user as active, unless the account is
+    /// suspended or banned when the session would begin (false: nothing was made).
+    pub async fn create_session(
+        &self,
+        session: &NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
+            let unrestricted: Option<Uuid> = sqlx::query_scalar(pool.pick(UNRESTRICTED_ACCOUNT))
+                .bind(session.user_id)
+                .bind(Ts(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+            if unrestricted.is_none() {
+                return Ok(false);
+            }
             insert_session!(tx, session);
             tx.commit().await?;
-        });
-        Ok(())
+            true
+        }))
     }
 
     /// Rotates the refresh token whose hash is `presented`, storing `next` as its successor.
@@ -242,6 +286,25 @@ impl AuthStore {
     ) -> Result<Rotation, StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
+            // The account is locked before the session, in the order a restriction writes them.
+            let owner: Option<Uuid> = sqlx::query_scalar(
+                "SELECT s.user_id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+                  WHERE rt.token_hash = $1",
+            )
+            .bind(&presented[..])
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(owner) = owner else {
+                return Ok(Rotation::Invalid);
+            };
+            let unrestricted: Option<Uuid> = sqlx::query_scalar(pool.pick(UNRESTRICTED_ACCOUNT))
+                .bind(owner)
+                .bind(Ts(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+            if unrestricted.is_none() {
+                return Ok(Rotation::Restricted { user_id: owner });
+            }
             let row: Option<TokenRow> = sqlx::query_as(pool.pick(PRESENTED_TOKEN))
                 .bind(&presented[..])
                 .fetch_optional(&mut *tx)
@@ -324,7 +387,8 @@ impl AuthStore {
             &self.db,
             fetch_all,
             "SELECT id FROM sessions
-                  WHERE user_id = $1 AND revoked_at IS NULL AND last_used_at >= $2",
+                  WHERE user_id = $1 AND revoked_at IS NULL AND last_used_at >= $2
+                    AND kind = 'app'",
             user_id,
             Ts(since)
         ))

@@ -1,8 +1,9 @@
 //! `/admin/graphql` (the moderators' API) and `/admin` (their web console).
 //!
-//! The API takes the app's bearer tokens; the console signs in with a form and keeps the
-//! session's refresh token in an `HttpOnly`, `SameSite=Strict` cookie scoped to `/admin` (never
-//! rotated there, valid for [`CONSOLE_SESSION_HOURS`] and only while its session is active).
+//! The API takes the app's bearer tokens; the console signs in with a form to a console
+//! session of its own, whose one token lives in an `HttpOnly`, `SameSite=Strict` cookie scoped
+//! to `/admin` (`Secure` in production): never refreshed, refused by the app's API, ended by
+//! signing out and on the server after [`CONSOLE_SESSION_TTL`].
 //! Every console form carries a CSRF token bound to the session. Pages are rendered here, with
 //! no script at all: a strict Content-Security-Policy, no framing, no caching. Anyone who is not
 //! a moderator or an admin gets 403 from both.
@@ -32,8 +33,7 @@ use crate::moderation::model::{ActionKind, Actor, Role};
 
 /// The console's cookie.
 const COOKIE: &str = "pupmatch_console";
-/// How long a console sign-in lasts.
-pub const CONSOLE_SESSION_HOURS: i64 = 8;
+use crate::auth::tokens::CONSOLE_SESSION_TTL;
 const STYLESHEET: &str = include_str!("admin.css");
 
 // ---------------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ async fn console(state: &AppState, headers: &HeaderMap) -> Result<Console, Respo
     };
     let user = state
         .auth
-        .console_session(token, chrono::Duration::hours(CONSOLE_SESSION_HOURS))
+        .console_session(token)
         .await
         .map_err(|_| forbidden_page("Your console session ended. Sign in again."))?;
     let actor = match state.moderation.staff(user.user_id).await {
@@ -347,7 +347,7 @@ pub async fn login(
     {
         return ApiError::RateLimited(wait).into_response();
     }
-    let issued = match state.auth.login(&form.email, &form.password).await {
+    let issued = match state.auth.console_login(&form.email, &form.password).await {
         Ok(issued) => issued,
         Err(crate::auth::AuthError::InvalidCredentials) => {
             return secure(
@@ -358,26 +358,27 @@ pub async fn login(
         Err(crate::auth::AuthError::Restricted(message)) => return forbidden_page(&message),
         Err(err) => return ApiError::from(err).into_response(),
     };
-    match state.moderation.staff(issued.user.id).await {
+    match state.moderation.staff(issued.user_id).await {
         Ok(actor) => {
-            tracing::info!(user.id = %issued.user.id, role = actor.role.as_str(), "console sign-in");
+            tracing::info!(user.id = %issued.user_id, role = actor.role.as_str(), "console sign-in");
         }
         Err(ApiError::Forbidden(_)) => {
             // The session was only for the console: end it at once.
-            let _ = state.auth.logout(&issued.refresh_token).await;
+            let _ = state.auth.logout(&issued.cookie).await;
             return forbidden_page("This account is not a moderator.");
         }
         Err(err) => return err.into_response(),
     }
-    let secure_flag = if state.public_url.scheme() == "https" {
+    // Production is always served over https (its public URL must say so).
+    let secure_flag = if state.config.is_production() || state.public_url.scheme() == "https" {
         "; Secure"
     } else {
         ""
     };
     let cookie = format!(
         "{COOKIE}={}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure_flag}",
-        issued.refresh_token,
-        CONSOLE_SESSION_HOURS * 3600
+        issued.cookie,
+        CONSOLE_SESSION_TTL.num_seconds()
     );
     let mut response = Redirect::to("/admin").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {

@@ -650,8 +650,14 @@ async fn a_suspension_takes_the_person_out_everywhere_until_lifted(backend: Back
         "{}",
         login.body
     );
+    // Their ended session's refresh token gets no new tokens, and says why.
     let refresh = app.refresh(&harasser.refresh_token).await;
-    assert_eq!(refresh.error_code(), "UNAUTHENTICATED");
+    assert_eq!(refresh.error_code(), "FORBIDDEN", "{}", refresh.body);
+    assert!(
+        refresh.error_message().contains("suspended until"),
+        "{}",
+        refresh.body
+    );
     // Others see them nowhere: discovery, matches, conversations, their profile.
     assert!(!all_recs(&app, &viewer).await.contains(&harasser.user_id));
     let res = app
