@@ -179,6 +179,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
             crate::discovery::HoldRule {
                 reporters: config.moderation.hold_reporters,
                 window: config.moderation.hold_window,
+                reporter_min_age: config.moderation.reporter_min_age,
             },
         )),
         chat: Arc::new(ChatService::new(&db, hub, notifications.clone())),

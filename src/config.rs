@@ -114,6 +114,8 @@ pub struct ModerationSettings {
     /// Distinct reporters within `hold_window` that hide the reported person.
     pub hold_reporters: u32,
     pub hold_window: std::time::Duration,
+    /// How old a reporter's account must be for their report to count towards a hold.
+    pub reporter_min_age: std::time::Duration,
 }
 
 /// Bounds of the CPU- and memory-heavy work (see `infra::work`).
@@ -171,6 +173,7 @@ struct RawConfig {
     password_workers: Option<usize>,
     moderation_hold_reporters: Option<u32>,
     moderation_hold_window_hours: Option<u32>,
+    moderation_reporter_min_age_hours: Option<u32>,
 }
 
 /// Every problem found in the configuration, one line each.
@@ -654,6 +657,9 @@ impl RawConfig {
             hold_reporters: self.moderation_hold_reporters.unwrap_or(3),
             hold_window: std::time::Duration::from_secs(
                 u64::from(self.moderation_hold_window_hours.unwrap_or(24)) * 3600,
+            ),
+            reporter_min_age: std::time::Duration::from_secs(
+                u64::from(self.moderation_reporter_min_age_hours.unwrap_or(24)) * 3600,
             ),
         };
         if moderation.hold_reporters == 0 {

@@ -181,6 +181,22 @@ pub struct AutoHold {
     pub since: DateTime<Utc>,
 }
 
+/// What decides whether a reporter's report counts towards a hold, read at report time.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReporterStanding {
+    pub account_created_at: DateTime<Utc>,
+    /// Their reports moderators dismissed since the time given.
+    pub dismissed: i64,
+    /// Whether the two ever swiped on each other (either way), matched or talked.
+    pub interacted: bool,
+}
+
+/// Whether a report counts towards the automatic hold, and if not, why (for moderators).
+#[derive(Debug, Clone, Default)]
+pub struct HoldCount {
+    pub not_counted_because: Option<String>,
+}
+
 /// The end of a hold that only a moderator lifts (both backends store this instant).
 pub fn forever() -> DateTime<Utc> {
     chrono::DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31T23:59:59Z is valid")
@@ -321,8 +337,9 @@ macro_rules! insert_report {
     ($photo_keys:literal) => {
         concat!(
             "INSERT INTO reports (id, reporter_id, reported_id, reason, details, created_at,
+                                  counts_towards_hold, not_counted_because,
                                   reported_name, reported_bio, reported_photo_keys)
-             SELECT $1, $2, $3, $4, $5, $6, p.name, p.bio, ",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, p.name, p.bio, ",
             $photo_keys,
             " FROM (SELECT 1) AS one LEFT JOIN profiles p ON p.user_id = $3"
         )
@@ -608,17 +625,55 @@ impl DiscoveryStore {
         Ok(lifted > 0)
     }
 
+    /// What decides whether `reporter`'s report about `target` counts towards a hold: their
+    /// account's age, their reports dismissed since `dismissed_since`, and whether the two
+    /// ever interacted. `None` when the reporter has no account.
+    pub async fn reporter_standing(
+        &self,
+        reporter: Uuid,
+        target: Uuid,
+        dismissed_since: DateTime<Utc>,
+    ) -> Result<Option<ReporterStanding>, StoreError> {
+        let (a, b) = ordered(reporter, target);
+        Ok(fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT u.created_at AS account_created_at,
+                    (SELECT COUNT(*) FROM reports
+                      WHERE reporter_id = $1 AND status = 'DISMISSED' AND resolved_at > $3)
+                        AS dismissed,
+                    (EXISTS (SELECT 1 FROM likes WHERE user_id = $1 AND target_id = $2)
+                     OR EXISTS (SELECT 1 FROM likes WHERE user_id = $2 AND target_id = $1)
+                     OR EXISTS (SELECT 1 FROM passes WHERE user_id = $1 AND target_id = $2)
+                     OR EXISTS (SELECT 1 FROM passes WHERE user_id = $2 AND target_id = $1)
+                     OR EXISTS (SELECT 1 FROM matches WHERE user_a = $4 AND user_b = $5)
+                     OR EXISTS (SELECT 1 FROM conversations WHERE user_a = $4 AND user_b = $5))
+                        AS interacted
+               FROM users u WHERE u.id = $1",
+            reporter,
+            target,
+            Ts(dismissed_since),
+            a,
+            b
+        ))
+    }
+
     /// Stores a report for moderation, with a snapshot of the reported person's name, bio and
     /// photo keys as they are now, and a copy of the messages they sent the reporter. When
-    /// `hold.reporters` distinct people have reported them since `hold.since` (this report
-    /// included), hides them from everyone until a moderator decides; true when this report
-    /// did that.
+    /// `hold.reporters` distinct people whose reports count have reported them since
+    /// `hold.since` (this report included), hides them from everyone until a moderator
+    /// decides; true when this report did that.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one report's fields, written in one transaction"
+    )]
     pub async fn report(
         &self,
         user_id: Uuid,
         target: Uuid,
         reason: ReportReason,
         details: Option<&str>,
+        count: &HoldCount,
         now: DateTime<Utc>,
         hold: AutoHold,
     ) -> Result<bool, StoreError> {
@@ -633,6 +688,8 @@ impl DiscoveryStore {
                 .bind(reason)
                 .bind(details)
                 .bind(Ts(now))
+                .bind(count.not_counted_because.is_none())
+                .bind(count.not_counted_because.as_deref())
                 .execute(&mut *tx)
                 .await?;
             execute_in!(
@@ -651,7 +708,8 @@ impl DiscoveryStore {
                 "UPDATE users SET hidden_until = $2
                   WHERE id = $1 AND (hidden_until IS NULL OR hidden_until < $2)
                     AND (SELECT COUNT(DISTINCT reporter_id) FROM reports
-                          WHERE reported_id = $1 AND status = 'OPEN' AND created_at > $3) >= $4",
+                          WHERE reported_id = $1 AND status = 'OPEN' AND created_at > $3
+                            AND counts_towards_hold) >= $4",
             )
             .bind(target)
             .bind(Ts(forever()))

@@ -452,19 +452,20 @@ pub async fn queue(
     } else {
         body.push_str(
             r#"<table>
-<caption>Open cases, most distinct reporters first, then oldest</caption>
-<thead><tr><th scope="col">Person</th><th scope="col">Reporters</th><th scope="col">Reports</th>
+<caption>Open cases: most reporters who could have met the person first, then most reporters, then oldest</caption>
+<thead><tr><th scope="col">Person</th><th scope="col">Reporters (counted)</th><th scope="col">Reports</th>
 <th scope="col">Reasons</th><th scope="col">First report</th><th scope="col">Last report</th>
 <th scope="col">State</th></tr></thead><tbody>"#,
         );
         for c in &cases {
             let _ = write!(
                 body,
-                r#"<tr><td><a href="/admin/cases/{id}">{name}</a></td><td>{reporters}</td><td>{reports}</td>
+                r#"<tr><td><a href="/admin/cases/{id}">{name}</a></td><td>{reporters} ({counted})</td><td>{reports}</td>
 <td>{reasons}</td><td>{first}</td><td>{last}</td><td>{state}</td></tr>"#,
                 id = c.person_id,
                 name = esc(c.name.as_deref().unwrap_or("(no profile)")),
                 reporters = c.reporters,
+                counted = c.counted_reporters,
                 reports = c.reports,
                 reasons = esc(&c.reasons.join(", ").to_lowercase().replace('_', " ")),
                 first = when(c.first_reported_at),
@@ -585,7 +586,7 @@ pub async fn case(
         let _ = write!(
             body,
             r#"<article class="report {status}"><h3>{reason} — {at} — {status_label}</h3>
-<p>By {reporter}.</p><p class="text">{details}</p>
+<p>By {reporter}.</p>{standing}<p class="text">{details}</p>
 <h4>Profile when reported</h4><dl><dt>Name</dt><dd>{sname}</dd><dt>Bio</dt><dd class="text">{sbio}</dd></dl>
 <ul class="photos">"#,
             status = esc(&rep.status.to_lowercase()),
@@ -600,6 +601,13 @@ pub async fn case(
                 } else {
                     "a deleted account"
                 })),
+            standing = match (&rep.counts_towards_hold, &rep.not_counted_because) {
+                (true, _) => String::new(),
+                (false, why) => format!(
+                    r#"<p class="uncounted">Does not count towards the automatic hold: {}.</p>"#,
+                    esc(why.as_deref().unwrap_or("the reporter did not qualify"))
+                ),
+            },
             details = esc(rep.details.as_deref().unwrap_or("(no details)")),
             sname = esc(rep.reported_name.as_deref().unwrap_or("(no profile)")),
             sbio = esc(rep.reported_bio.as_deref().unwrap_or("")),

@@ -54,6 +54,9 @@ pub struct Case {
     pub name: Option<String>,
     pub reports: i32,
     pub reporters: i32,
+    /// Distinct reporters whose reports count towards the automatic hold (a complete profile,
+    /// an account old enough, could have met the person, not often dismissed).
+    pub counted_reporters: i32,
     pub reasons: Vec<String>,
     pub first_reported_at: DateTime<Utc>,
     pub last_reported_at: DateTime<Utc>,
@@ -92,6 +95,11 @@ pub struct ReportView {
     pub details: Option<String>,
     pub status: String,
     pub created_at: DateTime<Utc>,
+    /// Whether the report counts towards the automatic hold.
+    pub counts_towards_hold: bool,
+    /// Why it does not (the reporter's account was too new, had no complete profile, was never
+    /// near the person nor in touch, or had many reports dismissed).
+    pub not_counted_because: Option<String>,
     /// The profile when the report was made.
     pub snapshot_name: Option<String>,
     pub snapshot_bio: Option<String>,
@@ -143,6 +151,7 @@ impl AdminQuery {
                 name: c.name,
                 reports: i32::try_from(c.reports).unwrap_or(i32::MAX),
                 reporters: i32::try_from(c.reporters).unwrap_or(i32::MAX),
+                counted_reporters: i32::try_from(c.counted_reporters).unwrap_or(i32::MAX),
                 reasons: c.reasons,
                 first_reported_at: c.first_reported_at,
                 last_reported_at: c.last_reported_at,
@@ -189,6 +198,8 @@ impl AdminQuery {
                     details: r.report.details,
                     status: r.report.status,
                     created_at: r.report.created_at,
+                    counts_towards_hold: r.report.counts_towards_hold,
+                    not_counted_because: r.report.not_counted_because,
                     snapshot_name: r.report.reported_name,
                     snapshot_bio: r.report.reported_bio,
                     snapshot_photo_urls: r.snapshot_photos,

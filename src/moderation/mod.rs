@@ -104,8 +104,8 @@ impl ModerationService {
         })
     }
 
-    /// The open cases `viewer` sees, most urgent first: most distinct reporters, then the
-    /// oldest first report.
+    /// The open cases `viewer` sees, most urgent first: most distinct reporters whose reports
+    /// count, then most reporters, then the oldest first report.
     pub async fn cases(&self, viewer: &Actor) -> ApiResult<Vec<CaseSummary>> {
         let all = self.store.open_reports().await?;
         metrics::gauge!("moderation_open_cases").set(
@@ -121,7 +121,8 @@ impl ModerationService {
                     .sees_cases_of(Role::parse(&r.reported_role).unwrap_or(Role::Member))
         });
         let mut by_person: HashMap<Uuid, CaseSummary> = HashMap::new();
-        let mut reporters: HashMap<Uuid, Vec<Option<Uuid>>> = HashMap::new();
+        // Per person: each reporter, and whether any of their reports counts.
+        let mut reporters: HashMap<Uuid, Vec<(Option<Uuid>, bool)>> = HashMap::new();
         let mut reasons: HashMap<Uuid, HashMap<String, usize>> = HashMap::new();
         for r in reports {
             let case = by_person
@@ -131,6 +132,7 @@ impl ModerationService {
                     name: None,
                     reports: 0,
                     reporters: 0,
+                    counted_reporters: 0,
                     reasons: Vec::new(),
                     first_reported_at: r.created_at,
                     last_reported_at: r.created_at,
@@ -141,8 +143,12 @@ impl ModerationService {
             case.last_reported_at = case.last_reported_at.max(r.created_at);
             let seen = reporters.entry(r.reported_id).or_default();
             // A deleted reporter still counts once per report.
-            if r.reporter_id.is_none() || !seen.contains(&r.reporter_id) {
-                seen.push(r.reporter_id);
+            if r.reporter_id.is_none() || !seen.iter().any(|(id, _)| *id == r.reporter_id) {
+                seen.push((r.reporter_id, r.counts_towards_hold));
+            } else if r.counts_towards_hold
+                && let Some(entry) = seen.iter_mut().find(|(id, _)| *id == r.reporter_id)
+            {
+                entry.1 = true;
             }
             *reasons
                 .entry(r.reported_id)
@@ -153,7 +159,9 @@ impl ModerationService {
         let mut cases: Vec<CaseSummary> = by_person
             .into_values()
             .map(|mut c| {
-                c.reporters = reporters.get(&c.person_id).map_or(0, Vec::len);
+                let seen = reporters.get(&c.person_id).map_or(&[][..], Vec::as_slice);
+                c.reporters = seen.len();
+                c.counted_reporters = seen.iter().filter(|(_, counts)| *counts).count();
                 let mut counted: Vec<(String, usize)> = reasons
                     .remove(&c.person_id)
                     .unwrap_or_default()
@@ -164,9 +172,12 @@ impl ModerationService {
                 c
             })
             .collect();
+        // Reporters who could have met the person come first: a crowd of throwaway accounts
+        // does not bury a real case.
         cases.sort_by(|a, b| {
-            b.reporters
-                .cmp(&a.reporters)
+            b.counted_reporters
+                .cmp(&a.counted_reporters)
+                .then_with(|| b.reporters.cmp(&a.reporters))
                 .then_with(|| a.first_reported_at.cmp(&b.first_reported_at))
                 .then_with(|| a.person_id.cmp(&b.person_id))
         });

@@ -186,6 +186,8 @@ pub struct CaseSummary {
     pub name: Option<String>,
     pub reports: usize,
     pub reporters: usize,
+    /// Distinct reporters whose reports count towards the automatic hold.
+    pub counted_reporters: usize,
     /// Distinct reasons, most frequent first.
     pub reasons: Vec<String>,
     pub first_reported_at: DateTime<Utc>,
@@ -201,6 +203,8 @@ pub struct OpenReport {
     pub reporter_id: Option<Uuid>,
     pub reason: String,
     pub created_at: DateTime<Utc>,
+    /// Whether it counts towards the automatic hold.
+    pub counts_towards_hold: bool,
     /// The reported account's role now.
     pub reported_role: String,
 }
@@ -245,6 +249,8 @@ pub struct ReportRow {
     pub details: Option<String>,
     pub status: String,
     pub created_at: DateTime<Utc>,
+    pub counts_towards_hold: bool,
+    pub not_counted_because: Option<String>,
     pub reported_name: Option<String>,
     pub reported_bio: Option<String>,
     /// JSON array of storage keys.

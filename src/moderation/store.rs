@@ -114,7 +114,7 @@ impl ModerationStore {
         Ok(fetch!(
             &self.db,
             fetch_all,
-            "SELECT r.reported_id, r.reporter_id, r.reason, r.created_at,
+            "SELECT r.reported_id, r.reporter_id, r.reason, r.created_at, r.counts_towards_hold,
                     COALESCE(u.role, 'MEMBER') AS reported_role
                FROM reports r LEFT JOIN users u ON u.id = r.reported_id
               WHERE r.status = 'OPEN' ORDER BY r.created_at"
@@ -149,7 +149,8 @@ impl ModerationStore {
             &self.db,
             fetch_all,
             "SELECT r.id, r.reporter_id, p.name AS reporter_name, r.reason, r.details, r.status,
-                        r.created_at, r.reported_name, r.reported_bio, r.reported_photo_keys
+                        r.created_at, r.counts_towards_hold, r.not_counted_because,
+                        r.reported_name, r.reported_bio, r.reported_photo_keys
                    FROM reports r LEFT JOIN profiles p ON p.user_id = r.reporter_id
                   WHERE r.reported_id = $1
                   ORDER BY CASE WHEN r.status = 'OPEN' THEN 0 ELSE 1 END, r.created_at DESC

@@ -483,7 +483,11 @@ async fn a_later_edit_cannot_hide_what_was_reported(backend: Backend) {
 }
 
 async fn dismissing_closes_the_case_and_lifts_a_hold(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.moderation.hold_reporters = 1).await;
+    let app = spawn_app_with(backend, |c| {
+        c.moderation.hold_reporters = 1;
+        c.moderation.reporter_min_age = Duration::ZERO;
+    })
+    .await;
     let m = moderator(&app).await;
     let person = dog_at(&app, "Innocent", BERLIN).await;
     let reporter = dog_at(&app, "Grumpy", BERLIN).await;
@@ -811,7 +815,8 @@ async fn a_ban_refuses_the_email_for_a_new_account(backend: Backend) {
 }
 
 async fn many_reporters_hide_a_person_until_a_moderator_decides(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // Reporters made a moment ago count here (by default their accounts must be a day old).
+    let app = spawn_app_with(backend, |c| c.moderation.reporter_min_age = Duration::ZERO).await;
     let m = moderator(&app).await;
     let person = dog_at(&app, "Menace", BERLIN).await;
     let viewer = dog_at(&app, "Viewer", north_of(BERLIN, 1.0)).await;
