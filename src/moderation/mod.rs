@@ -29,6 +29,7 @@ use crate::infra::blobs::BlobStore;
 use crate::infra::time;
 use crate::notifications::{NotificationKind, NotificationService, Notify};
 use crate::profiles::ProfileService;
+use crate::profiles::images::Fingerprint;
 use model::{
     ActionKind, Actor, AuditEntry, CaseSummary, Effect, EvidenceMessage, NewAction, Person,
     ReportRow, Role,
@@ -250,6 +251,25 @@ impl ModerationService {
         Ok(person)
     }
 
+    /// How these photos look, to remember once they are removed: each photo's fingerprint
+    /// (worked out from the stored picture for photos stored before fingerprints were kept),
+    /// leaving out pictures too plain to recognise.
+    async fn fingerprints(&self, photos: &[model::CurrentPhoto]) -> ApiResult<Vec<Fingerprint>> {
+        let mut out = Vec::with_capacity(photos.len());
+        for photo in photos {
+            let fingerprint = match &photo.fingerprint {
+                Some(stored) => Some(Fingerprint::from_stored(stored.clone())),
+                None => {
+                    self.profiles
+                        .fingerprint_of_stored(&photo.storage_key)
+                        .await?
+                }
+            };
+            out.extend(fingerprint.filter(|f| f.is_distinctive()));
+        }
+        Ok(out)
+    }
+
     async fn url(&self, key: &str) -> ApiResult<String> {
         self.blobs.url(key).await.map_err(ApiError::Internal)
     }
@@ -290,12 +310,16 @@ impl ModerationService {
                     Some(format!("{days} days")),
                 )
             }
-            ActionKind::Ban => (
-                Effect::Ban {
-                    email_hash: self.auth.email_hash(&person.email),
-                },
-                None,
-            ),
+            ActionKind::Ban => {
+                let photos = self.store.current_photos(person_id).await?;
+                (
+                    Effect::Ban {
+                        email_hash: self.auth.email_hash(&person.email),
+                        fingerprints: self.fingerprints(&photos).await?,
+                    },
+                    None,
+                )
+            }
             ActionKind::Lift => (Effect::Lift, None),
             ActionKind::RemovePhoto | ActionKind::GrantRole | ActionKind::RevokeRole => {
                 unreachable!("refused above")
@@ -360,8 +384,21 @@ impl ModerationService {
             Some(format!("photo {photo_id}")),
             now,
         );
-        if !self.store.remove_photo(photo_id, &action, now).await? {
-            return Err(ApiError::NotFound("no such photo on this profile".into()));
+        let no_such_photo = || ApiError::NotFound("no such photo on this profile".into());
+        let photo = self
+            .store
+            .current_photos(person_id)
+            .await?
+            .into_iter()
+            .find(|p| p.id == photo_id)
+            .ok_or_else(no_such_photo)?;
+        let remember = self.fingerprints(std::slice::from_ref(&photo)).await?;
+        if !self
+            .store
+            .remove_photo(photo_id, &action, remember.first(), now)
+            .await?
+        {
+            return Err(no_such_photo());
         }
         record_metrics(ActionKind::RemovePhoto, None, now);
         self.profiles.invalidate(person_id).await;

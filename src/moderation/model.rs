@@ -237,6 +237,8 @@ pub struct CurrentPhoto {
     pub id: Uuid,
     pub storage_key: String,
     pub thumbnail_key: String,
+    /// How it looks (`None` for photos stored before fingerprints were kept).
+    pub fingerprint: Option<Vec<u8>>,
 }
 
 /// A report with the evidence kept with it.
@@ -282,8 +284,12 @@ pub enum Effect {
     Actioned,
     /// Suspends until then: ends every session, hides the person.
     Suspend { until: DateTime<Utc> },
-    /// Bans: ends every session, hides the person, keeps the email's keyed hash.
-    Ban { email_hash: [u8; 32] },
+    /// Bans: ends every session, hides the person, keeps the email's keyed hash and how each
+    /// of their photos looks (an upload that looks the same is refused).
+    Ban {
+        email_hash: [u8; 32],
+        fingerprints: Vec<crate::profiles::images::Fingerprint>,
+    },
     /// Lifts a suspension, ban or hold.
     Lift,
 }

@@ -10,6 +10,7 @@ use super::model::{
 use crate::error::StoreError;
 use crate::infra::db::Db;
 use crate::infra::sql::{Backend, Ts, execute_in, fetch, fetch_scalar, with_db};
+use crate::profiles::images::Fingerprint;
 
 /// Appends `$action` to the audit log inside `$tx`.
 macro_rules! insert_action {
@@ -39,6 +40,20 @@ macro_rules! end_sessions {
         .bind(Ts($now))
         .execute(&mut *$tx)
         .await?;
+    };
+}
+
+/// Remembers how a removed photo looked, inside `$tx`, for the action that removed it.
+macro_rules! remember_fingerprint {
+    ($tx:ident, $fingerprint:expr, $action:expr, $now:expr) => {
+        execute_in!(
+            $tx,
+            "INSERT INTO removed_photo_fingerprints (fingerprint, removed_at, action_id)
+             VALUES ($1, $2, $3) ON CONFLICT (fingerprint) DO NOTHING",
+            $fingerprint.as_bytes(),
+            Ts($now),
+            $action.id
+        );
     };
 }
 
@@ -138,7 +153,8 @@ impl ModerationStore {
         Ok(fetch!(
             &self.db,
             fetch_all,
-            "SELECT id, storage_key, thumbnail_key FROM photos WHERE user_id = $1 ORDER BY position",
+            "SELECT id, storage_key, thumbnail_key, fingerprint FROM photos
+              WHERE user_id = $1 ORDER BY position",
             user_id
         ))
     }
@@ -232,7 +248,13 @@ impl ModerationStore {
                           WHERE id = $1", person, Ts(*until));
                     end_sessions!(tx, person, now);
                 }
-                Effect::Ban { email_hash } => {
+                Effect::Ban {
+                    email_hash,
+                    fingerprints,
+                } => {
+                    for fingerprint in fingerprints {
+                        remember_fingerprint!(tx, fingerprint, action, now);
+                    }
                     execute_in!(
                         tx,
                         "UPDATE users SET banned_at = $2, hidden_until = $3 WHERE id = $1",
@@ -263,6 +285,7 @@ impl ModerationStore {
         &self,
         photo_id: Uuid,
         action: &NewAction,
+        remember: Option<&Fingerprint>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let person = action.subject_id;
@@ -301,6 +324,9 @@ impl ModerationStore {
                     Ts(now)
                 );
                 insert_action!(tx, action);
+                if let Some(fingerprint) = remember {
+                    remember_fingerprint!(tx, fingerprint, action, now);
+                }
                 tx.commit().await?;
                 true
             } else {

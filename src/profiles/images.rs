@@ -39,6 +39,71 @@ pub struct ProcessedPhoto {
     pub thumbnail: Vec<u8>,
     pub width: u32,
     pub height: u32,
+    /// What the picture looks like, as a 64-bit perceptual hash ([`fingerprint`]).
+    pub fingerprint: Fingerprint,
+}
+
+/// A perceptual hash of a picture: the signs of its brightness gradients, across and down,
+/// on a 16×16 grid (144 bits). The same picture scaled, re-compressed or slightly recoloured
+/// differs in a few bits, an unrelated one in about half. It does not let anyone rebuild the
+/// picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(Vec<u8>);
+
+/// Fingerprints at most this many bits apart are taken for the same picture. Measured on
+/// photo-like pictures: a copy scaled to 80 % and re-encoded at JPEG quality 70 lies 3 bits or
+/// fewer from its original, while no two of 200 unrelated pictures lie closer than 28
+/// (`tests/api/removed_photos.rs`).
+pub const SAME_PICTURE_BITS: u32 = 12;
+
+impl Fingerprint {
+    pub fn distance(&self, other: &Fingerprint) -> u32 {
+        if self.0.len() != other.0.len() {
+            return u32::MAX;
+        }
+        self.0
+            .iter()
+            .zip(&other.0)
+            .map(|(a, b)| (a ^ b).count_ones())
+            .sum()
+    }
+
+    /// Whether the picture has structure enough to be recognised: a nearly plain picture has
+    /// almost no gradients, and remembering it would refuse every plain picture.
+    pub fn is_distinctive(&self) -> bool {
+        let bits = self.0.len() * 8;
+        let set: usize = self.0.iter().map(|b| b.count_ones() as usize).sum();
+        set * 10 >= bits && set * 10 <= bits * 9
+    }
+
+    /// As stored.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn from_stored(bytes: Vec<u8>) -> Fingerprint {
+        Fingerprint(bytes)
+    }
+}
+
+/// The fingerprint of a decoded picture.
+pub fn fingerprint(img: &DynamicImage) -> Fingerprint {
+    static HASHER: std::sync::OnceLock<image_hasher::Hasher> = std::sync::OnceLock::new();
+    let hasher = HASHER.get_or_init(|| {
+        image_hasher::HasherConfig::new()
+            .hash_size(16, 16)
+            .hash_alg(image_hasher::HashAlg::DoubleGradient)
+            .to_hasher()
+    });
+    Fingerprint(hasher.hash_image(img).as_bytes().to_vec())
+}
+
+/// The fingerprint of a stored photo (re-encoded JPEG), for photos stored before fingerprints
+/// were kept.
+pub fn fingerprint_of_stored(bytes: &[u8]) -> Result<Fingerprint, PhotoError> {
+    let decoder = decoder(bytes)?;
+    let img = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(&e))?;
+    Ok(fingerprint(&img))
 }
 
 /// The format the bytes really are, whatever the file name or Content-Type claim.
@@ -114,6 +179,7 @@ pub fn process(bytes: &[u8]) -> Result<ProcessedPhoto, PhotoError> {
     };
     let thumbnail = stored.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
     Ok(ProcessedPhoto {
+        fingerprint: fingerprint(&stored),
         width: stored.width(),
         height: stored.height(),
         jpeg: encode_jpeg(&stored)?,

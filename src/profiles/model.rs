@@ -112,6 +112,7 @@ pub struct NewPhoto {
     pub height: i32,
     pub byte_size: i32,
     pub created_at: DateTime<Utc>,
+    pub fingerprint: super::images::Fingerprint,
 }
 
 /// The outcome of deleting a photo.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::ProfileService;
-use super::images::{self, PhotoError};
+use super::images::{self, Fingerprint, PhotoError};
 use super::model::{NewPhoto, PhotoDeletion, PhotoRecord};
 use super::store::MAX_PHOTOS;
 use crate::error::{ApiError, ApiResult, StoreError};
@@ -39,6 +39,10 @@ impl ProfileService {
             .images
             .run(memory, move || images::process(&bytes))
             .await??;
+        if self.was_removed(&processed.fingerprint).await? {
+            tracing::info!("an upload looked like a photo moderators removed: refused");
+            return Err(ApiError::bad_input("file", "this photo cannot be used"));
+        }
 
         let id = Uuid::now_v7();
         let storage_key = format!("photos/{}/{}.jpg", user_id.simple(), id.simple());
@@ -55,6 +59,7 @@ impl ProfileService {
             height: i32::try_from(processed.height).unwrap_or(i32::MAX),
             byte_size,
             created_at: time::now(),
+            fingerprint: processed.fingerprint,
         };
         let record = match self.store.insert_photo(&new).await {
             Ok(record) => record,
@@ -73,6 +78,32 @@ impl ProfileService {
             thumbnail_url: self.blobs.url(&record.thumbnail_key).await?,
             record,
         })
+    }
+
+    /// Whether a picture looks like one moderators removed (or a banned person's).
+    async fn was_removed(&self, fingerprint: &Fingerprint) -> ApiResult<bool> {
+        Ok(self
+            .store
+            .removed_fingerprints()
+            .await?
+            .iter()
+            .any(|removed| removed.distance(fingerprint) <= images::SAME_PICTURE_BITS))
+    }
+
+    /// The fingerprint of a stored photo (decoded within the image work budget), for photos
+    /// stored before fingerprints were kept. `None` when its file is gone or unreadable.
+    pub async fn fingerprint_of_stored(&self, storage_key: &str) -> ApiResult<Option<Fingerprint>> {
+        let Some(bytes) = self.blobs.get(storage_key).await? else {
+            return Ok(None);
+        };
+        let Ok(memory) = images::decoding_memory(&bytes) else {
+            return Ok(None);
+        };
+        Ok(self
+            .images
+            .run(memory, move || images::fingerprint_of_stored(&bytes))
+            .await?
+            .ok())
     }
 
     /// Deletes one of the user's photos and its blobs. NOT_FOUND for anyone else's photo;

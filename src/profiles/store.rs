@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Sqlite};
 use uuid::Uuid;
 
+use super::images::Fingerprint;
 use super::input::{PreferencesValue, ProfileChanges};
 use super::model::{
     LocationRecord, NewPhoto, PhotoDeletion, PhotoRecord, PreferencesRecord, ProfileRecord,
@@ -264,6 +265,16 @@ impl ProfileStore {
     }
 
     /// Appends a photo; `Conflict` when the user already has [`MAX_PHOTOS`].
+    /// Fingerprints of the photos moderators removed (and of banned people's photos).
+    pub async fn removed_fingerprints(&self) -> Result<Vec<Fingerprint>, StoreError> {
+        let stored: Vec<Vec<u8>> = fetch_scalar!(
+            &self.db,
+            fetch_all,
+            "SELECT fingerprint FROM removed_photo_fingerprints"
+        );
+        Ok(stored.into_iter().map(Fingerprint::from_stored).collect())
+    }
+
     pub async fn insert_photo(&self, photo: &NewPhoto) -> Result<PhotoRecord, StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -279,8 +290,8 @@ impl ProfileStore {
             }
             let record: PhotoRecord = sqlx::query_as(
                 "INSERT INTO photos (id, user_id, position, storage_key, thumbnail_key, width,
-                                     height, byte_size, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                     height, byte_size, created_at, fingerprint)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  RETURNING id, user_id, position, storage_key, thumbnail_key, created_at",
             )
             .bind(photo.id)
@@ -292,6 +303,7 @@ impl ProfileStore {
             .bind(photo.height)
             .bind(photo.byte_size)
             .bind(Ts(photo.created_at))
+            .bind(photo.fingerprint.as_bytes())
             .fetch_one(&mut *tx)
             .await?;
             execute_in!(
@@ -471,8 +483,8 @@ impl Renumber for sqlx::Transaction<'_, Sqlite> {
             };
             sqlx::query(
                 "INSERT INTO photos (id, user_id, position, storage_key, thumbnail_key, width,
-                                     height, byte_size, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                     height, byte_size, created_at, fingerprint)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(r.id)
             .bind(r.user_id)

@@ -36,6 +36,7 @@ mod profiles;
 mod properties;
 mod query_plans;
 mod rate_limits;
+mod removed_photos;
 mod report_weaponisation;
 mod request_budgets;
 mod restrictions;

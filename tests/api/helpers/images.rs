@@ -19,6 +19,98 @@ fn encode(w: u32, h: u32, format: ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
+/// A picture with the structure of a photo — a background gradient, soft blobs of colour,
+/// a few hard-edged shapes and some texture — different for every `seed`, the same for the
+/// same one.
+pub fn photo(seed: u64, w: u32, h: u32) -> RgbImage {
+    // SplitMix64: enough randomness for pictures, with no dependency.
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as f64 / u64::MAX as f64
+    };
+    let (fw, fh) = (f64::from(w), f64::from(h));
+    fn colour(next: &mut impl FnMut() -> f64) -> [f64; 3] {
+        [next() * 255.0, next() * 255.0, next() * 255.0]
+    }
+    let (top, bottom) = (colour(&mut next), colour(&mut next));
+    let blobs: Vec<(f64, f64, f64, [f64; 3])> = (0..6)
+        .map(|_| {
+            (
+                next() * fw,
+                next() * fh,
+                (0.08 + next() * 0.2) * fw.max(fh),
+                colour(&mut next),
+            )
+        })
+        .collect();
+    // Shapes with edges: rectangles and ellipses (centre, half sizes, colour, ellipse?).
+    let shapes: Vec<(f64, f64, f64, f64, [f64; 3], bool)> = (0..5)
+        .map(|_| {
+            (
+                next() * fw,
+                next() * fh,
+                (0.05 + next() * 0.2) * fw,
+                (0.05 + next() * 0.2) * fh,
+                colour(&mut next),
+                next() < 0.5,
+            )
+        })
+        .collect();
+    // Texture: a stripe pattern of random direction and period.
+    let (angle, period, depth) = (
+        next() * std::f64::consts::PI,
+        4.0 + next() * 20.0,
+        next() * 40.0,
+    );
+    let (dx, dy) = (angle.cos(), angle.sin());
+    RgbImage::from_fn(w, h, |x, y| {
+        let (px_x, px_y) = (f64::from(x), f64::from(y));
+        let t = px_y / fh.max(1.0);
+        let mut px = [0.0; 3];
+        for c in 0..3 {
+            px[c] = top[c] * (1.0 - t) + bottom[c] * t;
+        }
+        for (bx, by, r, col) in &blobs {
+            let d2 = (px_x - bx).powi(2) + (px_y - by).powi(2);
+            let weight = (-d2 / (2.0 * r * r)).exp();
+            for c in 0..3 {
+                px[c] = px[c] * (1.0 - weight) + col[c] * weight;
+            }
+        }
+        for (cx, cy, rx, ry, col, ellipse) in &shapes {
+            let (u, v) = ((px_x - cx) / rx, (px_y - cy) / ry);
+            let inside = if *ellipse {
+                u * u + v * v <= 1.0
+            } else {
+                u.abs() <= 1.0 && v.abs() <= 1.0
+            };
+            if inside {
+                px = *col;
+            }
+        }
+        let stripe = ((px_x * dx + px_y * dy) * std::f64::consts::TAU / period).sin() * depth;
+        Rgb(px.map(|v| (v + stripe).clamp(0.0, 255.0) as u8))
+    })
+}
+
+/// `picture` as a JPEG of this quality.
+pub fn jpeg_of(picture: &RgbImage, quality: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(picture)
+        .expect("encodes");
+    out
+}
+
+/// A JPEG of [`photo`]`(seed)`.
+pub fn photo_jpeg(seed: u64, w: u32, h: u32) -> Vec<u8> {
+    jpeg_of(&photo(seed, w, h), 90)
+}
+
 pub fn jpeg(w: u32, h: u32) -> Vec<u8> {
     encode(w, h, ImageFormat::Jpeg)
 }

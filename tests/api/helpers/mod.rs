@@ -473,9 +473,16 @@ impl TestApp {
     }
 
     /// Uploads a small JPEG and returns the photo id.
+    /// Uploads a photo of its own (every call a different picture, as people's photos are).
     pub async fn upload_jpeg(&self, user: &Session) -> Uuid {
+        let seed = u64::from_le_bytes(Uuid::new_v4().as_bytes()[..8].try_into().expect("8 bytes"));
         let (status, body) = self
-            .upload(user.token(), images::jpeg(64, 48), "dog.jpg", "image/jpeg")
+            .upload(
+                user.token(),
+                images::photo_jpeg(seed, 64, 48),
+                "dog.jpg",
+                "image/jpeg",
+            )
             .await;
         assert_eq!(status, 201, "{body}");
         body["id"].as_str().expect("id").parse().expect("uuid")
