@@ -221,13 +221,53 @@ impl AuthService {
 
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, email: &str, password: &str) -> AuthResult<IssuedTokens> {
-        let user = self.verify_credentials(email, password).await?;
         let now = time::now();
+        let (user, session, refresh_token) =
+            self.sign_in(email, password, SessionKind::App, now).await?;
+        self.issue(user, session, refresh_token, now)
+    }
+
+    /// Signs a staff member in to the moderation console: a console session, whose one token
+    /// (for the console's cookie) lasts [`tokens::CONSOLE_SESSION_TTL`], is never refreshed and
+    /// reaches nothing else. Who may use the console is the caller's to check.
+    #[tracing::instrument(skip_all)]
+    pub async fn console_login(&self, email: &str, password: &str) -> AuthResult<ConsoleSignIn> {
+        let (user, _, cookie) = self
+            .sign_in(email, password, SessionKind::Console, time::now())
+            .await?;
+        Ok(ConsoleSignIn {
+            user_id: user.id,
+            cookie,
+        })
+    }
+
+    /// Checks the credentials and starts a session of `kind`, unless the account is suspended
+    /// or banned (also by a restriction that lands meanwhile): the account, the session, and
+    /// its first token.
+    async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        kind: SessionKind,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AuthResult<(UserRecord, Uuid, String)> {
+        let user = self.verify_credentials(email, password).await?;
         self.check_not_restricted(user.id, now).await?;
-        let (session, refresh_token) = new_session(user.id, SessionKind::App, now);
-        self.start_session(&session, now).await?;
-        tracing::info!(user.id = %user.id, session.id = %session.session_id, "signed in");
-        self.issue(user, session.session_id, refresh_token, now)
+        let (session, token) = new_session(user.id, kind, now);
+        if !self.store.create_session(&session, now).await? {
+            self.check_not_restricted(session.user_id, now).await?;
+            // Lifted again in between: the person can simply try once more.
+            return Err(AuthError::Restricted(
+                "this account was restricted while signing in".into(),
+            ));
+        }
+        tracing::info!(
+            user.id = %user.id,
+            session.id = %session.session_id,
+            kind = ?kind,
+            "signed in"
+        );
+        Ok((user, session.session_id, token))
     }
 
     /// The account whose email and password these are (the same error for an unknown email
@@ -247,39 +287,6 @@ impl AuthService {
             Some(user) if matches => Ok(user),
             _ => Err(AuthError::InvalidCredentials),
         }
-    }
-
-    /// Signs a staff member in to the moderation console: a console session, whose one token
-    /// (for the console's cookie) lasts [`tokens::CONSOLE_SESSION_TTL`], is never refreshed and
-    /// reaches nothing else. Who may use the console is the caller's to check.
-    #[tracing::instrument(skip_all)]
-    pub async fn console_login(&self, email: &str, password: &str) -> AuthResult<ConsoleSignIn> {
-        let user = self.verify_credentials(email, password).await?;
-        let now = time::now();
-        self.check_not_restricted(user.id, now).await?;
-        let (session, cookie) = new_session(user.id, SessionKind::Console, now);
-        self.start_session(&session, now).await?;
-        tracing::info!(user.id = %user.id, session.id = %session.session_id, "console sign-in");
-        Ok(ConsoleSignIn {
-            user_id: user.id,
-            cookie,
-        })
-    }
-
-    /// Stores a new session, unless a suspension or ban landed since the account was checked.
-    async fn start_session(
-        &self,
-        session: &NewSession,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> AuthResult<()> {
-        if self.store.create_session(session, now).await? {
-            return Ok(());
-        }
-        self.check_not_restricted(session.user_id, now).await?;
-        // Lifted again in between: the person can simply try once more.
-        Err(AuthError::Restricted(
-            "this account was restricted while signing in".into(),
-        ))
     }
 
     #[tracing::instrument(skip_all)]

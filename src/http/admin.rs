@@ -711,10 +711,11 @@ pub async fn act(
             Err(_) => return ApiError::bad_input("photo_id", "not a photo id").into_response(),
         },
     };
-    let name = match state.moderation.store().person(person_id).await {
-        Ok(Some(p)) => p.name.unwrap_or_else(|| "(no profile)".into()),
+    // Only someone whose case this staff member sees: staff out of reach stay unnamed.
+    let name = match state.moderation.case(&console.actor, person_id).await {
+        Ok(Some(case)) => case.person.name.unwrap_or_else(|| "(no profile)".into()),
         Ok(None) => return ApiError::NotFound("no such person".into()).into_response(),
-        Err(err) => return ApiError::from(err).into_response(),
+        Err(err) => return err.into_response(),
     };
     if form.confirmed.as_deref() != Some("yes") {
         let what = match (kind, days) {

@@ -116,8 +116,17 @@ pub fn check_settings(
             errors.push(format!("PUPMATCH_DATABASE_CA_FILE: {e}"));
         }
     }
+    if let Some(Ok(url)) = redis_url.map(url::Url::parse)
+        && url.fragment() == Some("insecure")
+    {
+        errors.push(
+            "PUPMATCH_REDIS_URL: `#insecure` turns off the certificate check; name a private CA \
+             with PUPMATCH_REDIS_CA_FILE instead"
+                .into(),
+        );
+    }
     if let Some(ca) = redis_ca_file {
-        if !redis_url.is_some_and(|u| u.starts_with("rediss://")) {
+        if !redis_url.is_some_and(|u| u.starts_with("rediss://") || u.starts_with("valkeys://")) {
             errors.push(
                 "PUPMATCH_REDIS_CA_FILE needs an encrypted PUPMATCH_REDIS_URL (rediss://…)".into(),
             );
@@ -164,7 +173,7 @@ pub fn unverified_connections(
         }
     }
     if let Some(Ok(url)) = redis_url.map(url::Url::parse)
-        && url.scheme() == "redis"
+        && matches!(url.scheme(), "redis" | "valkey")
         && url.host_str().is_some_and(remote)
     {
         warnings.push(format!(
@@ -343,6 +352,27 @@ mod tests {
             !warnings.concat().contains("secret"),
             "no password in a warning"
         );
+    }
+
+    #[test]
+    fn redis_certificate_checks_cannot_be_turned_off() {
+        for url in [
+            "rediss://cache.internal:6379/#insecure",
+            "valkeys://cache.internal/#insecure",
+        ] {
+            let errors = check_settings("sqlite://x.db", None, Some(url), None);
+            assert!(
+                errors.len() == 1 && errors[0].contains("`#insecure`"),
+                "{url}: {errors:?}"
+            );
+        }
+        assert!(
+            check_settings("sqlite://x.db", None, Some("rediss://cache.internal"), None).is_empty()
+        );
+        // A remote Valkey without TLS is warned about like Redis.
+        let warnings =
+            unverified_connections("sqlite://x.db", false, Some("valkey://cache.internal"));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
     }
 
     #[test]

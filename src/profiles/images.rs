@@ -39,8 +39,10 @@ pub struct ProcessedPhoto {
     pub thumbnail: Vec<u8>,
     pub width: u32,
     pub height: u32,
-    /// What the picture looks like, as a 64-bit perceptual hash ([`fingerprint`]).
+    /// What the picture looks like, as a perceptual hash ([`fingerprint`]).
     pub fingerprint: Fingerprint,
+    /// The same of the picture mirrored left to right (a mirrored copy is still the picture).
+    pub mirrored: Fingerprint,
 }
 
 /// A perceptual hash of a picture: the signs of its brightness gradients, across and down,
@@ -180,6 +182,8 @@ pub fn process(bytes: &[u8]) -> Result<ProcessedPhoto, PhotoError> {
     let thumbnail = stored.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
     Ok(ProcessedPhoto {
         fingerprint: fingerprint(&stored),
+        // Mirrored at a size the hash hardly sees, so as to take little memory.
+        mirrored: fingerprint(&stored.thumbnail(256, 256).fliph()),
         width: stored.width(),
         height: stored.height(),
         jpeg: encode_jpeg(&stored)?,

@@ -39,7 +39,10 @@ impl ProfileService {
             .images
             .run(memory, move || images::process(&bytes))
             .await??;
-        if self.was_removed(&processed.fingerprint).await? {
+        if self
+            .was_removed(&[&processed.fingerprint, &processed.mirrored])
+            .await?
+        {
             tracing::info!("an upload looked like a photo moderators removed: refused");
             return Err(ApiError::bad_input("file", "this photo cannot be used"));
         }
@@ -80,14 +83,19 @@ impl ProfileService {
         })
     }
 
-    /// Whether a picture looks like one moderators removed (or a banned person's).
-    async fn was_removed(&self, fingerprint: &Fingerprint) -> ApiResult<bool> {
+    /// Whether a picture (by its fingerprints, as it is and mirrored) looks like one
+    /// moderators removed (or a banned person's).
+    async fn was_removed(&self, fingerprints: &[&Fingerprint]) -> ApiResult<bool> {
         Ok(self
             .store
             .removed_fingerprints()
             .await?
             .iter()
-            .any(|removed| removed.distance(fingerprint) <= images::SAME_PICTURE_BITS))
+            .any(|removed| {
+                fingerprints
+                    .iter()
+                    .any(|f| removed.distance(f) <= images::SAME_PICTURE_BITS)
+            }))
     }
 
     /// The fingerprint of a stored photo (decoded within the image work budget), for photos

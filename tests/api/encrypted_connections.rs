@@ -412,4 +412,14 @@ async fn inconsistent_tls_settings_are_refused_with_the_setting_named() {
         printed.contains("PUPMATCH_DATABASE_CA_FILE needs sslmode=verify-full"),
         "{printed}"
     );
+    // Redis's `#insecure` would turn the certificate check off: refused.
+    let printed = startup_failure(&[(
+        "PUPMATCH_REDIS_URL",
+        format!("rediss://localhost:{}/#insecure", redis_port()),
+    )])
+    .await;
+    assert!(
+        printed.contains("PUPMATCH_REDIS_URL: `#insecure` turns off the certificate check"),
+        "{printed}"
+    );
 }

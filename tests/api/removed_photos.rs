@@ -1,7 +1,7 @@
 //! What moderators remove stays removed: a photo a moderator removed, and every photo of a
 //! banned person, is remembered as a perceptual fingerprint (never the picture), and an upload
-//! that looks the same — scaled, re-compressed, from any account — is refused. Unrelated
-//! photos are not.
+//! that looks the same — scaled, re-compressed, mirrored, from any account — is refused.
+//! Unrelated photos are not.
 
 use std::io::Cursor;
 
@@ -63,6 +63,12 @@ async fn a_removed_photo_cannot_come_back_from_another_account(backend: Backend)
     let stranger = app.new_user().await;
     let photos_before = app.count("photos").await;
     let (status, body) = upload(&app, &stranger, disguised).await;
+    refused(status, &body);
+    // Mirrored left to right as well.
+    let mirrored = DynamicImage::ImageRgb8(photo(7, 800, 600))
+        .fliph()
+        .to_rgb8();
+    let (status, body) = upload(&app, &stranger, jpeg_of(&mirrored, 80)).await;
     refused(status, &body);
     // The same file from the person who posted it: refused too.
     let (status, body) = upload(&app, &person, original).await;

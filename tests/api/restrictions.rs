@@ -13,8 +13,18 @@ both_backends!(
     a_restricted_account_cannot_refresh,
 );
 
-const BANNED: &str = "banned_at = '2026-01-01T00:00:00.000000Z',
+pub const BANNED: &str = "banned_at = '2026-01-01T00:00:00.000000Z',
                       hidden_until = '9999-01-01T00:00:00.000000Z'";
+
+/// Restricts `user` in the database alone (`set`: the columns to set), leaving their sessions
+/// as they are: a session that survived a restriction, whatever way it did.
+pub async fn restrict_directly(app: &TestApp, user: uuid::Uuid, set: &str) {
+    app.execute(&format!(
+        "UPDATE users SET {set} WHERE id = {}",
+        uuid_lit(app, user)
+    ))
+    .await;
+}
 
 /// Sessions of `user` that have not ended.
 async fn live_sessions(app: &TestApp, user: uuid::Uuid) -> i64 {
@@ -102,12 +112,12 @@ async fn a_restricted_account_cannot_refresh(backend: Backend) {
     let app = spawn_app(backend).await;
     let person = app.new_user().await;
     // A session that outlived a restriction (whatever way it survived) is not renewed.
-    app.execute(&format!(
-        "UPDATE users SET suspended_until = '9999-01-01T00:00:00.000000Z',
-                          hidden_until = '9999-01-01T00:00:00.000000Z'
-          WHERE id = {}",
-        uuid_lit(&app, person.user_id)
-    ))
+    restrict_directly(
+        &app,
+        person.user_id,
+        "suspended_until = '9999-01-01T00:00:00.000000Z',
+         hidden_until = '9999-01-01T00:00:00.000000Z'",
+    )
     .await;
     let res = app.refresh(&person.refresh_token).await;
     assert_eq!(res.error_code(), "FORBIDDEN", "{}", res.body);
@@ -117,20 +127,17 @@ async fn a_restricted_account_cannot_refresh(backend: Backend) {
         res.body
     );
     // Nothing was rotated: once the suspension ends, the same token works.
-    app.execute(&format!(
-        "UPDATE users SET suspended_until = NULL, hidden_until = NULL WHERE id = {}",
-        uuid_lit(&app, person.user_id)
-    ))
+    restrict_directly(
+        &app,
+        person.user_id,
+        "suspended_until = NULL, hidden_until = NULL",
+    )
     .await;
     let res = app.refresh(&person.refresh_token).await;
     assert!(res.errors().is_empty(), "{}", res.body);
     // A ban, the same.
     let person = app.new_user().await;
-    app.execute(&format!(
-        "UPDATE users SET {BANNED} WHERE id = {}",
-        uuid_lit(&app, person.user_id)
-    ))
-    .await;
+    restrict_directly(&app, person.user_id, BANNED).await;
     let res = app.refresh(&person.refresh_token).await;
     assert_eq!(res.error_code(), "FORBIDDEN", "{}", res.body);
     assert!(res.error_message().contains("banned"), "{}", res.body);

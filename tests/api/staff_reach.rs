@@ -4,11 +4,11 @@
 
 use serde_json::{Value, json};
 
-use crate::account_deletion::uuid_lit;
 use crate::both_backends;
 use crate::discovery::{BERLIN, dog_at};
 use crate::helpers::{Backend, DEFAULT_PASSWORD, Session, TestApp, spawn_app};
 use crate::moderation::{admin_gql, grant, moderator};
+use crate::restrictions::{BANNED, restrict_directly};
 use pupmatch::moderation::model::Role;
 
 both_backends!(
@@ -222,13 +222,7 @@ async fn a_locked_out_admin_is_let_back_in_from_the_command_line(backend: Backen
     )
     .await
     .expect("a lift with nothing to lift is fine");
-    app.execute(&format!(
-        "UPDATE users SET banned_at = '2026-01-01T00:00:00.000000Z',
-                          hidden_until = '9999-01-01T00:00:00.000000Z'
-          WHERE id = {}",
-        uuid_lit(&app, a.user_id)
-    ))
-    .await;
+    restrict_directly(&app, a.user_id, BANNED).await;
     let res = app.login(&a.email, DEFAULT_PASSWORD).await;
     assert_eq!(res.error_code(), "FORBIDDEN", "{}", res.body);
 
