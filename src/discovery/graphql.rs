@@ -31,7 +31,7 @@ impl Recommendation {
     }
     /// 0..1, higher is better, rounded to 0.01.
     async fn score(&self) -> f64 {
-        super::score::rounded(self.served.ranked.score)
+        super::score::served(self.served.ranked.score)
     }
     /// Rounded, at least 1, in the viewer's distance unit.
     async fn distance(&self) -> i32 {

@@ -5,12 +5,20 @@
 //!                                  away, 0 opposite
 //!       + 0.25 · distance decay    e^(−d / (radius / 2)), d from the searcher to the candidate's
 //!                                  grid point
-//!       + 0.10 · shared parks      min(shared favourite playgrounds, 3) / 3
-//!       + 0.15 · recent activity   e^(−hours since last active / 72)
+//!       + 0.10 · shared parks      min(shared favourite playgrounds that at least 5 other
+//!                                  people with a complete profile saved, 3) / 3
+//!       + 0.15 · recent activity   by calendar day (UTC): active today 1, in the last 7 days
+//!                                  0.5, in the last 30 days 0.2, longer ago 0
 //!       + 0.10 · liked you         1 when the candidate already liked the searcher
 //!       + 0.10 · completeness      0.6 · photos / 6 + 0.3 · prompts / 3 + 0.1 · (has a bio)
 //! ```
 //! The weights add up to 1, and every term lies in [0, 1].
+//!
+//! Every input is coarse on purpose: a client can watch the score of a person while it changes
+//! its own radius, or rank decoy profiles of its own around that person, and so solve the score
+//! for its inputs. What it can learn that way is the day band of the person's last activity
+//! (never the hour), and only the places many people save (never a private spot). The order is
+//! decided on this score in hundredths; the score is served in tenths.
 
 use chrono::{DateTime, Utc};
 
@@ -40,18 +48,33 @@ pub fn activity_fit(wanted: ActivityLevel, theirs: ActivityLevel) -> f64 {
     }
 }
 
-/// A score as it is ranked and served: rounded to 0.01. Finer digits would let a client that
-/// changes its radius solve the distance term for the exact distance to a person.
+/// A score as it is ranked: rounded to 0.01.
 pub fn rounded(score: f64) -> f64 {
     (score * 100.0).round() / 100.0
+}
+
+/// A score as it is served: in steps of 0.1.
+pub fn served(score: f64) -> f64 {
+    (score * 10.0).round() / 10.0
+}
+
+/// The recent-activity term: how many calendar days (UTC) ago the person was last active, in
+/// bands: today 1, within 7 days 0.5, within 30 days 0.2, longer 0. A band changes at midnight
+/// or when the person comes back, never at an hour of their activity.
+pub fn recent_activity(last_active: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    match (now.date_naive() - last_active.date_naive()).num_days() {
+        ..=0 => 1.0,
+        1..=7 => 0.5,
+        8..=30 => 0.2,
+        _ => 0.0,
+    }
 }
 
 pub fn score(c: &Candidate, wanted: ActivityLevel, radius_km: f64, now: DateTime<Utc>) -> f64 {
     let theirs = c.activity_level;
     let distance = (-c.distance_km.max(0.0) / (radius_km / 2.0).max(0.5)).exp();
     let parks = (c.shared_playgrounds.clamp(0, 3) as f64) / 3.0;
-    let hours = (now - c.last_active_at).num_minutes().max(0) as f64 / 60.0;
-    let recent = (-hours / 72.0).exp();
+    let recent = recent_activity(c.last_active_at, now);
     let liked = if c.liked_you { 1.0 } else { 0.0 };
     let complete = 0.6 * (f64::from(c.photo_count.clamp(0, 6)) / 6.0)
         + 0.3 * ((c.prompt_count.clamp(0, 3) as f64) / 3.0)
@@ -80,6 +103,34 @@ mod tests {
             last_active_at: Utc::now(),
             liked_you: false,
             shared_playgrounds: 0,
+        }
+    }
+
+    #[test]
+    fn recent_activity_is_a_day_band() {
+        let now: DateTime<Utc> = "2026-12-07T09:30:00Z".parse().expect("time");
+        let at = |s: &str| recent_activity(s.parse().expect("time"), now);
+        assert_eq!(at("2026-12-07T00:00:01Z"), 1.0);
+        assert_eq!(at("2026-12-07T09:29:00Z"), 1.0);
+        assert_eq!(at("2026-12-06T23:59:59Z"), 0.5);
+        assert_eq!(at("2026-11-30T00:00:00Z"), 0.5);
+        assert_eq!(at("2026-11-29T23:59:59Z"), 0.2);
+        assert_eq!(at("2026-11-07T00:00:00Z"), 0.2);
+        assert_eq!(at("2026-11-06T23:59:59Z"), 0.0);
+        // In the future (a clock step): today.
+        assert_eq!(at("2026-12-08T01:00:00Z"), 1.0);
+    }
+
+    #[test]
+    fn scores_are_served_in_tenths() {
+        for (score, want) in [
+            (0.0, 0.0),
+            (0.04, 0.0),
+            (0.05, 0.1),
+            (0.449, 0.4),
+            (0.96, 1.0),
+        ] {
+            assert_eq!(served(score), want, "{score}");
         }
     }
 

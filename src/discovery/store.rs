@@ -274,7 +274,10 @@ macro_rules! record_swipe {
     }};
 }
 
-/// What scores a candidate `l.user_id` (profile `p`, account `u`) for the searcher `$1`.
+/// What scores a candidate `l.user_id` (profile `p`, account `u`) for the searcher `$1`. A
+/// shared favourite place counts only when at least 5 other people with a complete profile save
+/// it: neither of the two can make a private spot count, nor can accounts made for the purpose
+/// without building profiles.
 macro_rules! candidate_signals {
     () => {
         "p.activity_level, p.photo_count,
@@ -286,7 +289,12 @@ macro_rules! candidate_signals {
          (SELECT COUNT(*) FROM playground_favorites f1
             JOIN playground_favorites f2
               ON f2.playground_id = f1.playground_id AND f2.user_id = $1
-           WHERE f1.user_id = l.user_id) AS shared_playgrounds"
+           WHERE f1.user_id = l.user_id
+             AND (SELECT COUNT(*) FROM playground_favorites f3
+                    JOIN profiles p3 ON p3.user_id = f3.user_id AND p3.photo_count >= 2
+                   WHERE f3.playground_id = f1.playground_id
+                     AND f3.user_id <> $1 AND f3.user_id <> l.user_id) >= 5)
+             AS shared_playgrounds"
     };
 }
 

@@ -254,8 +254,8 @@ async fn distances_are_whole_rounded_and_in_the_viewers_unit(backend: Backend) {
 
 /// The attack: change your radius again and again and solve the distance term
 /// `0.25·e^(−2d/r)` of a person's score (or of the score carried in a cursor) for their exact
-/// distance. Served scores are rounded to 0.01, and a cursor is a sealed function of the served
-/// score and the person: equal served scores give equal cursors, whatever the exact distance.
+/// distance. Served scores are in steps of 0.1, and a cursor is a sealed function of the
+/// ranking score (in hundredths) and the person: it changes far less often than the radius.
 async fn scores_and_cursors_tell_nothing_finer_than_the_rounded_score(backend: Backend) {
     use base64::Engine;
     let app = spawn_app(backend).await;
@@ -273,10 +273,10 @@ async fn scores_and_cursors_tell_nothing_finer_than_the_rounded_score(backend: B
             victim.user_id.to_string()
         );
         let score = edge["node"]["score"].as_f64().expect("score");
-        let hundredths = (score * 100.0).round();
+        let tenths = (score * 10.0).round();
         assert!(
-            (score * 100.0 - hundredths).abs() < 1e-9,
-            "served score {score} is rounded to 0.01"
+            (score * 10.0 - tenths).abs() < 1e-9,
+            "served score {score} is in steps of 0.1"
         );
         let cursor = edge["cursor"].as_str().expect("cursor").to_string();
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -288,13 +288,13 @@ async fn scores_and_cursors_tell_nothing_finer_than_the_rounded_score(backend: B
                 .any(|w| w == victim.user_id.as_bytes().as_slice()),
             "the cursor does not carry the person's id in clear"
         );
-        seen.entry(hundredths as i64).or_default().insert(cursor);
+        seen.entry(tenths as i64).or_default().insert(cursor);
     }
-    // Over this sweep the exact score changes at every step, the served one rarely.
+    // Over this sweep the exact score changes at every step; the served one and the cursor
+    // rarely.
     assert!(seen.len() < radii.len() / 4, "{seen:?}");
-    for (score, cursors) in &seen {
-        assert_eq!(cursors.len(), 1, "score {score}: one cursor, {cursors:?}");
-    }
+    let cursors: usize = seen.values().map(std::collections::BTreeSet::len).sum();
+    assert!(cursors < radii.len() / 4, "{seen:?}");
     // A cursor made by the client (the exact score's bits and an id) is refused, as is a
     // tampered one.
     let mut forged = 0.2345_f64.to_bits().to_be_bytes().to_vec();

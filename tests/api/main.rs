@@ -35,6 +35,7 @@ mod playgrounds;
 mod profiles;
 mod properties;
 mod query_plans;
+mod ranking_privacy;
 mod rate_limits;
 mod removed_photos;
 mod report_weaponisation;
