@@ -122,6 +122,8 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     let media_signer = MediaSigner::new(secret);
     let blobs = blob_store(&config, &public_url)?;
     let mailer: Arc<dyn mail::Mailer> = Arc::from(mail::from_config(&config)?);
+    let hub = Hub::new(bus.clone(), redis.clone());
+    let notifications = NotificationService::new(&db, hub.clone(), push::from_config(&config)?);
     let auth = Arc::new(AuthService::new(
         crate::auth::store::AuthStore::new(&db),
         TokenKeys::new(&config.jwt_secret),
@@ -136,15 +138,13 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
             u32::try_from(config.work.password_workers * 20).unwrap_or(u32::MAX),
             WORK_MAX_WAIT,
         ),
+        notifications.clone(),
     ));
     let rate_limiter = match &redis {
         Some(redis) => RateLimiter::shared(config.rate_limits, redis.clone()),
         None => RateLimiter::local(config.rate_limits),
     };
     spawn_rate_limit_pruning(rate_limiter.clone());
-
-    let hub = Hub::new(bus.clone(), redis.clone());
-    let notifications = NotificationService::new(&db, hub.clone(), push::from_config(&config)?);
 
     let profiles = Arc::new(ProfileService::new(
         &db,

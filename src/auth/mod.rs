@@ -33,6 +33,7 @@ use crate::infra::mail::{Email as OutgoingEmail, Mailer};
 use crate::infra::redis::Redis;
 use crate::infra::time;
 use crate::infra::work::WorkGate;
+use crate::notifications::{NotificationKind, NotificationService, Notify};
 use model::{
     Account, AuthUser, ConsoleSignIn, Email, IssuedTokens, Password, SignedIn, UserRecord,
 };
@@ -60,6 +61,9 @@ pub enum AuthError {
     /// The email belongs to a banned account.
     #[error("this email cannot be used for a new account")]
     EmailBanned,
+    /// Too many wrong passwords for this email lately, from wherever they came.
+    #[error("too many failed sign-ins for this account; try again later")]
+    TooManyFailures(std::time::Duration),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Password hashing was refused (the server is busy) or failed.
@@ -79,6 +83,7 @@ impl From<AuthError> for ApiError {
             AuthError::Restricted(_) | AuthError::EmailBanned => {
                 ApiError::Forbidden(err.to_string())
             }
+            AuthError::TooManyFailures(wait) => ApiError::RateLimited(wait),
             AuthError::WrongPassword { field } => ApiError::bad_input(field, err.to_string()),
             AuthError::Store(e) => e.into(),
             AuthError::Api(e) => e,
@@ -106,6 +111,40 @@ pub struct AuthService {
     hashing: WorkGate,
     /// Key of the hashes under which banned emails are kept.
     email_key: [u8; 32],
+    /// Tells owners about wrong passwords tried for their account.
+    notifications: Arc<NotificationService>,
+}
+
+/// Wrong passwords for one email within [`FAILURE_WINDOW`] before its sign-ins pause.
+pub const FAILURES_BEFORE_PAUSE: i64 = 10;
+/// How long a failed sign-in counts towards a pause (a success does not end it sooner).
+pub const FAILURE_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
+
+/// How long sign-ins pause after the latest of `failures` recent failures: none below
+/// [`FAILURES_BEFORE_PAUSE`], then 1 minute, doubling with each further failure, at most the
+/// window.
+pub fn pause_after(failures: i64) -> Option<chrono::Duration> {
+    if failures < FAILURES_BEFORE_PAUSE {
+        return None;
+    }
+    let minutes = 1i64 << (failures - FAILURES_BEFORE_PAUSE).min(4);
+    Some(chrono::Duration::minutes(minutes).min(FAILURE_WINDOW))
+}
+
+/// The in-app notice telling an account's owner about wrong passwords tried for it.
+fn failed_sign_ins_notice(user_id: Uuid, failures: i64) -> Notify {
+    Notify {
+        user_id,
+        kind: NotificationKind::System,
+        title: "Someone tried to sign in to your account".into(),
+        body: format!(
+            "{failures} sign-ins with a wrong password were tried for your account since you \
+             last heard from us. If it wasn't you, choose a new password: sign-ins for your \
+             email are paused for a while after 10 wrong ones."
+        ),
+        data: vec![],
+        conversation: None,
+    }
 }
 
 /// The session cache's lifetimes: short, as they bound how long a revocation that raced with
@@ -127,8 +166,10 @@ impl AuthService {
         redis: Option<Redis>,
         bus: Bus,
         hashing: WorkGate,
+        notifications: Arc<NotificationService>,
     ) -> Self {
         AuthService {
+            notifications,
             email_key: tokens::derive_key(&keys, "banned-email"),
             hashing,
             store,
@@ -251,7 +292,7 @@ impl AuthService {
         kind: SessionKind,
         now: chrono::DateTime<chrono::Utc>,
     ) -> AuthResult<(UserRecord, Uuid, String)> {
-        let user = self.verify_credentials(email, password).await?;
+        let user = self.verify_credentials(email, password, now).await?;
         self.check_not_restricted(user.id, now).await?;
         let (session, token) = new_session(user.id, kind, now);
         if !self.store.create_session(&session, now).await? {
@@ -267,12 +308,48 @@ impl AuthService {
             kind = ?kind,
             "signed in"
         );
+        let failures = self
+            .store
+            .sign_in_failures_to_tell(
+                user.id,
+                &self.email_hash(&user.email),
+                FAILURES_BEFORE_PAUSE,
+                now,
+            )
+            .await?;
+        if failures > 0 {
+            self.notifications
+                .notify(failed_sign_ins_notice(user.id, failures))
+                .await;
+        }
         Ok((user, session.session_id, token))
     }
 
     /// The account whose email and password these are (the same error for an unknown email
-    /// and a wrong password, after the same work).
-    async fn verify_credentials(&self, email: &str, password: &str) -> AuthResult<UserRecord> {
+    /// and a wrong password, after the same work). After [`FAILURES_BEFORE_PAUSE`] wrong tries
+    /// for one email within [`FAILURE_WINDOW`], from any address, tries for it are refused
+    /// unchecked for a while that doubles with each further failure — for unknown emails alike,
+    /// so the answer tells nothing about whether an account exists.
+    async fn verify_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AuthResult<UserRecord> {
+        let key = self.email_hash(email);
+        let (failures, latest) = self
+            .store
+            .sign_in_failures(&key, now - FAILURE_WINDOW)
+            .await?;
+        if let Some(latest) = latest
+            && let Some(wait) = pause_after(failures)
+            && latest + wait > now
+        {
+            let left = (latest + wait - now).to_std().unwrap_or_default();
+            return Err(AuthError::TooManyFailures(
+                left.max(std::time::Duration::from_secs(1)),
+            ));
+        }
         // A malformed email cannot belong to an account: same answer as an unknown one.
         let user = match Email::parse(email) {
             Ok(email) => self.store.user_by_email(email.as_str()).await?,
@@ -285,7 +362,13 @@ impl AuthService {
         let matches = password::verify(&self.hashing, password.to_string(), hash).await?;
         match user {
             Some(user) if matches => Ok(user),
-            _ => Err(AuthError::InvalidCredentials),
+            _ => {
+                self.store.record_sign_in_failure(&key, now).await?;
+                if failures + 1 >= FAILURES_BEFORE_PAUSE {
+                    tracing::warn!(failures = failures + 1, "sign-ins for one email paused");
+                }
+                Err(AuthError::InvalidCredentials)
+            }
         }
     }
 
@@ -599,4 +682,22 @@ fn new_session(
 /// Turns `ApiResult` helpers' `AuthError` into the API error (used by resolvers).
 pub fn api<T>(r: AuthResult<T>) -> ApiResult<T> {
     r.map_err(ApiError::from)
+}
+
+#[cfg(test)]
+mod pause_tests {
+    use super::*;
+
+    #[test]
+    fn sign_ins_pause_after_ten_failures_for_a_doubling_while() {
+        let minutes = |n| pause_after(n).map(|d| d.num_minutes());
+        assert_eq!(minutes(0), None);
+        assert_eq!(minutes(9), None);
+        assert_eq!(minutes(10), Some(1));
+        assert_eq!(minutes(11), Some(2));
+        assert_eq!(minutes(12), Some(4));
+        assert_eq!(minutes(13), Some(8));
+        assert_eq!(minutes(14), Some(15));
+        assert_eq!(minutes(1000), Some(15));
+    }
 }

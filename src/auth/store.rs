@@ -394,6 +394,67 @@ impl AuthStore {
         ))
     }
 
+    /// Failed sign-ins for the email with this keyed hash after `since`: how many, and when the
+    /// latest was.
+    pub async fn sign_in_failures(
+        &self,
+        email_hash: &[u8; 32],
+        since: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        Ok(fetch!(
+            &self.db,
+            fetch_one,
+            "SELECT COUNT(*), MAX(failed_at) FROM sign_in_failures
+              WHERE email_hash = $1 AND failed_at > $2",
+            &email_hash[..],
+            Ts(since)
+        ))
+    }
+
+    pub async fn record_sign_in_failure(
+        &self,
+        email_hash: &[u8; 32],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        execute!(
+            &self.db,
+            "INSERT INTO sign_in_failures (email_hash, failed_at) VALUES ($1, $2)",
+            &email_hash[..],
+            Ts(at)
+        );
+        Ok(())
+    }
+
+    /// The failed sign-ins for `user_id`'s email since the owner was last told (or the account
+    /// was made), when there are at least `at_least`; they count as told from `now` on.
+    pub async fn sign_in_failures_to_tell(
+        &self,
+        user_id: Uuid,
+        email_hash: &[u8; 32],
+        at_least: i64,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let failures: i64 = fetch_scalar!(
+            &self.db,
+            fetch_one,
+            "SELECT COUNT(*) FROM sign_in_failures f, users u
+              WHERE u.id = $1 AND f.email_hash = $2
+                AND f.failed_at > COALESCE(u.sign_in_failures_told_at, u.created_at)",
+            user_id,
+            &email_hash[..]
+        );
+        if failures < at_least {
+            return Ok(0);
+        }
+        execute!(
+            &self.db,
+            "UPDATE users SET sign_in_failures_told_at = $2 WHERE id = $1",
+            user_id,
+            Ts(now)
+        );
+        Ok(failures)
+    }
+
     /// Stores a reset token (hash only).
     pub async fn create_reset_token(
         &self,

@@ -44,6 +44,9 @@ pub const PASS_TTL_DAYS: i64 = 90;
 pub const READ_NOTIFICATION_TTL_DAYS: i64 = 90;
 /// Run records older than this are removed.
 pub const RUN_TTL_DAYS: i64 = 30;
+/// Failed sign-ins older than this are removed (an account's owner hears of them at their next
+/// sign-in within this time).
+pub const SIGN_IN_FAILURE_TTL_DAYS: i64 = 30;
 /// Unreferenced blobs younger than this are left alone (an upload may be in flight).
 pub const ORPHAN_BLOB_GRACE: chrono::Duration = chrono::Duration::hours(1);
 /// How many recently active people one refresh tick recomputes at most.
@@ -317,9 +320,24 @@ impl Worker {
             .store
             .delete_runs_before(now - days(RUN_TTL_DAYS))
             .await?;
+        let sign_in_failures = self
+            .store
+            .delete_sign_in_failures_before(now - days(SIGN_IN_FAILURE_TTL_DAYS))
+            .await?;
         let blobs = self.delete_orphan_blobs(now - self.orphan_grace).await?;
-        tracing::info!(tokens, passes, notifications, runs, blobs, "cleanup");
-        Ok(i64::try_from(tokens + passes + notifications + runs + blobs).unwrap_or(i64::MAX))
+        tracing::info!(
+            tokens,
+            passes,
+            notifications,
+            runs,
+            sign_in_failures,
+            blobs,
+            "cleanup"
+        );
+        Ok(
+            i64::try_from(tokens + passes + notifications + runs + sign_in_failures + blobs)
+                .unwrap_or(i64::MAX),
+        )
     }
 
     /// Photo blobs written before `before` that no photo row points to (an upload whose row

@@ -135,6 +135,15 @@ impl JobStore {
                 .await?)
     }
 
+    /// Failed sign-ins recorded before `before`.
+    pub async fn delete_sign_in_failures_before(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.delete("DELETE FROM sign_in_failures WHERE failed_at < $1", before)
+            .await
+    }
+
     pub async fn delete_passes_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.delete("DELETE FROM passes WHERE created_at < $1", before)
             .await

@@ -13,6 +13,7 @@ mod blocking;
 mod chat;
 mod console_sessions;
 mod contract;
+mod credential_stuffing;
 mod dependency_outages;
 mod discovery;
 mod discovery_properties;
