@@ -115,6 +115,9 @@ pub struct AuthService {
     notifications: Arc<NotificationService>,
 }
 
+/// Password-reset emails one account gets in an hour at most, whoever asks for them.
+pub const RESET_EMAILS_PER_HOUR: i64 = 3;
+
 /// Wrong passwords for one email within [`FAILURE_WINDOW`] before its sign-ins pause.
 pub const FAILURES_BEFORE_PAUSE: i64 = 10;
 /// How long a failed sign-in counts towards a pause (a success does not end it sooner).
@@ -430,9 +433,10 @@ impl AuthService {
         Ok(ended.is_some())
     }
 
-    /// Emails a single-use reset link when the address has an account. Returns at once either
-    /// way (the email is sent in the background), so neither the answer nor its timing reveals
-    /// whether the account exists.
+    /// Emails a single-use reset link when the address has an account (at most
+    /// [`RESET_EMAILS_PER_HOUR`] an hour; each new link ends the earlier ones). Returns at once
+    /// either way (the email is sent in the background), so neither the answer nor its timing
+    /// reveals whether the account exists.
     #[tracing::instrument(skip_all)]
     pub async fn request_password_reset(&self, email: &Email) -> AuthResult<()> {
         let Some(user) = self.store.user_by_email(email.as_str()).await? else {
@@ -446,7 +450,14 @@ impl AuthService {
             created_at: now,
             expires_at: now + tokens::RESET_TOKEN_TTL,
         };
-        self.store.create_reset_token(user.id, &record).await?;
+        if !self
+            .store
+            .create_reset_token(user.id, &record, RESET_EMAILS_PER_HOUR)
+            .await?
+        {
+            tracing::info!(user.id = %user.id, "password reset emails paused for the hour");
+            return Ok(());
+        }
         let mut link = self.public_url.clone();
         link.set_path("/reset-password");
         link.set_query(Some(&format!("token={token}")));

@@ -455,23 +455,55 @@ impl AuthStore {
         Ok(failures)
     }
 
-    /// Stores a reset token (hash only).
+    /// Stores a reset token (hash only) unless `per_hour` were already made for the user in
+    /// the hour before it; every earlier link of theirs stops working. False when the hour's
+    /// links are used up (nothing changes then).
     pub async fn create_reset_token(
         &self,
         user_id: Uuid,
         token: &NewRefreshToken,
-    ) -> Result<(), StoreError> {
-        execute!(
-            &self.db,
-            "INSERT INTO password_reset_tokens (id, user_id, token_hash, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            token.id,
-            user_id,
-            &token.hash[..],
-            Ts(token.created_at),
-            Ts(token.expires_at)
-        );
-        Ok(())
+        per_hour: i64,
+    ) -> Result<bool, StoreError> {
+        const THE_ACCOUNT: Sql = for_update!("SELECT id FROM users WHERE id = $1");
+        Ok(with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            // Requests for one account queue here, so they count each other.
+            let exists: Option<Uuid> = sqlx::query_scalar(pool.pick(THE_ACCOUNT))
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Ok(false);
+            }
+            let made: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM password_reset_tokens WHERE user_id = $1 AND created_at > $2",
+            )
+            .bind(user_id)
+            .bind(Ts(token.created_at - chrono::Duration::hours(1)))
+            .fetch_one(&mut *tx)
+            .await?;
+            if made >= per_hour {
+                return Ok(false);
+            }
+            execute_in!(
+                tx,
+                "UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+                user_id,
+                Ts(token.created_at)
+            );
+            execute_in!(
+                tx,
+                "INSERT INTO password_reset_tokens (id, user_id, token_hash, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                token.id,
+                user_id,
+                &token.hash[..],
+                Ts(token.created_at),
+                Ts(token.expires_at)
+            );
+            tx.commit().await?;
+            true
+        }))
     }
 
     /// Consumes a valid, unused, unexpired reset token: sets the new password hash, marks every

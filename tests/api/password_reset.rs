@@ -12,6 +12,8 @@ use crate::helpers::smtp::SmtpSink;
 use crate::helpers::{Backend, DEFAULT_PASSWORD, GqlResponse, TestApp, spawn_app, spawn_app_with};
 
 both_backends!(
+    a_new_reset_link_ends_the_earlier_ones,
+    reset_emails_cannot_flood_an_inbox,
     a_reset_email_lets_the_owner_choose_a_new_password,
     an_unknown_email_gets_the_same_answer_and_no_mail,
     an_expired_reset_token_is_refused,
@@ -110,6 +112,7 @@ async fn an_expired_reset_token_is_refused(backend: Backend) {
                 created_at: issued,
                 expires_at: issued + chrono::Duration::hours(1),
             },
+            3,
         )
         .await
         .expect("stored");
@@ -139,4 +142,78 @@ async fn a_bad_reset_request_changes_nothing(backend: Backend) {
     );
     assert_eq!(app.count("password_reset_tokens").await, 0);
     app.login(&user.email, DEFAULT_PASSWORD).await.data("login");
+}
+
+async fn a_new_reset_link_ends_the_earlier_ones(backend: Backend) {
+    let mut smtp = SmtpSink::start().await;
+    let url = smtp.url.clone();
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(url.into())).await;
+    let user = app.new_user().await;
+    request_reset(&app, &user.email)
+        .await
+        .data("requestPasswordReset");
+    let first = token_in(&smtp.next_mail().await.data);
+    request_reset(&app, &user.email)
+        .await
+        .data("requestPasswordReset");
+    let second = token_in(&smtp.next_mail().await.data);
+    let res = reset(&app, &first, "my new password").await;
+    assert_eq!(res.error_code(), "BAD_USER_INPUT", "{}", res.body);
+    app.login(&user.email, DEFAULT_PASSWORD).await.data("login");
+    assert_eq!(
+        *reset(&app, &second, "my new password")
+            .await
+            .data("resetPassword"),
+        json!(true)
+    );
+}
+
+/// Thirty requests for one address from three addresses at once: three emails, and only the
+/// last link works.
+async fn reset_emails_cannot_flood_an_inbox(backend: Backend) {
+    let mut smtp = SmtpSink::start().await;
+    let url = smtp.url.clone();
+    let app = spawn_app_with(backend, |c| c.smtp_url = Some(url.into())).await;
+    let user = app.new_user().await;
+    let requests = (0..30).map(|i| {
+        let app = &app;
+        let email = user.email.clone();
+        async move {
+            let client = reqwest::Client::builder()
+                .local_address(
+                    format!("127.0.0.{}", 31 + i % 3)
+                        .parse::<std::net::IpAddr>()
+                        .expect("ip"),
+                )
+                .build()
+                .expect("client");
+            let res = client
+                .post(app.url("/graphql"))
+                .json(&json!({
+                    "query": "mutation($e: String!) { requestPasswordReset(email: $e) }",
+                    "variables": { "e": email },
+                }))
+                .send()
+                .await
+                .expect("request");
+            let body: serde_json::Value = res.json().await.expect("json");
+            assert_eq!(body["data"]["requestPasswordReset"], true, "{body}");
+        }
+    });
+    futures::future::join_all(requests).await;
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(token_in(&smtp.next_mail().await.data));
+    }
+    assert!(
+        !smtp.receives_within(Duration::from_secs(1)).await,
+        "no fourth email within the hour"
+    );
+    assert_eq!(app.count("password_reset_tokens").await, 3);
+    assert_eq!(
+        app.count("password_reset_tokens WHERE used_at IS NULL")
+            .await,
+        1,
+        "only the newest link works"
+    );
 }
