@@ -4,7 +4,7 @@
 //! The document is written section by section into a small queue that the HTTP response
 //! reads; the large sections (messages, notifications) are read in pages of [`PAGE`] rows, so
 //! an export of 100 000 messages holds a page at a time, not the whole history. Photos come as
-//! signed URLs (valid one hour), devices with their push tokens masked, sessions with their
+//! signed URLs (valid at least 10 minutes), devices with their push tokens masked, sessions with their
 //! times only; no password hash and no token hash is ever read.
 
 pub mod store;

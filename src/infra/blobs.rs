@@ -11,8 +11,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use url::Url;
 
-/// How long a media URL handed to a client stays valid, at least.
-pub const MEDIA_URL_TTL_SECS: i64 = 3600;
+/// How long a media URL handed to a client stays valid, at least. Short, so that a block, a
+/// hold or a removal stops a copied link soon after; with the reuse window, no URL lives longer
+/// than 15 minutes.
+pub const MEDIA_URL_TTL_SECS: i64 = 600;
 
 /// How long one signed URL of a blob is handed out again (see [`ReusedLinks`]). Stores sign
 /// for [`MEDIA_URL_TTL_SECS`] plus this, so a reused URL still has at least the full TTL left.
