@@ -92,8 +92,82 @@ pub fn clean(
     Ok(value.to_string())
 }
 
+/// What a text holds that lets it advertise to strangers — a link, an email address, a phone
+/// number — or `None`. For texts everyone sees but nobody asked for (the names and
+/// descriptions of places).
+pub fn contact_details(text: &str) -> Option<&'static str> {
+    let lower = text.to_lowercase();
+    if lower.contains("://") || lower.contains("www.") {
+        return Some("links");
+    }
+    for token in lower.split_whitespace() {
+        let token = token.trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != '@');
+        if let Some((user, host)) = token.split_once('@')
+            && !user.is_empty()
+            && looks_like_domain(host)
+        {
+            return Some("email addresses");
+        }
+        let host = token.split('/').next().unwrap_or("");
+        if looks_like_domain(host) {
+            return Some("links");
+        }
+    }
+    // Seven or more digits in a row, allowing the separators phone numbers are written with.
+    let mut digits = 0;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits += 1;
+            if digits >= 7 {
+                return Some("phone numbers");
+            }
+        } else if !matches!(c, ' ' | '-' | '.' | '/' | '(' | ')' | '+') {
+            digits = 0;
+        }
+    }
+    None
+}
+
+/// `name.example`, `evil.co.uk`: labels of letters, digits and hyphens, the last of 2 to 24
+/// letters.
+fn looks_like_domain(host: &str) -> bool {
+    let labels: Vec<&str> = host.split('.').collect();
+    labels.len() >= 2
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && labels.last().is_some_and(|tld| {
+            (2..=24).contains(&tld.len()) && tld.chars().all(|c| c.is_ascii_alphabetic())
+        })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn contact_details_are_found_and_place_names_pass() {
+        for (text, what) in [
+            ("Cheap meds evil.example/1", "links"),
+            ("see https://x.test", "links"),
+            ("WWW.Example.org", "links"),
+            ("mail me: dog@kennel.example", "email addresses"),
+            ("call +49 151 2345678", "phone numbers"),
+            ("Call 030-123-4567 now", "phone numbers"),
+            ("(0151) 234 56 78", "phone numbers"),
+        ] {
+            assert_eq!(contact_details(text), Some(what), "{text}");
+        }
+        for text in [
+            "St. James's Park",
+            "Mauerpark, Berlin",
+            "Open 8-20, dogs welcome. Water bowl by the gate.",
+            "Platz 12345",
+            "Hundewiese am Wasserturm (2 ha)",
+            "52.5219, 13.4132",
+            "A.B. Dog Run",
+        ] {
+            assert_eq!(contact_details(text), None, "{text}");
+        }
+    }
     use super::*;
 
     fn field_of(err: ApiError) -> String {

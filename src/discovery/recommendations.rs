@@ -286,7 +286,7 @@ impl DiscoveryService {
                         continue;
                     }
                 };
-                if view.profile.is_paused || !(2..=6).contains(&view.photos.len()) {
+                if view.profile.is_paused || !view.is_complete() {
                     continue;
                 }
                 items.push(Recommendation {

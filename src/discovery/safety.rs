@@ -158,7 +158,7 @@ impl DiscoveryService {
         let complete = profiles
             .view(reporter)
             .await?
-            .is_some_and(|v| (2..=6).contains(&v.photos.len()));
+            .is_some_and(|v| v.is_complete());
         if !complete {
             return not_counted("the reporter has no complete profile".into());
         }

@@ -265,6 +265,10 @@ impl PlaygroundMutation {
         let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
         let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let complete = profiles
+            .view(user.user_id)
+            .await?
+            .is_some_and(|v| v.is_complete());
         let record = playgrounds
             .add(
                 user.user_id,
@@ -274,6 +278,7 @@ impl PlaygroundMutation {
                     latitude: input.latitude,
                     longitude: input.longitude,
                 },
+                complete,
             )
             .await?;
         // The viewer's favourites just changed: read them fresh, not from this request's loader.

@@ -29,7 +29,7 @@ use crate::infra::cache::TwoTierCache;
 use crate::infra::db::Db;
 use crate::infra::time;
 use crate::text::Kind;
-use store::{NewPlayground, PlaygroundRecord, PlaygroundStore, SearchCandidate};
+use store::{NewPlayground, Placed, PlaygroundRecord, PlaygroundStore, SearchCandidate};
 
 /// Longest name, in characters.
 pub const MAX_NAME: usize = 80;
@@ -146,6 +146,14 @@ pub fn validate(draft: &PlaygroundDraft) -> ApiResult<(String, String, Coordinat
         0,
         MAX_DESCRIPTION,
     )?;
+    for (field, text) in [("name", &name), ("description", &description)] {
+        if let Some(what) = crate::text::contact_details(text) {
+            return Err(ApiError::bad_input(
+                field,
+                format!("a place's {field} cannot hold {what}"),
+            ));
+        }
+    }
     let at = Coordinates::parse(draft.latitude, draft.longitude)?;
     Ok((name, description, at))
 }
@@ -160,6 +168,9 @@ pub fn check_radius(radius_km: f64) -> ApiResult<f64> {
     }
     Ok(radius_km)
 }
+
+/// Places one person may add in a day.
+pub const PLACES_PER_DAY: i64 = 5;
 
 pub struct PlaygroundService {
     store: PlaygroundStore,
@@ -187,26 +198,47 @@ impl PlaygroundService {
 
     /// Adds a place (or finds the same one within 50 m) and makes it one of the user's
     /// favourites.
+    /// Adds a place (or saves the one already at that spot) to the user's favourites. Only
+    /// people with a complete profile add places, at most [`PLACES_PER_DAY`] a day.
     pub async fn add(
         &self,
         user_id: Uuid,
         draft: PlaygroundDraft,
+        has_complete_profile: bool,
     ) -> ApiResult<Arc<PlaygroundRecord>> {
+        if !has_complete_profile {
+            return Err(ApiError::Forbidden(
+                "adding a place needs a complete profile (at least 2 photos)".into(),
+            ));
+        }
         let (name, description, at) = validate(&draft)?;
-        let (id, created) = self
+        let now = time::now();
+        let placed = self
             .store
-            .add_and_favorite(NewPlayground {
-                id: Uuid::now_v7(),
-                name_search: normalize_name(&name),
-                name,
-                description,
-                latitude: at.latitude(),
-                longitude: at.longitude(),
-                created_by: user_id,
-                now: time::now(),
-                duplicate_radius_m: DUPLICATE_RADIUS_M,
-            })
+            .add_and_favorite(
+                NewPlayground {
+                    id: Uuid::now_v7(),
+                    name_search: normalize_name(&name),
+                    name,
+                    description,
+                    latitude: at.latitude(),
+                    longitude: at.longitude(),
+                    created_by: user_id,
+                    now,
+                    duplicate_radius_m: DUPLICATE_RADIUS_M,
+                },
+                PLACES_PER_DAY,
+            )
             .await?;
+        let (id, created) = match placed {
+            Placed::Stored { id, created } => (id, created),
+            Placed::DailyLimit { earliest } => {
+                let wait = (earliest + chrono::Duration::days(1) - now)
+                    .to_std()
+                    .unwrap_or(std::time::Duration::from_secs(60));
+                return Err(ApiError::RateLimited(wait));
+            }
+        };
         if created {
             metrics::counter!("playgrounds_created_total").increment(1);
         } else {

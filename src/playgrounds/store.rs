@@ -51,6 +51,14 @@ pub struct NewPlayground {
     pub duplicate_radius_m: f64,
 }
 
+/// What adding a place did.
+pub enum Placed {
+    /// Stored (or an existing place at the same spot, saved): `created` when new.
+    Stored { id: Uuid, created: bool },
+    /// The person added as many places as a day allows; the earliest of them was added then.
+    DailyLimit { earliest: DateTime<Utc> },
+}
+
 /// A place whose name may match a search.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SearchCandidate {
@@ -97,11 +105,32 @@ impl PlaygroundStore {
     /// Inserts the place unless one with the same `name_search` lies within
     /// `duplicate_radius_m`, then favourites whichever it is for its creator, in one
     /// transaction. The id, and whether it is new.
-    pub async fn add_and_favorite(&self, new: NewPlayground) -> Result<(Uuid, bool), StoreError> {
+    pub async fn add_and_favorite(
+        &self,
+        new: NewPlayground,
+        daily_limit: i64,
+    ) -> Result<Placed, StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
             execute_in!(tx, pool.pick(LOCK_ACCOUNT), new.created_by);
             let found = tx.same_place(&new).await?;
+            if found.is_none() {
+                // Places the person added in the last day (their account is locked above, so
+                // requests at once count each other).
+                let (added, earliest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+                    "SELECT COUNT(*), MIN(created_at) FROM playgrounds
+                      WHERE created_by = $1 AND created_at > $2",
+                )
+                .bind(new.created_by)
+                .bind(Ts(new.now - chrono::Duration::days(1)))
+                .fetch_one(&mut *tx)
+                .await?;
+                if added >= daily_limit {
+                    return Ok(Placed::DailyLimit {
+                        earliest: earliest.unwrap_or(new.now),
+                    });
+                }
+            }
             let kept: (bool, i64) = sqlx::query_as(KEPT_FAVORITES)
                 .bind(new.created_by)
                 .bind(found)
@@ -137,7 +166,7 @@ impl PlaygroundStore {
                 Ts(new.now)
             );
             tx.commit().await?;
-            Ok((id, created))
+            Ok(Placed::Stored { id, created })
         })
     }
 

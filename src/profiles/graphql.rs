@@ -61,7 +61,7 @@ impl Profile {
     }
     /// 2 to 6 photos: only complete, unpaused profiles are discoverable.
     async fn is_complete(&self) -> bool {
-        (2..=6).contains(&self.0.photos.len())
+        self.0.is_complete()
     }
     async fn is_paused(&self) -> bool {
         self.0.profile.is_paused

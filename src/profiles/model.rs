@@ -95,6 +95,12 @@ pub struct ProfileView {
 }
 
 impl ProfileView {
+    /// 2 to 6 photos: only complete profiles are discoverable, and only their owners report
+    /// with weight or add places.
+    pub fn is_complete(&self) -> bool {
+        (2..=6).contains(&self.photos.len())
+    }
+
     /// Whether moderation hides this person from others right now.
     pub fn is_hidden(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
         self.hidden_until.is_some_and(|until| until > now)

@@ -32,6 +32,7 @@ mod operations;
 mod origins;
 mod password_reset;
 mod photos;
+mod place_spam;
 mod playgrounds;
 mod profiles;
 mod properties;
