@@ -101,6 +101,28 @@ async fn main() -> anyhow::Result<()> {
         .expect("id")
         .parse()?;
     common::gql(&client, &url, Some(&token), "mutation { createProfile(input: {name: \"Bench\", age: 4, bio: \"\", activityLevel: HIGH}) { id } }", json!({})).await;
+    // Only a complete profile (2 photos) browses recommendations.
+    for shade in [40u8, 200] {
+        let mut jpeg = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(64, 48, |x, y| {
+            image::Rgb([shade, (x * 4) as u8, (y * 5) as u8])
+        }))
+        .write_to(&mut jpeg, image::ImageFormat::Jpeg)?;
+        let part = reqwest::multipart::Part::bytes(jpeg.into_inner())
+            .file_name("dog.jpg")
+            .mime_str("image/jpeg")?;
+        let uploaded = client
+            .post(format!("{}/v1/photos", url.trim_end_matches("/graphql")))
+            .bearer_auth(&token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            uploaded.status() == 201,
+            "photo upload: {}",
+            uploaded.status()
+        );
+    }
     common::gql(
         &client,
         &url,

@@ -196,7 +196,8 @@ impl DiscoveryService {
         Ok(Some(list))
     }
 
-    /// A page of recommendations after `after` (a cursor from a previous page).
+    /// A page of recommendations after `after` (a cursor from a previous page); FORBIDDEN to
+    /// someone without a complete profile of their own.
     ///
     /// Swipes do not drop the swiper's own list: people acted on since it was made are skipped
     /// when a page is served. Once a page's worth of the list has been skipped so (or a full
@@ -208,6 +209,16 @@ impl DiscoveryService {
         after: Option<&str>,
         profiles: &ProfileService,
     ) -> ApiResult<RecommendationPage> {
+        // Give to get: only people others can see browse others.
+        if !profiles
+            .view(user_id)
+            .await?
+            .is_some_and(|v| v.is_complete())
+        {
+            return Err(ApiError::Forbidden(
+                "complete your profile (at least 2 photos) to see recommendations".into(),
+            ));
+        }
         let after = after.map(|c| self.parse_cursor(c)).transpose()?;
         let Some((list, fresh)) = self.ranked_list(user_id, profiles).await? else {
             return Ok(RecommendationPage {

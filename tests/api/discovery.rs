@@ -839,6 +839,9 @@ async fn seeded_demo_profiles_are_discoverable(backend: Backend) {
     app.gql(me.token(), "mutation { createProfile(input: {name: \"Searcher\", age: 3, bio: \"\", activityLevel: HIGH}) { id } }", json!({}))
         .await
         .data("createProfile");
+    // Only a complete profile browses others.
+    app.upload_jpeg(&me).await;
+    app.upload_jpeg(&me).await;
     set_prefs(&app, &me, json!({ "maxDistance": 50 })).await;
     place(
         &app,

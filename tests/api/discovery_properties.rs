@@ -123,7 +123,13 @@ fn discovery_excludes_acted_on_profiles(backend: Backend) {
     let action = prop_oneof![Just(Action::Like), Just(Action::Pass), Just(Action::Block)];
     proptest!(cases(100), |(actions in prop::collection::vec((action, 0usize..6), 0..8))| {
         rt.block_on(async {
-            let me = app.new_user_with_profile("Searcher").await;
+            // A searcher browses with a complete profile, paused so that the searchers of
+            // later cases do not find this one.
+            let me = app.new_user().await;
+            app.complete_profile(&me, "Searcher").await;
+            app.gql(me.token(), "mutation { pauseProfile(paused: true) { isPaused } }", json!({}))
+                .await
+                .data("pauseProfile");
             place(&app, &me, BERLIN).await.data("updateLocation");
             let mut acted = std::collections::HashSet::new();
             // Warm the cache first, so later reads exercise the cached-list filter too.

@@ -34,6 +34,7 @@ mod password_reset;
 mod photos;
 mod place_spam;
 mod playgrounds;
+mod profile_copying;
 mod profiles;
 mod properties;
 mod query_plans;
