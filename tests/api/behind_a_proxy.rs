@@ -3,13 +3,12 @@
 //! nothing (also from a proxy that appends ports or writes `unknown`), and GraphQL, photo
 //! upload and `/ws` all work through it.
 
-use std::net::IpAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, DEFAULT_PASSWORD, images, spawn_app_with};
+use crate::helpers::{Backend, DEFAULT_PASSWORD, client_from, images, spawn_app_with};
 
 /// nginx connects to the API from this address, the one the API trusts.
 const PROXY_SOURCE: &str = "127.0.0.2";
@@ -117,14 +116,6 @@ http {{
         "nginx did not listen: {}",
         std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
     );
-}
-
-/// A client connecting from its own loopback address.
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(ip.parse::<IpAddr>().expect("ip"))
-        .build()
-        .expect("client")
 }
 
 async fn gql(client: &reqwest::Client, base: &str, body: Value, xff: Option<&str>) -> (u16, Value) {

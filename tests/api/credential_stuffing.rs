@@ -4,13 +4,11 @@
 //! nothing is learnt about which exist); a success does not reset the count; and the owner is
 //! told at their next sign-in.
 
-use std::net::IpAddr;
-
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, DEFAULT_PASSWORD, TestApp, spawn_app};
+use crate::helpers::{Backend, DEFAULT_PASSWORD, TestApp, client_from, spawn_app};
 
 both_backends!(stuffing_one_account_from_many_addresses_pauses_its_sign_ins);
 
@@ -22,11 +20,7 @@ async fn login_from(
     email: &str,
     password: &str,
 ) -> (u16, Value, Option<u64>) {
-    let client = reqwest::Client::builder()
-        .local_address(address.parse::<IpAddr>().expect("ip"))
-        .build()
-        .expect("client");
-    let res = client
+    let res = client_from(address)
         .post(app.url("/graphql"))
         .json(&json!({
             "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",

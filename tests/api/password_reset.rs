@@ -179,15 +179,7 @@ async fn reset_emails_cannot_flood_an_inbox(backend: Backend) {
         let app = &app;
         let email = user.email.clone();
         async move {
-            let client = reqwest::Client::builder()
-                .local_address(
-                    format!("127.0.0.{}", 31 + i % 3)
-                        .parse::<std::net::IpAddr>()
-                        .expect("ip"),
-                )
-                .build()
-                .expect("client");
-            let res = client
+            let res = crate::helpers::client_from(&format!("127.0.0.{}", 31 + i % 3))
                 .post(app.url("/graphql"))
                 .json(&json!({
                     "query": "mutation($e: String!) { requestPasswordReset(email: $e) }",

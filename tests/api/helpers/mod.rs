@@ -235,6 +235,15 @@ pub fn in_production(config: &mut Config) {
     config.allowed_origins = Some(vec![PRODUCTION_ORIGIN.to_string()]);
 }
 
+/// A client connecting from its own loopback address (`127.0.0.x`), as a different machine
+/// would.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
+        .build()
+        .expect("client")
+}
+
 /// The web origin [`in_production`] allows.
 pub const PRODUCTION_ORIGIN: &str = "https://app.pupmatch.test";
 
