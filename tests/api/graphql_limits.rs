@@ -15,6 +15,8 @@ both_backends!(
 async fn a_query_deeper_than_five_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.new_user().await;
+    // A complete profile, as browsing recommendations needs.
+    app.complete_profile(&user, "Rex").await;
     // Depth 6 through introspection types, mixed with a normal field (so it is not an
     // introspection-only document).
     let deep = "{ me { id } __schema { types { fields { type { ofType { name } } } } } }";
