@@ -28,7 +28,8 @@ case "$BACKEND" in
   *) echo "BACKEND: postgres or sqlite" >&2; exit 2 ;;
 esac
 [ "$BACKEND" = postgres ] && export PUPMATCH_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
-for limit in USER IP AUTH LOCATION MESSAGE; do export "PUPMATCH_RATE_LIMIT_${limit}_PER_MIN=100000000"; done
+for limit in USER IP AUTH LOCATION MESSAGE PEOPLE; do export "PUPMATCH_RATE_LIMIT_${limit}_PER_MIN=100000000"; done
+for limit in PROFILES LIKES FIRST_MESSAGES LOCATION_CHANGES; do export "PUPMATCH_RATE_LIMIT_${limit}_PER_DAY=100000000"; done
 server=""
 start() { # binary, name (each binary caches under its own Redis prefix)
   PUPMATCH_REDIS_PREFIX="ab:$$:$2:" "$1" serve >>"$OUT/server-$2.log" 2>&1 &

@@ -57,7 +57,8 @@ fi
 db="pupmatch_bench_$$"
 export PUPMATCH_LISTEN="127.0.0.1:$PORT" PUPMATCH_LOG=warn PUPMATCH_JOBS_IN_SERVE=false
 export PUPMATCH_MEDIA_DIR="$OUT/media"
-for limit in USER IP AUTH LOCATION MESSAGE; do export "PUPMATCH_RATE_LIMIT_${limit}_PER_MIN=100000000"; done
+for limit in USER IP AUTH LOCATION MESSAGE PEOPLE; do export "PUPMATCH_RATE_LIMIT_${limit}_PER_MIN=100000000"; done
+for limit in PROFILES LIKES FIRST_MESSAGES LOCATION_CHANGES; do export "PUPMATCH_RATE_LIMIT_${limit}_PER_DAY=100000000"; done
 case "$BACKEND" in
   postgres)
     psql "$PG_ADMIN" -qc "CREATE DATABASE $db"

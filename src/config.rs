@@ -53,6 +53,18 @@ pub struct RateLimits {
     pub location_per_min: u32,
     /// Per signed-in user, each chat message or typing signal.
     pub message_per_min: u32,
+    /// Per signed-in user, each person a field returns (a profile, a recommendation, a match,
+    /// a conversation's other person).
+    pub people_per_min: u32,
+    /// Per signed-in user, new people shown in a day (recommendations served for the first
+    /// time): the ceiling on profiles viewed.
+    pub profiles_per_day: u32,
+    /// Per signed-in user, likes in a day.
+    pub likes_per_day: u32,
+    /// Per signed-in user, first messages into conversations in a day.
+    pub first_messages_per_day: u32,
+    /// Per signed-in user, location changes in a day.
+    pub location_changes_per_day: u32,
 }
 
 /// How often the background jobs run.
@@ -160,6 +172,11 @@ struct RawConfig {
     rate_limit_auth_per_min: Option<u32>,
     rate_limit_location_per_min: Option<u32>,
     rate_limit_message_per_min: Option<u32>,
+    rate_limit_people_per_min: Option<u32>,
+    rate_limit_profiles_per_day: Option<u32>,
+    rate_limit_likes_per_day: Option<u32>,
+    rate_limit_first_messages_per_day: Option<u32>,
+    rate_limit_location_changes_per_day: Option<u32>,
     fcm_credentials: Option<PathBuf>,
     fcm_endpoint: Option<String>,
     log: Option<String>,
@@ -608,6 +625,31 @@ impl RawConfig {
                 "RATE_LIMIT_MESSAGE_PER_MIN",
                 self.rate_limit_message_per_min,
                 120,
+            ),
+            people_per_min: limit(
+                "RATE_LIMIT_PEOPLE_PER_MIN",
+                self.rate_limit_people_per_min,
+                300,
+            ),
+            profiles_per_day: limit(
+                "RATE_LIMIT_PROFILES_PER_DAY",
+                self.rate_limit_profiles_per_day,
+                1000,
+            ),
+            likes_per_day: limit(
+                "RATE_LIMIT_LIKES_PER_DAY",
+                self.rate_limit_likes_per_day,
+                500,
+            ),
+            first_messages_per_day: limit(
+                "RATE_LIMIT_FIRST_MESSAGES_PER_DAY",
+                self.rate_limit_first_messages_per_day,
+                100,
+            ),
+            location_changes_per_day: limit(
+                "RATE_LIMIT_LOCATION_CHANGES_PER_DAY",
+                self.rate_limit_location_changes_per_day,
+                200,
             ),
         }
     }

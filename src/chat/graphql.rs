@@ -11,7 +11,7 @@ use super::ChatService;
 use super::store::{ConversationSummary, MessageRecord};
 use super::{Draft, MessageKind, conversation_cursor, message_cursor};
 use crate::error::ApiError;
-use crate::graphql::context::{PageInfo, page_size, require_user, service};
+use crate::graphql::context::{PageInfo, page_size, require_user, service, spend_on_people};
 use crate::infra::rate_limit::RateLimiter;
 use crate::playgrounds::PlaygroundService;
 use crate::playgrounds::graphql::{Playground, load_playground};
@@ -147,6 +147,7 @@ impl ChatQuery {
         let (rows, more) = chat
             .conversations(user.user_id, first, after.as_deref())
             .await?;
+        spend_on_people(ctx, user.user_id, rows.len()).await?;
         let end_cursor = rows.last().map(|c| conversation_cursor(&c.conversation));
         Ok(ConversationConnection {
             edges: rows
@@ -164,10 +165,11 @@ impl ChatQuery {
     async fn conversation(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<Conversation>> {
         let user = require_user(ctx).await?;
         let chat = service::<Arc<ChatService>>(ctx)?;
-        Ok(chat
-            .conversation_summary(user.user_id, id)
-            .await?
-            .map(Conversation))
+        let found = chat.conversation_summary(user.user_id, id).await?;
+        if found.is_some() {
+            spend_on_people(ctx, user.user_id, 1).await?;
+        }
+        Ok(found.map(Conversation))
     }
 
     /// Newest first; `before` is a cursor from a previous page.

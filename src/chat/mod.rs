@@ -20,6 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::frames::{MessageFrame, ServerFrame};
 use crate::hub::Hub;
 use crate::infra::db::Db;
+use crate::infra::rate_limit::{Bucket, RateLimiter};
 use crate::infra::stored::stored_enum;
 use crate::infra::time;
 use crate::notifications::{NotificationService, Notify};
@@ -132,12 +133,27 @@ pub struct ChatService {
     store: ChatStore,
     pub hub: Arc<Hub>,
     notifications: Arc<NotificationService>,
+    /// Spends the daily budget of first messages.
+    limiter: RateLimiter,
+    /// (conversation, sender) pairs known to have a message from the sender already: their
+    /// next messages are not first messages, and ask the database nothing about it.
+    written: moka::future::Cache<(Uuid, Uuid), ()>,
 }
 
 impl ChatService {
-    pub fn new(db: &Db, hub: Arc<Hub>, notifications: Arc<NotificationService>) -> Self {
+    pub fn new(
+        db: &Db,
+        hub: Arc<Hub>,
+        notifications: Arc<NotificationService>,
+        limiter: RateLimiter,
+    ) -> Self {
         let store = ChatStore::new(db);
         ChatService {
+            limiter,
+            written: moka::future::Cache::builder()
+                .max_capacity(200_000)
+                .time_to_idle(std::time::Duration::from_secs(60 * 60))
+                .build(),
             store,
             hub,
             notifications,
@@ -157,6 +173,7 @@ impl ChatService {
         let content = message_content(&draft.content)?;
         let client = client_id(draft.client_id)?;
         let conversation_id = draft.conversation_id;
+        self.spend_on_first_message(sender, conversation_id).await?;
         let outcome = self
             .store
             .insert_message(NewMessage {
@@ -170,7 +187,10 @@ impl ChatService {
             })
             .await?;
         let message = match outcome {
-            SendOutcome::Stored(m) => m,
+            SendOutcome::Stored(m) => {
+                self.written.insert((conversation_id, sender), ()).await;
+                m
+            }
             SendOutcome::Duplicate(m) => {
                 return Ok(Sent {
                     message: m,
@@ -209,6 +229,23 @@ impl ChatService {
             ))
             .await;
         Ok(Sent { message, new: true })
+    }
+
+    /// A person's first message into a conversation spends one of their daily first messages
+    /// (so a spammer's new matches cost them); later messages spend nothing here.
+    async fn spend_on_first_message(&self, sender: Uuid, conversation_id: Uuid) -> ApiResult<()> {
+        let key = (conversation_id, sender);
+        if self.written.contains_key(&key) {
+            return Ok(());
+        }
+        if self.store.has_written(conversation_id, sender).await? {
+            self.written.insert(key, ()).await;
+            return Ok(());
+        }
+        self.limiter
+            .check(Bucket::FirstMessagesPerDay, &sender.to_string())
+            .await
+            .map_err(ApiError::RateLimited)
     }
 
     /// The other person gets `typing` (nothing is stored).

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::infra::db::Db;
 use crate::infra::sql::{
-    Backend, Ids, Sql, Ts, execute, fetch, in_ids, returning, returning_scalar,
+    Backend, Ids, Sql, Ts, execute, fetch, fetch_scalar, in_ids, returning, returning_scalar,
 };
 use crate::infra::stored::stored_enum;
 use crate::infra::time;
@@ -366,6 +366,25 @@ impl ChatStore {
 
     /// Stores a message if the sender is in the conversation; idempotent per `clientId`.
     /// Also moves the conversation's `updated_at`.
+    /// Whether `sender` has a message in the conversation.
+    pub async fn has_written(
+        &self,
+        conversation_id: Uuid,
+        sender: Uuid,
+    ) -> Result<bool, StoreError> {
+        Ok(fetch_scalar!(
+            &self.db,
+            fetch_one,
+            Sql {
+                postgres: "SELECT pupmatch_has_written($1, $2)",
+                sqlite: "SELECT EXISTS (SELECT 1 FROM messages
+                                         WHERE conversation_id = $1 AND sender_id = $2)",
+            },
+            conversation_id,
+            sender
+        ))
+    }
+
     pub async fn insert_message(&self, msg: NewMessage) -> Result<SendOutcome, StoreError> {
         match &self.db {
             Db::Postgres(pool) => {

@@ -10,8 +10,8 @@ use super::store::ReportReason;
 use super::{Recommendation as Served, geo, match_cursor};
 use crate::discovery::DiscoveryService;
 use crate::error::ApiError;
-use crate::graphql::context::{PageInfo, page_size, require_user, service};
-use crate::infra::rate_limit::RateLimiter;
+use crate::graphql::context::{PageInfo, page_size, require_user, service, spend_on_people};
+use crate::infra::rate_limit::{Bucket, RateLimiter};
 use crate::profiles::ProfileService;
 use crate::profiles::graphql::{Profile, load_profile};
 use crate::profiles::model::DistanceUnit;
@@ -130,9 +130,11 @@ impl DiscoveryQuery {
         let first = page_size(first.unwrap_or(10), MAX_PAGE)?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
         let profiles = service::<Arc<ProfileService>>(ctx)?;
-        let page = discovery
+        let mut page = discovery
             .recommendations(user.user_id, first, after.as_deref(), profiles)
             .await?;
+        spend_on_people(ctx, user.user_id, page.items.len()).await?;
+        discovery.introduce(user.user_id, &mut page).await?;
         let end_cursor = page.items.last().map(|r| r.cursor.clone());
         let unit = page.unit;
         Ok(RecommendationConnection {
@@ -172,6 +174,7 @@ impl DiscoveryQuery {
         let (rows, more) = discovery
             .matches(user.user_id, first, after.as_deref())
             .await?;
+        spend_on_people(ctx, user.user_id, rows.len()).await?;
         let end_cursor = rows.last().map(|m| match_cursor(m.id));
         Ok(MatchConnection {
             edges: rows.into_iter().map(|m| MatchEdge(Match(m))).collect(),
@@ -197,11 +200,12 @@ impl DiscoveryMutation {
         let user = require_user(ctx).await?;
         let rate_limiter = service::<RateLimiter>(ctx)?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        let me = user.user_id.to_string();
         rate_limiter
-            .check(
-                crate::infra::rate_limit::Bucket::Location,
-                &user.user_id.to_string(),
-            )
+            .check_all(&[
+                (Bucket::Location, &me),
+                (Bucket::LocationChangesPerDay, &me),
+            ])
             .await
             .map_err(ApiError::RateLimited)?;
         discovery
@@ -214,6 +218,10 @@ impl DiscoveryMutation {
         let user = require_user(ctx).await?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
         let profiles = service::<Arc<ProfileService>>(ctx)?;
+        service::<RateLimiter>(ctx)?
+            .check(Bucket::LikesPerDay, &user.user_id.to_string())
+            .await
+            .map_err(ApiError::RateLimited)?;
         let result = discovery.like(user.user_id, user_id, profiles).await?;
         Ok(LikeResult {
             is_match: result.is_some(),

@@ -9,15 +9,16 @@
 //! people's); a cached list is filtered against newer actions when served, and computed again
 //! once a page's worth of it is used up.
 //!
-//! Scores are rounded to 0.01 before ranking, and cursors are sealed: neither the order, the
+//! Scores are ranked in hundredths and served in tenths, and cursors are sealed: neither the order, the
 //! score nor a cursor tells a client more about a person's distance than the rounded distance.
 //!
 //! The service is one type whose methods are split by meaning: [`recommendations`] (lists and
-//! pages), [`swipes`] (like, pass, undo, unlike, unmatch, matches) and [`safety`] (block,
-//! report).
+//! pages), [`introductions`] (who may read whose profile), [`swipes`] (like, pass, undo,
+//! unlike, unmatch, matches) and [`safety`] (block, report).
 
 pub mod geo;
 pub mod graphql;
+mod introductions;
 mod marks;
 mod recommendations;
 mod safety;
@@ -25,8 +26,10 @@ pub mod score;
 pub mod store;
 mod swipes;
 
+pub use introductions::{RelationLoader, shows_to};
 pub use recommendations::{Ranked, RecList, Recommendation, RecommendationPage};
 pub use safety::{HoldRule, REPORTS_PER_DAY};
+pub use store::Relation;
 pub use swipes::match_cursor;
 
 use std::sync::Arc;
@@ -59,6 +62,10 @@ pub struct DiscoveryService {
     cursors: Sealer,
     /// When reports hide a person before a moderator looks.
     hold: HoldRule,
+    /// Connections this instance read lately (see [`introductions`]).
+    known: introductions::Known,
+    /// The ceiling on new people shown to someone in a day.
+    profiles_per_day: u32,
 }
 
 impl DiscoveryService {
@@ -69,6 +76,7 @@ impl DiscoveryService {
         notifications: Arc<NotificationService>,
         secret: &[u8],
         hold: HoldRule,
+        profiles_per_day: u32,
     ) -> Self {
         let store = DiscoveryStore::new(db);
         let marks = marks::SwipeMarks::new(redis.clone());
@@ -89,6 +97,8 @@ impl DiscoveryService {
             notifications,
             cursors: Sealer::new(secret, "recommendation cursor"),
             hold,
+            known: introductions::Known::default(),
+            profiles_per_day,
         }
     }
 

@@ -49,6 +49,7 @@ impl DiscoveryService {
         }
         profiles.blocks_changed(user_id, target).await;
         self.invalidate_pair(user_id, target).await;
+        self.forget_relation(user_id, target).await;
         Ok(())
     }
 

@@ -3,6 +3,8 @@
 //! except a like and the candidate query, which differ enough to stand per backend side by side
 //! (`store/postgres.rs`, `store/sqlite.rs`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -10,7 +12,7 @@ use super::geo::Coordinates;
 use crate::error::StoreError;
 use crate::infra::db::Db;
 use crate::infra::sql::{
-    Backend, Ids, Sql, Ts, WriteTx, execute, execute_in, fetch, fetch_scalar, for_update,
+    Backend, Ids, Sql, Ts, WriteTx, execute, execute_in, fetch, fetch_scalar, for_update, in_ids,
     returning_scalar, with_db,
 };
 use crate::infra::stored::stored_enum;
@@ -329,6 +331,39 @@ fn pair_key(a: Uuid, b: Uuid) -> i64 {
     i64::from_ne_bytes(((x as u64) ^ ((x >> 64) as u64)).to_ne_bytes())
 }
 
+/// Deletes the introductions between `$a` and `$b`, both ways, inside `$tx`.
+macro_rules! forget_introductions {
+    ($tx:ident, $a:expr, $b:expr) => {
+        execute_in!(
+            $tx,
+            "DELETE FROM introductions WHERE (viewer_id = $1 AND person_id = $2)
+                                          OR (viewer_id = $2 AND person_id = $1)",
+            $a,
+            $b
+        )
+    };
+}
+
+/// The advisory lock key of a person's introductions (apart from pair keys by a constant).
+fn introductions_key(viewer: Uuid) -> i64 {
+    pair_key(
+        viewer,
+        Uuid::from_u128(0x696e_7472_6f64_7563_7469_6f6e_735f_6b65),
+    )
+}
+
+/// How one person is connected to another, which decides whether they may read the other's
+/// profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// Neither served to them, nor liked them, nor matched.
+    Stranger,
+    /// Served to them in their recommendations, or liked them.
+    Introduced,
+    /// A match (and so a conversation).
+    Matched,
+}
+
 /// What each inbox says about the other (`$1` and `$2` the pair; `$3`, `$4` the other's id as
 /// text): notifications whose data names them.
 const DELETE_NOTICES_ABOUT: Sql = Sql {
@@ -519,6 +554,7 @@ impl DiscoveryStore {
                 target
             );
             let ended = delete_match_between!(tx, user_id, target);
+            forget_introductions!(tx, user_id, target);
             tx.commit().await?;
             Ok(ended)
         })
@@ -573,6 +609,7 @@ impl DiscoveryStore {
                     user_id,
                     m.other_id
                 );
+                forget_introductions!(tx, user_id, m.other_id);
                 let now = time::now();
                 for (a, b) in [(user_id, m.other_id), (m.other_id, user_id)] {
                     record_swipe!(tx, "passes" replacing "likes", a, b, now);
@@ -610,6 +647,7 @@ impl DiscoveryStore {
                 target
             );
             let ended = delete_match_between!(tx, user_id, target);
+            forget_introductions!(tx, user_id, target);
             sqlx::query(pool.pick(DELETE_NOTICES_ABOUT))
                 .bind(user_id)
                 .bind(target)
@@ -746,6 +784,109 @@ impl DiscoveryStore {
             user_id,
             Ts(since)
         ))
+    }
+
+    /// Introduces `people` (in the order they are served) to `viewer`, as many as the daily
+    /// ceiling leaves room for: at most `per_day` new people in any 24 hours, counted under a
+    /// lock on the viewer so pages served at once count each other. Returns those of `people`
+    /// now introduced (before or just now); the new ones beyond the ceiling are not.
+    pub async fn introduce(
+        &self,
+        viewer: Uuid,
+        people: &[Uuid],
+        per_day: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        const ALREADY: Sql = in_ids!(
+            "SELECT person_id FROM introductions WHERE viewer_id = $1 AND person_id",
+            2,
+            ""
+        );
+        const INSERT: Sql = Sql {
+            postgres: "INSERT INTO introductions (viewer_id, person_id, introduced_at)
+                       SELECT $1, unnest($2::uuid[]), $3 ON CONFLICT DO NOTHING",
+            sqlite: "INSERT INTO introductions (viewer_id, person_id, introduced_at)
+                     SELECT $1, unhex(value), $3 FROM json_each($2) WHERE true
+                     ON CONFLICT DO NOTHING",
+        };
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            tx.lock_key(introductions_key(viewer)).await?;
+            let mut known: Vec<Uuid> = sqlx::query_scalar(pool.pick(ALREADY))
+                .bind(viewer)
+                .bind(Ids(people))
+                .fetch_all(&mut *tx)
+                .await?;
+            let new: Vec<Uuid> = people
+                .iter()
+                .filter(|id| !known.contains(id))
+                .copied()
+                .collect();
+            if new.is_empty() {
+                return Ok(known);
+            }
+            let recent: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM introductions WHERE viewer_id = $1 AND introduced_at > $2",
+            )
+            .bind(viewer)
+            .bind(Ts(now - chrono::Duration::days(1)))
+            .fetch_one(&mut *tx)
+            .await?;
+            let room = usize::try_from(per_day.saturating_sub(recent)).unwrap_or(0);
+            let admitted = &new[..room.min(new.len())];
+            if !admitted.is_empty() {
+                sqlx::query(pool.pick(INSERT))
+                    .bind(viewer)
+                    .bind(Ids(admitted))
+                    .bind(Ts(now))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            known.extend_from_slice(admitted);
+            Ok(known)
+        })
+    }
+
+    /// How `viewer` is connected to each of `people` they are connected to at all: matched, or
+    /// introduced (served to them, or liked them). Strangers are absent.
+    pub async fn relations(
+        &self,
+        viewer: Uuid,
+        people: &[Uuid],
+    ) -> Result<HashMap<Uuid, Relation>, StoreError> {
+        macro_rules! connections {
+            ($in:literal) => {
+                concat!(
+                    "SELECT person_id, 1 FROM introductions WHERE viewer_id = $1 AND person_id",
+                    $in,
+                    " UNION ALL SELECT user_id, 1 FROM likes WHERE target_id = $1 AND user_id",
+                    $in,
+                    " UNION ALL SELECT user_b, 2 FROM matches WHERE user_a = $1 AND user_b",
+                    $in,
+                    " UNION ALL SELECT user_a, 2 FROM matches WHERE user_b = $1 AND user_a",
+                    $in
+                )
+            };
+        }
+        const CONNECTIONS: Sql = Sql {
+            postgres: connections!(" = ANY($2)"),
+            sqlite: connections!(" IN (SELECT unhex(value) FROM json_each($2))"),
+        };
+        let rows: Vec<(Uuid, i32)> = fetch!(&self.db, fetch_all, CONNECTIONS, viewer, Ids(people));
+        let mut out = HashMap::with_capacity(rows.len());
+        for (person, kind) in rows {
+            let relation = if kind == 2 {
+                Relation::Matched
+            } else {
+                Relation::Introduced
+            };
+            let entry = out.entry(person).or_insert(relation);
+            if relation == Relation::Matched {
+                *entry = relation;
+            }
+        }
+        Ok(out)
     }
 
     pub async fn user_exists(&self, user_id: Uuid) -> Result<bool, StoreError> {

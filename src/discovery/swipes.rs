@@ -58,6 +58,7 @@ impl DiscoveryService {
                 // Both lists skip a matched pair when served: neither needs computing again.
                 if new {
                     self.marks.swiped(user_id).await;
+                    self.forget_relation(user_id, target).await;
                     self.publish(TOPIC_MATCH, user_id, &record).await;
                     let views = profiles.views(&[user_id, target]).await?;
                     let name = |id: &Uuid| {
@@ -121,6 +122,7 @@ impl DiscoveryService {
             .ok_or_else(|| ApiError::NotFound("no such match".into()))?;
         self.publish(TOPIC_UNMATCHED, user_id, &ended).await;
         self.invalidate_pair(user_id, ended.other_id).await;
+        self.forget_relation(user_id, ended.other_id).await;
         Ok(())
     }
 

@@ -91,3 +91,22 @@ pub async fn limit_auth_attempt(ctx: &Context<'_>) -> Result<(), ApiError> {
         .await
         .map_err(ApiError::RateLimited)
 }
+
+/// Spends one unit of the caller's people budget per person a field returns (so 150 aliased
+/// `profile` fields cost 150, and a page of 20 recommendations costs 20). RATE_LIMITED when the
+/// budget cannot pay for all of them.
+pub async fn spend_on_people(
+    ctx: &Context<'_>,
+    user_id: uuid::Uuid,
+    people: usize,
+) -> Result<(), ApiError> {
+    let limiter = service::<RateLimiter>(ctx)?;
+    limiter
+        .check_n(
+            Bucket::People,
+            &user_id.to_string(),
+            u32::try_from(people).unwrap_or(u32::MAX),
+        )
+        .await
+        .map_err(ApiError::RateLimited)
+}

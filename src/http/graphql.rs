@@ -17,6 +17,7 @@ use super::HttpState;
 use super::client_ip::ClientIp;
 use super::middleware::Credentials;
 use crate::app::AppState;
+use crate::discovery::RelationLoader;
 use crate::error::{ApiError, annotate_graphql_errors, graphql_error_response as error_response};
 use crate::graphql::context::RequestContext;
 use crate::playgrounds::graphql::{PlaygroundLoader, ViewerLoader};
@@ -84,6 +85,10 @@ pub async fn graphql(
         ))
         .data(DataLoader::new(
             SeenProfileLoader(state.profiles.clone()),
+            spawn_in_request,
+        ))
+        .data(DataLoader::new(
+            RelationLoader(state.discovery.clone()),
             spawn_in_request,
         ))
         .data(DataLoader::new(

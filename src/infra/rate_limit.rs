@@ -32,10 +32,34 @@ pub enum Bucket {
     Message,
     /// Each data export of a signed-in user: one a minute.
     Export,
+    /// Each person a field returns to a signed-in user, per minute.
+    People,
+    /// Each like of a signed-in user, per day.
+    LikesPerDay,
+    /// Each first message a signed-in user sends into a conversation, per day.
+    FirstMessagesPerDay,
+    /// Each location change of a signed-in user, per day.
+    LocationChangesPerDay,
 }
 
 /// Data exports per minute per person (an export reads everything the person has).
 pub const EXPORTS_PER_MIN: u32 = 1;
+
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+const BUCKETS: [Bucket; 10] = [
+    Bucket::User,
+    Bucket::Ip,
+    Bucket::Auth,
+    Bucket::Location,
+    Bucket::Message,
+    Bucket::Export,
+    Bucket::People,
+    Bucket::LikesPerDay,
+    Bucket::FirstMessagesPerDay,
+    Bucket::LocationChangesPerDay,
+];
 
 impl Bucket {
     fn name(self) -> &'static str {
@@ -46,18 +70,34 @@ impl Bucket {
             Bucket::Location => "location",
             Bucket::Message => "message",
             Bucket::Export => "export",
+            Bucket::People => "people",
+            Bucket::LikesPerDay => "likes-day",
+            Bucket::FirstMessagesPerDay => "first-messages-day",
+            Bucket::LocationChangesPerDay => "location-day",
         }
     }
 
-    fn limit(self, limits: &RateLimits) -> u32 {
+    /// How many may be spent in how long (all of them at once, if the budget is full).
+    fn quota(self, limits: &RateLimits) -> (u32, Duration) {
         match self {
-            Bucket::User => limits.user_per_min,
-            Bucket::Ip => limits.ip_per_min,
-            Bucket::Auth => limits.auth_per_min,
-            Bucket::Location => limits.location_per_min,
-            Bucket::Message => limits.message_per_min,
-            Bucket::Export => EXPORTS_PER_MIN,
+            Bucket::User => (limits.user_per_min, MINUTE),
+            Bucket::Ip => (limits.ip_per_min, MINUTE),
+            Bucket::Auth => (limits.auth_per_min, MINUTE),
+            Bucket::Location => (limits.location_per_min, MINUTE),
+            Bucket::Message => (limits.message_per_min, MINUTE),
+            Bucket::Export => (EXPORTS_PER_MIN, MINUTE),
+            Bucket::People => (limits.people_per_min, MINUTE),
+            Bucket::LikesPerDay => (limits.likes_per_day, DAY),
+            Bucket::FirstMessagesPerDay => (limits.first_messages_per_day, DAY),
+            Bucket::LocationChangesPerDay => (limits.location_changes_per_day, DAY),
         }
+    }
+
+    /// The bucket's limit (at least 1) and the time one unit takes to come back.
+    fn emission(self, limits: &RateLimits) -> (u32, Duration) {
+        let (limit, period) = self.quota(limits);
+        let limit = limit.max(1);
+        (limit, period / limit)
     }
 }
 
@@ -69,52 +109,48 @@ pub struct RateLimiter {
     limits: RateLimits,
 }
 
-struct LocalLimiter {
-    user: DefaultKeyedRateLimiter<String>,
-    ip: DefaultKeyedRateLimiter<String>,
-    auth: DefaultKeyedRateLimiter<String>,
-    location: DefaultKeyedRateLimiter<String>,
-    message: DefaultKeyedRateLimiter<String>,
-    export: DefaultKeyedRateLimiter<String>,
-}
-
-fn keyed(per_min: u32) -> DefaultKeyedRateLimiter<String> {
-    let n = NonZeroU32::new(per_min).unwrap_or(NonZeroU32::MIN);
-    governor::RateLimiter::keyed(Quota::per_minute(n))
-}
+/// One in-process limiter per bucket, in [`BUCKETS`] order.
+struct LocalLimiter(Vec<DefaultKeyedRateLimiter<String>>);
 
 impl LocalLimiter {
     fn new(limits: &RateLimits) -> Self {
-        LocalLimiter {
-            user: keyed(limits.user_per_min),
-            ip: keyed(limits.ip_per_min),
-            auth: keyed(limits.auth_per_min),
-            location: keyed(limits.location_per_min),
-            message: keyed(limits.message_per_min),
-            export: keyed(EXPORTS_PER_MIN),
-        }
+        LocalLimiter(
+            BUCKETS
+                .iter()
+                .map(|bucket| {
+                    let (limit, interval) = bucket.emission(limits);
+                    let burst = NonZeroU32::new(limit).unwrap_or(NonZeroU32::MIN);
+                    let quota = Quota::with_period(interval.max(Duration::from_nanos(1)))
+                        .expect("a period of at least a nanosecond")
+                        .allow_burst(burst);
+                    governor::RateLimiter::keyed(quota)
+                })
+                .collect(),
+        )
     }
 
-    fn check(&self, bucket: Bucket, subject: &str) -> Result<(), Duration> {
-        let limiter = match bucket {
-            Bucket::User => &self.user,
-            Bucket::Ip => &self.ip,
-            Bucket::Auth => &self.auth,
-            Bucket::Location => &self.location,
-            Bucket::Message => &self.message,
-            Bucket::Export => &self.export,
-        };
-        limiter
-            .check_key(&subject.to_string())
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    fn limiter(&self, bucket: Bucket) -> &DefaultKeyedRateLimiter<String> {
+        let i = BUCKETS.iter().position(|b| *b == bucket).unwrap_or(0);
+        &self.0[i]
+    }
+
+    fn check(&self, bucket: Bucket, subject: &str, cost: u32) -> Result<(), Duration> {
+        let limiter = self.limiter(bucket);
+        let cost = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
+        match limiter.check_key_n(&subject.to_string(), cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(DefaultClock::default().now())),
+            // More than the whole budget at once: never, so wait as long as a full refill.
+            Err(_) => Err(MINUTE),
+        }
     }
 }
 
 /// GCRA in one atomic step, for one or more budgets at once: a request is let through only when
 /// every budget allows it, and then spends one of each; a refused request spends nothing.
-/// KEYS: the bucket keys. ARGV[2i-1], ARGV[2i]: the i-th bucket's emission interval and tolerance
-/// (µs; tolerance = interval × (limit − 1)). Returns 0 when allowed, otherwise the microseconds
-/// to wait (the longest wait of the budgets that refuse).
+/// KEYS: the bucket keys. ARGV[3i-2], ARGV[3i-1], ARGV[3i]: the i-th bucket's emission interval
+/// and tolerance (µs; tolerance = interval × (limit − 1)) and how many units to spend. Returns 0
+/// when allowed, otherwise the microseconds to wait (the longest wait of the budgets that refuse).
 static GCRA_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -123,13 +159,14 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local wait = 0
 local tats = {}
 for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local tolerance = tonumber(ARGV[2 * i])
+  local interval = tonumber(ARGV[3 * i - 2])
+  local tolerance = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
   local tat = tonumber(redis.call('GET', key) or now)
   if tat < now then tat = now end
-  local allow_at = tat - tolerance
+  local allow_at = tat + (cost - 1) * interval - tolerance
   if now < allow_at and allow_at - now > wait then wait = allow_at - now end
-  tats[i] = tat + interval
+  tats[i] = tat + cost * interval
 end
 if wait > 0 then return wait end
 for i, key in ipairs(KEYS) do
@@ -168,23 +205,39 @@ impl RateLimiter {
     }
 
     pub async fn check(&self, bucket: Bucket, subject: &str) -> Result<(), Duration> {
-        self.check_all(&[(bucket, subject)]).await
+        self.check_n(bucket, subject, 1).await
+    }
+
+    /// Spends `cost` units of `subject`'s budget at once (none when that is more than is left).
+    pub async fn check_n(&self, bucket: Bucket, subject: &str, cost: u32) -> Result<(), Duration> {
+        if cost == 0 {
+            return Ok(());
+        }
+        self.spend(&[(bucket, subject, cost)]).await
     }
 
     /// Spends one of each budget, in one round trip to Redis: all or nothing, so a request
     /// refused by one budget spends none of the others (in-process, each is checked in turn).
     pub async fn check_all(&self, budgets: &[(Bucket, &str)]) -> Result<(), Duration> {
+        let budgets: Vec<(Bucket, &str, u32)> = budgets.iter().map(|(b, s)| (*b, *s, 1)).collect();
+        self.spend(&budgets).await
+    }
+
+    async fn spend(&self, budgets: &[(Bucket, &str, u32)]) -> Result<(), Duration> {
         let Some(redis) = &self.redis else {
             return self.check_locally(budgets);
         };
         let mut script = GCRA_SCRIPT.prepare_invoke();
-        for (bucket, subject) in budgets {
-            let limit = u64::from(bucket.limit(&self.limits).max(1));
-            let interval = 60_000_000 / limit;
+        for (bucket, subject, cost) in budgets {
+            let (limit, interval) = bucket.emission(&self.limits);
+            let interval = u64::try_from(interval.as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1);
             script
                 .key(redis.key(&format!("rl:{}:{}", bucket.name(), subject)))
                 .arg(interval)
-                .arg(interval * (limit - 1));
+                .arg(interval * u64::from(limit - 1))
+                .arg(*cost.min(&limit));
         }
         let result: redis::RedisResult<i64> = redis
             .guarded(|mut conn| async move { script.invoke_async(&mut conn).await })
@@ -202,19 +255,16 @@ impl RateLimiter {
         }
     }
 
-    fn check_locally(&self, budgets: &[(Bucket, &str)]) -> Result<(), Duration> {
+    fn check_locally(&self, budgets: &[(Bucket, &str, u32)]) -> Result<(), Duration> {
         budgets
             .iter()
-            .try_for_each(|(bucket, subject)| self.local.check(*bucket, subject))
+            .try_for_each(|(bucket, subject, cost)| self.local.check(*bucket, subject, *cost))
     }
 
     /// Drops in-process state of subjects that are back to a full budget (memory bound).
     pub fn prune(&self) {
-        self.local.user.retain_recent();
-        self.local.ip.retain_recent();
-        self.local.auth.retain_recent();
-        self.local.location.retain_recent();
-        self.local.message.retain_recent();
-        self.local.export.retain_recent();
+        for limiter in &self.local.0 {
+            limiter.retain_recent();
+        }
     }
 }

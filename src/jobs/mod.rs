@@ -47,6 +47,9 @@ pub const RUN_TTL_DAYS: i64 = 30;
 /// Failed sign-ins older than this are removed (an account's owner hears of them at their next
 /// sign-in within this time).
 pub const SIGN_IN_FAILURE_TTL_DAYS: i64 = 30;
+/// Days an introduction (someone served in a person's recommendations) lets the person read
+/// that profile.
+pub const INTRODUCTION_TTL_DAYS: i64 = 30;
 /// Unreferenced blobs younger than this are left alone (an upload may be in flight).
 pub const ORPHAN_BLOB_GRACE: chrono::Duration = chrono::Duration::hours(1);
 /// How many recently active people one refresh tick recomputes at most.
@@ -324,9 +327,14 @@ impl Worker {
             .store
             .delete_sign_in_failures_before(now - days(SIGN_IN_FAILURE_TTL_DAYS))
             .await?;
+        let introductions = self
+            .store
+            .delete_introductions_before(now - days(INTRODUCTION_TTL_DAYS))
+            .await?;
         let blobs = self.delete_orphan_blobs(now - self.orphan_grace).await?;
         tracing::info!(
             tokens,
+            introductions,
             passes,
             notifications,
             runs,
@@ -334,10 +342,10 @@ impl Worker {
             blobs,
             "cleanup"
         );
-        Ok(
-            i64::try_from(tokens + passes + notifications + runs + sign_in_failures + blobs)
-                .unwrap_or(i64::MAX),
+        Ok(i64::try_from(
+            tokens + passes + notifications + runs + sign_in_failures + introductions + blobs,
         )
+        .unwrap_or(i64::MAX))
     }
 
     /// Photo blobs written before `before` that no photo row points to (an upload whose row

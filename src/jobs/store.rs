@@ -144,6 +144,15 @@ impl JobStore {
             .await
     }
 
+    /// Introductions made before `before` (a person served again is introduced again).
+    pub async fn delete_introductions_before(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.delete("DELETE FROM introductions WHERE introduced_at < $1", before)
+            .await
+    }
+
     pub async fn delete_passes_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.delete("DELETE FROM passes WHERE created_at < $1", before)
             .await

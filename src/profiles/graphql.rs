@@ -15,9 +15,9 @@ use super::model::{
     ActivityLevel, DistanceUnit, DogSize, LocationRecord, PhotoRecord, PreferencesRecord,
     ProfileView, PromptRecord,
 };
-use crate::discovery::DiscoveryService;
+use crate::discovery::{DiscoveryService, Relation, RelationLoader, shows_to};
 use crate::error::ApiError;
-use crate::graphql::context::{require_user, service};
+use crate::graphql::context::{require_user, service, spend_on_people};
 use crate::profiles::ProfileService;
 
 /// A dog's public profile, as other people see it. Never carries coordinates.
@@ -261,10 +261,26 @@ pub struct ProfileQuery;
 
 #[Object]
 impl ProfileQuery {
-    /// Someone's profile; null when it does not exist or either of you blocked the other.
+    /// Your own profile, or that of someone the app showed you or connected you with (served
+    /// in your recommendations, liked you, or matched); NOT_FOUND for anyone else, and when
+    /// either of you blocked the other. A paused or incomplete profile shows only to matches.
     async fn profile(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<Option<Profile>> {
         let viewer = require_user(ctx).await?.user_id;
         let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let not_found = || ApiError::NotFound("no such profile".into());
+        let relation = if viewer == user_id {
+            Relation::Matched
+        } else {
+            spend_on_people(ctx, viewer, 1).await?;
+            ctx.data::<DataLoader<RelationLoader>>()?
+                .load_one((viewer, user_id))
+                .await
+                .map_err(ApiError::from)?
+                .unwrap_or(Relation::Stranger)
+        };
+        if relation == Relation::Stranger {
+            return Err(not_found().into());
+        }
         let seen = match profiles.seen_by_if_cached(viewer, user_id).await {
             Some(seen) => seen,
             // Not all cached here: batched with the request's other profiles.
@@ -275,8 +291,8 @@ impl ProfileQuery {
                 .map_err(ApiError::from)?,
         };
         match seen {
-            Some(view) => Ok(Some(Profile(view))),
-            None => Err(ApiError::NotFound("no such profile".into()).into()),
+            Some(view) if shows_to(relation, &view) => Ok(Some(Profile(view))),
+            _ => Err(not_found().into()),
         }
     }
 

@@ -233,6 +233,7 @@ async fn a_deleted_account_vanishes_at_once_from_every_instance(backend: Backend
     let stays = dog_at(&app, "Stays", north_of(BERLIN, 2.0)).await;
     let viewer = dog_at(&app, "Viewer", north_of(BERLIN, 1.0)).await;
     let profile = "query($u: UUID!) { profile(userId: $u) { userId name } }";
+    app.introduce(&viewer, &gone).await;
     let seen = there
         .gql(viewer.token(), profile, json!({ "u": gone.user_id }))
         .await;

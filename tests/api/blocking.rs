@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::both_backends;
 use crate::chat::matched_pair;
@@ -48,24 +47,26 @@ async fn blocked_pairs(app: &TestApp) -> Vec<(Session, Session)> {
     out
 }
 
-/// `viewer` opens `user`'s profile.
-pub fn profile_query(
+/// `viewer` opens `user`'s profile, `user` having been served to them (again).
+pub async fn profile_query(
     app: &TestApp,
     viewer: &Session,
-    user: Uuid,
-) -> impl Future<Output = crate::helpers::GqlResponse> {
+    user: &Session,
+) -> crate::helpers::GqlResponse {
+    app.introduce(viewer, user).await;
     app.gql(
         viewer.token(),
         "query($u: UUID!) { profile(userId: $u) { userId name photos { url } } }",
-        json!({ "u": user }),
+        json!({ "u": user.user_id }),
     )
+    .await
 }
 
 async fn a_blocked_person_cannot_open_the_blockers_profile(backend: Backend) {
     let app = spawn_app(backend).await;
     for (a, b) in blocked_pairs(&app).await {
         for (seer, hidden) in [(&a, &b), (&b, &a)] {
-            let res = profile_query(&app, seer, hidden.user_id).await;
+            let res = profile_query(&app, seer, hidden).await;
             assert_eq!(res.error_code(), "NOT_FOUND");
             assert!(!res.body.to_string().contains("Bella\""), "{}", res.body);
         }
@@ -86,28 +87,26 @@ async fn a_block_hides_a_profile_already_cached_on_every_instance(backend: Backe
     let rex = dog_at(&app, "Rex", BERLIN).await;
     let bella = dog_at(&app, "Bella", north_of(BERLIN, 1.0)).await;
     for instance in &instances {
-        profile_query(instance, &bella, rex.user_id)
-            .await
-            .data("profile");
+        profile_query(instance, &bella, &rex).await.data("profile");
     }
     act(&app, &rex, "block", bella.user_id).await.data("block");
     assert_eq!(
-        profile_query(&app, &bella, rex.user_id).await.error_code(),
+        profile_query(&app, &bella, &rex).await.error_code(),
         "NOT_FOUND"
     );
     for instance in &instances {
-        eventually_code(instance, &bella, rex.user_id, "NOT_FOUND").await;
+        eventually_code(instance, &bella, &rex, "NOT_FOUND").await;
     }
     let lifted = act(&app, &rex, "unblock", bella.user_id).await;
     lifted.data("unblock");
     for instance in &instances {
-        eventually_code(instance, &bella, rex.user_id, "").await;
+        eventually_code(instance, &bella, &rex, "").await;
     }
 }
 
 /// Waits (up to 2 s: the other instances hear of a change over Redis) until `viewer`'s view of
 /// `whom`'s profile answers with `code` ("" for no error).
-async fn eventually_code(app: &TestApp, viewer: &Session, whom: Uuid, code: &str) {
+async fn eventually_code(app: &TestApp, viewer: &Session, whom: &Session, code: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
     loop {
         let res = profile_query(app, viewer, whom).await;

@@ -14,6 +14,7 @@ mod chat;
 mod console_sessions;
 mod contract;
 mod credential_stuffing;
+mod daily_ceilings;
 mod dependency_outages;
 mod discovery;
 mod discovery_properties;

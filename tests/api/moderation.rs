@@ -831,7 +831,7 @@ async fn many_reporters_hide_a_person_until_a_moderator_decides(backend: Backend
     assert_eq!(cases(&app, &m).await[0]["held"], false);
     // The viewer opens the profile (so it is cached) before the hold.
     assert!(
-        profile_query(&app, &viewer, person.user_id)
+        profile_query(&app, &viewer, &person)
             .await
             .errors()
             .is_empty()
@@ -840,9 +840,7 @@ async fn many_reporters_hide_a_person_until_a_moderator_decides(backend: Backend
     assert!(!all_recs(&app, &viewer).await.contains(&person.user_id));
     assert_eq!(cases(&app, &m).await[0]["held"], true);
     assert_eq!(
-        profile_query(&app, &viewer, person.user_id)
-            .await
-            .error_code(),
+        profile_query(&app, &viewer, &person).await.error_code(),
         "NOT_FOUND"
     );
     // A warning decides the case: visible again.
@@ -855,7 +853,7 @@ async fn many_reporters_hide_a_person_until_a_moderator_decides(backend: Backend
     )
     .await;
     assert!(
-        profile_query(&app, &viewer, person.user_id)
+        profile_query(&app, &viewer, &person)
             .await
             .errors()
             .is_empty()

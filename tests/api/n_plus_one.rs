@@ -121,6 +121,7 @@ async fn nested_profile_queries_cost_a_constant_number_of_statements(backend: Ba
         )
         .await
         .data("setPrompts");
+        app.introduce(&viewer, &user).await;
         users.push(user);
     }
     // Every profile change drops the cached profile again `SETTLE` later: let the setup's

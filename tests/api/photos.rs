@@ -506,6 +506,7 @@ async fn a_photo_link_is_reused_for_minutes_and_lasts_a_quarter_hour(backend: Ba
     let owner = app.new_user().await;
     app.complete_profile(&owner, "Rex").await;
     let viewer = app.new_user_with_profile("Bella").await;
+    app.introduce(&viewer, &owner).await;
     let links = || async {
         let res = app
             .gql(

@@ -22,7 +22,11 @@ const FULL_PROFILE: &str = "query($u: UUID!) { profile(userId: $u) {
     id userId name age bio breed size activityLevel isComplete isPaused createdAt updatedAt
     photos { id url thumbnailUrl order createdAt } prompts { id question answer order } } }";
 
+/// `user`'s profile as `viewer` reads it, `user` having been served to `viewer`.
 async fn profile_of(app: &TestApp, viewer: &Session, user: &Session) -> GqlResponse {
+    if viewer.user_id != user.user_id {
+        app.introduce(viewer, user).await;
+    }
     app.gql(viewer.token(), FULL_PROFILE, json!({ "u": user.user_id }))
         .await
 }
@@ -368,7 +372,7 @@ async fn a_blocked_person_gets_not_found(backend: Backend) {
     let app = spawn_app(backend).await;
     let rex = app.new_user().await;
     let bella = app.new_user().await;
-    app.create_profile(&rex, "Rex").await.data("createProfile");
+    app.complete_profile(&rex, "Rex").await;
     profile_of(&app, &bella, &rex).await.data("profile");
     // Bella has Rex's profile cached by now; the block must still hide it at once.
     crate::discovery::act(&app, &rex, "block", bella.user_id)
@@ -394,7 +398,7 @@ async fn an_update_is_seen_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let rex = app.new_user().await;
     let bella = app.new_user().await;
-    app.create_profile(&rex, "Rex").await.data("createProfile");
+    app.complete_profile(&rex, "Rex").await;
     assert_eq!(
         profile_of(&app, &bella, &rex).await.data("profile")["name"],
         "Rex"
@@ -420,7 +424,7 @@ async fn an_update_through_one_instance_is_seen_at_once_through_another() {
     let b = a.spawn_sibling().await;
     let rex = a.new_user().await;
     let bella = a.new_user().await;
-    a.create_profile(&rex, "Rex").await.data("createProfile");
+    a.complete_profile(&rex, "Rex").await;
     for round in 0..5 {
         // Warm both instances' caches, then change the profile through `a`.
         let name = format!("Rex {round}");

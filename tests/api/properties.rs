@@ -74,6 +74,11 @@ fn limits(n: u32) -> RateLimits {
         auth_per_min: n,
         location_per_min: n,
         message_per_min: n,
+        people_per_min: n,
+        profiles_per_day: n,
+        likes_per_day: n,
+        first_messages_per_day: n,
+        location_changes_per_day: n,
     }
 }
 

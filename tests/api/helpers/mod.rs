@@ -212,6 +212,11 @@ pub fn test_config(backend: Backend, db: &TestDb, media_dir: &std::path::Path) -
     config.rate_limits.auth_per_min = 100_000;
     config.rate_limits.location_per_min = 100_000;
     config.rate_limits.message_per_min = 100_000;
+    config.rate_limits.people_per_min = 100_000;
+    config.rate_limits.profiles_per_day = 100_000;
+    config.rate_limits.likes_per_day = 100_000;
+    config.rate_limits.first_messages_per_day = 100_000;
+    config.rate_limits.location_changes_per_day = 100_000;
     if backend == Backend::Postgres {
         config.redis_url = Some(redis_url());
         config.redis_prefix = format!("test:{}:", Uuid::new_v4().simple());
@@ -520,8 +525,11 @@ impl TestApp {
         vec![self.upload_jpeg(user).await, self.upload_jpeg(user).await]
     }
 
-    /// The photo ids of `user`'s profile, in order, as `viewer` sees them.
+    /// The photo ids of `user`'s profile, in order, as `viewer` sees them (once introduced).
     pub async fn photo_ids(&self, viewer: &Session, user: &Session) -> Vec<Uuid> {
+        if viewer.user_id != user.user_id {
+            self.introduce(viewer, user).await;
+        }
         let res = self
             .gql(
                 viewer.token(),
@@ -585,6 +593,32 @@ impl TestApp {
             Db::Postgres(pool) => sqlx::query(sql).execute(pool).await?.rows_affected(),
             Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await?.rows_affected(),
         })
+    }
+
+    /// Stores that `person` was served to `viewer` in their recommendations, as a page of them
+    /// would: what lets the viewer read the person's profile.
+    pub async fn introduce(&self, viewer: &Session, person: &Session) {
+        let now = chrono::Utc::now();
+        let sql =
+            "INSERT INTO introductions (viewer_id, person_id, introduced_at) VALUES ($1, $2, $3)
+                   ON CONFLICT DO NOTHING";
+        match &self.db {
+            Db::Postgres(pool) => sqlx::query(sql)
+                .bind(viewer.user_id)
+                .bind(person.user_id)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(drop),
+            Db::Sqlite(pool) => sqlx::query(sql)
+                .bind(viewer.user_id)
+                .bind(person.user_id)
+                .bind(now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+                .execute(pool)
+                .await
+                .map(drop),
+        }
+        .expect("introduction stored");
     }
 
     /// [`Self::try_execute`], which must succeed.
