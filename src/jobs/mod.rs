@@ -50,6 +50,8 @@ pub const SIGN_IN_FAILURE_TTL_DAYS: i64 = 30;
 /// Days an introduction (someone served in a person's recommendations) lets the person read
 /// that profile.
 pub const INTRODUCTION_TTL_DAYS: i64 = 30;
+/// Days within which one person's like tells its person only once.
+pub const LIKE_NOTICE_DAYS: i64 = 30;
 /// Unreferenced blobs younger than this are left alone (an upload may be in flight).
 pub const ORPHAN_BLOB_GRACE: chrono::Duration = chrono::Duration::hours(1);
 /// How many recently active people one refresh tick recomputes at most.
@@ -331,10 +333,15 @@ impl Worker {
             .store
             .delete_introductions_before(now - days(INTRODUCTION_TTL_DAYS))
             .await?;
+        let like_notices = self
+            .store
+            .delete_like_notices_before(now - days(LIKE_NOTICE_DAYS))
+            .await?;
         let blobs = self.delete_orphan_blobs(now - self.orphan_grace).await?;
         tracing::info!(
             tokens,
             introductions,
+            like_notices,
             passes,
             notifications,
             runs,

@@ -144,6 +144,15 @@ impl JobStore {
             .await
     }
 
+    /// Records of like notices sent before `before` (a like after that tells its person again).
+    pub async fn delete_like_notices_before(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.delete("DELETE FROM like_notices WHERE sent_at < $1", before)
+            .await
+    }
+
     /// Introductions made before `before` (a person served again is introduced again).
     pub async fn delete_introductions_before(
         &self,

@@ -131,6 +131,18 @@ async fn insert_wanted_sqlite(
     offline: bool,
     conversation: Option<Uuid>,
 ) -> Result<Option<PushState>, StoreError> {
+    // A new message notice replaces the person's unread ones about the same conversation.
+    if let (NotificationKind::Message, Some(conversation)) = (n.kind, conversation) {
+        sqlx::query(
+            "DELETE FROM notifications
+              WHERE user_id = $1 AND kind = 'MESSAGE' AND read_at IS NULL
+                AND data LIKE '%\"conversationId\":\"' || $2 || '\"%'",
+        )
+        .bind(n.user_id)
+        .bind(conversation.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
     // Nothing when they turned the kind off; a push pending when `offline` and they have a
     // device and push on. (A like's notice is stored the same way by the `like_requests`
     // trigger.)

@@ -28,6 +28,7 @@ mod memory_limits;
 mod moderation;
 mod moderation_console;
 mod n_plus_one;
+mod notice_spam;
 mod notifications;
 mod operations;
 mod origins;
