@@ -139,6 +139,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
             WORK_MAX_WAIT,
         ),
         notifications.clone(),
+        config.require_email_confirmation,
     ));
     let rate_limiter = match &redis {
         Some(redis) => RateLimiter::shared(config.rate_limits, redis.clone()),
@@ -176,12 +177,15 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
             bus.clone(),
             notifications.clone(),
             secret,
-            crate::discovery::HoldRule {
-                reporters: config.moderation.hold_reporters,
-                window: config.moderation.hold_window,
-                reporter_min_age: config.moderation.reporter_min_age,
+            crate::discovery::DiscoverySettings {
+                hold: crate::discovery::HoldRule {
+                    reporters: config.moderation.hold_reporters,
+                    window: config.moderation.hold_window,
+                    reporter_min_age: config.moderation.reporter_min_age,
+                },
+                profiles_per_day: config.rate_limits.profiles_per_day,
+                confirmed_only: config.require_email_confirmation,
             },
-            config.rate_limits.profiles_per_day,
         )),
         chat: Arc::new(ChatService::new(
             &db,

@@ -104,6 +104,9 @@ pub struct Config {
     pub mail_from: String,
     /// Development without SMTP: write the secrets of logged emails (reset tokens) in clear.
     pub mail_log_secrets: bool,
+    /// New accounts must confirm their email address before they are discoverable and can
+    /// like, message, report or add places (default: in production).
+    pub require_email_confirmation: bool,
     /// `None` (development only) or `["*"]`: any origin.
     pub allowed_origins: Option<Vec<String>>,
     /// Peers whose `X-Forwarded-For` is believed (load balancers, reverse proxies).
@@ -165,6 +168,7 @@ struct RawConfig {
     smtp_url: Option<SecretString>,
     mail_from: Option<String>,
     mail_log_secrets: Option<bool>,
+    require_email_confirmation: Option<bool>,
     allowed_origins: Option<String>,
     trusted_proxies: Option<String>,
     rate_limit_user_per_min: Option<u32>,
@@ -390,6 +394,9 @@ impl RawConfig {
             smtp_url: secrets.smtp_url,
             mail_from: secrets.mail_from,
             mail_log_secrets: secrets.mail_log_secrets,
+            require_email_confirmation: self
+                .require_email_confirmation
+                .unwrap_or(environment == Environment::Production),
             allowed_origins: net.allowed_origins,
             trusted_proxies: net.trusted_proxies,
             rate_limits,
@@ -836,6 +843,27 @@ mod tests {
             allowed_origins: Some("https://app.pupmatch.example".into()),
             ..raw()
         }
+    }
+
+    #[test]
+    fn email_confirmation_is_required_in_production_unless_turned_off() {
+        assert!(
+            production()
+                .validate()
+                .expect("valid")
+                .require_email_confirmation
+        );
+        assert!(!raw().validate().expect("valid").require_email_confirmation);
+        let off = RawConfig {
+            require_email_confirmation: Some(false),
+            ..production()
+        };
+        assert!(!off.validate().expect("valid").require_email_confirmation);
+        let on = RawConfig {
+            require_email_confirmation: Some(true),
+            ..raw()
+        };
+        assert!(on.validate().expect("valid").require_email_confirmation);
     }
 
     #[test]

@@ -55,6 +55,10 @@ impl Me {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// Whether the address is confirmed (from the link of the confirmation email).
+    async fn email_confirmed(&self) -> bool {
+        self.0.email_confirmed
+    }
     async fn profile(&self, ctx: &Context<'_>) -> Result<Option<Profile>> {
         let profiles = service::<Arc<ProfileService>>(ctx)?;
         let view = profiles.view(self.0.id).await.map_err(ApiError::from)?;
@@ -140,6 +144,22 @@ impl AuthMutation {
         let auth = service::<Arc<AuthService>>(ctx)?;
         api(auth.reset_password(&token, password).await)?;
         Ok(true)
+    }
+
+    /// Confirms the address with the token from the confirmation email; single use.
+    async fn confirm_email(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
+        limit_auth_attempt(ctx).await?;
+        let auth = service::<Arc<AuthService>>(ctx)?;
+        api(auth.confirm_email(&token).await)?;
+        Ok(true)
+    }
+
+    /// A new confirmation email (earlier links stop working); false when the address is
+    /// confirmed already. At most 3 an hour.
+    async fn resend_confirmation(&self, ctx: &Context<'_>) -> Result<bool> {
+        let user = require_user(ctx).await?;
+        let auth = service::<Arc<AuthService>>(ctx)?;
+        Ok(api(auth.resend_confirmation(user).await)?)
     }
 
     /// Changes the password and signs out every other session.

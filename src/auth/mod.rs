@@ -52,6 +52,16 @@ pub enum AuthError {
     RefreshTokenReplayed,
     #[error("the reset link is invalid, expired or already used")]
     InvalidResetToken,
+    #[error("the confirmation link is invalid, expired or already used")]
+    InvalidConfirmationToken,
+    /// The address is not confirmed, and this needs it.
+    #[error(
+        "confirm your email address first: open the link in the email we sent (resendConfirmation sends another)"
+    )]
+    Unconfirmed,
+    /// Confirmation emails for the account are used up for the hour.
+    #[error("too many confirmation emails for this account; try again later")]
+    TooManyConfirmationEmails,
     /// A password-confirmed action got the wrong password; names the input field.
     #[error("the password is incorrect")]
     WrongPassword { field: &'static str },
@@ -79,7 +89,13 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials
             | AuthError::InvalidToken
             | AuthError::RefreshTokenReplayed => ApiError::Unauthenticated(err.to_string()),
-            AuthError::InvalidResetToken => ApiError::bad_input("token", err.to_string()),
+            AuthError::InvalidResetToken | AuthError::InvalidConfirmationToken => {
+                ApiError::bad_input("token", err.to_string())
+            }
+            AuthError::Unconfirmed => ApiError::Forbidden(err.to_string()),
+            AuthError::TooManyConfirmationEmails => {
+                ApiError::RateLimited(std::time::Duration::from_secs(60 * 60))
+            }
             AuthError::Restricted(_) | AuthError::EmailBanned => {
                 ApiError::Forbidden(err.to_string())
             }
@@ -113,10 +129,15 @@ pub struct AuthService {
     email_key: [u8; 32],
     /// Tells owners about wrong passwords tried for their account.
     notifications: Arc<NotificationService>,
+    /// Whether an unconfirmed address keeps its account from liking, messaging, reporting and
+    /// adding places (and out of discovery).
+    confirmation_required: bool,
 }
 
 /// Password-reset emails one account gets in an hour at most, whoever asks for them.
 pub const RESET_EMAILS_PER_HOUR: i64 = 3;
+/// Confirmation emails an account may be sent an hour (the one at registration included).
+pub const CONFIRMATION_EMAILS_PER_HOUR: i64 = 3;
 
 /// Wrong passwords for one email within [`FAILURE_WINDOW`] before its sign-ins pause.
 pub const FAILURES_BEFORE_PAUSE: i64 = 10;
@@ -170,9 +191,11 @@ impl AuthService {
         bus: Bus,
         hashing: WorkGate,
         notifications: Arc<NotificationService>,
+        confirmation_required: bool,
     ) -> Self {
         AuthService {
             notifications,
+            confirmation_required,
             email_key: tokens::derive_key(&keys, "banned-email"),
             hashing,
             store,
@@ -256,10 +279,14 @@ impl AuthService {
             email: email.as_str().to_string(),
             password_hash: password::hash(&self.hashing, password.expose().to_string()).await?,
             created_at: now,
+            email_confirmed_at: None,
         };
         let (session, refresh_token) = new_session(user.id, SessionKind::App, now);
         self.store.create_user(&user, &session).await?;
         tracing::info!(user.id = %user.id, "account registered");
+        if self.confirmation_required {
+            self.send_confirmation(&user, now).await?;
+        }
         self.issue(user, session.session_id, refresh_token, now)
     }
 
@@ -483,6 +510,96 @@ impl AuthService {
             }
         });
         Ok(())
+    }
+
+    /// Whether an unconfirmed address keeps its account from acting (see
+    /// [`Self::must_be_confirmed`]).
+    pub fn confirmation_required(&self) -> bool {
+        self.confirmation_required
+    }
+
+    /// FORBIDDEN, saying why, when confirmation is required and `user` has not confirmed their
+    /// address: liking, messaging, reporting and adding places need it.
+    pub async fn must_be_confirmed(&self, user: AuthUser) -> AuthResult<()> {
+        if !self.confirmation_required || self.account(user).await?.email_confirmed {
+            return Ok(());
+        }
+        Err(AuthError::Unconfirmed)
+    }
+
+    /// Emails `user` a new confirmation link (ending the earlier ones), at most
+    /// [`CONFIRMATION_EMAILS_PER_HOUR`] an hour. False when the address is confirmed already.
+    pub async fn resend_confirmation(&self, user: AuthUser) -> AuthResult<bool> {
+        if self.account(user).await?.email_confirmed {
+            return Ok(false);
+        }
+        let record = self.user(user.user_id).await?;
+        self.send_confirmation(&record, time::now()).await?;
+        Ok(true)
+    }
+
+    /// Stores a confirmation token for `user` and emails its link in the background.
+    async fn send_confirmation(
+        &self,
+        user: &UserRecord,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AuthResult<()> {
+        let (token, hash) = tokens::new_opaque_token();
+        let record = NewRefreshToken {
+            id: Uuid::now_v7(),
+            hash,
+            created_at: now,
+            expires_at: now + tokens::CONFIRMATION_TOKEN_TTL,
+        };
+        if !self
+            .store
+            .create_confirmation_token(user.id, &record, CONFIRMATION_EMAILS_PER_HOUR)
+            .await?
+        {
+            return Err(AuthError::TooManyConfirmationEmails);
+        }
+        let mut link = self.public_url.clone();
+        link.set_path("/confirm-email");
+        link.set_query(Some(&format!("token={token}")));
+        let message = OutgoingEmail {
+            to: user.email.clone(),
+            subject: "Confirm your PupMatch email address".into(),
+            body: format!(
+                "Welcome to PupMatch!\n\n\
+                 Open this link within 48 hours to confirm your email address:\n{link}\n\n\
+                 Confirmation token: {token}\n\n\
+                 Until you do, your dog's profile is not shown to others, and you cannot like, \
+                 message or report anyone.\n\n\
+                 If you did not make a PupMatch account, ignore this email.\n"
+            ),
+            secrets: vec![token],
+        };
+        let mailer = self.mailer.clone();
+        let user_id = user.id;
+        tokio::spawn(async move {
+            match mailer.send(message).await {
+                Ok(()) => tracing::info!(user.id = %user_id, "confirmation email sent"),
+                Err(err) => {
+                    tracing::error!(user.id = %user_id, error = format!("{err:#}"), "confirmation email failed")
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Confirms the address of the account a confirmation link was sent to (single use).
+    #[tracing::instrument(skip_all)]
+    pub async fn confirm_email(&self, token: &str) -> AuthResult<()> {
+        let presented = tokens::hash_opaque(token);
+        match self.store.confirm_email(&presented, time::now()).await? {
+            Some(user_id) => {
+                // The cached account says it is unconfirmed: drop it everywhere.
+                self.sessions.invalidate(user_id).await;
+                tracing::info!(user.id = %user_id, "email address confirmed");
+                Ok(())
+            }
+            None => Err(AuthError::InvalidConfirmationToken),
+        }
     }
 
     #[tracing::instrument(skip_all)]

@@ -94,15 +94,25 @@ pub struct UserRecord {
     pub email: String,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+    /// When the owner confirmed the address (from the link of a confirmation email).
+    pub email_confirmed_at: Option<DateTime<Utc>>,
 }
 
-/// What never changes about an account: shown by `me`, and cached with its sessions so that
-/// showing it needs no database read.
+/// What (almost) never changes about an account: shown by `me`, and cached with its sessions
+/// so that showing it needs no database read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Account {
     pub id: Uuid,
     pub email: String,
     pub created_at: DateTime<Utc>,
+    /// Whether the address is confirmed (it changes once: confirming drops the cached
+    /// account). Accounts cached before confirmation existed were all confirmed.
+    #[serde(default = "confirmed_before_confirmation_existed")]
+    pub email_confirmed: bool,
+}
+
+fn confirmed_before_confirmation_existed() -> bool {
+    true
 }
 
 impl From<UserRecord> for Account {
@@ -111,6 +121,7 @@ impl From<UserRecord> for Account {
             id: user.id,
             email: user.email,
             created_at: user.created_at,
+            email_confirmed: user.email_confirmed_at.is_some(),
         }
     }
 }

@@ -20,6 +20,8 @@ pub const ACCESS_TOKEN_TTL: Duration = Duration::hours(24);
 pub const REFRESH_TOKEN_TTL: Duration = Duration::days(30);
 /// Lifetime of a password-reset token.
 pub const RESET_TOKEN_TTL: Duration = Duration::hours(1);
+/// How long an email confirmation link works.
+pub const CONFIRMATION_TOKEN_TTL: Duration = Duration::hours(48);
 /// How long a moderation console sign-in lasts (its one token is never refreshed).
 pub const CONSOLE_SESSION_TTL: Duration = Duration::hours(8);
 

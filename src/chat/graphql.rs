@@ -11,7 +11,9 @@ use super::ChatService;
 use super::store::{ConversationSummary, MessageRecord};
 use super::{Draft, MessageKind, conversation_cursor, message_cursor};
 use crate::error::ApiError;
-use crate::graphql::context::{PageInfo, page_size, require_user, service, spend_on_people};
+use crate::graphql::context::{
+    PageInfo, page_size, require_confirmed_user, require_user, service, spend_on_people,
+};
 use crate::infra::rate_limit::RateLimiter;
 use crate::playgrounds::PlaygroundService;
 use crate::playgrounds::graphql::{Playground, load_playground};
@@ -212,7 +214,7 @@ impl ChatMutation {
         content: String,
         client_id: Option<String>,
     ) -> Result<Message> {
-        let user = require_user(ctx).await?;
+        let user = require_confirmed_user(ctx).await?;
         let rate_limiter = service::<RateLimiter>(ctx)?;
         let chat = service::<Arc<ChatService>>(ctx)?;
         let profiles = service::<Arc<ProfileService>>(ctx)?;
@@ -264,7 +266,7 @@ impl ChatMutation {
         conversation_id: Uuid,
         playground_id: Uuid,
     ) -> Result<Message> {
-        let user = require_user(ctx).await?;
+        let user = require_confirmed_user(ctx).await?;
         let rate_limiter = service::<RateLimiter>(ctx)?;
         let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
         let chat = service::<Arc<ChatService>>(ctx)?;

@@ -14,9 +14,9 @@ use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 
 use super::{ChatService, Draft};
-use crate::auth::AuthService;
 use crate::auth::model::AuthUser;
 use crate::auth::tokens::{Claims, TokenError};
+use crate::auth::{AuthService, api};
 use crate::error::ApiError;
 use crate::frames::ServerFrame;
 use crate::hub::{Outgoing, SOCKET_QUEUE, SocketOwner};
@@ -351,6 +351,7 @@ impl Connection {
                 client_id,
             } => {
                 services.rate_limiter.check_message(user_id).await?;
+                api(services.auth.must_be_confirmed(self.user).await)?;
                 let sent = services
                     .chat
                     .send(

@@ -10,7 +10,9 @@ use super::store::ReportReason;
 use super::{Recommendation as Served, geo, match_cursor};
 use crate::discovery::DiscoveryService;
 use crate::error::ApiError;
-use crate::graphql::context::{PageInfo, page_size, require_user, service, spend_on_people};
+use crate::graphql::context::{
+    PageInfo, page_size, require_confirmed_user, require_user, service, spend_on_people,
+};
 use crate::infra::rate_limit::{Bucket, RateLimiter};
 use crate::profiles::ProfileService;
 use crate::profiles::graphql::{Profile, load_profile};
@@ -215,7 +217,7 @@ impl DiscoveryMutation {
     }
 
     async fn like(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<LikeResult> {
-        let user = require_user(ctx).await?;
+        let user = require_confirmed_user(ctx).await?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
         let profiles = service::<Arc<ProfileService>>(ctx)?;
         service::<RateLimiter>(ctx)?
@@ -283,7 +285,7 @@ impl DiscoveryMutation {
         reason: ReportReason,
         details: Option<String>,
     ) -> Result<bool> {
-        let user = require_user(ctx).await?;
+        let user = require_confirmed_user(ctx).await?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
         let profiles = service::<Arc<ProfileService>>(ctx)?;
         discovery

@@ -48,6 +48,16 @@ use crate::notifications::NotificationService;
 use geo::Coordinates;
 use store::DiscoveryStore;
 
+/// What a deployment decides about discovery.
+pub struct DiscoverySettings {
+    /// When reports hide a person before a moderator looks.
+    pub hold: HoldRule,
+    /// The ceiling on new people shown to someone in a day.
+    pub profiles_per_day: u32,
+    /// Whether only people with a confirmed email address are recommended.
+    pub confirmed_only: bool,
+}
+
 pub struct DiscoveryService {
     store: DiscoveryStore,
     recs: Arc<TwoTierCache<RecList>>,
@@ -66,6 +76,8 @@ pub struct DiscoveryService {
     known: introductions::Known,
     /// The ceiling on new people shown to someone in a day.
     profiles_per_day: u32,
+    /// Whether only people with a confirmed email address are recommended.
+    confirmed_only: bool,
 }
 
 impl DiscoveryService {
@@ -75,9 +87,13 @@ impl DiscoveryService {
         bus: Bus,
         notifications: Arc<NotificationService>,
         secret: &[u8],
-        hold: HoldRule,
-        profiles_per_day: u32,
+        settings: DiscoverySettings,
     ) -> Self {
+        let DiscoverySettings {
+            hold,
+            profiles_per_day,
+            confirmed_only,
+        } = settings;
         let store = DiscoveryStore::new(db);
         let marks = marks::SwipeMarks::new(redis.clone());
         let recs = TwoTierCache::new(
@@ -99,6 +115,7 @@ impl DiscoveryService {
             hold,
             known: introductions::Known::default(),
             profiles_per_day,
+            confirmed_only,
         }
     }
 

@@ -169,6 +169,7 @@ impl DiscoveryService {
             min_age: prefs.min_age,
             max_age: prefs.max_age,
             radius_km,
+            confirmed_only: self.confirmed_only,
         };
         metrics::counter!("recommendation_lists_computed_total").increment(1);
         let now = time::now();

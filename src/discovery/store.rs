@@ -131,6 +131,8 @@ pub struct Searcher {
     pub min_age: i32,
     pub max_age: i32,
     pub radius_km: f64,
+    /// Only people whose email address is confirmed (when confirmation is required).
+    pub confirmed_only: bool,
 }
 
 /// A candidate as the database returns it, before scoring.

@@ -110,3 +110,12 @@ pub async fn spend_on_people(
         .await
         .map_err(ApiError::RateLimited)
 }
+
+/// [`require_user`], whose email address is confirmed when confirmation is required (FORBIDDEN
+/// otherwise, saying so): what liking, messaging, reporting and adding places need.
+pub async fn require_confirmed_user(ctx: &Context<'_>) -> Result<AuthUser, ApiError> {
+    let user = require_user(ctx).await?;
+    let auth = service::<Arc<AuthService>>(ctx)?;
+    api(auth.must_be_confirmed(user).await)?;
+    Ok(user)
+}

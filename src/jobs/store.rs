@@ -122,7 +122,7 @@ impl JobStore {
         ))
     }
 
-    /// Refresh and password-reset tokens past their expiry.
+    /// Refresh, password-reset and email confirmation tokens past their expiry.
     pub async fn delete_expired_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(self
             .delete("DELETE FROM refresh_tokens WHERE expires_at < $1", now)
@@ -130,6 +130,12 @@ impl JobStore {
             + self
                 .delete(
                     "DELETE FROM password_reset_tokens WHERE expires_at < $1",
+                    now,
+                )
+                .await?
+            + self
+                .delete(
+                    "DELETE FROM email_confirmation_tokens WHERE expires_at < $1",
                     now,
                 )
                 .await?)

@@ -15,7 +15,7 @@ use super::{MAX_SEARCH, PlaygroundDraft};
 use crate::discovery::DiscoveryService;
 use crate::discovery::geo::{Coordinates as Point, haversine_km, km_to_miles};
 use crate::error::ApiError;
-use crate::graphql::context::{require_user, service};
+use crate::graphql::context::{require_confirmed_user, require_user, service};
 use crate::playgrounds::PlaygroundService;
 use crate::profiles::ProfileService;
 use crate::profiles::graphql::Coordinates;
@@ -261,7 +261,7 @@ impl PlaygroundMutation {
         ctx: &Context<'_>,
         input: PlaygroundInput,
     ) -> Result<Playground> {
-        let user = require_user(ctx).await?;
+        let user = require_confirmed_user(ctx).await?;
         let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
         let profiles = service::<Arc<ProfileService>>(ctx)?;

@@ -398,6 +398,7 @@ async fn the_candidate_query_uses_the_gist_index() {
     .bind(Some(3i32))
     .bind(50.0f64)
     .bind(500i64)
+    .bind(true)
     .fetch_all(&mut *conn)
     .await
     .expect("explain");

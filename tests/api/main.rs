@@ -18,6 +18,7 @@ mod daily_ceilings;
 mod dependency_outages;
 mod discovery;
 mod discovery_properties;
+mod email_confirmation;
 mod encrypted_connections;
 mod export;
 mod graphql_limits;

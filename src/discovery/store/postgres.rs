@@ -12,7 +12,7 @@ use crate::notifications::store::NotificationRecord;
 
 /// The recommendation candidates of one searcher. `$1` searcher, `$2`/`$3` latitude/longitude,
 /// `$4` radius (m), `$5`/`$6` age range, `$7` searcher's dog's age, `$8` default radius (km),
-/// `$9` limit. Distances are on the sphere of the Earth's mean radius (`use_spheroid` false), as
+/// `$9` limit, `$10` whether only people with a confirmed email address count. Distances are on the sphere of the Earth's mean radius (`use_spheroid` false), as
 /// everywhere else in PupMatch: half the CPU of the ellipsoid, and far below the rounding shown.
 /// Public so a test can check its plan uses the GiST index.
 pub const CANDIDATES_SQL: &str = concat!(
@@ -26,6 +26,7 @@ pub const CANDIDATES_SQL: &str = concat!(
       WHERE ST_DWithin(l.grid_geog, me.g, $4, false)
         AND l.user_id <> $1
         AND (u.hidden_until IS NULL OR u.hidden_until <= now())
+        AND (NOT $10::boolean OR u.email_confirmed_at IS NOT NULL)
         AND NOT p.is_paused AND p.photo_count BETWEEN 2 AND 6
         AND p.age BETWEEN $5 AND $6
         AND ($7::int IS NULL OR $7 BETWEEN COALESCE(cp.min_age, 0) AND COALESCE(cp.max_age, 30))
@@ -93,6 +94,7 @@ pub(super) async fn candidates(pool: &PgPool, s: &Searcher) -> Result<Vec<Candid
         .bind(s.age)
         .bind(super::DEFAULT_RADIUS_KM)
         .bind(MAX_CANDIDATES)
+        .bind(s.confirmed_only)
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;

@@ -239,6 +239,7 @@ async fn candidates_within(
           WHERE r.min_lat >= $2 AND r.max_lat <= $3 AND r.min_lon >= $4 AND r.max_lon <= $5
             AND l.user_id <> $1
             AND (u.hidden_until IS NULL OR u.hidden_until <= $9)
+            AND (NOT $10 OR u.email_confirmed_at IS NOT NULL)
             AND p.is_paused = 0 AND p.photo_count BETWEEN 2 AND 6
             AND p.age BETWEEN $6 AND $7
             AND ($8 IS NULL OR $8 BETWEEN COALESCE(cp.min_age, 0) AND COALESCE(cp.max_age, 30))
@@ -254,6 +255,7 @@ async fn candidates_within(
     .bind(s.max_age)
     .bind(s.age)
     .bind(Ts(crate::infra::time::now()))
+    .bind(s.confirmed_only)
     .fetch_all(pool)
     .await?;
     let mut out: Vec<Candidate> = rows
