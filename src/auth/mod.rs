@@ -266,11 +266,8 @@ impl AuthService {
 
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, email: Email, password: Password) -> AuthResult<IssuedTokens> {
-        if self
-            .store
-            .email_banned(&self.email_hash(email.as_str()))
-            .await?
-        {
+        let email_hash = self.email_hash(email.as_str());
+        if self.store.email_banned(&email_hash).await? {
             return Err(AuthError::EmailBanned);
         }
         let now = time::now();
@@ -282,7 +279,7 @@ impl AuthService {
             email_confirmed_at: None,
         };
         let (session, refresh_token) = new_session(user.id, SessionKind::App, now);
-        self.store.create_user(&user, &session).await?;
+        self.store.create_user(&user, &email_hash, &session).await?;
         tracing::info!(user.id = %user.id, "account registered");
         if self.confirmation_required {
             self.send_confirmation(&user, now).await?;
@@ -644,7 +641,11 @@ impl AuthService {
     pub async fn delete_account(&self, user: AuthUser, password: &str) -> AuthResult<()> {
         self.confirm_password(user.user_id, password, "password")
             .await?;
-        let keys = self.store.delete_user(user.user_id).await?;
+        let email = self.user(user.user_id).await?.email;
+        let keys = self
+            .store
+            .delete_user(user.user_id, &self.email_hash(&email), time::now())
+            .await?;
         self.sessions_ended(user.user_id, EndedSessions::all())
             .await;
         for key in &keys {

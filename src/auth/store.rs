@@ -219,11 +219,13 @@ impl AuthStore {
         AuthStore { db: db.clone() }
     }
 
-    /// Inserts the account, its default notification preferences and its first session.
+    /// Inserts the account (`email_hash`: its email's keyed hash), its default notification
+    /// preferences and its first session.
     /// `Conflict` when the email is taken.
     pub async fn create_user(
         &self,
         user: &UserRecord,
+        email_hash: &[u8; 32],
         session: &NewSession,
     ) -> Result<(), StoreError> {
         with_db!(&self.db, |pool| {
@@ -245,6 +247,14 @@ impl AuthStore {
                 "INSERT INTO notification_preferences (user_id, updated_at) VALUES ($1, $2)",
                 user.id,
                 Ts(user.created_at)
+            );
+            // The same email as an account deleted with a case open: a ban of that one bans
+            // this one too.
+            execute_in!(
+                tx,
+                "UPDATE tombstones SET successor_id = $2 WHERE email_hash = $1",
+                &email_hash[..],
+                user.id
             );
             insert_session!(tx, session);
             tx.commit().await?;
@@ -684,7 +694,12 @@ impl AuthStore {
 
     /// Deletes the account and (by cascade) every row of it. Returns the blob keys its rows
     /// pointed to, for the caller to delete from object storage after the commit.
-    pub async fn delete_user(&self, user_id: Uuid) -> Result<Vec<String>, StoreError> {
+    pub async fn delete_user(
+        &self,
+        user_id: Uuid,
+        email_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
         const PHOTO_KEYS: Sql =
             for_update!("SELECT storage_key, thumbnail_key FROM photos WHERE user_id = $1");
         let keys: Vec<(String, String)> = with_db!(&self.db, |pool| {
@@ -693,6 +708,18 @@ impl AuthStore {
                 .bind(user_id)
                 .fetch_all(&mut *tx)
                 .await?;
+            // With a case open (reports waiting, or a hold), a tombstone stays for moderators.
+            execute_in!(
+                tx,
+                "INSERT INTO tombstones (user_id, email_hash, deleted_at)
+                 SELECT $1, $2, $3
+                  WHERE EXISTS (SELECT 1 FROM reports WHERE reported_id = $1 AND status = 'OPEN')
+                     OR EXISTS (SELECT 1 FROM users WHERE id = $1 AND hidden_until > $3)
+                 ON CONFLICT (user_id) DO NOTHING",
+                user_id,
+                &email_hash[..],
+                Ts(now)
+            );
             execute_in!(tx, "DELETE FROM users WHERE id = $1", user_id);
             tx.commit().await?;
             keys

@@ -52,6 +52,9 @@ pub const SIGN_IN_FAILURE_TTL_DAYS: i64 = 30;
 pub const INTRODUCTION_TTL_DAYS: i64 = 30;
 /// Days within which one person's like tells its person only once.
 pub const LIKE_NOTICE_DAYS: i64 = 30;
+/// Days a tombstone (what is left of an account deleted with its case open) waits for a
+/// moderator; a ban keeps the email's hash among the banned emails after that.
+pub const TOMBSTONE_DAYS: i64 = 180;
 /// Unreferenced blobs younger than this are left alone (an upload may be in flight).
 pub const ORPHAN_BLOB_GRACE: chrono::Duration = chrono::Duration::hours(1);
 /// How many recently active people one refresh tick recomputes at most.
@@ -337,11 +340,16 @@ impl Worker {
             .store
             .delete_like_notices_before(now - days(LIKE_NOTICE_DAYS))
             .await?;
+        let tombstones = self
+            .store
+            .delete_tombstones_before(now - days(TOMBSTONE_DAYS))
+            .await?;
         let blobs = self.delete_orphan_blobs(now - self.orphan_grace).await?;
         tracing::info!(
             tokens,
             introductions,
             like_notices,
+            tombstones,
             passes,
             notifications,
             runs,

@@ -159,6 +159,12 @@ impl JobStore {
             .await
     }
 
+    /// Tombstones of accounts deleted before `before`.
+    pub async fn delete_tombstones_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.delete("DELETE FROM tombstones WHERE deleted_at < $1", before)
+            .await
+    }
+
     /// Introductions made before `before` (a person served again is introduced again).
     pub async fn delete_introductions_before(
         &self,

@@ -32,7 +32,7 @@ use crate::profiles::ProfileService;
 use crate::profiles::images::Fingerprint;
 use model::{
     ActionKind, Actor, AuditEntry, CaseSummary, Effect, EvidenceMessage, NewAction, Person,
-    ReportRow, Role,
+    ReportRow, Role, Tombstone,
 };
 use store::ModerationStore;
 
@@ -196,8 +196,12 @@ impl ModerationService {
     /// Everything a moderator needs to decide about one person (`None` for someone whose
     /// cases `viewer` does not see: themselves, or staff out of their reach).
     pub async fn case(&self, viewer: &Actor, person_id: Uuid) -> ApiResult<Option<CaseDetail>> {
-        let Some(person) = self.store.person(person_id).await? else {
-            return Ok(None);
+        let person = match self.store.person(person_id).await? {
+            Some(person) => person,
+            None => match self.store.tombstone(person_id).await? {
+                Some(tombstone) => Person::deleted(&tombstone),
+                None => return Ok(None),
+            },
         };
         if viewer.id == Some(person_id) || !viewer.role.sees_cases_of(person.role()) {
             return Ok(None);
@@ -239,6 +243,28 @@ impl ModerationService {
             .person(person_id)
             .await?
             .ok_or_else(|| ApiError::NotFound("no such person".into()))?;
+        self.within_reach(actor, person)
+    }
+
+    /// [`Self::subject`], or the tombstone of an account deleted while its case was open.
+    async fn subject_or_deleted(
+        &self,
+        actor: &Actor,
+        person_id: Uuid,
+    ) -> ApiResult<(Person, Option<Tombstone>)> {
+        if let Some(person) = self.store.person(person_id).await? {
+            return Ok((self.within_reach(actor, person)?, None));
+        }
+        let tombstone = self
+            .store
+            .tombstone(person_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such person".into()))?;
+        Ok((Person::deleted(&tombstone), Some(tombstone)))
+    }
+
+    fn within_reach(&self, actor: &Actor, person: Person) -> ApiResult<Person> {
+        let person_id = person.id;
         if Some(person_id) == actor.id {
             return Err(ApiError::bad_input(
                 "personId",
@@ -290,7 +316,18 @@ impl ModerationService {
             return Err(ApiError::bad_input("kind", "use the photo or role action"));
         }
         let reason = clean_reason(reason)?;
-        let person = self.subject(actor, person_id).await?;
+        let (person, tombstone) = self.subject_or_deleted(actor, person_id).await?;
+        if tombstone.is_some()
+            && !matches!(
+                kind,
+                ActionKind::Dismiss | ActionKind::Ban | ActionKind::Lift
+            )
+        {
+            return Err(ApiError::bad_input(
+                "kind",
+                "the account was deleted: its case can be dismissed, or its email banned",
+            ));
+        }
         let now = time::now();
         let (effect, detail) = match kind {
             ActionKind::Dismiss => (Effect::Dismiss, None),
@@ -311,10 +348,16 @@ impl ModerationService {
                 )
             }
             ActionKind::Ban => {
+                let email_hash = match &tombstone {
+                    Some(t) => <[u8; 32]>::try_from(t.email_hash.as_slice()).map_err(|_| {
+                        ApiError::Internal(anyhow::anyhow!("a malformed email hash"))
+                    })?,
+                    None => self.auth.email_hash(&person.email),
+                };
                 let photos = self.store.current_photos(person_id).await?;
                 (
                     Effect::Ban {
-                        email_hash: self.auth.email_hash(&person.email),
+                        email_hash,
                         fingerprints: self.fingerprints(&photos).await?,
                     },
                     None,
@@ -362,6 +405,46 @@ impl ModerationService {
         // Every decision can hide or show the person (a warning or a dismissal lifts a hold),
         // and the cached profile says which.
         self.profiles.invalidate(person_id).await;
+        if let Some(tombstone) = tombstone {
+            match kind {
+                ActionKind::Dismiss => self.store.forget_tombstone(person_id).await?,
+                // Deleting and registering again with the same email escapes nothing.
+                ActionKind::Ban => {
+                    if let Some(successor) = tombstone.successor_id {
+                        self.ban_successor(actor, successor, &reason).await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Bans the account registered with the email of a banned deleted account.
+    async fn ban_successor(&self, actor: &Actor, successor: Uuid, reason: &str) -> ApiResult<()> {
+        let Some(person) = self.store.person(successor).await? else {
+            return Ok(());
+        };
+        let now = time::now();
+        let photos = self.store.current_photos(successor).await?;
+        let effect = Effect::Ban {
+            email_hash: self.auth.email_hash(&person.email),
+            fingerprints: self.fingerprints(&photos).await?,
+        };
+        let action = new_action(
+            actor,
+            ActionKind::Ban,
+            &person,
+            format!("the same email as a banned deleted account: {reason}"),
+            None,
+            now,
+        );
+        self.store.apply(&action, &effect, now).await?;
+        tracing::info!(moderator = ?actor.id, user.id = %successor, "moderation action: ban of a deleted account's successor");
+        self.auth
+            .sessions_ended(successor, EndedSessions::all())
+            .await;
+        self.profiles.invalidate(successor).await;
         Ok(())
     }
 

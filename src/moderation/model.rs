@@ -225,7 +225,37 @@ pub struct Person {
     pub breed: Option<String>,
 }
 
+/// What is left of an account deleted while its case was open.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Tombstone {
+    pub user_id: Uuid,
+    pub email_hash: Vec<u8>,
+    pub deleted_at: DateTime<Utc>,
+    /// An account registered since with the same email.
+    pub successor_id: Option<Uuid>,
+}
+
+/// How a deleted account appears in its case: nothing but its id.
+pub const DELETED_ACCOUNT: &str = "(deleted account)";
+
 impl Person {
+    /// The person behind a tombstone, as a case shows them.
+    pub fn deleted(tombstone: &Tombstone) -> Person {
+        Person {
+            id: tombstone.user_id,
+            email: DELETED_ACCOUNT.into(),
+            role: Role::Member.as_str().into(),
+            created_at: tombstone.deleted_at,
+            suspended_until: None,
+            banned_at: None,
+            hidden_until: None,
+            name: None,
+            bio: None,
+            age: None,
+            breed: None,
+        }
+    }
+
     pub fn role(&self) -> Role {
         Role::parse(&self.role).unwrap_or(Role::Member)
     }

@@ -5,11 +5,11 @@ use uuid::Uuid;
 
 use super::model::{
     Applied, AuditEntry, CurrentPhoto, Effect, EvidenceMessage, NewAction, OpenReport, Person,
-    ReportRow, Role, StaffRow,
+    ReportRow, Role, StaffRow, Tombstone,
 };
 use crate::error::StoreError;
 use crate::infra::db::Db;
-use crate::infra::sql::{Backend, Ts, execute_in, fetch, fetch_scalar, with_db};
+use crate::infra::sql::{Backend, Ts, execute, execute_in, fetch, fetch_scalar, with_db};
 use crate::profiles::images::Fingerprint;
 
 /// Appends `$action` to the audit log inside `$tx`.
@@ -147,6 +147,26 @@ impl ModerationStore {
 
     pub async fn person(&self, user_id: Uuid) -> Result<Option<Person>, StoreError> {
         Ok(fetch!(&self.db, fetch_optional, PERSON, user_id))
+    }
+
+    /// The tombstone of an account deleted while its case was open.
+    pub async fn tombstone(&self, user_id: Uuid) -> Result<Option<Tombstone>, StoreError> {
+        Ok(fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT user_id, email_hash, deleted_at, successor_id FROM tombstones WHERE user_id = $1",
+            user_id
+        ))
+    }
+
+    /// Forgets a tombstone whose case is closed without a ban.
+    pub async fn forget_tombstone(&self, user_id: Uuid) -> Result<(), StoreError> {
+        execute!(
+            &self.db,
+            "DELETE FROM tombstones WHERE user_id = $1",
+            user_id
+        );
+        Ok(())
     }
 
     pub async fn current_photos(&self, user_id: Uuid) -> Result<Vec<CurrentPhoto>, StoreError> {

@@ -8,6 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod account_deletion;
 mod auth;
+mod ban_evasion;
 mod behind_a_proxy;
 mod blocking;
 mod chat;
