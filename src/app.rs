@@ -159,12 +159,14 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
             WORK_MAX_WAIT,
         ),
     ));
+    let playgrounds = Arc::new(PlaygroundService::new(&db, bus.clone()));
     let moderation = Arc::new(ModerationService::new(
         &db,
         auth.clone(),
         profiles.clone(),
         notifications.clone(),
         blobs.clone(),
+        playgrounds.clone(),
     ));
     crate::moderation::spawn_open_case_gauge(moderation.store().clone());
     let state = AppState(Arc::new(App {
@@ -193,7 +195,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
             notifications.clone(),
             rate_limiter.clone(),
         )),
-        playgrounds: Arc::new(PlaygroundService::new(&db, bus.clone())),
+        playgrounds,
         export: Arc::new(ExportService::new(&db, blobs.clone())),
         notifications,
         bus,

@@ -224,6 +224,7 @@ fn page(status: StatusCode, title: &str, who: Option<&Console>, body: &str) -> R
             nav,
             r#"<nav aria-label="Console"><ul>
 <li><a href="/admin">Queue</a></li>
+<li><a href="/admin/places">Places</a></li>
 <li><a href="/admin/audit">Audit log</a></li>{staff}
 </ul>
 <form method="post" action="/admin/logout" class="signout">
@@ -798,6 +799,190 @@ pub async fn act(
             &BTreeSet::new(),
         ),
         Err(ApiError::Forbidden(message)) => forbidden_page(&message),
+        Err(err) => err.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PlacesQuery {
+    q: Option<String>,
+    done: Option<String>,
+}
+
+/// Places, newest first (100), or those whose name contains `q`; each with a form to remove
+/// it or merge it into another.
+pub async fn places(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PlacesQuery>,
+) -> Response {
+    let console = match console(&state, &headers).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let rows = match state.moderation.places(q.q.as_deref()).await {
+        Ok(rows) => rows,
+        Err(err) => return err.into_response(),
+    };
+    let mut body = String::new();
+    if let Some(done) = q.done.as_deref() {
+        let _ = write!(
+            body,
+            r#"<p role="status" class="done">Done: {}.</p>"#,
+            esc(done)
+        );
+    }
+    let _ = write!(
+        body,
+        r#"<form method="get" action="/admin/places" role="search"><label for="q">Name contains</label>
+<input id="q" name="q" value="{q}"> <button type="submit">Search</button></form>"#,
+        q = esc(q.q.as_deref().unwrap_or("")),
+    );
+    if rows.is_empty() {
+        body.push_str("<p>No places.</p>");
+    } else {
+        body.push_str(
+            r#"<table>
+<caption>Places, newest first</caption>
+<thead><tr><th scope="col">Place</th><th scope="col">Where</th><th scope="col">Saved by</th>
+<th scope="col">Added</th><th scope="col">Remove, or merge into another</th></tr></thead><tbody>"#,
+        );
+        for p in &rows {
+            let _ = write!(
+                body,
+                r#"<tr><td><strong>{name}</strong><br>{description}<br><small>{id}</small></td>
+<td>{lat:.5}, {lon:.5}</td><td>{favorites}</td><td>{added}</td>
+<td><form method="post" action="/admin/places/{id}/actions">
+<input type="hidden" name="csrf" value="{csrf}">
+<label>Reason <input name="reason" required maxlength="1000"></label>
+<label>Merge into (place id) <input name="into"></label>
+<button type="submit" name="action" value="REMOVE_PLACE">Remove</button>
+<button type="submit" name="action" value="MERGE_PLACE">Merge</button>
+</form></td></tr>"#,
+                id = p.id,
+                name = esc(&p.name),
+                description = esc(&p.description),
+                lat = p.latitude,
+                lon = p.longitude,
+                favorites = p.favorites,
+                added = when(p.created_at),
+                csrf = esc(&console.csrf),
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    secure(
+        page(StatusCode::OK, "Places", Some(&console), &body),
+        &BTreeSet::new(),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct PlaceForm {
+    csrf: String,
+    action: String,
+    reason: String,
+    into: Option<String>,
+    confirmed: Option<String>,
+}
+
+/// A place's removal or merge: first a confirmation page, then (confirmed) the action.
+pub async fn place_act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(place_id): Path<Uuid>,
+    form: Result<Form<PlaceForm>, FormRejection>,
+) -> Response {
+    let console = match console(&state, &headers).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let Ok(Form(form)) = form else {
+        return ApiError::bad_input("form", "incomplete form").into_response();
+    };
+    if !form_is_genuine(&console, &headers, &form.csrf) {
+        return forged_form();
+    }
+    let kind = match ActionKind::parse(&form.action) {
+        Some(k @ (ActionKind::RemovePlace | ActionKind::MergePlace)) => k,
+        _ => return ApiError::bad_input("action", "unknown action").into_response(),
+    };
+    let into = match form
+        .into
+        .as_deref()
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+    {
+        None if kind == ActionKind::MergePlace => {
+            return ApiError::bad_input("into", "merge into which place?").into_response();
+        }
+        None => None,
+        Some(i) => match Uuid::parse_str(i) {
+            Ok(id) => Some(id),
+            Err(_) => return ApiError::bad_input("into", "not a place id").into_response(),
+        },
+    };
+    if form.confirmed.as_deref() != Some("yes") {
+        let what = match into {
+            Some(into) if kind == ActionKind::MergePlace => {
+                format!("Merge place {place_id} into place {into}")
+            }
+            _ => format!("Remove place {place_id}"),
+        };
+        let body = format!(
+            r#"<p>{what}?</p><p>Reason: <q>{reason}</q></p>
+<form method="post" action="/admin/places/{place_id}/actions">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="action" value="{kind}">
+<input type="hidden" name="reason" value="{reason}"><input type="hidden" name="into" value="{into}">
+<input type="hidden" name="confirmed" value="yes">
+<button type="submit" id="confirm">Confirm: {what}</button>
+<a href="/admin/places">Cancel</a></form>"#,
+            what = esc(&what),
+            reason = esc(&form.reason),
+            csrf = esc(&console.csrf),
+            kind = kind.as_str(),
+            into = into.map(|i| i.to_string()).unwrap_or_default(),
+        );
+        return secure(
+            page(StatusCode::OK, "Confirm", Some(&console), &body),
+            &BTreeSet::new(),
+        );
+    }
+    let result = match (kind, into) {
+        (ActionKind::MergePlace, Some(into)) => {
+            state
+                .moderation
+                .merge_place(&console.actor, place_id, into, &form.reason)
+                .await
+        }
+        _ => {
+            state
+                .moderation
+                .remove_place(&console.actor, place_id, &form.reason)
+                .await
+        }
+    };
+    match result {
+        Ok(()) => {
+            let done = format!("{} {place_id}", kind.label());
+            let target = format!(
+                "/admin/places?done={}",
+                url::form_urlencoded::byte_serialize(done.as_bytes()).collect::<String>()
+            );
+            secure(Redirect::to(&target).into_response(), &BTreeSet::new())
+        }
+        Err(ApiError::BadUserInput { message, .. }) => secure(
+            page(
+                StatusCode::BAD_REQUEST,
+                "Not done",
+                Some(&console),
+                &format!(
+                    r#"<p role="alert">{}</p><p><a href="/admin/places">Back to the places</a></p>"#,
+                    esc(&message)
+                ),
+            ),
+            &BTreeSet::new(),
+        ),
         Err(err) => err.into_response(),
     }
 }

@@ -124,6 +124,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/admin/logout", post(admin::logout))
         .route("/admin/cases/{id}", get(admin::case))
         .route("/admin/cases/{id}/actions", post(admin::act))
+        .route("/admin/places", get(admin::places))
+        .route("/admin/places/{id}/actions", post(admin::place_act))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/audit.csv", get(admin::audit_csv))
         .route("/admin/staff", get(admin::staff).post(admin::set_role))

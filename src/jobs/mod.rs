@@ -55,6 +55,8 @@ pub const LIKE_NOTICE_DAYS: i64 = 30;
 /// Days a tombstone (what is left of an account deleted with its case open) waits for a
 /// moderator; a ban keeps the email's hash among the banned emails after that.
 pub const TOMBSTONE_DAYS: i64 = 180;
+/// Days a place nobody saves stays on the map.
+pub const UNSAVED_PLACE_DAYS: i64 = 30;
 /// Unreferenced blobs younger than this are left alone (an upload may be in flight).
 pub const ORPHAN_BLOB_GRACE: chrono::Duration = chrono::Duration::hours(1);
 /// How many recently active people one refresh tick recomputes at most.
@@ -344,12 +346,17 @@ impl Worker {
             .store
             .delete_tombstones_before(now - days(TOMBSTONE_DAYS))
             .await?;
+        let places = self
+            .store
+            .delete_unsaved_places(now - days(UNSAVED_PLACE_DAYS))
+            .await?;
         let blobs = self.delete_orphan_blobs(now - self.orphan_grace).await?;
         tracing::info!(
             tokens,
             introductions,
             like_notices,
             tombstones,
+            places,
             passes,
             notifications,
             runs,

@@ -159,6 +159,19 @@ impl JobStore {
             .await
     }
 
+    /// Places nobody has saved since `before` (added before it, and no favourite of theirs
+    /// left after it).
+    pub async fn delete_unsaved_places(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.delete(
+            "DELETE FROM playgrounds
+              WHERE created_at < $1 AND (last_unsaved_at IS NULL OR last_unsaved_at < $1)
+                AND NOT EXISTS (SELECT 1 FROM playground_favorites f
+                                 WHERE f.playground_id = playgrounds.id)",
+            before,
+        )
+        .await
+    }
+
     /// Tombstones of accounts deleted before `before`.
     pub async fn delete_tombstones_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.delete("DELETE FROM tombstones WHERE deleted_at < $1", before)

@@ -39,6 +39,25 @@ fn person_id(id: &ID) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::bad_input("personId", "not an id"))
 }
 
+fn place_id(id: &ID, field: &'static str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::bad_input(field, "not an id"))
+}
+
+/// A place on the map, as moderators see it.
+#[derive(SimpleObject)]
+pub struct Place {
+    pub id: ID,
+    pub name: String,
+    pub description: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    /// The account that added it.
+    pub created_by: ID,
+    pub created_at: DateTime<Utc>,
+    /// How many people saved it.
+    pub favorites: i32,
+}
+
 /// A staff account.
 #[derive(SimpleObject)]
 pub struct Staff {
@@ -233,6 +252,25 @@ impl AdminQuery {
             .collect())
     }
 
+    /// Places, newest first (100); with `search`, those whose name contains it.
+    async fn places(&self, ctx: &Context<'_>, search: Option<String>) -> Result<Vec<Place>> {
+        actor(ctx)?;
+        let rows = service(ctx)?.places(search.as_deref()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|p| Place {
+                id: ID(p.id.to_string()),
+                name: p.name,
+                description: p.description,
+                latitude: p.latitude,
+                longitude: p.longitude,
+                created_by: ID(p.created_by.to_string()),
+                created_at: p.created_at,
+                favorites: i32::try_from(p.favorites).unwrap_or(i32::MAX),
+            })
+            .collect())
+    }
+
     /// Accounts with a role (admins only).
     async fn staff(&self, ctx: &Context<'_>) -> Result<Vec<Staff>> {
         let rows = service(ctx)?.staff_list(actor(ctx)?).await?;
@@ -334,6 +372,35 @@ impl AdminMutation {
         }
         let actor = actor(ctx)?;
         service(ctx)?.set_role(actor, &email, role, &reason).await?;
+        Ok(true)
+    }
+
+    /// Takes a place off the map (spam, or someone's private spot).
+    async fn remove_place(&self, ctx: &Context<'_>, place_id: ID, reason: String) -> Result<bool> {
+        let actor = actor(ctx)?;
+        service(ctx)?
+            .remove_place(actor, self::place_id(&place_id, "placeId")?, &reason)
+            .await?;
+        Ok(true)
+    }
+
+    /// Folds a duplicate place into another: its favourites and shares move there.
+    async fn merge_place(
+        &self,
+        ctx: &Context<'_>,
+        place_id: ID,
+        into_id: ID,
+        reason: String,
+    ) -> Result<bool> {
+        let actor = actor(ctx)?;
+        service(ctx)?
+            .merge_place(
+                actor,
+                self::place_id(&place_id, "placeId")?,
+                self::place_id(&into_id, "intoId")?,
+                &reason,
+            )
+            .await?;
         Ok(true)
     }
 

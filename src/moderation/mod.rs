@@ -28,6 +28,7 @@ use crate::events::EndedSessions;
 use crate::infra::blobs::BlobStore;
 use crate::infra::time;
 use crate::notifications::{NotificationKind, NotificationService, Notify};
+use crate::playgrounds::PlaygroundService;
 use crate::profiles::ProfileService;
 use crate::profiles::images::Fingerprint;
 use model::{
@@ -63,6 +64,8 @@ pub struct ReportEvidence {
 
 /// The moderation service.
 pub struct ModerationService {
+    /// Places, whose cache a removal or merge drops.
+    playgrounds: Arc<PlaygroundService>,
     store: ModerationStore,
     auth: Arc<AuthService>,
     profiles: Arc<ProfileService>,
@@ -77,8 +80,10 @@ impl ModerationService {
         profiles: Arc<ProfileService>,
         notifications: Arc<NotificationService>,
         blobs: Arc<dyn BlobStore>,
+        playgrounds: Arc<PlaygroundService>,
     ) -> Self {
         ModerationService {
+            playgrounds,
             store: ModerationStore::new(db),
             auth,
             profiles,
@@ -311,7 +316,11 @@ impl ModerationService {
     ) -> ApiResult<()> {
         if matches!(
             kind,
-            ActionKind::RemovePhoto | ActionKind::GrantRole | ActionKind::RevokeRole
+            ActionKind::RemovePhoto
+                | ActionKind::GrantRole
+                | ActionKind::RevokeRole
+                | ActionKind::RemovePlace
+                | ActionKind::MergePlace
         ) {
             return Err(ApiError::bad_input("kind", "use the photo or role action"));
         }
@@ -364,9 +373,11 @@ impl ModerationService {
                 )
             }
             ActionKind::Lift => (Effect::Lift, None),
-            ActionKind::RemovePhoto | ActionKind::GrantRole | ActionKind::RevokeRole => {
-                unreachable!("refused above")
-            }
+            ActionKind::RemovePhoto
+            | ActionKind::GrantRole
+            | ActionKind::RevokeRole
+            | ActionKind::RemovePlace
+            | ActionKind::MergePlace => unreachable!("refused above"),
         };
         let action = new_action(actor, kind, &person, reason.clone(), detail, now);
         let applied = self.store.apply(&action, &effect, now).await?;
@@ -418,6 +429,63 @@ impl ModerationService {
             }
         }
         Ok(())
+    }
+
+    /// Places for moderators, newest first (at most [`PLACES_LISTED`]); with `search`, those
+    /// whose name contains it.
+    pub async fn places(&self, search: Option<&str>) -> ApiResult<Vec<model::PlaceRow>> {
+        let search = search
+            .map(crate::playgrounds::normalize_name)
+            .filter(|s| !s.is_empty());
+        Ok(self.store.places(search.as_deref(), PLACES_LISTED).await?)
+    }
+
+    /// Takes a place off the map, audited.
+    pub async fn remove_place(&self, actor: &Actor, place_id: Uuid, reason: &str) -> ApiResult<()> {
+        let reason = clean_reason(reason)?;
+        let place = self.place(place_id, "placeId").await?;
+        let action = place_action(actor, ActionKind::RemovePlace, &place, reason, None);
+        if !self.store.remove_place(&action).await? {
+            return Err(ApiError::NotFound("no such place".into()));
+        }
+        tracing::info!(moderator = ?actor.id, place = %place_id, "moderation action: remove place");
+        self.playgrounds.forget(place_id).await;
+        Ok(())
+    }
+
+    /// Folds a duplicate place into another (its favourites and shares move there), audited.
+    pub async fn merge_place(
+        &self,
+        actor: &Actor,
+        place_id: Uuid,
+        into: Uuid,
+        reason: &str,
+    ) -> ApiResult<()> {
+        let reason = clean_reason(reason)?;
+        if place_id == into {
+            return Err(ApiError::bad_input(
+                "intoId",
+                "a place cannot merge into itself",
+            ));
+        }
+        let place = self.place(place_id, "placeId").await?;
+        let target = self.place(into, "intoId").await?;
+        let detail = format!("into {} ({})", target.id, target.name);
+        let action = place_action(actor, ActionKind::MergePlace, &place, reason, Some(detail));
+        if !self.store.merge_places(&action, into).await? {
+            return Err(ApiError::NotFound("no such place".into()));
+        }
+        tracing::info!(moderator = ?actor.id, place = %place_id, into = %into, "moderation action: merge place");
+        self.playgrounds.forget(place_id).await;
+        self.playgrounds.forget(into).await;
+        Ok(())
+    }
+
+    async fn place(&self, id: Uuid, field: &'static str) -> ApiResult<model::PlaceRow> {
+        self.store
+            .place(id)
+            .await?
+            .ok_or_else(|| ApiError::bad_input(field, "no such place"))
     }
 
     /// Bans the account registered with the email of a banned deleted account.
@@ -633,6 +701,30 @@ fn new_action(
         detail,
     }
 }
+
+/// The audit entry of a moderator's action on a place.
+fn place_action(
+    actor: &Actor,
+    kind: ActionKind,
+    place: &model::PlaceRow,
+    reason: String,
+    detail: Option<String>,
+) -> NewAction {
+    NewAction {
+        id: Uuid::now_v7(),
+        created_at: time::now(),
+        actor_id: actor.id,
+        actor_email: actor.email.clone(),
+        kind,
+        subject_id: place.id,
+        subject_name: Some(place.name.clone()),
+        reason,
+        detail,
+    }
+}
+
+/// Places a moderator's list shows at most.
+pub const PLACES_LISTED: i64 = 100;
 
 /// A reason is required: 1 to 1000 characters of plain text.
 fn clean_reason(raw: &str) -> ApiResult<String> {

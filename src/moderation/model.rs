@@ -68,10 +68,14 @@ pub enum ActionKind {
     Lift,
     GrantRole,
     RevokeRole,
+    /// Takes a place (spam, a private spot) off the map.
+    RemovePlace,
+    /// Folds a duplicate place into another: its favourites and shares move there.
+    MergePlace,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 8] = [
+    pub const ALL: [ActionKind; 10] = [
         ActionKind::Dismiss,
         ActionKind::Warn,
         ActionKind::RemovePhoto,
@@ -80,6 +84,8 @@ impl ActionKind {
         ActionKind::Lift,
         ActionKind::GrantRole,
         ActionKind::RevokeRole,
+        ActionKind::RemovePlace,
+        ActionKind::MergePlace,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +98,8 @@ impl ActionKind {
             ActionKind::Lift => "LIFT",
             ActionKind::GrantRole => "GRANT_ROLE",
             ActionKind::RevokeRole => "REVOKE_ROLE",
+            ActionKind::RemovePlace => "REMOVE_PLACE",
+            ActionKind::MergePlace => "MERGE_PLACE",
         }
     }
 
@@ -119,6 +127,8 @@ impl ActionKind {
             ActionKind::Lift => "lift restriction",
             ActionKind::GrantRole => "grant role",
             ActionKind::RevokeRole => "revoke role",
+            ActionKind::RemovePlace => "remove place",
+            ActionKind::MergePlace => "merge place",
         }
     }
 }
@@ -223,6 +233,19 @@ pub struct Person {
     pub bio: Option<String>,
     pub age: Option<i32>,
     pub breed: Option<String>,
+}
+
+/// A place as moderators list it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PlaceRow {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub favorites: i64,
 }
 
 /// What is left of an account deleted while its case was open.

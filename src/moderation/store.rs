@@ -5,11 +5,13 @@ use uuid::Uuid;
 
 use super::model::{
     Applied, AuditEntry, CurrentPhoto, Effect, EvidenceMessage, NewAction, OpenReport, Person,
-    ReportRow, Role, StaffRow, Tombstone,
+    PlaceRow, ReportRow, Role, StaffRow, Tombstone,
 };
 use crate::error::StoreError;
 use crate::infra::db::Db;
-use crate::infra::sql::{Backend, Ts, execute, execute_in, fetch, fetch_scalar, with_db};
+use crate::infra::sql::{
+    Backend, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update, with_db,
+};
 use crate::profiles::images::Fingerprint;
 
 /// Appends `$action` to the audit log inside `$tx`.
@@ -147,6 +149,107 @@ impl ModerationStore {
 
     pub async fn person(&self, user_id: Uuid) -> Result<Option<Person>, StoreError> {
         Ok(fetch!(&self.db, fetch_optional, PERSON, user_id))
+    }
+
+    /// Places, newest first, at most `limit`; with `search` (normalised), those whose name
+    /// contains it.
+    pub async fn places(
+        &self,
+        search: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PlaceRow>, StoreError> {
+        macro_rules! places {
+            ($contains:literal) => {
+                concat!(
+                    "SELECT g.id, g.name, g.description, g.latitude, g.longitude, g.created_by,
+                            g.created_at,
+                            (SELECT COUNT(*) FROM playground_favorites f
+                              WHERE f.playground_id = g.id) AS favorites
+                       FROM playgrounds g
+                      WHERE $1 IS NULL OR ",
+                    $contains,
+                    " > 0 ORDER BY g.created_at DESC, g.id LIMIT $2"
+                )
+            };
+        }
+        const PLACES: Sql = Sql {
+            postgres: places!("strpos(g.name_search, $1::text)"),
+            sqlite: places!("instr(g.name_search, $1)"),
+        };
+        Ok(fetch!(&self.db, fetch_all, PLACES, search, limit))
+    }
+
+    /// One place, as moderators list it.
+    pub async fn place(&self, id: Uuid) -> Result<Option<PlaceRow>, StoreError> {
+        Ok(fetch!(
+            &self.db,
+            fetch_optional,
+            "SELECT g.id, g.name, g.description, g.latitude, g.longitude, g.created_by,
+                    g.created_at,
+                    (SELECT COUNT(*) FROM playground_favorites f WHERE f.playground_id = g.id)
+                        AS favorites
+               FROM playgrounds g WHERE g.id = $1",
+            id
+        ))
+    }
+
+    /// Removes place `action.subject_id` (messages that shared it keep their text), with the
+    /// action in the audit log. False when there is no such place.
+    pub async fn remove_place(&self, action: &NewAction) -> Result<bool, StoreError> {
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let removed = execute_in!(
+                tx,
+                "DELETE FROM playgrounds WHERE id = $1",
+                action.subject_id
+            );
+            if removed == 0 {
+                return Ok(false);
+            }
+            insert_action!(tx, action);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Folds place `action.subject_id` into `into`: its favourites (where the person has not
+    /// saved `into` already) and the messages that shared it move there, then it goes; with the
+    /// action in the audit log. False when either place does not exist.
+    pub async fn merge_places(&self, action: &NewAction, into: Uuid) -> Result<bool, StoreError> {
+        const BOTH: Sql = for_update!("SELECT id FROM playgrounds WHERE id = $1 OR id = $2");
+        with_db!(&self.db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let found: Vec<Uuid> = sqlx::query_scalar(pool.pick(BOTH))
+                .bind(action.subject_id)
+                .bind(into)
+                .fetch_all(&mut *tx)
+                .await?;
+            if found.len() < 2 {
+                return Ok(false);
+            }
+            execute_in!(
+                tx,
+                "INSERT INTO playground_favorites (user_id, playground_id, created_at)
+                 SELECT user_id, $2, created_at FROM playground_favorites WHERE playground_id = $1
+                 ON CONFLICT DO NOTHING",
+                action.subject_id,
+                into
+            );
+            execute_in!(
+                tx,
+                "UPDATE messages SET playground_id = $2 WHERE playground_id = $1",
+                action.subject_id,
+                into
+            );
+            execute_in!(
+                tx,
+                "DELETE FROM playgrounds WHERE id = $1",
+                action.subject_id
+            );
+            insert_action!(tx, action);
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// The tombstone of an account deleted while its case was open.

@@ -196,6 +196,11 @@ impl PlaygroundService {
         &self.store
     }
 
+    /// Drops a place from every instance's cache (a moderator removed or merged it).
+    pub async fn forget(&self, id: Uuid) {
+        self.cache.invalidate(id).await;
+    }
+
     /// Adds a place (or finds the same one within 50 m) and makes it one of the user's
     /// favourites.
     /// Adds a place (or saves the one already at that spot) to the user's favourites. Only

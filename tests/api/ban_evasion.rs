@@ -75,7 +75,11 @@ async fn a_reported_person_who_deletes_their_account_can_still_be_banned(backend
         .register(&person.email.to_uppercase(), DEFAULT_PASSWORD)
         .await;
     assert_eq!(again.error_code(), "FORBIDDEN", "{}", again.body);
-    assert_eq!(app.count("users").await, 4, "the moderator and the reporters: nobody new");
+    assert_eq!(
+        app.count("users").await,
+        4,
+        "the moderator and the reporters: nobody new"
+    );
 }
 
 async fn registering_again_before_the_ban_does_not_escape_it(backend: Backend) {

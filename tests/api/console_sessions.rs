@@ -16,7 +16,7 @@ both_backends!(
     production_console_cookies_are_secure,
 );
 
-fn no_redirects() -> reqwest::Client {
+pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -24,7 +24,7 @@ fn no_redirects() -> reqwest::Client {
 }
 
 /// Signs `email` in to the console: the whole `Set-Cookie` header, and the cookie's value.
-async fn console_sign_in(app: &TestApp, email: &str) -> (String, String) {
+pub async fn console_sign_in(app: &TestApp, email: &str) -> (String, String) {
     let res = no_redirects()
         .post(app.url("/admin/login"))
         .form(&[("email", email), ("password", DEFAULT_PASSWORD)])

@@ -12,7 +12,7 @@ use pupmatch::infra::db::Db;
 use pupmatch::jobs::Job;
 
 /// Runs one statement with one timestamp parameter (`$1`) on either backend.
-async fn exec_at(app: &TestApp, sql: &str, at: DateTime<Utc>) -> u64 {
+pub async fn exec_at(app: &TestApp, sql: &str, at: DateTime<Utc>) -> u64 {
     match &app.db {
         Db::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
             .bind(at)
@@ -205,7 +205,7 @@ async fn cleanup_removes_what_has_expired_and_nothing_else(backend: Backend) {
 }
 
 /// `id` as a SQL literal of the backend's uuid type.
-fn hex_id(app: &TestApp, id: uuid::Uuid) -> String {
+pub fn hex_id(app: &TestApp, id: uuid::Uuid) -> String {
     match app.backend {
         Backend::Postgres => format!("'{id}'::uuid"),
         Backend::Sqlite => format!("X'{}'", id.simple()),

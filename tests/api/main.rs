@@ -36,6 +36,7 @@ mod operations;
 mod origins;
 mod password_reset;
 mod photos;
+mod place_moderation;
 mod place_spam;
 mod playgrounds;
 mod profile_copying;
