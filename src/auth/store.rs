@@ -160,6 +160,19 @@ enum OneTimeToken {
     EmailConfirmation,
 }
 
+/// Uses up the presented token of `$kind` (`$presented`, its hash) inside `$tx`, when it is
+/// unused and unexpired at `$now`: the account it is for, or `None`.
+macro_rules! consume_token {
+    ($tx:ident, $kind:expr, $presented:expr, $now:expr) => {{
+        let user_id: Option<Uuid> = sqlx::query_scalar($kind.sql().3)
+            .bind(&$presented[..])
+            .bind(Ts($now))
+            .fetch_optional(&mut *$tx)
+            .await?;
+        user_id
+    }};
+}
+
 macro_rules! one_time_sql {
     ($table:literal) => {
         (
@@ -178,6 +191,12 @@ macro_rules! one_time_sql {
                 $table,
                 " (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
             ),
+            concat!(
+                "UPDATE ",
+                $table,
+                " SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+                  RETURNING user_id"
+            ),
         )
     };
 }
@@ -194,7 +213,8 @@ impl OneTimeToken {
         }
     }
 
-    fn sql(self) -> (&'static str, &'static str, &'static str) {
+    /// Counting the last hour's, ending the earlier ones, storing one, consuming one.
+    fn sql(self) -> (&'static str, &'static str, &'static str, &'static str) {
         match self {
             OneTimeToken::PasswordReset => one_time_sql!("password_reset_tokens"),
             OneTimeToken::EmailConfirmation => one_time_sql!("email_confirmation_tokens"),
@@ -601,22 +621,13 @@ impl AuthStore {
     ) -> Result<Option<Uuid>, StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let user_id: Option<Uuid> = sqlx::query_scalar(
-                "UPDATE email_confirmation_tokens SET used_at = $2
-                  WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
-                  RETURNING user_id",
-            )
-            .bind(&presented[..])
-            .bind(Ts(now))
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(user_id) = user_id else {
+            let Some(user_id) = consume_token!(tx, OneTimeToken::EmailConfirmation, presented, now)
+            else {
                 return Ok(None);
             };
             execute_in!(
                 tx,
-                "UPDATE email_confirmation_tokens SET used_at = $2
-                  WHERE user_id = $1 AND used_at IS NULL",
+                OneTimeToken::EmailConfirmation.end_earlier(),
                 user_id,
                 Ts(now)
             );
@@ -643,16 +654,8 @@ impl AuthStore {
     ) -> Result<Option<Uuid>, StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let user_id: Option<Uuid> = sqlx::query_scalar(
-                "UPDATE password_reset_tokens SET used_at = $2
-                  WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
-                  RETURNING user_id",
-            )
-            .bind(&presented[..])
-            .bind(Ts(now))
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(user_id) = user_id else {
+            let Some(user_id) = consume_token!(tx, OneTimeToken::PasswordReset, presented, now)
+            else {
                 return Ok(None);
             };
             set_password!(tx, user_id, new_password_hash, now);

@@ -139,6 +139,39 @@ async fn console(state: &AppState, headers: &HeaderMap) -> Result<Console, Respo
     })
 }
 
+/// A console form: each carries the session's CSRF token.
+trait ConsoleForm {
+    fn csrf(&self) -> &str;
+}
+
+macro_rules! console_forms {
+    ($($form:ty),*) => {
+        $(impl ConsoleForm for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })*
+    };
+}
+console_forms!(CsrfForm, ActionForm, PlaceForm, RoleForm);
+
+/// The console's staff member and their form, when it is whole and genuine; otherwise the page
+/// to answer with.
+async fn genuine_form<F: ConsoleForm>(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<F>, FormRejection>,
+) -> Result<(Console, F), Response> {
+    let console = console(state, headers).await?;
+    let Ok(Form(form)) = form else {
+        return Err(ApiError::bad_input("form", "incomplete form").into_response());
+    };
+    if !form_is_genuine(&console, headers, form.csrf()) {
+        return Err(forged_form());
+    }
+    Ok((console, form))
+}
+
 /// Whether a form carries the session's CSRF token and came from this site.
 fn form_is_genuine(console: &Console, headers: &HeaderMap, csrf: &str) -> bool {
     let cross_site = headers
@@ -146,6 +179,24 @@ fn form_is_genuine(console: &Console, headers: &HeaderMap, csrf: &str) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v != "same-origin" && v != "none");
     !cross_site && constant_eq(csrf.as_bytes(), console.csrf.as_bytes())
+}
+
+/// The page of an action refused for bad input: why, and the way back.
+fn not_done(console: &Console, message: &str, back: &str, back_text: &str) -> Response {
+    secure(
+        page(
+            StatusCode::BAD_REQUEST,
+            "Not done",
+            Some(console),
+            &format!(
+                r#"<p role="alert">{}</p><p><a href="{}">{}</a></p>"#,
+                esc(message),
+                esc(back),
+                esc(back_text)
+            ),
+        ),
+        &BTreeSet::new(),
+    )
 }
 
 fn forged_form() -> Response {
@@ -398,15 +449,8 @@ pub async fn logout(
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let console = match console(&state, &headers).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
-    let Ok(Form(form)) = form else {
-        return ApiError::bad_input("form", "incomplete form").into_response();
-    };
-    if !form_is_genuine(&console, &headers, &form.csrf) {
-        return forged_form();
+    if let Err(page) = genuine_form(&state, &headers, form).await {
+        return page;
     }
     if let Some(token) = cookie_value(&headers, COOKIE) {
         let _ = state.auth.logout(token).await;
@@ -673,16 +717,10 @@ pub async fn act(
     Path(person_id): Path<Uuid>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
-    let console = match console(&state, &headers).await {
-        Ok(c) => c,
+    let (console, form) = match genuine_form(&state, &headers, form).await {
+        Ok(signed_in) => signed_in,
         Err(page) => return page,
     };
-    let Ok(Form(form)) = form else {
-        return ApiError::bad_input("form", "incomplete form").into_response();
-    };
-    if !form_is_genuine(&console, &headers, &form.csrf) {
-        return forged_form();
-    }
     let Some(kind) = ActionKind::parse(&form.action)
         .filter(|k| !matches!(k, ActionKind::GrantRole | ActionKind::RevokeRole))
     else {
@@ -786,17 +824,11 @@ pub async fn act(
             };
             secure(Redirect::to(&target).into_response(), &BTreeSet::new())
         }
-        Err(ApiError::BadUserInput { message, .. }) => secure(
-            page(
-                StatusCode::BAD_REQUEST,
-                "Not done",
-                Some(&console),
-                &format!(
-                    r#"<p role="alert">{}</p><p><a href="/admin/cases/{person_id}">Back to the case</a></p>"#,
-                    esc(&message)
-                ),
-            ),
-            &BTreeSet::new(),
+        Err(ApiError::BadUserInput { message, .. }) => not_done(
+            &console,
+            &message,
+            &format!("/admin/cases/{person_id}"),
+            "Back to the case",
         ),
         Err(ApiError::Forbidden(message)) => forbidden_page(&message),
         Err(err) => err.into_response(),
@@ -864,7 +896,7 @@ pub async fn places(
                 description = esc(&p.description),
                 lat = p.latitude,
                 lon = p.longitude,
-                favorites = p.favorites,
+                favorites = p.favorite_count,
                 added = when(p.created_at),
                 csrf = esc(&console.csrf),
             );
@@ -893,16 +925,10 @@ pub async fn place_act(
     Path(place_id): Path<Uuid>,
     form: Result<Form<PlaceForm>, FormRejection>,
 ) -> Response {
-    let console = match console(&state, &headers).await {
-        Ok(c) => c,
+    let (console, form) = match genuine_form(&state, &headers, form).await {
+        Ok(signed_in) => signed_in,
         Err(page) => return page,
     };
-    let Ok(Form(form)) = form else {
-        return ApiError::bad_input("form", "incomplete form").into_response();
-    };
-    if !form_is_genuine(&console, &headers, &form.csrf) {
-        return forged_form();
-    }
     let kind = match ActionKind::parse(&form.action) {
         Some(k @ (ActionKind::RemovePlace | ActionKind::MergePlace)) => k,
         _ => return ApiError::bad_input("action", "unknown action").into_response(),
@@ -971,18 +997,9 @@ pub async fn place_act(
             );
             secure(Redirect::to(&target).into_response(), &BTreeSet::new())
         }
-        Err(ApiError::BadUserInput { message, .. }) => secure(
-            page(
-                StatusCode::BAD_REQUEST,
-                "Not done",
-                Some(&console),
-                &format!(
-                    r#"<p role="alert">{}</p><p><a href="/admin/places">Back to the places</a></p>"#,
-                    esc(&message)
-                ),
-            ),
-            &BTreeSet::new(),
-        ),
+        Err(ApiError::BadUserInput { message, .. }) => {
+            not_done(&console, &message, "/admin/places", "Back to the places")
+        }
         Err(err) => err.into_response(),
     }
 }
@@ -1137,16 +1154,10 @@ pub async fn set_role(
     headers: HeaderMap,
     form: Result<Form<RoleForm>, FormRejection>,
 ) -> Response {
-    let console = match console(&state, &headers).await {
-        Ok(c) => c,
+    let (console, form) = match genuine_form(&state, &headers, form).await {
+        Ok(signed_in) => signed_in,
         Err(page) => return page,
     };
-    let Ok(Form(form)) = form else {
-        return ApiError::bad_input("form", "incomplete form").into_response();
-    };
-    if !form_is_genuine(&console, &headers, &form.csrf) {
-        return forged_form();
-    }
     let Some(role) = Role::parse(&form.role) else {
         return ApiError::bad_input("role", "unknown role").into_response();
     };

@@ -266,7 +266,7 @@ impl AdminQuery {
                 longitude: p.longitude,
                 created_by: ID(p.created_by.to_string()),
                 created_at: p.created_at,
-                favorites: i32::try_from(p.favorites).unwrap_or(i32::MAX),
+                favorites: i32::try_from(p.favorite_count).unwrap_or(i32::MAX),
             })
             .collect())
     }

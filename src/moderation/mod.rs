@@ -29,6 +29,7 @@ use crate::infra::blobs::BlobStore;
 use crate::infra::time;
 use crate::notifications::{NotificationKind, NotificationService, Notify};
 use crate::playgrounds::PlaygroundService;
+use crate::playgrounds::store::PlaygroundRecord;
 use crate::profiles::ProfileService;
 use crate::profiles::images::Fingerprint;
 use model::{
@@ -433,7 +434,7 @@ impl ModerationService {
 
     /// Places for moderators, newest first (at most [`PLACES_LISTED`]); with `search`, those
     /// whose name contains it.
-    pub async fn places(&self, search: Option<&str>) -> ApiResult<Vec<model::PlaceRow>> {
+    pub async fn places(&self, search: Option<&str>) -> ApiResult<Vec<PlaygroundRecord>> {
         let search = search
             .map(crate::playgrounds::normalize_name)
             .filter(|s| !s.is_empty());
@@ -481,7 +482,7 @@ impl ModerationService {
         Ok(())
     }
 
-    async fn place(&self, id: Uuid, field: &'static str) -> ApiResult<model::PlaceRow> {
+    async fn place(&self, id: Uuid, field: &'static str) -> ApiResult<PlaygroundRecord> {
         self.store
             .place(id)
             .await?
@@ -706,7 +707,7 @@ fn new_action(
 fn place_action(
     actor: &Actor,
     kind: ActionKind,
-    place: &model::PlaceRow,
+    place: &PlaygroundRecord,
     reason: String,
     detail: Option<String>,
 ) -> NewAction {

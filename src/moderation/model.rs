@@ -235,19 +235,6 @@ pub struct Person {
     pub breed: Option<String>,
 }
 
-/// A place as moderators list it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct PlaceRow {
-    pub id: Uuid,
-    pub name: String,
-    pub description: String,
-    pub latitude: f64,
-    pub longitude: f64,
-    pub created_by: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub favorites: i64,
-}
-
 /// What is left of an account deleted while its case was open.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Tombstone {

@@ -5,13 +5,14 @@ use uuid::Uuid;
 
 use super::model::{
     Applied, AuditEntry, CurrentPhoto, Effect, EvidenceMessage, NewAction, OpenReport, Person,
-    PlaceRow, ReportRow, Role, StaffRow, Tombstone,
+    ReportRow, Role, StaffRow, Tombstone,
 };
 use crate::error::StoreError;
 use crate::infra::db::Db;
 use crate::infra::sql::{
     Backend, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update, with_db,
 };
+use crate::playgrounds::store::PlaygroundRecord;
 use crate::profiles::images::Fingerprint;
 
 /// Appends `$action` to the audit log inside `$tx`.
@@ -157,14 +158,14 @@ impl ModerationStore {
         &self,
         search: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<PlaceRow>, StoreError> {
+    ) -> Result<Vec<PlaygroundRecord>, StoreError> {
         macro_rules! places {
             ($contains:literal) => {
                 concat!(
                     "SELECT g.id, g.name, g.description, g.latitude, g.longitude, g.created_by,
                             g.created_at,
                             (SELECT COUNT(*) FROM playground_favorites f
-                              WHERE f.playground_id = g.id) AS favorites
+                              WHERE f.playground_id = g.id) AS favorite_count
                        FROM playgrounds g
                       WHERE $1 IS NULL OR ",
                     $contains,
@@ -180,14 +181,14 @@ impl ModerationStore {
     }
 
     /// One place, as moderators list it.
-    pub async fn place(&self, id: Uuid) -> Result<Option<PlaceRow>, StoreError> {
+    pub async fn place(&self, id: Uuid) -> Result<Option<PlaygroundRecord>, StoreError> {
         Ok(fetch!(
             &self.db,
             fetch_optional,
             "SELECT g.id, g.name, g.description, g.latitude, g.longitude, g.created_by,
                     g.created_at,
                     (SELECT COUNT(*) FROM playground_favorites f WHERE f.playground_id = g.id)
-                        AS favorites
+                        AS favorite_count
                FROM playgrounds g WHERE g.id = $1",
             id
         ))

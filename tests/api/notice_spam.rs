@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::discovery::{BERLIN, act, dog_at, like, north_of};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
+use crate::notifications::inbox;
 
 both_backends!(
     a_like_tells_its_person_once,
@@ -15,19 +16,9 @@ both_backends!(
 
 /// `user`'s notifications of `kind` (newest first), unread only when `unread`.
 async fn notices(app: &TestApp, user: &Session, kind: &str, unread: bool) -> Vec<Value> {
-    let res = app
-        .gql(
-            user.token(),
-            "query($u: Boolean!) { notifications(first: 100, unreadOnly: $u) {
-                edges { node { id kind data read } } } }",
-            json!({ "u": unread }),
-        )
-        .await;
-    res.data("notifications")["edges"]
-        .as_array()
-        .expect("edges")
-        .iter()
-        .map(|e| e["node"].clone())
+    inbox(app, user, unread)
+        .await
+        .into_iter()
         .filter(|n| n["kind"] == kind)
         .collect()
 }
