@@ -88,6 +88,22 @@ else
   log "creating $USERS people through the API"
   "$VENV/bin/python" benches/load/populate.py "$BASE" "$USERS" --out "$OUT/tokens.json" | tail -1
 fi
+# A profile answers only people it was shown to: the `profile` scenario reads random pairs, so
+# everyone is introduced to everyone first (as if each had been served all the others).
+introduce_all="INSERT INTO introductions (viewer_id, person_id, introduced_at)
+  SELECT a.user_id, b.user_id, CURRENT_TIMESTAMP FROM profiles a JOIN profiles b ON a.user_id <> b.user_id"
+if [ "$BACKEND" = postgres ]; then
+  psql "${PG_ADMIN%/*}/$db" -qc "$introduce_all"
+else
+  "$VENV/bin/python" - "$OUT/pupmatch.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=60)
+db.execute("""INSERT INTO introductions (viewer_id, person_id, introduced_at)
+  SELECT a.user_id, b.user_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+    FROM profiles a JOIN profiles b ON a.user_id <> b.user_id""")
+db.commit()
+PY
+fi
 [ "$BACKEND" = postgres ] && psql "${PG_ADMIN%/*}/$db" -qc "VACUUM ANALYZE"
 "$VENV/bin/python" - "$OUT/tokens.json" >"$OUT/tokens.txt" <<'PY'
 import json, sys
