@@ -5,7 +5,7 @@
 //! profiles a person can view.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::dataloader::Loader;
@@ -19,59 +19,24 @@ use crate::error::{ApiError, ApiResult, StoreError};
 use crate::infra::time;
 use crate::profiles::model::ProfileView;
 
-/// How long this instance trusts the connections it read (an unmatch elsewhere ends a match).
+/// How long this instance trusts a relation it read (an unmatch elsewhere ends a match).
 const KNOWN_FOR: Duration = Duration::from_secs(60);
-/// Connections remembered per instance, all viewers together.
-const KNOWN_CONNECTIONS: u64 = 2_000_000;
-/// Connections of one person read at once; beyond, each is asked for when needed.
-pub const CONNECTIONS_READ: i64 = 20_000;
+/// Pairs remembered per instance.
+const KNOWN_PAIRS: u64 = 200_000;
 
-/// One person's connections, as this instance knows them.
-type Connections = Arc<RwLock<HashMap<Uuid, Relation>>>;
-
-/// The connections of the people this instance served lately, each person's read whole at
-/// their first question: the common reads (a person opening profiles of people in their list, a
-/// page of a cached list served again) ask the database nothing. Only connections are
-/// remembered: someone missing is asked for, as a stranger may be introduced at any moment.
-pub(super) struct Known(moka::future::Cache<Uuid, Connections>);
+/// The relations this instance read or made lately: the common reads (a person opening the
+/// profile of someone in their list, a page of a cached list served again) ask the database
+/// nothing. Only connections are remembered: a stranger may be introduced at any moment.
+pub(super) struct Known(moka::future::Cache<(Uuid, Uuid), Relation>);
 
 impl Default for Known {
     fn default() -> Self {
         Known(
             moka::future::Cache::builder()
-                .max_capacity(KNOWN_CONNECTIONS)
-                .weigher(|_, connections: &Connections| {
-                    let n = connections.read().map_or(1, |c| c.len());
-                    u32::try_from(n.max(1)).unwrap_or(u32::MAX)
-                })
+                .max_capacity(KNOWN_PAIRS)
                 .time_to_live(KNOWN_FOR)
                 .build(),
         )
-    }
-}
-
-impl Known {
-    /// Records a connection (when `viewer`'s connections are cached).
-    async fn add(&self, viewer: Uuid, person: Uuid, relation: Relation) {
-        if let Some(connections) = self.0.get(&viewer).await {
-            let mut connections = connections.write().unwrap_or_else(|e| e.into_inner());
-            connections.insert(person, relation);
-        }
-    }
-
-    async fn remove(&self, viewer: Uuid, person: Uuid) {
-        if let Some(connections) = self.0.get(&viewer).await {
-            let mut connections = connections.write().unwrap_or_else(|e| e.into_inner());
-            connections.remove(&person);
-        }
-    }
-}
-
-/// A failure the cache handed to every request that waited on the same read.
-fn unshare(err: Arc<StoreError>) -> StoreError {
-    match &*err {
-        StoreError::Unavailable(_) => StoreError::Unavailable(anyhow::anyhow!("{err}")),
-        _ => StoreError::Other(anyhow::anyhow!("{err}")),
     }
 }
 
@@ -92,33 +57,19 @@ impl DiscoveryService {
         viewer: Uuid,
         people: &[Uuid],
     ) -> Result<HashMap<Uuid, Relation>, StoreError> {
-        let cached = self
-            .known
-            .0
-            .try_get_with(viewer, async {
-                let all = self.store.connections_of(viewer, CONNECTIONS_READ).await?;
-                Ok::<_, StoreError>(Arc::new(RwLock::new(all)))
-            })
-            .await
-            .map_err(unshare)?;
         let mut out = HashMap::with_capacity(people.len());
         let mut unknown = Vec::new();
-        {
-            let connections = cached.read().unwrap_or_else(|e| e.into_inner());
-            for person in people {
-                match connections.get(person) {
-                    Some(relation) => {
-                        out.insert(*person, *relation);
-                    }
-                    None => unknown.push(*person),
+        for person in people {
+            match self.known.0.get(&(viewer, *person)).await {
+                Some(known) => {
+                    out.insert(*person, known);
                 }
+                None => unknown.push(*person),
             }
         }
         if !unknown.is_empty() {
-            let found = self.store.relations(viewer, &unknown).await?;
-            let mut connections = cached.write().unwrap_or_else(|e| e.into_inner());
-            for (person, relation) in found {
-                connections.insert(person, relation);
+            for (person, relation) in self.store.relations(viewer, &unknown).await? {
+                self.known.0.insert((viewer, person), relation).await;
                 out.insert(person, relation);
             }
         }
@@ -129,12 +80,13 @@ impl DiscoveryService {
     /// beyond today's ceiling on new profiles (`profiles_per_day`); RATE_LIMITED when nobody
     /// on it may be shown.
     pub async fn introduce(&self, viewer: Uuid, page: &mut RecommendationPage) -> ApiResult<()> {
-        let ids: Vec<Uuid> = page.items.iter().map(|item| item.ranked.user_id).collect();
-        let connected = self.relations(viewer, &ids).await?;
-        let unknown: Vec<Uuid> = ids
-            .into_iter()
-            .filter(|id| !connected.contains_key(id))
-            .collect();
+        let mut unknown = Vec::new();
+        for item in &page.items {
+            let id = item.ranked.user_id;
+            if !self.known.0.contains_key(&(viewer, id)) {
+                unknown.push(id);
+            }
+        }
         if unknown.is_empty() {
             return Ok(());
         }
@@ -148,7 +100,10 @@ impl DiscoveryService {
             )
             .await?;
         for id in &introduced {
-            self.known.add(viewer, *id, Relation::Introduced).await;
+            self.known
+                .0
+                .insert((viewer, *id), Relation::Introduced)
+                .await;
         }
         let keep = page
             .items
@@ -169,8 +124,8 @@ impl DiscoveryService {
 
     /// Forgets what this instance knew about the pair (an unmatch or a block ended it).
     pub(super) async fn forget_relation(&self, a: Uuid, b: Uuid) {
-        self.known.remove(a, b).await;
-        self.known.remove(b, a).await;
+        self.known.0.invalidate(&(a, b)).await;
+        self.known.0.invalidate(&(b, a)).await;
     }
 }
 

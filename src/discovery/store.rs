@@ -366,17 +366,6 @@ pub enum Relation {
     Matched,
 }
 
-impl Relation {
-    /// From the kinds the connection queries read: 2 a match, 1 an introduction.
-    fn from_kind(kind: i32) -> Relation {
-        if kind >= 2 {
-            Relation::Matched
-        } else {
-            Relation::Introduced
-        }
-    }
-}
-
 /// What each inbox says about the other (`$1` and `$2` the pair; `$3`, `$4` the other's id as
 /// text): notifications whose data names them.
 const DELETE_NOTICES_ABOUT: Sql = Sql {
@@ -866,31 +855,6 @@ impl DiscoveryStore {
         })
     }
 
-    /// Everyone `viewer` is connected to (at most `limit`): matched, or introduced (served to
-    /// them, or liked them).
-    pub async fn connections_of(
-        &self,
-        viewer: Uuid,
-        limit: i64,
-    ) -> Result<HashMap<Uuid, Relation>, StoreError> {
-        let rows: Vec<(Uuid, i32)> = fetch!(
-            &self.db,
-            fetch_all,
-            "SELECT person, MAX(kind) FROM (
-                 SELECT person_id AS person, 1 AS kind FROM introductions WHERE viewer_id = $1
-                 UNION ALL SELECT user_id, 1 FROM likes WHERE target_id = $1
-                 UNION ALL SELECT user_b, 2 FROM matches WHERE user_a = $1
-                 UNION ALL SELECT user_a, 2 FROM matches WHERE user_b = $1
-             ) c GROUP BY person LIMIT $2",
-            viewer,
-            limit
-        );
-        Ok(rows
-            .into_iter()
-            .map(|(person, kind)| (person, Relation::from_kind(kind)))
-            .collect())
-    }
-
     /// How `viewer` is connected to each of `people` they are connected to at all: matched, or
     /// introduced (served to them, or liked them). Strangers are absent.
     pub async fn relations(
@@ -919,7 +883,11 @@ impl DiscoveryStore {
         let rows: Vec<(Uuid, i32)> = fetch!(&self.db, fetch_all, CONNECTIONS, viewer, Ids(people));
         let mut out = HashMap::with_capacity(rows.len());
         for (person, kind) in rows {
-            let relation = Relation::from_kind(kind);
+            let relation = if kind == 2 {
+                Relation::Matched
+            } else {
+                Relation::Introduced
+            };
             let entry = out.entry(person).or_insert(relation);
             if relation == Relation::Matched {
                 *entry = relation;
