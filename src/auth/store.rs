@@ -707,10 +707,24 @@ impl AuthStore {
             for_update!("SELECT storage_key, thumbnail_key FROM photos WHERE user_id = $1");
         let keys: Vec<(String, String)> = with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let keys = sqlx::query_as(pool.pick(PHOTO_KEYS))
+            let mut keys: Vec<(String, String)> = sqlx::query_as(pool.pick(PHOTO_KEYS))
                 .bind(user_id)
                 .fetch_all(&mut *tx)
                 .await?;
+            // Photos a report's snapshot shows stay as evidence (the cleanup job removes them
+            // once no report refers to them).
+            let evidence: Vec<String> = sqlx::query_scalar(
+                "SELECT reported_photo_keys FROM reports WHERE reported_id = $1",
+            )
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let evidence: std::collections::HashSet<String> = evidence
+                .iter()
+                .filter_map(|keys| serde_json::from_str::<Vec<String>>(keys).ok())
+                .flatten()
+                .collect();
+            keys.retain(|(photo, _)| !evidence.contains(photo));
             // With a case open (reports waiting, or a hold), a tombstone stays for moderators.
             execute_in!(
                 tx,

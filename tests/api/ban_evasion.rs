@@ -52,7 +52,7 @@ async fn a_reported_person_who_deletes_their_account_can_still_be_banned(backend
     let (_, body) = admin_gql(
         &app,
         m.token(),
-        "query($p: ID!) { case(personId: $p) { person { id email } reports { snapshotName } } }",
+        "query($p: ID!) { case(personId: $p) { person { id email } reports { snapshotName snapshotPhotoUrls } } }",
         json!({ "p": person.user_id }),
     )
     .await;
@@ -62,6 +62,13 @@ async fn a_reported_person_who_deletes_their_account_can_still_be_banned(backend
         "{body}"
     );
     assert_eq!(body["data"]["case"]["reports"][0]["snapshotName"], "Menace");
+    // The photos the reports saw are still there to look at.
+    let url = body["data"]["case"]["reports"][0]["snapshotPhotoUrls"][0]
+        .as_str()
+        .expect("a snapshot photo")
+        .to_string();
+    let photo = app.client.get(&url).send().await.expect("photo");
+    assert_eq!(photo.status(), 200, "{url}");
     // Only a dismissal or a ban fits a deleted account.
     let warn = act(&app, &m, "warn", person.user_id).await;
     assert_eq!(
