@@ -1021,15 +1021,22 @@ pub async fn audit(State(state): State<AppState>, headers: HeaderMap) -> Respons
 <th scope="col">Whom</th><th scope="col">Why</th><th scope="col">Detail</th></tr></thead><tbody>"#,
     );
     for e in &entries {
-        let kind = ActionKind::parse(&e.kind).map_or_else(|| e.kind.clone(), |k| k.label().into());
+        let parsed = ActionKind::parse(&e.kind);
+        let kind = parsed.map_or_else(|| e.kind.clone(), |k| k.label().into());
+        let name = esc(e.subject_name.as_deref().unwrap_or("—"));
+        // A place's entry names the place (it may be gone); a person's links to their case.
+        let whom = match parsed {
+            Some(ActionKind::RemovePlace | ActionKind::MergePlace) => {
+                format!("{name} <small>(place {})</small>", e.subject_id)
+            }
+            _ => format!(r#"<a href="/admin/cases/{}">{name}</a>"#, e.subject_id),
+        };
         let _ = write!(
             body,
-            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td><a href="/admin/cases/{}">{}</a></td><td class="text">{}</td><td>{}</td></tr>"#,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{whom}</td><td class="text">{}</td><td>{}</td></tr>"#,
             when(e.created_at),
             esc(&e.actor_email),
             esc(&kind),
-            e.subject_id,
-            esc(e.subject_name.as_deref().unwrap_or("—")),
             esc(&e.reason),
             esc(e.detail.as_deref().unwrap_or("")),
         );

@@ -235,6 +235,12 @@ async fn the_console_removes_a_place(backend: Backend) {
     let done = post("yes").await.expect("post");
     assert_eq!(done.status(), 303);
     assert!(near(&app, &alice).await.is_empty());
+    // The audit log names the place (no case link: it is no person).
+    let (_, audit) = console_csrf(&app, &cookie, "/admin/audit").await;
+    assert!(
+        audit.contains(&format!("Buy Followers Park <small>(place {spam})</small>")),
+        "{audit}"
+    );
     // A form without the session's token does nothing.
     let other = add_place(&app, &alice, "Second Park", 3.0).await;
     let forged = no_redirects()
