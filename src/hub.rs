@@ -26,7 +26,7 @@ use crate::events::{
     MatchEvent, SessionsEnded, TOPIC_MATCH, TOPIC_SESSIONS_ENDED, TOPIC_UNMATCHED,
 };
 use crate::frames::{MatchFrame, ServerFrame};
-use crate::infra::bus::Bus;
+use crate::infra::bus::{Bus, TOPIC_BUS_GAP};
 use crate::infra::redis::Redis;
 
 /// Bus topic of frames for people's sockets (payload: [`Delivery`]).
@@ -73,6 +73,9 @@ pub enum CloseReason {
     TokenExpired,
     /// The person opened more than [`MAX_SOCKETS_PER_PERSON`] sockets; this was the oldest.
     TooManySockets,
+    /// This instance lost its bus (or fell behind it) and may have missed frames for the
+    /// socket: reconnect, and `resync` what was stored meanwhile.
+    MissedFrames,
 }
 
 impl CloseReason {
@@ -82,6 +85,7 @@ impl CloseReason {
             CloseReason::SessionEnded => 4001,
             CloseReason::TokenExpired => 4002,
             CloseReason::TooManySockets => 4003,
+            CloseReason::MissedFrames => 4004,
         }
     }
 
@@ -90,7 +94,14 @@ impl CloseReason {
             CloseReason::SessionEnded => "session ended",
             CloseReason::TokenExpired => "token expired",
             CloseReason::TooManySockets => "too many connections",
+            CloseReason::MissedFrames => "missed messages; resync",
         }
+    }
+
+    /// Whether the socket's authentication ended (an `UNAUTHENTICATED` error frame goes
+    /// before the close).
+    pub fn ends_authentication(self) -> bool {
+        !matches!(self, CloseReason::MissedFrames)
     }
 }
 
@@ -181,14 +192,20 @@ impl Hub {
                 let msg = match rx.recv().await {
                     Ok(msg) => msg,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        // Frames were lost for local sockets; clients recover with `resync`.
+                        // Frames were lost for local sockets: they close, and their clients
+                        // reconnect and `resync`.
                         tracing::warn!(missed = n, "socket hub lagged behind the bus");
+                        if let Some(hub) = weak.upgrade() {
+                            hub.let_go(|_, _| true, CloseReason::MissedFrames);
+                        }
                         continue;
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 };
                 let Some(hub) = weak.upgrade() else { break };
                 match msg.topic.as_str() {
+                    // Frames published meanwhile never reached this instance.
+                    TOPIC_BUS_GAP => hub.let_go(|_, _| true, CloseReason::MissedFrames),
                     TOPIC_DELIVER => match serde_json::from_str::<Delivery>(&msg.payload) {
                         Ok(d) => hub.deliver_local(&d.to, d.skip, d.frame.get()),
                         Err(err) => tracing::error!(error = %err, "undecodable delivery"),

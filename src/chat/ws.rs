@@ -246,9 +246,11 @@ impl Connection {
             let mut sink = sink.lock().await;
             match self.services.chat.hub.close_reason(self.socket_id) {
                 Some(why) => {
-                    let err = ApiError::Unauthenticated(why.reason().to_string());
-                    let frame = error_frame(&err, None).to_text();
-                    let _ = sink.send(Message::Text(frame.into())).await;
+                    if why.ends_authentication() {
+                        let err = ApiError::Unauthenticated(why.reason().to_string());
+                        let frame = error_frame(&err, None).to_text();
+                        let _ = sink.send(Message::Text(frame.into())).await;
+                    }
                     let _ = sink
                         .send(Message::Close(Some(CloseFrame {
                             code: why.code(),

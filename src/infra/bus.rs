@@ -24,6 +24,10 @@ pub struct Bus {
 
 const LOCAL_CAPACITY: usize = 4096;
 
+/// Topic of the in-process message a Redis bus sends when its subscription is lost and again
+/// when it is back: what was published in between never reached this instance.
+pub const TOPIC_BUS_GAP: &str = "bus_gap";
+
 impl Bus {
     /// In-process only.
     pub fn local() -> Bus {
@@ -60,8 +64,13 @@ impl Bus {
                         });
                     }
                 }
-                // The connection dropped: resubscribe with backoff.
+                // The connection dropped: whatever is published until it is back is missed here.
                 tracing::warn!("bus subscription lost; reconnecting");
+                let gap = |payload: &str| BusMessage {
+                    topic: TOPIC_BUS_GAP.to_string(),
+                    payload: payload.to_string(),
+                };
+                let _ = sender.send(gap("lost"));
                 let mut delay = Duration::from_millis(100);
                 pubsub = loop {
                     tokio::time::sleep(delay).await;
@@ -72,6 +81,8 @@ impl Bus {
                     }
                     delay = (delay * 2).min(Duration::from_secs(5));
                 };
+                tracing::info!("bus subscription back");
+                let _ = sender.send(gap("regained"));
             }
         });
         Ok(Bus {

@@ -11,6 +11,7 @@ mod auth;
 mod ban_evasion;
 mod behind_a_proxy;
 mod blocking;
+mod bus_outages;
 mod chat;
 mod console_sessions;
 mod contract;
