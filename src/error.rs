@@ -255,15 +255,25 @@ impl From<sqlx::Error> for StoreError {
         // or a peer that answered with something that is not PostgreSQL (a proxy or load
         // balancer in front of a server that is down accepts, then closes at once — sqlx reports
         // that as a protocol error while connecting).
-        let unreachable = matches!(
-            err,
-            sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::Protocol(_)
-                | sqlx::Error::WorkerCrashed
-        );
+        // PostgreSQL restarting says so itself: it ends connections (57P01 admin shutdown,
+        // 57P02 crash shutdown), refuses new ones while it starts or stops (57P03), or the
+        // connection fails (class 08).
+        let restarting = |err: &sqlx::Error| match err {
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+            _ => false,
+        };
+        let unreachable = restarting(&err)
+            || matches!(
+                err,
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::WorkerCrashed
+            );
         let err = anyhow::Error::new(err).context("database query failed");
         if unreachable {
             StoreError::Unavailable(err)
@@ -306,5 +316,56 @@ mod tests {
         }
         let wrong = StoreError::from(sqlx::Error::RowNotFound);
         assert!(matches!(ApiError::from(wrong), ApiError::Internal(_)));
+    }
+
+    /// A database error with a SQLSTATE, as PostgreSQL sends them.
+    #[derive(Debug)]
+    struct Sqlstate(&'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Sqlstate {}
+
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn a_restarting_database_is_unavailable_not_internal() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08003"] {
+            let api = ApiError::from(StoreError::from(sqlx::Error::Database(Box::new(Sqlstate(
+                code,
+            )))));
+            assert!(
+                matches!(api, ApiError::ServiceUnavailable(_)),
+                "{code}: {api:?}"
+            );
+        }
+        // A statement that is wrong stays an internal error.
+        let api = ApiError::from(StoreError::from(sqlx::Error::Database(Box::new(Sqlstate(
+            "42601",
+        )))));
+        assert!(matches!(api, ApiError::Internal(_)), "{api:?}");
     }
 }

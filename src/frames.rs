@@ -54,6 +54,9 @@ pub enum ServerFrame {
         message: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
+        /// Seconds to wait before trying again (`RATE_LIMITED`, `SERVICE_UNAVAILABLE`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
     },
     /// The reply to `ping`.
     Pong,
@@ -68,6 +71,7 @@ impl ServerFrame {
             code: err.code(),
             message: err.to_string(),
             client_id: client_id.map(str::to_string),
+            retry_after: err.retry_after(),
         }
     }
 

@@ -337,6 +337,11 @@ async fn bad_frames_get_errors_and_change_nothing(backend: Backend) {
             .await;
         if frame["type"] == "error" {
             assert_eq!(frame["code"], "RATE_LIMITED");
+            // With how long to wait, as GraphQL's `retryAfter`.
+            assert!(
+                frame["retryAfter"].as_u64().is_some_and(|s| s >= 1),
+                "{frame}"
+            );
             limited += 1;
         }
     }
