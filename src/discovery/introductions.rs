@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::DiscoveryService;
 use super::recommendations::RecommendationPage;
-use super::store::Relation;
+use super::store::{Introduced, Relation};
 use crate::error::{ApiError, ApiResult, StoreError};
 use crate::infra::time;
 use crate::profiles::model::ProfileView;
@@ -90,14 +90,13 @@ impl DiscoveryService {
         if unknown.is_empty() {
             return Ok(());
         }
-        let introduced = self
+        let now = time::now();
+        let Introduced {
+            people: introduced,
+            full_until,
+        } = self
             .store
-            .introduce(
-                viewer,
-                &unknown,
-                i64::from(self.profiles_per_day),
-                time::now(),
-            )
+            .introduce(viewer, &unknown, i64::from(self.profiles_per_day), now)
             .await?;
         for id in &introduced {
             self.known
@@ -113,7 +112,10 @@ impl DiscoveryService {
             })
             .unwrap_or(page.items.len());
         if keep == 0 {
-            return Err(ApiError::RateLimited(Duration::from_secs(60 * 60)));
+            let wait = full_until
+                .and_then(|until| (until - now).to_std().ok())
+                .unwrap_or(Duration::from_secs(60));
+            return Err(ApiError::RateLimited(wait));
         }
         if keep < page.items.len() {
             page.items.truncate(keep);

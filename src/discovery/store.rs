@@ -354,6 +354,14 @@ fn introductions_key(viewer: Uuid) -> i64 {
     )
 }
 
+/// What [`DiscoveryStore::introduce`] did.
+pub struct Introduced {
+    /// Those of the people asked about who are introduced now.
+    pub people: Vec<Uuid>,
+    /// When some were not (the day's ceiling is reached): when it has room again.
+    pub full_until: Option<DateTime<Utc>>,
+}
+
 /// How one person is connected to another, which decides whether they may read the other's
 /// profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -791,14 +799,15 @@ impl DiscoveryStore {
     /// Introduces `people` (in the order they are served) to `viewer`, as many as the daily
     /// ceiling leaves room for: at most `per_day` new people in any 24 hours, counted under a
     /// lock on the viewer so pages served at once count each other. Returns those of `people`
-    /// now introduced (before or just now); the new ones beyond the ceiling are not.
+    /// now introduced (before or just now); the new ones beyond the ceiling are not, and then
+    /// `full_until` says when the ceiling has room again.
     pub async fn introduce(
         &self,
         viewer: Uuid,
         people: &[Uuid],
         per_day: i64,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    ) -> Result<Introduced, StoreError> {
         const ALREADY: Sql = in_ids!(
             "SELECT person_id FROM introductions WHERE viewer_id = $1 AND person_id",
             2,
@@ -814,7 +823,10 @@ impl DiscoveryStore {
         // Most pages show nobody new: a read answers them without the write lock.
         let known: Vec<Uuid> = fetch_scalar!(&self.db, fetch_all, ALREADY, viewer, Ids(people));
         if known.len() == people.len() {
-            return Ok(known);
+            return Ok(Introduced {
+                people: known,
+                full_until: None,
+            });
         }
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -830,10 +842,14 @@ impl DiscoveryStore {
                 .copied()
                 .collect();
             if new.is_empty() {
-                return Ok(known);
+                return Ok(Introduced {
+                    people: known,
+                    full_until: None,
+                });
             }
-            let recent: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM introductions WHERE viewer_id = $1 AND introduced_at > $2",
+            let (recent, earliest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+                "SELECT COUNT(*), MIN(introduced_at) FROM introductions
+                  WHERE viewer_id = $1 AND introduced_at > $2",
             )
             .bind(viewer)
             .bind(Ts(now - chrono::Duration::days(1)))
@@ -841,6 +857,8 @@ impl DiscoveryStore {
             .await?;
             let room = usize::try_from(per_day.saturating_sub(recent)).unwrap_or(0);
             let admitted = &new[..room.min(new.len())];
+            let full_until = (admitted.len() < new.len())
+                .then(|| earliest.unwrap_or(now) + chrono::Duration::days(1));
             if !admitted.is_empty() {
                 sqlx::query(pool.pick(INSERT))
                     .bind(viewer)
@@ -851,7 +869,10 @@ impl DiscoveryStore {
                 tx.commit().await?;
             }
             known.extend_from_slice(admitted);
-            Ok(known)
+            Ok(Introduced {
+                people: known,
+                full_until,
+            })
         })
     }
 

@@ -31,6 +31,17 @@ pub async fn dog_at(app: &TestApp, name: &str, at: (f64, f64)) -> Session {
     user
 }
 
+/// `n` people with complete profiles named `name 0`, `name 1`, …, placed 1 km apart going north
+/// from `from_km` north of Berlin.
+pub async fn dogs_north(app: &TestApp, name: &str, n: u32, from_km: f64) -> Vec<Session> {
+    let mut dogs = Vec::new();
+    for i in 0..n {
+        let at = north_of(BERLIN, from_km + f64::from(i));
+        dogs.push(dog_at(app, &format!("{name} {i}"), at).await);
+    }
+    dogs
+}
+
 pub async fn recs(app: &TestApp, user: &Session, first: i32, after: Option<&str>) -> GqlResponse {
     app.gql(
         user.token(),
@@ -532,17 +543,7 @@ async fn match_pair(app: &TestApp) -> (Session, Session, Value) {
 async fn likes_at_once_each_get_their_own_answer(backend: Backend) {
     let app = spawn_app(backend).await;
     let star = dog_at(&app, "Star", BERLIN).await;
-    let mut fans = Vec::new();
-    for i in 0..8 {
-        fans.push(
-            dog_at(
-                &app,
-                &format!("Fan {i}"),
-                north_of(BERLIN, 1.0 + f64::from(i)),
-            )
-            .await,
-        );
-    }
+    let fans = dogs_north(&app, "Fan", 8, 1.0).await;
     // Star already likes the first four; the fifth has blocked Star.
     for fan in &fans[..4] {
         assert_eq!(

@@ -7,7 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, act, dog_at, like, north_of, place, recs, user_ids};
+use crate::discovery::{BERLIN, act, dog_at, dogs_north, like, north_of, place, recs, user_ids};
 use crate::helpers::{Backend, GqlResponse, Session, TestApp, spawn_app, spawn_app_with};
 
 both_backends!(
@@ -46,17 +46,7 @@ fn answered(res: &GqlResponse) -> Vec<Uuid> {
 async fn a_profile_answers_only_those_it_was_shown_to(backend: Backend) {
     let app = spawn_app(backend).await;
     // Complete profiles far from the scraper, whose ids it learned somewhere.
-    let mut far = Vec::new();
-    for i in 0..5 {
-        far.push(
-            dog_at(
-                &app,
-                &format!("Far {i}"),
-                north_of(BERLIN, 400.0 + f64::from(i)),
-            )
-            .await,
-        );
-    }
+    let far = dogs_north(&app, "Far", 5, 400.0).await;
     let near = dog_at(&app, "Near", north_of(BERLIN, 1.0)).await;
     let scraper = dog_at(&app, "Scraper", BERLIN).await;
     let far_ids: Vec<Uuid> = far.iter().map(|s| s.user_id).collect();
@@ -150,16 +140,11 @@ async fn a_profile_answers_only_those_it_was_shown_to(backend: Backend) {
 async fn every_person_returned_spends_the_people_budget(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.rate_limits.people_per_min = 12).await;
     let scraper = dog_at(&app, "Scraper", BERLIN).await;
-    let mut people = Vec::new();
-    for i in 0..8 {
-        let person = dog_at(
-            &app,
-            &format!("Dog {i}"),
-            north_of(BERLIN, 1.0 + f64::from(i)),
-        )
-        .await;
-        people.push(person.user_id);
-    }
+    let people: Vec<Uuid> = dogs_north(&app, "Dog", 8, 1.0)
+        .await
+        .iter()
+        .map(|d| d.user_id)
+        .collect();
     // A page of 8 people spends 8 of the 12.
     let page = recs(&app, &scraper, 8, None).await;
     assert_eq!(user_ids(&page).len(), 8, "{}", page.body);
@@ -183,14 +168,7 @@ async fn every_person_returned_spends_the_people_budget(backend: Backend) {
 async fn new_profiles_viewed_have_a_daily_ceiling(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.rate_limits.profiles_per_day = 3).await;
     let scraper = dog_at(&app, "Scraper", BERLIN).await;
-    for i in 0..5 {
-        dog_at(
-            &app,
-            &format!("Dog {i}"),
-            north_of(BERLIN, 1.0 + f64::from(i)),
-        )
-        .await;
-    }
+    dogs_north(&app, "Dog", 5, 1.0).await;
     // Three new people today, however they are asked for.
     let page = recs(&app, &scraper, 10, None).await;
     let first = user_ids(&page);
@@ -205,6 +183,11 @@ async fn new_profiles_viewed_have_a_daily_ceiling(backend: Backend) {
         .to_string();
     let next = recs(&app, &scraper, 10, Some(&after)).await;
     assert_eq!(next.error_code(), "RATE_LIMITED", "{}", next.body);
+    // Room comes back a day after the first of them was shown.
+    let wait = next.body["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .expect("retryAfter");
+    assert!((23 * 3600..=24 * 3600).contains(&wait), "{wait}");
     // The people already shown can be shown again.
     assert_eq!(user_ids(&recs(&app, &scraper, 10, None).await), first);
     assert_eq!(
