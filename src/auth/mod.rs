@@ -496,23 +496,22 @@ impl AuthService {
             ),
             secrets: vec![token],
         };
-        let mailer = self.mailer.clone();
-        let user_id = user.id;
-        tokio::spawn(async move {
-            match mailer.send(message).await {
-                Ok(()) => tracing::info!(user.id = %user_id, "password reset email sent"),
-                Err(err) => {
-                    tracing::error!(user.id = %user_id, error = format!("{err:#}"), "password reset email failed")
-                }
-            }
-        });
+        self.mail_in_background(message, user.id, "password reset");
         Ok(())
     }
 
-    /// Whether an unconfirmed address keeps its account from acting (see
-    /// [`Self::must_be_confirmed`]).
-    pub fn confirmation_required(&self) -> bool {
-        self.confirmation_required
+    /// Sends `message` to `user_id`'s address without the request waiting for it (neither the
+    /// answer nor its timing says whether the mail server took it); logs how it went.
+    fn mail_in_background(&self, message: OutgoingEmail, user_id: Uuid, what: &'static str) {
+        let mailer = self.mailer.clone();
+        tokio::spawn(async move {
+            match mailer.send(message).await {
+                Ok(()) => tracing::info!(user.id = %user_id, kind = what, "email sent"),
+                Err(err) => {
+                    tracing::error!(user.id = %user_id, kind = what, error = format!("{err:#}"), "email failed")
+                }
+            }
+        });
     }
 
     /// FORBIDDEN, saying why, when confirmation is required and `user` has not confirmed their
@@ -571,16 +570,7 @@ impl AuthService {
             ),
             secrets: vec![token],
         };
-        let mailer = self.mailer.clone();
-        let user_id = user.id;
-        tokio::spawn(async move {
-            match mailer.send(message).await {
-                Ok(()) => tracing::info!(user.id = %user_id, "confirmation email sent"),
-                Err(err) => {
-                    tracing::error!(user.id = %user_id, error = format!("{err:#}"), "confirmation email failed")
-                }
-            }
-        });
+        self.mail_in_background(message, user.id, "confirmation");
         Ok(())
     }
 

@@ -423,7 +423,7 @@ impl ModerationService {
                 // Deleting and registering again with the same email escapes nothing.
                 ActionKind::Ban => {
                     if let Some(successor) = tombstone.successor_id {
-                        self.ban_successor(actor, successor, &reason).await?;
+                        self.ban_successor(actor, successor, person_id).await?;
                     }
                 }
                 _ => {}
@@ -489,32 +489,14 @@ impl ModerationService {
             .ok_or_else(|| ApiError::bad_input(field, "no such place"))
     }
 
-    /// Bans the account registered with the email of a banned deleted account.
-    async fn ban_successor(&self, actor: &Actor, successor: Uuid, reason: &str) -> ApiResult<()> {
-        let Some(person) = self.store.person(successor).await? else {
-            return Ok(());
-        };
-        let now = time::now();
-        let photos = self.store.current_photos(successor).await?;
-        let effect = Effect::Ban {
-            email_hash: self.auth.email_hash(&person.email),
-            fingerprints: self.fingerprints(&photos).await?,
-        };
-        let action = new_action(
-            actor,
-            ActionKind::Ban,
-            &person,
-            format!("the same email as a banned deleted account: {reason}"),
-            None,
-            now,
-        );
-        self.store.apply(&action, &effect, now).await?;
-        tracing::info!(moderator = ?actor.id, user.id = %successor, "moderation action: ban of a deleted account's successor");
-        self.auth
-            .sessions_ended(successor, EndedSessions::all())
-            .await;
-        self.profiles.invalidate(successor).await;
-        Ok(())
+    /// Bans the account registered with the email of a banned deleted account, as any ban.
+    async fn ban_successor(&self, actor: &Actor, successor: Uuid, deleted: Uuid) -> ApiResult<()> {
+        let reason = format!("the same email as the banned deleted account {deleted}");
+        match Box::pin(self.act(actor, ActionKind::Ban, successor, &reason, None)).await {
+            // Deleted in the meantime: nothing left to ban.
+            Err(ApiError::NotFound(_)) => Ok(()),
+            done => done,
+        }
     }
 
     /// Takes a photo off a profile (it stays as evidence while an open report holds it).
