@@ -20,6 +20,12 @@ export TEST_TLS_DIR="${TEST_TLS_DIR:-/tmp/pupmatch-test-tls}"
 export TEST_TLS_PG_PORT="${TEST_TLS_PG_PORT:-5433}"
 export TEST_TLS_REDIS_PORT="${TEST_TLS_REDIS_PORT:-6380}"
 TLS_CLUSTER=pupmatch_tls
+# A PostgreSQL primary with a streaming replica of its own (the read-replica tests pause its
+# replay and stop it, so it is apart from the cluster every other test uses).
+export TEST_PRIMARY_PG_PORT="${TEST_PRIMARY_PG_PORT:-5434}"
+export TEST_REPLICA_PG_PORT="${TEST_REPLICA_PG_PORT:-5435}"
+PRIMARY_CLUSTER=pupmatch_primary
+REPLICA_CLUSTER=pupmatch_replica
 
 log() { printf '==> %s\n' "$*"; }
 
@@ -154,6 +160,71 @@ if ! "${tls_redis[@]}" ping >/dev/null 2>&1; then
   for _ in $(seq 1 40); do "${tls_redis[@]}" ping >/dev/null 2>&1 && break; sleep 0.25; done
   "${tls_redis[@]}" ping >/dev/null
 fi
+
+# 4b. A primary and its streaming replica ----------------------------------------------------
+# The replica is a `pg_basebackup -R` copy of the primary, streaming from a replication slot
+# (so a replica stopped for a while finds the WAL it missed). Remade when it is not a standby.
+cluster_exists() { pg_lsclusters -h | awk '{print $1" "$2}' | grep -q "^$PG_VERSION $1$"; }
+start_cluster() {
+  local name=$1 port=$2
+  if ! pg_isready -q -h 127.0.0.1 -p "$port"; then
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$name" start
+    for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p "$port" && break; sleep 0.5; done
+    pg_isready -h 127.0.0.1 -p "$port"
+  fi
+}
+primary_pg="postgres://postgres@127.0.0.1:$TEST_PRIMARY_PG_PORT/postgres"
+replica_pg="postgres://postgres@127.0.0.1:$TEST_REPLICA_PG_PORT/postgres"
+if ! cluster_exists "$PRIMARY_CLUSTER"; then
+  log "creating the primary PostgreSQL cluster on port $TEST_PRIMARY_PG_PORT"
+  $SUDO pg_createcluster "$PG_VERSION" "$PRIMARY_CLUSTER" -p "$TEST_PRIMARY_PG_PORT" >/dev/null
+  $SUDO tee "/etc/postgresql/$PG_VERSION/$PRIMARY_CLUSTER/conf.d/pupmatch.conf" >/dev/null <<EOF
+listen_addresses = '127.0.0.1'
+fsync = off
+max_connections = 300
+wal_level = replica
+max_wal_senders = 5
+max_replication_slots = 5
+EOF
+  $SUDO tee "/etc/postgresql/$PG_VERSION/$PRIMARY_CLUSTER/pg_hba.conf" >/dev/null <<EOF
+local all         all              trust
+host  all         all 127.0.0.1/32 trust
+host  replication all 127.0.0.1/32 trust
+EOF
+fi
+start_cluster "$PRIMARY_CLUSTER" "$TEST_PRIMARY_PG_PORT"
+if ! cluster_exists "$REPLICA_CLUSTER" ||
+  [ "$(psql "$replica_pg" -qtAc 'SELECT pg_is_in_recovery()' 2>/dev/null)" != t ]; then
+  log "making a streaming replica of it on port $TEST_REPLICA_PG_PORT (pg_basebackup)"
+  if cluster_exists "$REPLICA_CLUSTER"; then
+    $SUDO pg_dropcluster --stop "$PG_VERSION" "$REPLICA_CLUSTER"
+  fi
+  psql "$primary_pg" -qtAc \
+    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'pupmatch_replica'" >/dev/null
+  $SUDO pg_createcluster "$PG_VERSION" "$REPLICA_CLUSTER" -p "$TEST_REPLICA_PG_PORT" >/dev/null
+  $SUDO tee "/etc/postgresql/$PG_VERSION/$REPLICA_CLUSTER/conf.d/pupmatch.conf" >/dev/null <<EOF
+listen_addresses = '127.0.0.1'
+fsync = off
+max_connections = 300
+hot_standby = on
+hot_standby_feedback = on
+EOF
+  $SUDO cp "/etc/postgresql/$PG_VERSION/$PRIMARY_CLUSTER/pg_hba.conf" \
+    "/etc/postgresql/$PG_VERSION/$REPLICA_CLUSTER/pg_hba.conf"
+  replica_data="$(pg_lsclusters -h | awk -v v="$PG_VERSION" -v n="$REPLICA_CLUSTER" '$1==v && $2==n {print $6}')"
+  $SUDO rm -rf "$replica_data"
+  $SUDO install -d -o postgres -g postgres -m 0700 "$replica_data"
+  $SUDO runuser -u postgres -- pg_basebackup -h 127.0.0.1 -p "$TEST_PRIMARY_PG_PORT" -U postgres \
+    -D "$replica_data" -R -X stream -C -S pupmatch_replica
+fi
+start_cluster "$REPLICA_CLUSTER" "$TEST_REPLICA_PG_PORT"
+# A replica left paused by an interrupted run replays again.
+psql "$replica_pg" -qtAc "SELECT pg_wal_replay_resume()" >/dev/null 2>&1 || true
+psql "$primary_pg" -qtAc "SELECT datname FROM pg_database WHERE datname LIKE 'pupmatch\_test\_%'" |
+  while read -r db; do
+    [ -n "$db" ] && psql "$primary_pg" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+  done
+export TEST_PRIMARY_PG_URL="$primary_pg" TEST_REPLICA_PG_URL="$replica_pg"
 
 # 5. An S3-compatible server (moto's server mode, from PyPI) ---------------------------------
 if ! curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null 2>&1; then

@@ -22,6 +22,7 @@ use crate::infra::bus::Bus;
 use crate::infra::db::Db;
 use crate::infra::rate_limit::RateLimiter;
 use crate::infra::redis::Redis;
+use crate::infra::replicas::Reads;
 use crate::infra::work::WorkGate;
 use crate::infra::{mail, push, telemetry};
 use crate::moderation::ModerationService;
@@ -50,6 +51,8 @@ pub struct App {
     pub public_url: Url,
     /// The database pool (PostgreSQL or SQLite).
     pub db: Db,
+    /// Where reads that may be a moment stale go (a read replica, else `db`).
+    pub reads: Reads,
     /// Shared Redis, in scale-out mode.
     pub redis: Option<Redis>,
     /// Accounts, sessions and tokens.
@@ -91,6 +94,13 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     ) {
         tracing::warn!("{warning}");
     }
+    for url in &config.database_replica_urls {
+        for warning in
+            crate::infra::tls::unverified_connections(url, config.database_ca_file.is_some(), None)
+        {
+            tracing::warn!("read replica: {warning}");
+        }
+    }
     let db = Db::connect(
         &config.database_url,
         config.database_max_connections,
@@ -101,6 +111,13 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     for warning in db.setting_warnings().await? {
         tracing::warn!("{warning}");
     }
+    let reads = Reads::connect(
+        &db,
+        &config.database_replica_urls,
+        config.database_max_connections,
+        config.database_ca_file.as_deref(),
+        config.database_replica_max_lag,
+    )?;
     if config.is_production() && config.any_origin() {
         tracing::warn!(
             "PUPMATCH_ALLOWED_ORIGINS=*: any web page may call this API and open WebSockets \
@@ -148,7 +165,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     spawn_rate_limit_pruning(rate_limiter.clone());
 
     let profiles = Arc::new(ProfileService::new(
-        &db,
+        &reads,
         redis.clone(),
         bus.clone(),
         blobs.clone(),
@@ -159,7 +176,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
             WORK_MAX_WAIT,
         ),
     ));
-    let playgrounds = Arc::new(PlaygroundService::new(&db, bus.clone()));
+    let playgrounds = Arc::new(PlaygroundService::new(&reads, bus.clone()));
     let moderation = Arc::new(ModerationService::new(
         &db,
         auth.clone(),
@@ -174,7 +191,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
         profiles,
         moderation,
         discovery: Arc::new(DiscoveryService::new(
-            &db,
+            &reads,
             redis.clone(),
             bus.clone(),
             notifications.clone(),
@@ -200,6 +217,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
         notifications,
         bus,
         db,
+        reads,
         redis,
         auth,
         blobs,

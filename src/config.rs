@@ -92,6 +92,10 @@ pub struct Config {
     pub database_url: String,
     /// CA bundle (PEM) that PostgreSQL's certificate must chain to; `None`: the system's.
     pub database_ca_file: Option<PathBuf>,
+    /// Streaming replicas of the PostgreSQL primary for reads that may be a moment stale.
+    pub database_replica_urls: Vec<String>,
+    /// A replica further behind the primary than this gets no reads until it catches up.
+    pub database_replica_max_lag: std::time::Duration,
     pub redis_url: Option<String>,
     /// CA bundle (PEM) that Redis's certificate must chain to (`rediss://`); `None`: the system's.
     pub redis_ca_file: Option<PathBuf>,
@@ -155,6 +159,8 @@ struct RawConfig {
     database_url: Option<String>,
     database_ca_file: Option<PathBuf>,
     database_max_connections: Option<u32>,
+    database_replica_urls: Option<String>,
+    database_replica_max_lag_ms: Option<u64>,
     redis_url: Option<String>,
     redis_ca_file: Option<PathBuf>,
     redis_prefix: Option<String>,
@@ -385,6 +391,8 @@ impl RawConfig {
             public_url: net.public_url,
             database_url: data.database_url,
             database_ca_file: data.database_ca_file,
+            database_replica_urls: data.database_replica_urls,
+            database_replica_max_lag: data.database_replica_max_lag,
             redis_url: data.redis_url,
             redis_ca_file: data.redis_ca_file,
             redis_prefix: data.redis_prefix,
@@ -524,6 +532,42 @@ impl RawConfig {
         if database_max_connections == 0 {
             errors.push("PUPMATCH_DATABASE_MAX_CONNECTIONS must be at least 1".into());
         }
+        let database_replica_urls: Vec<String> = self
+            .database_replica_urls
+            .take()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        if !database_replica_urls.is_empty() && database_url.starts_with("sqlite:") {
+            errors.push(
+                "PUPMATCH_DATABASE_REPLICA_URLS needs a PostgreSQL PUPMATCH_DATABASE_URL (SQLite \
+                 has no replicas)"
+                    .into(),
+            );
+        }
+        for url in &database_replica_urls {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                errors.push(
+                    "PUPMATCH_DATABASE_REPLICA_URLS must be comma-separated postgres:// URLs"
+                        .into(),
+                );
+            } else if let Some(mode) = crate::infra::tls::pg_ssl_mode(url)
+                && !crate::infra::tls::PG_SSL_MODES.contains(&mode.as_str())
+            {
+                errors.push(format!(
+                    "PUPMATCH_DATABASE_REPLICA_URLS: sslmode must be one of {}, not `{mode}`",
+                    crate::infra::tls::PG_SSL_MODES.join(", ")
+                ));
+            }
+        }
+        let database_replica_max_lag =
+            std::time::Duration::from_millis(self.database_replica_max_lag_ms.unwrap_or(2000));
+        if database_replica_max_lag.is_zero() {
+            errors.push("PUPMATCH_DATABASE_REPLICA_MAX_LAG_MS must be at least 1".into());
+        }
         let redis_url = self.redis_url.take().filter(|s| !s.is_empty());
         if let Some(url) = &redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -568,6 +612,8 @@ impl RawConfig {
         DataSettings {
             database_url,
             database_ca_file,
+            database_replica_urls,
+            database_replica_max_lag,
             database_max_connections,
             redis_url,
             redis_ca_file,
@@ -763,6 +809,8 @@ struct NetworkSettings {
 struct DataSettings {
     database_url: String,
     database_ca_file: Option<PathBuf>,
+    database_replica_urls: Vec<String>,
+    database_replica_max_lag: std::time::Duration,
     database_max_connections: u32,
     redis_url: Option<String>,
     redis_ca_file: Option<PathBuf>,

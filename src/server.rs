@@ -124,6 +124,7 @@ impl Application {
         if let Some(server) = metrics_server {
             server.abort();
         }
+        state.reads.close().await;
         state.db.close().await;
         tracing::info!("PupMatch stopped");
         Ok(())
@@ -151,6 +152,7 @@ pub async fn run_worker(config: Config) -> anyhow::Result<()> {
         .context("server error")?;
     stop.cancel();
     while jobs.join_next().await.is_some() {}
+    state.reads.close().await;
     state.db.close().await;
     tracing::info!("PupMatch worker stopped");
     Ok(())

@@ -393,8 +393,9 @@ impl ChatStore {
                 // behind or a message raced ahead, the function says so and a larger id is
                 // tried.
                 let mut id = Uuid::now_v7();
+                let mut retried = false;
                 for _ in 0..8 {
-                    let row: SendRow = sqlx::query_as(
+                    let sent = sqlx::query_as(
                         "SELECT * FROM pupmatch_send_message($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
                     .bind(msg.conversation_id)
@@ -406,7 +407,23 @@ impl ChatStore {
                     .bind(&msg.client_id)
                     .bind(msg.now)
                     .fetch_one(pool)
-                    .await?;
+                    .await;
+                    let row: SendRow = match sent {
+                        Ok(row) => row,
+                        // With a client id a repeat is harmless (it finds the first, if that
+                        // was stored after all): one more try when the server had closed the
+                        // connection (a restart).
+                        Err(err)
+                            if !retried
+                                && msg.client_id.is_some()
+                                && crate::infra::db::closed_by_server(&err) =>
+                        {
+                            crate::infra::db::distrust_pooled_connections();
+                            retried = true;
+                            continue;
+                        }
+                        Err(err) => return Err(err.into()),
+                    };
                     match row.status {
                         SendStatus::NotMember => return Ok(SendOutcome::NotInConversation),
                         SendStatus::StaleId => {

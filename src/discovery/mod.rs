@@ -40,8 +40,8 @@ use uuid::Uuid;
 use crate::error::ApiResult;
 use crate::infra::bus::Bus;
 use crate::infra::cache::TwoTierCache;
-use crate::infra::db::Db;
 use crate::infra::redis::Redis;
+use crate::infra::replicas::Reads;
 use crate::infra::seal::Sealer;
 use crate::infra::time;
 use crate::notifications::NotificationService;
@@ -82,7 +82,7 @@ pub struct DiscoveryService {
 
 impl DiscoveryService {
     pub fn new(
-        db: &Db,
+        reads: &Reads,
         redis: Option<Redis>,
         bus: Bus,
         notifications: Arc<NotificationService>,
@@ -94,7 +94,7 @@ impl DiscoveryService {
             profiles_per_day,
             confirmed_only,
         } = settings;
-        let store = DiscoveryStore::new(db);
+        let store = DiscoveryStore::new(reads);
         let marks = marks::SwipeMarks::new(redis.clone());
         let recs = TwoTierCache::new(
             "recs",

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::geo::Coordinates;
 use crate::error::StoreError;
 use crate::infra::db::Db;
+use crate::infra::replicas::{Freshness, Reads};
 use crate::infra::sql::{
     Backend, Ids, Sql, Ts, WriteTx, execute, execute_in, fetch, fetch_scalar, for_update, in_ids,
     returning_scalar, with_db,
@@ -431,6 +432,7 @@ const SWIPED_ON: Sql = Sql {
 #[derive(Clone)]
 pub struct DiscoveryStore {
     db: Db,
+    reads: Reads,
     likes: Likes,
 }
 
@@ -444,13 +446,15 @@ enum Likes {
 }
 
 impl DiscoveryStore {
-    pub fn new(db: &Db) -> Self {
+    pub fn new(reads: &Reads) -> Self {
+        let db = reads.primary();
         let likes = match db {
             Db::Postgres(pool) => Likes::Postgres(pool.clone()),
             Db::Sqlite(pool) => Likes::Sqlite(sqlite::LikeWriter::start(pool.clone())),
         };
         DiscoveryStore {
             db: db.clone(),
+            reads: reads.clone(),
             likes,
         }
     }
@@ -1002,11 +1006,19 @@ impl DiscoveryStore {
     }
 
     /// Complete, unpaused profiles with a location within both people's distance and age
-    /// preferences, excluding self, liked, passed, matched and blocked (both ways).
+    /// preferences, excluding self, liked, passed, matched and blocked (both ways). From a
+    /// replica when one is usable: what is served is checked against the primary's swipes and
+    /// blocks first.
     pub async fn candidates(&self, searcher: &Searcher) -> Result<Vec<Candidate>, StoreError> {
-        match &self.db {
-            Db::Postgres(pool) => postgres::candidates(pool, searcher).await,
-            Db::Sqlite(pool) => sqlite::candidates(pool, searcher).await,
-        }
+        let (candidates, _) = self
+            .reads
+            .run(Freshness::MomentOld, |db| async move {
+                match &db {
+                    Db::Postgres(pool) => postgres::candidates(pool, searcher).await,
+                    Db::Sqlite(pool) => sqlite::candidates(pool, searcher).await,
+                }
+            })
+            .await?;
+        Ok(candidates)
     }
 }

@@ -13,7 +13,9 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database and (when configured) Redis answer.
+/// The database and (when configured) Redis answer. Read replicas do not decide readiness
+/// (reads they would serve go to the primary meanwhile), but one that is down or too far behind
+/// is named.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let db = state.db.ping().await;
     let redis = match &state.redis {
@@ -36,11 +38,15 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "status": if status == StatusCode::OK { "ready" } else { "unavailable" },
         "database": if db_ok { "ok" } else { "unreachable" },
         "redis": match &redis { None => "not configured", Some(Ok(())) => "ok", Some(Err(_)) => "unreachable" },
     });
+    let replicas = state.reads.report();
+    if !replicas.is_empty() {
+        body["replicas"] = json!(replicas);
+    }
     (status, Json(body))
 }
 

@@ -257,11 +257,22 @@ where
     /// invalidation would otherwise keep it cached for a whole TTL; for values that decide who
     /// may see whom (blocks, moderation), the second pass bounds that to [`SETTLE`].
     pub async fn invalidate_settled(self: &Arc<Self>, keys: &[uuid::Uuid]) {
+        self.invalidate_settled_after(keys, Duration::ZERO).await;
+    }
+
+    /// [`Self::invalidate_settled`] for values also read from replicas up to `replica_lag`
+    /// behind: the second pass waits that much longer, so a value a replica served from before
+    /// the change does not outlive it either.
+    pub async fn invalidate_settled_after(
+        self: &Arc<Self>,
+        keys: &[uuid::Uuid],
+        replica_lag: Duration,
+    ) {
         self.invalidate_many(keys).await;
         let cache = Arc::clone(self);
         let keys = keys.to_vec();
         tokio::spawn(async move {
-            tokio::time::sleep(SETTLE).await;
+            tokio::time::sleep(SETTLE + replica_lag).await;
             cache.invalidate_many(&keys).await;
         });
     }

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
@@ -23,6 +24,53 @@ const PG_STARTUP_WAIT: Duration = Duration::from_secs(10);
 
 /// A pooled PostgreSQL connection idle for this long is checked before it is handed out.
 const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// After a connection turned out closed by the server, every pooled connection is checked
+/// before it is handed out for this long: a restarting server closed its siblings too.
+const PG_DISTRUST_FOR: Duration = Duration::from_secs(5);
+
+/// Until when (milliseconds since [`process_start`]) pooled connections are distrusted.
+static DISTRUST_UNTIL_MS: AtomicU64 = AtomicU64::new(0);
+
+fn process_start() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+fn millis_since_start() -> u64 {
+    u64::try_from(process_start().elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whether `err` says the server closed the connection the statement was sent on (it was
+/// stopped or restarted: 57P01/57P02, or the socket broke): the statement did not run to
+/// completion on that connection, and a fresh connection may well work.
+pub fn closed_by_server(err: &sqlx::Error) -> bool {
+    use std::io::ErrorKind;
+    match err {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57P01" | "57P02")),
+        sqlx::Error::Io(io) => matches!(
+            io.kind(),
+            ErrorKind::BrokenPipe
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::UnexpectedEof
+                | ErrorKind::NotConnected
+        ),
+        _ => false,
+    }
+}
+
+/// A connection was found closed by the server: check every pooled one before use for a
+/// while, so a retry gets a live (or a new) connection rather than the next dead one.
+pub fn distrust_pooled_connections() {
+    let until = millis_since_start()
+        .saturating_add(u64::try_from(PG_DISTRUST_FOR.as_millis()).unwrap_or(u64::MAX));
+    DISTRUST_UNTIL_MS.fetch_max(until, Ordering::Relaxed);
+}
+
+fn pooled_connections_distrusted() -> bool {
+    millis_since_start() < DISTRUST_UNTIL_MS.load(Ordering::Relaxed)
+}
 
 /// A connection pool to one of the two supported databases.
 #[derive(Clone, Debug)]
@@ -93,40 +141,10 @@ impl Db {
             }
             Ok(Db::Sqlite(pool))
         } else {
-            crate::infra::tls::install_crypto_provider();
-            let mut options = PgConnectOptions::from_str(url)
-                .context("Failed to parse the PostgreSQL URL")?
-                // Parallel plans cost ~40 ms of worker start-up on small, index-driven queries.
-                .options([("max_parallel_workers_per_gather", "0")]);
-            if let Some(ca) = ca_file {
-                options = options.ssl_root_cert(ca);
-            }
-            if let Some(mode) = crate::infra::tls::effective_pg_ssl_mode(url, ca_file.is_some()) {
-                options = options.ssl_mode(
-                    mode.parse::<PgSslMode>()
-                        .context("PUPMATCH_DATABASE_URL: unknown sslmode")?,
-                );
-            }
-            let target = describe_pg(&options, ca_file);
+            let (options, target) = pg_connect_options(url, ca_file)?;
             // A request waits at most this long for a connection: with PostgreSQL gone it gets
             // 503 SERVICE_UNAVAILABLE within a second instead of hanging.
-            let pool_options = PgPoolOptions::new()
-                .max_connections(max_connections)
-                .min_connections(0)
-                .test_before_acquire(false)
-                .before_acquire(|conn, meta| {
-                    Box::pin(async move {
-                        // A connection that has just been used is alive: checking it would be
-                        // one more round trip per statement. One idle for a while may have
-                        // been dropped by the server or a proxy; a failed check discards it
-                        // and the pool hands out another.
-                        if meta.idle_for >= PG_PING_AFTER_IDLE {
-                            sqlx::Connection::ping(conn).await?;
-                        }
-                        Ok(true)
-                    })
-                })
-                .acquire_timeout(PG_ACQUIRE_TIMEOUT);
+            let pool_options = pg_pool_options(max_connections, PG_ACQUIRE_TIMEOUT);
             let pool = connect_pg(pool_options, options).await.map_err(|e| {
                 if is_tls_failure(&e) {
                     anyhow::anyhow!(
@@ -226,6 +244,51 @@ impl Db {
             Db::Sqlite(_) => "sqlite",
         }
     }
+}
+
+/// How to reach the PostgreSQL server at `url` (with the CA file and the `sslmode` as libpq
+/// would read them), and `host:port (sslmode=…)` to name it in errors.
+pub fn pg_connect_options(
+    url: &str,
+    ca_file: Option<&Path>,
+) -> anyhow::Result<(PgConnectOptions, String)> {
+    crate::infra::tls::install_crypto_provider();
+    let mut options = PgConnectOptions::from_str(url)
+        .context("Failed to parse the PostgreSQL URL")?
+        // Parallel plans cost ~40 ms of worker start-up on small, index-driven queries.
+        .options([("max_parallel_workers_per_gather", "0")]);
+    if let Some(ca) = ca_file {
+        options = options.ssl_root_cert(ca);
+    }
+    if let Some(mode) = crate::infra::tls::effective_pg_ssl_mode(url, ca_file.is_some()) {
+        options = options.ssl_mode(
+            mode.parse::<PgSslMode>()
+                .context("PUPMATCH_DATABASE_URL: unknown sslmode")?,
+        );
+    }
+    let target = describe_pg(&options, ca_file);
+    Ok((options, target))
+}
+
+/// A PostgreSQL pool of up to `max_connections` that opens them as needed and hands one out
+/// within `acquire_timeout` or fails.
+pub fn pg_pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(0)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                // A connection that has just been used is alive: checking it would be one more
+                // round trip per statement. One idle for a while may have been dropped by the
+                // server or a proxy; a failed check discards it and the pool hands out another.
+                if meta.idle_for >= PG_PING_AFTER_IDLE || pooled_connections_distrusted() {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+        .acquire_timeout(acquire_timeout)
 }
 
 /// Whether connecting failed in the TLS handshake (sqlx reports a refused certificate as I/O).

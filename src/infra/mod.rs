@@ -2,6 +2,8 @@
 //! and the small helpers every domain shares. Nothing here knows about a domain.
 //!
 //! - [`db`]: PostgreSQL + PostGIS or SQLite pools and embedded migrations.
+//! - [`replicas`]: PostgreSQL read replicas for reads that may be a moment stale, with their
+//!   lag measured and bounded.
 //! - [`sql`]: what lets a store write each statement once for both backends (`with_db!`,
 //!   timestamps, id lists, write transactions, row locks).
 //! - [`redis`]: the optional shared Redis connection, with a deadline per command and a probe
@@ -27,6 +29,7 @@ pub mod mail;
 pub mod push;
 pub mod rate_limit;
 pub mod redis;
+pub mod replicas;
 pub mod seal;
 pub mod sql;
 pub mod stored;

@@ -42,18 +42,36 @@ pub(crate) use with_db;
 
 /// Runs one statement with [`with_db!`]: `$query` (`query_as` or `query_scalar`) on `$sql` (a
 /// `&'static str` both backends accept, or an [`Sql`]) with the binds, fetched `$how` from the
-/// pool (`read`) or the writer (`write`).
+/// pool (`read`) or the writer (`write`). A read that failed because the server had closed its
+/// connection (a restart) runs once more, on a connection checked first: reads are safe to
+/// repeat. A write is not (it may have been committed before the connection broke).
 macro_rules! one_statement {
-    ($pool_kind:ident, $query:ident, $db:expr, $how:ident, $sql:expr $(, $bind:expr)*) => {
+    (read, $query:ident, $db:expr, $how:ident, $sql:expr $(, $bind:expr)*) => {
+        $crate::infra::sql::with_db!($db, |pool| {
+            let mut retried = false;
+            loop {
+                let result = sqlx::$query($crate::infra::sql::Backend::pick(pool, $sql))
+                    $(.bind($bind))*
+                    .$how(pool)
+                    .await;
+                match result {
+                    Err(err) if !retried && $crate::infra::db::closed_by_server(&err) => {
+                        $crate::infra::db::distrust_pooled_connections();
+                        retried = true;
+                    }
+                    result => break result?,
+                }
+            }
+        })
+    };
+    (write, $query:ident, $db:expr, $how:ident, $sql:expr $(, $bind:expr)*) => {
         $crate::infra::sql::with_db!($db, |pool| {
             sqlx::$query($crate::infra::sql::Backend::pick(pool, $sql))
                 $(.bind($bind))*
-                .$how($crate::infra::sql::one_statement!(@$pool_kind pool))
+                .$how(&*$crate::infra::sql::Backend::writer(pool))
                 .await?
         })
     };
-    (@read $pool:ident) => { $pool };
-    (@write $pool:ident) => { &*$crate::infra::sql::Backend::writer($pool) };
 }
 pub(crate) use one_statement;
 

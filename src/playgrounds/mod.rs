@@ -26,7 +26,7 @@ use crate::discovery::geo::Coordinates;
 use crate::error::{ApiError, ApiResult};
 use crate::infra::bus::Bus;
 use crate::infra::cache::TwoTierCache;
-use crate::infra::db::Db;
+use crate::infra::replicas::Reads;
 use crate::infra::time;
 use crate::text::Kind;
 use store::{NewPlayground, Placed, PlaygroundRecord, PlaygroundStore, SearchCandidate};
@@ -178,8 +178,8 @@ pub struct PlaygroundService {
 }
 
 impl PlaygroundService {
-    pub fn new(db: &Db, bus: Bus) -> Self {
-        let store = PlaygroundStore::new(db);
+    pub fn new(reads: &Reads, bus: Bus) -> Self {
+        let store = PlaygroundStore::new(reads);
         // In process only (no L2): places are cheap to read and change rarely.
         let cache = TwoTierCache::new(
             "playgrounds",

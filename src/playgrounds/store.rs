@@ -19,6 +19,7 @@ use super::MAX_FAVORITES;
 use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
 use crate::infra::db::Db;
+use crate::infra::replicas::{Freshness, Reads};
 use crate::infra::sql::{
     Backend, Ids, Sql, Ts, execute, execute_in, fetch, fetch_scalar, in_ids, with_db,
 };
@@ -95,11 +96,15 @@ fn room_for_favorite((already, count): (bool, i64)) -> Result<(), StoreError> {
 #[derive(Clone)]
 pub struct PlaygroundStore {
     db: Db,
+    reads: Reads,
 }
 
 impl PlaygroundStore {
-    pub fn new(db: &Db) -> Self {
-        PlaygroundStore { db: db.clone() }
+    pub fn new(reads: &Reads) -> Self {
+        PlaygroundStore {
+            db: reads.primary().clone(),
+            reads: reads.clone(),
+        }
     }
 
     /// Inserts the place unless one with the same `name_search` lies within
@@ -235,103 +240,132 @@ impl PlaygroundStore {
         Ok(fetch!(&self.db, fetch_all, BY_IDS, Ids(ids)))
     }
 
-    /// Places within `radius_km` of `at`, nearest first (ties by id), at most `limit`.
+    /// Places within `radius_km` of `at`, nearest first (ties by id), at most `limit`; from a
+    /// replica when one is usable.
     pub async fn near(
         &self,
         at: Coordinates,
         radius_km: f64,
         limit: i64,
     ) -> Result<Vec<Uuid>, StoreError> {
-        match &self.db {
-            Db::Postgres(pool) => Ok(sqlx::query_scalar(
-                "WITH me AS (SELECT ST_SetSRID(ST_MakePoint($2, $1), 4326)::geography AS g)
-                 SELECT p.id FROM playgrounds p, me
-                  WHERE ST_DWithin(p.geog, me.g, $3)
-                  ORDER BY ST_Distance(p.geog, me.g), p.id
-                  LIMIT $4",
-            )
-            .bind(at.latitude())
-            .bind(at.longitude())
-            .bind(radius_km * 1000.0)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?),
-            Db::Sqlite(pool) => {
-                let mut within: Vec<(f64, Uuid)> = in_box(pool, at, radius_km, None)
-                    .await?
-                    .into_iter()
-                    .filter(|(km, _)| *km <= radius_km)
-                    .collect();
-                within.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                Ok(within
-                    .into_iter()
-                    .take(usize::try_from(limit).unwrap_or(0))
-                    .map(|(_, id)| id)
-                    .collect())
-            }
-        }
+        let (ids, _) = self
+            .reads
+            .run(Freshness::MomentOld, |db| async move {
+                near_on(&db, at, radius_km, limit).await
+            })
+            .await?;
+        Ok(ids)
     }
 
     /// Places whose normalised name contains `query` or shares trigrams with it (at most
-    /// `limit`, the likeliest first); ranking is the service's.
+    /// `limit`, the likeliest first; ranking is the service's); from a replica when one is
+    /// usable.
     pub async fn search_candidates(
         &self,
         query: &str,
         limit: i64,
     ) -> Result<Vec<SearchCandidate>, StoreError> {
-        match &self.db {
-            Db::Postgres(pool) => Ok(sqlx::query_as(
-                "SELECT id, name_search FROM playgrounds
-                  WHERE name_search LIKE '%' || $2 || '%' OR name_search % $1
-                  ORDER BY (name_search LIKE $2 || '%') DESC, similarity(name_search, $1) DESC, id
-                  LIMIT $3",
-            )
-            .bind(query)
-            .bind(like_escape(query))
-            .bind(limit)
-            .fetch_all(pool)
-            .await?),
-            Db::Sqlite(pool) => {
-                // Substrings: the trigram index answers LIKE itself (for queries of 3+
-                // characters). LIKE's own wildcards in the query are matched with instr().
-                let literal = !query.contains(['%', '_']);
-                let mut out: Vec<SearchCandidate> = if literal {
-                    sqlx::query_as(
-                        "SELECT p.id, p.name_search FROM playgrounds p
-                          WHERE p.rowid IN (SELECT rowid FROM playgrounds_fts
-                                             WHERE name_search LIKE '%' || $1 || '%' LIMIT $2)",
-                    )
-                    .bind(query)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-                } else {
-                    sqlx::query_as(
-                        "SELECT id, name_search FROM playgrounds
-                          WHERE instr(name_search, $1) > 0 LIMIT $2",
-                    )
-                    .bind(query)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-                };
-                // Typos: names sharing trigrams with the query, best first.
-                if let Some(expr) = any_trigram(query) {
-                    let similar: Vec<SearchCandidate> = sqlx::query_as(
-                        "SELECT p.id, p.name_search FROM playgrounds p
-                          WHERE p.rowid IN (SELECT rowid FROM playgrounds_fts
-                                             WHERE playgrounds_fts MATCH $1
-                                             ORDER BY rank LIMIT $2)",
-                    )
-                    .bind(expr)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?;
-                    let seen: HashSet<Uuid> = out.iter().map(|c| c.id).collect();
-                    out.extend(similar.into_iter().filter(|c| !seen.contains(&c.id)));
-                }
-                Ok(out)
+        let (found, _) = self
+            .reads
+            .run(Freshness::MomentOld, |db| async move {
+                search_on(&db, query, limit).await
+            })
+            .await?;
+        Ok(found)
+    }
+}
+
+/// Places within `radius_km` of `at` on `db`, nearest first (ties by id), at most `limit`.
+async fn near_on(
+    db: &Db,
+    at: Coordinates,
+    radius_km: f64,
+    limit: i64,
+) -> Result<Vec<Uuid>, StoreError> {
+    match db {
+        Db::Postgres(pool) => Ok(sqlx::query_scalar(
+            "WITH me AS (SELECT ST_SetSRID(ST_MakePoint($2, $1), 4326)::geography AS g)
+             SELECT p.id FROM playgrounds p, me
+              WHERE ST_DWithin(p.geog, me.g, $3)
+              ORDER BY ST_Distance(p.geog, me.g), p.id
+              LIMIT $4",
+        )
+        .bind(at.latitude())
+        .bind(at.longitude())
+        .bind(radius_km * 1000.0)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?),
+        Db::Sqlite(pool) => {
+            let mut within: Vec<(f64, Uuid)> = in_box(pool, at, radius_km, None)
+                .await?
+                .into_iter()
+                .filter(|(km, _)| *km <= radius_km)
+                .collect();
+            within.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            Ok(within
+                .into_iter()
+                .take(usize::try_from(limit).unwrap_or(0))
+                .map(|(_, id)| id)
+                .collect())
+        }
+    }
+}
+
+/// Places on `db` whose normalised name contains `query` or shares trigrams with it.
+async fn search_on(db: &Db, query: &str, limit: i64) -> Result<Vec<SearchCandidate>, StoreError> {
+    match db {
+        Db::Postgres(pool) => Ok(sqlx::query_as(
+            "SELECT id, name_search FROM playgrounds
+              WHERE name_search LIKE '%' || $2 || '%' OR name_search % $1
+              ORDER BY (name_search LIKE $2 || '%') DESC, similarity(name_search, $1) DESC, id
+              LIMIT $3",
+        )
+        .bind(query)
+        .bind(like_escape(query))
+        .bind(limit)
+        .fetch_all(pool)
+        .await?),
+        Db::Sqlite(pool) => {
+            // Substrings: the trigram index answers LIKE itself (for queries of 3+
+            // characters). LIKE's own wildcards in the query are matched with instr().
+            let literal = !query.contains(['%', '_']);
+            let mut out: Vec<SearchCandidate> = if literal {
+                sqlx::query_as(
+                    "SELECT p.id, p.name_search FROM playgrounds p
+                      WHERE p.rowid IN (SELECT rowid FROM playgrounds_fts
+                                         WHERE name_search LIKE '%' || $1 || '%' LIMIT $2)",
+                )
+                .bind(query)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            } else {
+                sqlx::query_as(
+                    "SELECT id, name_search FROM playgrounds
+                      WHERE instr(name_search, $1) > 0 LIMIT $2",
+                )
+                .bind(query)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            };
+            // Typos: names sharing trigrams with the query, best first.
+            if let Some(expr) = any_trigram(query) {
+                let similar: Vec<SearchCandidate> = sqlx::query_as(
+                    "SELECT p.id, p.name_search FROM playgrounds p
+                      WHERE p.rowid IN (SELECT rowid FROM playgrounds_fts
+                                         WHERE playgrounds_fts MATCH $1
+                                         ORDER BY rank LIMIT $2)",
+                )
+                .bind(expr)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                let seen: HashSet<Uuid> = out.iter().map(|c| c.id).collect();
+                out.extend(similar.into_iter().filter(|c| !seen.contains(&c.id)));
             }
+            Ok(out)
         }
     }
 }

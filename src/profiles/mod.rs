@@ -24,35 +24,85 @@ use crate::error::{ApiError, ApiResult, StoreError};
 use crate::infra::blobs::BlobStore;
 use crate::infra::bus::Bus;
 use crate::infra::cache::TwoTierCache;
-use crate::infra::db::Db;
 use crate::infra::redis::Redis;
+use crate::infra::replicas::{Freshness, Reads};
 use crate::infra::time;
 use input::{NewProfile, PreferencesUpdate, PreferencesValue, ProfileChanges};
 use model::{LocationRecord, PreferencesRecord, ProfileRecord, ProfileView, PromptRecord};
 use store::ProfileStore;
 
+/// One user's cached profile: theirs, or that they have none.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedView {
+    view: Option<Arc<ProfileView>>,
+    /// Read from a replica, so possibly a moment behind: good for others, not for the owner.
+    from_replica: bool,
+}
+
+/// Cache entries for `ids` from what was read about them (absent users have no profile).
+fn assemble(ids: &[Uuid], parts: store::ProfileParts) -> Vec<(Uuid, Arc<CachedView>)> {
+    let hidden: HashMap<Uuid, _> = parts.hidden_until.into_iter().collect();
+    let mut loaded: HashMap<Uuid, ProfileView> = parts
+        .profiles
+        .into_iter()
+        .map(|p| {
+            (
+                p.user_id,
+                ProfileView {
+                    hidden_until: hidden.get(&p.user_id).copied(),
+                    profile: p,
+                    photos: Vec::new(),
+                    prompts: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    for photo in parts.photos {
+        if let Some(v) = loaded.get_mut(&photo.user_id) {
+            v.photos.push(photo);
+        }
+    }
+    for prompt in parts.prompts {
+        if let Some(v) = loaded.get_mut(&prompt.user_id) {
+            v.prompts.push(prompt);
+        }
+    }
+    ids.iter()
+        .map(|id| {
+            let view = loaded.remove(id).map(Arc::new);
+            let entry = CachedView {
+                view,
+                from_replica: parts.from_replica,
+            };
+            (*id, Arc::new(entry))
+        })
+        .collect()
+}
+
 /// Profiles, prompts and preferences. (Photos: see [`photos`].)
 pub struct ProfileService {
     store: ProfileStore,
     /// Per user: their profile with photos and prompts, or that they have none.
-    cache: Arc<TwoTierCache<Option<Arc<ProfileView>>>>,
+    cache: Arc<TwoTierCache<CachedView>>,
     /// Per user: everyone they blocked or who blocked them. Dropped for both people whenever a
     /// block is made or lifted.
     blocks: Arc<TwoTierCache<Vec<Uuid>>>,
     blobs: Arc<dyn BlobStore>,
     /// Bounds photo decoding (CPU and memory).
     images: WorkGate,
+    /// How far behind the primary a profile read from a replica may be.
+    replica_lag: Duration,
 }
 
 impl ProfileService {
     pub fn new(
-        db: &Db,
+        reads: &Reads,
         redis: Option<Redis>,
         bus: Bus,
         blobs: Arc<dyn BlobStore>,
         images: WorkGate,
     ) -> Self {
-        let store = ProfileStore::new(db);
+        let store = ProfileStore::new(reads);
         let cache = Self::profile_cache(redis.clone(), bus.clone());
         let blocks = TwoTierCache::new(
             "blocks",
@@ -68,6 +118,7 @@ impl ProfileService {
             blocks,
             blobs,
             images,
+            replica_lag: reads.staleness_bound(),
         }
     }
 
@@ -79,10 +130,7 @@ impl ProfileService {
             .await;
     }
 
-    fn profile_cache(
-        redis: Option<Redis>,
-        bus: Bus,
-    ) -> Arc<TwoTierCache<Option<Arc<ProfileView>>>> {
+    fn profile_cache(redis: Option<Redis>, bus: Bus) -> Arc<TwoTierCache<CachedView>> {
         TwoTierCache::new(
             "profiles",
             Duration::from_secs(60),
@@ -98,74 +146,63 @@ impl ProfileService {
     }
 
     /// Whole profiles of these users (absent when a user has none), from the cache when
-    /// possible, else with three queries whatever the number of users.
+    /// possible, else with four queries whatever the number of users. They may be a moment
+    /// behind the latest change (read from a replica): use [`Self::view`] for a person's own.
     pub async fn views(
         &self,
         user_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Arc<ProfileView>>, StoreError> {
+        self.views_with(user_ids, None).await
+    }
+
+    /// `user_id`'s whole profile as of the latest change (never from a replica): what they see
+    /// of themselves, and what a write checks.
+    pub async fn view(&self, user_id: Uuid) -> Result<Option<Arc<ProfileView>>, StoreError> {
+        Ok(self
+            .views_with(&[user_id], Some(user_id))
+            .await?
+            .remove(&user_id))
+    }
+
+    /// [`Self::views`], with `latest`'s (when among them) as of the latest change: a cached
+    /// copy read from a replica is read again from the primary.
+    async fn views_with(
+        &self,
+        user_ids: &[Uuid],
+        latest: Option<Uuid>,
+    ) -> Result<HashMap<Uuid, Arc<ProfileView>>, StoreError> {
         let cached = self.cache.get_many(user_ids).await;
         let mut out: HashMap<Uuid, Arc<ProfileView>> = HashMap::new();
         let mut missing = Vec::new();
+        let mut missing_latest = Vec::new();
         for id in user_ids {
+            let must_be_latest = latest == Some(*id);
             match cached.get(id) {
-                Some(entry) => {
-                    if let Some(view) = entry.as_ref() {
+                Some(entry) if !(must_be_latest && entry.from_replica) => {
+                    if let Some(view) = entry.view.as_ref() {
                         out.insert(*id, view.clone());
                     }
                 }
-                None => missing.push(*id),
+                _ if must_be_latest => missing_latest.push(*id),
+                _ => missing.push(*id),
             }
         }
-        if missing.is_empty() {
-            return Ok(out);
-        }
-        let profiles = self.store.profiles_of(&missing).await?;
-        let photos = self.store.photos_of(&missing).await?;
-        let prompts = self.store.prompts_of(&missing).await?;
-        let hidden: HashMap<Uuid, _> = self
-            .store
-            .hidden_until_of(&missing)
-            .await?
-            .into_iter()
-            .collect();
-        let mut loaded: HashMap<Uuid, ProfileView> = profiles
-            .into_iter()
-            .map(|p| {
-                (
-                    p.user_id,
-                    ProfileView {
-                        hidden_until: hidden.get(&p.user_id).copied(),
-                        profile: p,
-                        photos: Vec::new(),
-                        prompts: Vec::new(),
-                    },
-                )
-            })
-            .collect();
-        for photo in photos {
-            if let Some(v) = loaded.get_mut(&photo.user_id) {
-                v.photos.push(photo);
+        for (ids, freshness) in [
+            (missing, Freshness::MomentOld),
+            (missing_latest, Freshness::Latest),
+        ] {
+            if !ids.is_empty() {
+                let parts = self.store.parts_of(&ids, freshness).await?;
+                let fill = assemble(&ids, parts);
+                for (id, entry) in &fill {
+                    if let Some(view) = &entry.view {
+                        out.insert(*id, view.clone());
+                    }
+                }
+                self.cache.insert_many(fill).await;
             }
         }
-        for prompt in prompts {
-            if let Some(v) = loaded.get_mut(&prompt.user_id) {
-                v.prompts.push(prompt);
-            }
-        }
-        let mut fill = Vec::with_capacity(missing.len());
-        for id in missing {
-            let view = loaded.remove(&id).map(Arc::new);
-            if let Some(v) = &view {
-                out.insert(id, v.clone());
-            }
-            fill.push((id, Arc::new(view)));
-        }
-        self.cache.insert_many(fill).await;
         Ok(out)
-    }
-
-    pub async fn view(&self, user_id: Uuid) -> Result<Option<Arc<ProfileView>>, StoreError> {
-        Ok(self.views(&[user_id]).await?.remove(&user_id))
     }
 
     /// The profiles of `others` that `viewer` may see: absent when there is none, when either
@@ -175,7 +212,7 @@ impl ProfileService {
         viewer: Uuid,
         others: &[Uuid],
     ) -> Result<HashMap<Uuid, Arc<ProfileView>>, StoreError> {
-        let mut views = self.views(others).await?;
+        let mut views = self.views_with(others, Some(viewer)).await?;
         let blocks = self.blocks_of(viewer).await?;
         let now = time::now();
         views.retain(|id, view| *id == viewer || !(view.is_hidden(now) || blocks.contains(id)));
@@ -189,8 +226,11 @@ impl ProfileService {
         viewer: Uuid,
         other: Uuid,
     ) -> Option<Option<Arc<ProfileView>>> {
-        let view = self.cache.peek_local(other).await?;
-        let Some(view) = view.as_ref() else {
+        let entry = self.cache.peek_local(other).await?;
+        if viewer == other && entry.from_replica {
+            return None;
+        }
+        let Some(view) = entry.view.as_ref() else {
             return Some(None);
         };
         if viewer == other {
@@ -222,7 +262,9 @@ impl ProfileService {
     /// Drops a user's cached profile everywhere (now, and again a moment later: the view also
     /// says whether moderation hides them). Call after every committed change.
     pub async fn invalidate(&self, user_id: Uuid) {
-        self.cache.invalidate_settled(&[user_id]).await;
+        self.cache
+            .invalidate_settled_after(&[user_id], self.replica_lag)
+            .await;
     }
 
     #[tracing::instrument(skip_all, fields(user.id = %user_id))]

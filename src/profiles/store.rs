@@ -15,6 +15,7 @@ use super::model::{
 };
 use crate::error::{StoreError, on_constraint};
 use crate::infra::db::Db;
+use crate::infra::replicas::{Freshness, Reads, Target};
 use crate::infra::sql::{
     Backend, Ids, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update, in_ids, returning,
     with_db,
@@ -83,25 +84,61 @@ const SET_PAUSED: &str = "UPDATE profiles SET is_paused = $2, updated_at = $3 WH
 #[derive(Clone)]
 pub struct ProfileStore {
     db: Db,
+    reads: Reads,
+}
+
+/// Everything a whole profile is made of, for a set of users, read at one point in time.
+pub struct ProfileParts {
+    pub profiles: Vec<ProfileRecord>,
+    /// By user and then the owner's order.
+    pub photos: Vec<PhotoRecord>,
+    /// By user and then the owner's order.
+    pub prompts: Vec<PromptRecord>,
+    /// Those whom moderation hides (or hid), with until when.
+    pub hidden_until: Vec<(Uuid, DateTime<Utc>)>,
+    /// Whether they were read from a replica (a moment behind the primary).
+    pub from_replica: bool,
 }
 
 impl ProfileStore {
-    pub fn new(db: &Db) -> Self {
-        ProfileStore { db: db.clone() }
+    pub fn new(reads: &Reads) -> Self {
+        ProfileStore {
+            db: reads.primary().clone(),
+            reads: reads.clone(),
+        }
+    }
+
+    /// The profiles, photos, prompts and moderation state of these users, from a replica when
+    /// `freshness` allows and one is usable.
+    pub async fn parts_of(
+        &self,
+        user_ids: &[Uuid],
+        freshness: Freshness,
+    ) -> Result<ProfileParts, StoreError> {
+        let (parts, target) = self
+            .reads
+            .run(freshness, |db| async move {
+                let profiles: Vec<ProfileRecord> =
+                    fetch!(&db, fetch_all, PROFILES_OF, Ids(user_ids));
+                let photos: Vec<PhotoRecord> = fetch!(&db, fetch_all, PHOTOS_OF, Ids(user_ids));
+                let prompts: Vec<PromptRecord> = fetch!(&db, fetch_all, PROMPTS_OF, Ids(user_ids));
+                let hidden_until: Vec<(Uuid, DateTime<Utc>)> =
+                    fetch!(&db, fetch_all, HIDDEN_UNTIL_OF, Ids(user_ids));
+                Ok((profiles, photos, prompts, hidden_until))
+            })
+            .await?;
+        let (profiles, photos, prompts, hidden_until) = parts;
+        Ok(ProfileParts {
+            profiles,
+            photos,
+            prompts,
+            hidden_until,
+            from_replica: target == Target::Replica,
+        })
     }
 
     pub async fn profiles_of(&self, user_ids: &[Uuid]) -> Result<Vec<ProfileRecord>, StoreError> {
         Ok(fetch!(&self.db, fetch_all, PROFILES_OF, Ids(user_ids)))
-    }
-
-    /// Photos of these users, by user and then the owner's order.
-    pub async fn photos_of(&self, user_ids: &[Uuid]) -> Result<Vec<PhotoRecord>, StoreError> {
-        Ok(fetch!(&self.db, fetch_all, PHOTOS_OF, Ids(user_ids)))
-    }
-
-    /// Prompts of these users, by user and then the owner's order.
-    pub async fn prompts_of(&self, user_ids: &[Uuid]) -> Result<Vec<PromptRecord>, StoreError> {
-        Ok(fetch!(&self.db, fetch_all, PROMPTS_OF, Ids(user_ids)))
     }
 
     pub async fn preferences_of(
@@ -414,14 +451,6 @@ impl ProfileStore {
     /// Everyone `person` blocked or who blocked `person`.
     pub async fn blocks_of(&self, person: Uuid) -> Result<Vec<Uuid>, StoreError> {
         Ok(fetch_scalar!(&self.db, fetch_all, BLOCKS_OF_SQL, person))
-    }
-
-    /// Those of `user_ids` whom moderation hides (or hid), with until when.
-    pub async fn hidden_until_of(
-        &self,
-        user_ids: &[Uuid],
-    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
-        Ok(fetch!(&self.db, fetch_all, HIDDEN_UNTIL_OF, Ids(user_ids)))
     }
 }
 

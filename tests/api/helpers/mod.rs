@@ -58,11 +58,56 @@ pub fn s3_endpoint() -> String {
 
 pub const TEST_JWT_SECRET: &str = "integration-test-secret-0123456789abcdefghijklmnop";
 
+/// The primary of the PostgreSQL pair with a streaming replica (scripts/test.sh starts both).
+pub fn pg_primary_url() -> String {
+    std::env::var("TEST_PRIMARY_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5434/postgres".into())
+}
+
+/// The streaming replica of [`pg_primary_url`].
+pub fn pg_replica_url() -> String {
+    std::env::var("TEST_REPLICA_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5435/postgres".into())
+}
+
+/// `pg_ctlcluster <version> <cluster> <args…>` (through sudo unless root): stops, starts or
+/// restarts one of the test clusters.
+pub fn pg_ctlcluster(cluster: &str, args: &[&str]) {
+    let version = std::env::var("TEST_PG_VERSION").unwrap_or_else(|_| "15".into());
+    let mut command = if rustix::process::geteuid().is_root() {
+        std::process::Command::new("pg_ctlcluster")
+    } else {
+        let mut sudo = std::process::Command::new("sudo");
+        sudo.arg("pg_ctlcluster");
+        sudo
+    };
+    let status = command
+        .args(["--skip-systemctl-redirect", &version, cluster])
+        .args(args)
+        .status()
+        .expect("pg_ctlcluster runs");
+    assert!(
+        status.success(),
+        "pg_ctlcluster {cluster} {args:?}: {status}"
+    );
+}
+
+/// `server_url` (`…/postgres`) with the database `name` instead.
+pub fn pg_database_url(server_url: &str, name: &str) -> String {
+    format!(
+        "{}/{}",
+        server_url.rsplit_once('/').expect("url has a path").0,
+        name
+    )
+}
+
 /// A database created for one test, removed when the last app using it is dropped.
 pub enum TestDb {
     Postgres {
         name: String,
         url: String,
+        /// The server's administrative URL (where it is dropped from).
+        admin: String,
     },
     Sqlite {
         _dir: tempfile::TempDir,
@@ -78,17 +123,18 @@ impl TestDb {
                 let url = format!("sqlite://{}/pupmatch.db", dir.path().display());
                 TestDb::Sqlite { _dir: dir, url }
             }
-            Backend::Postgres => {
-                let name = format!("pupmatch_test_{}", Uuid::new_v4().simple());
-                create_pg_database(&name).await;
-                let base = pg_admin_url();
-                let url = format!(
-                    "{}/{}",
-                    base.rsplit_once('/').expect("url has a path").0,
-                    name
-                );
-                TestDb::Postgres { name, url }
-            }
+            Backend::Postgres => TestDb::create_on(&pg_admin_url()).await,
+        }
+    }
+
+    /// A fresh PostgreSQL database on the server at `admin` (a superuser's URL).
+    pub async fn create_on(admin: &str) -> TestDb {
+        let name = format!("pupmatch_test_{}", Uuid::new_v4().simple());
+        create_pg_database(admin, &name).await;
+        TestDb::Postgres {
+            url: pg_database_url(admin, &name),
+            name,
+            admin: admin.to_string(),
         }
     }
 
@@ -101,8 +147,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let TestDb::Postgres { name, .. } = self {
+        if let TestDb::Postgres { name, admin, .. } = self {
             let name = name.clone();
+            let admin = admin.clone();
             // Drop runs inside the test's runtime: use a thread with a runtime of its own.
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -110,7 +157,7 @@ impl Drop for TestDb {
                     .build()
                     .expect("runtime");
                 rt.block_on(async {
-                    if let Ok(mut admin) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&admin).await {
                         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                             "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
                         )))
@@ -142,9 +189,9 @@ fn migrations_fingerprint() -> String {
 
 /// Creates `name` as a copy of a migrated template database, building the template once (under
 /// an advisory lock, so parallel test processes wait for the first one).
-async fn create_pg_database(name: &str) {
+async fn create_pg_database(admin_url: &str, name: &str) {
     let template = format!("pupmatch_tpl_{}", migrations_fingerprint());
-    let mut admin = sqlx::PgConnection::connect(&pg_admin_url())
+    let mut admin = sqlx::PgConnection::connect(admin_url)
         .await
         .expect("PostgreSQL must be running (scripts/test.sh starts it)");
     sqlx::query("SELECT pg_advisory_lock(72657)")
@@ -165,8 +212,7 @@ async fn create_pg_database(name: &str) {
         )
         .await;
         exec(&mut admin, &format!("CREATE DATABASE \"{building}\"")).await;
-        let base = pg_admin_url();
-        let url = format!("{}/{}", base.rsplit_once('/').expect("path").0, building);
+        let url = pg_database_url(admin_url, &building);
         let db = Db::connect(&url, 1, None)
             .await
             .expect("connect to template");
@@ -303,6 +349,18 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
     configure(&mut config);
     create_bucket(&config).await;
     start(backend, config, test_db, media).await
+}
+
+/// Starts a PostgreSQL app on `test_db` (made with [`TestDb::create_on`]) after `configure`
+/// adjusts its configuration.
+pub async fn spawn_app_on(test_db: TestDb, configure: impl FnOnce(&mut Config)) -> TestApp {
+    init_test_logging();
+    let test_db = Arc::new(test_db);
+    let media = Arc::new(tempfile::tempdir().expect("media dir"));
+    let mut config = test_config(Backend::Postgres, &test_db, media.path());
+    configure(&mut config);
+    create_bucket(&config).await;
+    start(Backend::Postgres, config, test_db, media).await
 }
 
 impl TestApp {
