@@ -5,6 +5,7 @@
 #
 #   scripts/test.sh                # everything
 #   scripts/test.sh auth::         # only tests whose name matches (nextest filter)
+#   SERVICES_ONLY=1 scripts/test.sh  # install and start the services, run nothing (scripts/soak.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -239,6 +240,8 @@ if ! curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null 2>&1; then
   for _ in $(seq 1 80); do curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null 2>&1 && break; sleep 0.25; done
   curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null
 fi
+
+[ "${SERVICES_ONLY:-0}" = 1 ] && exit 0
 
 # 6. The suite --------------------------------------------------------------------------------
 status=0
