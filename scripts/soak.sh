@@ -44,6 +44,7 @@ S3="${TEST_S3_ENDPOINT:-http://127.0.0.1:9100}"
 REDIS_PORT="${SOAK_REDIS_PORT:-6391}"
 FRONT_PORT="${SOAK_PORT:-18180}"
 API_PORTS=(18181 18182 18183)
+WORKER_PORTS=(18191 18192)   # a worker serves /healthz, /readyz and /metrics
 JOB_EVERY=5
 OUT="$(mktemp -d /tmp/pupmatch-soak.XXXXXX)"
 log() { printf '==> [%s] %s\n' "$(date +%T)" "$*"; }
@@ -51,11 +52,15 @@ now_ms() { date +%s%3N; }
 
 log "services (as scripts/test.sh starts them)"
 SERVICES_ONLY=1 scripts/test.sh >"$OUT/services.log" 2>&1 || { cat "$OUT/services.log"; exit 1; }
-log "building the release server and the load generator"
-cargo build -q --release --bin pupmatch
-generator=$(cargo bench --bench soak --no-run 2>&1 | grep -o 'target/release/deps/soak-[0-9a-f]*' | tail -1)
+# PROFILE=dev runs the debug build (what the test suite already built) instead of a release one.
+PROFILE="${PROFILE:-release}"
+log "building the server and the load generator ($PROFILE)"
+cargo build -q --profile "$PROFILE" --bin pupmatch
+dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+generator=$(cargo bench --profile "$PROFILE" --bench soak --no-run 2>&1 |
+  grep -o "target/$dir/deps/soak-[0-9a-f]*" | tail -1)
 [ -x "$generator" ] || { echo "the load generator did not build" >&2; exit 1; }
-BIN=target/release/pupmatch
+BIN="target/$dir/pupmatch"
 
 db="pupmatch_soak_$$"
 bucket="pupmatch-soak-$$"
@@ -64,7 +69,7 @@ cleanup() {
   set +e
   for pid in "${pids[@]}" $(cat "$OUT"/*.pid 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1
-  [ -f "$OUT/nginx.pid" ] && kill "$(cat "$OUT/nginx.pid")" 2>/dev/null
+  [ -f "$OUT/nginx/nginx.pid" ] && /usr/sbin/nginx -p "$OUT/nginx" -c "$OUT/nginx.conf" -s stop 2>/dev/null
   # The replica is running again whatever happened.
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" pupmatch_replica start >/dev/null 2>&1
   if [ "${KEEP:-0}" != 1 ]; then
@@ -112,7 +117,7 @@ start_api() {
   echo "api$1 did not become ready" >&2
 }
 start_worker() {
-  "$BIN" worker >>"$OUT/worker$1.log" 2>&1 &
+  PUPMATCH_LISTEN="127.0.0.1:${WORKER_PORTS[$1-1]}" "$BIN" worker >>"$OUT/worker$1.log" 2>&1 &
   echo $! >"$OUT/worker$1.pid"
 }
 for n in 1 2 3; do start_api "$n"; done
@@ -124,7 +129,7 @@ mkdir -p "$OUT/nginx"
 cat >"$OUT/nginx.conf" <<EOF
 $nginx_user
 worker_processes 1;
-pid $OUT/nginx.pid;
+pid $OUT/nginx/nginx.pid;
 error_log $OUT/nginx/error.log warn;
 events { worker_connections 1024; }
 http {
@@ -209,7 +214,7 @@ fault() {
   printf '%s\t%s\t%s\n' "$name" "$start" "$(now_ms)" >>"$OUT/faults.tsv"
 }
 kill_api() {
-  kill -9 "$(cat "$OUT/api2.pid")"
+  kill -9 "$(cat "$OUT/api2.pid")" || true
   sleep 3
   start_api 2
 }
@@ -227,7 +232,7 @@ restart_primary() {
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" pupmatch_primary restart -m fast
 }
 kill_worker() {
-  kill -9 "$(cat "$OUT/worker1.pid")"
+  kill -9 "$(cat "$OUT/worker1.pid")" || true
   sleep 3
   start_worker 1
 }
@@ -241,6 +246,14 @@ fault "worker killed (kill -9) and replaced" 0.85 kill_worker
 status=0
 wait "$load" || status=$?
 cat "$OUT/generator.out"
+# Every process of the fleet is still up (none died on its own along the way).
+for name in api1 api2 api3 worker1 worker2; do
+  if ! kill -0 "$(cat "$OUT/$name.pid")" 2>/dev/null; then
+    echo "BROKEN: $name is not running; its log ends with:" >&2
+    grep -v '^ ' "$OUT/$name.log" | tail -5 >&2
+    status=1
+  fi
+done
 [ -n "$REPORT" ] && cp "$OUT/report.md" "$REPORT"
 if [ "$status" != 0 ]; then
   echo "the soak broke an invariant (exit $status); the generator's log:" >&2

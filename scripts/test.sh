@@ -282,5 +282,10 @@ if [ $# -eq 0 ]; then
   log "fuzzing the GraphQL schema: PostgreSQL + Redis"
   scripts/fuzz-graphql.sh target/debug/pupmatch "${TEST_PG_URL%/*}/$fuzzdb" "$TEST_REDIS_URL" || status=1
   psql "$TEST_PG_URL" -qc "DROP DATABASE IF EXISTS $fuzzdb WITH (FORCE)" || true
+
+  # 8. The fleet under load while its parts fail: a 90-second soak (the debug build the suite
+  #    already made; scripts/soak.sh alone runs a release build for 10 minutes).
+  log "soak: the fleet under load with faults, 90 s"
+  PROFILE=dev scripts/soak.sh --duration 90 --people 40 || status=1
 fi
 exit "$status"
