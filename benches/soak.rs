@@ -489,6 +489,16 @@ async fn live(
     let mut candidates: Vec<uuid::Uuid> = Vec::new();
     let mut conversations: Vec<Conversation> = Vec::new();
     let mut sent = 0u64;
+    // People arrive over the first tenth of the run (at most 10 s), not all at one instant.
+    let ramp = settings
+        .duration
+        .min(Duration::from_secs(100))
+        .as_secs_f64()
+        / 10.0;
+    tokio::time::sleep(Duration::from_secs_f64(
+        rng.random_range(0.0..ramp.max(0.001)),
+    ))
+    .await;
     while Instant::now() < deadline {
         let think = -rng.random_range(0.01f64..1.0).ln() / settings.rate;
         tokio::time::sleep(Duration::from_secs_f64(think.min(5.0))).await;
@@ -912,8 +922,12 @@ async fn judge(
         );
     }
     let _ = writeln!(out, "\nDuring the run:\n");
+    // The final catch-up (everyone reconnects at once after the load stopped) is not judged.
     let mut by_op: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
-    for s in samples.iter().filter(|s| s.at_ms >= started_ms) {
+    for s in samples
+        .iter()
+        .filter(|s| s.at_ms >= started_ms && s.at_ms <= ended_ms)
+    {
         by_op.entry(s.op).or_default().push(s);
     }
     let _ = writeln!(
@@ -961,6 +975,15 @@ async fn judge(
                 "{op}: p99 {} ms outside the fault windows",
                 ms(p99)
             ));
+        }
+        let mut slow: Vec<&&&Sample> = outside.iter().filter(|s| s.took > P99_GOAL).collect();
+        slow.sort_by_key(|s| std::cmp::Reverse(s.took));
+        for s in slow.iter().take(8) {
+            eprintln!(
+                "slow {op}: {} ms at +{:.1} s",
+                ms(s.took),
+                s.at_ms.saturating_sub(started_ms) as f64 / 1000.0
+            );
         }
         if other > 0 {
             let first = inside
@@ -1025,7 +1048,10 @@ async fn judge(
             .copied()
             .unwrap_or(0)
         {
-            0 => missing += 1,
+            0 => {
+                missing += 1;
+                eprintln!("not received: {client_id} (to {recipient})");
+            }
             1 => {}
             _ => twice += 1,
         }
