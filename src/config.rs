@@ -1010,4 +1010,41 @@ mod tests {
         .expect_err("must refuse");
         assert_eq!(err.0.len(), 5, "{err}");
     }
+
+    #[test]
+    fn read_replicas_are_postgres_urls_of_a_postgres_primary() {
+        let err = RawConfig {
+            database_replica_urls: Some("postgres://replica/pupmatch".into()),
+            ..raw()
+        }
+        .validate()
+        .expect_err("SQLite has no replicas");
+        assert!(err.0[0].contains("SQLite has no replicas"), "{err}");
+        let err = RawConfig {
+            database_url: Some("postgres://primary/pupmatch".into()),
+            database_replica_urls: Some(
+                "postgres://a/pupmatch?sslmode=verify-full, mysql://b/pupmatch".into(),
+            ),
+            database_replica_max_lag_ms: Some(0),
+            ..raw()
+        }
+        .validate()
+        .expect_err("must refuse");
+        assert_eq!(err.0.len(), 2, "{err}");
+        let ok = RawConfig {
+            database_url: Some("postgres://primary/pupmatch".into()),
+            database_replica_urls: Some(" postgres://a/p , postgres://b/p ,".into()),
+            ..raw()
+        }
+        .validate()
+        .expect("valid");
+        assert_eq!(
+            ok.database_replica_urls,
+            ["postgres://a/p", "postgres://b/p"]
+        );
+        assert_eq!(
+            ok.database_replica_max_lag,
+            std::time::Duration::from_secs(2)
+        );
+    }
 }
