@@ -6,8 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::helpers::proxy::TcpProxy;
 use crate::helpers::{Backend, GqlResponse, Session, TestApp, redis_url, spawn_app_with};
 
@@ -39,7 +37,7 @@ async fn requests_answer_within_a_second_while_redis_or_postgres_is_down() {
         assert!(took < PROMPTLY, "took {took:?}");
         res.data("me");
     }
-    let ready = readyz(&app).await;
+    let ready = app.readyz().await;
     assert_eq!(ready.0, 503);
     assert_eq!(ready.1["redis"], "unreachable", "{}", ready.1);
     assert_eq!(ready.1["database"], "ok");
@@ -65,7 +63,7 @@ async fn requests_answer_within_a_second_while_redis_or_postgres_is_down() {
     let (res, took) = timed_me(&app, &user).await;
     assert!(took < PROMPTLY, "took {took:?}");
     res.data("me");
-    let ready = readyz(&app).await;
+    let ready = app.readyz().await;
     assert_eq!(ready.0, 503);
     assert_eq!(ready.1["database"], "unreachable", "{}", ready.1);
     pg.restore();
@@ -92,21 +90,11 @@ async fn timed_me(app: &TestApp, user: &Session) -> (GqlResponse, Duration) {
     (res, start.elapsed())
 }
 
-async fn readyz(app: &TestApp) -> (u16, Value) {
-    let res = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("readyz");
-    (res.status().as_u16(), res.json().await.expect("json"))
-}
-
 /// Recovery is automatic: ready again within ten seconds.
 async fn wait_until_ready(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, body) = readyz(app).await;
+        let (status, body) = app.readyz().await;
         if status == 200 {
             return;
         }

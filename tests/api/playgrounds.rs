@@ -27,7 +27,8 @@ async fn added(app: &TestApp, user: &Session, name: &str, at: (f64, f64)) -> Val
     add(app, user, name, at).await.data("addPlayground").clone()
 }
 
-fn names(list: &Value) -> Vec<String> {
+/// The `name` of each place in a list.
+pub fn names(list: &Value) -> Vec<String> {
     list.as_array()
         .expect("list")
         .iter()

@@ -14,6 +14,7 @@ use crate::helpers::{
     Session, TestApp, TestDb, pg_ctlcluster, pg_database_url, pg_primary_url, pg_replica_url,
     spawn_app_on,
 };
+use crate::playgrounds::names;
 
 const BERLIN: (f64, f64) = (52.52, 13.405);
 
@@ -41,23 +42,11 @@ async fn app_with_replica(max_lag_ms: u64) -> TestApp {
     app
 }
 
-/// `/readyz`: its status code and body.
-async fn readyz(app: &TestApp) -> (u16, Value) {
-    let res = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("readyz");
-    let status = res.status().as_u16();
-    (status, res.json().await.expect("JSON"))
-}
-
 /// Waits (up to 20 s) until `/readyz` says the replica is `status`; the body then.
 async fn wait_for_replica(app: &TestApp, status: &str) -> Value {
     let until = Instant::now() + Duration::from_secs(20);
     loop {
-        let (code, body) = readyz(app).await;
+        let (code, body) = app.readyz().await;
         if body["replicas"][0]["status"] == status {
             assert_eq!(code, 200, "a replica never decides readiness: {body}");
             return body;
@@ -200,14 +189,6 @@ async fn search_places(app: &TestApp, user: &Session, query: &str) -> Vec<String
         )
         .await;
     names(res.data("searchPlaygrounds"))
-}
-
-fn names(list: &Value) -> Vec<String> {
-    list.as_array()
-        .expect("a list")
-        .iter()
-        .map(|p| p["name"].as_str().expect("name").to_string())
-        .collect()
 }
 
 async fn add_place(app: &TestApp, user: &Session, name: &str) {
@@ -359,7 +340,7 @@ async fn people_read_their_own_changes_at_once_while_the_replica_is_behind() {
         reads_on(&app, "replica").await > replica_reads,
         "the paused replica was still serving discovery"
     );
-    let (_, body) = readyz(&app).await;
+    let (_, body) = app.readyz().await;
     assert_eq!(body["replicas"][0]["status"], "ok", "{body}");
     drop(paused);
 }

@@ -612,6 +612,17 @@ impl TestApp {
         .await
     }
 
+    /// `/readyz`: its status code and body.
+    pub async fn readyz(&self) -> (u16, Value) {
+        let res = self
+            .client
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        (res.status().as_u16(), res.json().await.expect("JSON"))
+    }
+
     pub async fn me(&self, token: Option<&str>) -> GqlResponse {
         self.gql(token, "{ me { id email } }", json!({})).await
     }
