@@ -52,6 +52,12 @@ db_ticks() { # PostgreSQL's processes; SQLite runs inside the server
 [ "$BACKEND" = postgres ] && psql "$PG_ADMIN" -qc "CREATE DATABASE $db"
 start "$NEW" new
 "$VENV/bin/python" benches/load/populate.py "$BASE" "$USERS" --out "$OUT/tokens.json" | tail -1
+# A profile answers only people it was shown to (the `profile` scenario reads random pairs).
+if [ "$BACKEND" = postgres ]; then
+  benches/load/introduce_all.sh postgres "$PUPMATCH_DATABASE_URL"
+else
+  benches/load/introduce_all.sh sqlite "$OUT/pupmatch.db" "$VENV/bin/python"
+fi
 stop
 [ "$BACKEND" = postgres ] && psql "$PUPMATCH_DATABASE_URL" -qc "VACUUM ANALYZE"
 "$VENV/bin/python" -c 'import json,sys; [print(u["id"], u["token"]) for u in json.load(open(sys.argv[1]))]' \

@@ -90,19 +90,10 @@ else
 fi
 # A profile answers only people it was shown to: the `profile` scenario reads random pairs, so
 # everyone is introduced to everyone first (as if each had been served all the others).
-introduce_all="INSERT INTO introductions (viewer_id, person_id, introduced_at)
-  SELECT a.user_id, b.user_id, CURRENT_TIMESTAMP FROM profiles a JOIN profiles b ON a.user_id <> b.user_id"
 if [ "$BACKEND" = postgres ]; then
-  psql "${PG_ADMIN%/*}/$db" -qc "$introduce_all"
+  benches/load/introduce_all.sh postgres "${PG_ADMIN%/*}/$db"
 else
-  "$VENV/bin/python" - "$OUT/pupmatch.db" <<'PY'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], timeout=60)
-db.execute("""INSERT INTO introductions (viewer_id, person_id, introduced_at)
-  SELECT a.user_id, b.user_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-    FROM profiles a JOIN profiles b ON a.user_id <> b.user_id""")
-db.commit()
-PY
+  benches/load/introduce_all.sh sqlite "$OUT/pupmatch.db" "$VENV/bin/python"
 fi
 [ "$BACKEND" = postgres ] && psql "${PG_ADMIN%/*}/$db" -qc "VACUUM ANALYZE"
 "$VENV/bin/python" - "$OUT/tokens.json" >"$OUT/tokens.txt" <<'PY'
