@@ -1121,7 +1121,7 @@ async fn judge(
     if settings.duration < MEMORY_JUDGED_FROM {
         let _ = writeln!(
             out,
-            "\n(a run shorter than {} s: memory is reported, not judged)\n",
+            "\n(a run shorter than {} s: memory is reported, not judged)",
             MEMORY_JUDGED_FROM.as_secs()
         );
     }
