@@ -968,6 +968,16 @@ async fn judge(
         let unavailable = count(|o| *o == Outcome::Unavailable);
         let closed = count(|o| *o == Outcome::Closed);
         let other = count(|o| matches!(o, Outcome::Failed(_)));
+        for s in inside
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Failed(_)))
+        {
+            eprintln!(
+                "{op} failed at +{:.1} s: {:?}",
+                s.at_ms.saturating_sub(started_ms) as f64 / 1000.0,
+                s.outcome
+            );
+        }
         let p99 = percentile(&ok_times, 0.99);
         let _ = writeln!(
             out,
@@ -1191,7 +1201,11 @@ async fn check_database(
     .fetch_all(&mut conn)
     .await?;
     let stored: HashMap<String, i64> = stored.into_iter().collect();
-    let not_stored = acked.keys().filter(|c| !stored.contains_key(*c)).count();
+    let missing: Vec<&String> = acked.keys().filter(|c| !stored.contains_key(*c)).collect();
+    for client_id in &missing {
+        eprintln!("acknowledged but not stored: {client_id}");
+    }
+    let not_stored = missing.len();
     let twice = stored.values().filter(|n| **n > 1).count();
     lines.push((
         format!(

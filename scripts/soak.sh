@@ -2,7 +2,8 @@
 # A soak and chaos run of the whole fleet on this machine, under load, with faults on a schedule.
 #
 #   scripts/soak.sh [--duration SECONDS] [--people N] [--rate ACTIONS_PER_SECOND_EACH]
-#                   [--report FILE]                       # defaults: 600 s, 60 people, 1/s
+#                   [--report FILE] [--skip-fault api|redis|replica|primary|worker]…
+#                                                         # defaults: 600 s, 60 people, 1/s
 #
 # The fleet: nginx in front of 3 `pupmatch serve` instances and 2 `pupmatch worker`s, on a
 # PostgreSQL primary with a streaming replica (the test clusters, ports 5434/5435), a Redis of
@@ -23,13 +24,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=600 PEOPLE=60 RATE=1 REPORT=""
+DURATION=600 PEOPLE=60 RATE=1 REPORT="" SKIP=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
     --people) PEOPLE="$2"; shift 2 ;;
     --rate) RATE="$2"; shift 2 ;;
     --report) REPORT="$2"; shift 2 ;;
+    --skip-fault) SKIP="$SKIP $2"; shift 2 ;;   # api, redis, replica, primary or worker
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -209,8 +211,9 @@ at_share() {
   sleep "$(awk -v w="$wait_ms" 'BEGIN { printf "%.3f", w / 1000 }')"
 }
 fault() {
-  local name=$1 share=$2
-  shift 2
+  local key=$1 name=$2 share=$3
+  shift 3
+  case " $SKIP " in *" $key "*) log "fault skipped: $name"; return ;; esac
   at_share "$share"
   local start
   start=$(now_ms)
@@ -242,11 +245,11 @@ kill_worker() {
   start_worker 1
 }
 replica_secs=$(awk -v d="$DURATION" 'BEGIN { s = d / 5; print (s < 30 ? int(s) : 30) }')
-fault "API instance killed (kill -9) and replaced" 0.12 kill_api
-fault "Redis restarted" 0.25 restart_redis
-fault "replica stopped for ${replica_secs} s" 0.38 replica_for "$replica_secs"
-fault "primary fast-restarted" 0.72 restart_primary
-fault "worker killed (kill -9) and replaced" 0.85 kill_worker
+fault api "API instance killed (kill -9) and replaced" 0.12 kill_api
+fault redis "Redis restarted" 0.25 restart_redis
+fault replica "replica stopped for ${replica_secs} s" 0.38 replica_for "$replica_secs"
+fault primary "primary fast-restarted" 0.72 restart_primary
+fault worker "worker killed (kill -9) and replaced" 0.85 kill_worker
 
 status=0
 wait "$load" || status=$?
