@@ -248,21 +248,6 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
-impl StoreError {
-    /// Whether the statement failed because the server closed its connection (see
-    /// [`crate::infra::db::closed_by_server`]): one that is safe to repeat may be, once.
-    pub fn closed_connection(&self) -> bool {
-        let StoreError::Unavailable(err) = self else {
-            return false;
-        };
-        err.chain().any(|cause| {
-            cause
-                .downcast_ref::<sqlx::Error>()
-                .is_some_and(crate::infra::db::closed_by_server)
-        })
-    }
-}
-
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         // Everything that says "the connection to the database is not working", not "this
