@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::frames::ServerFrame;
 use crate::hub::{Outgoing, SOCKET_QUEUE, SocketOwner};
 use crate::infra::rate_limit::RateLimiter;
+use crate::infra::to_end::run_to_end;
 use crate::profiles::ProfileService;
 
 /// Largest client frame handled; bigger ones are refused with an `error` frame.
@@ -354,15 +355,13 @@ impl Connection {
             } => {
                 services.rate_limiter.check_message(user_id).await?;
                 api(services.auth.must_be_confirmed(self.user).await)?;
-                let sent = services
-                    .chat
-                    .send(
-                        user_id,
-                        Draft::text(conversation_id, content, client_id.clone()),
-                        Some(self.socket_id),
-                        &services.profiles,
-                    )
-                    .await?;
+                // Carried through even if this socket is let go meanwhile (see `run_to_end`).
+                let (chat, profiles) = (services.chat.clone(), services.profiles.clone());
+                let draft = Draft::text(conversation_id, content, client_id.clone());
+                let from = Some(self.socket_id);
+                let sent =
+                    run_to_end(async move { chat.send(user_id, draft, from, &profiles).await })
+                        .await?;
                 let _ = reply
                     .send(ServerFrame::MessageAck {
                         client_id,
@@ -379,10 +378,11 @@ impl Connection {
                 up_to,
             } => {
                 services.rate_limiter.check_message(user_id).await?;
-                services
-                    .chat
-                    .mark_read(user_id, conversation_id, Some(up_to))
-                    .await?;
+                let chat = services.chat.clone();
+                run_to_end(
+                    async move { chat.mark_read(user_id, conversation_id, Some(up_to)).await },
+                )
+                .await?;
             }
             ClientFrame::Resync { since } => {
                 services.rate_limiter.check_message(user_id).await?;

@@ -134,6 +134,8 @@ pub struct Prepared {
     /// A mutation whose root selects more than one field (or a fragment): each field spends
     /// the caller's budget.
     pub mutation_batch: bool,
+    /// Holds a mutation: it runs to its end even if the client goes away.
+    pub writes: bool,
 }
 
 /// Total length of the documents [`DocumentCache`] keeps (the parsed form is a few times that).
@@ -166,6 +168,10 @@ impl DocumentCache {
             introspection_only: is_introspection_only(&document),
             too_deep: data_depth(&document) > MAX_DEPTH,
             mutation_batch: is_mutation_batch(&document),
+            writes: document
+                .operations
+                .iter()
+                .any(|(_, op)| op.node.ty == OperationType::Mutation),
             document,
         });
         self.documents.insert(query.to_string(), prepared.clone());

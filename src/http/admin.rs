@@ -57,7 +57,11 @@ pub async fn graphql(
             Err(err) => return error_response(&err),
         };
     let request = request.data(actor).data(state.moderation.clone());
-    let mut response = state.admin_schema.execute(request).await;
+    // Staff actions (a ban ends sessions, tells sockets) are carried through like members'
+    // mutations, whoever hangs up.
+    let schema = state.admin_schema.clone();
+    let mut response =
+        crate::infra::to_end::run_to_end(async move { schema.execute(request).await }).await;
     annotate_graphql_errors(&mut response.errors);
     let mut http = async_graphql_axum::GraphQLResponse::from(response).into_response();
     no_store(http.headers_mut());

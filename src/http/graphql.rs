@@ -20,6 +20,7 @@ use crate::app::AppState;
 use crate::discovery::RelationLoader;
 use crate::error::{ApiError, annotate_graphql_errors, graphql_error_response as error_response};
 use crate::graphql::context::RequestContext;
+use crate::infra::to_end::run_to_end;
 use crate::playgrounds::graphql::{PlaygroundLoader, ViewerLoader};
 use crate::profiles::loader::{ProfileLoader, SeenProfileLoader};
 
@@ -108,6 +109,13 @@ pub async fn graphql(
     let start = Instant::now();
     let mut response = match (schema, &prepared) {
         (Err(refused), _) => async_graphql::Response::from_errors(vec![refused]),
+        // A mutation is carried through even if the client hangs up: a write stopped halfway
+        // could store a message and tell nobody.
+        (Ok(schema), Some(doc)) if doc.writes => {
+            request.set_parsed_query(doc.document.clone());
+            let schema = schema.clone();
+            run_to_end(async move { schema.execute(request).await }).await
+        }
         (Ok(schema), Some(doc)) => {
             request.set_parsed_query(doc.document.clone());
             schema.execute(request).await

@@ -17,6 +17,7 @@
 //! - [`seal`]: opaque tokens (pagination cursors) sealed with a key from the server secret.
 //! - [`stored`]: enums stored as text on both backends (`stored_enum!`).
 //! - [`time`]: the clock and the fixed-width timestamp format SQLite stores.
+//! - [`to_end`]: writes that run to their end even when whoever asked goes away.
 //! - [`tls`]: encrypted connections to PostgreSQL and Redis, with an optional private CA.
 //! - [`work`]: bounded pools for CPU- and memory-heavy work (images, password hashes).
 //! - [`telemetry`]: logging and Prometheus metrics.
@@ -36,4 +37,5 @@ pub mod stored;
 pub mod telemetry;
 pub mod time;
 pub mod tls;
+pub mod to_end;
 pub mod work;

@@ -12,7 +12,7 @@ mod ban_evasion;
 mod behind_a_proxy;
 mod blocking;
 mod bus_outages;
-mod cancelled_transactions;
+mod cancelled_requests;
 mod chat;
 mod console_sessions;
 mod contract;
