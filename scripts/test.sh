@@ -44,6 +44,9 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+# Node.js for the real GraphQL clients in tests/clients (Apollo Client, the spec's audit suite).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   $SUDO apt-get update -qq
@@ -239,6 +242,13 @@ if ! curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null 2>&1; then
   nohup "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >/tmp/pupmatch-test-moto.log 2>&1 &
   for _ in $(seq 1 80); do curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null 2>&1 && break; sleep 0.25; done
   curl -fsS "$TEST_S3_ENDPOINT/moto-api/" >/dev/null
+fi
+
+# 5b. The real GraphQL clients (npm registry), as locked in tests/clients/package-lock.json ---
+if ! cmp -s tests/clients/package-lock.json tests/clients/node_modules/.installed-lock 2>/dev/null; then
+  log "installing the Node.js test clients (npm ci)"
+  npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error >/dev/null
+  cp tests/clients/package-lock.json tests/clients/node_modules/.installed-lock
 fi
 
 [ "${SERVICES_ONLY:-0}" = 1 ] && exit 0

@@ -38,6 +38,18 @@ pub enum ApiError {
     RateLimited(Duration),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The client accepts no media type this answer can be in.
+    #[error("{0}")]
+    NotAcceptable(&'static str),
+    /// The request body is in a media type this endpoint does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
+    /// The request needs another HTTP method (the answer's `Allow` says which: POST).
+    #[error("{0}")]
+    MethodNotAllowed(&'static str),
+    /// A persisted query's hash this server does not know (yet): send the document with it.
+    #[error("no query is persisted under this sha256Hash: send the query with it")]
+    PersistedQueryNotFound,
     /// The server is busy (or a dependency is down): come back after the duration.
     #[error("the service is busy, retry in {} s", retry_after_secs(.0))]
     ServiceUnavailable(Duration),
@@ -72,6 +84,10 @@ impl ApiError {
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ApiError::NotAcceptable(_) => "NOT_ACCEPTABLE",
+            ApiError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            ApiError::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ApiError::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
         }
@@ -86,6 +102,10 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PersistedQueryNotFound => StatusCode::NOT_FOUND,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -227,6 +247,11 @@ pub fn graphql_error_response(err: &ApiError) -> Response {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let ApiError::MethodNotAllowed(_) = err {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
     response
 }

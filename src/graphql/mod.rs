@@ -4,6 +4,7 @@
 //! context, the signed-in check, paging) is in [`context`].
 
 pub mod context;
+pub mod persisted;
 
 use context::RequestContext;
 
@@ -12,7 +13,9 @@ use std::sync::Arc;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
 };
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+};
 use async_graphql::{EmptySubscription, MergedObject, Schema, ServerError, ServerResult};
 
 use crate::app::App;
@@ -83,14 +86,13 @@ impl Schemas {
         }
     }
 
-    /// The schema a document runs on (None: it did not parse, and the engine will say why), or
-    /// the error that refuses it before it runs.
-    pub fn for_document(&self, document: Option<&Prepared>) -> Result<&AppSchema, ServerError> {
-        match (document, &self.introspection) {
+    /// The schema a document runs on, or the error that refuses it before it runs.
+    pub fn for_document(&self, document: &Prepared) -> Result<&AppSchema, ServerError> {
+        match &self.introspection {
             // Development only, and without the depth limit (GraphiQL's query is deeper).
-            (Some(d), Some(unlimited)) if d.introspection_only => Ok(unlimited),
-            (Some(d), _) if d.too_deep => Err(ServerError::new("Query is nested too deep.", None)),
-            (Some(d), _) if d.mutation_batch => Ok(&self.batch),
+            Some(unlimited) if document.introspection_only => Ok(unlimited),
+            _ if document.too_deep => Err(ServerError::new("Query is nested too deep.", None)),
+            _ if document.mutation_batch => Ok(&self.batch),
             _ => Ok(&self.plain),
         }
     }
@@ -138,6 +140,20 @@ pub struct Prepared {
     pub writes: bool,
 }
 
+impl Prepared {
+    /// The kind of the operation a request with `operation_name` runs (None when the name
+    /// selects none, or none is named among several: the engine refuses those).
+    pub fn operation_type(&self, operation_name: Option<&str>) -> Option<OperationType> {
+        let op = match (&self.document.operations, operation_name) {
+            (DocumentOperations::Single(op), _) => op,
+            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+            (DocumentOperations::Multiple(_), None) => return None,
+        };
+        Some(op.node.ty)
+    }
+}
+
 /// Total length of the documents [`DocumentCache`] keeps (the parsed form is a few times that).
 pub const DOCUMENT_CACHE_BYTES: u64 = 4 << 20;
 
@@ -158,12 +174,12 @@ impl DocumentCache {
         }
     }
 
-    /// The prepared document for `query`, parsed now or earlier; None when it does not parse.
-    pub fn prepare(&self, query: &str) -> Option<Arc<Prepared>> {
+    /// The prepared document for `query`, parsed now or earlier, or why it does not parse.
+    pub fn prepare(&self, query: &str) -> Result<Arc<Prepared>, ServerError> {
         if let Some(found) = self.documents.get(query) {
-            return Some(found);
+            return Ok(found);
         }
-        let document = async_graphql::parser::parse_query(query).ok()?;
+        let document = async_graphql::parser::parse_query(query).map_err(syntax_error)?;
         let prepared = Arc::new(Prepared {
             introspection_only: is_introspection_only(&document),
             too_deep: data_depth(&document) > MAX_DEPTH,
@@ -175,8 +191,41 @@ impl DocumentCache {
             document,
         });
         self.documents.insert(query.to_string(), prepared.clone());
-        Some(prepared)
+        Ok(prepared)
     }
+}
+
+/// A document that does not parse, said in one sentence with where (the parser's own message
+/// draws the line with a caret under it, over several lines).
+fn syntax_error(err: async_graphql::parser::Error) -> ServerError {
+    let positions: Vec<_> = err.positions().collect();
+    let message = match &err {
+        async_graphql::parser::Error::Syntax { message, start, .. } => {
+            // The drawing ends with "= expected …"; keep that, in words.
+            let wanted = message
+                .rsplit_once("= ")
+                .map(|(_, wanted)| wanted.trim())
+                .unwrap_or("something else")
+                .replace('_', " ");
+            format!(
+                "The document is not valid GraphQL: at line {}, column {}, {wanted}.",
+                start.line, start.column
+            )
+        }
+        async_graphql::parser::Error::RecursionLimitExceeded => {
+            "The document is nested too deep to read.".to_string()
+        }
+        other => {
+            let mut text = other.to_string();
+            if let Some(first) = text.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            format!("{}.", text.trim_end_matches('.'))
+        }
+    };
+    let mut error = ServerError::new(message, None);
+    error.locations = positions;
+    error
 }
 
 fn is_mutation_batch(doc: &ExecutableDocument) -> bool {
@@ -320,7 +369,14 @@ mod document_cache_tests {
         assert!(Arc::ptr_eq(&first, &cache.prepare(me).expect("parses")));
         assert!(!first.too_deep && !first.mutation_batch && !first.introspection_only);
 
-        assert!(cache.prepare("{ me { id }").is_none(), "does not parse");
+        let refused = cache.prepare("{ me { id }").err().expect("does not parse");
+        assert!(!refused.message.contains('\n'), "{}", refused.message);
+        assert!(
+            refused.message.contains("line 1, column 12"),
+            "{}",
+            refused.message
+        );
+        assert_eq!(refused.locations.len(), 1);
         let deep = "{ a { b { c { d { e { f } } } } } }";
         assert!(cache.prepare(deep).expect("parses").too_deep);
         assert!(
@@ -358,7 +414,7 @@ mod document_cache_tests {
     fn the_cache_is_bounded_by_the_length_of_its_documents() {
         let cache = DocumentCache::new(10_000);
         for i in 0..2_000 {
-            cache.prepare(&format!("{{ me {{ id }} a{i}: me {{ email }} }}"));
+            let _ = cache.prepare(&format!("{{ me {{ id }} a{i}: me {{ email }} }}"));
         }
         cache.documents.run_pending_tasks();
         let held: u64 = cache.documents.weighted_size();

@@ -51,11 +51,12 @@ pub async fn graphql(
         Ok(actor) => actor,
         Err(err) => return error_response(&err),
     };
-    let request =
-        match super::graphql::read_request(&headers, body, super::GRAPHQL_BODY_LIMIT).await {
-            Ok(request) => request,
-            Err(err) => return error_response(&err),
-        };
+    let params =
+        super::graphql::transport::read_body(&headers, body, super::GRAPHQL_BODY_LIMIT).await;
+    let request = match params.and_then(super::graphql::transport::Params::into_request) {
+        Ok(request) => request,
+        Err(err) => return error_response(&err),
+    };
     let request = request.data(actor).data(state.moderation.clone());
     // Staff actions (a ban ends sessions, tells sockets) are carried through like members'
     // mutations, whoever hangs up.

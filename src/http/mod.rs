@@ -1,7 +1,8 @@
 //! The HTTP surface: router assembly and the layers every request passes through.
 //!
 //! - [`admin`]: `/admin/graphql` (the moderators' API) and `/admin` (their web console).
-//! - [`graphql`]: `POST /graphql` (and GraphiQL on `GET /graphql` in development).
+//! - [`graphql`]: `/graphql` — POST, GET for queries, persisted queries — and GraphiQL (with
+//!   its files under `/graphiql/`) in development.
 //! - [`client_ip`]: the client's address behind trusted proxies (rate-limit keys).
 //! - [`export`]: `GET /v1/me/export`, the caller's data export.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
@@ -35,6 +36,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::app::{App, AppState};
+use crate::graphql::persisted::PersistedQueries;
 use crate::graphql::{DOCUMENT_CACHE_BYTES, DocumentCache, Schemas};
 use crate::infra::telemetry::LabelSet;
 use crate::moderation::graphql::{AdminSchema, build_admin_schema};
@@ -59,6 +61,8 @@ pub struct Served {
     pub schemas: Schemas,
     /// GraphQL documents already parsed.
     pub documents: DocumentCache,
+    /// Documents registered by automatic persisted queries.
+    pub persisted: PersistedQueries,
     /// The moderators' GraphQL schema (`/admin/graphql`).
     pub admin_schema: AdminSchema,
     /// The bounded set of GraphQL operation names used as metric labels.
@@ -71,6 +75,7 @@ impl HttpState {
         HttpState(Arc::new(Served {
             schemas: Schemas::new(production, &app),
             documents: DocumentCache::new(DOCUMENT_CACHE_BYTES),
+            persisted: PersistedQueries::new(app.redis.clone()),
             admin_schema: build_admin_schema(production),
             operation_labels: LabelSet::default(),
             app,
@@ -102,10 +107,11 @@ pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route(
             "/graphql",
-            get(graphql::graphiql)
+            get(graphql::graphql_get)
                 .post(graphql::graphql)
                 .layer(DefaultBodyLimit::max(GRAPHQL_BODY_LIMIT)),
         )
+        .route("/graphiql/{file}", get(graphql::graphiql::asset))
         .route("/media/{*key}", get(media::media))
         .route(
             "/v1/photos",

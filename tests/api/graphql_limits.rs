@@ -83,7 +83,15 @@ async fn graphiql_introspection_works_in_development(backend: Backend) {
     let res = app.gql(None, q, json!({})).await;
     let types = res.data("__schema")["types"].as_array().expect("types");
     assert!(types.iter().any(|t| t["name"] == "AuthPayload"));
-    let page = app.get_ok(app.url("/graphql")).await;
+    // A browser's navigation gets the page.
+    let page = app
+        .client
+        .get(app.url("/graphql"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(page.status(), 200);
     assert!(
         page.text()
             .await

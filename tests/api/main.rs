@@ -26,6 +26,7 @@ mod email_confirmation;
 mod encrypted_connections;
 mod export;
 mod graphql_limits;
+mod graphql_over_http;
 mod input_limits;
 mod jobs;
 mod log_secrets;

@@ -6,72 +6,17 @@
 //! The queue's screenshot is written to `target/screenshots/moderation-queue.png` (the README's
 //! picture comes from it).
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::json;
 
 use crate::chat::matched_pair;
 use crate::discovery::{BERLIN, dog_at};
+use crate::helpers::browser::{browser, start_driver};
 use crate::helpers::{Backend, DEFAULT_PASSWORD, Session, TestApp, spawn_app_with};
 use crate::moderation::grant;
 use pupmatch::moderation::model::Role;
-
-/// chromedriver on a free loopback port, stopped when dropped.
-struct Driver {
-    _process: tokio::process::Child,
-    url: String,
-}
-
-async fn start_driver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let process = tokio::process::Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .arg("--allowed-ips=127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromedriver runs (scripts/test.sh installs chromium-driver)");
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if reqwest::get(format!("{url}/status"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Driver {
-                _process: process,
-                url,
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("chromedriver did not start");
-}
-
-async fn browser(driver: &Driver) -> Client {
-    pupmatch::infra::tls::install_crypto_provider();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1280,860", "--disable-gpu", "--no-first-run"],
-        }),
-    );
-    ClientBuilder::rustls()
-        .expect("connector")
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a browser session")
-}
 
 async fn text_of(page: &Client) -> String {
     page.find(Locator::Css("main"))

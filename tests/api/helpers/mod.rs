@@ -2,6 +2,7 @@
 //! database of its own (PostgreSQL: cloned from a migrated template; SQLite: a temp file), and
 //! typed helpers keep each test a short story.
 
+pub mod browser;
 pub mod images;
 pub mod proxy;
 pub mod smtp;
