@@ -2,10 +2,12 @@
 //! of the document; if the server does not know it yet, it answers `PERSISTED_QUERY_NOT_FOUND`
 //! and the client sends the document with its hash once, which the server keeps.
 //!
-//! Kept in a bounded in-process cache and, in scale-out mode, in Redis (for a week from its
-//! last registration), so a hash registered through one instance works through every other.
-//! Only documents that parse are kept, and each is checked against its hash first, so nobody
-//! can make a hash stand for another document.
+//! Kept in a bounded in-process cache and, in scale-out mode, in Redis (for a day from its
+//! registration), so a hash registered through one instance works through every other. A
+//! document is kept only once it has run (so it parsed and validated against this schema,
+//! within its depth and complexity limits) and only if it is at most [`MAX_DOCUMENT_BYTES`]
+//! long; each is checked against its hash first, so nobody can make a hash stand for another
+//! document.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +19,11 @@ use crate::infra::redis::Redis;
 
 /// Total length of the documents kept in-process.
 pub const LOCAL_BYTES: u64 = 4 << 20;
-/// How long Redis keeps a document after it was last registered.
-const SHARED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long Redis keeps a document (a client whose hash was forgotten registers it again).
+const SHARED_TTL: Duration = Duration::from_secs(24 * 3600);
+/// The longest document kept: an app's real documents are a few KiB; anything longer runs,
+/// but is sent whole every time.
+pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024;
 
 /// What a request's `extensions.persistedQuery` asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -99,9 +104,10 @@ impl PersistedQueries {
         Some(doc)
     }
 
-    /// Keeps `document` under `sha256`, which the caller checked is its hash.
+    /// Keeps `document` under `sha256`, which the caller checked is its hash (unless it is
+    /// longer than [`MAX_DOCUMENT_BYTES`]).
     pub async fn register(&self, sha256: &str, document: &str) {
-        if self.local.contains_key(sha256) {
+        if document.len() > MAX_DOCUMENT_BYTES || self.local.contains_key(sha256) {
             return;
         }
         self.local.insert(sha256.to_string(), document.into()).await;

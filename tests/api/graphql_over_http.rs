@@ -73,6 +73,7 @@ async fn the_specs_audit_finds_nothing_in_production(backend: Backend) {
 }
 
 both_backends!(
+    get_spends_the_same_budget_as_post,
     the_specs_audit_finds_nothing_in_development,
     the_specs_audit_finds_nothing_in_production,
     the_answer_is_in_the_media_type_the_client_accepts,
@@ -308,6 +309,23 @@ async fn queries_run_by_get_and_mutations_do_not(backend: Backend) {
     assert_eq!(res.status(), 400);
 }
 
+async fn get_spends_the_same_budget_as_post(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.rate_limits.ip_per_min = 4).await;
+    for _ in 0..2 {
+        assert_eq!(app.me(None).await.status, 200);
+    }
+    let mut url = url::Url::parse(&app.url("/graphql")).expect("url");
+    url.query_pairs_mut().append_pair("query", "{ __typename }");
+    for _ in 0..2 {
+        let res = app.client.get(url.clone()).send().await.expect("sent");
+        assert_eq!(res.status(), 200);
+    }
+    let res = app.client.get(url).send().await.expect("sent");
+    assert_eq!(res.status(), 429);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+}
+
 async fn persisted_queries_are_registered_checked_and_found(backend: Backend) {
     let app = spawn_app(backend).await;
     let query = "{ __typename }";
@@ -380,6 +398,42 @@ async fn persisted_queries_are_registered_checked_and_found(backend: Backend) {
     let res = app.client.get(url).send().await.expect("sent");
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
+
+    // A document that does not validate is not kept, nor one longer than 32 KiB (it runs).
+    let invalid = "{ noSuchField }";
+    let res = post(
+        &app,
+        Some(GRAPHQL_RESPONSE),
+        None,
+        json!({ "query": invalid, "extensions": persisted(&sha256_hex(invalid)) }),
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let res = post(
+        &app,
+        Some(GRAPHQL_RESPONSE),
+        None,
+        json!({ "extensions": persisted(&sha256_hex(invalid)) }),
+    )
+    .await;
+    assert_eq!(res.status(), 404, "an invalid document was kept");
+    let long = format!("# {}\n{{ __typename }}", "x".repeat(40 * 1024));
+    let res = post(
+        &app,
+        Some(GRAPHQL_RESPONSE),
+        None,
+        json!({ "query": long, "extensions": persisted(&sha256_hex(&long)) }),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let res = post(
+        &app,
+        Some(GRAPHQL_RESPONSE),
+        None,
+        json!({ "extensions": persisted(&sha256_hex(&long)) }),
+    )
+    .await;
+    assert_eq!(res.status(), 404, "a 40 KiB document was kept");
 
     // A malformed extension is a malformed request.
     let res = post(

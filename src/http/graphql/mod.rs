@@ -113,9 +113,6 @@ async fn run(
         Ok(prepared) => prepared,
         Err(syntax) => return transport::request_error(media, vec![syntax]),
     };
-    if let Some(persisted) = &params.persisted {
-        state.persisted.register(&persisted.sha256, &document).await;
-    }
     let operation_name = params.operation_name.as_deref();
     if method == Method::Get
         && prepared.operation_type(operation_name) == Some(OperationType::Mutation)
@@ -173,6 +170,13 @@ async fn run(
     metrics::histogram!("graphql_operation_duration_seconds", "operation" => operation)
         .record(elapsed);
 
+    // A document is kept under its hash once it has run: never one that did not validate, so
+    // the shared store holds only documents of this schema, within its limits.
+    if let Some(persisted) = &params.persisted
+        && !transport::is_request_error(&response)
+    {
+        state.persisted.register(&persisted.sha256, &document).await;
+    }
     let mut http = transport::executed(media, response);
     if let Some(secs) = retry_after {
         *http.status_mut() = if unavailable {

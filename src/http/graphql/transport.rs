@@ -294,13 +294,18 @@ pub fn request_error(media: Media, mut errors: Vec<async_graphql::ServerError>) 
     )
 }
 
+/// Whether the engine refused the request before running it (it did not validate, or its
+/// variables did not fit): no data, and errors with no path.
+pub fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
 /// The answer of a request that reached the engine. One that failed before running (it did
 /// not validate, or its variables did not fit) is a request error; its errors have no path.
 pub fn executed(media: Media, response: async_graphql::Response) -> Response {
-    let request_error = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
-    if request_error {
+    if is_request_error(&response) {
         let body = json!({ "errors": response.errors });
         return framed(
             media,
