@@ -326,113 +326,78 @@ async fn get_spends_the_same_budget_as_post(backend: Backend) {
     assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
 }
 
+/// A persisted-query request to `app` by POST: the hash, and the document when given.
+async fn apq(
+    app: &TestApp,
+    accept: Option<&str>,
+    query: Option<&str>,
+    hash: &str,
+) -> reqwest::Response {
+    let mut body =
+        json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+    if let Some(query) = query {
+        body["query"] = json!(query);
+    }
+    post(app, accept, None, body).await
+}
+
 async fn persisted_queries_are_registered_checked_and_found(backend: Backend) {
     let app = spawn_app(backend).await;
     let query = "{ __typename }";
     let hash = sha256_hex(query);
-    let persisted = |hash: &str| json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let gr = Some(GRAPHQL_RESPONSE);
 
     // Unknown: PERSISTED_QUERY_NOT_FOUND (a request error).
-    let res = post(
-        &app,
-        Some(GRAPHQL_RESPONSE),
-        None,
-        json!({ "extensions": persisted(&hash) }),
-    )
-    .await;
+    let res = apq(&app, gr, None, &hash).await;
     assert_eq!(res.status(), 404);
     let body: Value = res.json().await.expect("json");
     assert_eq!(
         body["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
         "{body}"
     );
-    let res = post(
-        &app,
-        Some("application/json"),
-        None,
-        json!({ "extensions": persisted(&hash) }),
-    )
-    .await;
+    let res = apq(&app, Some("application/json"), None, &hash).await;
     assert_eq!(res.status(), 200, "as plain JSON a request error is 200");
 
     // A hash that is not the query's is refused, and registers nothing.
     let other = sha256_hex("{ me { id } }");
-    let res = post(
-        &app,
-        Some(GRAPHQL_RESPONSE),
-        None,
-        json!({ "query": query, "extensions": persisted(&other) }),
-    )
-    .await;
-    assert_eq!(res.status(), 400);
-    let res = post(
-        &app,
-        Some(GRAPHQL_RESPONSE),
-        None,
-        json!({ "extensions": persisted(&other) }),
-    )
-    .await;
-    assert_eq!(res.status(), 404, "the wrong hash was not registered");
+    assert_eq!(apq(&app, gr, Some(query), &other).await.status(), 400);
+    assert_eq!(
+        apq(&app, gr, None, &other).await.status(),
+        404,
+        "the wrong hash was not registered"
+    );
 
     // Registered with its query; then the hash alone runs it, by POST and by GET.
-    let res = post(
-        &app,
-        Some(GRAPHQL_RESPONSE),
-        None,
-        json!({ "query": query, "extensions": persisted(&hash) }),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
-    let res = post(
-        &app,
-        Some(GRAPHQL_RESPONSE),
-        None,
-        json!({ "extensions": persisted(&hash) }),
-    )
-    .await;
-    let body: Value = res.json().await.expect("json");
+    assert_eq!(apq(&app, gr, Some(query), &hash).await.status(), 200);
+    let body: Value = apq(&app, gr, None, &hash).await.json().await.expect("json");
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
     let mut url = url::Url::parse(&app.url("/graphql")).expect("url");
-    url.query_pairs_mut()
-        .append_pair("extensions", &persisted(&hash).to_string());
+    url.query_pairs_mut().append_pair(
+        "extensions",
+        &json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } }).to_string(),
+    );
     let res = app.client.get(url).send().await.expect("sent");
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
 
     // A document that does not validate is not kept, nor one longer than 32 KiB (it runs).
     let invalid = "{ noSuchField }";
-    let res = post(
-        &app,
-        Some(GRAPHQL_RESPONSE),
-        None,
-        json!({ "query": invalid, "extensions": persisted(&sha256_hex(invalid)) }),
-    )
-    .await;
-    assert_eq!(res.status(), 400);
-    let res = post(
-        &app,
-        Some(GRAPHQL_RESPONSE),
-        None,
-        json!({ "extensions": persisted(&sha256_hex(invalid)) }),
-    )
-    .await;
+    assert_eq!(
+        apq(&app, gr, Some(invalid), &sha256_hex(invalid))
+            .await
+            .status(),
+        400
+    );
+    let res = apq(&app, gr, None, &sha256_hex(invalid)).await;
     assert_eq!(res.status(), 404, "an invalid document was kept");
     let long = format!("# {}\n{{ __typename }}", "x".repeat(40 * 1024));
-    let res = post(
-        &app,
-        Some(GRAPHQL_RESPONSE),
-        None,
-        json!({ "query": long, "extensions": persisted(&sha256_hex(&long)) }),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
-    let res = post(
-        &app,
-        Some(GRAPHQL_RESPONSE),
-        None,
-        json!({ "extensions": persisted(&sha256_hex(&long)) }),
-    )
-    .await;
+    assert_eq!(
+        apq(&app, gr, Some(&long), &sha256_hex(&long))
+            .await
+            .status(),
+        200
+    );
+    let res = apq(&app, gr, None, &sha256_hex(&long)).await;
     assert_eq!(res.status(), 404, "a 40 KiB document was kept");
 
     // A malformed extension is a malformed request.
@@ -449,22 +414,12 @@ async fn persisted_queries_are_registered_checked_and_found(backend: Backend) {
     if backend == Backend::Postgres {
         let sibling = app.spawn_sibling().await;
         let doc = "query Sibling { __typename }";
-        let sibling_hash = sha256_hex(doc);
-        post(
-            &app,
-            None,
-            None,
-            json!({ "query": doc, "extensions": persisted(&sibling_hash) }),
-        )
-        .await;
-        let res = post(
-            &sibling,
-            None,
-            None,
-            json!({ "extensions": persisted(&sibling_hash) }),
-        )
-        .await;
-        let body: Value = res.json().await.expect("json");
+        apq(&app, None, Some(doc), &sha256_hex(doc)).await;
+        let body: Value = apq(&sibling, None, None, &sha256_hex(doc))
+            .await
+            .json()
+            .await
+            .expect("json");
         assert_eq!(body["data"]["__typename"], "Query", "{body}");
     }
 }
