@@ -120,6 +120,8 @@ pub struct Config {
     pub fcm_endpoint: Option<Url>,
     pub log: String,
     pub log_format: LogFormat,
+    /// Where OpenTelemetry traces go (the standard `OTEL_*` variables); `None`: nowhere.
+    pub traces: Option<crate::infra::traces::TraceSettings>,
     /// Maximum connections in the database pool.
     pub database_max_connections: u32,
     pub jobs: JobSchedule,
@@ -226,7 +228,14 @@ impl Config {
         let raw: RawConfig = figment
             .extract()
             .map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
-        raw.validate()
+        let mut config = raw.validate()?;
+        // Traces are configured as in every OpenTelemetry SDK, by the standard variables.
+        config.traces = crate::infra::traces::TraceSettings::from_env(
+            |name| std::env::var(name).ok(),
+            config.is_production(),
+        )
+        .map_err(|e| ConfigError(vec![e]))?;
+        Ok(config)
     }
 
     /// The configuration with every default: embedded mode on 127.0.0.1:8080.
@@ -412,6 +421,7 @@ impl RawConfig {
             fcm_endpoint: ops.fcm_endpoint,
             log: ops.log,
             log_format: ops.log_format,
+            traces: None,
             database_max_connections: data.database_max_connections,
             jobs,
             work,

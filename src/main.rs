@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    telemetry::init_logging(&config);
+    let _telemetry = telemetry::init(&config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Application::build(config).await?.run_until_stopped().await,
         Command::Worker => pupmatch::server::run_worker(config).await,

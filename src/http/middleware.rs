@@ -27,7 +27,15 @@ pub async fn record_metrics(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    // The request's span (made before routing) gets its name and route now, its status after.
+    let span = tracing::Span::current();
+    crate::infra::traces::rename(&span, format!("{method} {route}"));
+    span.record("http.route", route.as_str());
     let response = next.run(req).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     let status = response.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);

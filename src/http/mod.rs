@@ -149,12 +149,22 @@ pub fn router(state: HttpState) -> Router {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
         // The path only: query strings can hold signatures.
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "request",
             request.id = %request_id,
             http.method = %req.method(),
             http.path = %req.uri().path(),
-        )
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.route = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        // A caller's (or proxy's) `traceparent` makes this request a child of its span.
+        crate::infra::traces::adopt(
+            &span,
+            crate::infra::traces::parent_from_headers(req.headers()),
+        );
+        span
     });
 
     api.merge(ops)

@@ -88,6 +88,11 @@ impl Db {
         max_connections: u32,
         ca_file: Option<&Path>,
     ) -> anyhow::Result<Db> {
+        crate::infra::statements::set_db_system(if url.starts_with("sqlite:") {
+            "sqlite"
+        } else {
+            "postgresql"
+        });
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .context("Failed to parse the SQLite URL")?

@@ -20,7 +20,8 @@
 //! - [`to_end`]: writes that run to their end even when whoever asked goes away.
 //! - [`tls`]: encrypted connections to PostgreSQL and Redis, with an optional private CA.
 //! - [`work`]: bounded pools for CPU- and memory-heavy work (images, password hashes).
-//! - [`telemetry`]: logging and Prometheus metrics.
+//! - [`telemetry`]: logging and Prometheus metrics, and the subscriber that also times every SQL
+//!   statement ([`statements`]) and exports traces ([`traces`]: OpenTelemetry over OTLP/HTTP).
 
 pub mod blobs;
 pub mod bus;
@@ -33,9 +34,11 @@ pub mod redis;
 pub mod replicas;
 pub mod seal;
 pub mod sql;
+pub mod statements;
 pub mod stored;
 pub mod telemetry;
 pub mod time;
 pub mod tls;
 pub mod to_end;
+pub mod traces;
 pub mod work;

@@ -1,26 +1,74 @@
-//! Logging (`tracing`) and metrics (Prometheus text at `/metrics`).
+//! Logging (`tracing`), traces (OpenTelemetry, see [`super::traces`]), statement timings (see
+//! [`super::statements`]) and metrics (Prometheus text at `/metrics`).
 //!
 //! Logging policy: dotted field names, a request id on every request span, and never an email,
-//! password, token, message text, coordinate or photo byte in a log line.
+//! password, token, message text, coordinate or photo byte in a log line. Spans follow the same
+//! policy: ids, names and sizes, never what people wrote or where they are.
 
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
+use super::statements::Statements;
+use super::traces;
 use crate::config::{Config, LogFormat};
 
-/// Installs the global log subscriber. Call once, from the binary.
-pub fn init_logging(config: &Config) {
+/// Keeps the trace exporter until the process ends; dropping it sends what is queued.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs the global subscriber: logs as configured, every SQL statement timed (and traced),
+/// and spans exported when `config.traces` says where. Call once per process; a process that
+/// has one already (tests that start several servers) keeps it.
+pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let result = match config.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+    let logs = match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().boxed(),
     };
-    if result.is_err() {
+    let provider = config.traces.as_ref().map(traces::provider).transpose()?;
+    let tracer = provider.as_ref().map(traces::tracer);
+    // Only this server's own spans become trace spans (not every library's).
+    let spans = tracer.clone().map(|tracer| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_tracked_inactivity(false)
+            .with_filter(Targets::new().with_target("pupmatch", Level::INFO))
+    });
+    // sqlx reports every statement at DEBUG (a slow one at WARN).
+    // It sees this server's spans too: a statement's span is a child of the one it ran in.
+    let statements = Statements::new(tracer).with_filter(
+        Targets::new()
+            .with_target("sqlx::query", Level::DEBUG)
+            .with_target("pupmatch", Level::INFO),
+    );
+    let installed = tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(statements)
+        .with(spans)
+        .try_init();
+    if installed.is_err() {
         // A subscriber is already installed (tests): keep it.
     }
+    Ok(Telemetry { provider })
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -59,3 +59,4 @@ mod sqlite_writer;
 mod staff_reach;
 mod text_hygiene;
 mod tokens;
+mod traces;

@@ -136,9 +136,11 @@ async fn production_mode_hides_the_schema(backend: Backend) {
         "{}",
         res.body
     );
+    // No GraphiQL: a browser's navigation finds nothing.
     let page = app
         .client
         .get(app.url("/graphql"))
+        .header("accept", "text/html")
         .send()
         .await
         .expect("get");

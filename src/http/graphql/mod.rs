@@ -17,6 +17,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use tracing::Instrument;
 
 use super::HttpState;
 use super::client_ip::ClientIp;
@@ -126,6 +127,10 @@ async fn run(
         Err(refused) => return transport::request_error(media, vec![refused]),
     };
     let operation = state.operation_labels.label(operation_name);
+    let kind = match prepared.operation_type(operation_name) {
+        Some(OperationType::Mutation) => "mutation",
+        _ => "query",
+    };
     let mut request = async_graphql::Request::new(document.to_string()).variables(
         async_graphql::Variables::from_json(serde_json::Value::Object(
             params.variables.unwrap_or_default(),
@@ -139,13 +144,21 @@ async fn run(
         with_loaders(request, state).data(RequestContext::new(client.limit_key(), credentials));
 
     let start = Instant::now();
+    let span = tracing::info_span!(
+        "graphql",
+        otel.name = %format_args!("{kind} {operation}"),
+        graphql.operation.type = kind,
+        graphql.operation.name = %operation,
+    );
     let mut response = if prepared.writes {
         // A mutation is carried through even if the client hangs up: a write stopped halfway
         // could store a message and tell nobody.
         let schema = schema.clone();
-        run_to_end(async move { schema.execute(request).await }).await
+        run_to_end(async move { schema.execute(request).await })
+            .instrument(span)
+            .await
     } else {
-        schema.execute(request).await
+        schema.execute(request).instrument(span).await
     };
     let elapsed = start.elapsed().as_secs_f64();
 

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod images;
+pub mod otlp;
 pub mod proxy;
 pub mod smtp;
 pub mod ws;

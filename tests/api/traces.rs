@@ -1,0 +1,146 @@
+//! OpenTelemetry traces, received by a real OTLP/HTTP receiver that decodes the protobuf
+//! (`helpers::otlp`). Each test process (nextest runs one test per process) installs the
+//! server's own telemetry subscriber, as the binary does.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::otlp::{ReceivedSpan, Receiver};
+use crate::helpers::{Backend, TestApp, spawn_app_with};
+use pupmatch::infra::traces::{SamplerSetting, TraceSettings};
+
+both_backends!(
+    a_request_is_traced_under_its_callers_traceparent,
+    a_collector_that_is_gone_changes_no_answer,
+);
+
+/// An app whose process exports every trace to `endpoint`.
+async fn traced_app(
+    backend: Backend,
+    endpoint: &str,
+) -> (TestApp, pupmatch::infra::telemetry::Telemetry) {
+    let settings = TraceSettings {
+        endpoint: endpoint.to_string(),
+        service_name: "pupmatch-test".into(),
+        sampler: SamplerSetting {
+            parent_based: true,
+            ratio: 1.0,
+        },
+    };
+    let app = spawn_app_with(backend, |c| {
+        c.traces = Some(settings.clone());
+        c.log = "info,pupmatch::infra::traces=debug".into();
+    })
+    .await;
+    let telemetry = pupmatch::infra::telemetry::init(&app.config).expect("telemetry");
+    (app, telemetry)
+}
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+fn in_trace<'a>(spans: &'a [ReceivedSpan], name: &str) -> Option<&'a ReceivedSpan> {
+    spans
+        .iter()
+        .find(|s| s.trace_id == TRACE_ID && s.name == name)
+}
+
+async fn a_request_is_traced_under_its_callers_traceparent(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let (app, _telemetry) = traced_app(backend, &receiver.url).await;
+    let user = app.new_user().await;
+    let bio = "Secretly afraid of squirrels";
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(user.token().expect("token"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .json(&json!({
+            "query": "mutation CreateProfile($i: ProfileInput!) { createProfile(input: $i) { id } }",
+            "operationName": "CreateProfile",
+            "variables": { "i": { "name": "Rex", "age": 3, "bio": bio, "activityLevel": "HIGH" } },
+        }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+
+    let spans = receiver
+        .wait_for("the request's spans with a database span", |spans| {
+            in_trace(spans, "POST /graphql").is_some()
+                && in_trace(spans, "mutation CreateProfile").is_some()
+                && spans
+                    .iter()
+                    .any(|s| s.trace_id == TRACE_ID && s.attributes.contains_key("db.system"))
+        })
+        .await;
+    // The request is a child of the caller's span, the operation of the request.
+    let request = in_trace(&spans, "POST /graphql").expect("request span");
+    assert_eq!(request.parent_span_id, CALLER_SPAN);
+    assert_eq!(request.kind, 2, "a server span");
+    assert_eq!(request.service, "pupmatch-test");
+    assert_eq!(request.attributes["http.route"], "/graphql");
+    assert_eq!(request.attributes["http.response.status_code"], "200");
+    let operation = in_trace(&spans, "mutation CreateProfile").expect("operation span");
+    assert_eq!(operation.parent_span_id, request.span_id);
+    // A statement of the operation, named, with its database and never a bound value.
+    let ours: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.trace_id == TRACE_ID).collect();
+    let insert = ours
+        .iter()
+        .find(|s| s.name.starts_with("INSERT profiles"))
+        .unwrap_or_else(|| panic!("an INSERT into profiles among {ours:#?}"));
+    let system = if backend == Backend::Postgres {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(insert.attributes["db.system"], system);
+    assert_eq!(insert.kind, 3, "a client span");
+    let within: Vec<&str> = ours.iter().map(|s| s.span_id.as_str()).collect();
+    assert!(
+        within.contains(&insert.parent_span_id.as_str()),
+        "{insert:#?}"
+    );
+    // Nothing personal in any span: what people wrote, their email, their token.
+    for span in &ours {
+        for (key, value) in &span.attributes {
+            for secret in [bio, user.email.as_str(), user.token().expect("token")] {
+                assert!(
+                    !value.contains(secret),
+                    "{key} of {} holds {secret:?}",
+                    span.name
+                );
+            }
+        }
+    }
+}
+
+async fn a_collector_that_is_gone_changes_no_answer(backend: Backend) {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let endpoint = format!("http://{}/v1/traces", closed.local_addr().expect("addr"));
+    drop(closed);
+    let (app, _telemetry) = traced_app(backend, &endpoint).await;
+    for _ in 0..20 {
+        let res = app.me(None).await;
+        assert_eq!(res.status, 200);
+    }
+    // What could not be sent is counted, not retried forever nor blocking anyone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = app.metrics().await;
+        if metrics
+            .lines()
+            .any(|l| l.starts_with("otel_spans_dropped_total") && !l.ends_with(" 0"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dropped spans counted:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
