@@ -52,6 +52,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# promtool, to check the alert rules and run their unit tests (Debian's prometheus, without the
+# exporters it recommends; its service is not started).
+if ! command -v promtool >/dev/null 2>&1; then
+  log "installing prometheus (promtool)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 
 # 2. PostgreSQL -------------------------------------------------------------------------------
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
@@ -257,6 +264,9 @@ fi
 status=0
 log "checking that no two modules of src/ import each other"
 python3 scripts/check-imports.py || status=1
+log "checking the alert rules and running their unit tests (promtool)"
+promtool check rules deploy/prometheus/alerts.yml >/dev/null || status=1
+promtool test rules deploy/prometheus/alerts_test.yml || status=1
 # The API contract the mobile app is written against: next to this checkout, or next to the
 # repository it was cloned from. The contract test compares docs/api/ with it.
 if [ -z "${TEST_CONTRACT_DIR:-}" ]; then

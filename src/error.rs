@@ -192,6 +192,7 @@ pub fn annotate_graphql_errors(errors: &mut [async_graphql::ServerError]) {
                 ("INTERNAL", 500, None, None)
             }
         };
+        metrics::counter!("graphql_errors_total", "code" => code).increment(1);
         let ext = err.extensions.get_or_insert_with(Default::default);
         ext.set("code", code);
         ext.set("status", status);
@@ -231,6 +232,7 @@ impl IntoResponse for ApiError {
 
 /// A request-level failure, shaped like a GraphQL response: `{"errors":[…]}` with the status.
 pub fn graphql_error_response(err: &ApiError) -> Response {
+    metrics::counter!("graphql_errors_total", "code" => err.code()).increment(1);
     let mut extensions = json!({ "code": err.code(), "status": err.status().as_u16() });
     if let Some(secs) = err.retry_after() {
         extensions["retryAfter"] = json!(secs);

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::events::{
@@ -48,6 +49,14 @@ pub struct Delivery {
     pub skip: Option<Uuid>,
     /// The frame, serialised once by the instance that sent it.
     pub frame: Box<serde_json::value::RawValue>,
+    /// The trace of the request that made it (W3C `traceparent`), so its delivery by any
+    /// instance belongs to that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// When what the frame tells of happened (a message stored; unix ms), for the delivery
+    /// latency (`chat_delivery_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<i64>,
 }
 
 /// Bus topic of sockets to close because their person opened too many (payload: a JSON list
@@ -61,8 +70,29 @@ pub const MAX_SOCKETS_PER_PERSON: usize = 10;
 /// How often sockets are checked for expired access tokens.
 const EXPIRY_SWEEP: Duration = Duration::from_millis(250);
 
-/// What a socket's task receives: a serialized frame.
-pub type Outgoing = Arc<str>;
+/// What a socket's task receives: a serialized frame, and where it came from.
+#[derive(Clone)]
+pub struct Outgoing {
+    pub text: Arc<str>,
+    /// The trace and timing of a frame delivered for a request (a message, a match).
+    pub origin: Option<Arc<Origin>>,
+}
+
+/// The trace a frame belongs to, and when what it tells of happened.
+pub struct Origin {
+    pub traceparent: Option<String>,
+    /// Unix ms; a message's is when it was stored.
+    pub since_ms: Option<i64>,
+}
+
+impl From<&str> for Outgoing {
+    fn from(text: &str) -> Self {
+        Outgoing {
+            text: text.into(),
+            origin: None,
+        }
+    }
+}
 
 /// Why the hub let a socket go; its task closes the socket with this code and reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +237,16 @@ impl Hub {
                     // Frames published meanwhile never reached this instance.
                     TOPIC_BUS_GAP => hub.let_go(|_, _| true, CloseReason::MissedFrames),
                     TOPIC_DELIVER => match serde_json::from_str::<Delivery>(&msg.payload) {
-                        Ok(d) => hub.deliver_local(&d.to, d.skip, d.frame.get()),
+                        Ok(d) => {
+                            let origin =
+                                (d.traceparent.is_some() || d.since_ms.is_some()).then(|| {
+                                    Arc::new(Origin {
+                                        traceparent: d.traceparent,
+                                        since_ms: d.since_ms,
+                                    })
+                                });
+                            hub.deliver_local_from(&d.to, d.skip, d.frame.get(), origin)
+                        }
                         Err(err) => tracing::error!(error = %err, "undecodable delivery"),
                     },
                     TOPIC_MATCH | TOPIC_UNMATCHED => {
@@ -436,6 +475,36 @@ impl Hub {
 
     /// Publishes a frame for the sockets of `to` on every instance.
     pub async fn send(&self, to: Vec<Uuid>, skip: Option<Uuid>, frame: ServerFrame) {
+        self.send_since(to, skip, frame, None).await
+    }
+
+    /// [`Hub::send`] for a frame about something that happened at `since` (a message stored),
+    /// whose delivery latency is measured. The delivery carries the current trace.
+    pub async fn send_since(
+        &self,
+        to: Vec<Uuid>,
+        skip: Option<Uuid>,
+        frame: ServerFrame,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = "hub publish",
+            otel.kind = "producer",
+            recipients = to.len(),
+        );
+        self.publish_delivery(to, skip, frame, since)
+            .instrument(span)
+            .await
+    }
+
+    async fn publish_delivery(
+        &self,
+        to: Vec<Uuid>,
+        skip: Option<Uuid>,
+        frame: ServerFrame,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
         let frame = match serde_json::value::RawValue::from_string(frame.to_text()) {
             Ok(frame) => frame,
             Err(err) => {
@@ -443,7 +512,13 @@ impl Hub {
                 return;
             }
         };
-        let delivery = Delivery { to, skip, frame };
+        let delivery = Delivery {
+            to,
+            skip,
+            frame,
+            traceparent: crate::infra::traces::current_traceparent(),
+            since_ms: since.map(|t| t.timestamp_millis()),
+        };
         let payload = match serde_json::to_string(&delivery) {
             Ok(p) => p,
             Err(err) => {
@@ -457,7 +532,20 @@ impl Hub {
     }
 
     fn deliver_local(&self, to: &[Uuid], skip: Option<Uuid>, frame: &str) {
-        let text: Outgoing = frame.into();
+        self.deliver_local_from(to, skip, frame, None);
+    }
+
+    fn deliver_local_from(
+        &self,
+        to: &[Uuid],
+        skip: Option<Uuid>,
+        frame: &str,
+        origin: Option<Arc<Origin>>,
+    ) {
+        let text = Outgoing {
+            text: frame.into(),
+            origin,
+        };
         let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
         for user in to {
             let Some(list) = sockets.get_mut(user) else {

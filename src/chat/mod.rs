@@ -205,12 +205,13 @@ impl ChatService {
         };
         metrics::counter!("chat_messages_total").increment(1);
         self.hub
-            .send(
+            .send_since(
                 vec![message.recipient_id, message.sender_id],
                 from_socket,
                 ServerFrame::Message {
                     message: (&message).into(),
                 },
+                Some(message.created_at),
             )
             .await;
         let name = profiles

@@ -14,14 +14,17 @@ use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 
 use super::{ChatService, Draft};
+use tracing::Instrument;
+
 use crate::auth::model::AuthUser;
 use crate::auth::tokens::{Claims, TokenError};
 use crate::auth::{AuthService, api};
 use crate::error::ApiError;
 use crate::frames::ServerFrame;
-use crate::hub::{Outgoing, SOCKET_QUEUE, SocketOwner};
+use crate::hub::{Origin, Outgoing, SOCKET_QUEUE, SocketOwner};
 use crate::infra::rate_limit::RateLimiter;
 use crate::infra::to_end::run_to_end;
+use crate::infra::traces;
 use crate::profiles::ProfileService;
 
 /// Largest client frame handled; bigger ones are refused with an `error` frame.
@@ -210,6 +213,25 @@ impl Replies<'_> {
     }
 }
 
+/// Writes a frame delivered for a request: as a span of that request's trace (whichever
+/// instance it came through), and, for a message, timed from when it was stored.
+async fn write_delivered(sink: &Sink, frame: Message, origin: &Origin) -> Result<(), axum::Error> {
+    let span = tracing::info_span!(parent: None, "deliver", otel.name = "ws deliver", otel.kind = "consumer");
+    if let Some(traceparent) = &origin.traceparent {
+        traces::adopt(&span, traces::parent_from_traceparent(traceparent));
+    }
+    let written = async { sink.lock().await.send(frame).await }
+        .instrument(span)
+        .await;
+    if written.is_ok()
+        && let Some(since) = origin.since_ms
+    {
+        let waited = (chrono::Utc::now().timestamp_millis() - since).max(0) as f64 / 1000.0;
+        metrics::histogram!("chat_delivery_seconds").record(waited);
+    }
+    written
+}
+
 impl Connection {
     async fn run(&self, socket: WebSocket, mut rx: mpsc::Receiver<Outgoing>) {
         let (sink, mut stream) = socket.split();
@@ -230,17 +252,29 @@ impl Connection {
                     Ok(_) => continue, // ping/pong are answered by the library
                 };
                 // Boxed: an idle socket's task then holds no room for handling a frame (the
-                // whole path down to the database), only for waiting on the next.
-                if !Box::pin(self.handle(&text, &replies)).await {
+                // whole path down to the database), only for waiting on the next. Each frame
+                // is a trace of its own (a socket lives for hours).
+                let span = tracing::info_span!(
+                    parent: None,
+                    "frame",
+                    otel.name = "ws frame",
+                    otel.kind = "server",
+                    user.id = %self.user.user_id,
+                );
+                if !Box::pin(self.handle(&text, &replies).instrument(span)).await {
                     break;
                 }
             }
         };
         let writer = async {
             // `None`: the hub let this socket go — it fell too far behind, or for a reason.
-            while let Some(text) = rx.recv().await {
-                let frame = Message::Text(Utf8Bytes::from(text.as_ref()));
-                if sink.lock().await.send(frame).await.is_err() {
+            while let Some(out) = rx.recv().await {
+                let frame = Message::Text(Utf8Bytes::from(out.text.as_ref()));
+                let written = match &out.origin {
+                    None => sink.lock().await.send(frame).await,
+                    Some(origin) => write_delivered(&sink, frame, origin).await,
+                };
+                if written.is_err() {
                     return;
                 }
             }
@@ -286,6 +320,11 @@ impl Connection {
                 return reply.send(error_frame(&err, None)).await.is_ok();
             }
         };
+        if let Some(kind) = value.get("type").and_then(Value::as_str)
+            && KNOWN_TYPES.contains(&kind)
+        {
+            traces::rename(&tracing::Span::current(), format!("ws {kind}"));
+        }
         let client_id = value
             .get("clientId")
             .and_then(Value::as_str)

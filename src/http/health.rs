@@ -52,6 +52,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    report_dependencies(&state).await;
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -59,4 +60,25 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// Sets, as each scrape finds them: `dependency_up{dependency}` (1 or 0) for the database,
+/// Redis and each read replica, and `db_pool_connections{state}`.
+async fn report_dependencies(state: &AppState) {
+    state.db.report_pool();
+    let database = tokio::time::timeout(std::time::Duration::from_secs(1), state.db.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    up("database", database);
+    if let Some(redis) = &state.redis {
+        up("redis", redis.is_up());
+    }
+    for replica in state.reads.report() {
+        metrics::gauge!("dependency_up", "dependency" => format!("replica:{}", replica.name))
+            .set(if replica.status == "down" { 0.0 } else { 1.0 });
+    }
+}
+
+fn up(dependency: &'static str, is_up: bool) {
+    metrics::gauge!("dependency_up", "dependency" => dependency).set(if is_up { 1.0 } else { 0.0 });
 }

@@ -36,6 +36,14 @@ pub async fn record_metrics(req: Request, next: Next) -> Response {
     if response.status().is_server_error() {
         span.record("otel.status_code", "ERROR");
     }
+    let class = match response.status().as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!("http_responses_total", "class" => class).increment(1);
     let status = response.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);

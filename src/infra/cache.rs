@@ -28,6 +28,15 @@ pub struct TwoTierCache<V> {
     bus: Bus,
 }
 
+/// `cache_requests_total{cache, tier, outcome}`: `n` lookups of `cache` in `tier` (`l1`, the
+/// process; `l2`, Redis) that found (`hit`) or did not find (`miss`) their key.
+fn count(cache: &'static str, tier: &'static str, outcome: &'static str, n: u64) {
+    if n > 0 {
+        metrics::counter!("cache_requests_total", "cache" => cache, "tier" => tier, "outcome" => outcome)
+            .increment(n);
+    }
+}
+
 impl<V> TwoTierCache<V>
 where
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
@@ -107,6 +116,9 @@ where
                 None => missing.push(*key),
             }
         }
+        let local_hits = found.len() as u64;
+        count(self.name, "l1", "hit", local_hits);
+        count(self.name, "l1", "miss", missing.len() as u64);
         if let (Some(redis), false) = (&self.redis, missing.is_empty()) {
             let names: Vec<String> = missing
                 .iter()
@@ -130,6 +142,9 @@ where
                 }
                 Err(_) => {}
             }
+            let shared_hits = found.len() as u64 - local_hits;
+            count(self.name, "l2", "hit", shared_hits);
+            count(self.name, "l2", "miss", missing.len() as u64 - shared_hits);
         }
         found
     }

@@ -80,6 +80,18 @@ pub enum Db {
 }
 
 impl Db {
+    /// Sets `db_pool_connections{state="idle|used"}` from the pool as it is now.
+    pub fn report_pool(&self) {
+        let (size, idle) = match self {
+            Db::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Db::Sqlite(pool) => (pool.size(), pool.num_idle()),
+        };
+        let idle = idle as f64;
+        metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
+        metrics::gauge!("db_pool_connections", "state" => "used")
+            .set((f64::from(size) - idle).max(0.0));
+    }
+
     /// Connects (creating the SQLite file and its folder when missing). `ca_file` is the CA
     /// PostgreSQL's certificate must chain to; given without an `sslmode` in the URL it means
     /// `verify-full`, and with `sslmode=require` the chain is verified (`verify-ca`).
@@ -282,6 +294,8 @@ pub fn pg_pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoo
         .max_connections(max_connections)
         .min_connections(0)
         .test_before_acquire(false)
+        // Every acquire reports its wait (`db_pool_wait_seconds`, see `infra::statements`).
+        .acquire_time_level(log::LevelFilter::Debug)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
                 // A connection that has just been used is alive: checking it would be one more

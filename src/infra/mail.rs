@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
+use tracing::Instrument;
 
 use crate::config::Config;
 
@@ -52,8 +53,11 @@ impl Mailer for SmtpMailer {
             .subject(email.subject)
             .body(email.body)
             .context("Failed to build the email")?;
+        // Traced without the recipient or the text.
+        let span = tracing::info_span!("mail", otel.name = "mail send", otel.kind = "client");
         self.transport
             .send(message)
+            .instrument(span)
             .await
             .context("Failed to send the email over SMTP")?;
         Ok(())

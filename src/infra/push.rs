@@ -9,6 +9,7 @@
 
 use std::path::Path;
 use std::time::Duration;
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -252,6 +253,20 @@ impl FcmSender {
 #[async_trait]
 impl PushSender for FcmSender {
     async fn send(&self, device_token: &str, message: &PushMessage) -> Result<(), PushError> {
+        // Traced without the device token or the text.
+        let span = tracing::info_span!("push", otel.name = "push send", otel.kind = "client");
+        self.send_with_retries(device_token, message)
+            .instrument(span)
+            .await
+    }
+}
+
+impl FcmSender {
+    async fn send_with_retries(
+        &self,
+        device_token: &str,
+        message: &PushMessage,
+    ) -> Result<(), PushError> {
         let mut wait = self.backoff;
         let mut attempt = 1;
         loop {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError, RedisResult};
+use tracing::Instrument;
 
 /// Longest a command may take before Redis counts as down.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(300);
@@ -31,6 +32,17 @@ pub struct Redis {
     prefix: String,
     /// Whether the last command (or health check) got an answer.
     up: Arc<AtomicBool>,
+}
+
+/// The span of one Redis round trip (the command's name only, never its keys or values).
+fn redis_span(command: &str) -> tracing::Span {
+    tracing::info_span!(
+        "redis",
+        otel.name = %format_args!("redis {command}"),
+        otel.kind = "client",
+        db.system = "redis",
+        db.operation.name = %command,
+    )
 }
 
 fn is_outage(err: &RedisError) -> bool {
@@ -154,15 +166,22 @@ impl Redis {
         result
     }
 
-    /// One command, guarded.
+    /// One command, guarded (and traced as `redis <COMMAND>`).
     pub async fn query<T: FromRedisValue>(&self, cmd: redis::Cmd) -> RedisResult<T> {
+        let name = match cmd.args_iter().next() {
+            Some(redis::Arg::Simple(word)) => String::from_utf8_lossy(word).to_uppercase(),
+            _ => "command".into(),
+        };
+        let span = redis_span(&name);
         self.guarded(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .instrument(span)
             .await
     }
 
-    /// One pipeline, guarded.
+    /// One pipeline, guarded (and traced as `redis pipeline`).
     pub async fn pipeline<T: FromRedisValue>(&self, pipe: redis::Pipeline) -> RedisResult<T> {
         self.guarded(|mut conn| async move { pipe.query_async(&mut conn).await })
+            .instrument(redis_span("pipeline"))
             .await
     }
 

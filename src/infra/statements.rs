@@ -1,7 +1,8 @@
 //! Every SQL statement, timed and named. sqlx reports each statement it ran as a `tracing`
 //! event (target `sqlx::query`, with its text — placeholders, never bound values — and how long
 //! it took); [`Statements`] turns each into `db_query_duration_seconds{statement}` and, when
-//! traces are exported and the statement ran inside a traced span, a database span.
+//! traces are exported and the statement ran inside a traced span, a database span. The pool
+//! reports each acquire the same way (`sqlx::pool::acquire`): `db_pool_wait_seconds`.
 //!
 //! A statement's name is stable and bounded: its verb, its first table and a short hash of its
 //! text (`SELECT profiles 3fa9c2`), for the first [`NAMED`] distinct texts; any later text is
@@ -108,6 +109,7 @@ struct Reported {
     summary: String,
     text: String,
     elapsed: f64,
+    acquired_after: f64,
 }
 
 impl Visit for Reported {
@@ -120,8 +122,10 @@ impl Visit for Reported {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if field.name() == "elapsed_secs" {
-            self.elapsed = value;
+        match field.name() {
+            "elapsed_secs" => self.elapsed = value,
+            "acquired_after_secs" => self.acquired_after = value,
+            _ => {}
         }
     }
 
@@ -137,8 +141,15 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if event.metadata().target() != "sqlx::query" {
-            return;
+        match event.metadata().target() {
+            "sqlx::query" => {}
+            "sqlx::pool::acquire" => {
+                let mut reported = Reported::default();
+                event.record(&mut reported);
+                metrics::histogram!("db_pool_wait_seconds").record(reported.acquired_after);
+                return;
+            }
+            _ => return,
         }
         let mut reported = Reported::default();
         event.record(&mut reported);

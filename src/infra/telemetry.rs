@@ -58,6 +58,7 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
     let statements = Statements::new(tracer).with_filter(
         Targets::new()
             .with_target("sqlx::query", Level::DEBUG)
+            .with_target("sqlx::pool::acquire", Level::DEBUG)
             .with_target("pupmatch", Level::INFO),
     );
     let installed = tracing_subscriber::registry()

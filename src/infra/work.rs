@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::error::ApiError;
 
@@ -42,6 +43,21 @@ impl WorkGate {
     /// would take longer than the gate's limit. The reservation lasts until `work` returns,
     /// even if the caller has gone.
     pub async fn run<T, F>(&self, memory_bytes: u64, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        // One span for the wait and the work: image processing or password hashing.
+        let span = tracing::info_span!(
+            "work",
+            otel.name = %format_args!("work {}", self.name),
+            work.kind = self.name,
+            work.memory_bytes = memory_bytes,
+        );
+        self.run_within(memory_bytes, work).instrument(span).await
+    }
+
+    async fn run_within<T, F>(&self, memory_bytes: u64, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,

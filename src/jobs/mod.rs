@@ -22,6 +22,7 @@ pub mod store;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use chrono::Utc;
 use uuid::Uuid;
@@ -210,8 +211,20 @@ impl Worker {
         }
     }
 
-    /// Runs `job` now as tick `tick` (with retries), records and reports the run.
+    /// Runs `job` now as tick `tick` (with retries), records and reports the run: one trace
+    /// of its own per run.
     pub async fn run(&self, job: Job, tick: i64) -> JobRun {
+        let span = tracing::info_span!(
+            parent: None,
+            "job",
+            otel.name = %format_args!("job {}", job.name()),
+            job.name = job.name(),
+            job.tick = tick,
+        );
+        self.run_traced(job, tick).instrument(span).await
+    }
+
+    async fn run_traced(&self, job: Job, tick: i64) -> JobRun {
         let started_at = time::now();
         let clock = Instant::now();
         let mut attempts = 0;
@@ -250,6 +263,9 @@ impl Worker {
         let label = if run.ok { "ok" } else { "failed" };
         metrics::counter!("jobs_runs_total", "job" => job.name(), "outcome" => label).increment(1);
         if run.ok {
+            // Alerts compare it with the job's interval: ticks nobody ran show as its age.
+            metrics::gauge!("jobs_last_success_timestamp_seconds", "job" => job.name())
+                .set(run.finished_at.timestamp_millis() as f64 / 1000.0);
             tracing::info!(
                 job = job.name(),
                 tick,

@@ -569,7 +569,8 @@ impl ModerationService {
     }
 }
 
-/// Keeps the `moderation_open_cases` gauge current (every 30 s) while the store's pool lives.
+/// Keeps the `moderation_open_cases` and `moderation_oldest_open_case_seconds` gauges current
+/// (every 30 s) while the store's pool lives.
 pub fn spawn_open_case_gauge(store: ModerationStore) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
@@ -579,8 +580,12 @@ pub fn spawn_open_case_gauge(store: ModerationStore) {
             if store.is_closed() {
                 break;
             }
-            if let Ok(open) = store.open_case_count().await {
+            if let Ok((open, oldest)) = store.open_case_stats().await {
                 metrics::gauge!("moderation_open_cases").set(open as f64);
+                let age = oldest.map_or(0.0, |at| {
+                    (time::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+                });
+                metrics::gauge!("moderation_oldest_open_case_seconds").set(age);
             }
         }
     });

@@ -140,11 +140,12 @@ impl ModerationStore {
     }
 
     /// How many people have open reports.
-    pub async fn open_case_count(&self) -> Result<i64, StoreError> {
-        Ok(fetch_scalar!(
+    /// How many people have open reports, and when the oldest open report was made.
+    pub async fn open_case_stats(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        Ok(fetch!(
             &self.db,
             fetch_one,
-            "SELECT COUNT(DISTINCT reported_id) FROM reports WHERE status = 'OPEN'"
+            "SELECT COUNT(DISTINCT reported_id), MIN(created_at) FROM reports WHERE status = 'OPEN'"
         ))
     }
 

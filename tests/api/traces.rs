@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::both_backends;
+use crate::chat::matched_pair;
 use crate::helpers::otlp::{ReceivedSpan, Receiver};
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 use pupmatch::infra::traces::{SamplerSetting, TraceSettings};
@@ -143,4 +144,65 @@ async fn a_collector_that_is_gone_changes_no_answer(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A message sent through one instance and delivered to a socket on another is one trace: the
+/// trace context travels with the bus message (PostgreSQL + Redis), and its delivery is timed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_delivered_by_another_instance_is_one_trace() {
+    let receiver = Receiver::start().await;
+    let (app, _telemetry) = traced_app(Backend::Postgres, &receiver.url).await;
+    let other = app.spawn_sibling().await;
+    let (alice, bob, conversation) = matched_pair(&app).await;
+    let mut bob_socket = other.ws(&bob).await;
+    let text = "meet at the big oak?";
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(alice.token().expect("token"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .json(&json!({
+            "query": "mutation Send($c: UUID!, $t: String!) { sendMessage(conversationId: $c, content: $t) { id } }",
+            "operationName": "Send",
+            "variables": { "c": conversation, "t": text },
+        }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let frame = bob_socket.recv().await;
+    assert_eq!(frame["type"], "message", "{frame}");
+
+    let spans = receiver
+        .wait_for("the delivery on the other instance", |spans| {
+            in_trace(spans, "ws deliver").is_some() && in_trace(spans, "hub publish").is_some()
+        })
+        .await;
+    let publish = in_trace(&spans, "hub publish").expect("publish");
+    let deliver = in_trace(&spans, "ws deliver").expect("deliver");
+    assert_eq!(deliver.parent_span_id, publish.span_id, "{deliver:#?}");
+    let operation = in_trace(&spans, "mutation Send").expect("operation");
+    let chain: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.trace_id == TRACE_ID)
+        .map(|s| s.span_id.as_str())
+        .collect();
+    assert!(
+        chain.contains(&publish.parent_span_id.as_str()),
+        "{publish:#?}"
+    );
+    assert_eq!(operation.attributes["graphql.operation.name"], "Send");
+    for span in spans.iter().filter(|s| s.trace_id == TRACE_ID) {
+        for value in span.attributes.values() {
+            assert!(!value.contains(text), "the message text in {}", span.name);
+        }
+    }
+    // Timed from the message being stored to its frame being written, on the other instance.
+    let metrics = other.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("chat_delivery_seconds_count") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
 }
