@@ -33,6 +33,7 @@ mod log_secrets;
 mod memory_limits;
 mod moderation;
 mod moderation_console;
+mod monitoring;
 mod n_plus_one;
 mod notice_spam;
 mod notifications;

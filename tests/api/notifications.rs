@@ -2,177 +2,20 @@
 //! against a local server standing in for Google's token and send endpoints that checks each
 //! request (FCM itself cannot be reached here).
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::{Form, Json, Router};
 use serde_json::{Value, json};
 
 use crate::chat::matched_pair;
 use crate::discovery::{BERLIN, dog_at, like};
+use crate::helpers::fcm::{FcmStandIn, Shared};
 use crate::helpers::{Backend, Session, TestApp, spawn_app, spawn_app_with};
 
-const PROJECT: &str = "pupmatch-test";
-const CLIENT_EMAIL: &str = "push@pupmatch-test.iam.gserviceaccount.example";
-const PRIVATE_KEY: &str = include_str!("../fixtures/fcm-test-key.pem");
-const PUBLIC_KEY: &str = include_str!("../fixtures/fcm-test-key.pub.pem");
-
-/// What the stand-in saw and how it behaves.
-#[derive(Default)]
-struct Fcm {
-    base: String,
-    tokens_issued: Vec<String>,
-    /// Accepted sends: (device token, message body).
-    sent: Vec<(String, Value)>,
-    /// Device tokens whose next send fails with 503 (then succeeds).
-    flaky_once: Vec<String>,
-    refused: Vec<String>,
-    /// Devices named `down…` are refused until this is set.
-    recovered: bool,
-}
-
-type Shared = Arc<Mutex<Fcm>>;
-
-async fn token_endpoint(
-    State(fcm): State<Shared>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> impl IntoResponse {
-    let get = |k: &str| {
-        form.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    if get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "unsupported_grant_type" })),
-        );
-    }
-    let base = fcm.lock().expect("lock").base.clone();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_audience(&[format!("{base}/token")]);
-    validation.set_issuer(&[CLIENT_EMAIL]);
-    let key = jsonwebtoken::DecodingKey::from_rsa_pem(PUBLIC_KEY.as_bytes()).expect("public key");
-    let Ok(claims) = jsonwebtoken::decode::<Value>(&get("assertion"), &key, &validation) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "invalid_grant" })),
-        );
-    };
-    if claims.claims["scope"] != "https://www.googleapis.com/auth/firebase.messaging" {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "invalid_scope" })),
-        );
-    }
-    let mut fcm = fcm.lock().expect("lock");
-    let token = format!("access-{}", fcm.tokens_issued.len());
-    fcm.tokens_issued.push(token.clone());
-    (
-        StatusCode::OK,
-        Json(json!({ "access_token": token, "expires_in": 3600, "token_type": "Bearer" })),
-    )
-}
-
-async fn send_endpoint(
-    State(fcm): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> impl IntoResponse {
-    let mut fcm = fcm.lock().expect("lock");
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !fcm.tokens_issued.iter().any(|t| t == bearer) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": { "status": "UNAUTHENTICATED" } })),
-        );
-    }
-    let message = &body["message"];
-    let device = message["token"].as_str().unwrap_or("").to_string();
-    if message["notification"]["title"]
-        .as_str()
-        .unwrap_or("")
-        .is_empty()
-    {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": { "status": "INVALID_ARGUMENT" } })),
-        );
-    }
-    if device.starts_with("gone") {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(
-                json!({ "error": { "status": "NOT_FOUND", "details": [{ "errorCode": "UNREGISTERED" }] } }),
-            ),
-        );
-    }
-    if device.starts_with("down") && !fcm.recovered {
-        fcm.refused.push(device);
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "error": { "status": "UNAVAILABLE" } })),
-        );
-    }
-    if let Some(i) = fcm.flaky_once.iter().position(|d| *d == device) {
-        fcm.flaky_once.remove(i);
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "error": { "status": "UNAVAILABLE" } })),
-        );
-    }
-    fcm.sent.push((device, body.clone()));
-    (
-        StatusCode::OK,
-        Json(json!({ "name": format!("projects/{PROJECT}/messages/{}", fcm.sent.len()) })),
-    )
-}
-
 /// Starts the stand-in and an app whose FCM client talks to it.
-async fn app_with_fcm(backend: Backend) -> (TestApp, Shared, tempfile::TempDir) {
-    let fcm: Shared = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    fcm.lock().expect("lock").base = base.clone();
-    let router = Router::new()
-        .route("/token", post(token_endpoint))
-        .route(
-            &format!("/v1/projects/{PROJECT}/messages:send"),
-            post(send_endpoint),
-        )
-        .with_state(fcm.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let dir = tempfile::tempdir().expect("dir");
-    let credentials = dir.path().join("service-account.json");
-    std::fs::write(
-        &credentials,
-        json!({
-            "type": "service_account",
-            "project_id": PROJECT,
-            "client_email": CLIENT_EMAIL,
-            "private_key": PRIVATE_KEY,
-            "token_uri": format!("{base}/token"),
-        })
-        .to_string(),
-    )
-    .expect("write credentials");
-    let app = spawn_app_with(backend, |c| {
-        c.fcm_credentials = Some(credentials.clone());
-        c.fcm_endpoint = Some(base.parse().expect("url"));
-    })
-    .await;
-    (app, fcm, dir)
+async fn app_with_fcm(backend: Backend) -> (TestApp, Shared, FcmStandIn) {
+    let stand_in = FcmStandIn::start().await;
+    let app = spawn_app_with(backend, |c| stand_in.configure(c)).await;
+    (app, stand_in.fcm.clone(), stand_in)
 }
 
 pub async fn inbox(app: &TestApp, user: &Session, unread_only: bool) -> Vec<Value> {

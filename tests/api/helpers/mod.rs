@@ -3,6 +3,7 @@
 //! typed helpers keep each test a short story.
 
 pub mod browser;
+pub mod fcm;
 pub mod images;
 pub mod otlp;
 pub mod proxy;

@@ -29,6 +29,13 @@ pub struct ReceivedSpan {
 
 type Spans = Arc<Mutex<Vec<ReceivedSpan>>>;
 
+/// The receiver's state: what it got, and how many more requests it refuses.
+#[derive(Clone, Default)]
+struct Shared {
+    spans: Spans,
+    refuse: Arc<std::sync::atomic::AtomicUsize>,
+}
+
 pub struct Receiver {
     /// The traces URL to export to.
     pub url: String,
@@ -47,7 +54,16 @@ fn text(value: Option<&Value>) -> String {
     }
 }
 
-async fn receive(State(spans): State<Spans>, body: Bytes) -> StatusCode {
+async fn receive(State(shared): State<Shared>, body: Bytes) -> StatusCode {
+    use std::sync::atomic::Ordering;
+    if shared
+        .refuse
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return StatusCode::BAD_REQUEST;
+    }
+    let spans = shared.spans;
     let Ok(request) = ExportTraceServiceRequest::decode(body) else {
         return StatusCode::BAD_REQUEST;
     };
@@ -89,14 +105,21 @@ async fn receive(State(spans): State<Spans>, body: Bytes) -> StatusCode {
 
 impl Receiver {
     pub async fn start() -> Receiver {
-        let spans = Spans::default();
+        Self::refusing(0).await
+    }
+
+    /// A receiver that refuses its first `n` requests (as a collector that rejects a batch).
+    pub async fn refusing(n: usize) -> Receiver {
+        let shared = Shared::default();
+        shared.refuse.store(n, std::sync::atomic::Ordering::SeqCst);
+        let spans = shared.spans.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("receiver port");
         let url = format!("http://{}/v1/traces", listener.local_addr().expect("addr"));
         let app = axum::Router::new()
             .route("/v1/traces", post(receive))
-            .with_state(spans.clone());
+            .with_state(shared);
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             axum::serve(listener, app)
