@@ -8,7 +8,11 @@
 #   BACKEND=sqlite scripts/bench-ab.sh OLD NEW like                 # embedded mode (one file)
 #
 # SCENARIO is one of benches/load/scenarios.lua's (recommendations is measured with every list
-# cached: the warm-up computes them). ROUNDS (3), CONNS (32). Needs what scripts/test.sh starts
+# cached: the warm-up computes them). ROUNDS (3), CONNS (32). OLD_ENV and NEW_ENV add settings
+# (`VAR=value …`) to one side only, to compare one binary with itself under two settings:
+#
+#   NEW_ENV="OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_TRACES_SAMPLER_ARG=0.01" \
+#     scripts/bench-ab.sh target/release/pupmatch target/release/pupmatch me Needs what scripts/test.sh starts
 # (PostgreSQL, Redis) and what scripts/bench-load.sh installs (wrk, the load client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +36,11 @@ for limit in USER IP AUTH LOCATION MESSAGE PEOPLE; do export "PUPMATCH_RATE_LIMI
 for limit in PROFILES LIKES FIRST_MESSAGES LOCATION_CHANGES; do export "PUPMATCH_RATE_LIMIT_${limit}_PER_DAY=100000000"; done
 server=""
 start() { # binary, name (each binary caches under its own Redis prefix)
-  PUPMATCH_REDIS_PREFIX="ab:$$:$2:" "$1" serve >>"$OUT/server-$2.log" 2>&1 &
+  local extra=""
+  [ "$2" = old ] && extra="${OLD_ENV:-}"
+  [ "$2" = new ] && extra="${NEW_ENV:-}"
+  # shellcheck disable=SC2086 # OLD_ENV / NEW_ENV are lists of VAR=value
+  env $extra PUPMATCH_REDIS_PREFIX="ab:$$:$2:" "$1" serve >>"$OUT/server-$2.log" 2>&1 &
   server=$!
   for _ in $(seq 1 100); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 }

@@ -13,15 +13,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 use crate::chat::matched_pair;
 use crate::helpers::fcm::FcmStandIn;
 use crate::helpers::otlp::Receiver;
-use crate::helpers::{
-    Backend, Session, TestApp, TestDb, pg_database_url, pg_primary_url, pg_replica_url, spawn_app,
-    spawn_app_on,
-};
+use crate::helpers::{Backend, primary_db_with_replica, spawn_app, spawn_app_on};
+use crate::notifications::register_device;
 use pupmatch::infra::traces::{SamplerSetting, TraceSettings};
 
 /// PromQL's own words, which are not metric names.
@@ -160,32 +157,11 @@ fn exported(metrics: &str) -> BTreeSet<String> {
         .collect()
 }
 
-async fn register_device(app: &TestApp, user: &Session, token: &str) {
-    let res = app
-        .gql(
-            user.token(),
-            "mutation($t: String!) { registerDevice(token: $t, platform: ANDROID) }",
-            json!({ "t": token }),
-        )
-        .await;
-    assert_eq!(res.data("registerDevice"), true);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_the_dashboard_and_the_alerts_name_is_exported() {
     let receiver = Receiver::refusing(1).await;
     let fcm = FcmStandIn::start().await;
-    let db = TestDb::create_on(&pg_primary_url()).await;
-    let name = db.url().rsplit_once('/').expect("path").1.to_string();
-    let replica = pg_database_url(&pg_replica_url(), &name);
-    let until = Instant::now() + Duration::from_secs(30);
-    while sqlx::PgConnection::connect(&replica).await.is_err() {
-        assert!(
-            Instant::now() < until,
-            "the test database never reached the replica"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (db, replica) = primary_db_with_replica().await;
     let traces = TraceSettings {
         endpoint: receiver.url.clone(),
         service_name: "pupmatch-test".into(),

@@ -34,7 +34,7 @@ pub async fn inbox(app: &TestApp, user: &Session, unread_only: bool) -> Vec<Valu
         .collect()
 }
 
-async fn register_device(app: &TestApp, user: &Session, token: &str) {
+pub async fn register_device(app: &TestApp, user: &Session, token: &str) {
     let res = app
         .gql(
             user.token(),

@@ -11,7 +11,7 @@ use sqlx::Connection;
 
 use crate::discovery::{dog_at, like, recs, user_ids};
 use crate::helpers::{
-    Session, TestApp, TestDb, pg_ctlcluster, pg_database_url, pg_primary_url, pg_replica_url,
+    Session, TestApp, pg_ctlcluster, pg_database_url, pg_replica_url, primary_db_with_replica,
     spawn_app_on,
 };
 use crate::playgrounds::names;
@@ -21,18 +21,7 @@ const BERLIN: (f64, f64) = (52.52, 13.405);
 /// An app on a fresh database of the primary, reading from its replica, which may lag
 /// `max_lag_ms` at most.
 async fn app_with_replica(max_lag_ms: u64) -> TestApp {
-    let db = TestDb::create_on(&pg_primary_url()).await;
-    let name = db.url().rsplit_once('/').expect("path").1.to_string();
-    let replica = pg_database_url(&pg_replica_url(), &name);
-    // CREATE DATABASE reaches the replica through the WAL like everything else.
-    let until = Instant::now() + Duration::from_secs(30);
-    while sqlx::PgConnection::connect(&replica).await.is_err() {
-        assert!(
-            Instant::now() < until,
-            "the test database never reached the replica"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (db, replica) = primary_db_with_replica().await;
     let app = spawn_app_on(db, |c| {
         c.database_replica_urls = vec![replica.clone()];
         c.database_replica_max_lag = Duration::from_millis(max_lag_ms);

@@ -104,6 +104,23 @@ pub fn pg_database_url(server_url: &str, name: &str) -> String {
     )
 }
 
+/// A fresh database on the primary of the replica pair, and its URL on the streaming replica,
+/// once it has reached it (`CREATE DATABASE` travels through the WAL like everything else).
+pub async fn primary_db_with_replica() -> (TestDb, String) {
+    let db = TestDb::create_on(&pg_primary_url()).await;
+    let name = db.url().rsplit_once('/').expect("path").1.to_string();
+    let replica = pg_database_url(&pg_replica_url(), &name);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sqlx::PgConnection::connect(&replica).await.is_err() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the test database never reached the replica"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    (db, replica)
+}
+
 /// A database created for one test, removed when the last app using it is dropped.
 pub enum TestDb {
     Postgres {
