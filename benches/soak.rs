@@ -1086,7 +1086,10 @@ async fn judge(
                 eprintln!("not received: {client_id} (to {recipient})");
             }
             1 => {}
-            _ => twice += 1,
+            times => {
+                twice += 1;
+                eprintln!("received {times} times: {client_id} (to {recipient})");
+            }
         }
     }
     let _ = writeln!(
