@@ -22,9 +22,9 @@ pub mod store;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::Instrument;
 
 use chrono::Utc;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::app::App;
