@@ -57,6 +57,9 @@ pub struct Delivery {
     /// latency (`chat_delivery_seconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since_ms: Option<i64>,
+    /// The message the frame carries, if it carries one: a socket writes each message once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<Uuid>,
 }
 
 /// Bus topic of sockets to close because their person opened too many (payload: a JSON list
@@ -78,11 +81,18 @@ pub struct Outgoing {
     pub origin: Option<Arc<Origin>>,
 }
 
-/// The trace a frame belongs to, and when what it tells of happened.
+/// The trace a frame belongs to, when what it tells of happened, and the message it carries.
 pub struct Origin {
     pub traceparent: Option<String>,
     /// Unix ms; a message's is when it was stored.
     pub since_ms: Option<i64>,
+    pub message_id: Option<Uuid>,
+}
+
+/// A stored message a frame carries.
+pub struct StoredMessage {
+    pub id: Uuid,
+    pub stored_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl From<&str> for Outgoing {
@@ -238,13 +248,16 @@ impl Hub {
                     TOPIC_BUS_GAP => hub.let_go(|_, _| true, CloseReason::MissedFrames),
                     TOPIC_DELIVER => match serde_json::from_str::<Delivery>(&msg.payload) {
                         Ok(d) => {
-                            let origin =
-                                (d.traceparent.is_some() || d.since_ms.is_some()).then(|| {
-                                    Arc::new(Origin {
-                                        traceparent: d.traceparent,
-                                        since_ms: d.since_ms,
-                                    })
-                                });
+                            let origin = (d.traceparent.is_some()
+                                || d.since_ms.is_some()
+                                || d.message_id.is_some())
+                            .then(|| {
+                                Arc::new(Origin {
+                                    traceparent: d.traceparent,
+                                    since_ms: d.since_ms,
+                                    message_id: d.message_id,
+                                })
+                            });
                             hub.deliver_local_from(&d.to, d.skip, d.frame.get(), origin)
                         }
                         Err(err) => tracing::error!(error = %err, "undecodable delivery"),
@@ -475,17 +488,27 @@ impl Hub {
 
     /// Publishes a frame for the sockets of `to` on every instance.
     pub async fn send(&self, to: Vec<Uuid>, skip: Option<Uuid>, frame: ServerFrame) {
-        self.send_since(to, skip, frame, None).await
+        self.send_traced(to, skip, frame, None).await
     }
 
-    /// [`Hub::send`] for a frame about something that happened at `since` (a message stored),
-    /// whose delivery latency is measured. The delivery carries the current trace.
-    pub async fn send_since(
+    /// [`Hub::send`] for a frame that carries a stored message: its delivery latency is
+    /// measured, and no socket writes it twice. The delivery carries the current trace.
+    pub async fn send_message(
         &self,
         to: Vec<Uuid>,
         skip: Option<Uuid>,
         frame: ServerFrame,
-        since: Option<chrono::DateTime<chrono::Utc>>,
+        message: StoredMessage,
+    ) {
+        self.send_traced(to, skip, frame, Some(message)).await
+    }
+
+    async fn send_traced(
+        &self,
+        to: Vec<Uuid>,
+        skip: Option<Uuid>,
+        frame: ServerFrame,
+        message: Option<StoredMessage>,
     ) {
         let span = tracing::info_span!(
             "publish",
@@ -493,7 +516,7 @@ impl Hub {
             otel.kind = "producer",
             recipients = to.len(),
         );
-        self.publish_delivery(to, skip, frame, since)
+        self.publish_delivery(to, skip, frame, message)
             .instrument(span)
             .await
     }
@@ -503,7 +526,7 @@ impl Hub {
         to: Vec<Uuid>,
         skip: Option<Uuid>,
         frame: ServerFrame,
-        since: Option<chrono::DateTime<chrono::Utc>>,
+        message: Option<StoredMessage>,
     ) {
         let frame = match serde_json::value::RawValue::from_string(frame.to_text()) {
             Ok(frame) => frame,
@@ -517,7 +540,8 @@ impl Hub {
             skip,
             frame,
             traceparent: crate::infra::traces::current_traceparent(),
-            since_ms: since.map(|t| t.timestamp_millis()),
+            since_ms: message.as_ref().map(|m| m.stored_at.timestamp_millis()),
+            message_id: message.map(|m| m.id),
         };
         let payload = match serde_json::to_string(&delivery) {
             Ok(p) => p,

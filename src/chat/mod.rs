@@ -6,6 +6,7 @@
 //! a notification (push when they have no live socket).
 
 pub mod graphql;
+mod once;
 pub mod store;
 pub mod ws;
 
@@ -18,7 +19,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::frames::{MessageFrame, ServerFrame};
-use crate::hub::Hub;
+use crate::hub::{Hub, StoredMessage};
 use crate::infra::db::Db;
 use crate::infra::rate_limit::{Bucket, RateLimiter};
 use crate::infra::stored::stored_enum;
@@ -205,13 +206,16 @@ impl ChatService {
         };
         metrics::counter!("chat_messages_total").increment(1);
         self.hub
-            .send_since(
+            .send_message(
                 vec![message.recipient_id, message.sender_id],
                 from_socket,
                 ServerFrame::Message {
                     message: (&message).into(),
                 },
-                Some(message.created_at),
+                StoredMessage {
+                    id: message.id,
+                    stored_at: message.created_at,
+                },
             )
             .await;
         let name = profiles

@@ -3,7 +3,7 @@
 //! leaves the socket open; nothing is stored for it.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::SplitSink;
@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 
+use super::once::{self, Written};
 use super::{ChatService, Draft};
 use tracing::Instrument;
 
@@ -24,7 +25,7 @@ use crate::frames::ServerFrame;
 use crate::hub::{Origin, Outgoing, SOCKET_QUEUE, SocketOwner};
 use crate::infra::rate_limit::RateLimiter;
 use crate::infra::to_end::run_to_end;
-use crate::infra::traces;
+use crate::infra::{sampling, traces};
 use crate::profiles::ProfileService;
 
 /// Largest client frame handled; bigger ones are refused with an `error` frame.
@@ -170,6 +171,7 @@ pub async fn serve(
         services,
         user,
         socket_id: registration.socket_id,
+        written: std::sync::Mutex::default(),
     }
     .run(socket, rx)
     .await;
@@ -189,6 +191,8 @@ struct Connection {
     services: SocketServices,
     user: AuthUser,
     socket_id: Uuid,
+    /// Messages written lately, so a live delivery and a resync that cross write each once.
+    written: std::sync::Mutex<Written>,
 }
 
 /// The writing half of a socket, shared by the frames the hub pushes and the socket's own
@@ -216,10 +220,17 @@ impl Replies<'_> {
 /// Writes a frame delivered for a request: as a span of that request's trace (whichever
 /// instance it came through), and, for a message, timed from when it was stored.
 async fn write_delivered(sink: &Sink, frame: Message, origin: &Origin) -> Result<(), axum::Error> {
-    let span = tracing::info_span!(parent: None, "deliver", otel.name = "ws deliver", otel.kind = "consumer");
-    if let Some(traceparent) = &origin.traceparent {
-        traces::adopt(&span, traces::parent_from_traceparent(traceparent));
-    }
+    // Part of the request's trace, and recorded when it is; not recorded without one.
+    let request = origin
+        .traceparent
+        .as_deref()
+        .map(traces::parent_from_traceparent)
+        .unwrap_or_default();
+    let span = sampling::continuing(
+        request,
+        true,
+        || tracing::info_span!(parent: None, "deliver", otel.name = "ws deliver", otel.kind = "consumer"),
+    );
     let written = async { sink.lock().await.send(frame).await }
         .instrument(span)
         .await;
@@ -254,13 +265,15 @@ impl Connection {
                 // Boxed: an idle socket's task then holds no room for handling a frame (the
                 // whole path down to the database), only for waiting on the next. Each frame
                 // is a trace of its own (a socket lives for hours).
-                let span = tracing::info_span!(
-                    parent: None,
-                    "frame",
-                    otel.name = "ws frame",
-                    otel.kind = "server",
-                    user.id = %self.user.user_id,
-                );
+                let span = sampling::root(|| {
+                    tracing::info_span!(
+                        parent: None,
+                        "frame",
+                        otel.name = "ws frame",
+                        otel.kind = "server",
+                        user.id = %self.user.user_id,
+                    )
+                });
                 if !Box::pin(self.handle(&text, &replies).instrument(span)).await {
                     break;
                 }
@@ -269,6 +282,11 @@ impl Connection {
         let writer = async {
             // `None`: the hub let this socket go — it fell too far behind, or for a reason.
             while let Some(out) = rx.recv().await {
+                if let Some(id) = out.origin.as_ref().and_then(|o| o.message_id)
+                    && !self.written().live(id, Instant::now())
+                {
+                    continue;
+                }
                 let frame = Message::Text(Utf8Bytes::from(out.text.as_ref()));
                 let written = match &out.origin {
                     None => sink.lock().await.send(frame).await,
@@ -302,6 +320,10 @@ impl Connection {
             () = reader => {}
             () = writer => {}
         }
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, Written> {
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Handles one client frame; false when the socket should close.
@@ -428,7 +450,17 @@ impl Connection {
                 services
                     .chat
                     .resync(user_id, since, |batch| async move {
+                        let recent_since = chrono::Utc::now() - once::REMEMBERED_FOR;
                         for m in &batch {
+                            // Delivered live on this socket already (its client had not read
+                            // it when it asked).
+                            if !self.written().resync(
+                                m.id,
+                                m.created_at > recent_since,
+                                Instant::now(),
+                            ) {
+                                continue;
+                            }
                             if reply
                                 .send(ServerFrame::Message { message: m.into() })
                                 .await

@@ -149,22 +149,20 @@ pub fn router(state: HttpState) -> Router {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
         // The path only: query strings can hold signatures.
-        let span = tracing::info_span!(
-            "request",
-            request.id = %request_id,
-            http.method = %req.method(),
-            http.path = %req.uri().path(),
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-            http.route = tracing::field::Empty,
-            http.response.status_code = tracing::field::Empty,
-        );
         // A caller's (or proxy's) `traceparent` makes this request a child of its span.
-        crate::infra::traces::adopt(
-            &span,
-            crate::infra::traces::parent_from_headers(req.headers()),
-        );
-        span
+        let caller = crate::infra::traces::parent_from_headers(req.headers());
+        crate::infra::sampling::continuing(caller, false, || {
+            tracing::info_span!(
+                "request",
+                request.id = %request_id,
+                http.method = %req.method(),
+                http.path = %req.uri().path(),
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+                http.route = tracing::field::Empty,
+                http.response.status_code = tracing::field::Empty,
+            )
+        })
     });
 
     api.merge(ops)

@@ -32,6 +32,7 @@ pub mod push;
 pub mod rate_limit;
 pub mod redis;
 pub mod replicas;
+pub mod sampling;
 pub mod seal;
 pub mod sql;
 pub mod statements;

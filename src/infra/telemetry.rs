@@ -10,11 +10,13 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Level;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use super::sampling::Sampled;
 use super::statements::Statements;
 use super::traces;
 use crate::config::{Config, LogFormat};
@@ -47,12 +49,21 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
     let provider = config.traces.as_ref().map(traces::provider).transpose()?;
     let tracer = provider.as_ref().map(traces::tracer);
     // Only this server's own spans become trace spans (not every library's).
-    let spans = tracer.clone().map(|tracer| {
-        tracing_opentelemetry::layer()
-            .with_tracer(tracer)
-            .with_tracked_inactivity(false)
-            .with_filter(Targets::new().with_target("pupmatch", Level::INFO))
-    });
+    // Each trace is decided at its root; the spans of traces not recorded never reach it.
+    let spans = tracer
+        .clone()
+        .zip(config.traces.as_ref())
+        .map(|(tracer, settings)| {
+            let otel = tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_tracked_inactivity(false)
+                .with_threads(false);
+            otel.with_filter(
+                Targets::new()
+                    .with_target("pupmatch", Level::INFO)
+                    .and(Sampled::new(settings.sampler)),
+            )
+        });
     // sqlx reports every statement at DEBUG (a slow one at WARN).
     // It sees this server's spans too: a statement's span is a child of the one it ran in.
     let statements = Statements::new(tracer).with_filter(

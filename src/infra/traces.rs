@@ -45,23 +45,6 @@ pub struct SamplerSetting {
     pub ratio: f64,
 }
 
-impl SamplerSetting {
-    fn sampler(self) -> Sampler {
-        let root = if self.ratio >= 1.0 {
-            Sampler::AlwaysOn
-        } else if self.ratio <= 0.0 {
-            Sampler::AlwaysOff
-        } else {
-            Sampler::TraceIdRatioBased(self.ratio)
-        };
-        if self.parent_based {
-            Sampler::ParentBased(Box::new(root))
-        } else {
-            root
-        }
-    }
-}
-
 /// Where traces go and which are sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceSettings {
@@ -179,7 +162,9 @@ pub fn provider(settings: &TraceSettings) -> anyhow::Result<SdkTracerProvider> {
         .build();
     exporter.set_resource(&resource);
     Ok(SdkTracerProvider::builder()
-        .with_sampler(settings.sampler.sampler())
+        // Which traces are recorded is decided at each root span (see `sampling`): what
+        // reaches the SDK is recorded.
+        .with_sampler(Sampler::AlwaysOn)
         .with_resource(resource)
         .with_span_processor(BoundedExport::start(exporter))
         .build())

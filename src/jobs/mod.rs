@@ -214,13 +214,15 @@ impl Worker {
     /// Runs `job` now as tick `tick` (with retries), records and reports the run: one trace
     /// of its own per run.
     pub async fn run(&self, job: Job, tick: i64) -> JobRun {
-        let span = tracing::info_span!(
-            parent: None,
-            "job",
-            otel.name = %format_args!("job {}", job.name()),
-            job.name = job.name(),
-            job.tick = tick,
-        );
+        let span = crate::infra::sampling::root(|| {
+            tracing::info_span!(
+                parent: None,
+                "job",
+                otel.name = %format_args!("job {}", job.name()),
+                job.name = job.name(),
+                job.tick = tick,
+            )
+        });
         self.run_traced(job, tick).instrument(span).await
     }
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -222,11 +223,15 @@ impl NotificationService {
         }
         if push {
             let this = self.clone();
-            tokio::spawn(async move {
-                if let Err(err) = this.push_one(record).await {
-                    tracing::error!(error = %err, "push bookkeeping failed");
+            // Part of the trace of the request that caused it.
+            tokio::spawn(
+                async move {
+                    if let Err(err) = this.push_one(record).await {
+                        tracing::error!(error = %err, "push bookkeeping failed");
+                    }
                 }
-            });
+                .in_current_span(),
+            );
         }
     }
 

@@ -201,6 +201,39 @@ async fn a_client_that_drops_resyncs_without_gaps_or_duplicates(backend: Backend
     assert_eq!(all, 4);
 }
 
+/// A reconnecting client asks for what it missed; a message that arrives live on the new socket
+/// before that resync is answered (the client had not read it yet) is not sent again by it.
+async fn a_message_delivered_live_as_a_resync_is_asked_for_arrives_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b, conversation) = matched_pair(&app).await;
+    let mut wa = app.ws(&a).await;
+    let seen = wa.send_message(&conversation, "one", "l-1").await["message"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    // B comes back: a new socket, nothing read from it yet.
+    let mut wb = app.ws(&b).await;
+    // A second socket of B's shows when the live delivery has reached B's sockets.
+    let mut witness = app.ws(&b).await;
+    let ack = wa.send_message(&conversation, "two", "l-2").await;
+    assert_eq!(ack["type"], "message_ack");
+    witness.recv_type("message").await;
+
+    wb.send(json!({ "type": "resync", "since": seen })).await;
+    let mut got = Vec::new();
+    loop {
+        let frame = wb.recv().await;
+        match frame["type"].as_str() {
+            Some("message") => got.push(frame["message"]["content"].clone()),
+            Some("resync_done") => break,
+            _ => {}
+        }
+    }
+    wb.expect_no("message", Duration::from_millis(300)).await;
+    assert_eq!(got, [json!("two")], "live or by resync, once");
+}
+
 async fn every_device_of_a_user_gets_every_message(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b, conversation) = matched_pair(&app).await;
@@ -493,6 +526,7 @@ crate::both_backends!(
     two_matched_users_chat_in_real_time,
     the_same_client_id_is_stored_once,
     a_client_that_drops_resyncs_without_gaps_or_duplicates,
+    a_message_delivered_live_as_a_resync_is_asked_for_arrives_once,
     every_device_of_a_user_gets_every_message,
     sockets_authenticate_by_header_or_first_frame,
     foreign_origins_are_refused,

@@ -15,6 +15,7 @@ use pupmatch::infra::traces::{SamplerSetting, TraceSettings};
 both_backends!(
     a_request_is_traced_under_its_callers_traceparent,
     a_collector_that_is_gone_changes_no_answer,
+    only_the_traces_the_sampler_picks_are_sent,
 );
 
 /// An app whose process exports every trace to `endpoint`.
@@ -22,13 +23,23 @@ async fn traced_app(
     backend: Backend,
     endpoint: &str,
 ) -> (TestApp, pupmatch::infra::telemetry::Telemetry) {
+    let every = SamplerSetting {
+        parent_based: true,
+        ratio: 1.0,
+    };
+    sampled_app(backend, endpoint, every).await
+}
+
+/// An app whose process exports the traces `sampler` picks to `endpoint`.
+async fn sampled_app(
+    backend: Backend,
+    endpoint: &str,
+    sampler: SamplerSetting,
+) -> (TestApp, pupmatch::infra::telemetry::Telemetry) {
     let settings = TraceSettings {
         endpoint: endpoint.to_string(),
         service_name: "pupmatch-test".into(),
-        sampler: SamplerSetting {
-            parent_based: true,
-            ratio: 1.0,
-        },
+        sampler,
     };
     let app = spawn_app_with(backend, |c| {
         c.traces = Some(settings.clone());
@@ -116,6 +127,60 @@ async fn a_request_is_traced_under_its_callers_traceparent(backend: Backend) {
             }
         }
     }
+}
+
+/// Parent-based sampling with no new traces of its own: a caller's unsampled trace, and
+/// requests and socket frames with no caller, send nothing; a caller's sampled trace is sent
+/// whole.
+async fn only_the_traces_the_sampler_picks_are_sent(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let never_alone = SamplerSetting {
+        parent_based: true,
+        ratio: 0.0,
+    };
+    let (app, _telemetry) = sampled_app(backend, &receiver.url, never_alone).await;
+    let user = app.new_user().await;
+    let unsampled = "0af7651916cd43dd8448eb211c80319c";
+    for traceparent in [Some(format!("00-{unsampled}-b7ad6b7169203331-00")), None] {
+        let mut req = app
+            .client
+            .post(app.url("/graphql"))
+            .bearer_auth(user.token().expect("token"))
+            .json(&json!({ "query": "query Me { me { id } }" }));
+        if let Some(traceparent) = traceparent {
+            req = req.header("traceparent", traceparent);
+        }
+        assert_eq!(req.send().await.expect("sent").status(), 200);
+    }
+    let mut ws = app.ws(&user).await;
+    ws.assert_alive().await;
+
+    // Then a sampled caller: its spans arrive, and they are all that ever did.
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(user.token().expect("token"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .json(&json!({ "query": "query Me { me { id } }", "operationName": "Me" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let spans = receiver
+        .wait_for("the sampled request and its operation", |spans| {
+            in_trace(spans, "POST /graphql").is_some() && in_trace(spans, "query Me").is_some()
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let strays: Vec<String> = receiver
+        .spans()
+        .iter()
+        .filter(|s| s.trace_id != TRACE_ID)
+        .map(|s| format!("{} ({})", s.name, s.trace_id))
+        .collect();
+    assert!(strays.is_empty(), "unsampled work was sent: {strays:?}");
+    let request = in_trace(&spans, "POST /graphql").expect("request span");
+    assert_eq!(request.parent_span_id, CALLER_SPAN);
 }
 
 async fn a_collector_that_is_gone_changes_no_answer(backend: Backend) {
