@@ -19,6 +19,10 @@ pub struct MatchEvent {
     pub conversation_id: Uuid,
     pub users: [Uuid; 2],
     pub created_at: DateTime<Utc>,
+    /// The trace of the request that made it (W3C `traceparent`): its delivery to sockets on
+    /// any instance belongs to that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// Bus topic of ended sessions (payload: [`SessionsEnded`]).

@@ -555,10 +555,6 @@ impl Hub {
         }
     }
 
-    fn deliver_local(&self, to: &[Uuid], skip: Option<Uuid>, frame: &str) {
-        self.deliver_local_from(to, skip, frame, None);
-    }
-
     fn deliver_local_from(
         &self,
         to: &[Uuid],
@@ -597,6 +593,13 @@ impl Hub {
 
     fn deliver_match_event(&self, topic: &str, event: &MatchEvent) {
         let [a, b] = event.users;
+        let origin = event.traceparent.as_ref().map(|traceparent| {
+            Arc::new(Origin {
+                traceparent: Some(traceparent.clone()),
+                since_ms: None,
+                message_id: None,
+            })
+        });
         for (me, other) in [(a, b), (b, a)] {
             let frame = if topic == TOPIC_MATCH {
                 ServerFrame::Match {
@@ -613,7 +616,7 @@ impl Hub {
                     conversation_id: event.conversation_id,
                 }
             };
-            self.deliver_local(&[me], None, &frame.to_text());
+            self.deliver_local_from(&[me], None, &frame.to_text(), origin.clone());
         }
     }
 

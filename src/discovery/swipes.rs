@@ -158,6 +158,7 @@ impl DiscoveryService {
             conversation_id: m.conversation_id,
             users: [actor, m.other_id],
             created_at: m.created_at,
+            traceparent: crate::infra::traces::current_traceparent(),
         };
         match serde_json::to_string(&event) {
             Ok(payload) => {

@@ -240,7 +240,7 @@ impl NotificationService {
         let tokens = self.store.device_tokens(n.user_id).await?;
         if tokens.is_empty() {
             self.store
-                .set_push_state(n.id, PushState::NotWanted, n.push_attempts, None)
+                .set_push_state(n.id, PushState::NotWanted, n.push_attempts, None, None)
                 .await?;
             return Ok(());
         }
@@ -292,8 +292,10 @@ impl NotificationService {
             // Every device was gone: nothing left to push to.
             (PushState::NotWanted, None)
         };
+        // A push left for the delivery job keeps the trace it belongs to.
+        let trace = crate::infra::traces::current_traceparent();
         self.store
-            .set_push_state(n.id, state, attempts, next)
+            .set_push_state(n.id, state, attempts, next, trace.as_deref())
             .await?;
         Ok(())
     }
@@ -304,8 +306,21 @@ impl NotificationService {
         let lease = now + chrono::Duration::from_std(PUSH_LEASE).unwrap_or_default();
         let due = self.store.claim_due_pushes(now, lease, limit).await?;
         let n = due.len();
-        for record in due {
-            self.push_one(record).await?;
+        for due in due {
+            // An attempt of the trace that queued it, when that was recorded; else of this run.
+            let span = match due.push_traceparent.as_deref() {
+                Some(traceparent) => crate::infra::sampling::continuing(
+                    crate::infra::traces::parent_from_traceparent(traceparent),
+                    true,
+                    || tracing::info_span!(parent: None, "push", otel.name = "push attempt", attempts = due.notification.push_attempts),
+                ),
+                None => tracing::info_span!(
+                    "push",
+                    otel.name = "push attempt",
+                    attempts = due.notification.push_attempts
+                ),
+            };
+            self.push_one(due.notification).instrument(span).await?;
         }
         Ok(n)
     }

@@ -35,6 +35,15 @@ pub struct NotificationRecord {
     pub push_attempts: i32,
 }
 
+/// A push claimed for an attempt by the delivery job.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DuePush {
+    #[sqlx(flatten)]
+    pub notification: NotificationRecord,
+    /// The trace of the request that caused it, when that was recorded.
+    pub push_traceparent: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct Preferences {
     pub matches: bool,
@@ -109,7 +118,7 @@ const CLAIM_DUE_PUSHES: Sql = Sql {
                         WHERE push_state = 'PENDING' AND next_attempt_at <= $1
                         ORDER BY next_attempt_at LIMIT $3
                         FOR UPDATE SKIP LOCKED)
-          RETURNING ",
+          RETURNING push_traceparent, ",
         columns!()
     ),
     sqlite: concat!(
@@ -117,7 +126,7 @@ const CLAIM_DUE_PUSHES: Sql = Sql {
           WHERE id IN (SELECT id FROM notifications
                         WHERE push_state = 'PENDING' AND next_attempt_at <= $1
                         ORDER BY next_attempt_at LIMIT $3)
-          RETURNING ",
+          RETURNING push_traceparent, ",
         columns!()
     ),
 };
@@ -366,7 +375,7 @@ impl NotificationStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<NotificationRecord>, StoreError> {
+    ) -> Result<Vec<DuePush>, StoreError> {
         Ok(returning!(
             &self.db,
             fetch_all,
@@ -377,23 +386,26 @@ impl NotificationStore {
         ))
     }
 
-    /// Records a push attempt's result.
+    /// Records a push attempt's result, and for a push left for later the trace it belongs to.
     pub async fn set_push_state(
         &self,
         id: Uuid,
         state: PushState,
         attempts: i32,
         next_attempt_at: Option<DateTime<Utc>>,
+        traceparent: Option<&str>,
     ) -> Result<(), StoreError> {
         execute!(
             &self.db,
             "UPDATE notifications
-                    SET push_state = $2, push_attempts = $3, next_attempt_at = $4
+                    SET push_state = $2, push_attempts = $3, next_attempt_at = $4,
+                        push_traceparent = $5
                   WHERE id = $1",
             id,
             state,
             attempts,
-            next_attempt_at.map(Ts)
+            next_attempt_at.map(Ts),
+            traceparent.filter(|_| state == PushState::Pending)
         );
         Ok(())
     }

@@ -8,14 +8,18 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::chat::matched_pair;
+use crate::discovery::{BERLIN, dog_at, like};
+use crate::helpers::fcm::FcmStandIn;
 use crate::helpers::otlp::{ReceivedSpan, Receiver};
 use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::notifications::register_device;
 use pupmatch::infra::traces::{SamplerSetting, TraceSettings};
 
 both_backends!(
     a_request_is_traced_under_its_callers_traceparent,
     a_collector_that_is_gone_changes_no_answer,
     only_the_traces_the_sampler_picks_are_sent,
+    a_push_the_worker_retries_belongs_to_its_requests_trace,
 );
 
 /// An app whose process exports every trace to `endpoint`.
@@ -269,5 +273,153 @@ async fn a_message_delivered_by_another_instance_is_one_trace() {
             .lines()
             .any(|l| l.starts_with("chat_delivery_seconds_count") && !l.ends_with(" 0")),
         "{metrics}"
+    );
+}
+
+/// A like sent through one instance makes a match; the `match` frame written to a socket on
+/// another instance belongs to the like's trace (the trace context travels with the match
+/// event on the bus).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_delivered_by_another_instance_is_in_the_likes_trace() {
+    let receiver = Receiver::start().await;
+    let (app, _telemetry) = traced_app(Backend::Postgres, &receiver.url).await;
+    let other = app.spawn_sibling().await;
+    let alice = dog_at(&app, "Rex", BERLIN).await;
+    let bob = dog_at(&app, "Bella", BERLIN).await;
+    like(&app, &bob, alice.user_id).await.data("like");
+    // No match notification for Bob: the only frame delivered to him is the match itself.
+    app.gql(
+        bob.token(),
+        "mutation { updateNotificationPreferences(input: { matches: false }) { matches } }",
+        json!({}),
+    )
+    .await
+    .data("updateNotificationPreferences");
+    let mut bob_socket = other.ws(&bob).await;
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(alice.token().expect("token"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .json(&json!({
+            "query": "mutation Like($u: UUID!) { like(userId: $u) { isMatch } }",
+            "operationName": "Like",
+            "variables": { "u": bob.user_id },
+        }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    assert_eq!(bob_socket.recv_type("match").await["type"], "match");
+
+    let spans = receiver
+        .wait_for("a delivery in the like's trace", |spans| {
+            in_trace(spans, "ws deliver").is_some() && in_trace(spans, "mutation Like").is_some()
+        })
+        .await;
+    let ours: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.trace_id == TRACE_ID)
+        .map(|s| s.span_id.as_str())
+        .collect();
+    for deliver in spans
+        .iter()
+        .filter(|s| s.trace_id == TRACE_ID && s.name == "ws deliver")
+    {
+        assert!(
+            ours.contains(&deliver.parent_span_id.as_str()),
+            "{deliver:#?}"
+        );
+    }
+}
+
+/// A push that fails for now is left for the delivery job; the job's later attempt belongs to
+/// the trace of the request that caused it.
+async fn a_push_the_worker_retries_belongs_to_its_requests_trace(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let fcm = FcmStandIn::start().await;
+    let settings = TraceSettings {
+        endpoint: receiver.url.clone(),
+        service_name: "pupmatch-test".into(),
+        sampler: SamplerSetting {
+            parent_based: true,
+            ratio: 1.0,
+        },
+    };
+    let app = spawn_app_with(backend, |c| {
+        c.traces = Some(settings.clone());
+        fcm.configure(c);
+    })
+    .await;
+    let _telemetry = pupmatch::infra::telemetry::init(&app.config).expect("telemetry");
+    let alice = dog_at(&app, "Rex", BERLIN).await;
+    let bob = dog_at(&app, "Bella", BERLIN).await;
+    // Bob's phone is unreachable for now (the stand-in refuses `down…` devices).
+    register_device(&app, &bob, "down-bob").await;
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(alice.token().expect("token"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .json(&json!({
+            "query": "mutation Like($u: UUID!) { like(userId: $u) { isMatch } }",
+            "operationName": "Like",
+            "variables": { "u": bob.user_id },
+        }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let pending = "SELECT count(*) FROM notifications
+                    WHERE push_state = 'PENDING' AND push_traceparent LIKE '00-' || $1 || '-%'";
+    let mut queued = 0i64;
+    for _ in 0..100 {
+        queued = match &app.db {
+            pupmatch::infra::db::Db::Postgres(p) => {
+                sqlx::query_scalar(pending)
+                    .bind(TRACE_ID)
+                    .fetch_one(p)
+                    .await
+            }
+            pupmatch::infra::db::Db::Sqlite(p) => {
+                sqlx::query_scalar(pending)
+                    .bind(TRACE_ID)
+                    .fetch_one(p)
+                    .await
+            }
+        }
+        .expect("count");
+        if queued == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(queued, 1, "the push waits for the job, with its trace");
+
+    fcm.fcm.lock().expect("lock").recovered = true;
+    let due = "UPDATE notifications SET next_attempt_at = created_at WHERE push_state = 'PENDING'";
+    match &app.db {
+        pupmatch::infra::db::Db::Postgres(p) => sqlx::query(due).execute(p).await.map(drop),
+        pupmatch::infra::db::Db::Sqlite(p) => sqlx::query(due).execute(p).await.map(drop),
+    }
+    .expect("due now");
+    let run = app
+        .worker()
+        .await
+        .run(pupmatch::jobs::Job::DeliverNotifications, 1)
+        .await;
+    assert!(run.ok && run.items == 1, "{run:?}");
+
+    let spans = receiver
+        .wait_for("the job's push attempt in the like's trace", |spans| {
+            in_trace(spans, "push attempt").is_some()
+        })
+        .await;
+    let attempt = in_trace(&spans, "push attempt").expect("attempt");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.trace_id == TRACE_ID && s.span_id == attempt.parent_span_id),
+        "{attempt:#?}"
     );
 }
