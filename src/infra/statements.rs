@@ -87,7 +87,10 @@ pub fn verb_and_table(sql: &str) -> (String, String) {
         let upper = word.to_ascii_uppercase();
         if matches!(upper.as_str(), "FROM" | "INTO" | "UPDATE" | "JOIN")
             && let Some(next) = words.peek()
+            // A subquery: its own FROM names the table.
+            && !next.starts_with('(')
         {
+            let next = next.split('(').next().unwrap_or_default();
             let name: String = next
                 .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '.')
                 .rsplit('.')
@@ -97,6 +100,19 @@ pub fn verb_and_table(sql: &str) -> (String, String) {
             if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 table = name;
                 break;
+            }
+        }
+    }
+    if table == "-" {
+        // A call of one of our stored functions (`SELECT pupmatch_notify($1, …)`) is named by
+        // the first function it calls.
+        if let Some(at) = sql.find("pupmatch_") {
+            let name: String = sql[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if sql[at + name.len()..].starts_with('(') {
+                table = name;
             }
         }
     }
@@ -220,6 +236,28 @@ mod tests {
             ("WITH".into(), "likes".into())
         );
         assert_eq!(verb_and_table("COMMIT"), ("COMMIT".into(), "-".into()));
+        assert_eq!(
+            verb_and_table("SELECT n FROM (SELECT count(*) AS n FROM likes) x"),
+            ("SELECT".into(), "likes".into()),
+            "a subquery's table"
+        );
+        assert_eq!(
+            verb_and_table("SELECT pupmatch_has_written($1, $2)"),
+            ("SELECT".into(), "pupmatch_has_written".into()),
+            "a stored function's call is named by the function"
+        );
+        assert_eq!(
+            verb_and_table("SELECT * FROM pupmatch_send_message($1, $2)"),
+            ("SELECT".into(), "pupmatch_send_message".into())
+        );
+        assert_eq!(
+            verb_and_table("SELECT CASE WHEN $9 IS NULL THEN pupmatch_notify($1) END"),
+            ("SELECT".into(), "pupmatch_notify".into())
+        );
+        assert_eq!(
+            verb_and_table("SELECT count(*) FROM users"),
+            ("SELECT".into(), "users".into())
+        );
         let layer = Statements::new(None);
         let a = layer.name_of("SELECT id FROM users WHERE email = $1");
         assert_eq!(a, layer.name_of("SELECT id FROM users WHERE email = $1"));

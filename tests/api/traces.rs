@@ -247,6 +247,9 @@ async fn a_message_delivered_by_another_instance_is_one_trace() {
             in_trace(spans, "ws deliver").is_some() && in_trace(spans, "hub publish").is_some()
         })
         .await;
+    receiver
+        .save_trace(TRACE_ID, "message-across-instances")
+        .await;
     let publish = in_trace(&spans, "hub publish").expect("publish");
     let deliver = in_trace(&spans, "ws deliver").expect("deliver");
     assert_eq!(deliver.parent_span_id, publish.span_id, "{deliver:#?}");

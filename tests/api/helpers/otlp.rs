@@ -25,6 +25,9 @@ pub struct ReceivedSpan {
     pub kind: i32,
     pub service: String,
     pub attributes: HashMap<String, String>,
+    /// Unix nanoseconds.
+    pub start_ns: u64,
+    pub end_ns: u64,
 }
 
 type Spans = Arc<Mutex<Vec<ReceivedSpan>>>;
@@ -84,6 +87,8 @@ async fn receive(State(shared): State<Shared>, body: Bytes) -> StatusCode {
                     parent_span_id: hex::encode(&span.parent_span_id),
                     name: span.name,
                     kind: span.kind,
+                    start_ns: span.start_time_unix_nano,
+                    end_ns: span.end_time_unix_nano,
                     service: service.clone(),
                     attributes: span
                         .attributes
@@ -138,6 +143,36 @@ impl Receiver {
 
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.spans.lock().expect("spans").clone()
+    }
+
+    /// When `PUPMATCH_TRACE_PICTURES` names a directory, saves the spans of `trace_id` there
+    /// as `<name>.json`, for `scripts/trace-picture.py` to draw (the picture of a trace in
+    /// `docs/operations.md` is made this way).
+    pub async fn save_trace(&self, trace_id: &str, name: &str) {
+        let Ok(dir) = std::env::var("PUPMATCH_TRACE_PICTURES") else {
+            return;
+        };
+        // The last spans of the request (it ends after its answer) come in the next batch.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let spans: Vec<serde_json::Value> = self
+            .spans()
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .map(|s| {
+                serde_json::json!({
+                    "spanId": s.span_id,
+                    "parentSpanId": s.parent_span_id,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "startNs": s.start_ns,
+                    "endNs": s.end_ns,
+                    "attributes": s.attributes,
+                })
+            })
+            .collect();
+        let path = std::path::Path::new(&dir).join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&spans).expect("json"))
+            .expect("trace saved");
     }
 
     /// Waits (up to 15 s) until the spans received satisfy `done`; returns them.
