@@ -476,16 +476,6 @@ impl Hub {
             .clear();
     }
 
-    /// Sockets open on this instance.
-    pub fn socket_count(&self) -> usize {
-        self.sockets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .map(Vec::len)
-            .sum()
-    }
-
     /// Publishes a frame for the sockets of `to` on every instance.
     pub async fn send(&self, to: Vec<Uuid>, skip: Option<Uuid>, frame: ServerFrame) {
         self.send_traced(to, skip, frame, None).await

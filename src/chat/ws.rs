@@ -45,7 +45,6 @@ pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
 )]
 enum ClientFrame {
     Auth {
-        #[allow(dead_code)]
         token: String,
     },
     SendMessage {

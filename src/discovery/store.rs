@@ -956,23 +956,6 @@ impl DiscoveryStore {
         ))
     }
 
-    pub async fn match_of(
-        &self,
-        user_id: Uuid,
-        match_id: Uuid,
-    ) -> Result<Option<MatchRecord>, StoreError> {
-        Ok(fetch!(
-            &self.db,
-            fetch_optional,
-            concat!(
-                match_select!(),
-                " WHERE m.id = $2 AND (m.user_a = $1 OR m.user_b = $1)"
-            ),
-            user_id,
-            match_id
-        ))
-    }
-
     /// People who liked the user and whom the user has not acted on (nor blocked).
     pub async fn likes_received_count(&self, user_id: Uuid) -> Result<i64, StoreError> {
         Ok(fetch_scalar!(

@@ -135,12 +135,6 @@ impl FcmSender {
         })
     }
 
-    /// Shorter waits between attempts (tests).
-    pub fn with_backoff(mut self, backoff: Duration) -> Self {
-        self.backoff = backoff;
-        self
-    }
-
     async fn access_token(&self) -> Result<String, PushError> {
         let mut cached = self.token.lock().await;
         if let Some((token, until)) = cached.as_ref()

@@ -435,19 +435,6 @@ impl ProfileStore {
         })
     }
 
-    /// Whether either user blocked the other.
-    pub async fn blocked_between(&self, a: Uuid, b: Uuid) -> Result<bool, StoreError> {
-        Ok(fetch_scalar!(
-            &self.db,
-            fetch_one,
-            "SELECT EXISTS (SELECT 1 FROM blocks
-                                 WHERE (blocker_id = $1 AND blocked_id = $2)
-                                    OR (blocker_id = $2 AND blocked_id = $1))",
-            a,
-            b
-        ))
-    }
-
     /// Everyone `person` blocked or who blocked `person`.
     pub async fn blocks_of(&self, person: Uuid) -> Result<Vec<Uuid>, StoreError> {
         Ok(fetch_scalar!(&self.db, fetch_all, BLOCKS_OF_SQL, person))
