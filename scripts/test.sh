@@ -285,6 +285,12 @@ else
   export TEST_CONTRACT_DIR=absent
   log "API contract: not found next to this checkout; docs/api/ is checked against the served schema only"
 fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  # nextest runs each test in a process of its own, and in the groups .config/nextest.toml
+  # sets; `cargo test` below is the fallback when it cannot be had.
+  log "installing cargo-nextest (built from crates.io, once: a few minutes)"
+  cargo install --locked --quiet cargo-nextest || log "cargo-nextest could not be installed: using cargo test"
+fi
 log "running the test suite (PostgreSQL + Redis, and SQLite)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@" || status=$?
