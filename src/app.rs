@@ -75,6 +75,8 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     /// Publish/subscribe across the deployment.
     pub bus: Bus,
+    /// The live sockets of this instance, and delivery to everyone's on every instance.
+    pub hub: Arc<Hub>,
     /// Signs and checks local `/media` URLs.
     pub media_signer: MediaSigner,
     /// Request budgets (in-process or shared through Redis).
@@ -208,7 +210,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
         )),
         chat: Arc::new(ChatService::new(
             &db,
-            hub,
+            hub.clone(),
             notifications.clone(),
             rate_limiter.clone(),
         )),
@@ -216,6 +218,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
         export: Arc::new(ExportService::new(&db, blobs.clone())),
         notifications,
         bus,
+        hub,
         db,
         reads,
         redis,

@@ -275,44 +275,6 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        // Everything that says "the connection to the database is not working", not "this
-        // statement is wrong": no connection in time, a broken socket, a failed TLS handshake,
-        // or a peer that answered with something that is not PostgreSQL (a proxy or load
-        // balancer in front of a server that is down accepts, then closes at once — sqlx reports
-        // that as a protocol error while connecting).
-        // PostgreSQL restarting says so itself: it ends connections (57P01 admin shutdown,
-        // 57P02 crash shutdown), refuses new ones while it starts or stops (57P03), or the
-        // connection fails (class 08).
-        let restarting = |err: &sqlx::Error| match err {
-            sqlx::Error::Database(db) => db
-                .code()
-                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
-            _ => false,
-        };
-        let unreachable = restarting(&err)
-            || matches!(
-                err,
-                sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::Protocol(_)
-                    | sqlx::Error::WorkerCrashed
-            );
-        if crate::infra::db::closed_by_server(&err) {
-            crate::infra::db::distrust_pooled_connections();
-        }
-        let err = anyhow::Error::new(err).context("database query failed");
-        if unreachable {
-            StoreError::Unavailable(err)
-        } else {
-            StoreError::Other(err)
-        }
-    }
-}
-
 /// How long a client is told to wait when the database is unavailable.
 pub const DATABASE_RETRY_AFTER: Duration = Duration::from_secs(5);
 

@@ -1,7 +1,10 @@
 //! PupMatch: the backend of a dating app for dogs and their people.
 //!
-//! A guided tour, from the edge inwards (each layer uses only the ones below it; no two modules
-//! import each other, which `scripts/check-imports.py` checks in CI):
+//! A guided tour, from the edge inwards. No two files import each other, and a top-level module
+//! imports only its own layer and those below (`scripts/check-imports.py` checks both in CI,
+//! with its layers in `LAYERS`). Seven edges still run upwards, listed there to be removed: each
+//! domain's resolvers use [`graphql::context`], which needs the signed-in person from [`auth`]
+//! and so cannot yet sit below the domains; and profiles' resolvers name discovery's types.
 //! - [`server`]: startup and shutdown — `Application::build(config)` binds the listener and
 //!   serves the HTTP surface (with the jobs, when `serve` runs them); `run_worker` runs the
 //!   jobs alone.
@@ -26,7 +29,9 @@
 //!   notifications both send through it.
 //! - [`events`]: what crosses domains on the bus (matches begun or ended, sessions ended).
 //! - [`frames`]: every frame the server sends on `/ws`, as one serde enum.
-//! - [`config`]: typed configuration (defaults → TOML → `PUPMATCH_*`), validated at startup.
+//! - [`config`]: typed configuration (defaults → TOML → `PUPMATCH_*`, and the standard
+//!   `OTEL_*` variables), validated at startup, with what TLS and trace settings mean; the
+//!   lowest layer.
 //! - [`error`]: the one API error type and the policy mapping failures to codes and statuses.
 //! - [`text`]: hygiene of every free-text input (normalisation, refused characters).
 //! - [`seed`]: demo data (`pupmatch seed`).

@@ -25,7 +25,6 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        config.check()?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("Failed to bind {}", config.listen))?;
@@ -108,7 +107,7 @@ impl Application {
             })
         });
         // Open sockets would keep a graceful shutdown waiting forever: they are closed first.
-        let hub = state.chat.hub.clone();
+        let hub = state.hub.clone();
         let shutdown = async move {
             shutdown.await;
             hub.close_all();
@@ -134,7 +133,6 @@ impl Application {
 /// `pupmatch worker`: runs the background jobs until Ctrl-C or SIGTERM, serving only
 /// `/healthz`, `/readyz` and `/metrics` on `PUPMATCH_LISTEN`.
 pub async fn run_worker(config: Config) -> anyhow::Result<()> {
-    config.check()?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("Failed to bind {}", config.listen))?;

@@ -16,6 +16,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+use crate::error::StoreError;
+
 /// Longest a PostgreSQL query waits for a pooled connection.
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(800);
 
@@ -70,6 +72,46 @@ pub fn distrust_pooled_connections() {
 
 fn pooled_connections_distrusted() -> bool {
     millis_since_start() < DISTRUST_UNTIL_MS.load(Ordering::Relaxed)
+}
+
+/// sqlx's errors as a store reports them; a connection the server closed makes every pooled
+/// connection suspect for a while (see [`distrust_pooled_connections`]).
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        // Everything that says "the connection to the database is not working", not "this
+        // statement is wrong": no connection in time, a broken socket, a failed TLS handshake,
+        // or a peer that answered with something that is not PostgreSQL (a proxy or load
+        // balancer in front of a server that is down accepts, then closes at once — sqlx reports
+        // that as a protocol error while connecting).
+        // PostgreSQL restarting says so itself: it ends connections (57P01 admin shutdown,
+        // 57P02 crash shutdown), refuses new ones while it starts or stops (57P03), or the
+        // connection fails (class 08).
+        let restarting = |err: &sqlx::Error| match err {
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+            _ => false,
+        };
+        let unreachable = restarting(&err)
+            || matches!(
+                err,
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::WorkerCrashed
+            );
+        if closed_by_server(&err) {
+            distrust_pooled_connections();
+        }
+        let err = anyhow::Error::new(err).context("database query failed");
+        if unreachable {
+            StoreError::Unavailable(err)
+        } else {
+            StoreError::Other(err)
+        }
+    }
 }
 
 /// A connection pool to one of the two supported databases.
@@ -277,7 +319,7 @@ pub fn pg_connect_options(
     if let Some(ca) = ca_file {
         options = options.ssl_root_cert(ca);
     }
-    if let Some(mode) = crate::infra::tls::effective_pg_ssl_mode(url, ca_file.is_some()) {
+    if let Some(mode) = crate::config::tls::effective_pg_ssl_mode(url, ca_file.is_some()) {
         options = options.ssl_mode(
             mode.parse::<PgSslMode>()
                 .context("PUPMATCH_DATABASE_URL: unknown sslmode")?,

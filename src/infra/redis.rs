@@ -58,7 +58,7 @@ fn open_client(url: &str, ca_file: Option<&Path>) -> anyhow::Result<redis::Clien
     let Some(ca) = ca_file else {
         return redis::Client::open(url).context("Failed to parse the Redis URL");
     };
-    let root_cert = crate::infra::tls::read_ca_file(ca).map_err(|e| anyhow::anyhow!(e))?;
+    let root_cert = crate::config::tls::read_ca_file(ca).map_err(|e| anyhow::anyhow!(e))?;
     redis::Client::build_with_tls(
         url,
         redis::TlsCertificates {
