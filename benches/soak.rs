@@ -717,6 +717,14 @@ async fn send(
             }
             Ok(Ok(Answer::Refused(outcome))) => {
                 let retry = outcome == Outcome::Unavailable;
+                // Which conversation and whose, so a refusal can be looked up afterwards.
+                let outcome = match outcome {
+                    Outcome::Failed(why) => Outcome::Failed(format!(
+                        "{why} (conversation {}, from person {} to {}, client id {client_id})",
+                        conversation.id, person.index, conversation.other
+                    )),
+                    other => other,
+                };
                 record.sample("sendMessage", started, at, outcome);
                 if !retry {
                     return;
