@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::chat::matched_pair;
 use crate::discovery::{BERLIN, dog_at, like};
-use crate::helpers::fcm::{FcmStandIn, Shared};
+use crate::helpers::fcm::{FcmStandIn, Shared, deliver_queued_pushes};
 use crate::helpers::{Backend, Session, TestApp, spawn_app, spawn_app_with};
 
 /// Starts the stand-in and an app whose FCM client talks to it.
@@ -330,18 +330,7 @@ async fn pushes_retry_and_forget_dead_devices(backend: Backend) {
     );
 
     // The service is back and the backoff is over: the delivery job sends it.
-    fcm.lock().expect("lock").recovered = true;
-    let due = "UPDATE notifications SET next_attempt_at = created_at WHERE push_state = 'PENDING'";
-    match &app.db {
-        pupmatch::infra::db::Db::Postgres(p) => sqlx::query(due).execute(p).await.map(drop),
-        pupmatch::infra::db::Db::Sqlite(p) => sqlx::query(due).execute(p).await.map(drop),
-    }
-    .expect("due now");
-    let run = app
-        .worker()
-        .await
-        .run(pupmatch::jobs::Job::DeliverNotifications, 1)
-        .await;
+    let run = deliver_queued_pushes(&app, &fcm).await;
     assert!(run.ok, "{run:?}");
     assert_eq!(run.items, 1);
     assert!(

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::both_backends;
 use crate::chat::matched_pair;
 use crate::discovery::{BERLIN, dog_at, like};
-use crate::helpers::fcm::FcmStandIn;
+use crate::helpers::fcm::{FcmStandIn, deliver_queued_pushes};
 use crate::helpers::otlp::{ReceivedSpan, Receiver};
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 use crate::notifications::register_device;
@@ -299,20 +299,7 @@ async fn a_match_delivered_by_another_instance_is_in_the_likes_trace() {
     .await
     .data("updateNotificationPreferences");
     let mut bob_socket = other.ws(&bob).await;
-    let res = app
-        .client
-        .post(app.url("/graphql"))
-        .bearer_auth(alice.token().expect("token"))
-        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
-        .json(&json!({
-            "query": "mutation Like($u: UUID!) { like(userId: $u) { isMatch } }",
-            "operationName": "Like",
-            "variables": { "u": bob.user_id },
-        }))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(res.status(), 200);
+    like_in_trace(&app, &alice, bob.user_id).await;
     assert_eq!(bob_socket.recv_type("match").await["type"], "match");
 
     let spans = receiver
@@ -359,20 +346,7 @@ async fn a_push_the_worker_retries_belongs_to_its_requests_trace(backend: Backen
     let bob = dog_at(&app, "Bella", BERLIN).await;
     // Bob's phone is unreachable for now (the stand-in refuses `down…` devices).
     register_device(&app, &bob, "down-bob").await;
-    let res = app
-        .client
-        .post(app.url("/graphql"))
-        .bearer_auth(alice.token().expect("token"))
-        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
-        .json(&json!({
-            "query": "mutation Like($u: UUID!) { like(userId: $u) { isMatch } }",
-            "operationName": "Like",
-            "variables": { "u": bob.user_id },
-        }))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(res.status(), 200);
+    like_in_trace(&app, &alice, bob.user_id).await;
     let pending = "SELECT count(*) FROM notifications
                     WHERE push_state = 'PENDING' AND push_traceparent LIKE '00-' || $1 || '-%'";
     let mut queued = 0i64;
@@ -399,18 +373,7 @@ async fn a_push_the_worker_retries_belongs_to_its_requests_trace(backend: Backen
     }
     assert_eq!(queued, 1, "the push waits for the job, with its trace");
 
-    fcm.fcm.lock().expect("lock").recovered = true;
-    let due = "UPDATE notifications SET next_attempt_at = created_at WHERE push_state = 'PENDING'";
-    match &app.db {
-        pupmatch::infra::db::Db::Postgres(p) => sqlx::query(due).execute(p).await.map(drop),
-        pupmatch::infra::db::Db::Sqlite(p) => sqlx::query(due).execute(p).await.map(drop),
-    }
-    .expect("due now");
-    let run = app
-        .worker()
-        .await
-        .run(pupmatch::jobs::Job::DeliverNotifications, 1)
-        .await;
+    let run = deliver_queued_pushes(&app, &fcm.fcm).await;
     assert!(run.ok && run.items == 1, "{run:?}");
 
     let spans = receiver
@@ -425,4 +388,23 @@ async fn a_push_the_worker_retries_belongs_to_its_requests_trace(backend: Backen
             .any(|s| s.trace_id == TRACE_ID && s.span_id == attempt.parent_span_id),
         "{attempt:#?}"
     );
+}
+
+/// `from` likes `to` in a request that is a child of the caller's span `CALLER_SPAN` of trace
+/// `TRACE_ID`.
+async fn like_in_trace(app: &TestApp, from: &crate::helpers::Session, to: uuid::Uuid) {
+    let res = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(from.token().expect("token"))
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .json(&json!({
+            "query": "mutation Like($u: UUID!) { like(userId: $u) { isMatch } }",
+            "operationName": "Like",
+            "variables": { "u": to },
+        }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
 }

@@ -184,3 +184,22 @@ impl FcmStandIn {
         config.fcm_endpoint = Some(self.base.parse().expect("url"));
     }
 }
+
+/// The push service is back and every queued push is due: one run of the delivery job, as the
+/// worker makes it.
+pub async fn deliver_queued_pushes(
+    app: &super::TestApp,
+    fcm: &Shared,
+) -> pupmatch::jobs::store::JobRun {
+    fcm.lock().expect("lock").recovered = true;
+    let due = "UPDATE notifications SET next_attempt_at = created_at WHERE push_state = 'PENDING'";
+    match &app.db {
+        pupmatch::infra::db::Db::Postgres(p) => sqlx::query(due).execute(p).await.map(drop),
+        pupmatch::infra::db::Db::Sqlite(p) => sqlx::query(due).execute(p).await.map(drop),
+    }
+    .expect("due now");
+    app.worker()
+        .await
+        .run(pupmatch::jobs::Job::DeliverNotifications, 1)
+        .await
+}
