@@ -132,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             db.close().await;
-            println!("{email} is now {}", role.as_str().to_lowercase());
+            println!("{email} is now {}", role.as_db().to_lowercase());
             Ok(())
         }
         Command::Migrate => {

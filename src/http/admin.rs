@@ -294,7 +294,7 @@ fn page(status: StatusCode, title: &str, who: Option<&Console>, body: &str) -> R
             },
             csrf = esc(&console.csrf),
             email = esc(&console.actor.email),
-            role = console.actor.role.as_str().to_lowercase(),
+            role = console.actor.role.as_db().to_lowercase(),
         );
     }
     let html = format!(
@@ -417,7 +417,7 @@ pub async fn login(
     };
     match state.moderation.staff(issued.user_id).await {
         Ok(actor) => {
-            tracing::info!(user.id = %issued.user_id, role = actor.role.as_str(), "console sign-in");
+            tracing::info!(user.id = %issued.user_id, role = actor.role.as_db(), "console sign-in");
         }
         Err(ApiError::Forbidden(_)) => {
             // The session was only for the console: end it at once.
@@ -604,7 +604,7 @@ pub async fn case(
         (ActionKind::Ban, "Ban", false),
         (ActionKind::Lift, "Lift suspension or ban", false),
     ] {
-        let id = action.as_str().to_lowercase();
+        let id = action.as_db().to_lowercase();
         let days_field = if days {
             format!(
                 r#"<label for="days-{id}">Days</label> <input id="days-{id}" name="days" type="number" min="1" max="{max}" value="7" required>"#,
@@ -621,7 +621,7 @@ pub async fn case(
 <label for="reason-{id}">Reason</label> <input id="reason-{id}" name="reason" required maxlength="1000">
 <button type="submit" id="do-{id}">{label}…</button></fieldset></form>"#,
             csrf = esc(&console.csrf),
-            kind = action.as_str(),
+            kind = action.as_db(),
         );
     }
     body.push_str("</section>");
@@ -639,8 +639,8 @@ pub async fn case(
 <p>By {reporter}.</p>{standing}<p class="text">{details}</p>
 <h4>Profile when reported</h4><dl><dt>Name</dt><dd>{sname}</dd><dt>Bio</dt><dd class="text">{sbio}</dd></dl>
 <ul class="photos">"#,
-            status = esc(&rep.status.to_lowercase()),
-            status_label = esc(&rep.status.to_lowercase()),
+            status = rep.status.as_db().to_lowercase(),
+            status_label = rep.status.as_db().to_lowercase(),
             reason = esc(&rep.reason.to_lowercase().replace('_', " ")),
             at = when(rep.created_at),
             reporter = esc(rep
@@ -790,7 +790,7 @@ pub async fn act(
             what = esc(&what),
             reason = esc(&form.reason),
             csrf = esc(&console.csrf),
-            kind = kind.as_str(),
+            kind = kind.as_db(),
             days = days.map(|d| d.to_string()).unwrap_or_default(),
             photo = photo_id.map(|p| p.to_string()).unwrap_or_default(),
         );
@@ -971,7 +971,7 @@ pub async fn place_act(
             what = esc(&what),
             reason = esc(&form.reason),
             csrf = esc(&console.csrf),
-            kind = kind.as_str(),
+            kind = kind.as_db(),
             into = into.map(|i| i.to_string()).unwrap_or_default(),
         );
         return secure(
@@ -1026,12 +1026,11 @@ pub async fn audit(State(state): State<AppState>, headers: HeaderMap) -> Respons
 <th scope="col">Whom</th><th scope="col">Why</th><th scope="col">Detail</th></tr></thead><tbody>"#,
     );
     for e in &entries {
-        let parsed = ActionKind::parse(&e.kind);
-        let kind = parsed.map_or_else(|| e.kind.clone(), |k| k.label().into());
+        let kind = e.kind.label();
         let name = esc(e.subject_name.as_deref().unwrap_or("—"));
         // A place's entry names the place (it may be gone); a person's links to their case.
-        let whom = match parsed {
-            Some(ActionKind::RemovePlace | ActionKind::MergePlace) => {
+        let whom = match e.kind {
+            ActionKind::RemovePlace | ActionKind::MergePlace => {
                 format!("{name} <small>(place {})</small>", e.subject_id)
             }
             _ => format!(r#"<a href="/admin/cases/{}">{name}</a>"#, e.subject_id),
@@ -1041,7 +1040,7 @@ pub async fn audit(State(state): State<AppState>, headers: HeaderMap) -> Respons
             r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{whom}</td><td class="text">{}</td><td>{}</td></tr>"#,
             when(e.created_at),
             esc(&e.actor_email),
-            esc(&kind),
+            esc(kind),
             esc(&e.reason),
             esc(e.detail.as_deref().unwrap_or("")),
         );
@@ -1071,7 +1070,7 @@ pub async fn audit_csv(State(state): State<AppState>, headers: HeaderMap) -> Res
                 e.created_at.to_rfc3339(),
                 e.actor_id.map(|i| i.to_string()).unwrap_or_default(),
                 e.actor_email.clone(),
-                e.kind.clone(),
+                e.kind.as_db().to_string(),
                 e.subject_id.to_string(),
                 e.subject_name.clone().unwrap_or_default(),
                 e.reason.clone(),
@@ -1131,7 +1130,7 @@ pub async fn staff(State(state): State<AppState>, headers: HeaderMap) -> Respons
             body,
             "<tr><td>{}</td><td>{}</td></tr>",
             esc(&s.email),
-            esc(&s.role.to_lowercase())
+            esc(&s.role.as_db().to_lowercase())
         );
     }
     let _ = write!(

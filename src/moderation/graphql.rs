@@ -215,7 +215,7 @@ impl AdminQuery {
                     reporter_name: r.report.reporter_name,
                     reason: r.report.reason,
                     details: r.report.details,
-                    status: r.report.status,
+                    status: r.report.status.as_db().to_string(),
                     created_at: r.report.created_at,
                     counts_towards_hold: r.report.counts_towards_hold,
                     not_counted_because: r.report.not_counted_because,
@@ -246,7 +246,7 @@ impl AdminQuery {
         Ok(entries
             .into_iter()
             .map(|entry| AuditEntryView {
-                kind: ActionKind::parse(&entry.kind).unwrap_or(ActionKind::Dismiss),
+                kind: entry.kind,
                 entry,
             })
             .collect())
@@ -279,7 +279,7 @@ impl AdminQuery {
             .map(|s| Staff {
                 id: ID(s.id.to_string()),
                 email: s.email,
-                role: Role::parse(&s.role).unwrap_or(Role::Member),
+                role: s.role,
             })
             .collect())
     }

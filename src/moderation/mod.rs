@@ -122,10 +122,7 @@ impl ModerationService {
                 .len() as f64,
         );
         let reports = all.into_iter().filter(|r| {
-            viewer.id != Some(r.reported_id)
-                && viewer
-                    .role
-                    .sees_cases_of(Role::parse(&r.reported_role).unwrap_or(Role::Member))
+            viewer.id != Some(r.reported_id) && viewer.role.sees_cases_of(r.reported_role)
         });
         let mut by_person: HashMap<Uuid, CaseSummary> = HashMap::new();
         // Per person: each reporter, and whether any of their reports counts.
@@ -209,7 +206,7 @@ impl ModerationService {
                 None => return Ok(None),
             },
         };
-        if viewer.id == Some(person_id) || !viewer.role.sees_cases_of(person.role()) {
+        if viewer.id == Some(person_id) || !viewer.role.sees_cases_of(person.role) {
             return Ok(None);
         }
         let mut photos = Vec::new();
@@ -277,7 +274,7 @@ impl ModerationService {
                 "you cannot act on yourself",
             ));
         }
-        if !actor.may_act_on(person_id, person.role()) {
+        if !actor.may_act_on(person_id, person.role) {
             return Err(ApiError::Forbidden(OUT_OF_REACH.into()));
         }
         Ok(person)
@@ -384,7 +381,7 @@ impl ModerationService {
         let applied = self.store.apply(&action, &effect, now).await?;
         record_metrics(kind, applied.first_report_at, now);
         tracing::info!(
-            action = kind.as_str(),
+            action = kind.as_db(),
             moderator = ?actor.id,
             user.id = %person_id,
             reports_closed = applied.closed,
@@ -622,7 +619,7 @@ pub async fn set_role(
     let (kind, detail) = if role == Role::Member {
         (ActionKind::RevokeRole, None)
     } else {
-        (ActionKind::GrantRole, Some(role.as_str().to_string()))
+        (ActionKind::GrantRole, Some(role.as_db().to_string()))
     };
     let action = NewAction {
         id: Uuid::now_v7(),
@@ -720,7 +717,7 @@ fn clean_reason(raw: &str) -> ApiResult<String> {
 }
 
 fn record_metrics(kind: ActionKind, first_report_at: Option<DateTime<Utc>>, now: DateTime<Utc>) {
-    metrics::counter!("moderation_actions_total", "kind" => kind.as_str()).increment(1);
+    metrics::counter!("moderation_actions_total", "kind" => kind.as_db()).increment(1);
     if let Some(first) = first_report_at {
         let waited = (now - first).num_milliseconds().max(0) as f64 / 1000.0;
         metrics::histogram!("moderation_first_action_seconds").record(waited);

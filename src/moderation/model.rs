@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::infra::stored::stored_enum;
+
 /// What an account may do beyond using the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum Role {
@@ -13,22 +15,12 @@ pub enum Role {
     Admin,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Member => "MEMBER",
-            Role::Moderator => "MODERATOR",
-            Role::Admin => "ADMIN",
-        }
-    }
+stored_enum!(Role { Member => "MEMBER", Moderator => "MODERATOR", Admin => "ADMIN" });
 
+impl Role {
+    /// A role as someone typed it (any case).
     pub fn parse(s: &str) -> Option<Role> {
-        match s.to_ascii_uppercase().as_str() {
-            "MEMBER" => Some(Role::Member),
-            "MODERATOR" => Some(Role::Moderator),
-            "ADMIN" => Some(Role::Admin),
-            _ => None,
-        }
+        Role::from_db(&s.to_ascii_uppercase()).ok()
     }
 
     pub fn is_staff(self) -> bool {
@@ -56,6 +48,19 @@ impl Role {
         }
     }
 }
+
+stored_enum!(ActionKind {
+    Dismiss => "DISMISS",
+    Warn => "WARN",
+    RemovePhoto => "REMOVE_PHOTO",
+    Suspend => "SUSPEND",
+    Ban => "BAN",
+    Lift => "LIFT",
+    GrantRole => "GRANT_ROLE",
+    RevokeRole => "REVOKE_ROLE",
+    RemovePlace => "REMOVE_PLACE",
+    MergePlace => "MERGE_PLACE",
+});
 
 /// What a moderator (or the command line) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
@@ -88,23 +93,8 @@ impl ActionKind {
         ActionKind::MergePlace,
     ];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActionKind::Dismiss => "DISMISS",
-            ActionKind::Warn => "WARN",
-            ActionKind::RemovePhoto => "REMOVE_PHOTO",
-            ActionKind::Suspend => "SUSPEND",
-            ActionKind::Ban => "BAN",
-            ActionKind::Lift => "LIFT",
-            ActionKind::GrantRole => "GRANT_ROLE",
-            ActionKind::RevokeRole => "REVOKE_ROLE",
-            ActionKind::RemovePlace => "REMOVE_PLACE",
-            ActionKind::MergePlace => "MERGE_PLACE",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<ActionKind> {
-        ActionKind::ALL.into_iter().find(|k| k.as_str() == s)
+        ActionKind::from_db(s).ok()
     }
 
     /// Whether the action decides the person's open reports (closes their case). Removing a
@@ -182,7 +172,7 @@ pub struct AuditEntry {
     pub actor_id: Option<Uuid>,
     pub actor_email: String,
     #[graphql(skip)]
-    pub kind: String,
+    pub kind: ActionKind,
     pub subject_id: Uuid,
     pub subject_name: Option<String>,
     pub reason: String,
@@ -216,7 +206,7 @@ pub struct OpenReport {
     /// Whether it counts towards the automatic hold.
     pub counts_towards_hold: bool,
     /// The reported account's role now.
-    pub reported_role: String,
+    pub reported_role: Role,
 }
 
 /// The reported person as they are now.
@@ -224,7 +214,7 @@ pub struct OpenReport {
 pub struct Person {
     pub id: Uuid,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
     pub suspended_until: Option<DateTime<Utc>>,
     pub banned_at: Option<DateTime<Utc>>,
@@ -254,7 +244,7 @@ impl Person {
         Person {
             id: tombstone.user_id,
             email: DELETED_ACCOUNT.into(),
-            role: Role::Member.as_str().into(),
+            role: Role::Member,
             created_at: tombstone.deleted_at,
             suspended_until: None,
             banned_at: None,
@@ -264,10 +254,6 @@ impl Person {
             age: None,
             breed: None,
         }
-    }
-
-    pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::Member)
     }
 }
 
@@ -281,6 +267,19 @@ pub struct CurrentPhoto {
     pub fingerprint: Option<Vec<u8>>,
 }
 
+/// Where a report stands (`reports.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportStatus {
+    /// Waiting for a moderator.
+    Open,
+    Reviewed,
+    /// Decided with an action against the person.
+    Actioned,
+    /// Decided with no action.
+    Dismissed,
+}
+stored_enum!(ReportStatus { Open => "OPEN", Reviewed => "REVIEWED", Actioned => "ACTIONED", Dismissed => "DISMISSED" });
+
 /// A report with the evidence kept with it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ReportRow {
@@ -289,7 +288,7 @@ pub struct ReportRow {
     pub reporter_name: Option<String>,
     pub reason: String,
     pub details: Option<String>,
-    pub status: String,
+    pub status: ReportStatus,
     pub created_at: DateTime<Utc>,
     pub counts_towards_hold: bool,
     pub not_counted_because: Option<String>,
@@ -312,7 +311,7 @@ pub struct EvidenceMessage {
 pub struct StaffRow {
     pub id: Uuid,
     pub email: String,
-    pub role: String,
+    pub role: Role,
 }
 
 /// What an action does besides being logged.

@@ -23,7 +23,7 @@ macro_rules! insert_action {
             .bind(Ts($action.created_at))
             .bind($action.actor_id)
             .bind(&$action.actor_email)
-            .bind($action.kind.as_str())
+            .bind($action.kind)
             .bind($action.subject_id)
             .bind(&$action.subject_name)
             .bind(&$action.reason)
@@ -86,24 +86,22 @@ impl ModerationStore {
 
     /// The account with this (normalised) email: its id and role.
     pub async fn account_by_email(&self, email: &str) -> Result<Option<(Uuid, Role)>, StoreError> {
-        let row: Option<(Uuid, String)> = fetch!(
+        Ok(fetch!(
             &self.db,
             fetch_optional,
             "SELECT id, role FROM users WHERE email = $1",
             email
-        );
-        Ok(row.map(|(id, role)| (id, Role::parse(&role).unwrap_or(Role::Member))))
+        ))
     }
 
     /// The account's role (`None`: no such account).
     pub async fn role_of(&self, user_id: Uuid) -> Result<Option<Role>, StoreError> {
-        let role: Option<String> = fetch_scalar!(
+        Ok(fetch_scalar!(
             &self.db,
             fetch_optional,
             "SELECT role FROM users WHERE id = $1",
             user_id
-        );
-        Ok(role.map(|r| Role::parse(&r).unwrap_or(Role::Member)))
+        ))
     }
 
     /// Sets a role and logs the change, in one transaction.
@@ -119,7 +117,7 @@ impl ModerationStore {
                 tx,
                 "UPDATE users SET role = $2 WHERE id = $1",
                 user_id,
-                role.as_str()
+                role
             );
             insert_action!(tx, action);
             tx.commit().await?;
