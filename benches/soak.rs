@@ -92,6 +92,8 @@ struct Record {
     acked: Mutex<HashMap<String, uuid::Uuid>>,
     /// Messages received by their recipient (live or by resync): (recipient, client id) → times.
     received: Mutex<HashMap<(uuid::Uuid, String), u32>>,
+    /// Conversations of the matches that likes were answered with.
+    matched: Mutex<Vec<String>>,
     messages_sent: AtomicU64,
 }
 
@@ -569,6 +571,11 @@ async fn live(
                     .as_ref()
                     .and_then(|d| d["like"]["match"]["conversationId"].as_str())
                 {
+                    record
+                        .matched
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(id.to_string());
                     conversations.push(Conversation {
                         id: id.to_string(),
                         other: target,
@@ -1112,7 +1119,12 @@ async fn judge(
     }
 
     if let Some(url) = database {
-        match check_database(url, &acked, faults, settings.job_every).await {
+        let matched = record
+            .matched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match check_database(url, &acked, &matched, faults, settings.job_every).await {
             Ok(lines) => {
                 for (line, ok) in lines {
                     let _ = writeln!(out, "{} {line}", if ok { "ok:" } else { "BROKEN:" });
@@ -1195,11 +1207,13 @@ async fn judge(
     (out, !broken.is_empty())
 }
 
-/// The database's side: each acknowledged message stored once, one match per pair and one
-/// for every mutual like, each job tick run once and none skipped.
+/// The database's side: each acknowledged message stored once, each match a like was answered
+/// with kept, one match per pair and one for every mutual like, each job tick run once and none
+/// skipped.
 async fn check_database(
     url: &str,
     acked: &HashMap<String, uuid::Uuid>,
+    matched: &[String],
     faults: &[Fault],
     job_every: u64,
 ) -> Result<Vec<(String, bool)>, sqlx::Error> {
@@ -1238,6 +1252,46 @@ async fn check_database(
     lines.push((
         format!("no pair has two matches ({matches} matches, {duplicate_matches} pairs with more)"),
         duplicate_matches == 0,
+    ));
+    // A like answered with a match: that match and its conversation still exist. Nobody here
+    // unmatches; a pass ends a match only when its person was recommended again after the
+    // like, which must not happen (nor may an acknowledged write be lost).
+    let found: Vec<String> =
+        sqlx::query_scalar("SELECT id::text FROM conversations WHERE id::text = ANY($1)")
+            .bind(matched)
+            .fetch_all(&mut conn)
+            .await?;
+    let missing: Vec<String> = matched
+        .iter()
+        .filter(|id| !found.contains(id))
+        .map(|id| {
+            // A conversation's id is a UUIDv7 made when its match was: when that was.
+            let at = id
+                .parse::<uuid::Uuid>()
+                .ok()
+                .and_then(|u| u.get_timestamp())
+                .map(|t| {
+                    let (secs, nanos) = t.to_unix();
+                    chrono::DateTime::from_timestamp(secs as i64, nanos)
+                        .map(|d| d.format("%H:%M:%S%.3f").to_string())
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default();
+            format!("{id} made at {at}")
+        })
+        .collect();
+    lines.push((
+        format!(
+            "every match a like was answered with exists ({} answered, {} missing{})",
+            matched.len(),
+            missing.len(),
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", missing.join(", "))
+            }
+        ),
+        missing.is_empty(),
     ));
     let unmatched_mutual: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM likes l

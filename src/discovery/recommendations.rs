@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::store::{self, Searcher};
 use super::{DiscoveryService, score};
 use crate::error::{ApiError, ApiResult};
+use crate::infra::replicas::Target;
 use crate::infra::time;
 use crate::profiles::ProfileService;
 use crate::profiles::model::{DistanceUnit, ProfileView};
@@ -35,9 +36,14 @@ pub struct Ranked {
 pub struct RecList {
     pub generated_at: DateTime<Utc>,
     /// The person's swipe mark stored before the candidates were read: while it is still
-    /// stored, they have not liked or passed anyone since, and pages need no check.
+    /// stored, they have not liked or passed anyone since, and pages need no check. None for a
+    /// list read from a replica.
     #[serde(default)]
     pub mark: Option<Uuid>,
+    /// Read from a replica, which may not have replayed the person's latest swipes when it
+    /// was: every page of it is checked against the primary's, the first one too.
+    #[serde(default)]
+    pub from_replica: bool,
     pub unit: DistanceUnit,
     pub items: Vec<Ranked>,
 }
@@ -175,10 +181,9 @@ impl DiscoveryService {
         let now = time::now();
         // Before the candidates are read: a swipe they miss drops this mark.
         let mark = self.marks.start(user_id).await;
-        let mut items: Vec<Ranked> = self
-            .store
-            .candidates(&searcher)
-            .await?
+        let (candidates, read_from) = self.store.candidates(&searcher).await?;
+        let from_replica = read_from == Target::Replica;
+        let mut items: Vec<Ranked> = candidates
             .into_iter()
             .map(|c| Ranked {
                 score: score::rounded(score::score(&c, prefs.activity_level, radius_km, now)),
@@ -190,7 +195,9 @@ impl DiscoveryService {
         items.sort_by(|a, b| rank_order(a.score, a.user_id, b.score, b.user_id));
         let list = Arc::new(RecList {
             generated_at: now,
-            mark,
+            // A replica's answer may predate a swipe made after the mark was stored.
+            mark: mark.filter(|_| !from_replica),
+            from_replica,
             unit: prefs.distance_unit,
             items,
         });
@@ -230,6 +237,7 @@ impl DiscoveryService {
             });
         };
         let check = match fresh {
+            Fresh::Yes if list.from_replica => Check::Swipes,
             Fresh::Yes => Check::No,
             Fresh::No if self.marks.unswiped_since(user_id, list.mark).await => Check::No,
             Fresh::No => Check::Swipes,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::geo::Coordinates;
 use crate::error::StoreError;
 use crate::infra::db::Db;
-use crate::infra::replicas::{Freshness, Reads};
+use crate::infra::replicas::{Freshness, Reads, Target};
 use crate::infra::sql::{
     Backend, Ids, Sql, Ts, WriteTx, execute, execute_in, fetch, fetch_scalar, for_update, in_ids,
     returning_scalar, with_db,
@@ -989,11 +989,15 @@ impl DiscoveryStore {
     }
 
     /// Complete, unpaused profiles with a location within both people's distance and age
-    /// preferences, excluding self, liked, passed, matched and blocked (both ways). From a
-    /// replica when one is usable: what is served is checked against the primary's swipes and
-    /// blocks first.
-    pub async fn candidates(&self, searcher: &Searcher) -> Result<Vec<Candidate>, StoreError> {
-        let (candidates, _) = self
+    /// preferences, excluding self, liked, passed, matched and blocked (both ways), and where
+    /// they were read. From a replica when one is usable, which may not have replayed the
+    /// latest swipes yet: what is served from such a list is checked against the primary's
+    /// swipes and blocks first.
+    pub async fn candidates(
+        &self,
+        searcher: &Searcher,
+    ) -> Result<(Vec<Candidate>, Target), StoreError> {
+        let read = self
             .reads
             .run(Freshness::MomentOld, |db| async move {
                 match &db {
@@ -1002,6 +1006,6 @@ impl DiscoveryStore {
                 }
             })
             .await?;
-        Ok(candidates)
+        Ok(read)
     }
 }

@@ -334,6 +334,48 @@ async fn people_read_their_own_changes_at_once_while_the_replica_is_behind() {
     drop(paused);
 }
 
+/// A list computed from a replica that has not yet replayed the reader's latest like may hold
+/// the person liked; the page served from it is checked against the primary's swipes, so the
+/// reader never sees them again (seeing them, they could pass and end the match).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_just_liked_is_not_recommended_again_from_a_replica_behind() {
+    let app = app_with_replica(120_000).await;
+    let alice = dog_at(&app, "Alice", north(0.0)).await;
+    let bob = dog_at(&app, "Bob", north(1.0)).await;
+    let carol = dog_at(&app, "Carol", north(2.0)).await;
+    wait_for_replica(&app, "ok").await;
+    // Everyone, replayed on the replica.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = user_ids(&recs(&app, &alice, 10, None).await);
+    assert!(
+        seen.contains(&bob.user_id) && seen.contains(&carol.user_id),
+        "{seen:?}"
+    );
+
+    let paused = ReplayPaused::start().await;
+    let replica_reads = reads_on(&app, "replica").await;
+    like(&app, &alice, bob.user_id).await.data("like");
+    // Her list is computed again (her location moved a little): from the paused replica.
+    app.gql(
+        alice.token(),
+        "mutation($la: Float!, $lo: Float!) { updateLocation(latitude: $la, longitude: $lo) }",
+        json!({ "la": north(0.001).0, "lo": north(0.001).1 }),
+    )
+    .await
+    .data("updateLocation");
+    let page = user_ids(&recs(&app, &alice, 10, None).await);
+    assert!(
+        reads_on(&app, "replica").await > replica_reads,
+        "the list was read from the paused replica"
+    );
+    assert!(page.contains(&carol.user_id), "{page:?}");
+    assert!(
+        !page.contains(&bob.user_id),
+        "Bob, whom Alice just liked, is recommended again: {page:?}"
+    );
+    drop(paused);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_further_behind_than_the_maximum_lag_gets_no_reads() {
     let app = app_with_replica(300).await;
