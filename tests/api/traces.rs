@@ -31,14 +31,16 @@ async fn traced_app(
         parent_based: true,
         ratio: 1.0,
     };
-    sampled_app(backend, endpoint, every).await
+    sampled_app(backend, endpoint, every, |_| {}).await
 }
 
-/// An app whose process exports the traces `sampler` picks to `endpoint`.
+/// An app whose process exports the traces `sampler` picks to `endpoint`, configured further
+/// by `configure`.
 async fn sampled_app(
     backend: Backend,
     endpoint: &str,
     sampler: SamplerSetting,
+    configure: impl FnOnce(&mut pupmatch::Config),
 ) -> (TestApp, pupmatch::infra::telemetry::Telemetry) {
     let settings = TraceSettings {
         endpoint: endpoint.to_string(),
@@ -48,6 +50,7 @@ async fn sampled_app(
     let app = spawn_app_with(backend, |c| {
         c.traces = Some(settings.clone());
         c.log = "info,pupmatch::infra::traces=debug".into();
+        configure(c);
     })
     .await;
     let telemetry = pupmatch::infra::telemetry::init(&app.config).expect("telemetry");
@@ -142,7 +145,7 @@ async fn only_the_traces_the_sampler_picks_are_sent(backend: Backend) {
         parent_based: true,
         ratio: 0.0,
     };
-    let (app, _telemetry) = sampled_app(backend, &receiver.url, never_alone).await;
+    let (app, _telemetry) = sampled_app(backend, &receiver.url, never_alone, |_| {}).await;
     let user = app.new_user().await;
     let unsampled = "0af7651916cd43dd8448eb211c80319c";
     for traceparent in [Some(format!("00-{unsampled}-b7ad6b7169203331-00")), None] {
@@ -328,20 +331,11 @@ async fn a_match_delivered_by_another_instance_is_in_the_likes_trace() {
 async fn a_push_the_worker_retries_belongs_to_its_requests_trace(backend: Backend) {
     let receiver = Receiver::start().await;
     let fcm = FcmStandIn::start().await;
-    let settings = TraceSettings {
-        endpoint: receiver.url.clone(),
-        service_name: "pupmatch-test".into(),
-        sampler: SamplerSetting {
-            parent_based: true,
-            ratio: 1.0,
-        },
+    let every = SamplerSetting {
+        parent_based: true,
+        ratio: 1.0,
     };
-    let app = spawn_app_with(backend, |c| {
-        c.traces = Some(settings.clone());
-        fcm.configure(c);
-    })
-    .await;
-    let _telemetry = pupmatch::infra::telemetry::init(&app.config).expect("telemetry");
+    let (app, _telemetry) = sampled_app(backend, &receiver.url, every, |c| fcm.configure(c)).await;
     let alice = dog_at(&app, "Rex", BERLIN).await;
     let bob = dog_at(&app, "Bella", BERLIN).await;
     // Bob's phone is unreachable for now (the stand-in refuses `down…` devices).
