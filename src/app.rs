@@ -11,12 +11,12 @@ use secrecy::ExposeSecret;
 use url::Url;
 
 use crate::auth::AuthService;
-use crate::auth::tokens::TokenKeys;
 use crate::chat::ChatService;
 use crate::config::Config;
 use crate::discovery::DiscoveryService;
 use crate::export::ExportService;
 use crate::hub::Hub;
+use crate::identity::tokens::TokenKeys;
 use crate::infra::blobs::{BlobStore, LocalBlobStore, MediaSigner, ReusedLinks, S3BlobStore};
 use crate::infra::bus::Bus;
 use crate::infra::db::Db;
@@ -190,12 +190,13 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
     crate::moderation::spawn_open_case_gauge(moderation.store().clone());
     let state = AppState(Arc::new(App {
         public_url,
-        profiles,
+        profiles: profiles.clone(),
         moderation,
         discovery: Arc::new(DiscoveryService::new(
             &reads,
             redis.clone(),
             bus.clone(),
+            profiles.clone(),
             notifications.clone(),
             secret,
             crate::discovery::DiscoverySettings {

@@ -2,17 +2,15 @@
 //!
 //! A guided tour, from the edge inwards. No two files import each other, and a top-level module
 //! imports only its own layer and those below (`scripts/check-imports.py` checks both in CI,
-//! with its layers in `LAYERS`). Seven edges still run upwards, listed there to be removed: each
-//! domain's resolvers use [`graphql::context`], which needs the signed-in person from [`auth`]
-//! and so cannot yet sit below the domains; and profiles' resolvers name discovery's types.
+//! with its layers in `LAYERS`): the server, then HTTP and jobs, the schema's assembly, the
+//! application, the domains (each above those it uses), what every resolver shares, who is
+//! calling, and the infrastructure and configuration at the bottom.
 //! - [`server`]: startup and shutdown — `Application::build(config)` binds the listener and
 //!   serves the HTTP surface (with the jobs, when `serve` runs them); `run_worker` runs the
 //!   jobs alone.
 //! - [`http`]: the router — GraphQL, media, photos, export, the socket, health and metrics, the
 //!   moderation console — and its layers. Its state is the application plus the schemas.
-//! - [`graphql`]: the merged schema, its limits and the cache of parsed documents;
-//!   [`graphql::context`] is what every resolver shares (who is calling, the signed-in check,
-//!   paging).
+//! - [`graphql`]: the merged schema, its limits and the cache of parsed documents.
 //! - [`jobs`]: the background jobs and the worker that runs each tick once.
 //! - [`app`]: the application — every service and the infrastructure under them, wired from
 //!   the configuration. It knows nothing of HTTP, GraphQL or jobs.
@@ -25,6 +23,10 @@
 //!   (messages, and the `/ws` protocol), [`notifications`] (inbox, push) and [`playgrounds`]
 //!   (places); [`moderation`] (cases, actions, roles, the audit log) and [`export`] (a person's
 //!   data, streamed).
+//! - [`resolvers`]: what every resolver shares — the request's context, the signed-in check,
+//!   the per-IP and per-person budgets, paging.
+//! - [`identity`]: who is calling — access and opaque tokens, the signed-in person, and the
+//!   session check the accounts domain provides (so resolvers need not depend on it).
 //! - [`hub`]: this instance's live sockets and delivery to them, fed by the bus; chat and
 //!   notifications both send through it.
 //! - [`events`]: what crosses domains on the bus (matches begun or ended, sessions ended).
@@ -50,12 +52,14 @@ pub mod frames;
 pub mod graphql;
 pub mod http;
 pub mod hub;
+pub mod identity;
 pub mod infra;
 pub mod jobs;
 pub mod moderation;
 pub mod notifications;
 pub mod playgrounds;
 pub mod profiles;
+pub mod resolvers;
 pub mod seed;
 pub mod server;
 pub mod text;

@@ -10,9 +10,9 @@ use super::model::{Account, Email, IssuedTokens, Password};
 use crate::auth::AuthService;
 use crate::discovery::DiscoveryService;
 use crate::error::ApiError;
-use crate::graphql::context::{limit_auth_attempt, require_user, service};
 use crate::profiles::ProfileService;
 use crate::profiles::graphql::{Coordinates, Preferences, Profile};
+use crate::resolvers::{limit_auth_attempt, require_user, service};
 
 #[derive(InputObject)]
 pub struct RegisterInput {

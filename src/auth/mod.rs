@@ -17,7 +17,6 @@ pub mod graphql;
 pub mod model;
 pub mod password;
 pub mod store;
-pub mod tokens;
 
 use std::sync::Arc;
 
@@ -26,6 +25,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, StoreError};
 use crate::events::{EndedSessions, SessionsEnded, TOPIC_SESSIONS_ENDED};
+use crate::identity::{AuthUser, Sessions, tokens};
 use crate::infra::blobs::BlobStore;
 use crate::infra::bus::Bus;
 use crate::infra::cache::TwoTierCache;
@@ -34,9 +34,7 @@ use crate::infra::redis::Redis;
 use crate::infra::time;
 use crate::infra::work::WorkGate;
 use crate::notifications::{NotificationKind, NotificationService, Notify};
-use model::{
-    Account, AuthUser, ConsoleSignIn, Email, IssuedTokens, Password, SignedIn, UserRecord,
-};
+use model::{Account, ConsoleSignIn, Email, IssuedTokens, Password, SignedIn, UserRecord};
 use store::{AuthStore, NewRefreshToken, NewSession, Rotation, SessionKind};
 use tokens::{Claims, TokenError, TokenKeys};
 
@@ -801,6 +799,17 @@ fn new_session(
 /// Turns `ApiResult` helpers' `AuthError` into the API error (used by resolvers).
 pub fn api<T>(r: AuthResult<T>) -> ApiResult<T> {
     r.map_err(ApiError::from)
+}
+
+#[async_trait::async_trait]
+impl Sessions for AuthService {
+    async fn signed_in(&self, claims: &Claims) -> ApiResult<AuthUser> {
+        api(self.authenticate(claims).await)
+    }
+
+    async fn confirmed(&self, user: AuthUser) -> ApiResult<()> {
+        api(self.must_be_confirmed(user).await)
+    }
 }
 
 #[cfg(test)]

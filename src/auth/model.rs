@@ -134,13 +134,6 @@ pub struct SignedIn {
     pub sessions: Vec<Uuid>,
 }
 
-/// The signed-in caller of a request: who, and through which session (refresh-token family).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthUser {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
-}
-
 /// What sign-in, registration and refresh hand back.
 #[derive(Debug, Clone)]
 pub struct IssuedTokens {

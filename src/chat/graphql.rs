@@ -11,14 +11,14 @@ use super::ChatService;
 use super::store::{ConversationSummary, MessageRecord};
 use super::{Draft, MessageKind, conversation_cursor, message_cursor};
 use crate::error::ApiError;
-use crate::graphql::context::{
-    PageInfo, page_size, require_confirmed_user, require_user, service, spend_on_people,
-};
 use crate::infra::rate_limit::RateLimiter;
 use crate::playgrounds::PlaygroundService;
 use crate::playgrounds::graphql::{Playground, load_playground};
 use crate::profiles::ProfileService;
 use crate::profiles::graphql::{Profile, load_profile};
+use crate::resolvers::{
+    PageInfo, page_size, require_confirmed_user, require_user, service, spend_on_people,
+};
 
 const MAX_PAGE: i32 = 100;
 
@@ -134,9 +134,7 @@ pub struct ChatQuery;
 #[Object]
 impl ChatQuery {
     /// By last activity, newest first.
-    #[graphql(
-        complexity = "crate::graphql::context::page_cost(first, 20, MAX_PAGE, child_complexity)"
-    )]
+    #[graphql(complexity = "crate::resolvers::page_cost(first, 20, MAX_PAGE, child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -175,9 +173,7 @@ impl ChatQuery {
     }
 
     /// Newest first; `before` is a cursor from a previous page.
-    #[graphql(
-        complexity = "crate::graphql::context::page_cost(first, 50, MAX_PAGE, child_complexity)"
-    )]
+    #[graphql(complexity = "crate::resolvers::page_cost(first, 50, MAX_PAGE, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,

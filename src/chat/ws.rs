@@ -17,12 +17,12 @@ use super::once::{self, Written};
 use super::{ChatService, Draft};
 use tracing::Instrument;
 
-use crate::auth::model::AuthUser;
-use crate::auth::tokens::{Claims, TokenError};
 use crate::auth::{AuthService, api};
 use crate::error::ApiError;
 use crate::frames::ServerFrame;
 use crate::hub::{Origin, Outgoing, SOCKET_QUEUE, SocketOwner};
+use crate::identity::AuthUser;
+use crate::identity::tokens::{Claims, TokenError};
 use crate::infra::rate_limit::RateLimiter;
 use crate::infra::to_end::run_to_end;
 use crate::infra::{sampling, traces};

@@ -10,12 +10,16 @@ use super::store::ReportReason;
 use super::{Recommendation as Served, geo, match_cursor};
 use crate::discovery::DiscoveryService;
 use crate::error::ApiError;
-use crate::graphql::context::{
-    PageInfo, page_size, require_confirmed_user, require_user, service, spend_on_people,
-};
 use crate::infra::rate_limit::{Bucket, RateLimiter};
 use crate::profiles::ProfileService;
-use crate::profiles::graphql::{Profile, load_profile};
+use crate::resolvers::{
+    PageInfo, page_size, require_confirmed_user, require_user, service, spend_on_people,
+};
+use async_graphql::dataloader::DataLoader;
+
+use super::{Relation, RelationLoader, shows_to};
+use crate::profiles::graphql::{Preferences, PreferencesInput, Profile, load_profile};
+use crate::profiles::loader::SeenProfileLoader;
 use crate::profiles::model::DistanceUnit;
 
 /// Most items one page may ask for.
@@ -119,9 +123,42 @@ pub struct DiscoveryQuery;
 
 #[Object]
 impl DiscoveryQuery {
-    #[graphql(
-        complexity = "crate::graphql::context::page_cost(first, 10, MAX_PAGE, child_complexity)"
-    )]
+    /// Your own profile, or that of someone the app showed you or connected you with (served
+    /// in your recommendations, liked you, or matched); NOT_FOUND for anyone else, and when
+    /// either of you blocked the other. A paused or incomplete profile shows only to matches.
+    async fn profile(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<Option<Profile>> {
+        let viewer = require_user(ctx).await?.user_id;
+        let profiles = service::<Arc<ProfileService>>(ctx)?;
+        let not_found = || ApiError::NotFound("no such profile".into());
+        let relation = if viewer == user_id {
+            Relation::Matched
+        } else {
+            spend_on_people(ctx, viewer, 1).await?;
+            ctx.data::<DataLoader<RelationLoader>>()?
+                .load_one((viewer, user_id))
+                .await
+                .map_err(ApiError::from)?
+                .unwrap_or(Relation::Stranger)
+        };
+        if relation == Relation::Stranger {
+            return Err(not_found().into());
+        }
+        let seen = match profiles.seen_by_if_cached(viewer, user_id).await {
+            Some(seen) => seen,
+            // Not all cached here: batched with the request's other profiles.
+            None => ctx
+                .data::<DataLoader<SeenProfileLoader>>()?
+                .load_one((viewer, user_id))
+                .await
+                .map_err(ApiError::from)?,
+        };
+        match seen {
+            Some(view) if shows_to(relation, &view) => Ok(Some(Profile(view))),
+            _ => Err(not_found().into()),
+        }
+    }
+
+    #[graphql(complexity = "crate::resolvers::page_cost(first, 10, MAX_PAGE, child_complexity)")]
     async fn recommendations(
         &self,
         ctx: &Context<'_>,
@@ -131,9 +168,8 @@ impl DiscoveryQuery {
         let user = require_user(ctx).await?;
         let first = page_size(first.unwrap_or(10), MAX_PAGE)?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
-        let profiles = service::<Arc<ProfileService>>(ctx)?;
         let mut page = discovery
-            .recommendations(user.user_id, first, after.as_deref(), profiles)
+            .recommendations(user.user_id, first, after.as_deref())
             .await?;
         spend_on_people(ctx, user.user_id, page.items.len()).await?;
         discovery.introduce(user.user_id, &mut page).await?;
@@ -161,9 +197,7 @@ impl DiscoveryQuery {
     }
 
     /// Newest first.
-    #[graphql(
-        complexity = "crate::graphql::context::page_cost(first, 20, MAX_PAGE, child_complexity)"
-    )]
+    #[graphql(complexity = "crate::resolvers::page_cost(first, 20, MAX_PAGE, child_complexity)")]
     async fn matches(
         &self,
         ctx: &Context<'_>,
@@ -193,6 +227,20 @@ pub struct DiscoveryMutation;
 
 #[Object]
 impl DiscoveryMutation {
+    /// Changes your preferences; your recommendations are computed anew.
+    async fn update_preferences(
+        &self,
+        ctx: &Context<'_>,
+        input: PreferencesInput,
+    ) -> Result<Preferences> {
+        let user = require_user(ctx).await?;
+        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
+        Ok(discovery
+            .update_preferences(user.user_id, input.into())
+            .await?
+            .into())
+    }
+
     async fn update_location(
         &self,
         ctx: &Context<'_>,
@@ -219,12 +267,11 @@ impl DiscoveryMutation {
     async fn like(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<LikeResult> {
         let user = require_confirmed_user(ctx).await?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
-        let profiles = service::<Arc<ProfileService>>(ctx)?;
         service::<RateLimiter>(ctx)?
             .check(Bucket::LikesPerDay, &user.user_id.to_string())
             .await
             .map_err(ApiError::RateLimited)?;
-        let result = discovery.like(user.user_id, user_id, profiles).await?;
+        let result = discovery.like(user.user_id, user_id).await?;
         Ok(LikeResult {
             is_match: result.is_some(),
             match_: result.map(|(m, _)| Match(m)),
@@ -265,16 +312,14 @@ impl DiscoveryMutation {
     async fn block(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
-        let profiles = service::<Arc<ProfileService>>(ctx)?;
-        discovery.block(user.user_id, user_id, profiles).await?;
+        discovery.block(user.user_id, user_id).await?;
         Ok(true)
     }
 
     async fn unblock(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
-        let profiles = service::<Arc<ProfileService>>(ctx)?;
-        discovery.unblock(user.user_id, user_id, profiles).await?;
+        discovery.unblock(user.user_id, user_id).await?;
         Ok(true)
     }
 
@@ -287,9 +332,8 @@ impl DiscoveryMutation {
     ) -> Result<bool> {
         let user = require_confirmed_user(ctx).await?;
         let discovery = service::<Arc<DiscoveryService>>(ctx)?;
-        let profiles = service::<Arc<ProfileService>>(ctx)?;
         discovery
-            .report(user.user_id, user_id, reason, details, profiles)
+            .report(user.user_id, user_id, reason, details)
             .await?;
         Ok(true)
     }

@@ -45,6 +45,8 @@ use crate::infra::replicas::Reads;
 use crate::infra::seal::Sealer;
 use crate::infra::time;
 use crate::notifications::NotificationService;
+use crate::profiles::ProfileService;
+use crate::profiles::input::{PreferencesUpdate, PreferencesValue};
 use geo::Coordinates;
 use store::DiscoveryStore;
 
@@ -67,6 +69,8 @@ pub struct DiscoveryService {
     /// Whether a person has swiped since their cached list was computed.
     marks: marks::SwipeMarks,
     bus: Bus,
+    /// The profiles recommended, liked, blocked and reported.
+    profiles: Arc<ProfileService>,
     notifications: Arc<NotificationService>,
     /// Seals recommendation cursors.
     cursors: Sealer,
@@ -85,6 +89,7 @@ impl DiscoveryService {
         reads: &Reads,
         redis: Option<Redis>,
         bus: Bus,
+        profiles: Arc<ProfileService>,
         notifications: Arc<NotificationService>,
         secret: &[u8],
         settings: DiscoverySettings,
@@ -110,6 +115,7 @@ impl DiscoveryService {
             computing: recommendations::InFlight::default(),
             marks,
             bus,
+            profiles,
             notifications,
             cursors: Sealer::new(secret, "recommendation cursor"),
             hold,
@@ -126,6 +132,18 @@ impl DiscoveryService {
     /// Drops the cached recommendations of a user, on every instance.
     pub async fn invalidate(&self, user_id: Uuid) {
         self.recs.invalidate(user_id).await;
+    }
+
+    /// Changes someone's preferences; their recommendations are computed anew (other
+    /// distances, other ages).
+    pub async fn update_preferences(
+        &self,
+        user_id: Uuid,
+        update: PreferencesUpdate,
+    ) -> ApiResult<PreferencesValue> {
+        let prefs = self.profiles.update_preferences(user_id, update).await?;
+        self.invalidate(user_id).await;
+        Ok(prefs)
     }
 
     /// After `user_id`'s like of `target` committed: the liked person's list (they now show

@@ -19,7 +19,6 @@ use super::{DiscoveryService, score};
 use crate::error::{ApiError, ApiResult};
 use crate::infra::replicas::Target;
 use crate::infra::time;
-use crate::profiles::ProfileService;
 use crate::profiles::model::{DistanceUnit, ProfileView};
 
 /// One ranked candidate of a cached list.
@@ -121,11 +120,7 @@ enum Check {
 
 impl DiscoveryService {
     /// The user's list, cached or computed now (`Fresh::Yes`: nobody in it was acted on yet).
-    async fn ranked_list(
-        &self,
-        user_id: Uuid,
-        profiles: &ProfileService,
-    ) -> ApiResult<Option<(Arc<RecList>, Fresh)>> {
+    async fn ranked_list(&self, user_id: Uuid) -> ApiResult<Option<(Arc<RecList>, Fresh)>> {
         if let Some(list) = self.recs.get_many(&[user_id]).await.remove(&user_id) {
             return Ok(Some((list, Fresh::No)));
         }
@@ -133,7 +128,7 @@ impl DiscoveryService {
         let list = computing
             .cell
             .get_or_try_init(|| async {
-                let list = self.compute_list(user_id, profiles).await?;
+                let list = self.compute_list(user_id).await?;
                 if let Some(list) = &list {
                     self.recs.insert_many(vec![(user_id, list.clone())]).await;
                 }
@@ -147,8 +142,8 @@ impl DiscoveryService {
 
     /// Computes a user's list afresh and caches it (the background refresh job); false when
     /// they have no location.
-    pub async fn refresh(&self, user_id: Uuid, profiles: &ProfileService) -> ApiResult<bool> {
-        let Some(list) = self.compute_list(user_id, profiles).await? else {
+    pub async fn refresh(&self, user_id: Uuid) -> ApiResult<bool> {
+        let Some(list) = self.compute_list(user_id).await? else {
             return Ok(false);
         };
         // Every instance serves the new list from now on, not its own older copy.
@@ -157,16 +152,12 @@ impl DiscoveryService {
     }
 
     /// A user's ranked list, computed now (not cached here); None without a location.
-    async fn compute_list(
-        &self,
-        user_id: Uuid,
-        profiles: &ProfileService,
-    ) -> ApiResult<Option<Arc<RecList>>> {
+    async fn compute_list(&self, user_id: Uuid) -> ApiResult<Option<Arc<RecList>>> {
         let Some(location) = self.store.location_of(user_id).await? else {
             return Ok(None);
         };
-        let prefs = profiles.preferences_value(user_id).await?;
-        let me = profiles.view(user_id).await?;
+        let prefs = self.profiles.preferences_value(user_id).await?;
+        let me = self.profiles.view(user_id).await?;
         let radius_km = prefs.distance_unit.to_km(prefs.max_distance);
         let searcher = Searcher {
             user_id,
@@ -215,10 +206,10 @@ impl DiscoveryService {
         user_id: Uuid,
         first: usize,
         after: Option<&str>,
-        profiles: &ProfileService,
     ) -> ApiResult<RecommendationPage> {
         // Give to get: only people others can see browse others.
-        if !profiles
+        if !self
+            .profiles
             .view(user_id)
             .await?
             .is_some_and(|v| v.is_complete())
@@ -228,10 +219,14 @@ impl DiscoveryService {
             ));
         }
         let after = after.map(|c| self.parse_cursor(c)).transpose()?;
-        let Some((list, fresh)) = self.ranked_list(user_id, profiles).await? else {
+        let Some((list, fresh)) = self.ranked_list(user_id).await? else {
             return Ok(RecommendationPage {
                 items: Vec::new(),
-                unit: profiles.preferences_value(user_id).await?.distance_unit,
+                unit: self
+                    .profiles
+                    .preferences_value(user_id)
+                    .await?
+                    .distance_unit,
                 has_next_page: false,
                 skipped: 0,
             });
@@ -242,21 +237,17 @@ impl DiscoveryService {
             Fresh::No if self.marks.unswiped_since(user_id, list.mark).await => Check::No,
             Fresh::No => Check::Swipes,
         };
-        let page = self
-            .page_of(user_id, &list, check, after, first, profiles)
-            .await?;
+        let page = self.page_of(user_id, &list, check, after, first).await?;
         let used_up = page.skipped >= first.max(1)
             || (page.skipped > 0
                 && page.items.len() < first
                 && list.items.len() >= store::MAX_CANDIDATES as usize);
         if fresh == Fresh::No
             && used_up
-            && let Some(list) = self.compute_list(user_id, profiles).await?
+            && let Some(list) = self.compute_list(user_id).await?
         {
             self.recs.replace_many(vec![(user_id, list.clone())]).await;
-            return self
-                .page_of(user_id, &list, Check::No, after, first, profiles)
-                .await;
+            return self.page_of(user_id, &list, Check::No, after, first).await;
         }
         Ok(page)
     }
@@ -269,7 +260,6 @@ impl DiscoveryService {
         check: Check,
         after: Option<(f64, Uuid)>,
         first: usize,
-        profiles: &ProfileService,
     ) -> ApiResult<RecommendationPage> {
         let unit = list.unit;
         let start = match after {
@@ -296,7 +286,7 @@ impl DiscoveryService {
             };
             // Without those blocked either way since, or hidden by moderation (from the same
             // caches every profile read uses).
-            let views = profiles.seen_by(user_id, &ids).await?;
+            let views = self.profiles.seen_by(user_id, &ids).await?;
             for r in window {
                 next += 1;
                 let view = match views.get(&r.user_id) {

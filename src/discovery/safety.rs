@@ -10,7 +10,6 @@ use super::store::{self};
 use crate::error::{ApiError, ApiResult};
 use crate::events::TOPIC_UNMATCHED;
 use crate::infra::time;
-use crate::profiles::ProfileService;
 
 /// Most reports one person may make in 24 hours.
 pub const REPORTS_PER_DAY: i64 = 20;
@@ -34,12 +33,7 @@ pub struct HoldRule {
 
 impl DiscoveryService {
     /// Hides both people from each other everywhere and ends any match between them.
-    pub async fn block(
-        &self,
-        user_id: Uuid,
-        target: Uuid,
-        profiles: &ProfileService,
-    ) -> ApiResult<()> {
+    pub async fn block(&self, user_id: Uuid, target: Uuid) -> ApiResult<()> {
         self.check_target(user_id, target)?;
         if !self.store.user_exists(target).await? {
             return Err(ApiError::NotFound("no such user".into()));
@@ -47,21 +41,16 @@ impl DiscoveryService {
         if let Some(ended) = self.store.block(user_id, target, time::now()).await? {
             self.publish(TOPIC_UNMATCHED, user_id, &ended).await;
         }
-        profiles.blocks_changed(user_id, target).await;
+        self.profiles.blocks_changed(user_id, target).await;
         self.invalidate_pair(user_id, target).await;
         self.forget_relation(user_id, target).await;
         Ok(())
     }
 
-    pub async fn unblock(
-        &self,
-        user_id: Uuid,
-        target: Uuid,
-        profiles: &ProfileService,
-    ) -> ApiResult<bool> {
+    pub async fn unblock(&self, user_id: Uuid, target: Uuid) -> ApiResult<bool> {
         self.check_target(user_id, target)?;
         let removed = self.store.unblock(user_id, target).await?;
-        profiles.blocks_changed(user_id, target).await;
+        self.profiles.blocks_changed(user_id, target).await;
         self.invalidate_pair(user_id, target).await;
         Ok(removed)
     }
@@ -73,7 +62,6 @@ impl DiscoveryService {
         target: Uuid,
         reason: store::ReportReason,
         details: Option<String>,
-        profiles: &ProfileService,
     ) -> ApiResult<()> {
         self.check_target(user_id, target)?;
         let details = details
@@ -96,7 +84,7 @@ impl DiscoveryService {
             reporters: i64::from(self.hold.reporters),
             since: now - chrono::Duration::from_std(self.hold.window).unwrap_or(day),
         };
-        let count = self.hold_count(user_id, target, profiles, now).await?;
+        let count = self.hold_count(user_id, target, now).await?;
         if let Some(why) = &count.not_counted_because {
             tracing::info!(reporter = %user_id, user.id = %target, why, "report does not count towards a hold");
         }
@@ -116,9 +104,9 @@ impl DiscoveryService {
         if held {
             metrics::counter!("moderation_holds_total").increment(1);
             tracing::warn!(user.id = %target, "reported by many people: hidden until a moderator decides");
-            profiles.invalidate(target).await;
+            self.profiles.invalidate(target).await;
         }
-        self.block(user_id, target, profiles).await
+        self.block(user_id, target).await
     }
 
     /// Whether `reporter`'s report about `target` counts towards a hold, and if not, why.
@@ -126,7 +114,6 @@ impl DiscoveryService {
         &self,
         reporter: Uuid,
         target: Uuid,
-        profiles: &ProfileService,
         now: chrono::DateTime<chrono::Utc>,
     ) -> ApiResult<store::HoldCount> {
         let not_counted = |why: String| {
@@ -156,14 +143,15 @@ impl DiscoveryService {
                 standing.dismissed
             ));
         }
-        let complete = profiles
+        let complete = self
+            .profiles
             .view(reporter)
             .await?
             .is_some_and(|v| v.is_complete());
         if !complete {
             return not_counted("the reporter has no complete profile".into());
         }
-        if !standing.interacted && !self.within_reach(reporter, target, profiles).await? {
+        if !standing.interacted && !self.within_reach(reporter, target).await? {
             return not_counted(
                 "the reporter was never within their discovery distance of the person, nor in \
                  touch with them"
@@ -174,19 +162,14 @@ impl DiscoveryService {
     }
 
     /// Whether `target` is within `viewer`'s discovery distance (both must have a location).
-    async fn within_reach(
-        &self,
-        viewer: Uuid,
-        target: Uuid,
-        profiles: &ProfileService,
-    ) -> ApiResult<bool> {
+    async fn within_reach(&self, viewer: Uuid, target: Uuid) -> ApiResult<bool> {
         let (Some(here), Some(there)) = (
             self.store.location_of(viewer).await?,
             self.store.location_of(target).await?,
         ) else {
             return Ok(false);
         };
-        let prefs = profiles.preferences_value(viewer).await?;
+        let prefs = self.profiles.preferences_value(viewer).await?;
         let radius_km = prefs.distance_unit.to_km(prefs.max_distance);
         Ok(super::geo::haversine_km(here, there) <= radius_km)
     }

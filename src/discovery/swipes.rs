@@ -11,7 +11,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{MatchEvent, TOPIC_MATCH, TOPIC_UNMATCHED};
 use crate::infra::time;
 use crate::notifications::Notify;
-use crate::profiles::ProfileService;
 
 impl DiscoveryService {
     pub(super) fn check_target(&self, user_id: Uuid, target: Uuid) -> ApiResult<()> {
@@ -27,7 +26,6 @@ impl DiscoveryService {
         &self,
         user_id: Uuid,
         target: Uuid,
-        profiles: &ProfileService,
     ) -> ApiResult<Option<(MatchRecord, bool)>> {
         self.check_target(user_id, target)?;
         // The like, the checks that both people have a profile and are not blocked, and the
@@ -60,7 +58,7 @@ impl DiscoveryService {
                     self.marks.swiped(user_id).await;
                     self.forget_relation(user_id, target).await;
                     self.publish(TOPIC_MATCH, user_id, &record).await;
-                    let views = profiles.views(&[user_id, target]).await?;
+                    let views = self.profiles.views(&[user_id, target]).await?;
                     let name = |id: &Uuid| {
                         views
                             .get(id)

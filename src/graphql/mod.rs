@@ -1,12 +1,9 @@
 //! The GraphQL schema: every domain's `XQuery` / `XMutation` merged into one, with its limits
 //! (depth 5, complexity, no introspection or suggestions in production), the services its
 //! resolvers use, and the cache of parsed documents. What resolvers share (the request's
-//! context, the signed-in check, paging) is in [`context`].
+//! context, the signed-in check, paging) is in [`crate::resolvers`].
 
-pub mod context;
 pub mod persisted;
-
-use context::RequestContext;
 
 use std::sync::Arc;
 
@@ -23,10 +20,12 @@ use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::chat::graphql::{ChatMutation, ChatQuery};
 use crate::discovery::graphql::{DiscoveryMutation, DiscoveryQuery};
 use crate::error::ApiError;
+use crate::identity::Sessions;
 use crate::infra::rate_limit::{Bucket, RateLimiter};
 use crate::notifications::graphql::{NotificationMutation, NotificationQuery};
 use crate::playgrounds::graphql::{PlaygroundMutation, PlaygroundQuery};
 use crate::profiles::graphql::{ProfileMutation, ProfileQuery};
+use crate::resolvers::RequestContext;
 
 /// Deepest selection nesting a client may send, not counting the `edges` and `node` levels of
 /// Relay connections (plumbing, not data: `recommendations { edges { node { profile { photos
@@ -106,10 +105,11 @@ fn build_schema(production: bool, mutation_budget: bool, app: Option<&App>) -> A
     )
     .limit_depth(ENGINE_MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY);
-    // Each resolver asks for the services it uses, by type (`context::service`).
+    // Each resolver asks for the services it uses, by type (`resolvers::service`).
     if let Some(app) = app {
         builder = builder
             .data(app.auth.clone())
+            .data::<Arc<dyn Sessions>>(app.auth.clone())
             .data(app.profiles.clone())
             .data(app.discovery.clone())
             .data(app.chat.clone())

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::client_ip::client_ip;
 use crate::app::AppState;
-use crate::auth::tokens::{Claims, TokenError};
 use crate::error::ApiError;
+use crate::identity::tokens::{Claims, TokenError};
 use crate::infra::rate_limit::Bucket;
 
 /// The bearer token of a request as verified (signature, algorithm, expiry), if one was sent.

@@ -120,21 +120,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/photos/{id}", delete(photos::delete))
         .route("/v1/me/export", get(export::export))
         .route("/ws", get(ws::ws))
-        .route(
-            "/admin/graphql",
-            post(admin::graphql).layer(DefaultBodyLimit::max(GRAPHQL_BODY_LIMIT)),
-        )
-        .route("/admin", get(admin::queue))
-        .route("/admin/console.css", get(admin::stylesheet))
-        .route("/admin/login", get(admin::login_page).post(admin::login))
-        .route("/admin/logout", post(admin::logout))
-        .route("/admin/cases/{id}", get(admin::case))
-        .route("/admin/cases/{id}/actions", post(admin::act))
-        .route("/admin/places", get(admin::places))
-        .route("/admin/places/{id}/actions", post(admin::place_act))
-        .route("/admin/audit", get(admin::audit))
-        .route("/admin/audit.csv", get(admin::audit_csv))
-        .route("/admin/staff", get(admin::staff).post(admin::set_role))
+        .merge(admin::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.app.clone(),
             middleware::authenticate_and_limit,

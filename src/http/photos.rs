@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::middleware::Credentials;
 use crate::app::AppState;
 use crate::auth::api;
-use crate::auth::model::AuthUser;
 use crate::error::ApiError;
+use crate::identity::AuthUser;
 use crate::profiles::images::MAX_UPLOAD_BYTES;
 
 /// The signed-in caller of a REST request.

@@ -304,12 +304,7 @@ impl Worker {
         let users = self.store.recently_active(since, REFRESH_LIMIT).await?;
         let mut refreshed = 0;
         for user in users {
-            if self
-                .services
-                .discovery
-                .refresh(user, &self.services.profiles)
-                .await?
-            {
+            if self.services.discovery.refresh(user).await? {
                 refreshed += 1;
             }
         }

@@ -9,9 +9,9 @@ use super::cursor;
 use super::store::NotificationKind;
 use super::store::{NotificationRecord, Preferences, PreferencesPatch};
 use crate::error::ApiError;
-use crate::graphql::context::{PageInfo, require_user, service};
 use crate::infra::stored::stored_enum;
 use crate::notifications::NotificationService;
+use crate::resolvers::{PageInfo, require_user, service};
 
 const MAX_PAGE: i32 = 100;
 
@@ -105,9 +105,7 @@ pub struct NotificationQuery;
 #[Object]
 impl NotificationQuery {
     /// Newest first.
-    #[graphql(
-        complexity = "crate::graphql::context::page_cost(first, 20, MAX_PAGE, child_complexity)"
-    )]
+    #[graphql(complexity = "crate::resolvers::page_cost(first, 20, MAX_PAGE, child_complexity)")]
     async fn notifications(
         &self,
         ctx: &Context<'_>,

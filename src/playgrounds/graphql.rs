@@ -15,11 +15,11 @@ use super::{MAX_SEARCH, PlaygroundDraft};
 use crate::discovery::DiscoveryService;
 use crate::discovery::geo::{Coordinates as Point, haversine_km, km_to_miles};
 use crate::error::ApiError;
-use crate::graphql::context::{require_confirmed_user, require_user, service};
 use crate::playgrounds::PlaygroundService;
 use crate::profiles::ProfileService;
 use crate::profiles::graphql::Coordinates;
 use crate::profiles::model::DistanceUnit;
+use crate::resolvers::{require_confirmed_user, require_user, service};
 
 /// What a place looks like to one viewer.
 pub struct Viewer {
@@ -198,7 +198,7 @@ pub struct PlaygroundQuery;
 impl PlaygroundQuery {
     /// Your favourite places, most recently saved first.
     #[graphql(
-        complexity = "crate::graphql::context::page_cost(None, super::MAX_FAVORITES, super::MAX_FAVORITES, child_complexity)"
+        complexity = "crate::resolvers::page_cost(None, super::MAX_FAVORITES, super::MAX_FAVORITES, child_complexity)"
     )]
     async fn my_playgrounds(&self, ctx: &Context<'_>) -> Result<Vec<Playground>> {
         let user = require_user(ctx).await?;
@@ -209,7 +209,7 @@ impl PlaygroundQuery {
 
     /// Places within `radius` (above 0, at most 100 km) of a point, nearest first.
     #[graphql(
-        complexity = "crate::graphql::context::page_cost(None, super::NEAR_LIMIT as i32, super::NEAR_LIMIT as i32, child_complexity)"
+        complexity = "crate::resolvers::page_cost(None, super::NEAR_LIMIT as i32, super::NEAR_LIMIT as i32, child_complexity)"
     )]
     async fn playgrounds_near(
         &self,
@@ -228,7 +228,7 @@ impl PlaygroundQuery {
 
     /// Fuzzy name search: prefix matches first; case and accents do not matter.
     #[graphql(
-        complexity = "crate::graphql::context::page_cost(first, 20, MAX_SEARCH as i32, child_complexity)"
+        complexity = "crate::resolvers::page_cost(first, 20, MAX_SEARCH as i32, child_complexity)"
     )]
     async fn search_playgrounds(
         &self,

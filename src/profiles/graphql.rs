@@ -10,15 +10,14 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{InputObject, MaybeUndefined};
 
 use super::input::{self, NewProfile, PreferencesUpdate, PreferencesValue, ProfileChanges};
-use super::loader::{ProfileLoader, SeenProfileLoader};
+use super::loader::ProfileLoader;
 use super::model::{
     ActivityLevel, DistanceUnit, DogSize, LocationRecord, PhotoRecord, PreferencesRecord,
     ProfileView, PromptRecord,
 };
-use crate::discovery::{DiscoveryService, Relation, RelationLoader, shows_to};
 use crate::error::ApiError;
-use crate::graphql::context::{require_user, service, spend_on_people};
 use crate::profiles::ProfileService;
+use crate::resolvers::{require_user, service};
 
 /// A dog's public profile, as other people see it. Never carries coordinates.
 pub struct Profile(pub Arc<ProfileView>);
@@ -50,12 +49,12 @@ impl Profile {
         self.0.profile.activity_level
     }
     /// In the owner's order.
-    #[graphql(complexity = "crate::graphql::context::page_cost(None, 6, 6, child_complexity)")]
+    #[graphql(complexity = "crate::resolvers::page_cost(None, 6, 6, child_complexity)")]
     async fn photos(&self) -> Vec<Photo> {
         self.0.photos.iter().cloned().map(Photo).collect()
     }
     /// In the owner's order.
-    #[graphql(complexity = "crate::graphql::context::page_cost(None, 3, 3, child_complexity)")]
+    #[graphql(complexity = "crate::resolvers::page_cost(None, 3, 3, child_complexity)")]
     async fn prompts(&self) -> Vec<Prompt> {
         self.0.prompts.iter().cloned().map(Prompt).collect()
     }
@@ -249,6 +248,18 @@ pub struct PreferencesInput {
     pub distance_unit: Option<DistanceUnit>,
 }
 
+impl From<PreferencesInput> for PreferencesUpdate {
+    fn from(input: PreferencesInput) -> Self {
+        PreferencesUpdate {
+            min_age: input.min_age,
+            max_age: input.max_age,
+            max_distance: input.max_distance,
+            activity_level: input.activity_level,
+            distance_unit: input.distance_unit,
+        }
+    }
+}
+
 /// Loads a profile through the request's batching loader.
 pub async fn load_profile(ctx: &Context<'_>, user_id: Uuid) -> Result<Option<Profile>> {
     let loader = ctx.data::<DataLoader<ProfileLoader>>()?;
@@ -261,41 +272,6 @@ pub struct ProfileQuery;
 
 #[Object]
 impl ProfileQuery {
-    /// Your own profile, or that of someone the app showed you or connected you with (served
-    /// in your recommendations, liked you, or matched); NOT_FOUND for anyone else, and when
-    /// either of you blocked the other. A paused or incomplete profile shows only to matches.
-    async fn profile(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<Option<Profile>> {
-        let viewer = require_user(ctx).await?.user_id;
-        let profiles = service::<Arc<ProfileService>>(ctx)?;
-        let not_found = || ApiError::NotFound("no such profile".into());
-        let relation = if viewer == user_id {
-            Relation::Matched
-        } else {
-            spend_on_people(ctx, viewer, 1).await?;
-            ctx.data::<DataLoader<RelationLoader>>()?
-                .load_one((viewer, user_id))
-                .await
-                .map_err(ApiError::from)?
-                .unwrap_or(Relation::Stranger)
-        };
-        if relation == Relation::Stranger {
-            return Err(not_found().into());
-        }
-        let seen = match profiles.seen_by_if_cached(viewer, user_id).await {
-            Some(seen) => seen,
-            // Not all cached here: batched with the request's other profiles.
-            None => ctx
-                .data::<DataLoader<SeenProfileLoader>>()?
-                .load_one((viewer, user_id))
-                .await
-                .map_err(ApiError::from)?,
-        };
-        match seen {
-            Some(view) if shows_to(relation, &view) => Ok(Some(Profile(view))),
-            _ => Err(not_found().into()),
-        }
-    }
-
     /// The prompt catalogue `setPrompts` accepts.
     async fn prompt_questions(&self) -> Vec<&'static str> {
         input::PROMPT_QUESTIONS.to_vec()
@@ -347,27 +323,6 @@ impl ProfileMutation {
         let profiles = service::<Arc<ProfileService>>(ctx)?;
         let stored = profiles.set_prompts(user.user_id, parsed).await?;
         Ok(stored.into_iter().map(Prompt).collect())
-    }
-
-    async fn update_preferences(
-        &self,
-        ctx: &Context<'_>,
-        input: PreferencesInput,
-    ) -> Result<Preferences> {
-        let user = require_user(ctx).await?;
-        let profiles = service::<Arc<ProfileService>>(ctx)?;
-        let discovery = service::<Arc<DiscoveryService>>(ctx)?;
-        let update = PreferencesUpdate {
-            min_age: input.min_age,
-            max_age: input.max_age,
-            max_distance: input.max_distance,
-            activity_level: input.activity_level,
-            distance_unit: input.distance_unit,
-        };
-        let prefs = profiles.update_preferences(user.user_id, update).await?;
-        // Other distances and ages: recommendations are computed anew.
-        discovery.invalidate(user.user_id).await;
-        Ok(prefs.into())
     }
 
     async fn pause_profile(&self, ctx: &Context<'_>, paused: bool) -> Result<Profile> {

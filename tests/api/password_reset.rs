@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use pupmatch::auth::store::{AuthStore, NewRefreshToken};
-use pupmatch::auth::tokens::new_opaque_token;
+use pupmatch::identity::tokens::new_opaque_token;
 use serde_json::json;
 use uuid::Uuid;
 

@@ -16,6 +16,7 @@ use crate::moderation::{admin_gql, moderator};
 both_backends!(
     moderators_remove_and_merge_places,
     the_console_removes_a_place,
+    the_console_shows_what_people_typed_as_text,
     places_nobody_saves_for_30_days_are_removed,
 );
 
@@ -309,4 +310,29 @@ async fn places_nobody_saves_for_30_days_are_removed(backend: Backend) {
         left,
         vec!["Lately Dropped Park".to_string(), "Loved Park".to_string()]
     );
+}
+
+/// Markup typed into a place's name or a search comes back as text, in content and in
+/// attribute values alike: nothing a member writes runs in a moderator's browser.
+async fn the_console_shows_what_people_typed_as_text(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let m = moderator(&app).await;
+    let alice = dog_at(&app, "Alice", BERLIN).await;
+    let name = "<script>alert(1)</script> & \"Park\"";
+    add_place(&app, &alice, name, 1.0).await;
+    let (_, cookie) = console_sign_in(&app, &m.email).await;
+    let (_, html) = console_csrf(&app, &cookie, "/admin/places").await;
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Park&quot;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>"), "{html}");
+    let search = "\"><script>alert(2)</script>";
+    let query: String = url::form_urlencoded::byte_serialize(search.as_bytes()).collect();
+    let (_, html) = console_csrf(&app, &cookie, &format!("/admin/places?q={query}")).await;
+    assert!(
+        html.contains("value=\"&quot;&gt;&lt;script&gt;alert(2)&lt;/script&gt;\""),
+        "{html}"
+    );
+    assert!(!html.contains("<script>"), "{html}");
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use pupmatch::auth::tokens::TokenKeys;
+use pupmatch::identity::tokens::TokenKeys;
 use serde_json::json;
 
 use crate::both_backends;
@@ -166,7 +166,7 @@ async fn a_socket_closes_when_its_token_expires(backend: Backend) {
     // A token of the same session, issued so that it expires two seconds from now.
     let keys = TokenKeys::new(&TEST_JWT_SECRET.to_string().into());
     let claims = keys.verify(&me.access_token).expect("the app's own token");
-    let issued_at = chrono::Utc::now() - pupmatch::auth::tokens::ACCESS_TOKEN_TTL
+    let issued_at = chrono::Utc::now() - pupmatch::identity::tokens::ACCESS_TOKEN_TTL
         + chrono::Duration::seconds(2);
     let (short, _) = keys
         .issue(claims.sub, claims.sid, issued_at)

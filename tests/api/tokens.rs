@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
-use pupmatch::auth::tokens::{Claims, TokenKeys};
+use pupmatch::identity::tokens::{Claims, TokenKeys};
 use serde_json::json;
 
 use crate::both_backends;

@@ -24,11 +24,11 @@ use super::client_ip::ClientIp;
 use super::middleware::Credentials;
 use crate::discovery::RelationLoader;
 use crate::error::{ApiError, annotate_graphql_errors, graphql_error_response as error_response};
-use crate::graphql::context::RequestContext;
 use crate::graphql::persisted::sha256_hex;
 use crate::infra::to_end::run_to_end;
 use crate::playgrounds::graphql::{PlaygroundLoader, ViewerLoader};
 use crate::profiles::loader::{ProfileLoader, SeenProfileLoader};
+use crate::resolvers::RequestContext;
 
 /// `GET /graphql`: a query (its parameters in the URL), or GraphiQL for a browser's
 /// navigation in development.

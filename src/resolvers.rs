@@ -1,17 +1,16 @@
 //! What every resolver shares: the request's context (who is calling, from where), the
 //! signed-in check, the per-IP auth budget, and the pieces of paged lists (page sizes, their
 //! cost, `PageInfo`). Resolvers depend on this module and on the services they use; the schema
-//! that assembles them lives above (`crate::graphql`).
+//! that assembles them lives above (`crate::graphql`), and gives the schema the session check
+//! as an `Arc<dyn Sessions>`.
 
 use std::sync::Arc;
 
 use async_graphql::{Context, SimpleObject};
 
-use crate::auth::AuthService;
-use crate::auth::api;
-use crate::auth::model::AuthUser;
-use crate::auth::tokens::{Claims, TokenError};
 use crate::error::ApiError;
+use crate::identity::tokens::{Claims, TokenError};
+use crate::identity::{AuthUser, Sessions};
 use crate::infra::rate_limit::{Bucket, RateLimiter};
 
 /// A service (or other shared value) the schema was built with.
@@ -67,7 +66,7 @@ impl RequestContext {
 
 /// The signed-in caller, or UNAUTHENTICATED (missing, invalid, expired or revoked token).
 pub async fn require_user(ctx: &Context<'_>) -> Result<AuthUser, ApiError> {
-    let auth = service::<Arc<AuthService>>(ctx)?;
+    let sessions = service::<Arc<dyn Sessions>>(ctx)?;
     let request = service::<RequestContext>(ctx)?;
     let claims = match &request.credentials {
         None => return Err(ApiError::unauthenticated()),
@@ -76,7 +75,7 @@ pub async fn require_user(ctx: &Context<'_>) -> Result<AuthUser, ApiError> {
     };
     request
         .user
-        .get_or_try_init(|| async { api(auth.authenticate(claims).await) })
+        .get_or_try_init(|| sessions.signed_in(claims))
         .await
         .copied()
 }
@@ -115,7 +114,6 @@ pub async fn spend_on_people(
 /// otherwise, saying so): what liking, messaging, reporting and adding places need.
 pub async fn require_confirmed_user(ctx: &Context<'_>) -> Result<AuthUser, ApiError> {
     let user = require_user(ctx).await?;
-    let auth = service::<Arc<AuthService>>(ctx)?;
-    api(auth.must_be_confirmed(user).await)?;
+    service::<Arc<dyn Sessions>>(ctx)?.confirmed(user).await?;
     Ok(user)
 }
