@@ -16,6 +16,8 @@
 pub mod graphql;
 pub mod model;
 pub mod password;
+mod recovery;
+mod sessions;
 pub mod store;
 
 use std::sync::Arc;
@@ -455,156 +457,6 @@ impl AuthService {
         Ok(ended.is_some())
     }
 
-    /// Emails a single-use reset link when the address has an account (at most
-    /// [`RESET_EMAILS_PER_HOUR`] an hour; each new link ends the earlier ones). Returns at once
-    /// either way (the email is sent in the background), so neither the answer nor its timing
-    /// reveals whether the account exists.
-    #[tracing::instrument(skip_all)]
-    pub async fn request_password_reset(&self, email: &Email) -> AuthResult<()> {
-        let Some(user) = self.store.user_by_email(email.as_str()).await? else {
-            return Ok(());
-        };
-        let now = time::now();
-        let (token, hash) = tokens::new_opaque_token();
-        let record = NewRefreshToken {
-            id: Uuid::now_v7(),
-            hash,
-            created_at: now,
-            expires_at: now + tokens::RESET_TOKEN_TTL,
-        };
-        if !self
-            .store
-            .create_reset_token(user.id, &record, RESET_EMAILS_PER_HOUR)
-            .await?
-        {
-            tracing::info!(user.id = %user.id, "password reset emails paused for the hour");
-            return Ok(());
-        }
-        let mut link = self.public_url.clone();
-        link.set_path("/reset-password");
-        link.set_query(Some(&format!("token={token}")));
-        let message = OutgoingEmail {
-            to: user.email.clone(),
-            subject: "Reset your PupMatch password".into(),
-            body: format!(
-                "Someone (hopefully you) asked to reset the password of your PupMatch account.\n\n\
-                 Open this link within one hour to choose a new password:\n{link}\n\n\
-                 Reset token: {token}\n\n\
-                 If it wasn't you, ignore this email: your password stays as it is.\n"
-            ),
-            secrets: vec![token],
-        };
-        self.mail_in_background(message, user.id, "password reset");
-        Ok(())
-    }
-
-    /// Sends `message` to `user_id`'s address without the request waiting for it (neither the
-    /// answer nor its timing says whether the mail server took it); logs how it went.
-    fn mail_in_background(&self, message: OutgoingEmail, user_id: Uuid, what: &'static str) {
-        let mailer = self.mailer.clone();
-        tokio::spawn(async move {
-            match mailer.send(message).await {
-                Ok(()) => tracing::info!(user.id = %user_id, kind = what, "email sent"),
-                Err(err) => {
-                    tracing::error!(user.id = %user_id, kind = what, error = format!("{err:#}"), "email failed")
-                }
-            }
-        });
-    }
-
-    /// FORBIDDEN, saying why, when confirmation is required and `user` has not confirmed their
-    /// address: liking, messaging, reporting and adding places need it.
-    pub async fn must_be_confirmed(&self, user: AuthUser) -> AuthResult<()> {
-        if !self.confirmation_required || self.account(user).await?.email_confirmed {
-            return Ok(());
-        }
-        Err(AuthError::Unconfirmed)
-    }
-
-    /// Emails `user` a new confirmation link (ending the earlier ones), at most
-    /// [`CONFIRMATION_EMAILS_PER_HOUR`] an hour. False when the address is confirmed already.
-    pub async fn resend_confirmation(&self, user: AuthUser) -> AuthResult<bool> {
-        if self.account(user).await?.email_confirmed {
-            return Ok(false);
-        }
-        let record = self.user(user.user_id).await?;
-        self.send_confirmation(&record, time::now()).await?;
-        Ok(true)
-    }
-
-    /// Stores a confirmation token for `user` and emails its link in the background.
-    async fn send_confirmation(
-        &self,
-        user: &UserRecord,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> AuthResult<()> {
-        let (token, hash) = tokens::new_opaque_token();
-        let record = NewRefreshToken {
-            id: Uuid::now_v7(),
-            hash,
-            created_at: now,
-            expires_at: now + tokens::CONFIRMATION_TOKEN_TTL,
-        };
-        if !self
-            .store
-            .create_confirmation_token(user.id, &record, CONFIRMATION_EMAILS_PER_HOUR)
-            .await?
-        {
-            return Err(AuthError::TooManyConfirmationEmails);
-        }
-        let mut link = self.public_url.clone();
-        link.set_path("/confirm-email");
-        link.set_query(Some(&format!("token={token}")));
-        let message = OutgoingEmail {
-            to: user.email.clone(),
-            subject: "Confirm your PupMatch email address".into(),
-            body: format!(
-                "Welcome to PupMatch!\n\n\
-                 Open this link within 48 hours to confirm your email address:\n{link}\n\n\
-                 Confirmation token: {token}\n\n\
-                 Until you do, your dog's profile is not shown to others, and you cannot like, \
-                 message or report anyone.\n\n\
-                 If you did not make a PupMatch account, ignore this email.\n"
-            ),
-            secrets: vec![token],
-        };
-        self.mail_in_background(message, user.id, "confirmation");
-        Ok(())
-    }
-
-    /// Confirms the address of the account a confirmation link was sent to (single use).
-    #[tracing::instrument(skip_all)]
-    pub async fn confirm_email(&self, token: &str) -> AuthResult<()> {
-        let presented = tokens::hash_opaque(token);
-        match self.store.confirm_email(&presented, time::now()).await? {
-            Some(user_id) => {
-                // The cached account says it is unconfirmed: drop it everywhere.
-                self.sessions.invalidate(user_id).await;
-                tracing::info!(user.id = %user_id, "email address confirmed");
-                Ok(())
-            }
-            None => Err(AuthError::InvalidConfirmationToken),
-        }
-    }
-
-    #[tracing::instrument(skip_all)]
-    pub async fn reset_password(&self, token: &str, new_password: Password) -> AuthResult<()> {
-        let presented = tokens::hash_opaque(token);
-        let hash = password::hash(&self.hashing, new_password.expose().to_string()).await?;
-        match self
-            .store
-            .reset_password(&presented, &hash, time::now())
-            .await?
-        {
-            Some(user_id) => {
-                self.sessions_ended(user_id, EndedSessions::all()).await;
-                tracing::info!(user.id = %user_id, "password reset; every session ended");
-                Ok(())
-            }
-            None => Err(AuthError::InvalidResetToken),
-        }
-    }
-
     /// Changes the password and ends every other session of the user.
     #[tracing::instrument(skip_all, fields(user.id = %user.user_id))]
     pub async fn change_password(
@@ -648,83 +500,6 @@ impl AuthService {
         }
         tracing::info!(blobs = keys.len(), "account deleted");
         Ok(())
-    }
-
-    /// Checks an access token's session: it must still be active and belong to `sub`.
-    pub async fn authenticate(&self, claims: &Claims) -> AuthResult<AuthUser> {
-        let user = AuthUser {
-            user_id: claims.sub,
-            session_id: claims.sid,
-        };
-        self.account(user).await.map(|_| user)
-    }
-
-    /// Whether `user`'s session is still active, asked of the database rather than the cache
-    /// (which another instance's ending of it reaches a moment later). A socket asks once more
-    /// after it has registered for session ends: a session that ended before is seen here, one
-    /// that ends after by the socket hub.
-    pub async fn session_still_active(&self, user: AuthUser) -> AuthResult<bool> {
-        Ok(self
-            .store
-            .active_sessions(user.user_id, active_since())
-            .await?
-            .contains(&user.session_id))
-    }
-
-    /// The signed-in caller's account, if their session is still active: from the session
-    /// cache, or read (and cached) when nothing is cached for them or the session is not in the
-    /// cached set (a new login).
-    pub async fn account(&self, user: AuthUser) -> AuthResult<Account> {
-        match self.signed_in(user.user_id, user.session_id).await? {
-            Some(s) if s.sessions.contains(&user.session_id) => Ok(s.account.clone()),
-            _ => Err(AuthError::InvalidToken),
-        }
-    }
-
-    async fn signed_in(&self, user_id: Uuid, session: Uuid) -> AuthResult<Option<Arc<SignedIn>>> {
-        if let Some(cached) = self.sessions.get_many(&[user_id]).await.remove(&user_id)
-            && cached.sessions.contains(&session)
-        {
-            return Ok(Some(cached));
-        }
-        let Some(user) = self.store.user_by_id(user_id).await? else {
-            return Ok(None);
-        };
-        let sessions = self.store.active_sessions(user_id, active_since()).await?;
-        let entry = Arc::new(SignedIn {
-            account: Account::from(user),
-            sessions,
-        });
-        self.sessions
-            .insert_many(vec![(user_id, entry.clone())])
-            .await;
-        Ok(Some(entry))
-    }
-
-    /// The signed-in staff member of a console cookie: valid while its console session is
-    /// active and younger than [`tokens::CONSOLE_SESSION_TTL`].
-    pub async fn console_session(&self, cookie: &str) -> AuthResult<AuthUser> {
-        let now = time::now();
-        match self
-            .store
-            .session_of_refresh_token(
-                &tokens::hash_opaque(cookie),
-                now - tokens::CONSOLE_SESSION_TTL,
-                now,
-            )
-            .await?
-        {
-            Some((user_id, session_id)) => Ok(AuthUser {
-                user_id,
-                session_id,
-            }),
-            None => Err(AuthError::InvalidToken),
-        }
-    }
-
-    /// Verifies a bearer token's signature and expiry (no database).
-    pub fn verify_token(&self, token: &str) -> Result<Claims, TokenError> {
-        self.keys.verify(token)
     }
 
     pub async fn user(&self, user_id: Uuid) -> AuthResult<UserRecord> {
@@ -799,17 +574,6 @@ fn new_session(
 /// Turns `ApiResult` helpers' `AuthError` into the API error (used by resolvers).
 pub fn api<T>(r: AuthResult<T>) -> ApiResult<T> {
     r.map_err(ApiError::from)
-}
-
-#[async_trait::async_trait]
-impl Sessions for AuthService {
-    async fn signed_in(&self, claims: &Claims) -> ApiResult<AuthUser> {
-        api(self.authenticate(claims).await)
-    }
-
-    async fn confirmed(&self, user: AuthUser) -> ApiResult<()> {
-        api(self.must_be_confirmed(user).await)
-    }
 }
 
 #[cfg(test)]

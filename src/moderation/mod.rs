@@ -14,6 +14,9 @@
 
 pub mod graphql;
 pub mod model;
+mod places;
+mod roles;
+pub use roles::{lift_from_command_line, set_role};
 pub mod store;
 
 use std::collections::HashMap;
@@ -429,63 +432,6 @@ impl ModerationService {
         Ok(())
     }
 
-    /// Places for moderators, newest first (at most [`PLACES_LISTED`]); with `search`, those
-    /// whose name contains it.
-    pub async fn places(&self, search: Option<&str>) -> ApiResult<Vec<PlaygroundRecord>> {
-        let search = search
-            .map(crate::playgrounds::normalize_name)
-            .filter(|s| !s.is_empty());
-        Ok(self.store.places(search.as_deref(), PLACES_LISTED).await?)
-    }
-
-    /// Takes a place off the map, audited.
-    pub async fn remove_place(&self, actor: &Actor, place_id: Uuid, reason: &str) -> ApiResult<()> {
-        let reason = clean_reason(reason)?;
-        let place = self.place(place_id, "placeId").await?;
-        let action = place_action(actor, ActionKind::RemovePlace, &place, reason, None);
-        if !self.store.remove_place(&action).await? {
-            return Err(ApiError::NotFound("no such place".into()));
-        }
-        tracing::info!(moderator = ?actor.id, place = %place_id, "moderation action: remove place");
-        self.playgrounds.forget(place_id).await;
-        Ok(())
-    }
-
-    /// Folds a duplicate place into another (its favourites and shares move there), audited.
-    pub async fn merge_place(
-        &self,
-        actor: &Actor,
-        place_id: Uuid,
-        into: Uuid,
-        reason: &str,
-    ) -> ApiResult<()> {
-        let reason = clean_reason(reason)?;
-        if place_id == into {
-            return Err(ApiError::bad_input(
-                "intoId",
-                "a place cannot merge into itself",
-            ));
-        }
-        let place = self.place(place_id, "placeId").await?;
-        let target = self.place(into, "intoId").await?;
-        let detail = format!("into {} ({})", target.id, target.name);
-        let action = place_action(actor, ActionKind::MergePlace, &place, reason, Some(detail));
-        if !self.store.merge_places(&action, into).await? {
-            return Err(ApiError::NotFound("no such place".into()));
-        }
-        tracing::info!(moderator = ?actor.id, place = %place_id, into = %into, "moderation action: merge place");
-        self.playgrounds.forget(place_id).await;
-        self.playgrounds.forget(into).await;
-        Ok(())
-    }
-
-    async fn place(&self, id: Uuid, field: &'static str) -> ApiResult<PlaygroundRecord> {
-        self.store
-            .place(id)
-            .await?
-            .ok_or_else(|| ApiError::bad_input(field, "no such place"))
-    }
-
     /// Bans the account registered with the email of a banned deleted account, as any ban.
     async fn ban_successor(&self, actor: &Actor, successor: Uuid, deleted: Uuid) -> ApiResult<()> {
         let reason = format!("the same email as the banned deleted account {deleted}");
@@ -536,26 +482,6 @@ impl ModerationService {
         Ok(())
     }
 
-    /// Gives the account with `email` a role (`Member` takes any role away). Admins only, or
-    /// the command line.
-    pub async fn set_role(
-        &self,
-        actor: &Actor,
-        email: &str,
-        role: Role,
-        reason: &str,
-    ) -> ApiResult<Uuid> {
-        set_role(&self.store, actor, email, role, reason).await
-    }
-
-    /// Accounts with a role, admins first. Admins only.
-    pub async fn staff_list(&self, viewer: &Actor) -> ApiResult<Vec<model::StaffRow>> {
-        if viewer.role != Role::Admin {
-            return Err(ApiError::Forbidden("only admins see the staff list".into()));
-        }
-        Ok(self.store.staff().await?)
-    }
-
     /// The audit log, newest first.
     pub async fn audit(
         &self,
@@ -588,84 +514,6 @@ pub fn spawn_open_case_gauge(store: ModerationStore) {
     });
 }
 
-/// Grants or takes away a role, logged. Shared by the service and the command line (which
-/// runs without the rest of the application).
-pub async fn set_role(
-    store: &ModerationStore,
-    actor: &Actor,
-    email: &str,
-    role: Role,
-    reason: &str,
-) -> ApiResult<Uuid> {
-    if actor.role != Role::Admin {
-        return Err(ApiError::Forbidden("only admins grant roles".into()));
-    }
-    let reason = clean_reason(reason)?;
-    let email = email.trim().to_lowercase();
-    let (user_id, current) = store
-        .account_by_email(&email)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no account with the email {email}")))?;
-    if actor.id.is_some() && Some(user_id) == actor.id {
-        return Err(ApiError::bad_input(
-            "email",
-            "an admin cannot change their own role",
-        ));
-    }
-    if !actor.may_act_on(user_id, current) {
-        return Err(ApiError::Forbidden(OUT_OF_REACH.into()));
-    }
-    let now = time::now();
-    let (kind, detail) = if role == Role::Member {
-        (ActionKind::RevokeRole, None)
-    } else {
-        (ActionKind::GrantRole, Some(role.as_db().to_string()))
-    };
-    let action = NewAction {
-        id: Uuid::now_v7(),
-        created_at: now,
-        actor_id: actor.id,
-        actor_email: actor.email.clone(),
-        kind,
-        subject_id: user_id,
-        subject_name: Some(email),
-        reason,
-        detail,
-    };
-    store.set_role(user_id, role, &action).await?;
-    record_metrics(kind, None, now);
-    Ok(user_id)
-}
-
-/// Lifts the suspension, ban or hold of the account with `email`, logged like every action:
-/// the operator's way back in when the console is out of reach (every admin locked out).
-pub async fn lift_from_command_line(
-    store: &ModerationStore,
-    email: &str,
-    reason: &str,
-) -> ApiResult<Uuid> {
-    let reason = clean_reason(reason)?;
-    let email = email.trim().to_lowercase();
-    let no_account = || ApiError::NotFound(format!("no account with the email {email}"));
-    let (user_id, _) = store
-        .account_by_email(&email)
-        .await?
-        .ok_or_else(no_account)?;
-    let person = store.person(user_id).await?.ok_or_else(no_account)?;
-    let now = time::now();
-    let action = new_action(
-        &Actor::command_line(),
-        ActionKind::Lift,
-        &person,
-        reason,
-        None,
-        now,
-    );
-    store.apply(&action, &Effect::Lift, now).await?;
-    record_metrics(ActionKind::Lift, None, now);
-    Ok(user_id)
-}
-
 fn new_action(
     actor: &Actor,
     kind: ActionKind,
@@ -686,30 +534,6 @@ fn new_action(
         detail,
     }
 }
-
-/// The audit entry of a moderator's action on a place.
-fn place_action(
-    actor: &Actor,
-    kind: ActionKind,
-    place: &PlaygroundRecord,
-    reason: String,
-    detail: Option<String>,
-) -> NewAction {
-    NewAction {
-        id: Uuid::now_v7(),
-        created_at: time::now(),
-        actor_id: actor.id,
-        actor_email: actor.email.clone(),
-        kind,
-        subject_id: place.id,
-        subject_name: Some(place.name.clone()),
-        reason,
-        detail,
-    }
-}
-
-/// Places a moderator's list shows at most.
-pub const PLACES_LISTED: i64 = 100;
 
 /// A reason is required: 1 to 1000 characters of plain text.
 fn clean_reason(raw: &str) -> ApiResult<String> {
