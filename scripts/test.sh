@@ -6,6 +6,7 @@
 #   scripts/test.sh                # everything
 #   scripts/test.sh auth::         # only tests whose name matches (nextest filter)
 #   SERVICES_ONLY=1 scripts/test.sh  # install and start the services, run nothing (scripts/soak.sh)
+#   TEST_RUNNER=cargo scripts/test.sh --skip x  # the suite under plain `cargo test`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -285,14 +286,17 @@ else
   export TEST_CONTRACT_DIR=absent
   log "API contract: not found next to this checkout; docs/api/ is checked against the served schema only"
 fi
-if ! cargo nextest --version >/dev/null 2>&1; then
+# TEST_RUNNER=cargo runs the suite with plain `cargo test` (one process for every test), as a
+# machine without cargo-nextest would.
+runner="${TEST_RUNNER:-nextest}"
+if [ "$runner" = nextest ] && ! cargo nextest --version >/dev/null 2>&1; then
   # nextest runs each test in a process of its own, and in the groups .config/nextest.toml
   # sets; `cargo test` below is the fallback when it cannot be had.
   log "installing cargo-nextest (built from crates.io, once: a few minutes)"
   cargo install --locked --quiet cargo-nextest || log "cargo-nextest could not be installed: using cargo test"
 fi
 log "running the test suite (PostgreSQL + Redis, and SQLite)"
-if cargo nextest --version >/dev/null 2>&1; then
+if [ "$runner" = nextest ] && cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@" || status=$?
 else
   cargo test --no-fail-fast -- "$@" || status=$?

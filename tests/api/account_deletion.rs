@@ -4,6 +4,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::both_backends;
+use crate::helpers::db::uuid_lit;
 use crate::helpers::{Backend, DEFAULT_PASSWORD, Session, TestApp, spawn_app};
 use pupmatch::infra::db::Db;
 
@@ -69,13 +70,6 @@ async fn profile_with_photos(app: &TestApp, me: &Session) -> Vec<String> {
         assert_eq!(app.client.get(url).send().await.expect("get").status(), 200);
     }
     urls
-}
-
-pub fn uuid_lit(app: &TestApp, id: Uuid) -> String {
-    match app.backend {
-        Backend::Postgres => format!("'{id}'"),
-        Backend::Sqlite => format!("X'{}'", id.simple()),
-    }
 }
 
 /// Gives `me` a row in every table, several of them involving `other`.
@@ -222,7 +216,7 @@ async fn a_wrong_password_deletes_nothing(backend: Backend) {
 /// a recommendation list holding it cached in both tiers; right after the deletion, neither
 /// shows the person.
 async fn a_deleted_account_vanishes_at_once_from_every_instance(backend: Backend) {
-    use crate::discovery::{BERLIN, all_recs, dog_at, north_of};
+    use crate::helpers::people::{BERLIN, all_recs, dog_at, north_of};
     let app = spawn_app(backend).await;
     let sibling = match backend {
         Backend::Postgres => Some(app.spawn_sibling().await),
@@ -276,7 +270,7 @@ async fn reports(
 }
 
 async fn reports_outlive_the_accounts_they_involve(backend: Backend) {
-    use crate::discovery::{BERLIN, dog_at};
+    use crate::helpers::people::{BERLIN, dog_at};
     let app = spawn_app(backend).await;
     let reporter = dog_at(&app, "Reporter", BERLIN).await;
     let harasser = dog_at(&app, "Harasser", BERLIN).await;

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, dog_at, north_of};
+use crate::helpers::people::{BERLIN, dog_at, north_of};
+use crate::helpers::staff::{admin_gql, moderator};
 use crate::helpers::{Backend, DEFAULT_PASSWORD, Session, TestApp, spawn_app_with};
-use crate::moderation::{admin_gql, moderator};
 
 both_backends!(
     a_reported_person_who_deletes_their_account_can_still_be_banned,

@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::chat::matched_pair;
-use crate::discovery::{BERLIN, act, all_recs, dog_at, like, north_of};
+use crate::helpers::chat::matched_pair;
+use crate::helpers::people::profile_query;
+use crate::helpers::people::{BERLIN, act, all_recs, dog_at, like, north_of};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
 
 both_backends!(
@@ -45,21 +46,6 @@ async fn blocked_pairs(app: &TestApp) -> Vec<(Session, Session)> {
         out.push((a, b));
     }
     out
-}
-
-/// `viewer` opens `user`'s profile, `user` having been served to them (again).
-pub async fn profile_query(
-    app: &TestApp,
-    viewer: &Session,
-    user: &Session,
-) -> crate::helpers::GqlResponse {
-    app.introduce(viewer, user).await;
-    app.gql(
-        viewer.token(),
-        "query($u: UUID!) { profile(userId: $u) { userId name photos { url } } }",
-        json!({ "u": user.user_id }),
-    )
-    .await
 }
 
 async fn a_blocked_person_cannot_open_the_blockers_profile(backend: Backend) {
@@ -235,7 +221,7 @@ async fn notifications_forget_the_other_person(backend: Backend) {
         }
         let (blocker, blocked) = if who_blocks == 0 { (&a, &b) } else { (&b, &a) };
         assert!(
-            crate::notifications::inbox(&app, blocker, false)
+            crate::helpers::inbox::inbox(&app, blocker, false)
                 .await
                 .iter()
                 .any(|n| mentions(n, blocked)),
@@ -245,7 +231,7 @@ async fn notifications_forget_the_other_person(backend: Backend) {
             .await
             .data("block");
         for (seer, hidden) in [(&a, &b), (&b, &a)] {
-            let notes = crate::notifications::inbox(&app, seer, false).await;
+            let notes = crate::helpers::inbox::inbox(&app, seer, false).await;
             assert!(
                 !notes.iter().any(|n| mentions(n, hidden)),
                 "{notes:?} mentions {}",
@@ -273,7 +259,7 @@ async fn messages_sent_as_the_block_lands_leave_no_notification(backend: Backend
         let stored = answers.iter().filter(|a| a.errors().is_empty()).count();
         // Whatever the notifications still on their way do, they end after the block.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let notes = crate::notifications::inbox(&app, &blocker, false).await;
+        let notes = crate::helpers::inbox::inbox(&app, &blocker, false).await;
         assert!(
             !notes.iter().any(|n| mentions(n, &sender)),
             "{stored} of 12 messages stored; after the block the inbox holds {notes:?}"

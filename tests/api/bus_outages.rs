@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::discovery::{BERLIN, dog_at, like, north_of};
+use crate::helpers::people::{BERLIN, dog_at, like, north_of};
 use crate::helpers::proxy::TcpProxy;
 use crate::helpers::{Backend, redis_url, spawn_app_with};
 

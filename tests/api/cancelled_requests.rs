@@ -17,7 +17,7 @@ use sqlx::{Connection, PgConnection};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::chat::matched_pair;
+use crate::helpers::chat::matched_pair;
 use crate::helpers::{Backend, TestDb, spawn_app};
 
 /// Whether a connection of this database other than `observer` is inside a transaction.

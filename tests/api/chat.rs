@@ -6,37 +6,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::discovery::{BERLIN, act, dog_at, like};
-use crate::helpers::{Backend, Session, TestApp, spawn_app, spawn_app_with};
-
-/// Two dogs who matched, and their conversation.
-pub async fn matched_pair(app: &TestApp) -> (Session, Session, String) {
-    let a = dog_at(app, "Rex", BERLIN).await;
-    let b = dog_at(app, "Bella", BERLIN).await;
-    like(app, &a, b.user_id).await.data("like");
-    let res = like(app, &b, a.user_id).await;
-    let conversation = res.data("like")["match"]["conversationId"]
-        .as_str()
-        .expect("conversation id")
-        .to_string();
-    (a, b, conversation)
-}
-
-pub async fn messages(app: &TestApp, user: &Session, conversation: &str) -> Vec<Value> {
-    let res = app
-        .gql(
-            user.token(),
-            "query($c: UUID!) { messages(conversationId: $c, first: 100) { edges { node { id content senderId recipientId clientId read kind } } } }",
-            json!({ "c": conversation }),
-        )
-        .await;
-    res.data("messages")["edges"]
-        .as_array()
-        .expect("edges")
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect()
-}
+use crate::both_backends;
+use crate::helpers::chat::{matched_pair, messages};
+use crate::helpers::people::{BERLIN, act, dog_at, like};
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
 
 async fn two_matched_users_chat_in_real_time(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -608,16 +581,7 @@ fn only_matched_users_exchange_messages(backend: Backend) {
     });
 }
 
-#[test]
-fn only_matched_users_exchange_messages_postgres() {
-    only_matched_users_exchange_messages(Backend::Postgres);
-}
-
-#[test]
-fn only_matched_users_exchange_messages_sqlite() {
-    only_matched_users_exchange_messages(Backend::Sqlite);
-}
-
+both_backends!(blocking: only_matched_users_exchange_messages);
 async fn mark_messages_read_counts_only_received_messages(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b, conversation) = matched_pair(&app).await;

@@ -3,47 +3,17 @@
 //! after 8 hours whatever the browser keeps, it ends with sign-out, and in production the
 //! cookie is always `Secure`.
 
-use crate::account_deletion::uuid_lit;
 use crate::both_backends;
-use crate::helpers::{
-    Backend, DEFAULT_PASSWORD, TestApp, in_production, spawn_app, spawn_app_with,
-};
-use crate::moderation::moderator;
+use crate::helpers::db::uuid_lit;
+use crate::helpers::staff::moderator;
+use crate::helpers::staff::{console_sign_in, no_redirects};
+use crate::helpers::{Backend, TestApp, in_production, spawn_app, spawn_app_with};
 
 both_backends!(
     a_console_session_reaches_only_the_console,
     a_console_session_ends_after_eight_hours_or_at_sign_out,
     production_console_cookies_are_secure,
 );
-
-pub fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-/// Signs `email` in to the console: the whole `Set-Cookie` header, and the cookie's value.
-pub async fn console_sign_in(app: &TestApp, email: &str) -> (String, String) {
-    let res = no_redirects()
-        .post(app.url("/admin/login"))
-        .form(&[("email", email), ("password", DEFAULT_PASSWORD)])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(res.status(), 303);
-    let header = res.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .to_string();
-    let value = header
-        .split(';')
-        .next()
-        .and_then(|pair| pair.strip_prefix("pupmatch_console="))
-        .expect("the console cookie")
-        .to_string();
-    (header, value)
-}
 
 /// The queue page with `cookie` as the console's: its status and text.
 async fn queue(app: &TestApp, cookie: &str) -> (u16, String) {

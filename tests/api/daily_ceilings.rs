@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, dog_at, like, north_of};
+use crate::helpers::people::{BERLIN, dog_at, like, north_of};
 use crate::helpers::{Backend, GqlResponse, Session, TestApp, spawn_app_with};
 
 both_backends!(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::discovery::{BERLIN, dog_at, like, north_of};
+use crate::helpers::people::{BERLIN, dog_at, like, north_of};
 use crate::helpers::{Session, TestApp, TestDb, pg_ctlcluster, pg_primary_url, spawn_app_on};
 
 /// Messages each sender sends, 8 a second.

@@ -7,7 +7,8 @@ use pupmatch::discovery::geo::{self, Coordinates};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::discovery::{BERLIN, act, all_recs, dog_at, like, north_of, place};
+use crate::both_backends;
+use crate::helpers::people::{BERLIN, act, all_recs, dog_at, like, north_of, place};
 use crate::helpers::{Backend, Session, TestApp, runtime, spawn_app};
 use pupmatch::infra::db::Db;
 
@@ -84,16 +85,8 @@ fn update_location_validates(backend: Backend) {
     });
 }
 
-#[test]
-fn update_location_validates_postgres() {
-    update_location_validates(Backend::Postgres);
-}
-
-#[test]
-fn update_location_validates_sqlite() {
-    update_location_validates(Backend::Sqlite);
-}
-
+both_backends!(blocking: update_location_validates, discovery_excludes_acted_on_profiles, matches_are_mutual_and_unique, like_and_pass_are_idempotent, unmatch_cascades);
+both_backends!(worker_threads = 4: simultaneous_likes_make_exactly_one_match);
 #[derive(Debug, Clone, Copy)]
 enum Action {
     Like,
@@ -154,16 +147,6 @@ fn discovery_excludes_acted_on_profiles(backend: Backend) {
             Ok(())
         })?;
     });
-}
-
-#[test]
-fn discovery_excludes_acted_on_profiles_postgres() {
-    discovery_excludes_acted_on_profiles(Backend::Postgres);
-}
-
-#[test]
-fn discovery_excludes_acted_on_profiles_sqlite() {
-    discovery_excludes_acted_on_profiles(Backend::Sqlite);
 }
 
 async fn scalar(app: &TestApp, sql: &str) -> i64 {
@@ -239,16 +222,6 @@ fn matches_are_mutual_and_unique(backend: Backend) {
     });
 }
 
-#[test]
-fn matches_are_mutual_and_unique_postgres() {
-    matches_are_mutual_and_unique(Backend::Postgres);
-}
-
-#[test]
-fn matches_are_mutual_and_unique_sqlite() {
-    matches_are_mutual_and_unique(Backend::Sqlite);
-}
-
 /// Liking or passing the same profile several times has the effect of once.
 fn like_and_pass_are_idempotent(backend: Backend) {
     let rt = runtime();
@@ -290,16 +263,6 @@ fn pair_filter(app: &TestApp, a: Uuid, b: Uuid) -> String {
     }
 }
 
-#[test]
-fn like_and_pass_are_idempotent_postgres() {
-    like_and_pass_are_idempotent(Backend::Postgres);
-}
-
-#[test]
-fn like_and_pass_are_idempotent_sqlite() {
-    like_and_pass_are_idempotent(Backend::Sqlite);
-}
-
 /// Unmatching deletes the match and its conversation (so no more messages), for
 /// either side, every time.
 fn unmatch_cascades(backend: Backend) {
@@ -332,18 +295,8 @@ fn unmatch_cascades(backend: Backend) {
     });
 }
 
-#[test]
-fn unmatch_cascades_postgres() {
-    unmatch_cascades(Backend::Postgres);
-}
-
-#[test]
-fn unmatch_cascades_sqlite() {
-    unmatch_cascades(Backend::Sqlite);
-}
-
 /// Two people liking each other at the same instant get exactly one match.
-async fn simultaneous_likes(backend: Backend) {
+async fn simultaneous_likes_make_exactly_one_match(backend: Backend) {
     let app = spawn_app(backend).await;
     for i in 0..10 {
         let a = dog_at(&app, &format!("A{i}"), BERLIN).await;
@@ -360,16 +313,6 @@ async fn simultaneous_likes(backend: Backend) {
         assert_eq!(app.count("matches").await, i + 1);
         assert_eq!(app.count("conversations").await, i + 1);
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn simultaneous_likes_make_exactly_one_match_postgres() {
-    simultaneous_likes(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn simultaneous_likes_make_exactly_one_match_sqlite() {
-    simultaneous_likes(Backend::Sqlite).await;
 }
 
 /// The candidate query can use the GiST index on the grid points (no geometry/geography cast

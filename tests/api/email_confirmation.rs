@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, dog_at, like, north_of, recs, user_ids};
+use crate::helpers::people::{BERLIN, dog_at, like, north_of, recs, user_ids};
 use crate::helpers::smtp::SmtpSink;
 use crate::helpers::{Backend, GqlResponse, Session, TestApp, spawn_app, spawn_app_with};
 

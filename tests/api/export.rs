@@ -5,10 +5,10 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::account_deletion::uuid_lit;
 use crate::both_backends;
-use crate::chat::matched_pair;
-use crate::discovery::{BERLIN, act, dog_at, like, north_of};
+use crate::helpers::chat::matched_pair;
+use crate::helpers::db::uuid_lit;
+use crate::helpers::people::{BERLIN, act, dog_at, like, north_of};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
 
 both_backends!(

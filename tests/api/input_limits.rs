@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, dog_at};
+use crate::helpers::people::{BERLIN, dog_at};
 use crate::helpers::{Backend, spawn_app};
 
 both_backends!(

@@ -3,31 +3,14 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::json;
 
-use crate::discovery::{BERLIN, act, all_recs, dog_at};
+use crate::helpers::db::{exec_at, hex_id};
+use crate::helpers::people::{BERLIN, act, all_recs, dog_at};
 use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
 use pupmatch::infra::db::Db;
 use pupmatch::jobs::Job;
-
-/// Runs one statement with one timestamp parameter (`$1`) on either backend.
-pub async fn exec_at(app: &TestApp, sql: &str, at: DateTime<Utc>) -> u64 {
-    match &app.db {
-        Db::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-            .bind(at)
-            .execute(p)
-            .await
-            .expect("statement")
-            .rows_affected(),
-        Db::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(sql.replace("$1", "?1")))
-            .bind(pupmatch::infra::time::sqlite_ts(at))
-            .execute(p)
-            .await
-            .expect("statement")
-            .rows_affected(),
-    }
-}
 
 /// (job, tick, runs) for every tick that ran.
 async fn runs_per_tick(app: &TestApp) -> Vec<(String, i64, i64)> {
@@ -123,7 +106,7 @@ async fn cleanup_removes_what_has_expired_and_nothing_else(backend: Backend) {
     // Notifications (d likes b, c and a): b's read and old, c's unread and old, a's read and new.
     let d = dog_at(&app, "Max", BERLIN).await;
     for target in [&b, &c, &a] {
-        crate::discovery::like(&app, &d, target.user_id)
+        crate::helpers::people::like(&app, &d, target.user_id)
             .await
             .data("like");
     }
@@ -202,14 +185,6 @@ async fn cleanup_removes_what_has_expired_and_nothing_else(backend: Backend) {
         .await;
     assert!(refresh.ok, "{refresh:?}");
     assert!(all_recs(&app, &a).await.contains(&b.user_id));
-}
-
-/// `id` as a SQL literal of the backend's uuid type.
-pub fn hex_id(app: &TestApp, id: uuid::Uuid) -> String {
-    match app.backend {
-        Backend::Postgres => format!("'{id}'::uuid"),
-        Backend::Sqlite => format!("X'{}'", id.simple()),
-    }
 }
 
 async fn refresh_recomputes_the_lists_of_active_people(backend: Backend) {

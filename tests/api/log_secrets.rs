@@ -3,13 +3,13 @@
 //! accounts with a published password) refuses production. A PostgreSQL that never refreshes
 //! its planner statistics (autovacuum off) is named in the log at start-up.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestDb, in_production, redis_url, test_config};
+use crate::helpers::process::{serve_on, server_command, wait_for_address, wait_for_log};
+use crate::helpers::{Backend, TestDb, in_production, pg_primary_url, test_config};
 
 both_backends!(
     production_without_a_mail_server_refuses_to_start,
@@ -214,114 +214,68 @@ async fn no_working_token_reaches_the_logs(backend: Backend) {
     let _ = server.kill().await;
 }
 
-/// The start-up log warns exactly when the database's autovacuum is off (as on a test machine
-/// tuned for speed; the other case is checked where autovacuum runs).
+/// The start-up log warns exactly when the database's autovacuum is off: both settings, on the
+/// PostgreSQL cluster the tests own (the primary of the replica pair), its setting restored after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_without_autovacuum_is_named_at_start_up_postgres() {
-    let mut server = serve(Backend::Postgres).await;
-    let _ = server.process.kill().await;
-    let text = server.log;
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(server.db.url())
-        .await
-        .expect("connect");
-    let autovacuum: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
-        .fetch_one(&mut conn)
-        .await
-        .expect("setting");
-    let warned = text.lines().any(|line| {
-        line.contains("\"WARN\"") && line.contains("autovacuum is off") && line.contains("ANALYZE")
-    });
-    assert_eq!(
-        warned,
-        autovacuum != "on",
-        "autovacuum {autovacuum}, log:\n{text}"
-    );
-}
-
-/// A `pupmatch serve` process (see [`server_command`]) on a fresh database, listening.
-pub(crate) struct Served {
-    pub process: tokio::process::Child,
-    /// Its log up to its "listening" line.
-    pub log: String,
-    pub db: TestDb,
-    _dir: tempfile::TempDir,
-}
-
-/// Starts `pupmatch serve` on a fresh `backend` database and waits until it listens.
-pub(crate) async fn serve(backend: Backend) -> Served {
-    serve_with(backend, &[]).await
-}
-
-/// [`serve`] with more environment variables.
-pub(crate) async fn serve_with(backend: Backend, env: &[(&str, &str)]) -> Served {
-    let db = TestDb::create(backend).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let log_path = dir.path().join("server.log");
-    let process = server_command(backend, &db, dir.path(), &log_path)
-        .envs(env.iter().copied())
-        .spawn()
-        .expect("the binary starts");
-    let log = wait_for_log(&log_path, "PupMatch is listening").await;
-    Served {
-        process,
-        log,
-        db,
-        _dir: dir,
-    }
-}
-
-/// `pupmatch serve` on `db` (with Redis on PostgreSQL), logging JSON into `log`, media under
-/// `dir`, no jobs, listening on a free port.
-fn server_command(
-    backend: Backend,
-    db: &TestDb,
-    dir: &std::path::Path,
-    log: &std::path::Path,
-) -> tokio::process::Command {
-    let log = std::fs::File::create(log).expect("log file");
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pupmatch"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PUPMATCH_LISTEN", "127.0.0.1:0")
-        .env("PUPMATCH_DATABASE_URL", db.url())
-        .env("PUPMATCH_MEDIA_DIR", dir.join("media"))
-        .env("PUPMATCH_LOG_FORMAT", "json")
-        .env("PUPMATCH_JOBS_IN_SERVE", "false")
-        .stdout(Stdio::from(log.try_clone().expect("log file")))
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true);
-    if backend == Backend::Postgres {
-        command.env("PUPMATCH_REDIS_URL", redis_url()).env(
-            "PUPMATCH_REDIS_PREFIX",
-            format!("test:{}:", uuid::Uuid::new_v4().simple()),
-        );
-    }
-    command
-}
-
-/// The server's base URL, from its "listening" log line.
-async fn wait_for_address(log: &std::path::Path) -> String {
-    let text = wait_for_log(log, "PupMatch is listening").await;
-    let line = text
-        .lines()
-        .find(|l| l.contains("PupMatch is listening"))
-        .expect("line");
-    let value: Value = serde_json::from_str(line).expect("a JSON log line");
-    format!("http://{}", value["address"].as_str().expect("address"))
-}
-
-/// The log once it contains `needle` (waits up to 20 s).
-async fn wait_for_log(log: &std::path::Path, needle: &str) -> String {
-    for _ in 0..400 {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.contains(needle) {
-            return text;
+    let admin = pg_primary_url();
+    let set = |on: bool| {
+        let admin = admin.clone();
+        async move {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .expect("connect");
+            let (value, statement) = if on {
+                ("on", "ALTER SYSTEM SET autovacuum = on")
+            } else {
+                ("off", "ALTER SYSTEM SET autovacuum = off")
+            };
+            sqlx::query(statement)
+                .execute(&mut conn)
+                .await
+                .expect("set");
+            sqlx::query("SELECT pg_reload_conf()")
+                .execute(&mut conn)
+                .await
+                .expect("reload");
+            // The setting as a new session sees it, once the reload reached the postmaster.
+            for _ in 0..100 {
+                let mut fresh = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .expect("connect");
+                let now: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+                    .fetch_one(&mut fresh)
+                    .await
+                    .expect("setting");
+                if now == value {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("autovacuum never became {value}");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "{needle:?} never appeared in the log:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
+    };
+    let warned = |log: &str| {
+        log.lines().any(|line| {
+            line.contains("\"WARN\"")
+                && line.contains("autovacuum is off")
+                && line.contains("ANALYZE")
+        })
+    };
+    set(false).await;
+    let mut off = serve_on(Backend::Postgres, TestDb::create_on(&admin).await, &[]).await;
+    let _ = off.process.kill().await;
+    set(true).await;
+    let mut on = serve_on(Backend::Postgres, TestDb::create_on(&admin).await, &[]).await;
+    let _ = on.process.kill().await;
+    assert!(
+        warned(&off.log),
+        "no warning with autovacuum off:\n{}",
+        off.log
+    );
+    assert!(
+        !warned(&on.log),
+        "a warning with autovacuum on:\n{}",
+        on.log
     );
 }

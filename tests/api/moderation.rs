@@ -8,14 +8,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::blocking::profile_query;
 use crate::both_backends;
-use crate::chat::matched_pair;
-use crate::discovery::{BERLIN, all_recs, dog_at, north_of};
+use crate::helpers::chat::matched_pair;
+use crate::helpers::people::profile_query;
+use crate::helpers::people::{BERLIN, all_recs, dog_at, north_of};
+use crate::helpers::staff::{admin_gql, grant, moderator};
 use crate::helpers::{Backend, DEFAULT_PASSWORD, Session, TestApp, spawn_app, spawn_app_with};
 use pupmatch::infra::db::Db;
-use pupmatch::moderation::model::{Actor, Role};
-use pupmatch::moderation::store::ModerationStore;
+use pupmatch::moderation::model::Role;
 
 both_backends!(
     only_staff_reach_the_admin_api,
@@ -33,45 +33,6 @@ both_backends!(
     actions_need_a_reason_and_change_nothing_without,
     the_audit_log_is_append_only_and_exports_as_csv,
 );
-
-/// Gives `email` a role as the command line does.
-pub async fn grant(app: &TestApp, email: &str, role: Role) {
-    pupmatch::moderation::set_role(
-        &ModerationStore::new(&app.db),
-        &Actor::command_line(),
-        email,
-        role,
-        "test setup",
-    )
-    .await
-    .expect("grant");
-}
-
-/// A moderator account, signed in.
-pub async fn moderator(app: &TestApp) -> Session {
-    let m = app.new_user().await;
-    grant(app, &m.email, Role::Moderator).await;
-    m
-}
-
-/// An `/admin/graphql` request: the status and the body.
-pub async fn admin_gql(
-    app: &TestApp,
-    token: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> (u16, Value) {
-    let mut req = app
-        .client
-        .post(app.url("/admin/graphql"))
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.expect("json"))
-}
 
 /// Runs an admin mutation or query that must succeed; returns `data`.
 async fn admin_ok(app: &TestApp, m: &Session, query: &str, variables: Value) -> Value {
@@ -403,8 +364,8 @@ async fn the_queue_puts_the_most_reported_first_with_evidence(backend: Backend) 
         .data("sendMessage");
     // Someone else chats with the harasser too: a moderator never sees that.
     let other = dog_at(&app, "Other", BERLIN).await;
-    crate::discovery::like(&app, &other, harasser.user_id).await;
-    let res = crate::discovery::like(&app, &harasser, other.user_id).await;
+    crate::helpers::people::like(&app, &other, harasser.user_id).await;
+    let res = crate::helpers::people::like(&app, &harasser, other.user_id).await;
     let private = res.data("like")["match"]["conversationId"]
         .as_str()
         .expect("conversation")
@@ -685,7 +646,7 @@ async fn a_suspension_takes_the_person_out_everywhere_until_lifted(backend: Back
         res.body
     );
     assert!(res.body["data"]["profile"].is_null(), "{}", res.body);
-    let like = crate::discovery::like(&app, &viewer, harasser.user_id).await;
+    let like = crate::helpers::people::like(&app, &viewer, harasser.user_id).await;
     assert_eq!(like.error_code(), "NOT_FOUND", "{}", like.body);
     // Nor can Bella write into the old conversation or read it by its id.
     let res = app.send_message(&bella, &conversation, "hello?").await;

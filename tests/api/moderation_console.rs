@@ -11,11 +11,11 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use serde_json::json;
 
-use crate::chat::matched_pair;
-use crate::discovery::{BERLIN, dog_at};
 use crate::helpers::browser::{browser, start_driver};
+use crate::helpers::chat::matched_pair;
+use crate::helpers::people::{BERLIN, dog_at};
+use crate::helpers::staff::grant;
 use crate::helpers::{Backend, DEFAULT_PASSWORD, Session, TestApp, spawn_app_with};
-use crate::moderation::grant;
 use pupmatch::moderation::model::Role;
 
 async fn text_of(page: &Client) -> String {

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::chat::matched_pair;
+use crate::helpers::chat::matched_pair;
 use crate::helpers::fcm::FcmStandIn;
+use crate::helpers::inbox::register_device;
 use crate::helpers::otlp::Receiver;
 use crate::helpers::{Backend, primary_db_with_replica, spawn_app, spawn_app_on};
-use crate::notifications::register_device;
 use pupmatch::infra::traces::{SamplerSetting, TraceSettings};
 
 /// PromQL's own words, which are not metric names.

@@ -11,7 +11,7 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, act, dog_at, like, north_of, recs, user_ids};
+use crate::helpers::people::{BERLIN, act, dog_at, like, north_of, recs, user_ids};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
 
 /// The statements run while serving a request, as sqlx logged them.

@@ -5,9 +5,9 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, act, dog_at, like, north_of};
+use crate::helpers::inbox::inbox;
+use crate::helpers::people::{BERLIN, act, dog_at, like, north_of};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
-use crate::notifications::inbox;
 
 both_backends!(
     a_like_tells_its_person_once,

@@ -6,43 +6,17 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::chat::matched_pair;
-use crate::discovery::{BERLIN, dog_at, like};
+use crate::helpers::chat::matched_pair;
 use crate::helpers::fcm::{FcmStandIn, Shared, deliver_queued_pushes};
-use crate::helpers::{Backend, Session, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::inbox::{inbox, register_device};
+use crate::helpers::people::{BERLIN, dog_at, like};
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
 
 /// Starts the stand-in and an app whose FCM client talks to it.
 async fn app_with_fcm(backend: Backend) -> (TestApp, Shared, FcmStandIn) {
     let stand_in = FcmStandIn::start().await;
     let app = spawn_app_with(backend, |c| stand_in.configure(c)).await;
     (app, stand_in.fcm.clone(), stand_in)
-}
-
-pub async fn inbox(app: &TestApp, user: &Session, unread_only: bool) -> Vec<Value> {
-    let res = app
-        .gql(
-            user.token(),
-            "query($u: Boolean) { notifications(first: 50, unreadOnly: $u) { edges { cursor node { id kind title body data read createdAt } } pageInfo { hasNextPage } } }",
-            json!({ "u": unread_only }),
-        )
-        .await;
-    res.data("notifications")["edges"]
-        .as_array()
-        .expect("edges")
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect()
-}
-
-pub async fn register_device(app: &TestApp, user: &Session, token: &str) {
-    let res = app
-        .gql(
-            user.token(),
-            "mutation($t: String!) { registerDevice(token: $t, platform: ANDROID) }",
-            json!({ "t": token }),
-        )
-        .await;
-    assert_eq!(res.data("registerDevice"), true);
 }
 
 /// Waits until the stand-in has seen `n` accepted sends.

@@ -5,10 +5,10 @@
 use reqwest::Method;
 
 use crate::both_backends;
+use crate::helpers::process::serve_with;
 use crate::helpers::{
     Backend, PRODUCTION_ORIGIN, TestDb, in_production, spawn_app_with, test_config,
 };
-use crate::log_secrets::serve_with;
 
 both_backends!(
     production_answers_only_the_origins_it_names,

@@ -389,16 +389,7 @@ fn photo_count_stays_within_2_to_6(backend: Backend) {
     });
 }
 
-#[test]
-fn photo_count_stays_within_2_to_6_postgres() {
-    photo_count_stays_within_2_to_6(Backend::Postgres);
-}
-
-#[test]
-fn photo_count_stays_within_2_to_6_sqlite() {
-    photo_count_stays_within_2_to_6(Backend::Sqlite);
-}
-
+both_backends!(blocking: photo_count_stays_within_2_to_6, only_valid_images_are_accepted, photo_order_is_preserved);
 fn not_an_image() -> impl Strategy<Value = Vec<u8>> {
     let jpeg = images::jpeg(120, 90);
     let png = images::png(120, 90);
@@ -428,16 +419,6 @@ fn only_valid_images_are_accepted(backend: Backend) {
     });
 }
 
-#[test]
-fn only_valid_images_are_accepted_postgres() {
-    only_valid_images_are_accepted(Backend::Postgres);
-}
-
-#[test]
-fn only_valid_images_are_accepted_sqlite() {
-    only_valid_images_are_accepted(Backend::Sqlite);
-}
-
 fn photo_order_is_preserved(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(spawn_app(backend));
@@ -461,16 +442,6 @@ fn photo_order_is_preserved(backend: Backend) {
             Ok(())
         })?;
     });
-}
-
-#[test]
-fn photo_order_is_preserved_postgres() {
-    photo_order_is_preserved(Backend::Postgres);
-}
-
-#[test]
-fn photo_order_is_preserved_sqlite() {
-    photo_order_is_preserved(Backend::Sqlite);
 }
 
 /// Until when a signed media link works (unix seconds): local links carry `exp`, S3 links their

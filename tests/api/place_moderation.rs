@@ -7,11 +7,11 @@ use pupmatch::jobs::Job;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::console_sessions::{console_sign_in, no_redirects};
-use crate::discovery::{BERLIN, dog_at, north_of};
+use crate::helpers::db::{exec_at, hex_id};
+use crate::helpers::people::{BERLIN, dog_at, north_of};
+use crate::helpers::staff::{admin_gql, moderator};
+use crate::helpers::staff::{console_sign_in, no_redirects};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
-use crate::jobs::{exec_at, hex_id};
-use crate::moderation::{admin_gql, moderator};
 
 both_backends!(
     moderators_remove_and_merge_places,

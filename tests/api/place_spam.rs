@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, dog_at, north_of};
+use crate::helpers::people::{BERLIN, dog_at, north_of};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
 
 both_backends!(

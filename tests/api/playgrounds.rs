@@ -3,8 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::chat::{matched_pair, messages};
-use crate::discovery::{BERLIN, dog_at, north_of};
+use crate::both_backends;
+use crate::helpers::chat::{matched_pair, messages};
+use crate::helpers::people::names;
+use crate::helpers::people::{BERLIN, dog_at, north_of};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
 
 const FIELDS: &str = "id name description location { latitude longitude } createdBy favoriteCount isFavorite distance createdAt";
@@ -25,15 +27,6 @@ async fn add(
 
 async fn added(app: &TestApp, user: &Session, name: &str, at: (f64, f64)) -> Value {
     add(app, user, name, at).await.data("addPlayground").clone()
-}
-
-/// The `name` of each place in a list.
-pub fn names(list: &Value) -> Vec<String> {
-    list.as_array()
-        .expect("list")
-        .iter()
-        .map(|p| p["name"].as_str().expect("name").to_string())
-        .collect()
 }
 
 async fn near(
@@ -463,16 +456,7 @@ fn playground_locations_are_valid(backend: Backend) {
     });
 }
 
-#[test]
-fn playground_locations_are_valid_postgres() {
-    playground_locations_are_valid(Backend::Postgres);
-}
-
-#[test]
-fn playground_locations_are_valid_sqlite() {
-    playground_locations_are_valid(Backend::Sqlite);
-}
-
+both_backends!(blocking: playground_locations_are_valid);
 /// Shared favourite places raise compatibility, when many people save the place: with
 /// everything else equal, the person who saved the same popular park ranks first (over one
 /// made earlier, who would rank first on an equal score).
@@ -502,7 +486,7 @@ async fn shared_favourite_places_raise_the_score(backend: Backend) {
     for i in 0..5 {
         favourite(dog_at(&app, &format!("Regular{i}"), north_of(BERLIN, 100.0)).await).await;
     }
-    let res = crate::discovery::recs(&app, &a, 10, None).await;
+    let res = crate::helpers::people::recs(&app, &a, 10, None).await;
     let edges = res.data("recommendations")["edges"]
         .as_array()
         .expect("edges")

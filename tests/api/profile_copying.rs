@@ -7,7 +7,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, act, dog_at, dogs_north, like, north_of, place, recs, user_ids};
+use crate::helpers::people::{
+    BERLIN, act, dog_at, dogs_north, like, north_of, place, recs, user_ids,
+};
 use crate::helpers::{Backend, GqlResponse, Session, TestApp, spawn_app, spawn_app_with};
 
 both_backends!(

@@ -375,7 +375,7 @@ async fn a_blocked_person_gets_not_found(backend: Backend) {
     app.complete_profile(&rex, "Rex").await;
     profile_of(&app, &bella, &rex).await.data("profile");
     // Bella has Rex's profile cached by now; the block must still hide it at once.
-    crate::discovery::act(&app, &rex, "block", bella.user_id)
+    crate::helpers::people::act(&app, &rex, "block", bella.user_id)
         .await
         .data("block");
     let res = profile_of(&app, &bella, &rex).await;

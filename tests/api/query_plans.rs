@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
 
-use crate::discovery::{BERLIN, dog_at, like, north_of};
+use crate::helpers::people::{BERLIN, dog_at, like, north_of};
 use crate::helpers::{Backend, spawn_app};
 
 /// Per table: (sequential scans, rows inserted, rows fetched through an index), as

@@ -8,9 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::account_deletion::uuid_lit;
 use crate::both_backends;
-use crate::discovery::{BERLIN, dog_at, north_of, recs};
+use crate::helpers::db::uuid_lit;
+use crate::helpers::people::{BERLIN, dog_at, north_of, recs};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
 
 both_backends!(

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::discovery::{dog_at, like, recs, user_ids};
+use crate::helpers::people::names;
+use crate::helpers::people::{dog_at, like, recs, user_ids};
 use crate::helpers::{
     Session, TestApp, pg_ctlcluster, pg_database_url, pg_replica_url, primary_db_with_replica,
     spawn_app_on,
 };
-use crate::playgrounds::names;
 
 const BERLIN: (f64, f64) = (52.52, 13.405);
 

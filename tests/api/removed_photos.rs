@@ -10,10 +10,10 @@ use image::imageops::FilterType;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, dog_at};
 use crate::helpers::images::{jpeg_of, photo, photo_jpeg};
+use crate::helpers::people::{BERLIN, dog_at};
+use crate::helpers::staff::{admin_gql, moderator};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
-use crate::moderation::{admin_gql, moderator};
 use pupmatch::profiles::images::{Fingerprint, SAME_PICTURE_BITS, fingerprint};
 
 both_backends!(

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, all_recs, dog_at, like, north_of};
+use crate::helpers::people::{BERLIN, all_recs, dog_at, like, north_of};
+use crate::helpers::staff::{admin_gql, moderator};
 use crate::helpers::{Backend, Session, TestApp, spawn_app, spawn_app_with};
-use crate::moderation::{admin_gql, moderator};
 
 both_backends!(
     throwaway_accounts_made_a_minute_ago_hide_nobody,

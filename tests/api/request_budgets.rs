@@ -4,9 +4,9 @@
 
 use serde_json::json;
 
-use crate::account_deletion::uuid_lit;
 use crate::both_backends;
-use crate::discovery::{BERLIN, dog_at, north_of};
+use crate::helpers::db::uuid_lit;
+use crate::helpers::people::{BERLIN, dog_at, north_of};
 use crate::helpers::{Backend, Session, TestApp, spawn_app, spawn_app_with};
 
 both_backends!(

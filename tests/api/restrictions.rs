@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use crate::account_deletion::uuid_lit;
 use crate::both_backends;
+use crate::helpers::db::uuid_lit;
+use crate::helpers::staff::{BANNED, restrict_directly};
 use crate::helpers::{Backend, DEFAULT_PASSWORD, TestApp, spawn_app};
 use pupmatch::infra::db::Db;
 
@@ -12,19 +13,6 @@ both_backends!(
     a_ban_landing_during_sign_in_leaves_no_session,
     a_restricted_account_cannot_refresh,
 );
-
-pub const BANNED: &str = "banned_at = '2026-01-01T00:00:00.000000Z',
-                      hidden_until = '9999-01-01T00:00:00.000000Z'";
-
-/// Restricts `user` in the database alone (`set`: the columns to set), leaving their sessions
-/// as they are: a session that survived a restriction, whatever way it did.
-pub async fn restrict_directly(app: &TestApp, user: uuid::Uuid, set: &str) {
-    app.execute(&format!(
-        "UPDATE users SET {set} WHERE id = {}",
-        uuid_lit(app, user)
-    ))
-    .await;
-}
 
 /// Sessions of `user` that have not ended.
 async fn live_sessions(app: &TestApp, user: uuid::Uuid) -> i64 {

@@ -3,7 +3,7 @@
 //! operating system lets it.
 
 use crate::helpers::Backend;
-use crate::log_secrets::serve;
+use crate::helpers::process::serve_with;
 
 /// The name and nice value of each thread of process `pid`.
 fn threads(pid: u32) -> Vec<(String, i32)> {
@@ -36,16 +36,36 @@ fn may_raise_priorities() -> bool {
 
 #[tokio::test]
 async fn the_writer_thread_runs_ahead_of_the_request_threads_sqlite() {
-    let mut server = serve(Backend::Sqlite).await;
+    let mut server = serve_with(
+        Backend::Sqlite,
+        &[("PUPMATCH_LOG", "info,pupmatch::infra::db=debug")],
+    )
+    .await;
     let threads = threads(server.process.id().expect("running"));
     let _ = server.process.kill().await;
+    // The server tried, and says how it went: a server that never looked for its writer thread
+    // says neither.
+    let raised = server.log.contains("SQLite's writer runs ahead");
+    let kept = server
+        .log
+        .contains("SQLite's writer keeps the default priority");
+    assert!(
+        raised || kept,
+        "no word of the writer's priority:\n{}",
+        server.log
+    );
 
     let sqlite: Vec<i32> = threads
         .iter()
         .filter(|(name, _)| name.starts_with("sqlx-sqlite"))
         .map(|(_, nice)| *nice)
         .collect();
+    assert!(
+        !sqlite.is_empty(),
+        "SQLite's connections run on threads of their own: {threads:?}"
+    );
     let ahead = sqlite.iter().filter(|nice| **nice < 0).count();
+    assert_eq!(raised, may_raise_priorities(), "{}", server.log);
     if may_raise_priorities() {
         assert_eq!(ahead, 1, "only the writer runs ahead: {threads:?}");
         assert!(sqlite.contains(&-10), "{threads:?}");

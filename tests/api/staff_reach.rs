@@ -5,10 +5,10 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::discovery::{BERLIN, dog_at};
+use crate::helpers::people::{BERLIN, dog_at};
+use crate::helpers::staff::{BANNED, restrict_directly};
+use crate::helpers::staff::{admin_gql, grant, moderator};
 use crate::helpers::{Backend, DEFAULT_PASSWORD, Session, TestApp, spawn_app};
-use crate::moderation::{admin_gql, grant, moderator};
-use crate::restrictions::{BANNED, restrict_directly};
 use pupmatch::moderation::model::Role;
 
 both_backends!(

@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::chat::{matched_pair, messages};
-use crate::discovery::{BERLIN, dog_at};
+use crate::helpers::chat::{matched_pair, messages};
+use crate::helpers::people::{BERLIN, dog_at};
 use crate::helpers::{Backend, GqlResponse, spawn_app};
 
 both_backends!(

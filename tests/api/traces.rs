@@ -7,12 +7,12 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::both_backends;
-use crate::chat::matched_pair;
-use crate::discovery::{BERLIN, dog_at, like};
+use crate::helpers::chat::matched_pair;
 use crate::helpers::fcm::{FcmStandIn, deliver_queued_pushes};
+use crate::helpers::inbox::register_device;
 use crate::helpers::otlp::{ReceivedSpan, Receiver};
+use crate::helpers::people::{BERLIN, dog_at, like};
 use crate::helpers::{Backend, TestApp, spawn_app_with};
-use crate::notifications::register_device;
 use pupmatch::infra::traces::{SamplerSetting, TraceSettings};
 
 both_backends!(

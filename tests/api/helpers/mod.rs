@@ -3,11 +3,17 @@
 //! typed helpers keep each test a short story.
 
 pub mod browser;
+pub mod chat;
+pub mod db;
 pub mod fcm;
 pub mod images;
+pub mod inbox;
 pub mod otlp;
+pub mod people;
+pub mod process;
 pub mod proxy;
 pub mod smtp;
+pub mod staff;
 pub mod ws;
 
 use std::sync::Arc;
@@ -29,19 +35,37 @@ pub enum Backend {
 /// Generates one `#[tokio::test]` per backend for each listed `async fn name(backend)`.
 #[macro_export]
 macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
+    // Plain `fn(Backend)` tests that drive their own runtime (proptest properties).
+    (blocking: $($name:ident),* $(,)?) => {
         $(
             mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[test]
+                fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres)
+                }
+                #[test]
+                fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite)
+                }
+            }
+        )*
+    };
+    (worker_threads = $threads:literal: $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
                 async fn postgres() {
                     super::$name($crate::helpers::Backend::Postgres).await
                 }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
                 async fn sqlite() {
                     super::$name($crate::helpers::Backend::Sqlite).await
                 }
             }
         )*
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::both_backends!(worker_threads = 2: $($name),*);
     };
 }
 
