@@ -37,6 +37,33 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
+/// A paged list's two types as the schema names them: `$edge` (the `cursor` after one item,
+/// and the item as its `node`) and `$connection` (the page's `edges` and its `pageInfo`).
+/// `|$item| $cursor` is an item's cursor.
+macro_rules! connection {
+    ($connection:ident, $edge:ident, $node:ty, |$item:ident| $cursor:expr) => {
+        pub struct $edge(pub $node);
+
+        #[async_graphql::Object]
+        impl $edge {
+            async fn cursor(&self) -> String {
+                let $item = &self.0;
+                $cursor
+            }
+            async fn node(&self) -> &$node {
+                &self.0
+            }
+        }
+
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $connection {
+            pub edges: Vec<$edge>,
+            pub page_info: $crate::resolvers::PageInfo,
+        }
+    };
+}
+pub(crate) use connection;
+
 /// The complexity of a list field: `first` (or `default` when absent), clamped to `1..=max`,
 /// times the complexity of one item.
 pub fn page_cost(first: Option<i32>, default: i32, max: i32, child: usize) -> usize {

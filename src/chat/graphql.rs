@@ -2,7 +2,7 @@
 //! number of SQL statements (the last message and unread count come with the page; profiles
 //! through the request's DataLoader).
 
-use async_graphql::{Context, Object, Result, SimpleObject};
+use async_graphql::{Context, Object, Result};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -17,7 +17,7 @@ use crate::playgrounds::graphql::{Playground, load_playground};
 use crate::profiles::ProfileService;
 use crate::profiles::graphql::{Profile, load_profile};
 use crate::resolvers::{
-    PageInfo, page_size, require_confirmed_user, require_user, service, spend_on_people,
+    PageInfo, connection, page_size, require_confirmed_user, require_user, service, spend_on_people,
 };
 
 const MAX_PAGE: i32 = 100;
@@ -63,23 +63,9 @@ impl Message {
     }
 }
 
-pub struct MessageEdge(Message);
-
-#[Object]
-impl MessageEdge {
-    async fn cursor(&self) -> String {
-        message_cursor(self.0.0.id)
-    }
-    async fn node(&self) -> &Message {
-        &self.0
-    }
-}
-
-#[derive(SimpleObject)]
-pub struct MessageConnection {
-    edges: Vec<MessageEdge>,
-    page_info: PageInfo,
-}
+connection!(MessageConnection, MessageEdge, Message, |message| {
+    message_cursor(message.0.id)
+});
 
 pub struct Conversation(ConversationSummary);
 
@@ -110,23 +96,12 @@ impl Conversation {
     }
 }
 
-pub struct ConversationEdge(Conversation);
-
-#[Object]
-impl ConversationEdge {
-    async fn cursor(&self) -> String {
-        conversation_cursor(&self.0.0.conversation)
-    }
-    async fn node(&self) -> &Conversation {
-        &self.0
-    }
-}
-
-#[derive(SimpleObject)]
-pub struct ConversationConnection {
-    edges: Vec<ConversationEdge>,
-    page_info: PageInfo,
-}
+connection!(
+    ConversationConnection,
+    ConversationEdge,
+    Conversation,
+    |conversation| conversation_cursor(&conversation.0.conversation)
+);
 
 #[derive(Default)]
 pub struct ChatQuery;

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::infra::rate_limit::{Bucket, RateLimiter};
 use crate::profiles::ProfileService;
 use crate::resolvers::{
-    PageInfo, page_size, require_confirmed_user, require_user, service, spend_on_people,
+    PageInfo, connection, page_size, require_confirmed_user, require_user, service, spend_on_people,
 };
 use async_graphql::dataloader::DataLoader;
 
@@ -54,23 +54,12 @@ impl Recommendation {
     }
 }
 
-pub struct RecommendationEdge(Recommendation);
-
-#[Object]
-impl RecommendationEdge {
-    async fn cursor(&self) -> &str {
-        &self.0.served.cursor
-    }
-    async fn node(&self) -> &Recommendation {
-        &self.0
-    }
-}
-
-#[derive(SimpleObject)]
-pub struct RecommendationConnection {
-    pub edges: Vec<RecommendationEdge>,
-    pub page_info: PageInfo,
-}
+connection!(
+    RecommendationConnection,
+    RecommendationEdge,
+    Recommendation,
+    |recommendation| recommendation.served.cursor.clone()
+);
 
 pub struct Match(pub MatchRecord);
 
@@ -93,23 +82,7 @@ impl Match {
     }
 }
 
-pub struct MatchEdge(Match);
-
-#[Object]
-impl MatchEdge {
-    async fn cursor(&self) -> String {
-        match_cursor(self.0.0.id)
-    }
-    async fn node(&self) -> &Match {
-        &self.0
-    }
-}
-
-#[derive(SimpleObject)]
-pub struct MatchConnection {
-    pub edges: Vec<MatchEdge>,
-    pub page_info: PageInfo,
-}
+connection!(MatchConnection, MatchEdge, Match, |m| match_cursor(m.0.id));
 
 #[derive(SimpleObject)]
 pub struct LikeResult {

@@ -39,25 +39,6 @@ use store::{JobRun, JobStore};
 
 /// Tries per tick before a run is recorded as failed.
 pub const MAX_ATTEMPTS: i32 = 3;
-/// Passes older than this expire (the profile can be recommended again).
-pub const PASS_TTL_DAYS: i64 = 90;
-/// Read notifications older than this are removed.
-pub const READ_NOTIFICATION_TTL_DAYS: i64 = 90;
-/// Run records older than this are removed.
-pub const RUN_TTL_DAYS: i64 = 30;
-/// Failed sign-ins older than this are removed (an account's owner hears of them at their next
-/// sign-in within this time).
-pub const SIGN_IN_FAILURE_TTL_DAYS: i64 = 30;
-/// Days an introduction (someone served in a person's recommendations) lets the person read
-/// that profile.
-pub const INTRODUCTION_TTL_DAYS: i64 = 30;
-/// Days within which one person's like tells its person only once.
-pub const LIKE_NOTICE_DAYS: i64 = 30;
-/// Days a tombstone (what is left of an account deleted with its case open) waits for a
-/// moderator; a ban keeps the email's hash among the banned emails after that.
-pub const TOMBSTONE_DAYS: i64 = 180;
-/// Days a place nobody saves stays on the map.
-pub const UNSAVED_PLACE_DAYS: i64 = 30;
 /// Unreferenced blobs younger than this are left alone (an upload may be in flight).
 pub const ORPHAN_BLOB_GRACE: chrono::Duration = chrono::Duration::hours(1);
 /// How many recently active people one refresh tick recomputes at most.
@@ -329,58 +310,17 @@ impl Worker {
 
     async fn cleanup(&self) -> anyhow::Result<i64> {
         let now = time::now();
-        let days = chrono::Duration::days;
-        let tokens = self.store.delete_expired_tokens(now).await?;
-        let passes = self
-            .store
-            .delete_passes_before(now - days(PASS_TTL_DAYS))
-            .await?;
-        let notifications = self
-            .store
-            .delete_read_notifications_before(now - days(READ_NOTIFICATION_TTL_DAYS))
-            .await?;
-        let runs = self
-            .store
-            .delete_runs_before(now - days(RUN_TTL_DAYS))
-            .await?;
-        let sign_in_failures = self
-            .store
-            .delete_sign_in_failures_before(now - days(SIGN_IN_FAILURE_TTL_DAYS))
-            .await?;
-        let introductions = self
-            .store
-            .delete_introductions_before(now - days(INTRODUCTION_TTL_DAYS))
-            .await?;
-        let like_notices = self
-            .store
-            .delete_like_notices_before(now - days(LIKE_NOTICE_DAYS))
-            .await?;
-        let tombstones = self
-            .store
-            .delete_tombstones_before(now - days(TOMBSTONE_DAYS))
-            .await?;
-        let places = self
-            .store
-            .delete_unsaved_places(now - days(UNSAVED_PLACE_DAYS))
-            .await?;
-        let blobs = self.delete_orphan_blobs(now - self.orphan_grace).await?;
-        tracing::info!(
-            tokens,
-            introductions,
-            like_notices,
-            tombstones,
-            places,
-            passes,
-            notifications,
-            runs,
-            sign_in_failures,
-            blobs,
-            "cleanup"
-        );
-        Ok(i64::try_from(
-            tokens + passes + notifications + runs + sign_in_failures + introductions + blobs,
-        )
-        .unwrap_or(i64::MAX))
+        let mut removed = Vec::with_capacity(store::RETENTION.len() + 1);
+        for rule in store::RETENTION {
+            removed.push((rule.what, self.store.remove_expired(rule, now).await?));
+        }
+        removed.push((
+            "orphan blobs",
+            self.delete_orphan_blobs(now - self.orphan_grace).await?,
+        ));
+        tracing::info!(?removed, "cleanup");
+        let total: u64 = removed.iter().map(|(_, n)| n).sum();
+        Ok(i64::try_from(total).unwrap_or(i64::MAX))
     }
 
     /// Photo blobs written before `before` that no photo row points to (an upload whose row

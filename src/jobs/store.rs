@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -42,6 +42,80 @@ const REFERENCED_BLOBS: Sql = Sql {
              SELECT k.value FROM reports r, json_each(r.reported_photo_keys) k
               WHERE r.status = 'OPEN' AND k.value IN (SELECT value FROM json_each($1))",
 };
+
+/// What the cleanup removes once it has had its time: rows older than `kept` (`$1` in each
+/// statement is the cut-off).
+pub struct Retention {
+    /// What the rows are, as the cleanup's log names them.
+    pub what: &'static str,
+    pub statements: &'static [&'static str],
+    pub kept: Duration,
+}
+
+/// Everything the cleanup removes, and how long each is kept.
+pub const RETENTION: &[Retention] = &[
+    Retention {
+        what: "tokens",
+        statements: &[
+            "DELETE FROM refresh_tokens WHERE expires_at < $1",
+            "DELETE FROM password_reset_tokens WHERE expires_at < $1",
+            "DELETE FROM email_confirmation_tokens WHERE expires_at < $1",
+        ],
+        // Past their expiry.
+        kept: Duration::zero(),
+    },
+    Retention {
+        what: "passes",
+        statements: &["DELETE FROM passes WHERE created_at < $1"],
+        // Then the profile can be recommended again.
+        kept: Duration::days(90),
+    },
+    Retention {
+        what: "read notifications",
+        statements: &["DELETE FROM notifications WHERE read_at IS NOT NULL AND created_at < $1"],
+        kept: Duration::days(90),
+    },
+    Retention {
+        what: "job runs",
+        statements: &["DELETE FROM job_runs WHERE started_at < $1"],
+        kept: Duration::days(30),
+    },
+    Retention {
+        what: "failed sign-ins",
+        // An account's owner hears of them at their next sign-in within this time.
+        statements: &["DELETE FROM sign_in_failures WHERE failed_at < $1"],
+        kept: Duration::days(30),
+    },
+    Retention {
+        what: "introductions",
+        // An introduction (someone served in a person's recommendations) lets the person read
+        // that profile this long; a person served again is introduced again.
+        statements: &["DELETE FROM introductions WHERE introduced_at < $1"],
+        kept: Duration::days(30),
+    },
+    Retention {
+        what: "like notices",
+        // Within this time one person's like tells its person only once.
+        statements: &["DELETE FROM like_notices WHERE sent_at < $1"],
+        kept: Duration::days(30),
+    },
+    Retention {
+        what: "tombstones",
+        // What is left of an account deleted with its case open waits this long for a
+        // moderator; a ban keeps the email's hash among the banned emails after that.
+        statements: &["DELETE FROM tombstones WHERE deleted_at < $1"],
+        kept: Duration::days(180),
+    },
+    Retention {
+        what: "unsaved places",
+        // Added before the cut-off, and no favourite of theirs left after it.
+        statements: &["DELETE FROM playgrounds
+                        WHERE created_at < $1 AND (last_unsaved_at IS NULL OR last_unsaved_at < $1)
+                          AND NOT EXISTS (SELECT 1 FROM playground_favorites f
+                                           WHERE f.playground_id = playgrounds.id)"],
+        kept: Duration::days(30),
+    },
+];
 
 /// Leases, the run log, and the cleanups.
 #[derive(Clone)]
@@ -122,91 +196,18 @@ impl JobStore {
         ))
     }
 
-    /// Refresh, password-reset and email confirmation tokens past their expiry.
-    pub async fn delete_expired_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(self
-            .delete("DELETE FROM refresh_tokens WHERE expires_at < $1", now)
-            .await?
-            + self
-                .delete(
-                    "DELETE FROM password_reset_tokens WHERE expires_at < $1",
-                    now,
-                )
-                .await?
-            + self
-                .delete(
-                    "DELETE FROM email_confirmation_tokens WHERE expires_at < $1",
-                    now,
-                )
-                .await?)
-    }
-
-    /// Failed sign-ins recorded before `before`.
-    pub async fn delete_sign_in_failures_before(
+    /// Removes the rows `rule` says have had their time: those older than `now` less the
+    /// time the rule keeps them. How many.
+    pub async fn remove_expired(
         &self,
-        before: DateTime<Utc>,
+        rule: &Retention,
+        now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        self.delete("DELETE FROM sign_in_failures WHERE failed_at < $1", before)
-            .await
-    }
-
-    /// Records of like notices sent before `before` (a like after that tells its person again).
-    pub async fn delete_like_notices_before(
-        &self,
-        before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        self.delete("DELETE FROM like_notices WHERE sent_at < $1", before)
-            .await
-    }
-
-    /// Places nobody has saved since `before` (added before it, and no favourite of theirs
-    /// left after it).
-    pub async fn delete_unsaved_places(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.delete(
-            "DELETE FROM playgrounds
-              WHERE created_at < $1 AND (last_unsaved_at IS NULL OR last_unsaved_at < $1)
-                AND NOT EXISTS (SELECT 1 FROM playground_favorites f
-                                 WHERE f.playground_id = playgrounds.id)",
-            before,
-        )
-        .await
-    }
-
-    /// Tombstones of accounts deleted before `before`.
-    pub async fn delete_tombstones_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.delete("DELETE FROM tombstones WHERE deleted_at < $1", before)
-            .await
-    }
-
-    /// Introductions made before `before` (a person served again is introduced again).
-    pub async fn delete_introductions_before(
-        &self,
-        before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        self.delete("DELETE FROM introductions WHERE introduced_at < $1", before)
-            .await
-    }
-
-    pub async fn delete_passes_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.delete("DELETE FROM passes WHERE created_at < $1", before)
-            .await
-    }
-
-    /// Read notifications created before `before`.
-    pub async fn delete_read_notifications_before(
-        &self,
-        before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        self.delete(
-            "DELETE FROM notifications WHERE read_at IS NOT NULL AND created_at < $1",
-            before,
-        )
-        .await
-    }
-
-    pub async fn delete_runs_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.delete("DELETE FROM job_runs WHERE started_at < $1", before)
-            .await
+        let mut removed = 0;
+        for statement in rule.statements {
+            removed += self.delete(statement, now - rule.kept).await?;
+        }
+        Ok(removed)
     }
 
     /// Which of `keys` a photo row points to (as its image or its thumbnail), or an open

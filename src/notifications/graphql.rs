@@ -11,7 +11,7 @@ use super::store::{NotificationRecord, Preferences, PreferencesPatch};
 use crate::error::ApiError;
 use crate::infra::stored::stored_enum;
 use crate::notifications::NotificationService;
-use crate::resolvers::{PageInfo, require_user, service};
+use crate::resolvers::{PageInfo, connection, require_user, service};
 
 const MAX_PAGE: i32 = 100;
 
@@ -52,23 +52,12 @@ impl Notification {
     }
 }
 
-pub struct NotificationEdge(Notification);
-
-#[Object]
-impl NotificationEdge {
-    async fn cursor(&self) -> String {
-        cursor(self.0.0.id)
-    }
-    async fn node(&self) -> &Notification {
-        &self.0
-    }
-}
-
-#[derive(SimpleObject)]
-pub struct NotificationConnection {
-    edges: Vec<NotificationEdge>,
-    page_info: PageInfo,
-}
+connection!(
+    NotificationConnection,
+    NotificationEdge,
+    Notification,
+    |notification| cursor(notification.0.id)
+);
 
 #[derive(SimpleObject)]
 #[graphql(name = "NotificationPreferences")]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::people::{BERLIN, dog_at, like, north_of};
+use crate::helpers::process::{Alone, runs_alone_elsewhere};
 use crate::helpers::{Session, TestApp, TestDb, pg_ctlcluster, pg_primary_url, spawn_app_on};
 
 /// Messages each sender sends, 8 a second.
@@ -151,6 +152,9 @@ async fn poll_graphql(app: &TestApp, user: &Session, duration: Duration) -> Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_fast_restart_of_the_database_loses_no_message_and_answers_none_internal() {
+    if runs_alone_elsewhere(Alone::ReplicaPair) {
+        return;
+    }
     let app = spawn_app_on(TestDb::create_on(&pg_primary_url()).await, |_| {}).await;
     let sibling = app.spawn_sibling().await;
     let alice = dog_at(&app, "Alice", BERLIN).await;

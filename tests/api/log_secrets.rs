@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::process::{serve_on, server_command, wait_for_address, wait_for_log};
+use crate::helpers::process::{
+    Alone, runs_alone_elsewhere, serve_on, server_command, wait_for_address, wait_for_log,
+};
 use crate::helpers::{Backend, TestDb, in_production, pg_primary_url, test_config};
 
 both_backends!(
@@ -218,6 +220,9 @@ async fn no_working_token_reaches_the_logs(backend: Backend) {
 /// PostgreSQL cluster the tests own (the primary of the replica pair), its setting restored after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_without_autovacuum_is_named_at_start_up_postgres() {
+    if runs_alone_elsewhere(Alone::ReplicaPair) {
+        return;
+    }
     let admin = pg_primary_url();
     let set = |on: bool| {
         let admin = admin.clone();

@@ -4,6 +4,7 @@
 //! process, so it is this server's peak).
 
 use crate::both_backends;
+use crate::helpers::process::{Alone, runs_alone_elsewhere};
 use crate::helpers::{Backend, DEFAULT_PASSWORD, spawn_app};
 
 both_backends!(
@@ -45,6 +46,9 @@ fn flat_40_megapixel_png() -> Vec<u8> {
 
 /// Today's attack: 40 of these at once took a server to 11.6 GiB.
 async fn forty_huge_uploads_at_once_keep_memory_bounded(backend: Backend) {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     let app = spawn_app(backend).await;
     let png = flat_40_megapixel_png();
     assert!(png.len() < 10 * 1024 * 1024, "{} bytes", png.len());
@@ -79,6 +83,9 @@ async fn forty_huge_uploads_at_once_keep_memory_bounded(backend: Backend) {
 
 /// Today: 300 logins at once took 574 MiB (19 MiB per argon2id hash, all at once).
 async fn three_hundred_logins_at_once_keep_memory_bounded(backend: Backend) {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     let app = spawn_app(backend).await;
     let user = app.new_user().await;
     let before = peak_rss_mib();

@@ -12,6 +12,7 @@ use crate::both_backends;
 use crate::helpers::chat::matched_pair;
 use crate::helpers::people::profile_query;
 use crate::helpers::people::{BERLIN, all_recs, dog_at, north_of};
+use crate::helpers::process::{Alone, runs_alone_elsewhere};
 use crate::helpers::staff::{admin_gql, grant, moderator};
 use crate::helpers::{Backend, DEFAULT_PASSWORD, Session, TestApp, spawn_app, spawn_app_with};
 use pupmatch::infra::db::Db;
@@ -480,6 +481,9 @@ async fn dismissing_closes_the_case_and_lifts_a_hold(backend: Backend) {
 }
 
 async fn a_warning_reaches_the_person(backend: Backend) {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     let app = spawn_app(backend).await;
     let m = moderator(&app).await;
     let (person, _) = reported(&app, "Rude", "Polite", "HARASSMENT", "rude").await;

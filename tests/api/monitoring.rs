@@ -18,6 +18,7 @@ use crate::helpers::chat::matched_pair;
 use crate::helpers::fcm::FcmStandIn;
 use crate::helpers::inbox::register_device;
 use crate::helpers::otlp::Receiver;
+use crate::helpers::process::{Alone, runs_alone_elsewhere};
 use crate::helpers::{Backend, primary_db_with_replica, spawn_app, spawn_app_on};
 use pupmatch::infra::traces::{SamplerSetting, TraceSettings};
 
@@ -159,6 +160,9 @@ fn exported(metrics: &str) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_the_dashboard_and_the_alerts_name_is_exported() {
+    if runs_alone_elsewhere(Alone::ReplicaPair) {
+        return;
+    }
     let receiver = Receiver::refusing(1).await;
     let fcm = FcmStandIn::start().await;
     let (db, replica) = primary_db_with_replica().await;

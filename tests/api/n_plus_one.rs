@@ -12,6 +12,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::both_backends;
 use crate::helpers::people::{BERLIN, act, dog_at, like, north_of, recs, user_ids};
+use crate::helpers::process::{Alone, runs_alone_elsewhere};
 use crate::helpers::{Backend, Session, TestApp, spawn_app};
 
 /// The statements run while serving a request, as sqlx logged them.
@@ -100,6 +101,9 @@ async fn statements_for(
 }
 
 async fn nested_profile_queries_cost_a_constant_number_of_statements(backend: Backend) {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     let counter = QueryCounter::default();
     let _ = tracing::subscriber::set_global_default(
         tracing_subscriber::registry().with(counter.clone()),
@@ -148,6 +152,9 @@ async fn nested_profile_queries_cost_a_constant_number_of_statements(backend: Ba
 /// list was made runs no statement at all. After a like and a pass, the next page — on every
 /// instance, at once — checks again and leaves both people out.
 async fn a_cached_page_asks_the_database_nothing_until_its_reader_swipes(backend: Backend) {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     let counter = QueryCounter::default();
     let _ = tracing::subscriber::set_global_default(
         tracing_subscriber::registry().with(counter.clone()),

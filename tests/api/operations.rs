@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::both_backends;
+use crate::helpers::process::{Alone, runs_alone_elsewhere};
 use crate::helpers::{Backend, TestDb, in_production, spawn_app, spawn_app_with, test_config};
 
 both_backends!(
@@ -41,6 +42,9 @@ async fn metrics_can_have_an_address_of_their_own(backend: Backend) {
 
 /// Operation names are the client's choice: random ones must not grow the metrics.
 async fn operation_names_are_bounded_metric_labels(backend: Backend) {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     let app = spawn_app(backend).await;
     for i in 0..150 {
         let res = app

@@ -11,6 +11,7 @@ use sqlx::Connection;
 
 use crate::helpers::people::names;
 use crate::helpers::people::{dog_at, like, recs, user_ids};
+use crate::helpers::process::{Alone, runs_alone_elsewhere};
 use crate::helpers::{
     Session, TestApp, pg_ctlcluster, pg_database_url, pg_replica_url, primary_db_with_replica,
     spawn_app_on,
@@ -198,6 +199,9 @@ fn north(km: f64) -> (f64, f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_profiles_and_places_are_read_from_a_healthy_replica() {
+    if runs_alone_elsewhere(Alone::ReplicaPair) {
+        return;
+    }
     let app = app_with_replica(2_000).await;
     let viewer = dog_at(&app, "Viewer", north(0.0)).await;
     let others = [
@@ -244,6 +248,9 @@ async fn discovery_profiles_and_places_are_read_from_a_healthy_replica() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_read_their_own_changes_at_once_while_the_replica_is_behind() {
+    if runs_alone_elsewhere(Alone::ReplicaPair) {
+        return;
+    }
     // A generous maximum lag: the paused replica stays in rotation throughout.
     let app = app_with_replica(120_000).await;
     let alice = dog_at(&app, "Alice", north(0.0)).await;
@@ -339,6 +346,9 @@ async fn people_read_their_own_changes_at_once_while_the_replica_is_behind() {
 /// reader never sees them again (seeing them, they could pass and end the match).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn someone_just_liked_is_not_recommended_again_from_a_replica_behind() {
+    if runs_alone_elsewhere(Alone::ReplicaPair) {
+        return;
+    }
     let app = app_with_replica(120_000).await;
     let alice = dog_at(&app, "Alice", north(0.0)).await;
     let bob = dog_at(&app, "Bob", north(1.0)).await;
@@ -378,6 +388,9 @@ async fn someone_just_liked_is_not_recommended_again_from_a_replica_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_further_behind_than_the_maximum_lag_gets_no_reads() {
+    if runs_alone_elsewhere(Alone::ReplicaPair) {
+        return;
+    }
     let app = app_with_replica(300).await;
     let viewer = dog_at(&app, "Viewer", north(0.0)).await;
     wait_for_replica(&app, "ok").await;
@@ -417,6 +430,9 @@ async fn a_replica_further_behind_than_the_maximum_lag_gets_no_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_replica_stopped_every_request_succeeds_within_a_second() {
+    if runs_alone_elsewhere(Alone::ReplicaPair) {
+        return;
+    }
     let app = app_with_replica(2_000).await;
     let viewer = dog_at(&app, "Viewer", north(0.0)).await;
     let other = dog_at(&app, "Other", north(1.0)).await;

@@ -12,6 +12,7 @@ use crate::helpers::fcm::{FcmStandIn, deliver_queued_pushes};
 use crate::helpers::inbox::register_device;
 use crate::helpers::otlp::{ReceivedSpan, Receiver};
 use crate::helpers::people::{BERLIN, dog_at, like};
+use crate::helpers::process::{Alone, runs_alone_elsewhere};
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 use pupmatch::infra::traces::{SamplerSetting, TraceSettings};
 
@@ -67,6 +68,9 @@ fn in_trace<'a>(spans: &'a [ReceivedSpan], name: &str) -> Option<&'a ReceivedSpa
 }
 
 async fn a_request_is_traced_under_its_callers_traceparent(backend: Backend) {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     let receiver = Receiver::start().await;
     let (app, _telemetry) = traced_app(backend, &receiver.url).await;
     let user = app.new_user().await;
@@ -140,6 +144,9 @@ async fn a_request_is_traced_under_its_callers_traceparent(backend: Backend) {
 /// requests and socket frames with no caller, send nothing; a caller's sampled trace is sent
 /// whole.
 async fn only_the_traces_the_sampler_picks_are_sent(backend: Backend) {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     let receiver = Receiver::start().await;
     let never_alone = SamplerSetting {
         parent_based: true,
@@ -191,6 +198,9 @@ async fn only_the_traces_the_sampler_picks_are_sent(backend: Backend) {
 }
 
 async fn a_collector_that_is_gone_changes_no_answer(backend: Backend) {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     // A port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
     let endpoint = format!("http://{}/v1/traces", closed.local_addr().expect("addr"));
@@ -222,6 +232,9 @@ async fn a_collector_that_is_gone_changes_no_answer(backend: Backend) {
 /// trace context travels with the bus message (PostgreSQL + Redis), and its delivery is timed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_delivered_by_another_instance_is_one_trace() {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     let receiver = Receiver::start().await;
     let (app, _telemetry) = traced_app(Backend::Postgres, &receiver.url).await;
     let other = app.spawn_sibling().await;
@@ -287,6 +300,9 @@ async fn a_message_delivered_by_another_instance_is_one_trace() {
 /// event on the bus).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_match_delivered_by_another_instance_is_in_the_likes_trace() {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     let receiver = Receiver::start().await;
     let (app, _telemetry) = traced_app(Backend::Postgres, &receiver.url).await;
     let other = app.spawn_sibling().await;
@@ -329,6 +345,9 @@ async fn a_match_delivered_by_another_instance_is_in_the_likes_trace() {
 /// A push that fails for now is left for the delivery job; the job's later attempt belongs to
 /// the trace of the request that caused it.
 async fn a_push_the_worker_retries_belongs_to_its_requests_trace(backend: Backend) {
+    if runs_alone_elsewhere(Alone::Measures) {
+        return;
+    }
     let receiver = Receiver::start().await;
     let fcm = FcmStandIn::start().await;
     let every = SamplerSetting {

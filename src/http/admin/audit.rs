@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use super::layout::{Page, no_store, when};
+use super::layout::{Page, column_heads, no_store, when};
 use super::session::Console;
 use crate::app::AppState;
 use crate::moderation::model::ActionKind;
@@ -25,10 +25,7 @@ pub async fn audit(State(state): State<AppState>, console: Console) -> Response 
         p { a href="/admin/audit.csv" download { "Download the whole log as CSV" } }
         table {
             caption { "Every moderator action and role change, newest first" }
-            thead { tr {
-                th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" }
-                th scope="col" { "Whom" } th scope="col" { "Why" } th scope="col" { "Detail" }
-            } }
+            (column_heads(&["When", "Who", "What", "Whom", "Why", "Detail"]))
             tbody {
                 @for e in &entries {
                     @let name = e.subject_name.as_deref().unwrap_or("—");

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::layout::{
-    Page, done_status, forbidden_page, hidden, not_done, origin_of, redirect, when, with_done,
+    Page, column_heads, done_status, forbidden_page, hidden, not_done, origin_of, redirect, when,
+    with_done,
 };
 use super::session::{Console, ConsoleForm};
 use crate::app::AppState;
@@ -39,12 +40,7 @@ pub async fn queue(
         } @else {
             table {
                 caption { "Open cases: most reporters who could have met the person first, then most reporters, then oldest" }
-                thead { tr {
-                    th scope="col" { "Person" } th scope="col" { "Reporters (counted)" }
-                    th scope="col" { "Reports" } th scope="col" { "Reasons" }
-                    th scope="col" { "First report" } th scope="col" { "Last report" }
-                    th scope="col" { "State" }
-                } }
+                (column_heads(&["Person", "Reporters (counted)", "Reports", "Reasons", "First report", "Last report", "State"]))
                 tbody {
                     @for c in &cases {
                         tr {

@@ -115,6 +115,13 @@ impl IntoResponse for Refused {
     }
 }
 
+/// A table's head: one column heading each.
+pub fn column_heads(headings: &[&str]) -> Markup {
+    html! {
+        thead { tr { @for heading in headings { th scope="col" { (heading) } } } }
+    }
+}
+
 /// A hidden form field.
 pub fn hidden(name: &str, value: &str) -> Markup {
     html! { input type="hidden" name=(name) value=(value); }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::cases::filled;
-use super::layout::{Page, done_status, hidden, not_done, redirect, when, with_done};
+use super::layout::{Page, column_heads, done_status, hidden, not_done, redirect, when, with_done};
 use super::session::{Console, ConsoleForm};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -42,11 +42,7 @@ pub async fn places(
         } @else {
             table {
                 caption { "Places, newest first" }
-                thead { tr {
-                    th scope="col" { "Place" } th scope="col" { "Where" }
-                    th scope="col" { "Saved by" } th scope="col" { "Added" }
-                    th scope="col" { "Remove, or merge into another" }
-                } }
+                (column_heads(&["Place", "Where", "Saved by", "Added", "Remove, or merge into another"]))
                 tbody {
                     @for p in &rows {
                         tr {

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::layout::{Page, forbidden_page, redirect};
+use super::layout::{Page, column_heads, forbidden_page, redirect};
 use super::session::{Console, ConsoleForm};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -21,7 +21,7 @@ pub async fn staff(State(state): State<AppState>, console: Console) -> Response 
     let body = html! {
         table {
             caption { "Accounts with a role" }
-            thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } } }
+            (column_heads(&["Email", "Role"]))
             tbody {
                 @for s in &rows {
                     tr { td { (s.email) } td { (s.role.as_db().to_lowercase()) } }

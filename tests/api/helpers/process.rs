@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, TestDb, redis_url};
 
-
 /// Starts `pupmatch serve` on a fresh `backend` database, with more environment variables,
 /// and waits until it listens.
 pub async fn serve_with(backend: Backend, env: &[(&str, &str)]) -> Served {
@@ -95,4 +94,61 @@ pub async fn wait_for_log(log: &std::path::Path, needle: &str) -> String {
         "{needle:?} never appeared in the log:\n{}",
         std::fs::read_to_string(log).unwrap_or_default()
     );
+}
+
+/// Why a test must have its process to itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Alone {
+    /// It measures the process: its memory, its metrics, its statements, its trace exports
+    /// (each held process-wide, so other tests' servers would count too).
+    Measures,
+    /// It pauses, stops or reconfigures the one PostgreSQL pair with a streaming replica, so
+    /// no other such test may run meanwhile.
+    ReplicaPair,
+}
+
+/// Under plain `cargo test`, where every test shares one process, runs the calling test again
+/// in a process of its own (the test binary, `--exact` on this test) and returns true once it
+/// passed there: the caller then returns. Returns false where the test already has its process
+/// (under cargo-nextest, which runs each test in its own and serialises the replica pair's
+/// tests as `.config/nextest.toml` says, or in that child): the caller goes on and runs.
+pub fn runs_alone_elsewhere(why: Alone) -> bool {
+    const CHILD: &str = "PUPMATCH_TEST_ALONE";
+    if std::env::var_os("NEXTEST_RUN_ID").is_some() || std::env::var_os(CHILD).is_some() {
+        return false;
+    }
+    // libtest names each test's thread after the test (except with one test thread, where
+    // tests run one after another on `main` and nothing else runs beside them).
+    let Some(name) = std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .map(str::to_string)
+    else {
+        return false;
+    };
+    static REPLICA_PAIR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn =
+        (why == Alone::ReplicaPair).then(|| REPLICA_PAIR.lock().unwrap_or_else(|e| e.into_inner()));
+    let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([name.as_str(), "--exact", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("the test binary runs");
+    let said = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    };
+    assert!(
+        output.status.success(),
+        "{name}, run alone in a process of its own, failed:\n{}\n{}",
+        said(&output.stdout),
+        said(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+        "{name} did not run in its own process:\n{}",
+        said(&output.stdout)
+    );
+    true
 }
