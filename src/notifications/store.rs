@@ -191,6 +191,18 @@ pub struct NotificationStore {
 }
 
 impl NotificationStore {
+    /// What each of two people's inboxes says about the other (`$1` and `$2` the pair; `$3`,
+    /// `$4` the other's id as text): notifications whose data names them. A store that ends
+    /// what is between two people (a block) runs it inside its own transaction.
+    pub const FORGET_NOTICES_BETWEEN: Sql = Sql {
+        postgres: "DELETE FROM notifications
+                    WHERE (user_id = $1 AND data::jsonb ->> 'userId' = $3)
+                       OR (user_id = $2 AND data::jsonb ->> 'userId' = $4)",
+        sqlite: "DELETE FROM notifications
+                  WHERE (user_id = $1 AND json_extract(data, '$.userId') = $3)
+                     OR (user_id = $2 AND json_extract(data, '$.userId') = $4)",
+    };
+
     pub fn new(db: &Db) -> Self {
         NotificationStore { db: db.clone() }
     }

@@ -4,17 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::*;
-
-/// What each inbox says about the other (`$1` and `$2` the pair; `$3`, `$4` the other's id as
-/// text): notifications whose data names them.
-const DELETE_NOTICES_ABOUT: Sql = Sql {
-    postgres: "DELETE FROM notifications
-                WHERE (user_id = $1 AND data::jsonb ->> 'userId' = $3)
-                   OR (user_id = $2 AND data::jsonb ->> 'userId' = $4)",
-    sqlite: "DELETE FROM notifications
-              WHERE (user_id = $1 AND json_extract(data, '$.userId') = $3)
-                 OR (user_id = $2 AND json_extract(data, '$.userId') = $4)",
-};
+use crate::notifications::store::NotificationStore;
 
 /// A report with its snapshot of the reported profile, taken in the same statement.
 macro_rules! insert_report {
@@ -69,7 +59,7 @@ impl DiscoveryStore {
             );
             let ended = delete_match_between!(tx, user_id, target);
             forget_introductions!(tx, user_id, target);
-            sqlx::query(pool.pick(DELETE_NOTICES_ABOUT))
+            sqlx::query(pool.pick(NotificationStore::FORGET_NOTICES_BETWEEN))
                 .bind(user_id)
                 .bind(target)
                 .bind(target.to_string())
