@@ -27,7 +27,7 @@ LAYERS = [
     ["config"],
     ["error"],
     ["infra"],
-    ["text", "frames", "events"],
+    ["ids", "text", "frames", "events"],
     ["identity"],
     ["resolvers"],
     ["hub"],

@@ -7,6 +7,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::ids::PlaygroundId;
 
 /// A frame for a client.
 #[derive(Debug, Clone, Serialize)]
@@ -93,7 +94,7 @@ pub struct MessageFrame {
     /// `TEXT` or `PLAYGROUND`.
     pub kind: &'static str,
     pub content: String,
-    pub playground_id: Option<Uuid>,
+    pub playground_id: Option<PlaygroundId>,
     pub client_id: Option<String>,
     pub read: bool,
     pub created_at: DateTime<Utc>,

@@ -35,6 +35,7 @@
 //!   `OTEL_*` variables), validated at startup, with what TLS and trace settings mean; the
 //!   lowest layer.
 //! - [`error`]: the one API error type and the policy mapping failures to codes and statuses.
+//! - [`ids`]: typed ids (a person, a profile, a conversation, a message, a place).
 //! - [`text`]: hygiene of every free-text input (normalisation, refused characters).
 //! - [`seed`]: demo data (`pupmatch seed`).
 //! - [`infra`]: database pools and migrations, the SQL layer both databases share, Redis, the
@@ -53,6 +54,7 @@ pub mod graphql;
 pub mod http;
 pub mod hub;
 pub mod identity;
+pub mod ids;
 pub mod infra;
 pub mod jobs;
 pub mod moderation;

@@ -244,7 +244,7 @@ impl ChatMutation {
         let profiles = service::<Arc<ProfileService>>(ctx)?;
         rate_limiter.check_message(user.user_id).await?;
         let place = playgrounds
-            .one(playground_id)
+            .one(playground_id.into())
             .await?
             .ok_or_else(|| ApiError::NotFound("no such playground".into()))?;
         let sent = chat

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::frames::{MessageFrame, ServerFrame};
 use crate::hub::{Hub, StoredMessage};
+use crate::ids::PlaygroundId;
 use crate::infra::db::Db;
 use crate::infra::rate_limit::{Bucket, RateLimiter};
 use crate::infra::stored::stored_enum;
@@ -95,7 +96,7 @@ pub struct Draft {
     pub conversation_id: Uuid,
     pub kind: MessageKind,
     pub content: String,
-    pub playground_id: Option<Uuid>,
+    pub playground_id: Option<PlaygroundId>,
     /// The sender's idempotency key.
     pub client_id: Option<String>,
 }
@@ -112,7 +113,7 @@ impl Draft {
     }
 
     /// A place shared into the conversation; its name is the message's text.
-    pub fn playground(conversation_id: Uuid, playground_id: Uuid, name: String) -> Self {
+    pub fn playground(conversation_id: Uuid, playground_id: PlaygroundId, name: String) -> Self {
         Draft {
             conversation_id,
             kind: MessageKind::Playground,

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::ids::PlaygroundId;
 use crate::infra::db::Db;
 use crate::infra::sql::{
     Backend, Ids, Sql, Ts, execute, fetch, fetch_scalar, in_ids, returning, returning_scalar,
@@ -26,7 +27,7 @@ pub struct MessageRecord {
     pub recipient_id: Uuid,
     pub kind: super::MessageKind,
     pub content: String,
-    pub playground_id: Option<Uuid>,
+    pub playground_id: Option<PlaygroundId>,
     pub client_id: Option<String>,
     pub read_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -59,7 +60,7 @@ pub struct NewMessage {
     pub sender_id: Uuid,
     pub kind: super::MessageKind,
     pub content: String,
-    pub playground_id: Option<Uuid>,
+    pub playground_id: Option<PlaygroundId>,
     pub client_id: Option<String>,
     pub now: DateTime<Utc>,
 }
@@ -216,7 +217,7 @@ struct SendRow {
     recipient_id: Option<Uuid>,
     kind: Option<super::MessageKind>,
     content: Option<String>,
-    playground_id: Option<Uuid>,
+    playground_id: Option<PlaygroundId>,
     client_id: Option<String>,
     read_at: Option<DateTime<Utc>>,
     created_at: Option<DateTime<Utc>>,

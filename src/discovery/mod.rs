@@ -125,8 +125,9 @@ impl DiscoveryService {
         }
     }
 
-    pub fn store(&self) -> &DiscoveryStore {
-        &self.store
+    /// Where someone last said they are (their exact point, never shown to others).
+    pub async fn location_of(&self, user_id: Uuid) -> ApiResult<Option<Coordinates>> {
+        Ok(self.store.location_of(user_id).await?)
     }
 
     /// Drops the cached recommendations of a user, on every instance.

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::ModerationService;
 use super::model::{ActionKind, Actor, AuditEntry, Role};
 use crate::error::ApiError;
+use crate::ids::PlaygroundId;
 
 pub type AdminSchema = Schema<AdminQuery, AdminMutation, EmptySubscription>;
 
@@ -39,8 +40,10 @@ fn person_id(id: &ID) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::bad_input("personId", "not an id"))
 }
 
-fn place_id(id: &ID, field: &'static str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::bad_input(field, "not an id"))
+fn place_id(id: &ID, field: &'static str) -> Result<PlaygroundId, ApiError> {
+    Uuid::parse_str(id)
+        .map(PlaygroundId::from)
+        .map_err(|_| ApiError::bad_input(field, "not an id"))
 }
 
 /// A place on the map, as moderators see it.

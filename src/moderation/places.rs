@@ -2,6 +2,8 @@
 
 use super::*;
 
+use crate::ids::PlaygroundId;
+
 impl ModerationService {
     /// Places for moderators, newest first (at most [`PLACES_LISTED`]); with `search`, those
     /// whose name contains it.
@@ -13,7 +15,12 @@ impl ModerationService {
     }
 
     /// Takes a place off the map, audited.
-    pub async fn remove_place(&self, actor: &Actor, place_id: Uuid, reason: &str) -> ApiResult<()> {
+    pub async fn remove_place(
+        &self,
+        actor: &Actor,
+        place_id: PlaygroundId,
+        reason: &str,
+    ) -> ApiResult<()> {
         let reason = clean_reason(reason)?;
         let place = self.place(place_id, "placeId").await?;
         let action = place_action(actor, ActionKind::RemovePlace, &place, reason, None);
@@ -29,8 +36,8 @@ impl ModerationService {
     pub async fn merge_place(
         &self,
         actor: &Actor,
-        place_id: Uuid,
-        into: Uuid,
+        place_id: PlaygroundId,
+        into: PlaygroundId,
         reason: &str,
     ) -> ApiResult<()> {
         let reason = clean_reason(reason)?;
@@ -53,7 +60,7 @@ impl ModerationService {
         Ok(())
     }
 
-    async fn place(&self, id: Uuid, field: &'static str) -> ApiResult<PlaygroundRecord> {
+    async fn place(&self, id: PlaygroundId, field: &'static str) -> ApiResult<PlaygroundRecord> {
         self.store
             .place(id)
             .await?
@@ -75,7 +82,7 @@ fn place_action(
         actor_id: actor.id,
         actor_email: actor.email.clone(),
         kind,
-        subject_id: place.id,
+        subject_id: place.id.uuid(),
         subject_name: Some(place.name.clone()),
         reason,
         detail,

@@ -8,6 +8,7 @@ use super::model::{
     ReportRow, Role, StaffRow, Tombstone,
 };
 use crate::error::StoreError;
+use crate::ids::PlaygroundId;
 use crate::infra::db::Db;
 use crate::infra::sql::{
     Backend, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update, with_db,
@@ -180,7 +181,7 @@ impl ModerationStore {
     }
 
     /// One place, as moderators list it.
-    pub async fn place(&self, id: Uuid) -> Result<Option<PlaygroundRecord>, StoreError> {
+    pub async fn place(&self, id: PlaygroundId) -> Result<Option<PlaygroundRecord>, StoreError> {
         Ok(fetch!(
             &self.db,
             fetch_optional,
@@ -215,7 +216,11 @@ impl ModerationStore {
     /// Folds place `action.subject_id` into `into`: its favourites (where the person has not
     /// saved `into` already) and the messages that shared it move there, then it goes; with the
     /// action in the audit log. False when either place does not exist.
-    pub async fn merge_places(&self, action: &NewAction, into: Uuid) -> Result<bool, StoreError> {
+    pub async fn merge_places(
+        &self,
+        action: &NewAction,
+        into: PlaygroundId,
+    ) -> Result<bool, StoreError> {
         const BOTH: Sql = for_update!("SELECT id FROM playgrounds WHERE id = $1 OR id = $2");
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;

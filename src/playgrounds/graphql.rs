@@ -15,6 +15,7 @@ use super::{MAX_SEARCH, PlaygroundDraft};
 use crate::discovery::DiscoveryService;
 use crate::discovery::geo::{Coordinates as Point, haversine_km, km_to_miles};
 use crate::error::ApiError;
+use crate::ids::PlaygroundId;
 use crate::playgrounds::PlaygroundService;
 use crate::profiles::ProfileService;
 use crate::profiles::graphql::Coordinates;
@@ -24,7 +25,7 @@ use crate::resolvers::{require_confirmed_user, require_user, service};
 /// What a place looks like to one viewer.
 pub struct Viewer {
     user_id: Uuid,
-    favorites: HashSet<Uuid>,
+    favorites: HashSet<PlaygroundId>,
     location: Option<Point>,
     unit: DistanceUnit,
 }
@@ -62,21 +63,21 @@ async fn load_viewer(
     Ok(Viewer {
         user_id,
         favorites: playgrounds.favorite_set(user_id).await?,
-        location: discovery.store().location_of(user_id).await?,
+        location: discovery.location_of(user_id).await?,
         unit: profiles.preferences_value(user_id).await?.distance_unit,
     })
 }
 
 pub struct PlaygroundLoader(pub Arc<PlaygroundService>);
 
-impl Loader<Uuid> for PlaygroundLoader {
+impl Loader<PlaygroundId> for PlaygroundLoader {
     type Value = Arc<PlaygroundRecord>;
     type Error = Arc<ApiError>;
 
     async fn load(
         &self,
-        keys: &[Uuid],
-    ) -> Result<HashMap<Uuid, Arc<PlaygroundRecord>>, Self::Error> {
+        keys: &[PlaygroundId],
+    ) -> Result<HashMap<PlaygroundId, Arc<PlaygroundRecord>>, Self::Error> {
         self.0.many(keys).await.map_err(Arc::new)
     }
 }
@@ -112,7 +113,7 @@ impl Playground {
 #[Object]
 impl Playground {
     async fn id(&self) -> Uuid {
-        self.record.id
+        self.record.id.uuid()
     }
     async fn name(&self) -> &str {
         &self.record.name
@@ -169,7 +170,7 @@ async fn present(
 }
 
 /// A place as the signed-in viewer sees it (for `Message.playground`); None when it is gone.
-pub async fn load_playground(ctx: &Context<'_>, id: Uuid) -> Result<Option<Playground>> {
+pub async fn load_playground(ctx: &Context<'_>, id: PlaygroundId) -> Result<Option<Playground>> {
     let user = require_user(ctx).await?;
     let loader = ctx.data::<DataLoader<PlaygroundLoader>>()?;
     let Some(record) = loader
@@ -293,7 +294,9 @@ impl PlaygroundMutation {
     ) -> Result<Playground> {
         let user = require_user(ctx).await?;
         let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
-        let record = playgrounds.favorite(user.user_id, playground_id).await?;
+        let record = playgrounds
+            .favorite(user.user_id, playground_id.into())
+            .await?;
         let viewer = viewer(ctx, user.user_id).await?;
         let mut shown = Playground::new(record, &viewer);
         shown.is_favorite = true;
@@ -305,6 +308,8 @@ impl PlaygroundMutation {
     async fn remove_playground(&self, ctx: &Context<'_>, playground_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
         let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
-        Ok(playgrounds.unfavorite(user.user_id, playground_id).await?)
+        Ok(playgrounds
+            .unfavorite(user.user_id, playground_id.into())
+            .await?)
     }
 }

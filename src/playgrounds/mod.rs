@@ -22,6 +22,8 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 use uuid::Uuid;
 
+use crate::ids::{PlaygroundId, uuids};
+
 use crate::discovery::geo::Coordinates;
 use crate::error::{ApiError, ApiResult};
 use crate::infra::bus::Bus;
@@ -103,7 +105,11 @@ pub fn trigram_similarity(a: &str, b: &str) -> f64 {
 /// Orders search candidates for a normalised query and drops the ones that do not match:
 /// the name starts with the query, then a word of it does, then it contains the query, then
 /// similar names (≥ [`MIN_SIMILARITY`]), each group by similarity, then name and id.
-pub fn rank_search(query: &str, candidates: Vec<SearchCandidate>, first: usize) -> Vec<Uuid> {
+pub fn rank_search(
+    query: &str,
+    candidates: Vec<SearchCandidate>,
+    first: usize,
+) -> Vec<PlaygroundId> {
     let mut ranked: Vec<(u8, f64, SearchCandidate)> = candidates
         .into_iter()
         .filter_map(|c| {
@@ -197,8 +203,8 @@ impl PlaygroundService {
     }
 
     /// Drops a place from every instance's cache (a moderator removed or merged it).
-    pub async fn forget(&self, id: Uuid) {
-        self.cache.invalidate(id).await;
+    pub async fn forget(&self, id: PlaygroundId) {
+        self.cache.invalidate(id.uuid()).await;
     }
 
     /// Adds a place (or finds the same one within 50 m) and makes it one of the user's
@@ -222,7 +228,7 @@ impl PlaygroundService {
             .store
             .add_and_favorite(
                 NewPlayground {
-                    id: Uuid::now_v7(),
+                    id: PlaygroundId::new(),
                     name_search: normalize_name(&name),
                     name,
                     description,
@@ -247,28 +253,32 @@ impl PlaygroundService {
         if created {
             metrics::counter!("playgrounds_created_total").increment(1);
         } else {
-            self.cache.invalidate(id).await;
+            self.cache.invalidate(id.uuid()).await;
         }
         self.one(id)
             .await?
             .ok_or_else(|| ApiError::NotFound("the playground is gone".into()))
     }
 
-    pub async fn favorite(&self, user_id: Uuid, id: Uuid) -> ApiResult<Arc<PlaygroundRecord>> {
+    pub async fn favorite(
+        &self,
+        user_id: Uuid,
+        id: PlaygroundId,
+    ) -> ApiResult<Arc<PlaygroundRecord>> {
         if !self.store.favorite(user_id, id, time::now()).await? {
             return Err(ApiError::NotFound("no such playground".into()));
         }
-        self.cache.invalidate(id).await;
+        self.cache.invalidate(id.uuid()).await;
         self.one(id)
             .await?
             .ok_or_else(|| ApiError::NotFound("no such playground".into()))
     }
 
     /// Removes a place from the user's favourites; false when it was not one.
-    pub async fn unfavorite(&self, user_id: Uuid, id: Uuid) -> ApiResult<bool> {
+    pub async fn unfavorite(&self, user_id: Uuid, id: PlaygroundId) -> ApiResult<bool> {
         let removed = self.store.unfavorite(user_id, id).await?;
         if removed {
-            self.cache.invalidate(id).await;
+            self.cache.invalidate(id.uuid()).await;
         }
         Ok(removed)
     }
@@ -280,7 +290,10 @@ impl PlaygroundService {
     }
 
     /// The ids of every place the user has saved.
-    pub async fn favorite_set(&self, user_id: Uuid) -> ApiResult<std::collections::HashSet<Uuid>> {
+    pub async fn favorite_set(
+        &self,
+        user_id: Uuid,
+    ) -> ApiResult<std::collections::HashSet<PlaygroundId>> {
         Ok(self
             .store
             .favorite_ids(user_id)
@@ -329,33 +342,50 @@ impl PlaygroundService {
     }
 
     /// One place, through the cache.
-    pub async fn one(&self, id: Uuid) -> ApiResult<Option<Arc<PlaygroundRecord>>> {
+    pub async fn one(&self, id: PlaygroundId) -> ApiResult<Option<Arc<PlaygroundRecord>>> {
         Ok(self.many(&[id]).await?.remove(&id))
     }
 
     /// Places by id, through the cache (one query for the misses).
-    pub async fn many(&self, ids: &[Uuid]) -> ApiResult<HashMap<Uuid, Arc<PlaygroundRecord>>> {
-        let mut found = self.cache.get_many(ids).await;
-        let missing: Vec<Uuid> = ids
+    pub async fn many(
+        &self,
+        ids: &[PlaygroundId],
+    ) -> ApiResult<HashMap<PlaygroundId, Arc<PlaygroundRecord>>> {
+        // The cache is keyed by the places' UUIDs.
+        let mut found: HashMap<PlaygroundId, Arc<PlaygroundRecord>> = self
+            .cache
+            .get_many(&uuids(ids))
+            .await
+            .into_iter()
+            .map(|(id, place)| (id.into(), place))
+            .collect();
+        let missing: Vec<PlaygroundId> = ids
             .iter()
             .filter(|id| !found.contains_key(id))
             .copied()
             .collect();
         if !missing.is_empty() {
-            let loaded: Vec<(Uuid, Arc<PlaygroundRecord>)> = self
+            let loaded: Vec<(PlaygroundId, Arc<PlaygroundRecord>)> = self
                 .store
                 .by_ids(&missing)
                 .await?
                 .into_iter()
                 .map(|r| (r.id, Arc::new(r)))
                 .collect();
-            self.cache.insert_many(loaded.clone()).await;
+            self.cache
+                .insert_many(
+                    loaded
+                        .iter()
+                        .map(|(id, p)| (id.uuid(), p.clone()))
+                        .collect(),
+                )
+                .await;
             found.extend(loaded);
         }
         Ok(found)
     }
 
-    async fn in_order(&self, ids: &[Uuid]) -> ApiResult<Vec<Arc<PlaygroundRecord>>> {
+    async fn in_order(&self, ids: &[PlaygroundId]) -> ApiResult<Vec<Arc<PlaygroundRecord>>> {
         let mut found = self.many(ids).await?;
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
@@ -367,7 +397,7 @@ mod tests {
 
     fn cand(name: &str) -> SearchCandidate {
         SearchCandidate {
-            id: Uuid::now_v7(),
+            id: PlaygroundId::new(),
             name_search: normalize_name(name),
         }
     }
@@ -398,7 +428,7 @@ mod tests {
             "Görlitzer Park",
         ];
         let cands: Vec<SearchCandidate> = names.iter().map(|n| cand(n)).collect();
-        let lookup: HashMap<Uuid, String> = cands
+        let lookup: HashMap<PlaygroundId, String> = cands
             .iter()
             .map(|c| (c.id, c.name_search.clone()))
             .collect();

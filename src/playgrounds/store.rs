@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Sqlite, Transaction};
 use uuid::Uuid;
 
+use crate::ids::{PlaygroundId, uuids};
+
 use super::MAX_FAVORITES;
 use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
@@ -28,7 +30,7 @@ use crate::profiles::store::LOCK_ACCOUNT;
 /// A place, with how many people saved it.
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct PlaygroundRecord {
-    pub id: Uuid,
+    pub id: PlaygroundId,
     pub name: String,
     pub description: String,
     pub latitude: f64,
@@ -41,7 +43,7 @@ pub struct PlaygroundRecord {
 /// A place to add (already validated; `name_search` is the normalised name).
 #[derive(Debug, Clone)]
 pub struct NewPlayground {
-    pub id: Uuid,
+    pub id: PlaygroundId,
     pub name: String,
     pub name_search: String,
     pub description: String,
@@ -55,7 +57,7 @@ pub struct NewPlayground {
 /// What adding a place did.
 pub enum Placed {
     /// Stored (or an existing place at the same spot, saved): `created` when new.
-    Stored { id: Uuid, created: bool },
+    Stored { id: PlaygroundId, created: bool },
     /// The person added as many places as a day allows; the earliest of them was added then.
     DailyLimit { earliest: DateTime<Utc> },
 }
@@ -63,7 +65,7 @@ pub enum Placed {
 /// A place whose name may match a search.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SearchCandidate {
-    pub id: Uuid,
+    pub id: PlaygroundId,
     pub name_search: String,
 }
 
@@ -181,7 +183,7 @@ impl PlaygroundStore {
     pub async fn favorite(
         &self,
         user_id: Uuid,
-        id: Uuid,
+        id: PlaygroundId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         with_db!(&self.db, |pool| {
@@ -215,7 +217,7 @@ impl PlaygroundStore {
     }
 
     /// Whether it was a favourite.
-    pub async fn unfavorite(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
+    pub async fn unfavorite(&self, user_id: Uuid, id: PlaygroundId) -> Result<bool, StoreError> {
         let removed = execute!(
             &self.db,
             "DELETE FROM playground_favorites WHERE user_id = $1 AND playground_id = $2",
@@ -226,7 +228,7 @@ impl PlaygroundStore {
     }
 
     /// The user's favourites, most recently saved first.
-    pub async fn favorite_ids(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    pub async fn favorite_ids(&self, user_id: Uuid) -> Result<Vec<PlaygroundId>, StoreError> {
         Ok(fetch_scalar!(
             &self.db,
             fetch_all,
@@ -236,8 +238,8 @@ impl PlaygroundStore {
         ))
     }
 
-    pub async fn by_ids(&self, ids: &[Uuid]) -> Result<Vec<PlaygroundRecord>, StoreError> {
-        Ok(fetch!(&self.db, fetch_all, BY_IDS, Ids(ids)))
+    pub async fn by_ids(&self, ids: &[PlaygroundId]) -> Result<Vec<PlaygroundRecord>, StoreError> {
+        Ok(fetch!(&self.db, fetch_all, BY_IDS, Ids(&uuids(ids))))
     }
 
     /// Places within `radius_km` of `at`, nearest first (ties by id), at most `limit`; from a
@@ -247,7 +249,7 @@ impl PlaygroundStore {
         at: Coordinates,
         radius_km: f64,
         limit: i64,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    ) -> Result<Vec<PlaygroundId>, StoreError> {
         let (ids, _) = self
             .reads
             .run(Freshness::MomentOld, |db| async move {
@@ -281,7 +283,7 @@ async fn near_on(
     at: Coordinates,
     radius_km: f64,
     limit: i64,
-) -> Result<Vec<Uuid>, StoreError> {
+) -> Result<Vec<PlaygroundId>, StoreError> {
     match db {
         Db::Postgres(pool) => Ok(sqlx::query_scalar(
             "WITH me AS (SELECT ST_SetSRID(ST_MakePoint($2, $1), 4326)::geography AS g)
@@ -297,7 +299,7 @@ async fn near_on(
         .fetch_all(pool)
         .await?),
         Db::Sqlite(pool) => {
-            let mut within: Vec<(f64, Uuid)> = in_box(pool, at, radius_km, None)
+            let mut within: Vec<(f64, PlaygroundId)> = in_box(pool, at, radius_km, None)
                 .await?
                 .into_iter()
                 .filter(|(km, _)| *km <= radius_km)
@@ -362,7 +364,7 @@ async fn search_on(db: &Db, query: &str, limit: i64) -> Result<Vec<SearchCandida
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
-                let seen: HashSet<Uuid> = out.iter().map(|c| c.id).collect();
+                let seen: HashSet<PlaygroundId> = out.iter().map(|c| c.id).collect();
                 out.extend(similar.into_iter().filter(|c| !seen.contains(&c.id)));
             }
             Ok(out)
@@ -376,11 +378,14 @@ trait SamePlace {
     fn same_place(
         &mut self,
         new: &NewPlayground,
-    ) -> impl Future<Output = Result<Option<Uuid>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<PlaygroundId>, StoreError>> + Send;
 }
 
 impl SamePlace for Transaction<'_, Postgres> {
-    async fn same_place(&mut self, new: &NewPlayground) -> Result<Option<Uuid>, StoreError> {
+    async fn same_place(
+        &mut self,
+        new: &NewPlayground,
+    ) -> Result<Option<PlaygroundId>, StoreError> {
         // Two people adding the same place at once: the second waits, then finds the first.
         sqlx::query("SELECT pg_advisory_xact_lock(3, hashtext($1))")
             .bind(&new.name_search)
@@ -404,7 +409,10 @@ impl SamePlace for Transaction<'_, Postgres> {
 
 /// The write transaction holds SQLite's one write lock: a concurrent add waits for it.
 impl SamePlace for Transaction<'_, Sqlite> {
-    async fn same_place(&mut self, new: &NewPlayground) -> Result<Option<Uuid>, StoreError> {
+    async fn same_place(
+        &mut self,
+        new: &NewPlayground,
+    ) -> Result<Option<PlaygroundId>, StoreError> {
         let at = Coordinates::parse(new.latitude, new.longitude)
             .map_err(|e| StoreError::Other(anyhow::anyhow!("{e}")))?;
         let radius_km = new.duplicate_radius_m / 1000.0;
@@ -424,13 +432,13 @@ async fn in_box<'e, E>(
     at: Coordinates,
     radius_km: f64,
     name: Option<&str>,
-) -> Result<Vec<(f64, Uuid)>, StoreError>
+) -> Result<Vec<(f64, PlaygroundId)>, StoreError>
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
     #[derive(sqlx::FromRow)]
     struct Point {
-        id: Uuid,
+        id: PlaygroundId,
         latitude: f64,
         longitude: f64,
     }

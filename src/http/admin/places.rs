@@ -124,13 +124,13 @@ pub async fn act(
         (ActionKind::MergePlace, Some(into)) => {
             state
                 .moderation
-                .merge_place(&console.actor, place_id, into, &form.reason)
+                .merge_place(&console.actor, place_id.into(), into.into(), &form.reason)
                 .await
         }
         _ => {
             state
                 .moderation
-                .remove_place(&console.actor, place_id, &form.reason)
+                .remove_place(&console.actor, place_id.into(), &form.reason)
                 .await
         }
     };
