@@ -7,7 +7,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::ids::PlaygroundId;
+use crate::ids::{ConversationId, MessageId, PlaygroundId};
 
 /// A frame for a client.
 #[derive(Debug, Clone, Serialize)]
@@ -28,14 +28,14 @@ pub enum ServerFrame {
     Message { message: MessageFrame },
     /// The other person is typing.
     Typing {
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         user_id: Uuid,
     },
     /// The other person read up to a message.
     Read {
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         user_id: Uuid,
-        up_to: Uuid,
+        up_to: MessageId,
     },
     /// A new mutual match.
     Match {
@@ -87,8 +87,8 @@ impl ServerFrame {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageFrame {
-    pub id: Uuid,
-    pub conversation_id: Uuid,
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
     pub sender_id: Uuid,
     pub recipient_id: Uuid,
     /// `TEXT` or `PLAYGROUND`.
@@ -146,9 +146,9 @@ mod tests {
         );
         assert_eq!(
             value(&ServerFrame::Read {
-                conversation_id: id,
+                conversation_id: id.into(),
                 user_id: id,
-                up_to: id
+                up_to: id.into()
             }),
             json!({ "type": "read", "conversationId": id, "userId": id, "upTo": id })
         );

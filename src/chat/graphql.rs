@@ -27,10 +27,10 @@ pub struct Message(pub MessageRecord);
 #[Object]
 impl Message {
     async fn id(&self) -> Uuid {
-        self.0.id
+        self.0.id.uuid()
     }
     async fn conversation_id(&self) -> Uuid {
-        self.0.conversation_id
+        self.0.conversation_id.uuid()
     }
     async fn sender_id(&self) -> Uuid {
         self.0.sender_id
@@ -72,7 +72,7 @@ pub struct Conversation(ConversationSummary);
 #[Object]
 impl Conversation {
     async fn id(&self) -> Uuid {
-        self.0.conversation.id
+        self.0.conversation.id.uuid()
     }
     async fn match_id(&self) -> Uuid {
         self.0.conversation.match_id
@@ -140,7 +140,7 @@ impl ChatQuery {
     async fn conversation(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<Conversation>> {
         let user = require_user(ctx).await?;
         let chat = service::<Arc<ChatService>>(ctx)?;
-        let found = chat.conversation_summary(user.user_id, id).await?;
+        let found = chat.conversation_summary(user.user_id, id.into()).await?;
         if found.is_some() {
             spend_on_people(ctx, user.user_id, 1).await?;
         }
@@ -160,7 +160,12 @@ impl ChatQuery {
         let first = page_size(first.unwrap_or(50), MAX_PAGE)?;
         let chat = service::<Arc<ChatService>>(ctx)?;
         let (rows, more) = chat
-            .messages(user.user_id, conversation_id, first, before.as_deref())
+            .messages(
+                user.user_id,
+                conversation_id.into(),
+                first,
+                before.as_deref(),
+            )
             .await?;
         let end_cursor = rows.last().map(|m| message_cursor(m.id));
         Ok(MessageConnection {
@@ -193,7 +198,7 @@ impl ChatMutation {
         let sent = chat
             .send(
                 user.user_id,
-                Draft::text(conversation_id, content, client_id),
+                Draft::text(conversation_id.into(), content, client_id),
                 None,
                 profiles,
             )
@@ -205,7 +210,12 @@ impl ChatMutation {
     async fn mark_messages_read(&self, ctx: &Context<'_>, message_ids: Vec<Uuid>) -> Result<i32> {
         let user = require_user(ctx).await?;
         let chat = service::<Arc<ChatService>>(ctx)?;
-        let n = chat.mark_messages_read(user.user_id, &message_ids).await?;
+        let n = chat
+            .mark_messages_read(
+                user.user_id,
+                &message_ids.iter().map(|&id| id.into()).collect::<Vec<_>>(),
+            )
+            .await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 
@@ -217,7 +227,9 @@ impl ChatMutation {
     ) -> Result<i32> {
         let user = require_user(ctx).await?;
         let chat = service::<Arc<ChatService>>(ctx)?;
-        let n = chat.mark_read(user.user_id, conversation_id, None).await?;
+        let n = chat
+            .mark_read(user.user_id, conversation_id.into(), None)
+            .await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 
@@ -225,7 +237,7 @@ impl ChatMutation {
     async fn delete_conversation(&self, ctx: &Context<'_>, conversation_id: Uuid) -> Result<bool> {
         let user = require_user(ctx).await?;
         let chat = service::<Arc<ChatService>>(ctx)?;
-        chat.delete_conversation(user.user_id, conversation_id)
+        chat.delete_conversation(user.user_id, conversation_id.into())
             .await?;
         Ok(true)
     }
@@ -250,7 +262,7 @@ impl ChatMutation {
         let sent = chat
             .send(
                 user.user_id,
-                Draft::playground(conversation_id, place.id, place.name.clone()),
+                Draft::playground(conversation_id.into(), place.id, place.name.clone()),
                 None,
                 profiles,
             )

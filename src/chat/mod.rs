@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::frames::{MessageFrame, ServerFrame};
 use crate::hub::{Hub, StoredMessage};
-use crate::ids::PlaygroundId;
+use crate::ids::{ConversationId, MessageId, PlaygroundId};
 use crate::infra::db::Db;
 use crate::infra::rate_limit::{Bucket, RateLimiter};
 use crate::infra::stored::stored_enum;
@@ -93,7 +93,7 @@ fn client_id(client_id: Option<String>) -> ApiResult<Option<String>> {
 /// A message someone wants to send.
 #[derive(Debug, Clone)]
 pub struct Draft {
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     pub kind: MessageKind,
     pub content: String,
     pub playground_id: Option<PlaygroundId>,
@@ -102,7 +102,11 @@ pub struct Draft {
 }
 
 impl Draft {
-    pub fn text(conversation_id: Uuid, content: String, client_id: Option<String>) -> Self {
+    pub fn text(
+        conversation_id: ConversationId,
+        content: String,
+        client_id: Option<String>,
+    ) -> Self {
         Draft {
             conversation_id,
             kind: MessageKind::Text,
@@ -113,7 +117,11 @@ impl Draft {
     }
 
     /// A place shared into the conversation; its name is the message's text.
-    pub fn playground(conversation_id: Uuid, playground_id: PlaygroundId, name: String) -> Self {
+    pub fn playground(
+        conversation_id: ConversationId,
+        playground_id: PlaygroundId,
+        name: String,
+    ) -> Self {
         Draft {
             conversation_id,
             kind: MessageKind::Playground,
@@ -139,7 +147,7 @@ pub struct ChatService {
     limiter: RateLimiter,
     /// (conversation, sender) pairs known to have a message from the sender already: their
     /// next messages are not first messages, and ask the database nothing about it.
-    written: moka::future::Cache<(Uuid, Uuid), ()>,
+    written: moka::future::Cache<(ConversationId, Uuid), ()>,
 }
 
 impl ChatService {
@@ -239,7 +247,11 @@ impl ChatService {
 
     /// A person's first message into a conversation spends one of their daily first messages
     /// (so a spammer's new matches cost them); later messages spend nothing here.
-    async fn spend_on_first_message(&self, sender: Uuid, conversation_id: Uuid) -> ApiResult<()> {
+    async fn spend_on_first_message(
+        &self,
+        sender: Uuid,
+        conversation_id: ConversationId,
+    ) -> ApiResult<()> {
         let key = (conversation_id, sender);
         if self.written.contains_key(&key) {
             return Ok(());
@@ -255,7 +267,7 @@ impl ChatService {
     }
 
     /// The other person gets `typing` (nothing is stored).
-    pub async fn typing(&self, user_id: Uuid, conversation_id: Uuid) -> ApiResult<()> {
+    pub async fn typing(&self, user_id: Uuid, conversation_id: ConversationId) -> ApiResult<()> {
         let conversation = self.member_of(user_id, conversation_id).await?;
         self.hub
             .send(
@@ -275,8 +287,8 @@ impl ChatService {
     pub async fn mark_read(
         &self,
         user_id: Uuid,
-        conversation_id: Uuid,
-        up_to: Option<Uuid>,
+        conversation_id: ConversationId,
+        up_to: Option<MessageId>,
     ) -> ApiResult<u64> {
         let conversation = self.member_of(user_id, conversation_id).await?;
         let marked = self
@@ -292,7 +304,7 @@ impl ChatService {
 
     /// Marks the listed messages read where the user received them; read receipts go out per
     /// conversation. The number marked.
-    pub async fn mark_messages_read(&self, user_id: Uuid, ids: &[Uuid]) -> ApiResult<u64> {
+    pub async fn mark_messages_read(&self, user_id: Uuid, ids: &[MessageId]) -> ApiResult<u64> {
         if ids.len() > 500 {
             return Err(ApiError::bad_input("messageIds", "at most 500 ids at once"));
         }
@@ -300,7 +312,8 @@ impl ChatService {
             .store
             .mark_messages_read(user_id, ids, time::now())
             .await?;
-        let mut newest: std::collections::HashMap<Uuid, &MessageRecord> = Default::default();
+        let mut newest: std::collections::HashMap<ConversationId, &MessageRecord> =
+            Default::default();
         for m in &marked {
             let entry = newest.entry(m.conversation_id).or_insert(m);
             if m.id > entry.id {
@@ -314,7 +327,13 @@ impl ChatService {
         Ok(marked.len() as u64)
     }
 
-    async fn send_read(&self, to: Uuid, reader: Uuid, conversation_id: Uuid, up_to: Uuid) {
+    async fn send_read(
+        &self,
+        to: Uuid,
+        reader: Uuid,
+        conversation_id: ConversationId,
+        up_to: MessageId,
+    ) {
         self.hub
             .send(
                 vec![to, reader],
@@ -333,7 +352,7 @@ impl ChatService {
     pub async fn resync<F, Fut>(
         &self,
         user_id: Uuid,
-        since: Option<Uuid>,
+        since: Option<MessageId>,
         mut each: F,
     ) -> ApiResult<()>
     where
@@ -346,7 +365,9 @@ impl ChatService {
             None => {
                 let from = Utc::now() - chrono::Duration::days(RECENT_RESYNC_DAYS);
                 let ms = u64::try_from(from.timestamp_millis()).unwrap_or(0);
-                uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10]).into_uuid()
+                uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10])
+                    .into_uuid()
+                    .into()
             }
         };
         loop {
@@ -368,7 +389,7 @@ impl ChatService {
     pub async fn member_of(
         &self,
         user_id: Uuid,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
     ) -> ApiResult<ConversationRecord> {
         self.store
             .conversation(user_id, conversation_id)
@@ -379,7 +400,7 @@ impl ChatService {
     pub async fn conversation(
         &self,
         user_id: Uuid,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
     ) -> ApiResult<Option<ConversationRecord>> {
         Ok(self.store.conversation(user_id, conversation_id).await?)
     }
@@ -388,7 +409,7 @@ impl ChatService {
     pub async fn conversation_summary(
         &self,
         user_id: Uuid,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
     ) -> ApiResult<Option<ConversationSummary>> {
         Ok(self
             .store
@@ -418,7 +439,7 @@ impl ChatService {
     pub async fn messages(
         &self,
         user_id: Uuid,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         first: usize,
         before: Option<&str>,
     ) -> ApiResult<(Vec<MessageRecord>, bool)> {
@@ -436,7 +457,11 @@ impl ChatService {
     }
 
     /// Hides the conversation's history from the user (the other person keeps theirs).
-    pub async fn delete_conversation(&self, user_id: Uuid, conversation_id: Uuid) -> ApiResult<()> {
+    pub async fn delete_conversation(
+        &self,
+        user_id: Uuid,
+        conversation_id: ConversationId,
+    ) -> ApiResult<()> {
         if self
             .store
             .clear_conversation(user_id, conversation_id, time::now())
@@ -451,7 +476,7 @@ impl ChatService {
 
 pub fn conversation_cursor(c: &ConversationRecord) -> String {
     let mut bytes = c.updated_at.timestamp_micros().to_be_bytes().to_vec();
-    bytes.extend_from_slice(c.id.as_bytes());
+    bytes.extend_from_slice(c.id.uuid().as_bytes());
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -466,17 +491,19 @@ fn parse_conversation_cursor(cursor: &str) -> ApiResult<ConversationKey> {
     let at: DateTime<Utc> =
         DateTime::from_timestamp_micros(i64::from_be_bytes(micros)).ok_or_else(invalid)?;
     let id = Uuid::from_slice(&bytes[8..]).map_err(|_| invalid())?;
-    Ok((at, id))
+    Ok((at, id.into()))
 }
 
-pub fn message_cursor(id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(id.as_bytes())
+pub fn message_cursor(id: MessageId) -> String {
+    URL_SAFE_NO_PAD.encode(id.uuid().as_bytes())
 }
 
-fn parse_message_cursor(cursor: &str, field: &str) -> ApiResult<Uuid> {
+fn parse_message_cursor(cursor: &str, field: &str) -> ApiResult<MessageId> {
     let invalid = || ApiError::bad_input(field, "invalid cursor");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    Uuid::from_slice(&bytes).map_err(|_| invalid())
+    Uuid::from_slice(&bytes)
+        .map(MessageId::from)
+        .map_err(|_| invalid())
 }
 
 #[cfg(test)]
@@ -496,7 +523,7 @@ mod tests {
     #[test]
     fn conversation_cursor_round_trips() {
         let c = ConversationRecord {
-            id: Uuid::now_v7(),
+            id: ConversationId::new(),
             match_id: Uuid::now_v7(),
             other_id: Uuid::now_v7(),
             created_at: time::now(),

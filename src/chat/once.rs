@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use uuid::Uuid;
+use crate::ids::MessageId;
 
 /// How long a socket remembers a message it wrote: far longer than a live delivery takes.
 pub const REMEMBERED_FOR: Duration = Duration::from_secs(120);
@@ -27,14 +27,14 @@ enum Way {
 /// for a socket that wrote none.
 #[derive(Debug, Default)]
 pub struct Written {
-    ways: HashMap<Uuid, Way>,
-    order: VecDeque<(Instant, Uuid)>,
+    ways: HashMap<MessageId, Way>,
+    order: VecDeque<(Instant, MessageId)>,
 }
 
 impl Written {
     /// Whether a live delivery of message `id` is to be written: not when the socket already
     /// wrote it, live or by a resync.
-    pub fn live(&mut self, id: Uuid, now: Instant) -> bool {
+    pub fn live(&mut self, id: MessageId, now: Instant) -> bool {
         self.forget_before(now);
         if self.ways.contains_key(&id) {
             return false;
@@ -45,7 +45,7 @@ impl Written {
 
     /// Whether a resync is to write message `id`: not when the socket delivered it live.
     /// `recent`: stored lately enough that a live delivery of it may still be on its way.
-    pub fn resync(&mut self, id: Uuid, recent: bool, now: Instant) -> bool {
+    pub fn resync(&mut self, id: MessageId, recent: bool, now: Instant) -> bool {
         self.forget_before(now);
         match self.ways.get(&id) {
             Some(Way::Live) => false,
@@ -59,7 +59,7 @@ impl Written {
         }
     }
 
-    fn remember(&mut self, id: Uuid, way: Way, now: Instant) {
+    fn remember(&mut self, id: MessageId, way: Way, now: Instant) {
         if self.order.len() >= MOST_REMEMBERED
             && let Some((_, oldest)) = self.order.pop_front()
         {
@@ -103,8 +103,8 @@ mod tests {
         ]
     }
 
-    fn id(n: u8) -> Uuid {
-        Uuid::from_u128(u128::from(n) + 1)
+    fn id(n: u8) -> MessageId {
+        uuid::Uuid::from_u128(u128::from(n) + 1).into()
     }
 
     proptest! {
@@ -171,7 +171,7 @@ mod tests {
         let mut written = Written::default();
         let now = Instant::now();
         for n in 0..(MOST_REMEMBERED as u128 + 100) {
-            assert!(written.live(Uuid::from_u128(n), now));
+            assert!(written.live(uuid::Uuid::from_u128(n).into(), now));
         }
         assert_eq!(written.order.len(), MOST_REMEMBERED);
         assert_eq!(written.ways.len(), MOST_REMEMBERED);

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::ids::PlaygroundId;
+use crate::ids::{ConversationId, MessageId, PlaygroundId, uuids};
 use crate::infra::db::Db;
 use crate::infra::sql::{
     Backend, Ids, Sql, Ts, execute, fetch, fetch_scalar, in_ids, returning, returning_scalar,
@@ -21,8 +21,8 @@ use crate::infra::time;
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct MessageRecord {
-    pub id: Uuid,
-    pub conversation_id: Uuid,
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
     pub sender_id: Uuid,
     pub recipient_id: Uuid,
     pub kind: super::MessageKind,
@@ -36,7 +36,7 @@ pub struct MessageRecord {
 /// A conversation from one participant's side.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConversationRecord {
-    pub id: Uuid,
+    pub id: ConversationId,
     pub match_id: Uuid,
     pub other_id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -56,7 +56,7 @@ pub struct ConversationSummary {
 /// A message to store.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     pub sender_id: Uuid,
     pub kind: super::MessageKind,
     pub content: String,
@@ -79,11 +79,11 @@ pub enum SendOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MarkedRead {
     pub count: u64,
-    pub up_to: Option<Uuid>,
+    pub up_to: Option<MessageId>,
 }
 
 /// Conversation list order: `(updated_at, id)`, newest first.
-pub type ConversationKey = (DateTime<Utc>, Uuid);
+pub type ConversationKey = (DateTime<Utc>, ConversationId);
 
 /// The columns of [`MessageRecord`] from `messages m`.
 macro_rules! message_columns {
@@ -211,8 +211,8 @@ stored_enum!(SendStatus {
 #[derive(sqlx::FromRow)]
 struct SendRow {
     status: SendStatus,
-    id: Option<Uuid>,
-    conversation_id: Option<Uuid>,
+    id: Option<MessageId>,
+    conversation_id: Option<ConversationId>,
     sender_id: Option<Uuid>,
     recipient_id: Option<Uuid>,
     kind: Option<super::MessageKind>,
@@ -264,7 +264,7 @@ struct LastMessage {
 
 #[derive(sqlx::FromRow)]
 struct LastId {
-    last_id: Option<Uuid>,
+    last_id: Option<MessageId>,
 }
 
 /// Conversations and messages.
@@ -282,7 +282,7 @@ impl ChatStore {
     pub async fn conversation(
         &self,
         user_id: Uuid,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
     ) -> Result<Option<ConversationRecord>, StoreError> {
         Ok(fetch!(
             &self.db,
@@ -304,7 +304,7 @@ impl ChatStore {
         &self,
         user_id: Uuid,
         after: Option<ConversationKey>,
-        only: Option<Uuid>,
+        only: Option<ConversationId>,
         limit: i64,
     ) -> Result<Vec<ConversationSummary>, StoreError> {
         let (after_at, after_id) = after.unzip();
@@ -337,13 +337,13 @@ impl ChatStore {
             }
             Db::Sqlite(pool) => {
                 let rows: Vec<SummaryRow<LastId>> = page!(pool, CONVERSATIONS_SQLITE);
-                let last_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.last.last_id).collect();
-                let mut last: std::collections::HashMap<Uuid, MessageRecord> =
+                let last_ids: Vec<MessageId> = rows.iter().filter_map(|r| r.last.last_id).collect();
+                let mut last: std::collections::HashMap<MessageId, MessageRecord> =
                     if last_ids.is_empty() {
                         Default::default()
                     } else {
                         sqlx::query_as::<_, MessageRecord>(MESSAGES_BY_ID.sqlite)
-                            .bind(Ids(&last_ids))
+                            .bind(Ids(&uuids(&last_ids)))
                             .fetch_all(pool)
                             .await?
                             .into_iter()
@@ -367,7 +367,7 @@ impl ChatStore {
     /// Whether `sender` has a message in the conversation.
     pub async fn has_written(
         &self,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         sender: Uuid,
     ) -> Result<bool, StoreError> {
         Ok(fetch_scalar!(
@@ -425,7 +425,7 @@ impl ChatStore {
                     match row.status {
                         SendStatus::NotMember => return Ok(SendOutcome::NotInConversation),
                         SendStatus::StaleId => {
-                            let last = row.id.map_or(0, |u| u.as_u128());
+                            let last = row.id.map_or(0, |id| id.uuid().as_u128());
                             id = Uuid::now_v7().max(Uuid::from_u128(last + 1));
                         }
                         SendStatus::Duplicate => return Ok(SendOutcome::Duplicate(row.record()?)),
@@ -501,8 +501,8 @@ impl ChatStore {
     pub async fn messages(
         &self,
         user_id: Uuid,
-        conversation_id: Uuid,
-        before: Option<Uuid>,
+        conversation_id: ConversationId,
+        before: Option<MessageId>,
         limit: i64,
     ) -> Result<Vec<MessageRecord>, StoreError> {
         Ok(fetch!(
@@ -529,7 +529,7 @@ impl ChatStore {
     pub async fn messages_after(
         &self,
         user_id: Uuid,
-        after: Uuid,
+        after: MessageId,
         limit: i64,
     ) -> Result<Vec<MessageRecord>, StoreError> {
         Ok(fetch!(

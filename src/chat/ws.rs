@@ -417,7 +417,7 @@ impl Connection {
                 api(services.auth.must_be_confirmed(self.user).await)?;
                 // Carried through even if this socket is let go meanwhile (see `run_to_end`).
                 let (chat, profiles) = (services.chat.clone(), services.profiles.clone());
-                let draft = Draft::text(conversation_id, content, client_id.clone());
+                let draft = Draft::text(conversation_id.into(), content, client_id.clone());
                 let from = Some(self.socket_id);
                 let sent =
                     run_to_end(async move { chat.send(user_id, draft, from, &profiles).await })
@@ -431,7 +431,10 @@ impl Connection {
             }
             ClientFrame::Typing { conversation_id } => {
                 services.rate_limiter.check_message(user_id).await?;
-                services.chat.typing(user_id, conversation_id).await?;
+                services
+                    .chat
+                    .typing(user_id, conversation_id.into())
+                    .await?;
             }
             ClientFrame::MarkRead {
                 conversation_id,
@@ -439,16 +442,17 @@ impl Connection {
             } => {
                 services.rate_limiter.check_message(user_id).await?;
                 let chat = services.chat.clone();
-                run_to_end(
-                    async move { chat.mark_read(user_id, conversation_id, Some(up_to)).await },
-                )
+                run_to_end(async move {
+                    chat.mark_read(user_id, conversation_id.into(), Some(up_to.into()))
+                        .await
+                })
                 .await?;
             }
             ClientFrame::Resync { since } => {
                 services.rate_limiter.check_message(user_id).await?;
                 services
                     .chat
-                    .resync(user_id, since, |batch| async move {
+                    .resync(user_id, since.map(Into::into), |batch| async move {
                         let recent_since = chrono::Utc::now() - once::REMEMBERED_FOR;
                         for m in &batch {
                             // Delivered live on this socket already (its client had not read

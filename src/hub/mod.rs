@@ -23,6 +23,8 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::ids::MessageId;
+
 use crate::events::{
     MatchEvent, SessionsEnded, TOPIC_MATCH, TOPIC_SESSIONS_ENDED, TOPIC_UNMATCHED,
 };
@@ -61,7 +63,7 @@ pub struct Delivery {
     pub since_ms: Option<i64>,
     /// The message the frame carries, if it carries one: a socket writes each message once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<Uuid>,
+    pub message_id: Option<MessageId>,
 }
 
 /// Bus topic of sockets to close because their person opened too many (payload: a JSON list
@@ -88,12 +90,12 @@ pub struct Origin {
     pub traceparent: Option<String>,
     /// Unix ms; a message's is when it was stored.
     pub since_ms: Option<i64>,
-    pub message_id: Option<Uuid>,
+    pub message_id: Option<MessageId>,
 }
 
 /// A stored message a frame carries.
 pub struct StoredMessage {
-    pub id: Uuid,
+    pub id: MessageId,
     pub stored_at: chrono::DateTime<chrono::Utc>,
 }
 

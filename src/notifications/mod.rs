@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::frames::{NotificationFrame, ServerFrame};
 use crate::hub::Hub;
+use crate::ids::{ConversationId, MessageId};
 use crate::infra::db::Db;
 use crate::infra::push::{PushError, PushMessage, PushSender};
 use crate::infra::time;
@@ -77,8 +78,8 @@ impl Notify {
         user_id: Uuid,
         sender_id: Uuid,
         sender_name: &str,
-        conversation_id: Uuid,
-        message_id: Uuid,
+        conversation_id: ConversationId,
+        message_id: MessageId,
     ) -> Self {
         Notify {
             user_id,
@@ -90,7 +91,7 @@ impl Notify {
                 ("messageId".into(), message_id.to_string()),
                 ("userId".into(), sender_id.to_string()),
             ],
-            conversation: Some(conversation_id),
+            conversation: Some(conversation_id.uuid()),
         }
     }
 

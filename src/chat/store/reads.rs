@@ -1,6 +1,7 @@
 //! Reading: marking messages read, and clearing a conversation from one side.
 
 use super::*;
+use crate::ids::uuids;
 
 const MARK_MESSAGES_READ: Sql = in_ids!(
     "UPDATE messages SET read_at = $3 WHERE recipient_id = $1 AND read_at IS NULL AND id",
@@ -14,11 +15,11 @@ impl ChatStore {
     pub async fn mark_conversation_read(
         &self,
         user_id: Uuid,
-        conversation_id: Uuid,
-        up_to: Option<Uuid>,
+        conversation_id: ConversationId,
+        up_to: Option<MessageId>,
         now: DateTime<Utc>,
     ) -> Result<MarkedRead, StoreError> {
-        let marked: Vec<Uuid> = returning_scalar!(
+        let marked: Vec<MessageId> = returning_scalar!(
             &self.db,
             fetch_all,
             "UPDATE messages SET read_at = $4
@@ -41,7 +42,7 @@ impl ChatStore {
     pub async fn mark_messages_read(
         &self,
         user_id: Uuid,
-        ids: &[Uuid],
+        ids: &[MessageId],
         now: DateTime<Utc>,
     ) -> Result<Vec<MessageRecord>, StoreError> {
         Ok(returning!(
@@ -49,7 +50,7 @@ impl ChatStore {
             fetch_all,
             MARK_MESSAGES_READ,
             user_id,
-            Ids(ids),
+            Ids(&uuids(ids)),
             Ts(now)
         ))
     }
@@ -59,7 +60,7 @@ impl ChatStore {
     pub async fn clear_conversation(
         &self,
         user_id: Uuid,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let changed = execute!(
