@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::ids::ConversationId;
+
 /// Bus topic of new matches (payload: [`MatchEvent`]).
 pub const TOPIC_MATCH: &str = "match";
 /// Bus topic of ended matches (payload: [`MatchEvent`]).
@@ -16,7 +18,7 @@ pub const TOPIC_UNMATCHED: &str = "unmatched";
 #[serde(rename_all = "camelCase")]
 pub struct MatchEvent {
     pub match_id: Uuid,
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     pub users: [Uuid; 2],
     pub created_at: DateTime<Utc>,
     /// The trace of the request that made it (W3C `traceparent`): its delivery to sockets on

@@ -45,7 +45,7 @@ pub enum ServerFrame {
     /// A match ended (unmatch or block).
     Unmatched {
         match_id: Uuid,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
     },
     /// An in-app notification.
     Notification { notification: NotificationFrame },
@@ -106,7 +106,7 @@ pub struct MessageFrame {
 pub struct MatchFrame {
     pub id: Uuid,
     pub user_id: Uuid,
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     pub created_at: DateTime<Utc>,
 }
 
@@ -158,7 +158,7 @@ mod tests {
                 matched: MatchFrame {
                     id,
                     user_id: id,
-                    conversation_id: id,
+                    conversation_id: id.into(),
                     created_at: at
                 }
             }),
@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(
             value(&ServerFrame::Unmatched {
                 match_id: id,
-                conversation_id: id
+                conversation_id: id.into()
             }),
             json!({ "type": "unmatched", "matchId": id, "conversationId": id })
         );

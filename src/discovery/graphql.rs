@@ -75,7 +75,7 @@ impl Match {
             .ok_or_else(|| ApiError::NotFound("the profile is gone".into()).into())
     }
     async fn conversation_id(&self) -> Uuid {
-        self.0.conversation_id
+        self.0.conversation_id.uuid()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::geo::Coordinates;
 use crate::error::StoreError;
+use crate::ids::ConversationId;
 use crate::infra::db::Db;
 use crate::infra::replicas::{Freshness, Reads, Target};
 use crate::infra::sql::{
@@ -26,7 +27,7 @@ pub struct MatchRecord {
     pub id: Uuid,
     /// The other person (from the viewer's side).
     pub other_id: Uuid,
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     pub created_at: DateTime<Utc>,
 }
 
@@ -76,7 +77,7 @@ stored_enum!(LikeResult {
 type LikeRow = (
     LikeResult,
     Option<Uuid>,
-    Option<Uuid>,
+    Option<ConversationId>,
     Option<DateTime<Utc>>,
     Option<crate::notifications::store::PushState>,
 );

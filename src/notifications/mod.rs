@@ -57,7 +57,7 @@ impl Notify {
         other_id: Uuid,
         other_name: &str,
         match_id: Uuid,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
     ) -> Self {
         Notify {
             user_id,
@@ -69,7 +69,7 @@ impl Notify {
                 ("conversationId".into(), conversation_id.to_string()),
                 ("userId".into(), other_id.to_string()),
             ],
-            conversation: Some(conversation_id),
+            conversation: Some(conversation_id.uuid()),
         }
     }
 

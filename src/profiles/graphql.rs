@@ -25,7 +25,7 @@ pub struct Profile(pub Arc<ProfileView>);
 #[Object]
 impl Profile {
     async fn id(&self) -> Uuid {
-        self.0.profile.id
+        self.0.profile.id.uuid()
     }
     async fn user_id(&self) -> Uuid {
         self.0.profile.user_id

@@ -13,7 +13,6 @@ pub mod model;
 pub mod photos;
 pub mod store;
 
-use crate::infra::work::WorkGate;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +20,14 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, StoreError};
+use crate::ids::ProfileId;
 use crate::infra::blobs::BlobStore;
 use crate::infra::bus::Bus;
 use crate::infra::cache::TwoTierCache;
 use crate::infra::redis::Redis;
 use crate::infra::replicas::{Freshness, Reads};
 use crate::infra::time;
+use crate::infra::work::WorkGate;
 use input::{NewProfile, PreferencesUpdate, PreferencesValue, ProfileChanges};
 use model::{LocationRecord, PreferencesRecord, ProfileRecord, ProfileView, PromptRecord};
 use store::ProfileStore;
@@ -271,7 +272,7 @@ impl ProfileService {
     pub async fn create(&self, user_id: Uuid, input: NewProfile) -> ApiResult<Arc<ProfileView>> {
         let now = time::now();
         let record = ProfileRecord {
-            id: Uuid::now_v7(),
+            id: ProfileId::new(),
             user_id,
             name: input.name,
             age: input.age,

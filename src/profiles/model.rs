@@ -4,6 +4,7 @@ use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::ids::ProfileId;
 use crate::infra::stored::stored_enum;
 
 /// How energetic a dog is.
@@ -34,7 +35,7 @@ stored_enum!(DistanceUnit { Miles => "MILES", Kilometers => "KILOMETERS" });
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct ProfileRecord {
-    pub id: Uuid,
+    pub id: ProfileId,
     pub user_id: Uuid,
     pub name: String,
     pub age: i32,
