@@ -12,7 +12,7 @@ use super::layout::{
     Page, column_heads, done_status, forbidden_page, hidden, not_done, origin_of, redirect, when,
     with_done,
 };
-use super::session::{Console, ConsoleForm};
+use super::session::{Console, ConsoleForm, filled};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::moderation::model::ActionKind;
@@ -334,9 +334,4 @@ pub async fn act(
         Err(ApiError::Forbidden(message)) => forbidden_page(&message),
         Err(err) => err.into_response(),
     }
-}
-
-/// A form field's value, unless it was left empty.
-pub fn filled(field: &Option<String>) -> Option<&str> {
-    field.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }

@@ -6,9 +6,8 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::cases::filled;
 use super::layout::{Page, column_heads, done_status, hidden, not_done, redirect, when, with_done};
-use super::session::{Console, ConsoleForm};
+use super::session::{Console, ConsoleForm, filled};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::moderation::model::ActionKind;

@@ -116,6 +116,11 @@ where
     }
 }
 
+/// A form field's value, unless it was left empty.
+pub fn filled(field: &Option<String>) -> Option<&str> {
+    field.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
 pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
