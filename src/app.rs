@@ -213,6 +213,7 @@ pub async fn build_state(config: Config, public_url: Url) -> anyhow::Result<AppS
             &db,
             hub.clone(),
             notifications.clone(),
+            profiles.clone(),
             rate_limiter.clone(),
         )),
         playgrounds,

@@ -60,6 +60,24 @@ macro_rules! connection {
             pub edges: Vec<$edge>,
             pub page_info: $crate::resolvers::PageInfo,
         }
+
+        impl $connection {
+            /// One page: its nodes in order, and whether another page follows.
+            pub fn page(nodes: impl IntoIterator<Item = $node>, has_next_page: bool) -> Self {
+                let edges: Vec<$edge> = nodes.into_iter().map($edge).collect();
+                let end_cursor = edges.last().map(|edge| {
+                    let $item = &edge.0;
+                    $cursor
+                });
+                $connection {
+                    edges,
+                    page_info: $crate::resolvers::PageInfo {
+                        has_next_page,
+                        end_cursor,
+                    },
+                }
+            }
+        }
     };
 }
 pub(crate) use connection;

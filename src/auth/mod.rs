@@ -30,7 +30,7 @@ use crate::events::{EndedSessions, SessionsEnded, TOPIC_SESSIONS_ENDED};
 use crate::identity::{AuthUser, Sessions, tokens};
 use crate::infra::blobs::BlobStore;
 use crate::infra::bus::Bus;
-use crate::infra::cache::TwoTierCache;
+use crate::infra::cache::{CachePolicy, TwoTierCache};
 use crate::infra::mail::{Email as OutgoingEmail, Mailer};
 use crate::infra::redis::Redis;
 use crate::infra::time;
@@ -171,10 +171,9 @@ fn failed_sign_ins_notice(user_id: Uuid, failures: i64) -> Notify {
     }
 }
 
-/// The session cache's lifetimes: short, as they bound how long a revocation that raced with
-/// a reload of the same set could go unnoticed.
-const SESSIONS_L1_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-const SESSIONS_L2_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// The session cache: short lifetimes, as they bound how long a revocation that raced with a
+/// reload of the same set could go unnoticed.
+const SESSIONS_CACHE: CachePolicy = CachePolicy::in_process("sessions", 30, 100_000).and_redis(60);
 
 impl AuthService {
     #[expect(
@@ -203,14 +202,7 @@ impl AuthService {
             mailer,
             blobs,
             public_url,
-            sessions: TwoTierCache::new(
-                "sessions",
-                SESSIONS_L1_TTL,
-                100_000,
-                SESSIONS_L2_TTL,
-                redis,
-                bus.clone(),
-            ),
+            sessions: TwoTierCache::new(SESSIONS_CACHE, redis, bus.clone()),
             bus,
         }
     }

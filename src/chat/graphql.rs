@@ -14,10 +14,9 @@ use crate::error::ApiError;
 use crate::infra::rate_limit::RateLimiter;
 use crate::playgrounds::PlaygroundService;
 use crate::playgrounds::graphql::{Playground, load_playground};
-use crate::profiles::ProfileService;
 use crate::profiles::graphql::{Profile, load_profile};
 use crate::resolvers::{
-    PageInfo, connection, page_size, require_confirmed_user, require_user, service, spend_on_people,
+    connection, page_size, require_confirmed_user, require_user, service, spend_on_people,
 };
 
 const MAX_PAGE: i32 = 100;
@@ -123,17 +122,10 @@ impl ChatQuery {
             .conversations(user.user_id, first, after.as_deref())
             .await?;
         spend_on_people(ctx, user.user_id, rows.len()).await?;
-        let end_cursor = rows.last().map(|c| conversation_cursor(&c.conversation));
-        Ok(ConversationConnection {
-            edges: rows
-                .into_iter()
-                .map(|c| ConversationEdge(Conversation(c)))
-                .collect(),
-            page_info: PageInfo {
-                has_next_page: more,
-                end_cursor,
-            },
-        })
+        Ok(ConversationConnection::page(
+            rows.into_iter().map(Conversation),
+            more,
+        ))
     }
 
     /// One of your conversations; null when it does not exist or is not yours.
@@ -167,14 +159,7 @@ impl ChatQuery {
                 before.as_deref(),
             )
             .await?;
-        let end_cursor = rows.last().map(|m| message_cursor(m.id));
-        Ok(MessageConnection {
-            edges: rows.into_iter().map(|m| MessageEdge(Message(m))).collect(),
-            page_info: PageInfo {
-                has_next_page: more,
-                end_cursor,
-            },
-        })
+        Ok(MessageConnection::page(rows.into_iter().map(Message), more))
     }
 }
 
@@ -193,14 +178,12 @@ impl ChatMutation {
         let user = require_confirmed_user(ctx).await?;
         let rate_limiter = service::<RateLimiter>(ctx)?;
         let chat = service::<Arc<ChatService>>(ctx)?;
-        let profiles = service::<Arc<ProfileService>>(ctx)?;
         rate_limiter.check_message(user.user_id).await?;
         let sent = chat
             .send(
                 user.user_id,
                 Draft::text(conversation_id.into(), content, client_id),
                 None,
-                profiles,
             )
             .await?;
         Ok(Message(sent.message))
@@ -253,7 +236,6 @@ impl ChatMutation {
         let rate_limiter = service::<RateLimiter>(ctx)?;
         let playgrounds = service::<Arc<PlaygroundService>>(ctx)?;
         let chat = service::<Arc<ChatService>>(ctx)?;
-        let profiles = service::<Arc<ProfileService>>(ctx)?;
         rate_limiter.check_message(user.user_id).await?;
         let place = playgrounds
             .one(playground_id.into())
@@ -264,7 +246,6 @@ impl ChatMutation {
                 user.user_id,
                 Draft::playground(conversation_id.into(), place.id, place.name.clone()),
                 None,
-                profiles,
             )
             .await?;
         Ok(Message(sent.message))

@@ -143,6 +143,8 @@ pub struct ChatService {
     store: ChatStore,
     pub hub: Arc<Hub>,
     notifications: Arc<NotificationService>,
+    /// Senders' names, for the message notice.
+    profiles: Arc<ProfileService>,
     /// Spends the daily budget of first messages.
     limiter: RateLimiter,
     /// (conversation, sender) pairs known to have a message from the sender already: their
@@ -155,6 +157,7 @@ impl ChatService {
         db: &Db,
         hub: Arc<Hub>,
         notifications: Arc<NotificationService>,
+        profiles: Arc<ProfileService>,
         limiter: RateLimiter,
     ) -> Self {
         let store = ChatStore::new(db);
@@ -167,6 +170,7 @@ impl ChatService {
             store,
             hub,
             notifications,
+            profiles,
         }
     }
 
@@ -178,7 +182,6 @@ impl ChatService {
         sender: Uuid,
         draft: Draft,
         from_socket: Option<Uuid>,
-        profiles: &ProfileService,
     ) -> ApiResult<Sent> {
         let content = message_content(&draft.content)?;
         let client = client_id(draft.client_id)?;
@@ -227,7 +230,8 @@ impl ChatService {
                 },
             )
             .await;
-        let name = profiles
+        let name = self
+            .profiles
             .views(&[sender])
             .await
             .ok()

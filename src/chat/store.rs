@@ -7,6 +7,7 @@
 //! messages commit in id order and "everything after id X" never skips one committed later.
 
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -86,106 +87,85 @@ pub struct MarkedRead {
 pub type ConversationKey = (DateTime<Utc>, ConversationId);
 
 /// The columns of [`MessageRecord`] from `messages m`.
-macro_rules! message_columns {
-    () => {
-        "m.id, m.conversation_id, m.sender_id, m.recipient_id, m.kind, m.content,
-         m.playground_id, m.client_id, m.read_at, m.created_at"
-    };
-}
+const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.sender_id, m.recipient_id, m.kind,
+     m.content, m.playground_id, m.client_id, m.read_at, m.created_at";
 
 /// The columns of [`MessageRecord`], unqualified (for `RETURNING`, where SQLite does not accept
 /// a table alias).
-macro_rules! returned_columns {
-    () => {
-        "id, conversation_id, sender_id, recipient_id, kind, content, playground_id, client_id,
-         read_at, created_at"
-    };
-}
+const RETURNED_COLUMNS: &str = "id, conversation_id, sender_id, recipient_id, kind, content,
+     playground_id, client_id, read_at, created_at";
 
-/// `$1` is the viewer: the conversation from their side.
-macro_rules! conversation_select {
-    () => {
-        "SELECT c.id, c.match_id,
-                CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END AS other_id,
-                c.created_at, c.updated_at,
-                CASE WHEN c.user_a = $1 THEN c.a_cleared_at ELSE c.b_cleared_at END AS cleared_at
-           FROM conversations c"
-    };
-}
+// The fragments below read the viewer from `$1`; every statement built with them binds the
+// viewer first, and (where the other person's moderation hold is checked) now second.
 
-/// Messages `m` of conversation `c` visible to the viewer `$1`: newer than their last clear of
-/// the conversation.
-macro_rules! visible {
-    () => {
-        "(CASE WHEN c.user_a = $1 THEN c.a_cleared_at ELSE c.b_cleared_at END IS NULL
-          OR m.created_at > CASE WHEN c.user_a = $1 THEN c.a_cleared_at ELSE c.b_cleared_at END)"
-    };
-}
+/// The conversation `c` from the viewer's side.
+const CONVERSATION_SELECT: &str = "SELECT c.id, c.match_id,
+        CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END AS other_id,
+        c.created_at, c.updated_at,
+        CASE WHEN c.user_a = $1 THEN c.a_cleared_at ELSE c.b_cleared_at END AS cleared_at
+   FROM conversations c";
 
-/// The other person of conversation `c` (viewer `$1`) is not hidden by moderation at `$N`.
-macro_rules! other_not_hidden {
-    ($n:literal) => {
-        concat!(
-            "NOT EXISTS (SELECT 1 FROM users h
-                          WHERE h.id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
-                            AND h.hidden_until > $",
-            $n,
-            ")"
-        )
-    };
-}
+/// Messages `m` of conversation `c` visible to the viewer: newer than their last clear of it.
+const VISIBLE: &str = "(CASE WHEN c.user_a = $1 THEN c.a_cleared_at ELSE c.b_cleared_at END IS NULL
+     OR m.created_at > CASE WHEN c.user_a = $1 THEN c.a_cleared_at ELSE c.b_cleared_at END)";
 
-/// The viewer `$1`'s page of conversations by last activity: after the keyset (`$2`, `$3`), at
-/// most `$4`, only `$5` when given, with each one's unread count; `$6` is now.
-macro_rules! conversation_page {
-    ($last:expr) => {
-        concat!(
-            "SELECT v.*,
-                    (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id
-                      WHERE m.conversation_id = v.id AND m.recipient_id = $1 AND m.read_at IS NULL
-                        AND ",
-            visible!(),
-            ") AS unread_count, ",
-            $last,
-            " FROM (",
-            conversation_select!(),
-            " WHERE (c.user_a = $1 OR c.user_b = $1) AND ",
-            other_not_hidden!(6),
-            " AND ($2 IS NULL OR (c.updated_at, c.id) < ($2, $3))
-              AND ($5 IS NULL OR c.id = $5)
-            ORDER BY c.updated_at DESC, c.id DESC
-            LIMIT $4) v"
-        )
-    };
-}
+/// The other person of conversation `c` is not hidden by moderation now (`$2`).
+const OTHER_NOT_HIDDEN: &str = "NOT EXISTS (SELECT 1 FROM users h
+     WHERE h.id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
+       AND h.hidden_until > $2)";
+
+/// The start of the viewer's page of conversations by last activity (now `$2`): each one's
+/// unread count, then the column the backend's statement adds.
+const CONVERSATION_PAGE_HEAD: &str = concatcp!(
+    "SELECT v.*,
+            (SELECT COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id
+              WHERE m.conversation_id = v.id AND m.recipient_id = $1 AND m.read_at IS NULL
+                AND ",
+    VISIBLE,
+    ") AS unread_count, "
+);
+
+/// The rest of the page: after the keyset (`$3`, `$4`), at most `$5`, only `$6` when given.
+const CONVERSATION_PAGE_TAIL: &str = concatcp!(
+    " FROM (",
+    CONVERSATION_SELECT,
+    " WHERE (c.user_a = $1 OR c.user_b = $1) AND ",
+    OTHER_NOT_HIDDEN,
+    " AND ($3 IS NULL OR (c.updated_at, c.id) < ($3, $4))
+      AND ($6 IS NULL OR c.id = $6)
+    ORDER BY c.updated_at DESC, c.id DESC
+    LIMIT $5) v"
+);
 
 /// PostgreSQL: the page with each conversation's last visible message as a JSON object, in one
 /// statement.
-const CONVERSATIONS_PG: &str = concat!(
-    conversation_page!("CASE WHEN lm.id IS NULL THEN NULL ELSE to_jsonb(lm) END AS last_message"),
+const CONVERSATIONS_PG: &str = concatcp!(
+    CONVERSATION_PAGE_HEAD,
+    "CASE WHEN lm.id IS NULL THEN NULL ELSE to_jsonb(lm) END AS last_message",
+    CONVERSATION_PAGE_TAIL,
     " LEFT JOIN LATERAL (SELECT ",
-    message_columns!(),
+    MESSAGE_COLUMNS,
     " FROM messages m JOIN conversations c ON c.id = m.conversation_id
        WHERE m.conversation_id = v.id AND ",
-    visible!(),
+    VISIBLE,
     " ORDER BY m.id DESC LIMIT 1) lm ON true
     ORDER BY v.updated_at DESC, v.id DESC"
 );
 
 /// SQLite: the page with each conversation's last visible message id (the messages are read by
 /// id next: two statements for any page size).
-const CONVERSATIONS_SQLITE: &str = concat!(
-    conversation_page!(concat!(
-        "(SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id
-           WHERE m.conversation_id = v.id AND ",
-        visible!(),
-        " ORDER BY m.id DESC LIMIT 1) AS last_id"
-    )),
+const CONVERSATIONS_SQLITE: &str = concatcp!(
+    CONVERSATION_PAGE_HEAD,
+    "(SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id
+       WHERE m.conversation_id = v.id AND ",
+    VISIBLE,
+    " ORDER BY m.id DESC LIMIT 1) AS last_id",
+    CONVERSATION_PAGE_TAIL,
     " ORDER BY v.updated_at DESC, v.id DESC"
 );
 
 const MESSAGES_BY_ID: Sql = in_ids!(
-    concat!("SELECT ", message_columns!(), " FROM messages m WHERE m.id"),
+    concatcp!("SELECT ", MESSAGE_COLUMNS, " FROM messages m WHERE m.id"),
     1,
     ""
 );
@@ -287,14 +267,14 @@ impl ChatStore {
         Ok(fetch!(
             &self.db,
             fetch_optional,
-            concat!(
-                conversation_select!(),
-                " WHERE c.id = $2 AND (c.user_a = $1 OR c.user_b = $1) AND ",
-                other_not_hidden!(3)
+            concatcp!(
+                CONVERSATION_SELECT,
+                " WHERE c.id = $3 AND (c.user_a = $1 OR c.user_b = $1) AND ",
+                OTHER_NOT_HIDDEN
             ),
             user_id,
-            conversation_id,
-            Ts(time::now())
+            Ts(time::now()),
+            conversation_id
         ))
     }
 
@@ -314,11 +294,11 @@ impl ChatStore {
             ($pool:ident, $sql:expr) => {
                 sqlx::query_as($sql)
                     .bind(user_id)
+                    .bind(now)
                     .bind(after_at.map(Ts))
                     .bind(after_id)
                     .bind(limit)
                     .bind(only)
-                    .bind(now)
                     .fetch_all($pool)
                     .await?
             };
@@ -442,7 +422,7 @@ impl ChatStore {
                 // connection is ours, so ids increase in commit order. Nothing inserted means
                 // not a member, or a client id used before (the unique index).
                 let mut writer = pool.writer().acquire().await?;
-                let stored: Option<MessageRecord> = sqlx::query_as(concat!(
+                let stored: Option<MessageRecord> = sqlx::query_as(concatcp!(
                     "INSERT INTO messages (id, conversation_id, sender_id, recipient_id, kind,
                                            content, playground_id, client_id, created_at)
                      SELECT $1, c.id, $3, CASE WHEN c.user_a = $3 THEN c.user_b ELSE c.user_a END,
@@ -455,7 +435,7 @@ impl ChatStore {
                                            AND h.hidden_until > $8)
                      ON CONFLICT DO NOTHING
                      RETURNING ",
-                    returned_columns!()
+                    RETURNED_COLUMNS
                 ))
                 .bind(Uuid::now_v7())
                 .bind(msg.conversation_id)
@@ -473,9 +453,9 @@ impl ChatStore {
                 }
                 let earlier: Option<MessageRecord> = match &msg.client_id {
                     Some(client_id) => {
-                        sqlx::query_as(concat!(
+                        sqlx::query_as(concatcp!(
                             "SELECT ",
-                            message_columns!(),
+                            MESSAGE_COLUMNS,
                             " FROM messages m
                              WHERE m.sender_id = $1 AND m.client_id = $2
                                AND EXISTS (SELECT 1 FROM conversations c
@@ -508,12 +488,12 @@ impl ChatStore {
         Ok(fetch!(
             &self.db,
             fetch_all,
-            concat!(
+            concatcp!(
                 "SELECT ",
-                message_columns!(),
+                MESSAGE_COLUMNS,
                 " FROM messages m JOIN conversations c ON c.id = m.conversation_id
                  WHERE m.conversation_id = $2 AND (c.user_a = $1 OR c.user_b = $1) AND ",
-                visible!(),
+                VISIBLE,
                 " AND ($3 IS NULL OR m.id < $3)
                  ORDER BY m.id DESC LIMIT $4"
             ),
@@ -535,17 +515,17 @@ impl ChatStore {
         Ok(fetch!(
             &self.db,
             fetch_all,
-            concat!(
+            concatcp!(
                 "SELECT * FROM (SELECT ",
-                message_columns!(),
+                MESSAGE_COLUMNS,
                 " FROM messages m JOIN conversations c ON c.id = m.conversation_id
                  WHERE m.recipient_id = $1 AND m.id > $2 AND ",
-                visible!(),
+                VISIBLE,
                 " UNION ALL SELECT ",
-                message_columns!(),
+                MESSAGE_COLUMNS,
                 " FROM messages m JOIN conversations c ON c.id = m.conversation_id
                  WHERE m.sender_id = $1 AND m.id > $2 AND ",
-                visible!(),
+                VISIBLE,
                 ") x ORDER BY id LIMIT $3"
             ),
             user_id,

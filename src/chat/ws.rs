@@ -26,7 +26,6 @@ use crate::identity::tokens::{Claims, TokenError};
 use crate::infra::rate_limit::RateLimiter;
 use crate::infra::to_end::run_to_end;
 use crate::infra::{sampling, traces};
-use crate::profiles::ProfileService;
 
 /// Largest client frame handled; bigger ones are refused with an `error` frame.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
@@ -177,12 +176,11 @@ pub async fn serve(
     drop(registration);
 }
 
-/// What a socket uses: sessions, chat, profiles (for senders' names) and the message budget.
+/// What a socket uses: sessions, chat and the message budget.
 #[derive(Clone)]
 pub struct SocketServices {
     pub auth: Arc<AuthService>,
     pub chat: Arc<ChatService>,
-    pub profiles: Arc<ProfileService>,
     pub rate_limiter: RateLimiter,
 }
 
@@ -416,12 +414,10 @@ impl Connection {
                 services.rate_limiter.check_message(user_id).await?;
                 api(services.auth.must_be_confirmed(self.user).await)?;
                 // Carried through even if this socket is let go meanwhile (see `run_to_end`).
-                let (chat, profiles) = (services.chat.clone(), services.profiles.clone());
+                let chat = services.chat.clone();
                 let draft = Draft::text(conversation_id.into(), content, client_id.clone());
                 let from = Some(self.socket_id);
-                let sent =
-                    run_to_end(async move { chat.send(user_id, draft, from, &profiles).await })
-                        .await?;
+                let sent = run_to_end(async move { chat.send(user_id, draft, from).await }).await?;
                 let _ = reply
                     .send(ServerFrame::MessageAck {
                         client_id,

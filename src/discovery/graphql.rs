@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::infra::rate_limit::{Bucket, RateLimiter};
 use crate::profiles::ProfileService;
 use crate::resolvers::{
-    PageInfo, connection, page_size, require_confirmed_user, require_user, service, spend_on_people,
+    connection, page_size, require_confirmed_user, require_user, service, spend_on_people,
 };
 use async_graphql::dataloader::DataLoader;
 
@@ -146,19 +146,12 @@ impl DiscoveryQuery {
             .await?;
         spend_on_people(ctx, user.user_id, page.items.len()).await?;
         discovery.introduce(user.user_id, &mut page).await?;
-        let end_cursor = page.items.last().map(|r| r.cursor.clone());
         let unit = page.unit;
-        Ok(RecommendationConnection {
-            edges: page
-                .items
-                .into_iter()
-                .map(|served| RecommendationEdge(Recommendation { served, unit }))
-                .collect(),
-            page_info: PageInfo {
-                has_next_page: page.has_next_page,
-                end_cursor,
-            },
-        })
+        let nodes = page.items.into_iter();
+        Ok(RecommendationConnection::page(
+            nodes.map(|served| Recommendation { served, unit }),
+            page.has_next_page,
+        ))
     }
 
     /// People who liked you and whom you have not answered yet.
@@ -184,14 +177,7 @@ impl DiscoveryQuery {
             .matches(user.user_id, first, after.as_deref())
             .await?;
         spend_on_people(ctx, user.user_id, rows.len()).await?;
-        let end_cursor = rows.last().map(|m| match_cursor(m.id));
-        Ok(MatchConnection {
-            edges: rows.into_iter().map(|m| MatchEdge(Match(m))).collect(),
-            page_info: PageInfo {
-                has_next_page: more,
-                end_cursor,
-            },
-        })
+        Ok(MatchConnection::page(rows.into_iter().map(Match), more))
     }
 }
 

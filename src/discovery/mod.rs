@@ -33,13 +33,12 @@ pub use store::Relation;
 pub use swipes::match_cursor;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use uuid::Uuid;
 
 use crate::error::ApiResult;
 use crate::infra::bus::Bus;
-use crate::infra::cache::TwoTierCache;
+use crate::infra::cache::{CachePolicy, TwoTierCache};
 use crate::infra::redis::Redis;
 use crate::infra::replicas::Reads;
 use crate::infra::seal::Sealer;
@@ -84,6 +83,10 @@ pub struct DiscoveryService {
     confirmed_only: bool,
 }
 
+/// Per user, their current list of recommendations.
+const RECOMMENDATIONS_CACHE: CachePolicy =
+    CachePolicy::in_process("recs", 300, 10_000).and_redis(900);
+
 impl DiscoveryService {
     pub fn new(
         reads: &Reads,
@@ -101,14 +104,7 @@ impl DiscoveryService {
         } = settings;
         let store = DiscoveryStore::new(reads);
         let marks = marks::SwipeMarks::new(redis.clone());
-        let recs = TwoTierCache::new(
-            "recs",
-            Duration::from_secs(300),
-            10_000,
-            Duration::from_secs(900),
-            redis,
-            bus.clone(),
-        );
+        let recs = TwoTierCache::new(RECOMMENDATIONS_CACHE, redis, bus.clone());
         DiscoveryService {
             store,
             recs,

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use uuid::Uuid;
 
 use super::geo::Coordinates;
@@ -208,28 +209,32 @@ pub fn forever() -> DateTime<Utc> {
     chrono::DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31T23:59:59Z is valid")
 }
 
-/// `$1` is the viewer: a match from their side.
-macro_rules! match_select {
-    () => {
-        "SELECT m.id, CASE WHEN m.user_a = $1 THEN m.user_b ELSE m.user_a END AS other_id,
-                c.id AS conversation_id, m.created_at
-           FROM matches m JOIN conversations c ON c.match_id = m.id"
-    };
-}
+/// A match `m` from the side of the viewer, `$1`.
+const MATCH_SELECT: &str = "SELECT m.id,
+        CASE WHEN m.user_a = $1 THEN m.user_b ELSE m.user_a END AS other_id,
+        c.id AS conversation_id, m.created_at
+   FROM matches m JOIN conversations c ON c.match_id = m.id";
+
+/// The match of the viewer `$1` with someone, the pair in id order as `$2`, `$3`.
+const MATCH_BETWEEN: &str = concatcp!(MATCH_SELECT, " WHERE m.user_a = $2 AND m.user_b = $3");
+
+/// A pass of `$2` on `$3` (the pass's id `$1`, made at `$4`); nothing when there is one.
+const INSERT_PASS: &str = "INSERT INTO passes (id, user_id, target_id, created_at)
+     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, target_id) DO NOTHING";
+
+/// `$1`'s like of `$2`, withdrawn.
+const DELETE_LIKE: &str = "DELETE FROM likes WHERE user_id = $1 AND target_id = $2";
 
 /// The match of `$viewer` and `$other`, if any, inside `$tx`.
 macro_rules! match_between {
     ($tx:ident, $viewer:expr, $other:expr) => {{
         let (a, b) = ordered($viewer, $other);
-        let found: Option<MatchRecord> = sqlx::query_as(concat!(
-            match_select!(),
-            " WHERE m.user_a = $2 AND m.user_b = $3"
-        ))
-        .bind($viewer)
-        .bind(a)
-        .bind(b)
-        .fetch_optional(&mut *$tx)
-        .await?;
+        let found: Option<MatchRecord> = sqlx::query_as(MATCH_BETWEEN)
+            .bind($viewer)
+            .bind(a)
+            .bind(b)
+            .fetch_optional(&mut *$tx)
+            .await?;
         found
     }};
 }
@@ -248,45 +253,11 @@ macro_rules! delete_match_between {
     }};
 }
 
-/// Records a swipe of `$user` on `$target` (idempotent) in `$table` inside `$tx`, and withdraws
-/// the opposite swipe of the pair (in `$opposite`): a pass replaces a like, a like a pass.
-/// Whether the swipe is new.
-macro_rules! record_swipe {
-    ($tx:ident, $table:literal replacing $opposite:literal, $user:expr, $target:expr, $now:expr) => {{
-        let new = sqlx::query(concat!(
-            "INSERT INTO ",
-            $table,
-            " (id, user_id, target_id, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (user_id, target_id) DO NOTHING"
-        ))
-        .bind(Uuid::now_v7())
-        .bind($user)
-        .bind($target)
-        .bind(Ts($now))
-        .execute(&mut *$tx)
-        .await?
-        .rows_affected()
-            > 0;
-        sqlx::query(concat!(
-            "DELETE FROM ",
-            $opposite,
-            " WHERE user_id = $1 AND target_id = $2"
-        ))
-        .bind($user)
-        .bind($target)
-        .execute(&mut *$tx)
-        .await?;
-        new
-    }};
-}
-
 /// What scores a candidate `l.user_id` (profile `p`, account `u`) for the searcher `$1`. A
 /// shared favourite place counts only when at least 5 other people with a complete profile save
 /// it: neither of the two can make a private spot count, nor can accounts made for the purpose
 /// without building profiles.
-macro_rules! candidate_signals {
-    () => {
-        "p.activity_level, p.photo_count,
+const CANDIDATE_SIGNALS: &str = "p.activity_level, p.photo_count,
          (SELECT COUNT(*) FROM prompts pr WHERE pr.user_id = l.user_id) AS prompt_count,
          (p.bio <> '') AS has_bio,
          u.last_active_at,
@@ -300,29 +271,35 @@ macro_rules! candidate_signals {
                     JOIN profiles p3 ON p3.user_id = f3.user_id AND p3.photo_count >= 2
                    WHERE f3.playground_id = f1.playground_id
                      AND f3.user_id <> $1 AND f3.user_id <> l.user_id) >= 5)
-             AS shared_playgrounds"
-    };
-}
+             AS shared_playgrounds";
 
 /// The candidate `l.user_id` is someone the searcher `$1` has not liked, passed or matched, and
 /// no block stands between them either way.
-macro_rules! not_acted_on {
-    () => {
-        "NOT EXISTS (SELECT 1 FROM likes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
+const NOT_ACTED_ON: &str =
+    "NOT EXISTS (SELECT 1 FROM likes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
          AND NOT EXISTS (SELECT 1 FROM passes x WHERE x.user_id = $1 AND x.target_id = l.user_id)
          AND NOT EXISTS (SELECT 1 FROM matches m
                           WHERE (m.user_a = $1 AND m.user_b = l.user_id)
                              OR (m.user_b = $1 AND m.user_a = l.user_id))
          AND NOT EXISTS (SELECT 1 FROM blocks b
                           WHERE (b.blocker_id = $1 AND b.blocked_id = l.user_id)
-                             OR (b.blocker_id = l.user_id AND b.blocked_id = $1))"
-    };
-}
+                             OR (b.blocker_id = l.user_id AND b.blocked_id = $1))";
 
 mod postgres;
 mod sqlite;
 
 pub use postgres::CANDIDATES_SQL;
+
+/// A like to record: who liked whom and when, and the liked person's notice (pushed when they
+/// are offline).
+#[derive(Debug, Clone)]
+pub struct Like {
+    pub user_id: Uuid,
+    pub target: Uuid,
+    pub now: DateTime<Utc>,
+    pub notice: NotificationRecord,
+    pub target_offline: bool,
+}
 
 /// The pair's two people in a fixed order (matches and conversations store them so).
 fn ordered(a: Uuid, b: Uuid) -> (Uuid, Uuid) {

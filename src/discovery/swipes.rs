@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
 
 use super::DiscoveryService;
-use super::store::{LikeOutcome, MatchRecord};
+use super::store::{Like, LikeOutcome, MatchRecord};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{MatchEvent, TOPIC_MATCH, TOPIC_UNMATCHED};
 use crate::infra::time;
@@ -33,7 +33,13 @@ impl DiscoveryService {
         let notice = self.notifications.outgoing(Notify::liked(target)).await;
         let outcome = self
             .store
-            .like(user_id, target, time::now(), &notice.record, notice.offline)
+            .like(Like {
+                user_id,
+                target,
+                now: time::now(),
+                notice: notice.record.clone(),
+                target_offline: notice.offline,
+            })
             .await?;
         match outcome {
             LikeOutcome::NoProfile => Err(ApiError::Forbidden("create your profile first".into())),

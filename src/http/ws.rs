@@ -40,7 +40,6 @@ pub async fn ws(
             let services = SocketServices {
                 auth: state.auth.clone(),
                 chat: state.chat.clone(),
-                profiles: state.profiles.clone(),
                 rate_limiter: state.rate_limiter.clone(),
             };
             serve(services, socket, credentials)

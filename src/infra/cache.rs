@@ -20,6 +20,37 @@ use super::redis::Redis;
 /// cache fill takes (one database read).
 pub const SETTLE: Duration = Duration::from_secs(2);
 
+/// What one cache keeps, and for how long: in this process (L1) and, in scale-out mode and
+/// when the cache is shared, in Redis (L2).
+#[derive(Debug, Clone, Copy)]
+pub struct CachePolicy {
+    name: &'static str,
+    in_process: Duration,
+    entries: u64,
+    /// `None`: in this process only, also in scale-out mode.
+    in_redis: Option<Duration>,
+}
+
+impl CachePolicy {
+    /// Up to `entries` values in this process, each for `seconds`.
+    pub const fn in_process(name: &'static str, seconds: u64, entries: u64) -> Self {
+        CachePolicy {
+            name,
+            in_process: Duration::from_secs(seconds),
+            entries,
+            in_redis: None,
+        }
+    }
+
+    /// Also in Redis (when there is one), each value for `seconds`.
+    pub const fn and_redis(self, seconds: u64) -> Self {
+        CachePolicy {
+            in_redis: Some(Duration::from_secs(seconds)),
+            ..self
+        }
+    }
+}
+
 pub struct TwoTierCache<V> {
     name: &'static str,
     l1: moka::future::Cache<uuid::Uuid, Arc<V>>,
@@ -42,22 +73,15 @@ where
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     /// Also starts the task that applies other instances' invalidations to L1.
-    pub fn new(
-        name: &'static str,
-        l1_ttl: Duration,
-        l1_capacity: u64,
-        l2_ttl: Duration,
-        redis: Option<Redis>,
-        bus: Bus,
-    ) -> Arc<Self> {
+    pub fn new(policy: CachePolicy, redis: Option<Redis>, bus: Bus) -> Arc<Self> {
         let cache = Arc::new(TwoTierCache {
-            name,
+            name: policy.name,
             l1: moka::future::Cache::builder()
-                .time_to_live(l1_ttl)
-                .max_capacity(l1_capacity)
+                .time_to_live(policy.in_process)
+                .max_capacity(policy.entries)
                 .build(),
-            l2_ttl,
-            redis,
+            l2_ttl: policy.in_redis.unwrap_or_default(),
+            redis: redis.filter(|_| policy.in_redis.is_some()),
             bus,
         });
         let weak = Arc::downgrade(&cache);

@@ -158,11 +158,11 @@ impl From<&'static str> for Sql {
 macro_rules! in_ids {
     ($head:expr, $n:literal, $tail:expr) => {
         $crate::infra::sql::Sql {
-            postgres: concat!($head, " = ANY($", $n, ")", $tail),
-            sqlite: concat!(
+            postgres: ::const_format::concatcp!($head, " = ANY($", stringify!($n), ")", $tail),
+            sqlite: ::const_format::concatcp!(
                 $head,
                 " IN (SELECT unhex(value) FROM json_each($",
-                $n,
+                stringify!($n),
                 "))",
                 $tail
             ),
@@ -177,13 +177,13 @@ pub(crate) use in_ids;
 macro_rules! for_update {
     ($sql:expr) => {
         $crate::infra::sql::Sql {
-            postgres: concat!($sql, " FOR UPDATE"),
+            postgres: ::const_format::concatcp!($sql, " FOR UPDATE"),
             sqlite: $sql,
         }
     };
     ($sql:expr, $of:literal) => {
         $crate::infra::sql::Sql {
-            postgres: concat!($sql, " FOR UPDATE ", $of),
+            postgres: ::const_format::concatcp!($sql, " FOR UPDATE ", $of),
             sqlite: $sql,
         }
     };

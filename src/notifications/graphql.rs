@@ -8,10 +8,9 @@ use uuid::Uuid;
 use super::cursor;
 use super::store::NotificationKind;
 use super::store::{NotificationRecord, Preferences, PreferencesPatch};
-use crate::error::ApiError;
 use crate::infra::stored::stored_enum;
 use crate::notifications::NotificationService;
-use crate::resolvers::{PageInfo, connection, require_user, service};
+use crate::resolvers::{connection, page_size, require_user, service};
 
 const MAX_PAGE: i32 = 100;
 
@@ -103,34 +102,20 @@ impl NotificationQuery {
         #[graphql(default_with = "Some(false)")] unread_only: Option<bool>,
     ) -> Result<NotificationConnection> {
         let user = require_user(ctx).await?;
-        let first = first.unwrap_or(20);
-        if !(1..=MAX_PAGE).contains(&first) {
-            return Err(ApiError::bad_input(
-                "first",
-                format!("first must be between 1 and {MAX_PAGE}"),
-            )
-            .into());
-        }
+        let first = page_size(first.unwrap_or(20), MAX_PAGE)?;
         let notifications = service::<Arc<NotificationService>>(ctx)?;
         let (rows, more) = notifications
             .list(
                 user.user_id,
-                usize::try_from(first).unwrap_or(20),
+                first,
                 after.as_deref(),
                 unread_only.unwrap_or(false),
             )
             .await?;
-        let end_cursor = rows.last().map(|n| cursor(n.id));
-        Ok(NotificationConnection {
-            edges: rows
-                .into_iter()
-                .map(|n| NotificationEdge(Notification(n)))
-                .collect(),
-            page_info: PageInfo {
-                has_next_page: more,
-                end_cursor,
-            },
-        })
+        Ok(NotificationConnection::page(
+            rows.into_iter().map(Notification),
+            more,
+        ))
     }
 
     async fn notification_preferences(

@@ -2,6 +2,7 @@
 //! once for both backends (see [`crate::infra::sql`]).
 
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
@@ -97,11 +98,8 @@ pub enum PushState {
 stored_enum!(PushState { NotWanted => "NONE", Pending => "PENDING", Sent => "SENT", Failed => "FAILED" });
 
 /// The columns of a [`NotificationRecord`].
-macro_rules! columns {
-    () => {
-        "id, user_id, kind, title, body, data, read_at, created_at, push_state, push_attempts"
-    };
-}
+const COLUMNS: &str =
+    "id, user_id, kind, title, body, data, read_at, created_at, push_state, push_attempts";
 
 const MARK_READ: Sql = in_ids!(
     "UPDATE notifications SET read_at = $3 WHERE user_id = $1 AND read_at IS NULL AND id",
@@ -112,22 +110,22 @@ const MARK_READ: Sql = in_ids!(
 /// Pending pushes due by `$1`, oldest first (`$3` of them), leased until `$2`. PostgreSQL skips
 /// rows another worker is claiming; SQLite's writer runs one claim at a time.
 const CLAIM_DUE_PUSHES: Sql = Sql {
-    postgres: concat!(
+    postgres: concatcp!(
         "UPDATE notifications SET next_attempt_at = $2
           WHERE id IN (SELECT id FROM notifications
                         WHERE push_state = 'PENDING' AND next_attempt_at <= $1
                         ORDER BY next_attempt_at LIMIT $3
                         FOR UPDATE SKIP LOCKED)
           RETURNING push_traceparent, ",
-        columns!()
+        COLUMNS
     ),
-    sqlite: concat!(
+    sqlite: concatcp!(
         "UPDATE notifications SET next_attempt_at = $2
           WHERE id IN (SELECT id FROM notifications
                         WHERE push_state = 'PENDING' AND next_attempt_at <= $1
                         ORDER BY next_attempt_at LIMIT $3)
           RETURNING push_traceparent, ",
-        columns!()
+        COLUMNS
     ),
 };
 
@@ -261,9 +259,9 @@ impl NotificationStore {
         Ok(fetch!(
             &self.db,
             fetch_all,
-            concat!(
+            concatcp!(
                 "SELECT ",
-                columns!(),
+                COLUMNS,
                 " FROM notifications
                  WHERE user_id = $1 AND ($2 IS NULL OR id < $2) AND (NOT $3 OR read_at IS NULL)
                  ORDER BY id DESC LIMIT $4"

@@ -16,7 +16,6 @@ pub mod store;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -27,7 +26,7 @@ use crate::ids::{PlaygroundId, uuids};
 use crate::discovery::geo::Coordinates;
 use crate::error::{ApiError, ApiResult};
 use crate::infra::bus::Bus;
-use crate::infra::cache::TwoTierCache;
+use crate::infra::cache::{CachePolicy, TwoTierCache};
 use crate::infra::replicas::Reads;
 use crate::infra::time;
 use crate::text::Kind;
@@ -178,6 +177,9 @@ pub fn check_radius(radius_km: f64) -> ApiResult<f64> {
 /// Places one person may add in a day.
 pub const PLACES_PER_DAY: i64 = 5;
 
+/// In this process only: places are cheap to read and change rarely.
+const PLACES_CACHE: CachePolicy = CachePolicy::in_process("playgrounds", 120, 50_000);
+
 pub struct PlaygroundService {
     store: PlaygroundStore,
     cache: Arc<TwoTierCache<PlaygroundRecord>>,
@@ -186,15 +188,7 @@ pub struct PlaygroundService {
 impl PlaygroundService {
     pub fn new(reads: &Reads, bus: Bus) -> Self {
         let store = PlaygroundStore::new(reads);
-        // In process only (no L2): places are cheap to read and change rarely.
-        let cache = TwoTierCache::new(
-            "playgrounds",
-            Duration::from_secs(120),
-            50_000,
-            Duration::from_secs(120),
-            None,
-            bus,
-        );
+        let cache = TwoTierCache::new(PLACES_CACHE, None, bus);
         PlaygroundService { store, cache }
     }
 

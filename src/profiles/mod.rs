@@ -23,7 +23,7 @@ use crate::error::{ApiError, ApiResult, StoreError};
 use crate::ids::ProfileId;
 use crate::infra::blobs::BlobStore;
 use crate::infra::bus::Bus;
-use crate::infra::cache::TwoTierCache;
+use crate::infra::cache::{CachePolicy, TwoTierCache};
 use crate::infra::redis::Redis;
 use crate::infra::replicas::{Freshness, Reads};
 use crate::infra::time;
@@ -95,6 +95,11 @@ pub struct ProfileService {
     replica_lag: Duration,
 }
 
+/// Per user, the profile as others see it.
+const PROFILES_CACHE: CachePolicy = CachePolicy::in_process("profiles", 60, 10_000).and_redis(300);
+/// Per user, who they blocked or were blocked by.
+const BLOCKS_CACHE: CachePolicy = CachePolicy::in_process("blocks", 60, 100_000).and_redis(300);
+
 impl ProfileService {
     pub fn new(
         reads: &Reads,
@@ -105,14 +110,7 @@ impl ProfileService {
     ) -> Self {
         let store = ProfileStore::new(reads);
         let cache = Self::profile_cache(redis.clone(), bus.clone());
-        let blocks = TwoTierCache::new(
-            "blocks",
-            Duration::from_secs(60),
-            100_000,
-            Duration::from_secs(300),
-            redis,
-            bus,
-        );
+        let blocks = TwoTierCache::new(BLOCKS_CACHE, redis, bus);
         ProfileService {
             store,
             cache,
@@ -132,14 +130,7 @@ impl ProfileService {
     }
 
     fn profile_cache(redis: Option<Redis>, bus: Bus) -> Arc<TwoTierCache<CachedView>> {
-        TwoTierCache::new(
-            "profiles",
-            Duration::from_secs(60),
-            10_000,
-            Duration::from_secs(300),
-            redis,
-            bus,
-        )
+        TwoTierCache::new(PROFILES_CACHE, redis, bus)
     }
 
     pub fn store(&self) -> &ProfileStore {

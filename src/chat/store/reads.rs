@@ -6,7 +6,7 @@ use crate::ids::uuids;
 const MARK_MESSAGES_READ: Sql = in_ids!(
     "UPDATE messages SET read_at = $3 WHERE recipient_id = $1 AND read_at IS NULL AND id",
     2,
-    concat!(" RETURNING ", returned_columns!())
+    concatcp!(" RETURNING ", RETURNED_COLUMNS)
 );
 
 impl ChatStore {

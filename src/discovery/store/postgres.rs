@@ -2,23 +2,25 @@
 //! query (`geography` with GiST indexes: `ST_DWithin`, KNN `<->`, points built as
 //! `ST_SetSRID(ST_MakePoint(lon, lat), 4326)`).
 
-use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Candidate, LikeOutcome, LikeRow, MAX_CANDIDATES, Searcher, pair_key};
+use super::{
+    CANDIDATE_SIGNALS, Candidate, Like, LikeOutcome, LikeRow, MAX_CANDIDATES, NOT_ACTED_ON,
+    Searcher, pair_key,
+};
 use crate::error::StoreError;
-use crate::notifications::store::NotificationRecord;
 
 /// The recommendation candidates of one searcher. `$1` searcher, `$2`/`$3` latitude/longitude,
 /// `$4` radius (m), `$5`/`$6` age range, `$7` searcher's dog's age, `$8` default radius (km),
 /// `$9` limit, `$10` whether only people with a confirmed email address count. Distances are on the sphere of the Earth's mean radius (`use_spheroid` false), as
 /// everywhere else in PupMatch: half the CPU of the ellipsoid, and far below the rounding shown.
 /// Public so a test can check its plan uses the GiST index.
-pub const CANDIDATES_SQL: &str = concat!(
+pub const CANDIDATES_SQL: &str = concatcp!(
     "WITH me AS (SELECT ST_SetSRID(ST_MakePoint($3, $2), 4326)::geography AS g)
      SELECT l.user_id, ST_Distance(l.grid_geog, me.g, false) / 1000.0 AS distance_km, ",
-    candidate_signals!(),
+    CANDIDATE_SIGNALS,
     " FROM me, locations l
        JOIN profiles p ON p.user_id = l.user_id
        JOIN users u ON u.id = l.user_id
@@ -34,20 +36,20 @@ pub const CANDIDATES_SQL: &str = concat!(
                 CASE cp.distance_unit WHEN 'MILES' THEN cp.max_distance * 1.609344
                                       ELSE cp.max_distance END, $8), false)
         AND ",
-    not_acted_on!(),
+    NOT_ACTED_ON,
     " ORDER BY l.grid_geog <-> me.g
       LIMIT $9"
 );
 
 /// Records a like (see [`super::DiscoveryStore::like`]).
-pub(super) async fn like(
-    pool: &PgPool,
-    user_id: Uuid,
-    target: Uuid,
-    now: DateTime<Utc>,
-    notice: &NotificationRecord,
-    target_offline: bool,
-) -> Result<LikeOutcome, StoreError> {
+pub(super) async fn like(pool: &PgPool, like: &Like) -> Result<LikeOutcome, StoreError> {
+    let Like {
+        user_id,
+        target,
+        now,
+        ref notice,
+        target_offline,
+    } = *like;
     // One round trip: the whole transaction is the `pupmatch_like` function, which queues on
     // the pair's advisory lock like `unlike` and `unmatch` do.
     let row: LikeRow = sqlx::query_as(

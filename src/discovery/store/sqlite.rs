@@ -4,17 +4,20 @@
 //! (haversine) in Rust.
 
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{Candidate, LikeOutcome, LikeRow, MAX_CANDIDATES, Searcher, ordered};
+use super::{
+    CANDIDATE_SIGNALS, Candidate, Like, LikeOutcome, LikeRow, MAX_CANDIDATES, NOT_ACTED_ON,
+    Searcher, ordered,
+};
 use crate::discovery::geo::{Coordinates, bounding_box, haversine_km};
 use crate::error::StoreError;
 use crate::infra::db::sqlite_writer;
 use crate::infra::sql::Ts;
 use crate::infra::time::sqlite_ts;
-use crate::notifications::store::NotificationRecord;
 
 /// Writes a batch of likes in one transaction and one statement, sent to the writer connection
 /// as one command: `$1` is a JSON array with one array per like (see [`like_request`]), and
@@ -45,15 +48,6 @@ struct LikeJob {
     outcome: oneshot::Sender<Result<LikeOutcome, StoreError>>,
 }
 
-/// What a like needs written.
-struct Like {
-    user_id: Uuid,
-    target: Uuid,
-    now: DateTime<Utc>,
-    notice: NotificationRecord,
-    target_offline: bool,
-}
-
 /// Writes likes for one database: the likes that wait while a transaction is written go into the
 /// next one together (group commit). Each like still gets its own outcome, decided by the write.
 #[derive(Clone)]
@@ -70,23 +64,9 @@ impl LikeWriter {
     }
 
     /// Records a like (see [`super::DiscoveryStore::like`]).
-    pub(super) async fn like(
-        &self,
-        user_id: Uuid,
-        target: Uuid,
-        now: DateTime<Utc>,
-        notice: &NotificationRecord,
-        target_offline: bool,
-    ) -> Result<LikeOutcome, StoreError> {
+    pub(super) async fn like(&self, like: Like) -> Result<LikeOutcome, StoreError> {
         let stopped = || StoreError::Unavailable(anyhow::anyhow!("the like writer has stopped"));
         let (outcome, written) = oneshot::channel();
-        let like = Like {
-            user_id,
-            target,
-            now,
-            notice: notice.clone(),
-            target_offline,
-        };
         self.jobs
             .send(LikeJob { like, outcome })
             .await
@@ -228,9 +208,9 @@ async fn candidates_within(
         (min_lon, max_lon) = (-180.0, 180.0);
     }
     (min_lat, max_lat) = (min_lat.max(-90.0), max_lat.min(90.0));
-    let rows: Vec<Row> = sqlx::query_as(concat!(
+    let rows: Vec<Row> = sqlx::query_as(concatcp!(
         "SELECT l.user_id, l.grid_latitude, l.grid_longitude, cp.max_distance, cp.distance_unit, ",
-        candidate_signals!(),
+        CANDIDATE_SIGNALS,
         " FROM locations_rtree r
            JOIN locations l ON l.rowid = r.id
            JOIN profiles p ON p.user_id = l.user_id
@@ -244,7 +224,7 @@ async fn candidates_within(
             AND p.age BETWEEN $6 AND $7
             AND ($8 IS NULL OR $8 BETWEEN COALESCE(cp.min_age, 0) AND COALESCE(cp.max_age, 30))
             AND ",
-        not_acted_on!()
+        NOT_ACTED_ON
     ))
     .bind(s.user_id)
     .bind(min_lat)
@@ -305,7 +285,7 @@ struct Row {
 mod tests {
     use super::*;
     use crate::infra::db::Db;
-    use crate::notifications::store::{NotificationKind, PushState};
+    use crate::notifications::store::{NotificationKind, NotificationRecord, PushState};
 
     /// Someone in the database, with a profile or without.
     async fn person(pool: &SqlitePool, with_profile: bool) -> Uuid {

@@ -26,23 +26,10 @@ const SWIPED_ON: Sql = Sql {
 impl DiscoveryStore {
     /// Records a like; creates the match (and its conversation) when it is mutual, and stores
     /// the liked person's notice (`notice`, pushed when `target_offline`) for a new like.
-    pub async fn like(
-        &self,
-        user_id: Uuid,
-        target: Uuid,
-        now: DateTime<Utc>,
-        notice: &NotificationRecord,
-        target_offline: bool,
-    ) -> Result<LikeOutcome, StoreError> {
+    pub async fn like(&self, like: Like) -> Result<LikeOutcome, StoreError> {
         match &self.likes {
-            Likes::Postgres(pool) => {
-                postgres::like(pool, user_id, target, now, notice, target_offline).await
-            }
-            Likes::Sqlite(writer) => {
-                writer
-                    .like(user_id, target, now, notice, target_offline)
-                    .await
-            }
+            Likes::Postgres(pool) => postgres::like(pool, &like).await,
+            Likes::Sqlite(writer) => writer.like(like).await,
         }
     }
 
@@ -72,7 +59,8 @@ impl DiscoveryStore {
             if !visible {
                 return Ok(false);
             }
-            record_swipe!(tx, "passes" replacing "likes", user_id, target, now);
+            execute_in!(tx, INSERT_PASS, Uuid::now_v7(), user_id, target, Ts(now));
+            execute_in!(tx, DELETE_LIKE, user_id, target);
             delete_match_between!(tx, user_id, target);
             tx.commit().await?;
             Ok(true)
@@ -126,8 +114,8 @@ impl DiscoveryStore {
         match_id: Uuid,
     ) -> Result<Option<MatchRecord>, StoreError> {
         const THE_MATCH: Sql = for_update!(
-            concat!(
-                match_select!(),
+            concatcp!(
+                MATCH_SELECT,
                 " WHERE m.id = $2 AND (m.user_a = $1 OR m.user_b = $1)"
             ),
             "OF m"
@@ -153,7 +141,7 @@ impl DiscoveryStore {
                 forget_introductions!(tx, user_id, m.other_id);
                 let now = time::now();
                 for (a, b) in [(user_id, m.other_id), (m.other_id, user_id)] {
-                    record_swipe!(tx, "passes" replacing "likes", a, b, now);
+                    execute_in!(tx, INSERT_PASS, Uuid::now_v7(), a, b, Ts(now));
                 }
             }
             tx.commit().await?;
@@ -171,8 +159,8 @@ impl DiscoveryStore {
         Ok(fetch!(
             &self.db,
             fetch_all,
-            concat!(
-                match_select!(),
+            concatcp!(
+                MATCH_SELECT,
                 " WHERE (m.user_a = $1 OR m.user_b = $1) AND ($2 IS NULL OR m.id < $2)
                     AND NOT EXISTS (SELECT 1 FROM users h
                                      WHERE h.id = CASE WHEN m.user_a = $1 THEN m.user_b

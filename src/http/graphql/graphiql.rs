@@ -104,16 +104,10 @@ pub async fn asset(State(state): State<AppState>, Path(file): Path<String>) -> R
     let Some((_, content_type, bytes)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
         return ApiError::NotFound("no such file".into()).into_response();
     };
-    let mut response = bytes.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+    let headers = [
+        (header::CONTENT_TYPE, *content_type),
+        (header::CACHE_CONTROL, "public, max-age=3600"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    (headers, *bytes).into_response()
 }
