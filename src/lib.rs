@@ -17,7 +17,11 @@
 //! - Domains, each with its model, service, store and resolvers (which take the services they
 //!   use from the schema, by type). A store is one type over the configured pool with each
 //!   statement written once for both databases ([`infra::sql`]); what truly differs (PostGIS,
-//!   PL/pgSQL, SQLite's R*Tree and FTS5) stands per backend side by side:
+//!   PL/pgSQL, SQLite's R*Tree and FTS5) stands per backend side by side. A transaction that
+//!   spans domains runs the owning store's named statement (such as `PlaygroundStore::DELETE`);
+//!   the exceptions are the like (its notice is written in the like's one statement, for one
+//!   round trip) and what ends data wholesale (account deletion, cleanup, the export's reads).
+//!   Shared SQL text is a named constant (`const_format::concatcp!` joins them):
 //!   [`auth`] (accounts, sessions, passwords), [`profiles`] (dog profiles, photos),
 //!   [`discovery`] (location, recommendations, likes, matches, blocks, reports), [`chat`]
 //!   (messages, and the `/ws` protocol), [`notifications`] (inbox, push) and [`playgrounds`]

@@ -254,6 +254,10 @@ pub struct ChatStore {
 }
 
 impl ChatStore {
+    /// Points the messages that shared place `$1` at place `$2` (a merge of two places runs it
+    /// in its transaction).
+    pub const MOVE_SHARES: &str = "UPDATE messages SET playground_id = $2 WHERE playground_id = $1";
+
     pub fn new(db: &Db) -> Self {
         ChatStore { db: db.clone() }
     }

@@ -8,10 +8,7 @@ impl ModerationService {
     /// Places for moderators, newest first (at most [`PLACES_LISTED`]); with `search`, those
     /// whose name contains it.
     pub async fn places(&self, search: Option<&str>) -> ApiResult<Vec<PlaygroundRecord>> {
-        let search = search
-            .map(crate::playgrounds::normalize_name)
-            .filter(|s| !s.is_empty());
-        Ok(self.store.places(search.as_deref(), PLACES_LISTED).await?)
+        self.playgrounds.newest(search, PLACES_LISTED).await
     }
 
     /// Takes a place off the map, audited.
@@ -61,8 +58,8 @@ impl ModerationService {
     }
 
     async fn place(&self, id: PlaygroundId, field: &'static str) -> ApiResult<PlaygroundRecord> {
-        self.store
-            .place(id)
+        self.playgrounds
+            .stored(id)
             .await?
             .ok_or_else(|| ApiError::bad_input(field, "no such place"))
     }

@@ -7,13 +7,12 @@ use super::model::{
     Applied, AuditEntry, CurrentPhoto, Effect, EvidenceMessage, NewAction, OpenReport, Person,
     ReportRow, Role, StaffRow, Tombstone,
 };
+use crate::chat::store::ChatStore;
 use crate::error::StoreError;
 use crate::ids::PlaygroundId;
 use crate::infra::db::Db;
-use crate::infra::sql::{
-    Backend, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update, with_db,
-};
-use crate::playgrounds::store::PlaygroundRecord;
+use crate::infra::sql::{Backend, Ts, execute, execute_in, fetch, fetch_scalar, with_db};
+use crate::playgrounds::store::PlaygroundStore;
 use crate::profiles::images::Fingerprint;
 
 /// Appends `$action` to the audit log inside `$tx`.
@@ -152,58 +151,12 @@ impl ModerationStore {
         Ok(fetch!(&self.db, fetch_optional, PERSON, user_id))
     }
 
-    /// Places, newest first, at most `limit`; with `search` (normalised), those whose name
-    /// contains it.
-    pub async fn places(
-        &self,
-        search: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<PlaygroundRecord>, StoreError> {
-        macro_rules! places {
-            ($contains:literal) => {
-                concat!(
-                    "SELECT g.id, g.name, g.description, g.latitude, g.longitude, g.created_by,
-                            g.created_at,
-                            (SELECT COUNT(*) FROM playground_favorites f
-                              WHERE f.playground_id = g.id) AS favorite_count
-                       FROM playgrounds g
-                      WHERE $1 IS NULL OR ",
-                    $contains,
-                    " > 0 ORDER BY g.created_at DESC, g.id LIMIT $2"
-                )
-            };
-        }
-        const PLACES: Sql = Sql {
-            postgres: places!("strpos(g.name_search, $1::text)"),
-            sqlite: places!("instr(g.name_search, $1)"),
-        };
-        Ok(fetch!(&self.db, fetch_all, PLACES, search, limit))
-    }
-
-    /// One place, as moderators list it.
-    pub async fn place(&self, id: PlaygroundId) -> Result<Option<PlaygroundRecord>, StoreError> {
-        Ok(fetch!(
-            &self.db,
-            fetch_optional,
-            "SELECT g.id, g.name, g.description, g.latitude, g.longitude, g.created_by,
-                    g.created_at,
-                    (SELECT COUNT(*) FROM playground_favorites f WHERE f.playground_id = g.id)
-                        AS favorite_count
-               FROM playgrounds g WHERE g.id = $1",
-            id
-        ))
-    }
-
     /// Removes place `action.subject_id` (messages that shared it keep their text), with the
     /// action in the audit log. False when there is no such place.
     pub async fn remove_place(&self, action: &NewAction) -> Result<bool, StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let removed = execute_in!(
-                tx,
-                "DELETE FROM playgrounds WHERE id = $1",
-                action.subject_id
-            );
+            let removed = execute_in!(tx, PlaygroundStore::DELETE, action.subject_id);
             if removed == 0 {
                 return Ok(false);
             }
@@ -221,10 +174,9 @@ impl ModerationStore {
         action: &NewAction,
         into: PlaygroundId,
     ) -> Result<bool, StoreError> {
-        const BOTH: Sql = for_update!("SELECT id FROM playgrounds WHERE id = $1 OR id = $2");
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let found: Vec<Uuid> = sqlx::query_scalar(pool.pick(BOTH))
+            let found: Vec<Uuid> = sqlx::query_scalar(pool.pick(PlaygroundStore::LOCK_TWO))
                 .bind(action.subject_id)
                 .bind(into)
                 .fetch_all(&mut *tx)
@@ -232,25 +184,9 @@ impl ModerationStore {
             if found.len() < 2 {
                 return Ok(false);
             }
-            execute_in!(
-                tx,
-                "INSERT INTO playground_favorites (user_id, playground_id, created_at)
-                 SELECT user_id, $2, created_at FROM playground_favorites WHERE playground_id = $1
-                 ON CONFLICT DO NOTHING",
-                action.subject_id,
-                into
-            );
-            execute_in!(
-                tx,
-                "UPDATE messages SET playground_id = $2 WHERE playground_id = $1",
-                action.subject_id,
-                into
-            );
-            execute_in!(
-                tx,
-                "DELETE FROM playgrounds WHERE id = $1",
-                action.subject_id
-            );
+            execute_in!(tx, PlaygroundStore::MOVE_FAVORITES, action.subject_id, into);
+            execute_in!(tx, ChatStore::MOVE_SHARES, action.subject_id, into);
+            execute_in!(tx, PlaygroundStore::DELETE, action.subject_id);
             insert_action!(tx, action);
             tx.commit().await?;
             Ok(true)

@@ -201,8 +201,6 @@ impl PlaygroundService {
         self.cache.invalidate(id.uuid()).await;
     }
 
-    /// Adds a place (or finds the same one within 50 m) and makes it one of the user's
-    /// favourites.
     /// Adds a place (or saves the one already at that spot) to the user's favourites. Only
     /// people with a complete profile add places, at most [`PLACES_PER_DAY`] a day.
     pub async fn add(
@@ -336,6 +334,22 @@ impl PlaygroundService {
     }
 
     /// One place, through the cache.
+    /// Places, newest first, at most `limit`; with `search`, those whose name contains it
+    /// (case and accents aside): the moderators' list.
+    pub async fn newest(
+        &self,
+        search: Option<&str>,
+        limit: i64,
+    ) -> ApiResult<Vec<PlaygroundRecord>> {
+        let search = search.map(normalize_name).filter(|s| !s.is_empty());
+        Ok(self.store.newest(search.as_deref(), limit).await?)
+    }
+
+    /// One place as the database has it now (not through the cache).
+    pub async fn stored(&self, id: PlaygroundId) -> ApiResult<Option<PlaygroundRecord>> {
+        Ok(self.store.by_ids(&[id]).await?.pop())
+    }
+
     pub async fn one(&self, id: PlaygroundId) -> ApiResult<Option<Arc<PlaygroundRecord>>> {
         Ok(self.many(&[id]).await?.remove(&id))
     }

@@ -23,7 +23,7 @@ use crate::error::StoreError;
 use crate::infra::db::Db;
 use crate::infra::replicas::{Freshness, Reads};
 use crate::infra::sql::{
-    Backend, Ids, Sql, Ts, execute, execute_in, fetch, fetch_scalar, in_ids, with_db,
+    Backend, Ids, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update, in_ids, with_db,
 };
 use crate::profiles::store::LOCK_ACCOUNT;
 
@@ -102,6 +102,19 @@ pub struct PlaygroundStore {
 }
 
 impl PlaygroundStore {
+    /// Deletes place `$1` (its favourites go with it; messages that shared it keep their text).
+    /// A store that removes a place with more (a moderator's action) runs it in its transaction.
+    pub const DELETE: &str = "DELETE FROM playgrounds WHERE id = $1";
+
+    /// Locks places `$1` and `$2` (their ids come back), for a change that needs both.
+    pub const LOCK_TWO: Sql = for_update!("SELECT id FROM playgrounds WHERE id = $1 OR id = $2");
+
+    /// Saves place `$2` for everyone who saved `$1` (unless they did already).
+    pub const MOVE_FAVORITES: &str = "INSERT INTO playground_favorites
+            (user_id, playground_id, created_at)
+     SELECT user_id, $2, created_at FROM playground_favorites WHERE playground_id = $1
+     ON CONFLICT DO NOTHING";
+
     pub fn new(reads: &Reads) -> Self {
         PlaygroundStore {
             db: reads.primary().clone(),
@@ -240,6 +253,34 @@ impl PlaygroundStore {
 
     pub async fn by_ids(&self, ids: &[PlaygroundId]) -> Result<Vec<PlaygroundRecord>, StoreError> {
         Ok(fetch!(&self.db, fetch_all, BY_IDS, Ids(&uuids(ids))))
+    }
+
+    /// Places, newest first, at most `limit`; with `search` (normalised), those whose name
+    /// contains it (the moderators' list).
+    pub async fn newest(
+        &self,
+        search: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PlaygroundRecord>, StoreError> {
+        macro_rules! newest {
+            ($contains:literal) => {
+                concat!(
+                    "SELECT g.id, g.name, g.description, g.latitude, g.longitude, g.created_by,
+                            g.created_at,
+                            (SELECT COUNT(*) FROM playground_favorites f
+                              WHERE f.playground_id = g.id) AS favorite_count
+                       FROM playgrounds g
+                      WHERE $1 IS NULL OR ",
+                    $contains,
+                    " > 0 ORDER BY g.created_at DESC, g.id LIMIT $2"
+                )
+            };
+        }
+        const NEWEST: Sql = Sql {
+            postgres: newest!("strpos(g.name_search, $1::text)"),
+            sqlite: newest!("instr(g.name_search, $1)"),
+        };
+        Ok(fetch!(&self.db, fetch_all, NEWEST, search, limit))
     }
 
     /// Places within `radius_km` of `at`, nearest first (ties by id), at most `limit`; from a
