@@ -1,12 +1,14 @@
 //! What every resolver shares: the request's context (who is calling, from where), the
 //! signed-in check, the per-IP auth budget, and the pieces of paged lists (page sizes, their
-//! cost, `PageInfo`). Resolvers depend on this module and on the services they use; the schema
+//! cost, `PageInfo`), and batching loads per viewer. Resolvers depend on this module and on the services they use; the schema
 //! that assembles them lives above (`crate::graphql`), and gives the schema the session check
 //! as an `Arc<dyn Sessions>`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::{Context, SimpleObject};
+use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::identity::tokens::{Claims, TokenError};
@@ -81,6 +83,27 @@ macro_rules! connection {
     };
 }
 pub(crate) use connection;
+
+/// A data loader's batch of `(viewer, person)` keys, one `load` per viewer (which answers for
+/// that viewer's people, keyed by person).
+pub async fn per_viewer<V, E, Found>(
+    keys: &[(Uuid, Uuid)],
+    mut load: impl FnMut(Uuid, Vec<Uuid>) -> Found,
+) -> Result<HashMap<(Uuid, Uuid), V>, E>
+where
+    Found: Future<Output = Result<HashMap<Uuid, V>, E>>,
+{
+    let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for &(viewer, person) in keys {
+        by_viewer.entry(viewer).or_default().push(person);
+    }
+    let mut out = HashMap::with_capacity(keys.len());
+    for (viewer, people) in by_viewer {
+        let found = load(viewer, people).await?;
+        out.extend(found.into_iter().map(|(person, v)| ((viewer, person), v)));
+    }
+    Ok(out)
+}
 
 /// The complexity of a list field: `first` (or `default` when absent), clamped to `1..=max`,
 /// times the complexity of one item.

@@ -37,7 +37,7 @@ use crate::infra::time;
 use crate::infra::work::WorkGate;
 use crate::notifications::{NotificationKind, NotificationService, Notify};
 use model::{Account, ConsoleSignIn, Email, IssuedTokens, Password, SignedIn, UserRecord};
-use store::{AuthStore, NewRefreshToken, NewSession, Rotation, SessionKind};
+use store::{AuthStore, NewRefreshToken, NewSession, OneTimeToken, Rotation, SessionKind};
 use tokens::{Claims, TokenError, TokenKeys};
 
 /// Failures of the auth domain.

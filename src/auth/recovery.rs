@@ -13,25 +13,13 @@ impl AuthService {
         let Some(user) = self.store.user_by_email(email.as_str()).await? else {
             return Ok(());
         };
-        let now = time::now();
-        let (token, hash) = tokens::new_opaque_token();
-        let record = NewRefreshToken {
-            id: Uuid::now_v7(),
-            hash,
-            created_at: now,
-            expires_at: now + tokens::RESET_TOKEN_TTL,
-        };
-        if !self
-            .store
-            .create_reset_token(user.id, &record, RESET_EMAILS_PER_HOUR)
+        let Some((token, link)) = self
+            .one_time_link(OneTimeToken::PasswordReset, user.id, time::now())
             .await?
-        {
+        else {
             tracing::info!(user.id = %user.id, "password reset emails paused for the hour");
             return Ok(());
-        }
-        let mut link = self.public_url.clone();
-        link.set_path("/reset-password");
-        link.set_query(Some(&format!("token={token}")));
+        };
         let message = OutgoingEmail {
             to: user.email.clone(),
             subject: "Reset your PupMatch password".into(),
@@ -45,6 +33,46 @@ impl AuthService {
         };
         self.mail_in_background(message, user.id, "password reset");
         Ok(())
+    }
+
+    /// A new single-use token of `kind` for `user_id` (ending the earlier ones) and the link that
+    /// carries it; `None` when the hour's allowance of such emails is spent.
+    async fn one_time_link(
+        &self,
+        kind: OneTimeToken,
+        user_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AuthResult<Option<(String, Url)>> {
+        let (lifetime, per_hour, path) = match kind {
+            OneTimeToken::PasswordReset => (
+                tokens::RESET_TOKEN_TTL,
+                RESET_EMAILS_PER_HOUR,
+                "/reset-password",
+            ),
+            OneTimeToken::EmailConfirmation => (
+                tokens::CONFIRMATION_TOKEN_TTL,
+                CONFIRMATION_EMAILS_PER_HOUR,
+                "/confirm-email",
+            ),
+        };
+        let (token, hash) = tokens::new_opaque_token();
+        let record = NewRefreshToken {
+            id: Uuid::now_v7(),
+            hash,
+            created_at: now,
+            expires_at: now + lifetime,
+        };
+        if !self
+            .store
+            .create_one_time_token(kind, user_id, &record, per_hour)
+            .await?
+        {
+            return Ok(None);
+        }
+        let mut link = self.public_url.clone();
+        link.set_path(path);
+        link.set_query(Some(&format!("token={token}")));
+        Ok(Some((token, link)))
     }
 
     /// Sends `message` to `user_id`'s address without the request waiting for it (neither the
@@ -87,23 +115,12 @@ impl AuthService {
         user: &UserRecord,
         now: chrono::DateTime<chrono::Utc>,
     ) -> AuthResult<()> {
-        let (token, hash) = tokens::new_opaque_token();
-        let record = NewRefreshToken {
-            id: Uuid::now_v7(),
-            hash,
-            created_at: now,
-            expires_at: now + tokens::CONFIRMATION_TOKEN_TTL,
-        };
-        if !self
-            .store
-            .create_confirmation_token(user.id, &record, CONFIRMATION_EMAILS_PER_HOUR)
+        let Some((token, link)) = self
+            .one_time_link(OneTimeToken::EmailConfirmation, user.id, now)
             .await?
-        {
+        else {
             return Err(AuthError::TooManyConfirmationEmails);
-        }
-        let mut link = self.public_url.clone();
-        link.set_path("/confirm-email");
-        link.set_query(Some(&format!("token={token}")));
+        };
         let message = OutgoingEmail {
             to: user.email.clone(),
             subject: "Confirm your PupMatch email address".into(),

@@ -154,6 +154,7 @@ pub struct AuthStore {
 }
 
 mod one_time;
+pub use one_time::OneTimeToken;
 
 impl AuthStore {
     pub fn new(db: &Db) -> Self {

@@ -23,6 +23,7 @@ use crate::hub::{Hub, StoredMessage};
 use crate::ids::{ConversationId, MessageId, PlaygroundId};
 use crate::infra::db::Db;
 use crate::infra::rate_limit::{Bucket, RateLimiter};
+use crate::infra::sql::{page_limit, page_of};
 use crate::infra::stored::stored_enum;
 use crate::infra::time;
 use crate::notifications::{NotificationService, Notify};
@@ -430,13 +431,11 @@ impl ChatService {
         after: Option<&str>,
     ) -> ApiResult<(Vec<ConversationSummary>, bool)> {
         let after = after.map(parse_conversation_cursor).transpose()?;
-        let mut rows = self
+        let rows = self
             .store
-            .conversations(user_id, after, None, first as i64 + 1)
+            .conversations(user_id, after, None, page_limit(first))
             .await?;
-        let more = rows.len() > first;
-        rows.truncate(first);
-        Ok((rows, more))
+        Ok(page_of(rows, first))
     }
 
     /// A page of messages, newest first, before the cursor; and whether there are older ones.
@@ -451,13 +450,11 @@ impl ChatService {
         let before = before
             .map(|c| parse_message_cursor(c, "before"))
             .transpose()?;
-        let mut rows = self
+        let rows = self
             .store
-            .messages(user_id, conversation_id, before, first as i64 + 1)
+            .messages(user_id, conversation_id, before, page_limit(first))
             .await?;
-        let more = rows.len() > first;
-        rows.truncate(first);
-        Ok((rows, more))
+        Ok(page_of(rows, first))
     }
 
     /// Hides the conversation's history from the user (the other person keeps theirs).

@@ -18,6 +18,7 @@ use super::store::{Introduced, Relation};
 use crate::error::{ApiError, ApiResult, StoreError};
 use crate::infra::time;
 use crate::profiles::model::ProfileView;
+use crate::resolvers::per_viewer;
 
 /// How long this instance trusts a relation it read (an unmatch elsewhere ends a match).
 const KNOWN_FOR: Duration = Duration::from_secs(60);
@@ -143,15 +144,11 @@ impl Loader<(Uuid, Uuid)> for RelationLoader {
         &self,
         keys: &[(Uuid, Uuid)],
     ) -> Result<HashMap<(Uuid, Uuid), Self::Value>, Self::Error> {
-        let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (viewer, person) in keys {
-            by_viewer.entry(*viewer).or_default().push(*person);
-        }
-        let mut out = HashMap::with_capacity(keys.len());
-        for (viewer, people) in by_viewer {
-            let found = self.0.relations(viewer, &people).await.map_err(Arc::new)?;
-            out.extend(found.into_iter().map(|(person, r)| ((viewer, person), r)));
-        }
-        Ok(out)
+        let discovery = &self.0;
+        per_viewer(keys, |viewer, people| async move {
+            discovery.relations(viewer, &people).await
+        })
+        .await
+        .map_err(Arc::new)
     }
 }

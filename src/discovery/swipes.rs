@@ -9,6 +9,7 @@ use super::DiscoveryService;
 use super::store::{Like, LikeOutcome, MatchRecord};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{MatchEvent, TOPIC_MATCH, TOPIC_UNMATCHED};
+use crate::infra::sql::{page_limit, page_of};
 use crate::infra::time;
 use crate::notifications::Notify;
 
@@ -145,11 +146,11 @@ impl DiscoveryService {
                     .ok_or_else(|| ApiError::bad_input("after", "invalid cursor"))
             })
             .transpose()?;
-        let limit = i64::try_from(first).unwrap_or(100) + 1;
-        let mut rows = self.store.matches(user_id, before, limit).await?;
-        let more = rows.len() > first;
-        rows.truncate(first);
-        Ok((rows, more))
+        let rows = self
+            .store
+            .matches(user_id, before, page_limit(first))
+            .await?;
+        Ok(page_of(rows, first))
     }
 
     pub async fn likes_received_count(&self, user_id: Uuid) -> ApiResult<i64> {

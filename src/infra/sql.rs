@@ -135,6 +135,19 @@ macro_rules! execute_in {
 }
 pub(crate) use execute_in;
 
+/// How many rows to read for a page of `first`: one more, which says whether another page
+/// follows (see [`page_of`]).
+pub fn page_limit(first: usize) -> i64 {
+    i64::try_from(first).map_or(i64::MAX, |n| n.saturating_add(1))
+}
+
+/// A page read with [`page_limit`]: its first `first` rows, and whether more follow.
+pub fn page_of<T>(mut rows: Vec<T>, first: usize) -> (Vec<T>, bool) {
+    let more = rows.len() > first;
+    rows.truncate(first);
+    (rows, more)
+}
+
 /// A statement in each backend's words, for the few places where they differ; a body run by
 /// [`with_db!`] takes its backend's with [`Backend::pick`].
 #[derive(Clone, Copy, Debug)]

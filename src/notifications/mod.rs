@@ -26,6 +26,7 @@ use crate::hub::Hub;
 use crate::ids::{ConversationId, MessageId};
 use crate::infra::db::Db;
 use crate::infra::push::{PushError, PushMessage, PushSender};
+use crate::infra::sql::{page_limit, page_of};
 use crate::infra::time;
 pub use store::NotificationKind;
 use store::{NotificationRecord, NotificationStore, Preferences, PreferencesPatch, PushState};
@@ -334,13 +335,11 @@ impl NotificationService {
         unread_only: bool,
     ) -> ApiResult<(Vec<NotificationRecord>, bool)> {
         let before = after.map(parse_cursor).transpose()?;
-        let mut rows = self
+        let rows = self
             .store
-            .list(user_id, before, unread_only, first as i64 + 1)
+            .list(user_id, before, unread_only, page_limit(first))
             .await?;
-        let more = rows.len() > first;
-        rows.truncate(first);
-        Ok((rows, more))
+        Ok(page_of(rows, first))
     }
 
     pub async fn mark_read(&self, user_id: Uuid, ids: &[Uuid]) -> ApiResult<u64> {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::ProfileService;
 use super::model::ProfileView;
+use crate::resolvers::per_viewer;
 
 pub struct ProfileLoader(pub Arc<ProfileService>);
 
@@ -34,15 +35,11 @@ impl Loader<(Uuid, Uuid)> for SeenProfileLoader {
         &self,
         keys: &[(Uuid, Uuid)],
     ) -> Result<HashMap<(Uuid, Uuid), Self::Value>, Self::Error> {
-        let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (viewer, other) in keys {
-            by_viewer.entry(*viewer).or_default().push(*other);
-        }
-        let mut out = HashMap::with_capacity(keys.len());
-        for (viewer, others) in by_viewer {
-            let seen = self.0.seen_by(viewer, &others).await.map_err(Arc::new)?;
-            out.extend(seen.into_iter().map(|(id, view)| ((viewer, id), view)));
-        }
-        Ok(out)
+        let profiles = &self.0;
+        per_viewer(keys, |viewer, others| async move {
+            profiles.seen_by(viewer, &others).await
+        })
+        .await
+        .map_err(Arc::new)
     }
 }

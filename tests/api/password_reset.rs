@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pupmatch::auth::store::{AuthStore, NewRefreshToken};
+use pupmatch::auth::store::{AuthStore, NewRefreshToken, OneTimeToken};
 use pupmatch::identity::tokens::new_opaque_token;
 use serde_json::json;
 use uuid::Uuid;
@@ -104,7 +104,8 @@ async fn an_expired_reset_token_is_refused(backend: Backend) {
     let (token, hash) = new_opaque_token();
     let issued = chrono::Utc::now() - chrono::Duration::hours(2);
     AuthStore::new(&app.db)
-        .create_reset_token(
+        .create_one_time_token(
+            OneTimeToken::PasswordReset,
             user.user_id,
             &NewRefreshToken {
                 id: Uuid::now_v7(),

@@ -5,7 +5,7 @@ use super::*;
 
 /// The single-use tokens sent by email, each in its own table.
 #[derive(Clone, Copy)]
-enum OneTimeToken {
+pub enum OneTimeToken {
     PasswordReset,
     EmailConfirmation,
 }
@@ -85,32 +85,10 @@ impl OneTimeToken {
 }
 
 impl AuthStore {
-    /// Stores a new reset token for the account, ending its earlier ones; false (nothing
-    /// stored) when the account is gone or already has `per_hour` tokens from the last hour.
-    pub async fn create_reset_token(
-        &self,
-        user_id: Uuid,
-        token: &NewRefreshToken,
-        per_hour: i64,
-    ) -> Result<bool, StoreError> {
-        self.create_one_time_token(OneTimeToken::PasswordReset, user_id, token, per_hour)
-            .await
-    }
-
-    /// Stores a new email confirmation token for the account, ending its earlier ones; false
-    /// (nothing stored) when the account is gone, its email is confirmed already, or it already
-    /// has `per_hour` tokens from the last hour.
-    pub async fn create_confirmation_token(
-        &self,
-        user_id: Uuid,
-        token: &NewRefreshToken,
-        per_hour: i64,
-    ) -> Result<bool, StoreError> {
-        self.create_one_time_token(OneTimeToken::EmailConfirmation, user_id, token, per_hour)
-            .await
-    }
-
-    async fn create_one_time_token(
+    /// Stores a new token of `kind` for the account, ending its earlier ones; false (nothing
+    /// stored) when the account is gone, already has `per_hour` tokens from the last hour, or
+    /// (for a confirmation) has its email confirmed already.
+    pub async fn create_one_time_token(
         &self,
         kind: OneTimeToken,
         user_id: Uuid,
