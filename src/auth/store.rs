@@ -1,6 +1,8 @@
 //! What the auth service needs from the database, written once for both backends (see
 //! [`crate::infra::sql`]). Every method that writes more than one row runs in one transaction.
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -8,7 +10,8 @@ use super::model::UserRecord;
 use crate::error::{StoreError, on_constraint};
 use crate::infra::db::Db;
 use crate::infra::sql::{
-    Backend, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update, returning, with_db,
+    Backend, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update, in_both_transactions,
+    returning, with_db,
 };
 
 /// A new session with its first refresh token.
@@ -87,65 +90,97 @@ const UNRESTRICTED_ACCOUNT: Sql = for_update!(
       WHERE id = $1 AND banned_at IS NULL AND (suspended_until IS NULL OR suspended_until <= $2)"
 );
 
-/// Stores refresh token `$t` of session `$session_id` inside `$tx`.
-macro_rules! insert_refresh_token {
-    ($tx:ident, $session_id:expr, $t:expr) => {
-        sqlx::query(
+/// What the accounts store writes inside its write transactions, on either backend.
+pub(super) trait AccountsTx {
+    /// Stores refresh token `token` of session `session_id`.
+    fn insert_refresh_token(
+        &mut self,
+        session_id: Uuid,
+        token: &NewRefreshToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Starts `session` (with its first refresh token), and records its person as active.
+    fn insert_session(
+        &mut self,
+        session: &NewSession,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets `user_id`'s new password hash; every outstanding reset link of theirs stops working
+    /// (a link sent before a change, or the one just used).
+    fn set_password(
+        &mut self,
+        user_id: Uuid,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+in_both_transactions!(impl AccountsTx {
+    async fn insert_refresh_token(
+        &mut self,
+        session_id: Uuid,
+        token: &NewRefreshToken,
+    ) -> Result<(), StoreError> {
+        let tx = &mut **self;
+        execute_in!(
+            tx,
             "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind($t.id)
-        .bind($session_id)
-        .bind(&$t.hash[..])
-        .bind(Ts($t.created_at))
-        .bind(Ts($t.expires_at))
-        .execute(&mut *$tx)
-        .await?;
-    };
-}
+            token.id,
+            session_id,
+            &token.hash[..],
+            Ts(token.created_at),
+            Ts(token.expires_at)
+        );
+        Ok(())
+    }
 
-/// Starts session `$s` (with its first refresh token) inside `$tx`, and records its person as
-/// active.
-macro_rules! insert_session {
-    ($tx:ident, $s:expr) => {
-        sqlx::query(
+    async fn insert_session(&mut self, session: &NewSession) -> Result<(), StoreError> {
+        let tx = &mut **self;
+        execute_in!(
+            tx,
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, kind)
              VALUES ($1, $2, $3, $3, $4)",
-        )
-        .bind($s.session_id)
-        .bind($s.user_id)
-        .bind(Ts($s.token.created_at))
-        .bind($s.kind.as_str())
-        .execute(&mut *$tx)
-        .await?;
-        insert_refresh_token!($tx, $s.session_id, $s.token);
-        sqlx::query("UPDATE users SET last_active_at = $2 WHERE id = $1")
-            .bind($s.user_id)
-            .bind(Ts($s.token.created_at))
-            .execute(&mut *$tx)
+            session.session_id,
+            session.user_id,
+            Ts(session.token.created_at),
+            session.kind.as_str()
+        );
+        self.insert_refresh_token(session.session_id, &session.token)
             .await?;
-    };
-}
+        let tx = &mut **self;
+        execute_in!(
+            tx,
+            "UPDATE users SET last_active_at = $2 WHERE id = $1",
+            session.user_id,
+            Ts(session.token.created_at)
+        );
+        Ok(())
+    }
 
-/// Sets `$user_id`'s new password hash inside `$tx`; every outstanding reset link of theirs
-/// stops working (a link sent before a change, or the one just used).
-macro_rules! set_password {
-    ($tx:ident, $user_id:expr, $hash:expr, $now:expr) => {
+    async fn set_password(
+        &mut self,
+        user_id: Uuid,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let tx = &mut **self;
         execute_in!(
-            $tx,
+            tx,
             "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
-            $user_id,
-            $hash,
-            Ts($now)
+            user_id,
+            hash,
+            Ts(now)
         );
         execute_in!(
-            $tx,
+            tx,
             "UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
-            $user_id,
-            Ts($now)
+            user_id,
+            Ts(now)
         );
-    };
-}
+        Ok(())
+    }
+});
 
 /// Accounts, sessions, refresh and reset tokens.
 #[derive(Clone)]
@@ -157,6 +192,12 @@ mod one_time;
 pub use one_time::OneTimeToken;
 
 impl AuthStore {
+    /// Ends every session of person `$1` at `$2` (their refresh tokens stop working, and their
+    /// access tokens at the next session check). A store that does this with more (a moderator's
+    /// suspension or ban) runs it inside its transaction.
+    pub const END_SESSIONS: &str =
+        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+
     pub fn new(db: &Db) -> Self {
         AuthStore { db: db.clone() }
     }
@@ -198,7 +239,7 @@ impl AuthStore {
                 &email_hash[..],
                 user.id
             );
-            insert_session!(tx, session);
+            tx.insert_session(session).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -284,7 +325,7 @@ impl AuthStore {
             if unrestricted.is_none() {
                 return Ok(false);
             }
-            insert_session!(tx, session);
+            tx.insert_session(session).await?;
             tx.commit().await?;
             true
         }))
@@ -350,7 +391,7 @@ impl AuthStore {
                 &presented[..],
                 Ts(now)
             );
-            insert_refresh_token!(tx, row.session_id, next);
+            tx.insert_refresh_token(row.session_id, next).await?;
             execute_in!(
                 tx,
                 "UPDATE sessions SET last_used_at = $2 WHERE id = $1",
@@ -479,7 +520,7 @@ impl AuthStore {
     ) -> Result<(), StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            set_password!(tx, user_id, new_password_hash, now);
+            tx.set_password(user_id, new_password_hash, now).await?;
             execute_in!(
                 tx,
                 "UPDATE sessions SET revoked_at = $3

@@ -15,8 +15,8 @@ use crate::ids::ConversationId;
 use crate::infra::db::Db;
 use crate::infra::replicas::{Freshness, Reads, Target};
 use crate::infra::sql::{
-    Backend, Ids, Sql, Ts, WriteTx, execute, execute_in, fetch, fetch_scalar, for_update, in_ids,
-    returning_scalar, with_db,
+    Backend, Ids, Sql, Ts, WriteTx, execute, execute_in, fetch, fetch_scalar, for_update,
+    in_both_transactions, in_ids, returning_scalar, with_db,
 };
 use crate::infra::stored::stored_enum;
 use crate::infra::time;
@@ -225,33 +225,37 @@ const INSERT_PASS: &str = "INSERT INTO passes (id, user_id, target_id, created_a
 /// `$1`'s like of `$2`, withdrawn.
 const DELETE_LIKE: &str = "DELETE FROM likes WHERE user_id = $1 AND target_id = $2";
 
-/// The match of `$viewer` and `$other`, if any, inside `$tx`.
-macro_rules! match_between {
-    ($tx:ident, $viewer:expr, $other:expr) => {{
-        let (a, b) = ordered($viewer, $other);
-        let found: Option<MatchRecord> = sqlx::query_as(MATCH_BETWEEN)
-            .bind($viewer)
-            .bind(a)
-            .bind(b)
-            .fetch_optional(&mut *$tx)
-            .await?;
-        found
-    }};
+/// What the discovery store writes inside a write transaction of either backend.
+pub trait MatchesTx {
+    /// Ends the match of `viewer` and `other`, if any (its conversation goes with it); the
+    /// match it was, from the viewer's side.
+    fn end_match_between(
+        &mut self,
+        viewer: Uuid,
+        other: Uuid,
+    ) -> impl std::future::Future<Output = Result<Option<MatchRecord>, StoreError>> + Send;
 }
 
-/// Ends the match of `$viewer` and `$other`, if any, inside `$tx`; the match it was.
-macro_rules! delete_match_between {
-    ($tx:ident, $viewer:expr, $other:expr) => {{
-        let ended = match_between!($tx, $viewer, $other);
-        if let Some(m) = &ended {
-            sqlx::query("DELETE FROM matches WHERE id = $1")
-                .bind(m.id)
-                .execute(&mut *$tx)
-                .await?;
+in_both_transactions!(impl MatchesTx {
+    async fn end_match_between(
+        &mut self,
+        viewer: Uuid,
+        other: Uuid,
+    ) -> Result<Option<MatchRecord>, StoreError> {
+        let tx = &mut **self;
+        let (a, b) = ordered(viewer, other);
+        let found: Option<MatchRecord> = sqlx::query_as(MATCH_BETWEEN)
+            .bind(viewer)
+            .bind(a)
+            .bind(b)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(m) = &found {
+            execute_in!(tx, "DELETE FROM matches WHERE id = $1", m.id);
         }
-        ended
-    }};
-}
+        Ok(found)
+    }
+});
 
 /// What scores a candidate `l.user_id` (profile `p`, account `u`) for the searcher `$1`. A
 /// shared favourite place counts only when at least 5 other people with a complete profile save
@@ -312,18 +316,9 @@ fn pair_key(a: Uuid, b: Uuid) -> i64 {
     i64::from_ne_bytes(((x as u64) ^ ((x >> 64) as u64)).to_ne_bytes())
 }
 
-/// Deletes the introductions between `$a` and `$b`, both ways, inside `$tx`.
-macro_rules! forget_introductions {
-    ($tx:ident, $a:expr, $b:expr) => {
-        execute_in!(
-            $tx,
-            "DELETE FROM introductions WHERE (viewer_id = $1 AND person_id = $2)
-                                          OR (viewer_id = $2 AND person_id = $1)",
-            $a,
-            $b
-        )
-    };
-}
+/// Forgets the introductions between `$1` and `$2`, both ways.
+const FORGET_INTRODUCTIONS: &str = "DELETE FROM introductions
+     WHERE (viewer_id = $1 AND person_id = $2) OR (viewer_id = $2 AND person_id = $1)";
 
 mod introductions;
 mod safety;

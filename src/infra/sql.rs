@@ -257,6 +257,23 @@ impl Backend for SqlitePool {
     }
 }
 
+/// `in_both_transactions!(impl Trait { async fn …(&mut self, …) { … } })`: implements a trait
+/// for a write transaction of either backend with one body, as [`with_db!`] runs one body on
+/// either pool. This is how a store offers what it writes to another store's transaction (a
+/// moderator's action that also removes a photo runs the profile store's `remove_photo`); inside,
+/// `let tx = &mut **self;` is the connection that [`execute_in!`] and `fetch_*(&mut *tx)` use.
+macro_rules! in_both_transactions {
+    (impl $trait:path { $($body:tt)* }) => {
+        impl $trait for sqlx::Transaction<'_, sqlx::Postgres> {
+            $($body)*
+        }
+        impl $trait for sqlx::Transaction<'_, sqlx::Sqlite> {
+            $($body)*
+        }
+    };
+}
+pub(crate) use in_both_transactions;
+
 /// What a store's body needs from its backend's write transaction.
 pub trait WriteTx {
     /// Waits for, and holds until the end of the transaction, the lock on `key`, so that

@@ -7,58 +7,51 @@ use super::model::{
     Applied, AuditEntry, CurrentPhoto, Effect, EvidenceMessage, NewAction, OpenReport, Person,
     ReportRow, Role, StaffRow, Tombstone,
 };
+use crate::auth::store::AuthStore;
 use crate::chat::store::ChatStore;
 use crate::error::StoreError;
 use crate::ids::PlaygroundId;
 use crate::infra::db::Db;
-use crate::infra::sql::{Backend, Ts, execute, execute_in, fetch, fetch_scalar, with_db};
+use crate::infra::sql::{
+    Backend, Ts, execute, execute_in, fetch, fetch_scalar, in_both_transactions, with_db,
+};
 use crate::playgrounds::store::PlaygroundStore;
 use crate::profiles::images::Fingerprint;
+use crate::profiles::store::{LOCK_ACCOUNT, PhotosTx};
 
-/// Appends `$action` to the audit log inside `$tx`.
-macro_rules! insert_action {
-    ($tx:ident, $action:expr) => {
-        sqlx::query(INSERT_ACTION)
-            .bind($action.id)
-            .bind(Ts($action.created_at))
-            .bind($action.actor_id)
-            .bind(&$action.actor_email)
-            .bind($action.kind)
-            .bind($action.subject_id)
-            .bind(&$action.subject_name)
-            .bind(&$action.reason)
-            .bind(&$action.detail)
-            .execute(&mut *$tx)
-            .await?;
-    };
+/// What the moderation store writes inside its write transactions, on either backend.
+trait AuditTx {
+    /// Appends `action` to the audit log.
+    fn insert_action(
+        &mut self,
+        action: &NewAction,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Revokes every session of `$person` inside `$tx`.
-macro_rules! end_sessions {
-    ($tx:ident, $person:expr, $now:expr) => {
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind($person)
-        .bind(Ts($now))
-        .execute(&mut *$tx)
-        .await?;
-    };
-}
-
-/// Remembers how a removed photo looked, inside `$tx`, for the action that removed it.
-macro_rules! remember_fingerprint {
-    ($tx:ident, $fingerprint:expr, $action:expr, $now:expr) => {
+in_both_transactions!(impl AuditTx {
+    async fn insert_action(&mut self, action: &NewAction) -> Result<(), StoreError> {
+        let tx = &mut **self;
         execute_in!(
-            $tx,
-            "INSERT INTO removed_photo_fingerprints (fingerprint, removed_at, action_id)
-             VALUES ($1, $2, $3) ON CONFLICT (fingerprint) DO NOTHING",
-            $fingerprint.as_bytes(),
-            Ts($now),
-            $action.id
+            tx,
+            INSERT_ACTION,
+            action.id,
+            Ts(action.created_at),
+            action.actor_id,
+            &action.actor_email,
+            action.kind,
+            action.subject_id,
+            &action.subject_name,
+            &action.reason,
+            &action.detail
         );
-    };
-}
+        Ok(())
+    }
+});
+
+/// Remembers how a removed photo looked (`$1`, at `$2`) for the action `$3` that removed it.
+const REMEMBER_FINGERPRINT: &str = "INSERT INTO removed_photo_fingerprints
+        (fingerprint, removed_at, action_id)
+     VALUES ($1, $2, $3) ON CONFLICT (fingerprint) DO NOTHING";
 
 const INSERT_ACTION: &str = "INSERT INTO moderation_actions
         (id, created_at, actor_id, actor_email, kind, subject_id, subject_name, reason, detail)
@@ -119,7 +112,7 @@ impl ModerationStore {
                 user_id,
                 role
             );
-            insert_action!(tx, action);
+            tx.insert_action(action).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -160,7 +153,7 @@ impl ModerationStore {
             if removed == 0 {
                 return Ok(false);
             }
-            insert_action!(tx, action);
+            tx.insert_action(action).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -187,7 +180,7 @@ impl ModerationStore {
             execute_in!(tx, PlaygroundStore::MOVE_FAVORITES, action.subject_id, into);
             execute_in!(tx, ChatStore::MOVE_SHARES, action.subject_id, into);
             execute_in!(tx, PlaygroundStore::DELETE, action.subject_id);
-            insert_action!(tx, action);
+            tx.insert_action(action).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -267,7 +260,7 @@ impl ModerationStore {
         let forever = crate::discovery::store::forever();
         let applied = with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            insert_action!(tx, action);
+            tx.insert_action(action).await?;
             let mut applied = Applied::default();
             if action.kind.closes_case() {
                 let status = if matches!(effect, Effect::Dismiss) {
@@ -310,14 +303,20 @@ impl ModerationStore {
                     execute_in!(tx, "UPDATE users SET suspended_until = $2,
                                 hidden_until = CASE WHEN banned_at IS NULL THEN $2 ELSE hidden_until END
                           WHERE id = $1", person, Ts(*until));
-                    end_sessions!(tx, person, now);
+                    execute_in!(tx, AuthStore::END_SESSIONS, person, Ts(now));
                 }
                 Effect::Ban {
                     email_hash,
                     fingerprints,
                 } => {
                     for fingerprint in fingerprints {
-                        remember_fingerprint!(tx, fingerprint, action, now);
+                        execute_in!(
+                            tx,
+                            REMEMBER_FINGERPRINT,
+                            fingerprint.as_bytes(),
+                            Ts(now),
+                            action.id
+                        );
                     }
                     execute_in!(
                         tx,
@@ -328,7 +327,7 @@ impl ModerationStore {
                     );
                     execute_in!(tx, "INSERT INTO banned_emails (email_hash, banned_at, user_id) VALUES ($1, $2, $3)
                          ON CONFLICT (email_hash) DO NOTHING", &email_hash[..], Ts(now), person);
-                    end_sessions!(tx, person, now);
+                    execute_in!(tx, AuthStore::END_SESSIONS, person, Ts(now));
                 }
                 Effect::Lift => {
                     execute_in!(tx, "UPDATE users SET suspended_until = NULL, banned_at = NULL, hidden_until = NULL
@@ -355,41 +354,17 @@ impl ModerationStore {
         let person = action.subject_id;
         Ok(with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let position: Option<i32> = sqlx::query_scalar(
-                "DELETE FROM photos WHERE id = $1 AND user_id = $2 RETURNING position",
-            )
-            .bind(photo_id)
-            .bind(person)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(position) = position {
-                // Close the gap one photo at a time, lowest first: each moves into the slot
-                // just freed, so no statement repeats a (user, position) pair.
-                let later: Vec<Uuid> = sqlx::query_scalar(
-                    "SELECT id FROM photos WHERE user_id = $1 AND position > $2 ORDER BY position",
-                )
-                .bind(person)
-                .bind(position)
-                .fetch_all(&mut *tx)
-                .await?;
-                for id in later {
+            execute_in!(tx, pool.pick(LOCK_ACCOUNT), person);
+            if tx.remove_photo(person, photo_id, now).await?.is_some() {
+                tx.insert_action(action).await?;
+                if let Some(fingerprint) = remember {
                     execute_in!(
                         tx,
-                        "UPDATE photos SET position = position - 1 WHERE id = $1",
-                        id
+                        REMEMBER_FINGERPRINT,
+                        fingerprint.as_bytes(),
+                        Ts(now),
+                        action.id
                     );
-                }
-                execute_in!(
-                    tx,
-                    "UPDATE profiles SET updated_at = $2,
-                            photo_count = (SELECT COUNT(*) FROM photos WHERE user_id = $1)
-                      WHERE user_id = $1",
-                    person,
-                    Ts(now)
-                );
-                insert_action!(tx, action);
-                if let Some(fingerprint) = remember {
-                    remember_fingerprint!(tx, fingerprint, action, now);
                 }
                 tx.commit().await?;
                 true

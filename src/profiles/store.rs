@@ -17,8 +17,8 @@ use crate::error::{StoreError, on_constraint};
 use crate::infra::db::Db;
 use crate::infra::replicas::{Freshness, Reads, Target};
 use crate::infra::sql::{
-    Backend, Ids, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update, in_ids, returning,
-    with_db,
+    Backend, Ids, Sql, Ts, execute, execute_in, fetch, fetch_scalar, for_update,
+    in_both_transactions, in_ids, returning, with_db,
 };
 use crate::infra::time;
 
@@ -363,36 +363,15 @@ impl ProfileStore {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
             execute_in!(tx, pool.pick(LOCK_ACCOUNT), user_id);
-            let photos: Vec<(Uuid, String, String)> = sqlx::query_as(
-                "SELECT id, storage_key, thumbnail_key FROM photos
-                  WHERE user_id = $1 ORDER BY position",
-            )
-            .bind(user_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            let Some((_, key, thumb)) = photos.iter().find(|(id, ..)| *id == photo_id).cloned()
-            else {
+            let Some(removed) = tx.remove_photo(user_id, photo_id, time::now()).await? else {
                 return Ok(PhotoDeletion::NotFound);
             };
-            if photos.len() == 2 {
+            // A complete profile stays complete (dropping the transaction undoes the removal).
+            if removed.remaining == 1 {
                 return Ok(PhotoDeletion::WouldLeaveTooFew);
             }
-            execute_in!(tx, "DELETE FROM photos WHERE id = $1", photo_id);
-            let rest: Vec<Uuid> = photos
-                .iter()
-                .map(|(id, ..)| *id)
-                .filter(|id| *id != photo_id)
-                .collect();
-            tx.renumber(&rest).await?;
-            execute_in!(
-                tx,
-                "UPDATE profiles SET photo_count = $2, updated_at = $3 WHERE user_id = $1",
-                user_id,
-                i32::try_from(rest.len()).unwrap_or(0),
-                Ts(time::now())
-            );
             tx.commit().await?;
-            Ok(PhotoDeletion::Deleted(vec![key, thumb]))
+            Ok(PhotoDeletion::Deleted(removed.keys))
         })
     }
 
@@ -440,6 +419,66 @@ impl ProfileStore {
         Ok(fetch_scalar!(&self.db, fetch_all, BLOCKS_OF_SQL, person))
     }
 }
+
+/// A photo taken off a profile: its blob keys (image and thumbnail), and how many photos the
+/// profile has left.
+pub struct RemovedPhoto {
+    pub keys: Vec<String>,
+    pub remaining: usize,
+}
+
+/// What the profile store writes inside a write transaction of either backend, for a change
+/// that spans more (a moderator's removal of a photo, with its audit entry).
+pub trait PhotosTx {
+    /// Deletes `user_id`'s photo `photo_id`, moves the later ones up and keeps the profile's
+    /// photo count; `None` when the photo is not theirs. The caller holds the account's lock or
+    /// otherwise orders changes to the person's photos.
+    fn remove_photo(
+        &mut self,
+        user_id: Uuid,
+        photo_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<RemovedPhoto>, StoreError>> + Send;
+}
+
+in_both_transactions!(impl PhotosTx {
+    async fn remove_photo(
+        &mut self,
+        user_id: Uuid,
+        photo_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RemovedPhoto>, StoreError> {
+        let tx = &mut **self;
+        let photos: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT id, storage_key, thumbnail_key FROM photos WHERE user_id = $1 ORDER BY position",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some((_, key, thumb)) = photos.iter().find(|(id, ..)| *id == photo_id).cloned() else {
+            return Ok(None);
+        };
+        execute_in!(tx, "DELETE FROM photos WHERE id = $1", photo_id);
+        let rest: Vec<Uuid> = photos
+            .iter()
+            .map(|(id, ..)| *id)
+            .filter(|id| *id != photo_id)
+            .collect();
+        self.renumber(&rest).await?;
+        let tx = &mut **self;
+        execute_in!(
+            tx,
+            "UPDATE profiles SET photo_count = $2, updated_at = $3 WHERE user_id = $1",
+            user_id,
+            i32::try_from(rest.len()).unwrap_or(0),
+            Ts(now)
+        );
+        Ok(Some(RemovedPhoto {
+            keys: vec![key, thumb],
+            remaining: rest.len(),
+        }))
+    }
+});
 
 /// Positions photos 0, 1, … in a new order: each backend its own way, since they check the
 /// unique (user, position) constraint differently.

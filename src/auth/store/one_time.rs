@@ -10,18 +10,32 @@ pub enum OneTimeToken {
     EmailConfirmation,
 }
 
-/// Uses up the presented token of `$kind` (`$presented`, its hash) inside `$tx`, when it is
-/// unused and unexpired at `$now`: the account it is for, or `None`.
-macro_rules! consume_token {
-    ($tx:ident, $kind:expr, $presented:expr, $now:expr) => {{
-        let user_id: Option<Uuid> = sqlx::query_scalar($kind.sql().3)
-            .bind(&$presented[..])
-            .bind(Ts($now))
-            .fetch_optional(&mut *$tx)
-            .await?;
-        user_id
-    }};
+/// Using up a single-use token inside a write transaction, on either backend.
+trait OneTimeTx {
+    /// Uses up the presented token of `kind` (`presented`, its hash) when it is unused and
+    /// unexpired at `now`: the account it is for, or `None`.
+    fn consume_token(
+        &mut self,
+        kind: OneTimeToken,
+        presented: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<Option<Uuid>, StoreError>> + Send;
 }
+
+in_both_transactions!(impl OneTimeTx {
+    async fn consume_token(
+        &mut self,
+        kind: OneTimeToken,
+        presented: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(kind.sql().3)
+            .bind(&presented[..])
+            .bind(Ts(now))
+            .fetch_optional(&mut **self)
+            .await?)
+    }
+});
 
 macro_rules! one_time_sql {
     ($table:literal) => {
@@ -138,7 +152,9 @@ impl AuthStore {
     ) -> Result<Option<Uuid>, StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let Some(user_id) = consume_token!(tx, OneTimeToken::EmailConfirmation, presented, now)
+            let Some(user_id) = tx
+                .consume_token(OneTimeToken::EmailConfirmation, presented, now)
+                .await?
             else {
                 return Ok(None);
             };
@@ -171,17 +187,14 @@ impl AuthStore {
     ) -> Result<Option<Uuid>, StoreError> {
         with_db!(&self.db, |pool| {
             let mut tx = pool.begin_write().await?;
-            let Some(user_id) = consume_token!(tx, OneTimeToken::PasswordReset, presented, now)
+            let Some(user_id) = tx
+                .consume_token(OneTimeToken::PasswordReset, presented, now)
+                .await?
             else {
                 return Ok(None);
             };
-            set_password!(tx, user_id, new_password_hash, now);
-            execute_in!(
-                tx,
-                "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-                user_id,
-                Ts(now)
-            );
+            tx.set_password(user_id, new_password_hash, now).await?;
+            execute_in!(tx, AuthStore::END_SESSIONS, user_id, Ts(now));
             tx.commit().await?;
             Ok(Some(user_id))
         })

@@ -57,8 +57,8 @@ impl DiscoveryStore {
                 user_id,
                 target
             );
-            let ended = delete_match_between!(tx, user_id, target);
-            forget_introductions!(tx, user_id, target);
+            let ended = tx.end_match_between(user_id, target).await?;
+            execute_in!(tx, FORGET_INTRODUCTIONS, user_id, target);
             sqlx::query(pool.pick(NotificationStore::FORGET_NOTICES_BETWEEN))
                 .bind(user_id)
                 .bind(target)

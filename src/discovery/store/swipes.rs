@@ -61,7 +61,7 @@ impl DiscoveryStore {
             }
             execute_in!(tx, INSERT_PASS, Uuid::now_v7(), user_id, target, Ts(now));
             execute_in!(tx, DELETE_LIKE, user_id, target);
-            delete_match_between!(tx, user_id, target);
+            tx.end_match_between(user_id, target).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -82,8 +82,8 @@ impl DiscoveryStore {
                 user_id,
                 target
             );
-            let ended = delete_match_between!(tx, user_id, target);
-            forget_introductions!(tx, user_id, target);
+            let ended = tx.end_match_between(user_id, target).await?;
+            execute_in!(tx, FORGET_INTRODUCTIONS, user_id, target);
             tx.commit().await?;
             Ok(ended)
         })
@@ -138,7 +138,7 @@ impl DiscoveryStore {
                     user_id,
                     m.other_id
                 );
-                forget_introductions!(tx, user_id, m.other_id);
+                execute_in!(tx, FORGET_INTRODUCTIONS, user_id, m.other_id);
                 let now = time::now();
                 for (a, b) in [(user_id, m.other_id), (m.other_id, user_id)] {
                     execute_in!(tx, INSERT_PASS, Uuid::now_v7(), a, b, Ts(now));
