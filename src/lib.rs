@@ -18,7 +18,9 @@
 //!   use from the schema, by type). A store is one type over the configured pool with each
 //!   statement written once for both databases ([`infra::sql`]); what truly differs (PostGIS,
 //!   PL/pgSQL, SQLite's R*Tree and FTS5) stands per backend side by side. A transaction that
-//!   spans domains runs the owning store's named statement (such as `PlaygroundStore::DELETE`);
+//!   spans domains runs the owning store's named statement (such as `PlaygroundStore::DELETE`)
+//!   or a method the owning store gives either backend's transaction (`in_both_transactions!`,
+//!   such as the profile store's `PhotosTx::remove_photo`);
 //!   the exceptions are the like (its notice is written in the like's one statement, for one
 //!   round trip) and what ends data wholesale (account deletion, cleanup, the export's reads).
 //!   Shared SQL text is a named constant (`const_format::concatcp!` joins them):
