@@ -35,6 +35,7 @@ use crate::playgrounds::PlaygroundService;
 use crate::playgrounds::store::PlaygroundRecord;
 use crate::profiles::ProfileService;
 use crate::profiles::images::Fingerprint;
+use crate::profiles::model::PhotoFile;
 use model::{
     ActionKind, Actor, AuditEntry, CaseSummary, Effect, EvidenceMessage, NewAction, Person,
     ReportRow, Role, Tombstone,
@@ -213,7 +214,7 @@ impl ModerationService {
             return Ok(None);
         }
         let mut photos = Vec::new();
-        for photo in self.store.current_photos(person_id).await? {
+        for photo in self.profiles.photo_files(person_id).await? {
             photos.push((photo.id, self.url(&photo.storage_key).await?));
         }
         let mut messages: HashMap<Uuid, Vec<EvidenceMessage>> = HashMap::new();
@@ -286,7 +287,7 @@ impl ModerationService {
     /// How these photos look, to remember once they are removed: each photo's fingerprint
     /// (worked out from the stored picture for photos stored before fingerprints were kept),
     /// leaving out pictures too plain to recognise.
-    async fn fingerprints(&self, photos: &[model::CurrentPhoto]) -> ApiResult<Vec<Fingerprint>> {
+    async fn fingerprints(&self, photos: &[PhotoFile]) -> ApiResult<Vec<Fingerprint>> {
         let mut out = Vec::with_capacity(photos.len());
         for photo in photos {
             let fingerprint = match &photo.fingerprint {
@@ -364,7 +365,7 @@ impl ModerationService {
                     })?,
                     None => self.auth.email_hash(&person.email),
                 };
-                let photos = self.store.current_photos(person_id).await?;
+                let photos = self.profiles.photo_files(person_id).await?;
                 (
                     Effect::Ban {
                         email_hash,
@@ -463,8 +464,8 @@ impl ModerationService {
         );
         let no_such_photo = || ApiError::NotFound("no such photo on this profile".into());
         let photo = self
-            .store
-            .current_photos(person_id)
+            .profiles
+            .photo_files(person_id)
             .await?
             .into_iter()
             .find(|p| p.id == photo_id)

@@ -257,16 +257,6 @@ impl Person {
     }
 }
 
-/// A photo on the reported person's profile now.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CurrentPhoto {
-    pub id: Uuid,
-    pub storage_key: String,
-    pub thumbnail_key: String,
-    /// How it looks (`None` for photos stored before fingerprints were kept).
-    pub fingerprint: Option<Vec<u8>>,
-}
-
 /// Where a report stands (`reports.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportStatus {

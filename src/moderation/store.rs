@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::model::{
-    Applied, AuditEntry, CurrentPhoto, Effect, EvidenceMessage, NewAction, OpenReport, Person,
-    ReportRow, Role, StaffRow, Tombstone,
+    Applied, AuditEntry, Effect, EvidenceMessage, NewAction, OpenReport, Person, ReportRow, Role,
+    StaffRow, Tombstone,
 };
 use crate::auth::store::AuthStore;
 use crate::chat::store::ChatStore;
@@ -204,16 +204,6 @@ impl ModerationStore {
             user_id
         );
         Ok(())
-    }
-
-    pub async fn current_photos(&self, user_id: Uuid) -> Result<Vec<CurrentPhoto>, StoreError> {
-        Ok(fetch!(
-            &self.db,
-            fetch_all,
-            "SELECT id, storage_key, thumbnail_key, fingerprint FROM photos
-              WHERE user_id = $1 ORDER BY position",
-            user_id
-        ))
     }
 
     /// Reports about the person, open ones first, newest first within each group.

@@ -122,6 +122,17 @@ pub struct NewPhoto {
     pub fingerprint: super::images::Fingerprint,
 }
 
+/// A photo on a profile now, with its files and how it looks (what moderation shows, keeps as
+/// evidence and remembers once it is removed).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PhotoFile {
+    pub id: Uuid,
+    pub storage_key: String,
+    pub thumbnail_key: String,
+    /// How it looks (`None` for photos stored before fingerprints were kept).
+    pub fingerprint: Option<Vec<u8>>,
+}
+
 /// The outcome of deleting a photo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PhotoDeletion {

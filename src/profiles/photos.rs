@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::ProfileService;
 use super::images::{self, Fingerprint, PhotoError};
-use super::model::{NewPhoto, PhotoDeletion, PhotoRecord};
+use super::model::{NewPhoto, PhotoDeletion, PhotoFile, PhotoRecord};
 use super::store::MAX_PHOTOS;
 use crate::error::{ApiError, ApiResult, StoreError};
 use crate::infra::time;
@@ -96,6 +96,12 @@ impl ProfileService {
                     .iter()
                     .any(|f| removed.distance(f) <= images::SAME_PICTURE_BITS)
             }))
+    }
+
+    /// The person's photos now, in order, with their files and fingerprints (read from the
+    /// primary).
+    pub async fn photo_files(&self, user_id: Uuid) -> ApiResult<Vec<PhotoFile>> {
+        Ok(self.store.photo_files(user_id).await?)
     }
 
     /// The fingerprint of a stored photo (decoded within the image work budget), for photos

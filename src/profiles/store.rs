@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::images::Fingerprint;
 use super::input::{PreferencesValue, ProfileChanges};
 use super::model::{
-    LocationRecord, NewPhoto, PhotoDeletion, PhotoRecord, PreferencesRecord, ProfileRecord,
-    PromptRecord,
+    LocationRecord, NewPhoto, PhotoDeletion, PhotoFile, PhotoRecord, PreferencesRecord,
+    ProfileRecord, PromptRecord,
 };
 use crate::error::{StoreError, on_constraint};
 use crate::infra::db::Db;
@@ -412,6 +412,17 @@ impl ProfileStore {
             tx.commit().await?;
             Ok(Some(photos))
         })
+    }
+
+    /// The person's photos, in order, with their files and fingerprints.
+    pub async fn photo_files(&self, user_id: Uuid) -> Result<Vec<PhotoFile>, StoreError> {
+        Ok(fetch!(
+            &self.db,
+            fetch_all,
+            "SELECT id, storage_key, thumbnail_key, fingerprint FROM photos
+              WHERE user_id = $1 ORDER BY position",
+            user_id
+        ))
     }
 
     /// Everyone `person` blocked or who blocked `person`.
