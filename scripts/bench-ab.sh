@@ -8,7 +8,8 @@
 #   BACKEND=sqlite scripts/bench-ab.sh OLD NEW like                 # embedded mode (one file)
 #
 # SCENARIO is one of benches/load/scenarios.lua's (recommendations is measured with every list
-# cached: the warm-up computes them). ROUNDS (3), CONNS (32). OLD_ENV and NEW_ENV add settings
+# cached: each binary's lists are computed in an unmeasured run first). ROUNDS (3), CONNS (32),
+# PIN (0; 1 pins the server and wrk to a core each). OLD_ENV and NEW_ENV add settings
 # (`VAR=value …`) to one side only, to compare one binary with itself under two settings:
 #
 #   NEW_ENV="OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_TRACES_SAMPLER_ARG=0.01" \
@@ -18,6 +19,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD="$1"; NEW="$2"; SCENARIO="${3:-recommendations}"; USERS="${4:-2000}"
 ROUNDS="${ROUNDS:-3}"; CONNS="${CONNS:-32}"
+# PIN=1: the server on the first core, wrk on the second (PostgreSQL and Redis float): less
+# drift between runs, at the price of a one-core server.
+SERVER_PIN=""; WRK_PIN=""
+if [ "${PIN:-0}" = 1 ]; then SERVER_PIN="taskset -c 0"; WRK_PIN="taskset -c 1"; fi
 PG_ADMIN="${TEST_PG_URL:-postgres://pupmatch_test:pupmatch_test@127.0.0.1:5432/postgres}"
 VENV="${BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pupmatch-bench}"
 OUT="$(mktemp -d /tmp/pupmatch-ab.XXXXXX)"
@@ -40,7 +45,7 @@ start() { # binary, name (each binary caches under its own Redis prefix)
   [ "$2" = old ] && extra="${OLD_ENV:-}"
   [ "$2" = new ] && extra="${NEW_ENV:-}"
   # shellcheck disable=SC2086 # OLD_ENV / NEW_ENV are lists of VAR=value
-  env $extra PUPMATCH_REDIS_PREFIX="ab:$$:$2:" "$1" serve >>"$OUT/server-$2.log" 2>&1 &
+  env $extra PUPMATCH_REDIS_PREFIX="ab:$$:$2:" $SERVER_PIN "$1" serve >>"$OUT/server-$2.log" 2>&1 &
   server=$!
   for _ in $(seq 1 100); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 }
@@ -71,6 +76,14 @@ stop
 "$VENV/bin/python" -c 'import json,sys; [print(u["id"], u["token"]) for u in json.load(open(sys.argv[1]))]' \
   "$OUT/tokens.json" >"$OUT/tokens.txt"
 hz=$(getconf CLK_TCK)
+# Each binary fills its own Redis prefix once, unmeasured: the lists a scenario reads are
+# computed here, not in the first measured round.
+for which in old new; do
+  bin="$OLD"; [ "$which" = new ] && bin="$NEW"
+  start "$bin" "$which"
+  $WRK_PIN wrk -t2 -c "$CONNS" -d20s -s benches/load/scenarios.lua "$BASE" -- "$SCENARIO" "$OUT/tokens.txt" >/dev/null
+  stop
+done
 for round in $(seq 1 "$ROUNDS"); do
   # Odd rounds run the old binary first, even rounds the new one: a scenario that writes (like)
   # grows the database run by run, and the later run of a pair would always pay for it.
@@ -78,9 +91,9 @@ for round in $(seq 1 "$ROUNDS"); do
   for which in $order; do
     bin="$OLD"; [ "$which" = new ] && bin="$NEW"
     start "$bin" "$which"
-    wrk -t2 -c "$CONNS" -d8s -s benches/load/scenarios.lua "$BASE" -- "$SCENARIO" "$OUT/tokens.txt" >/dev/null
+    $WRK_PIN wrk -t2 -c "$CONNS" -d8s -s benches/load/scenarios.lua "$BASE" -- "$SCENARIO" "$OUT/tokens.txt" >/dev/null
     s0=$(ticks "$server"); d0=$(db_ticks)
-    wrk --latency -t2 -c "$CONNS" -d15s -s benches/load/scenarios.lua "$BASE" -- "$SCENARIO" "$OUT/tokens.txt" \
+    $WRK_PIN wrk --latency -t2 -c "$CONNS" -d15s -s benches/load/scenarios.lua "$BASE" -- "$SCENARIO" "$OUT/tokens.txt" \
       >"$OUT/$which-$round.txt"
     s1=$(ticks "$server"); d1=$(db_ticks)
     rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/$which-$round.txt")
