@@ -26,6 +26,13 @@ trait AuditTx {
         &mut self,
         action: &NewAction,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+
+    /// Remembers how a photo that `action` removed looked (kept once per fingerprint).
+    fn remember_fingerprint(
+        &mut self,
+        fingerprint: &Fingerprint,
+        action: &NewAction,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
 }
 
 in_both_transactions!(impl AuditTx {
@@ -43,6 +50,22 @@ in_both_transactions!(impl AuditTx {
             &action.subject_name,
             &action.reason,
             &action.detail
+        );
+        Ok(())
+    }
+
+    async fn remember_fingerprint(
+        &mut self,
+        fingerprint: &Fingerprint,
+        action: &NewAction,
+    ) -> Result<(), StoreError> {
+        let tx = &mut **self;
+        execute_in!(
+            tx,
+            REMEMBER_FINGERPRINT,
+            fingerprint.as_bytes(),
+            Ts(action.created_at),
+            action.id
         );
         Ok(())
     }
@@ -300,13 +323,7 @@ impl ModerationStore {
                     fingerprints,
                 } => {
                     for fingerprint in fingerprints {
-                        execute_in!(
-                            tx,
-                            REMEMBER_FINGERPRINT,
-                            fingerprint.as_bytes(),
-                            Ts(now),
-                            action.id
-                        );
+                        tx.remember_fingerprint(fingerprint, action).await?;
                     }
                     execute_in!(
                         tx,
@@ -348,13 +365,7 @@ impl ModerationStore {
             if tx.remove_photo(person, photo_id, now).await?.is_some() {
                 tx.insert_action(action).await?;
                 if let Some(fingerprint) = remember {
-                    execute_in!(
-                        tx,
-                        REMEMBER_FINGERPRINT,
-                        fingerprint.as_bytes(),
-                        Ts(now),
-                        action.id
-                    );
+                    tx.remember_fingerprint(fingerprint, action).await?;
                 }
                 tx.commit().await?;
                 true
